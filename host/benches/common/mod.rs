@@ -1,0 +1,60 @@
+//! A `JobHost` for benchmarks: real host-held tokens, and batches either dropped or kept so
+//! the plugin side and the pipeline side can be timed apart.
+
+use futures::future::BoxFuture;
+use hub::manager::CredentialSpec;
+use hub::manager::credentials::TokenCache;
+use hub::runtime::bindings::CanonicalRecord;
+use hub::runtime::{EmitOutcome, JobHost, LogLevel, PluginError};
+use std::sync::Mutex;
+
+pub struct BenchJob {
+    pub credential: Option<(CredentialSpec, String)>,
+    pub tokens: TokenCache,
+    pub keep: bool,
+    pub batches: Mutex<Vec<Vec<CanonicalRecord>>>,
+    pub cursor: Mutex<Option<String>>,
+}
+
+impl BenchJob {
+    pub fn new(credential: Option<(CredentialSpec, String)>, keep: bool) -> Self {
+        Self { credential, tokens: TokenCache::new(), keep, batches: Mutex::default(), cursor: Mutex::default() }
+    }
+}
+
+impl JobHost for BenchJob {
+    fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
+        let accepted = batch.len() as u32;
+        if self.keep {
+            self.batches.lock().unwrap().push(batch);
+        }
+        Box::pin(async move { Ok(EmitOutcome { accepted, rejected: Vec::new() }) })
+    }
+
+    fn state_get(&self, _key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn state_set(&self, _key: String, value: String) -> BoxFuture<'_, wasmtime::Result<()>> {
+        *self.cursor.lock().unwrap() = Some(value);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
+        Box::pin(async move {
+            let (spec, secret) = self.credential.as_ref().ok_or_else(|| PluginError::Config("no credential".into()))?;
+            self.tokens.token("bench", &credential, spec, secret).await
+        })
+    }
+
+    fn invalidate_token(&self, credential: String, token: String) -> BoxFuture<'_, ()> {
+        self.tokens.invalidate("bench", &credential, &token);
+        Box::pin(async {})
+    }
+
+    fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
+        Box::pin(async move { Err(PluginError::Config(format!("no secret {name}"))) })
+    }
+
+    fn log(&self, _level: LogLevel, _message: String, _fields: Vec<(String, String)>, _from_plugin: bool) {}
+}

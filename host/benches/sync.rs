@@ -1,0 +1,135 @@
+//! Sync throughput, RegNakes simulator → plugin → pipeline → database, and where the time
+//! goes: the plugin side (HTTP, JSON, mapping, crossing into the host) timed with batches
+//! dropped, the pipeline side (validate, match, encrypt, store) timed on the same batches.
+//!
+//! `cargo bench -p hub --bench sync` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
+//! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
+
+mod common;
+
+use common::BenchJob;
+use hub::Hub;
+use hub::config::HubConfig;
+use hub::crypto::{KeyRing, LocalMasterKey};
+use hub::manager::{CredentialSpec, NewConnector};
+use hub::pipeline::{BatchSource, Pipeline};
+use hub::runtime::{JobHost, JobSpec, Limits, Runtime, SyncRequest};
+use hub::store::Db;
+use hub_sim::{RegnakesConfig, RegnakesSim};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PER_PAGE: u32 = 1000;
+
+#[tokio::main]
+async fn main() {
+    let people: usize = std::env::var("HUB_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let sim_config = RegnakesConfig { people, ..RegnakesConfig::default() };
+    let sim = RegnakesSim::new(sim_config.clone());
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let credential = CredentialSpec {
+        token_url: format!("{}/oauth/token", server.base_url()),
+        client_id: sim_config.client_id.clone(),
+        client_secret: "secret".into(),
+        scope: None,
+    };
+    println!("RegNakes simulator: {people} people, {PER_PAGE} per page");
+
+    // Plugin side alone.
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(Limits::default(), dir.path().join("cache")).unwrap();
+    let package = hub::bundled::REGNAKES.package().unwrap();
+    let plugin = runtime.load(&package.digest(), &package.component).await.unwrap();
+    let job = Arc::new(BenchJob::new(Some((credential.clone(), sim_config.client_secret.clone())), true));
+    let config = serde_json::json!({ "base_url": server.base_url(), "per_page": PER_PAGE }).to_string();
+    let spec = JobSpec { egress: vec![server.addr.to_string()], trace_id: "0".repeat(32) };
+    let started = Instant::now();
+    let request = SyncRequest { run_id: "bench".into(), cursor: None, config: config.clone() };
+    runtime.sync(&plugin, spec, job.clone() as Arc<dyn JobHost>, request).await.unwrap().unwrap();
+    let plugin_side = started.elapsed();
+    let batches = std::mem::take(&mut *job.batches.lock().unwrap());
+    let records: usize = batches.iter().map(Vec::len).sum();
+    report("plugin side (fetch, parse, map, emit dropped)", records, plugin_side);
+
+    let mut backends = vec![("SQLite", None)];
+    if let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") {
+        backends.push(("PostgreSQL", Some(url)));
+    }
+    for (name, base_url) in backends {
+        // Pipeline side alone, on the batches the plugin produced.
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = match &base_url {
+            Some(base) => fresh_postgres(base).await,
+            None => format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display()),
+        };
+        let db = Db::open(&db_url).await.unwrap();
+        let kek = LocalMasterKey::open_or_create(&dir.path().join("master.key")).unwrap();
+        let pipeline = Pipeline::new(db.clone(), Arc::new(KeyRing::load_or_init(&db, &kek).await.unwrap()));
+        let started = Instant::now();
+        for batch in batches.clone() {
+            pipeline.ingest(BatchSource { connector_id: "bench", run_id: None }, batch).await.unwrap();
+        }
+        report(&format!("{name}: pipeline side (validate, match, encrypt, upsert)"), records, started.elapsed());
+        db.close().await;
+
+        // The whole path through a running hub.
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match &base_url {
+            Some(base) => Some(fresh_postgres(base).await),
+            None => None,
+        };
+        let hub = Hub::start(HubConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+            admin_key: Some("bench-admin-key-0123456789abcdef".into()),
+            ..HubConfig::default()
+        })
+        .await
+        .unwrap();
+        let connector = hub
+            .manager
+            .create_connector(NewConnector {
+                name: "regnakes".into(),
+                plugin: "regnakes".into(),
+                config: serde_json::from_str(&config).unwrap(),
+                egress: Some(vec![server.addr.to_string()]),
+                credentials: BTreeMap::from([("regnakes".to_string(), credential.clone())]),
+                secrets: BTreeMap::from([("secret".to_string(), sim_config.client_secret.clone())]),
+                enabled: true,
+                concurrency: None,
+                max_attempts: None,
+            })
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let run = hub.manager.request_run(&connector.id, "bench").await.unwrap();
+        let run = loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();
+            if run.status == "succeeded" || run.status == "failed" {
+                break run;
+            }
+        };
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        report(&format!("{name}: whole sync through the hub"), run.records_received as usize, started.elapsed());
+        hub.stop().await;
+    }
+}
+
+fn report(what: &str, records: usize, took: Duration) {
+    println!(
+        "{what}: {records} records in {:.2} s = {:.0} records/s",
+        took.as_secs_f64(),
+        records as f64 / took.as_secs_f64()
+    );
+}
+
+async fn fresh_postgres(base: &str) -> String {
+    let name = format!("hub_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+}

@@ -1,0 +1,88 @@
+//! Builds the plugin components (the bundled connectors and the test fixtures) for
+//! wasm32-wasip2, so that building the host is the only command a fresh checkout needs.
+//!
+//! The plugins are built by a nested cargo with its own target directory (`target/plugins`):
+//! the outer cargo holds the lock on the main one. The wasm32-wasip2 target is added to the
+//! toolchain when missing, since `rust-toolchain.toml` alone does not install it when
+//! `RUSTUP_AUTO_INSTALL=0`.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+/// Every plugin crate the build produces: bundled connectors first, then test fixtures.
+const PLUGINS: &[&str] = &["regnakes-plugin", "hostile-plugin"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    for input in ["plugins", "sdk", "wit", "migrations", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(input).display());
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+
+    ensure_target();
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("plugins");
+    build_plugins(&root, &target_dir);
+
+    let artifacts = target_dir.join(TARGET).join("release");
+    for plugin in PLUGINS {
+        let wasm = artifacts.join(format!("{}.wasm", plugin.replace('-', "_")));
+        assert!(wasm.exists(), "plugin build finished but {} is missing", wasm.display());
+    }
+    println!("cargo:rustc-env=HUB_PLUGIN_ARTIFACTS={}", artifacts.display());
+}
+
+/// Adds the wasm32-wasip2 standard library to the active toolchain when it is missing.
+fn ensure_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(sysroot) = &sysroot
+        && sysroot.join("lib/rustlib").join(TARGET).exists()
+    {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    let status = rustup.status().unwrap_or_else(|e| {
+        panic!("the {TARGET} target is missing and rustup could not be run ({e}); install it with `rustup target add {TARGET}`")
+    });
+    assert!(status.success(), "`rustup target add {TARGET}` failed; run it by hand and build again");
+}
+
+fn build_plugins(root: &Path, target_dir: &Path) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(target_dir);
+    for plugin in PLUGINS {
+        cmd.args(["--package", plugin]);
+    }
+    // Settings meant for the host build (clippy's wrapper, host rustflags, the outer target)
+    // must not leak into the plugin build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("could not run cargo to build the plugins");
+    assert!(status.success(), "building the plugins for {TARGET} failed (see the output above)");
+}

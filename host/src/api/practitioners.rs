@@ -1,0 +1,86 @@
+//! `/api/v1/practitioners?str=&nik=`: decrypted practitioners, looked up by blind index.
+//! Needs a role that holds `pii:read`.
+
+use super::AppState;
+use super::auth::Caller;
+use super::extract::{Query, page};
+use super::problem::Problem;
+use crate::crypto::CryptoError;
+use crate::store::practitioners::{IndexColumn, SealedPractitioner};
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Roles allowed to read decrypted personal data.
+const PII_READERS: &[&str] = &["admin"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(rename = "str")]
+    str_number: Option<String>,
+    nik: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Value>, Problem> {
+    if !PII_READERS.contains(&caller.role.as_str()) {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "reading practitioners needs the pii:read permission"));
+    }
+    let db = state.manager.db();
+    let blind = &state.manager.keys().blind;
+    let limit = crate::store::clamp_limit(q.limit);
+    let rows = match (&q.str_number, &q.nik) {
+        (Some(str_number), nik) => {
+            let rows = db.practitioners_by_index(IndexColumn::Str, &blind.str_number(str_number), limit).await?;
+            let nik_index = nik.as_deref().map(|n| blind.nik(n));
+            rows.into_iter().filter(|r| nik_index.is_none() || r.nik_index == nik_index).collect()
+        }
+        (None, Some(nik)) => db.practitioners_by_index(IndexColumn::Nik, &blind.nik(nik), limit).await?,
+        (None, None) => db.list_practitioners(q.cursor.as_deref(), limit).await?,
+    };
+    let items = rows.iter().map(|row| open(&state, row)).collect::<Result<Vec<_>, _>>().map_err(|e| Problem::internal(&e))?;
+    tracing::info!(role = %caller.role, count = items.len(), "practitioner personal data read");
+    Ok(axum::Json(page(items, limit, |v| v["id"].as_str().unwrap_or_default().to_string())))
+}
+
+/// Decrypts a stored practitioner into the canonical field names.
+fn open(state: &AppState, row: &SealedPractitioner) -> Result<Value, CryptoError> {
+    let cipher = &state.manager.keys().cipher;
+    let field = |column: &str, sealed: &Option<Vec<u8>>| -> Result<Value, CryptoError> {
+        Ok(match sealed {
+            Some(bytes) => Value::String(cipher.decrypt_str("practitioners", column, &row.id, bytes)?),
+            None => Value::Null,
+        })
+    };
+    let details: Value = match &row.details {
+        Some(bytes) => serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    Ok(json!({
+        "id": row.id,
+        "nik": field("nik", &row.nik)?,
+        "str_number": field("str_number", &row.str_number)?,
+        "full_name": field("full_name", &row.full_name)?,
+        "birth_place": field("birth_place", &row.birth_place)?,
+        "birth_date": field("birth_date", &row.birth_date)?,
+        "gender": row.gender,
+        "profession": row.profession,
+        "phone": field("phone", &row.phone)?,
+        "email": field("email", &row.email)?,
+        "registrations": details["registrations"],
+        "trainings": details["trainings"],
+        "employments": details["employments"],
+        "educations": details["educations"],
+        "source": { "system": row.source_system, "id": row.source_id, "updated_at": row.source_updated_at },
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }))
+}

@@ -1,0 +1,3 @@
+//! Subcommands of the `hub` binary.
+
+pub mod demo;

@@ -1,0 +1,114 @@
+//! Hub configuration: `hub.toml`, then `HUB_*` environment variables over it.
+
+use crate::manager::RetryPolicy;
+use crate::runtime::Limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid hub config: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{var}={value:?} is not valid: {problem}")]
+    Env { var: &'static str, value: String, problem: String },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// Address of the API.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, the master key and the compile cache live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` for production; the SQLite file under `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// The bootstrap admin API key. Only from `HUB_ADMIN_KEY`, never from the file.
+    #[serde(skip)]
+    pub admin_key: Option<String>,
+    pub limits: Limits,
+    pub retry: RetryPolicy,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("hub-data"),
+            database_url: None,
+            admin_key: None,
+            limits: Limits::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl HubConfig {
+    /// Reads `path` (when it exists), then applies `HUB_LISTEN`, `HUB_DATA_DIR`,
+    /// `HUB_DATABASE_URL` and `HUB_ADMIN_KEY`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        Ok(config)
+    }
+
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(value) = var("HUB_LISTEN") {
+            self.listen = value.parse().map_err(|_| ConfigError::Env {
+                var: "HUB_LISTEN",
+                value,
+                problem: "expected an address like 127.0.0.1:8080".into(),
+            })?;
+        }
+        if let Some(value) = var("HUB_DATA_DIR") {
+            self.data_dir = value.into();
+        }
+        if let Some(value) = var("HUB_DATABASE_URL") {
+            self.database_url = Some(value);
+        }
+        if let Some(value) = var("HUB_ADMIN_KEY") {
+            if value.len() < 24 {
+                return Err(ConfigError::Env {
+                    var: "HUB_ADMIN_KEY",
+                    value: "<hidden>".into(),
+                    problem: "an admin key needs at least 24 characters".into(),
+                });
+            }
+            self.admin_key = Some(value);
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("hub.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_bad_values_say_why() {
+        let mut config: HubConfig = toml::from_str("listen = \"127.0.0.1:9000\"\n[limits]\nmemory_mib = 64").unwrap();
+        assert_eq!(config.limits.memory_mib, 64);
+        config.apply_env(|v| (v == "HUB_DATA_DIR").then(|| "/tmp/x".to_string())).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.listen.port(), 9000);
+        let err = config.apply_env(|v| (v == "HUB_LISTEN").then(|| "nope".to_string())).unwrap_err();
+        assert!(err.to_string().contains("HUB_LISTEN"));
+        let err = config.apply_env(|v| (v == "HUB_ADMIN_KEY").then(|| "short".to_string())).unwrap_err();
+        assert!(!err.to_string().contains("short"), "never echo a key");
+    }
+}

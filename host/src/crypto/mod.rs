@@ -1,0 +1,25 @@
+//! Field-level encryption of identifying data and blind indexes for lookups.
+//!
+//! - Data keys (AES-256-GCM) are versioned and stored wrapped by a key-encryption key (KEK):
+//!   by default the local master key file (`master_key.rs`).
+//! - Every encrypted field binds its table, column and row id plus the key version as AAD,
+//!   so a ciphertext moved to another row or column fails to decrypt (`cipher.rs`).
+//! - Blind indexes are HMAC-SHA256 under a separate key over normalized values, so matching
+//!   and lookups never decrypt (`blind_index.rs`).
+
+mod blind_index;
+mod cipher;
+mod keyring;
+mod master_key;
+
+pub use blind_index::{BlindIndexer, normalize_name};
+pub use keyring::{KeyError, KeyRing};
+pub use cipher::{CryptoError, FieldCipher};
+pub use master_key::{LocalMasterKey, MasterKeyError};
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes
+}

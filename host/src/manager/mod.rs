@@ -1,0 +1,323 @@
+//! The integration manager: installed plugins, connector instances and their lifecycle
+//! (create, enable, disable, run), and the execution of runs.
+
+mod config_schema;
+pub mod credentials;
+mod job;
+mod runner;
+
+pub use config_schema::FieldError;
+pub use credentials::CredentialSpec;
+
+use crate::crypto::KeyRing;
+use crate::pipeline::Pipeline;
+use crate::runtime::Runtime;
+use crate::runtime::bindings::SUPPORTED_CONTRACTS;
+use crate::store::connectors::ConnectorRecord;
+use crate::store::plugins::PluginRecord;
+use crate::store::runs::RunRecord;
+use crate::store::{self, Db, StoreError};
+use hub_registry::{Manifest, Package};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("{what} {id:?} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("{detail}")]
+    Invalid { detail: String, fields: Vec<FieldError> },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+}
+
+impl ManagerError {
+    fn invalid(detail: impl Into<String>) -> Self {
+        Self::Invalid { detail: detail.into(), fields: Vec::new() }
+    }
+}
+
+/// Retries of a run whose external system is unavailable: exponential backoff with jitter.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Delay before the second attempt, in milliseconds; doubles each attempt.
+    pub base_delay_ms: u64,
+    /// Longest delay between attempts, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Attempts of a run unless the connector sets its own (seed 002: 3).
+    pub default_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { base_delay_ms: 2_000, max_delay_ms: 60_000, default_attempts: 3 }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay after failed attempt `attempt` (1-based): base × 2^(attempt-1), capped, ±25 %.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
+        let capped = exp.min(self.max_delay_ms) as f64;
+        let jitter = u16::from_le_bytes(crate::crypto::random_bytes::<2>()) as f64 / u16::MAX as f64;
+        Duration::from_millis((capped * (0.75 + 0.5 * jitter)) as u64)
+    }
+}
+
+/// `POST /api/v1/connectors`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnector {
+    pub name: String,
+    /// `name` (newest installed version) or `name@version`.
+    pub plugin: String,
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// Hosts the plugin may call; defaults to the manifest's `egress`.
+    pub egress: Option<Vec<String>>,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, CredentialSpec>,
+    /// Secret values, stored encrypted; never returned.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub enabled: bool,
+    pub concurrency: Option<u32>,
+    pub max_attempts: Option<u32>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+pub(crate) struct Inner {
+    db: Db,
+    keys: Arc<KeyRing>,
+    runtime: Arc<Runtime>,
+    pipeline: Pipeline,
+    tokens: credentials::TokenCache,
+    retry: RetryPolicy,
+    /// Per-connector concurrency: a run waits (queued) for a slot rather than failing.
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl Manager {
+    pub fn new(db: Db, keys: Arc<KeyRing>, runtime: Arc<Runtime>, retry: RetryPolicy) -> Self {
+        let pipeline = Pipeline::new(db.clone(), keys.clone());
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                keys,
+                runtime,
+                pipeline,
+                tokens: credentials::TokenCache::new(),
+                retry,
+                slots: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    /// Installs a plugin package: checks its contract version and that it compiles and links
+    /// against this host, then records it. Installing the same package twice is a no-op.
+    pub async fn install(&self, package: &Package) -> Result<PluginRecord, ManagerError> {
+        let manifest = &package.manifest;
+        if !SUPPORTED_CONTRACTS.contains(&manifest.contract.as_str()) {
+            return Err(ManagerError::invalid(format!(
+                "plugin {} was built against contract {}, which this hub cannot run (it runs {}); rebuild it with a supported SDK",
+                manifest.id(),
+                manifest.contract,
+                SUPPORTED_CONTRACTS.join(", ")
+            )));
+        }
+        let digest = package.digest();
+        self.inner.runtime.load(&digest, &package.component).await?;
+        let record = PluginRecord {
+            digest,
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            contract: manifest.contract.clone(),
+            manifest: package.manifest_text.clone(),
+            installed_at: store::now(),
+        };
+        self.inner.db.insert_plugin(&record, &package.component).await?;
+        tracing::info!(plugin = %manifest.id(), digest = %record.digest, "plugin installed");
+        Ok(record)
+    }
+
+    pub async fn create_connector(&self, new: NewConnector) -> Result<ConnectorRecord, ManagerError> {
+        validate_name(&new.name)?;
+        if self.inner.db.connector_by_name(&new.name).await?.is_some() {
+            return Err(ManagerError::Conflict(format!("a connector named {:?} exists already; pick another name", new.name)));
+        }
+        let (plugin_name, version) = match new.plugin.split_once('@') {
+            Some((name, version)) => (name, Some(version)),
+            None => (new.plugin.as_str(), None),
+        };
+        let plugin = self.inner.db.find_plugin(plugin_name, version).await?.ok_or_else(|| ManagerError::NotFound {
+            what: "plugin",
+            id: new.plugin.clone(),
+        })?;
+        let manifest = Manifest::parse(&plugin.manifest)
+            .map_err(|e| StoreError::Corrupt { what: "plugin manifest", detail: e.to_string() })?;
+        let errors = config_schema::validate(&manifest.config_schema, &new.config);
+        if !errors.is_empty() {
+            return Err(ManagerError::Invalid {
+                detail: format!("config does not match the schema of plugin {}", manifest.id()),
+                fields: errors,
+            });
+        }
+        let egress = new.egress.unwrap_or_else(|| manifest.egress.clone());
+        for host in &egress {
+            validate_egress(host)?;
+        }
+        for needed in &manifest.credentials {
+            if !new.credentials.contains_key(needed) {
+                return Err(ManagerError::invalid(format!(
+                    "plugin {} needs the credential {needed:?}; add it under \"credentials\"",
+                    manifest.id()
+                )));
+            }
+        }
+        for (name, spec) in &new.credentials {
+            if !(spec.token_url.starts_with("https://") || spec.token_url.starts_with("http://")) {
+                return Err(ManagerError::invalid(format!("credentials.{name}.token_url must be an http(s) URL")));
+            }
+            if !new.secrets.contains_key(&spec.client_secret) {
+                return Err(ManagerError::invalid(format!(
+                    "credentials.{name}.client_secret names the secret {:?}, which is not among \"secrets\"",
+                    spec.client_secret
+                )));
+            }
+        }
+        let now = store::now();
+        let record = ConnectorRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: new.name,
+            plugin_digest: plugin.digest,
+            config: new.config.to_string(),
+            egress: serde_json::to_string(&egress).expect("strings serialize"),
+            credentials: serde_json::to_string(&new.credentials).expect("credentials serialize"),
+            enabled: new.enabled,
+            concurrency: new.concurrency.unwrap_or(1).clamp(1, 64) as i64,
+            max_attempts: new.max_attempts.unwrap_or(self.inner.retry.default_attempts).clamp(1, 20) as i64,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.inner.db.insert_connector(&record).await?;
+        for (name, value) in &new.secrets {
+            self.put_secret(&record.id, name, value).await?;
+        }
+        tracing::info!(connector = %record.id, name = %record.name, plugin = %manifest.id(), "connector created");
+        Ok(record)
+    }
+
+    /// Points an existing connector at new settings (used by `hub demo` on restart).
+    pub async fn update_connector(&self, record: &ConnectorRecord, secrets: &BTreeMap<String, String>) -> Result<(), ManagerError> {
+        self.inner.db.update_connector(record).await?;
+        for (name, value) in secrets {
+            self.put_secret(&record.id, name, value).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_secret(&self, connector_id: &str, name: &str, value: &str) -> Result<i64, ManagerError> {
+        validate_name(name)?;
+        let sealed = self.inner.keys.cipher.encrypt_str("connector_secrets", "value", &secret_row(connector_id, name), value);
+        Ok(self.inner.db.put_secret(connector_id, name, &sealed).await?)
+    }
+
+    pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
+        self.inner.db.connector(id).await?.ok_or_else(|| ManagerError::NotFound { what: "connector", id: id.into() })
+    }
+
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<ConnectorRecord, ManagerError> {
+        if !self.inner.db.set_connector_enabled(id, enabled).await? {
+            return Err(ManagerError::NotFound { what: "connector", id: id.into() });
+        }
+        tracing::info!(connector = %id, enabled, "connector {}", if enabled { "enabled" } else { "disabled" });
+        self.connector(id).await
+    }
+
+    /// Queues a run of an enabled connector and starts it in the background; the run waits
+    /// for a slot when the connector is at its concurrency limit.
+    pub async fn request_run(&self, id: &str, trigger: &str) -> Result<RunRecord, ManagerError> {
+        let connector = self.connector(id).await?;
+        if !connector.enabled {
+            return Err(ManagerError::Conflict(format!(
+                "connector {:?} is disabled; enable it (POST /api/v1/connectors/{id}/enable) before running it",
+                connector.name
+            )));
+        }
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
+        self.inner.db.create_run(&run_id, id, trigger, &trace_id).await?;
+        let run = self.inner.db.run(&run_id).await?.expect("run just created");
+        let slot = self.slot(&connector);
+        tokio::spawn(runner::execute(self.inner.clone(), slot, connector, run_id, trace_id));
+        Ok(run)
+    }
+
+    fn slot(&self, connector: &ConnectorRecord) -> Arc<Semaphore> {
+        self.inner
+            .slots
+            .lock()
+            .unwrap()
+            .entry(connector.id.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(connector.concurrency as usize)))
+            .clone()
+    }
+}
+
+/// Row id of a connector secret in the AAD of its ciphertext.
+fn secret_row(connector_id: &str, name: &str) -> String {
+    format!("{connector_id}/{name}")
+}
+
+fn validate_name(name: &str) -> Result<(), ManagerError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ManagerError::invalid(format!("name {name:?} must be 1-64 characters of a-z, 0-9, '-' and '_'")))
+    }
+}
+
+/// An egress entry: `host` or `host:port` (IPv6 as `[addr]:port`), no scheme or path.
+fn validate_egress(entry: &str) -> Result<(), ManagerError> {
+    let bad = || {
+        ManagerError::invalid(format!("egress entry {entry:?} must be a host or host:port, without scheme or path"))
+    };
+    if entry.is_empty() || entry.contains('/') || entry.contains('@') || entry.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let port = match entry.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && (!host.contains(':') || host.ends_with(']')) => Some(port),
+        _ => None,
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad());
+    }
+    Ok(())
+}

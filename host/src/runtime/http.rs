@@ -1,0 +1,108 @@
+//! Outgoing HTTP (`wasi:http/outgoing-handler`): every request is checked against the
+//! connector instance's egress allow-list before any connection is made, and carries
+//! `X-Request-ID` and `traceparent` so the external system's logs line up with ours.
+
+use super::host::{JobHost, LogLevel};
+use http::HeaderValue;
+use std::future::Future;
+use std::sync::Arc;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+pub struct Egress {
+    allow: Vec<String>,
+    trace_id: String,
+    job: Arc<dyn JobHost>,
+}
+
+impl Egress {
+    pub fn new(allow: Vec<String>, trace_id: String, job: Arc<dyn JobHost>) -> Self {
+        Self { allow, trace_id, job }
+    }
+}
+
+/// Whether `host` (lowercase, without brackets) on `port` is allowed by `allow`: an entry
+/// `host` admits any port of that host, `host:port` only that port (IPv6 as `[::1]:port`).
+pub fn egress_allowed(allow: &[String], host: &str, port: Option<u16>) -> bool {
+    allow.iter().any(|entry| {
+        let (entry_host, entry_port) = split_host_port(entry.trim());
+        entry_host.eq_ignore_ascii_case(host) && entry_port.is_none_or(|p| Some(p) == port)
+    })
+}
+
+fn split_host_port(entry: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match entry.split_once(':') {
+        Some((host, port)) if !port.contains(':') => (host, port.parse().ok()),
+        _ => (entry, None),
+    }
+}
+
+type ResponseFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
+        + Send,
+>;
+
+impl WasiHttpHooks for Egress {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> ResponseFuture {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        if !egress_allowed(&self.allow, host.trim_start_matches('[').trim_end_matches(']'), port) {
+            let target = format!("{host}:{}", port.unwrap_or_default());
+            tracing::warn!(%target, "plugin request denied: host not in the egress allow-list");
+            self.job.log(
+                LogLevel::Warn,
+                format!("request to {target} denied: not in this connector's egress allow-list"),
+                vec![("target".into(), target)],
+                false,
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span_id = hex::encode(crate::crypto::random_bytes::<8>());
+        let headers = request.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("00-{}-{span_id}-01", self.trace_id)) {
+            headers.insert("traceparent", v);
+        }
+        drop(fut);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::egress_allowed;
+
+    #[test]
+    fn allow_list_matches_host_and_port() {
+        let allow = vec!["api.example.go.id".to_string(), "127.0.0.1:8080".to_string()];
+        assert!(egress_allowed(&allow, "api.example.go.id", Some(443)));
+        assert!(egress_allowed(&allow, "127.0.0.1", Some(8080)));
+        assert!(!egress_allowed(&allow, "127.0.0.1", Some(8081)));
+        assert!(!egress_allowed(&allow, "evil.example", Some(443)));
+        assert!(!egress_allowed(&allow, "api.example.go.id.evil", Some(443)));
+        assert!(!egress_allowed(&[], "127.0.0.1", Some(8080)));
+    }
+}

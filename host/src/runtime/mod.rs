@@ -1,0 +1,174 @@
+//! The plugin runtime: one wasmtime engine (component model, async, pooling allocator, epoch
+//! interruption), one linker with every host capability, compiled components cached on disk,
+//! an `InstancePre` per plugin version, and a fresh instance per job.
+//!
+//! A host capability is one file here plus one interface in `wit/`: `http.rs`
+//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`.
+
+mod auth;
+pub mod bindings;
+mod cache;
+mod engine;
+mod host;
+pub mod http;
+mod limits;
+mod log;
+mod records;
+mod secrets;
+pub mod state;
+
+pub use bindings::PluginError;
+pub use bindings::since_v0_1_0::healthforce::hub::types::{EmitOutcome, RejectedRow, SyncRequest, SyncSummary};
+pub use host::{HostState, JobHost, JobSpec, LogLevel};
+pub use limits::{DeadlineExceeded, Limits, MemoryLimitExceeded};
+
+use bindings::since_v0_1_0::{Connector, ConnectorPre};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("could not set up the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("plugin {digest} is not a valid component for this host: {reason}")]
+    Load { digest: String, reason: String },
+    #[error("compile cache at {path}: {source}")]
+    Cache { path: PathBuf, source: std::io::Error },
+}
+
+/// Why a call into a plugin did not return a result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Deadline(#[from] DeadlineExceeded),
+    #[error(transparent)]
+    Memory(#[from] MemoryLimitExceeded),
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("could not instantiate the plugin: {0}")]
+    Instantiate(String),
+}
+
+impl CallError {
+    fn from_wasmtime(error: wasmtime::Error) -> Self {
+        if let Some(e) = error.downcast_ref::<DeadlineExceeded>() {
+            return Self::Deadline(DeadlineExceeded { seconds: e.seconds });
+        }
+        if let Some(e) = error.downcast_ref::<MemoryLimitExceeded>() {
+            return Self::Memory(MemoryLimitExceeded { limit_mib: e.limit_mib });
+        }
+        Self::Trap(format!("{error:#}"))
+    }
+}
+
+/// A plugin version ready to instantiate: compiled, linked, pre-instantiated.
+pub struct LoadedPlugin {
+    pub digest: String,
+    pre: ConnectorPre<HostState>,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    cache_dir: PathBuf,
+    loaded: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    _epoch: engine::EpochTicker,
+}
+
+impl Runtime {
+    /// An engine and linker for plugins; compiled components are cached under `cache_dir`.
+    pub fn new(limits: Limits, cache_dir: PathBuf) -> Result<Self, RuntimeError> {
+        let engine = engine::build(&limits).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        cache::prepare(&cache_dir)?;
+        let epoch = engine::EpochTicker::start(&engine);
+        Ok(Self { engine, linker, limits, cache_dir, loaded: RwLock::default(), _epoch: epoch })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The plugin version with this digest, compiling (or loading from the disk cache) and
+    /// pre-instantiating it on first use.
+    pub async fn load(&self, digest: &str, component: &[u8]) -> Result<Arc<LoadedPlugin>, RuntimeError> {
+        if let Some(plugin) = self.loaded.read().unwrap().get(digest) {
+            return Ok(plugin.clone());
+        }
+        let compiled = cache::load_or_compile(&self.engine, &self.cache_dir, digest, component).await?;
+        let load_error = |e: wasmtime::Error| RuntimeError::Load { digest: digest.into(), reason: format!("{e:#}") };
+        let instance_pre = self.linker.instantiate_pre(&compiled).map_err(load_error)?;
+        let pre = ConnectorPre::new(instance_pre).map_err(load_error)?;
+        let plugin = Arc::new(LoadedPlugin { digest: digest.to_string(), pre });
+        self.loaded.write().unwrap().insert(digest.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Runs the plugin's `sync` export in a fresh instance.
+    pub async fn sync(
+        &self,
+        plugin: &LoadedPlugin,
+        spec: JobSpec,
+        job: Arc<dyn JobHost>,
+        request: SyncRequest,
+    ) -> Result<Result<SyncSummary, PluginError>, CallError> {
+        self.call(plugin, spec, job, async |connector, store| connector.call_sync(store, &request).await)
+            .await
+    }
+
+    /// Instantiates `plugin` in a new store with this job's limits and runs `f` on it.
+    async fn call<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        spec: JobSpec,
+        job: Arc<dyn JobHost>,
+        f: impl AsyncFnOnce(&Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let budget = self.limits.call_deadline();
+        let started = Instant::now();
+        let state = HostState::new(spec, job.clone(), self.limits.memory_bytes(), started + budget);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // Every epoch tick (10 ms) the plugin yields to the executor, so a busy plugin never
+        // starves other tasks; past the deadline the callback traps it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(DeadlineExceeded { seconds: budget.as_secs_f64() }.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let connector = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        let result = f(&connector, &mut store).await.map_err(CallError::from_wasmtime);
+        let stderr = store.data().stderr.contents();
+        if !stderr.is_empty() {
+            job.log(LogLevel::Warn, format!("plugin stderr: {}", String::from_utf8_lossy(&stderr).trim()), vec![], true);
+        }
+        result
+    }
+}
+
+fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    // Our interfaces one by one: the world's own `add_to_linker` would add WASI again.
+    use bindings::since_v0_1_0::healthforce::hub::{auth, log, records, secrets, state, types};
+    types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    secrets::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    auth::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    state::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    records::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}

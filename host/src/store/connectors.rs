@@ -1,0 +1,118 @@
+//! Connector instances: a plugin version plus its config, egress allow-list, credentials,
+//! concurrency and retry policy.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct ConnectorRecord {
+    pub id: String,
+    pub name: String,
+    pub plugin_digest: String,
+    /// JSON object handed to the plugin.
+    pub config: String,
+    /// JSON array of allowed hosts.
+    pub egress: String,
+    /// JSON object of host-held credentials.
+    pub credentials: String,
+    pub enabled: bool,
+    pub concurrency: i64,
+    pub max_attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str =
+    "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, created_at, updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
+    Ok(ConnectorRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        plugin_digest: row.try_get("plugin_digest")?,
+        config: row.try_get("config")?,
+        egress: row.try_get("egress")?,
+        credentials: row.try_get("credentials")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        concurrency: row.try_get("concurrency")?,
+        max_attempts: row.try_get("max_attempts")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Db {
+    pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
+        sqlx::query(trusted(format!("INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")))
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.plugin_digest)
+            .bind(&c.config)
+            .bind(&c.egress)
+            .bind(&c.credentials)
+            .bind(c.enabled as i64)
+            .bind(c.concurrency)
+            .bind(c.max_attempts)
+            .bind(&c.created_at)
+            .bind(&c.updated_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the mutable settings of a connector (config, egress, credentials, limits).
+    pub async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
+             concurrency = $6, max_attempts = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.plugin_digest)
+        .bind(&c.config)
+        .bind(&c.egress)
+        .bind(&c.credentials)
+        .bind(c.concurrency)
+        .bind(c.max_attempts)
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    pub async fn connector_by_name(&self, name: &str) -> Result<Option<ConnectorRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE name = $1")))
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Connectors ordered by id, after `after` (cursor pagination).
+    pub async fn list_connectors(&self, after: Option<&str>, limit: i64) -> Result<Vec<ConnectorRecord>, StoreError> {
+        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE id > $1 ORDER BY id LIMIT $2")))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Returns false when no connector has this id.
+    pub async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(enabled as i64)
+            .bind(super::now())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

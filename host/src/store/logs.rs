@@ -1,0 +1,69 @@
+//! Connector logs: the plugin's own lines and the host's events about the connector.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LogLine {
+    pub connector_id: String,
+    pub run_id: Option<String>,
+    pub at: String,
+    pub level: String,
+    /// `plugin` or `host`.
+    pub origin: String,
+    pub message: String,
+    pub fields: serde_json::Value,
+}
+
+impl Db {
+    /// Appends lines in one statement.
+    pub async fn append_logs(&self, lines: &[LogLine]) -> Result<(), StoreError> {
+        // SQLite allows 32766 parameters per statement; 7 per line.
+        for chunk in lines.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO connector_logs (connector_id, run_id, at, level, origin, message, fields) VALUES {}",
+                super::placeholders(chunk.len(), 7, 1)
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for line in chunk {
+                query = query
+                    .bind(&line.connector_id)
+                    .bind(&line.run_id)
+                    .bind(&line.at)
+                    .bind(&line.level)
+                    .bind(&line.origin)
+                    .bind(&line.message)
+                    .bind(line.fields.to_string());
+            }
+            query.execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Lines of a connector, newest first, optionally of one run.
+    pub async fn list_logs(&self, connector_id: &str, run_id: Option<&str>, limit: i64) -> Result<Vec<LogLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
+             WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(connector_id)
+        .bind(run_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let fields: String = row.try_get("fields")?;
+                Ok(LogLine {
+                    connector_id: row.try_get("connector_id")?,
+                    run_id: row.try_get("run_id")?,
+                    at: row.try_get("at")?,
+                    level: row.try_get("level")?,
+                    origin: row.try_get("origin")?,
+                    message: row.try_get("message")?,
+                    fields: serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,92 @@
+//! Installed plugin versions: manifest and component, by digest.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PluginRecord {
+    pub digest: String,
+    pub name: String,
+    pub version: String,
+    pub contract: String,
+    pub manifest: String,
+    pub installed_at: String,
+}
+
+const COLUMNS: &str = "digest, name, version, contract, manifest, installed_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<PluginRecord, sqlx::Error> {
+    Ok(PluginRecord {
+        digest: row.try_get("digest")?,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        contract: row.try_get("contract")?,
+        manifest: row.try_get("manifest")?,
+        installed_at: row.try_get("installed_at")?,
+    })
+}
+
+impl Db {
+    /// Records a plugin version; installing the same digest again is a no-op.
+    pub async fn insert_plugin(&self, plugin: &PluginRecord, component: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugins (digest, name, version, contract, manifest, component, installed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&plugin.digest)
+        .bind(&plugin.name)
+        .bind(&plugin.version)
+        .bind(&plugin.contract)
+        .bind(&plugin.manifest)
+        .bind(component)
+        .bind(&plugin.installed_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM plugins ORDER BY name, installed_at")))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest installed version of `name`, or exactly `version` when given.
+    pub async fn find_plugin(&self, name: &str, version: Option<&str>) -> Result<Option<PluginRecord>, StoreError> {
+        let row = match version {
+            Some(version) => {
+                sqlx::query(trusted(format!("SELECT {COLUMNS} FROM plugins WHERE name = $1 AND version = $2")))
+                    .bind(name)
+                    .bind(version)
+                    .fetch_optional(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query(trusted(format!(
+                    "SELECT {COLUMNS} FROM plugins WHERE name = $1 ORDER BY installed_at DESC LIMIT 1"
+                )))
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?
+            }
+        };
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    pub async fn plugin_by_digest(&self, digest: &str) -> Result<Option<PluginRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM plugins WHERE digest = $1")))
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    pub async fn plugin_component(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT component FROM plugins WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("component")?)
+    }
+}

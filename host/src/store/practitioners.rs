@@ -1,0 +1,199 @@
+//! Practitioners: identifying columns sealed (see `crypto`), blind indexes for matching and
+//! lookup, a keyed content hash to tell unchanged rows without decrypting.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+/// The blind indexes and content hash of a stored practitioner: all matching needs.
+#[derive(Clone, Debug)]
+pub struct MatchKeys {
+    pub id: String,
+    pub str_index: Option<Vec<u8>>,
+    pub nik_index: Option<Vec<u8>>,
+    pub match_index: Option<Vec<u8>>,
+    pub content_hash: Vec<u8>,
+}
+
+/// A practitioner row as stored: identifying columns are ciphertexts. On update, a `None`
+/// sealed column keeps the stored value (a source that does not know a field never erases
+/// it).
+#[derive(Clone, Debug, Default)]
+pub struct SealedPractitioner {
+    pub id: String,
+    pub str_index: Option<Vec<u8>>,
+    pub nik_index: Option<Vec<u8>>,
+    pub match_index: Option<Vec<u8>>,
+    pub key_version: i64,
+    pub nik: Option<Vec<u8>>,
+    pub str_number: Option<Vec<u8>>,
+    pub full_name: Option<Vec<u8>>,
+    pub birth_place: Option<Vec<u8>>,
+    pub birth_date: Option<Vec<u8>>,
+    pub phone: Option<Vec<u8>>,
+    pub email: Option<Vec<u8>>,
+    pub details: Option<Vec<u8>>,
+    pub gender: String,
+    pub profession: Option<String>,
+    pub content_hash: Vec<u8>,
+    pub source_system: String,
+    pub source_id: String,
+    pub source_updated_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Which blind index a lookup uses.
+#[derive(Clone, Copy, Debug)]
+pub enum IndexColumn {
+    Str,
+    Nik,
+}
+
+const COLUMNS: &str = "id, str_index, nik_index, match_index, key_version, nik, str_number, full_name, birth_place, \
+     birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
+     created_at, updated_at";
+const COLUMN_COUNT: usize = 21;
+
+/// Sealed columns merge on update: new ciphertext if given, else the stored one.
+const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
+     str_index = COALESCE(excluded.str_index, practitioners.str_index), \
+     nik_index = COALESCE(excluded.nik_index, practitioners.nik_index), \
+     match_index = COALESCE(excluded.match_index, practitioners.match_index), \
+     key_version = CASE WHEN excluded.key_version < practitioners.key_version \
+                        THEN excluded.key_version ELSE practitioners.key_version END, \
+     nik = COALESCE(excluded.nik, practitioners.nik), \
+     str_number = COALESCE(excluded.str_number, practitioners.str_number), \
+     full_name = COALESCE(excluded.full_name, practitioners.full_name), \
+     birth_place = COALESCE(excluded.birth_place, practitioners.birth_place), \
+     birth_date = COALESCE(excluded.birth_date, practitioners.birth_date), \
+     phone = COALESCE(excluded.phone, practitioners.phone), \
+     email = COALESCE(excluded.email, practitioners.email), \
+     details = COALESCE(excluded.details, practitioners.details), \
+     gender = excluded.gender, \
+     profession = COALESCE(excluded.profession, practitioners.profession), \
+     content_hash = excluded.content_hash, \
+     source_system = excluded.source_system, source_id = excluded.source_id, \
+     source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> {
+    Ok(SealedPractitioner {
+        id: row.try_get("id")?,
+        str_index: row.try_get("str_index")?,
+        nik_index: row.try_get("nik_index")?,
+        match_index: row.try_get("match_index")?,
+        key_version: row.try_get("key_version")?,
+        nik: row.try_get("nik")?,
+        str_number: row.try_get("str_number")?,
+        full_name: row.try_get("full_name")?,
+        birth_place: row.try_get("birth_place")?,
+        birth_date: row.try_get("birth_date")?,
+        phone: row.try_get("phone")?,
+        email: row.try_get("email")?,
+        details: row.try_get("details")?,
+        gender: row.try_get("gender")?,
+        profession: row.try_get("profession")?,
+        content_hash: row.try_get("content_hash")?,
+        source_system: row.try_get("source_system")?,
+        source_id: row.try_get("source_id")?,
+        source_updated_at: row.try_get("source_updated_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Db {
+    /// Stored practitioners whose STR or fallback index is among the given ones (one query per
+    /// 1,000 keys).
+    pub async fn match_keys(&self, str_indexes: &[Vec<u8>], match_indexes: &[Vec<u8>]) -> Result<Vec<MatchKeys>, StoreError> {
+        let mut found = Vec::new();
+        for (column, keys) in [("str_index", str_indexes), ("match_index", match_indexes)] {
+            for chunk in keys.chunks(1000) {
+                let sql = format!(
+                    "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",
+                    super::list_placeholders(chunk.len(), 1)
+                );
+                let mut query = sqlx::query(trusted(sql));
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                for row in query.fetch_all(self.pool()).await? {
+                    found.push(MatchKeys {
+                        id: row.try_get("id")?,
+                        str_index: row.try_get("str_index")?,
+                        nik_index: row.try_get("nik_index")?,
+                        match_index: row.try_get("match_index")?,
+                        content_hash: row.try_get("content_hash")?,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn practitioners_by_index(&self, column: IndexColumn, index: &[u8], limit: i64) -> Result<Vec<SealedPractitioner>, StoreError> {
+        let column = match column {
+            IndexColumn::Str => "str_index",
+            IndexColumn::Nik => "nik_index",
+        };
+        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2")))
+            .bind(index)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Ordered by id after `after` (cursor pagination).
+    pub async fn list_practitioners(&self, after: Option<&str>, limit: i64) -> Result<Vec<SealedPractitioner>, StoreError> {
+        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2")))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn count_practitioners(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners").fetch_one(self.pool()).await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Inserts new practitioners and merges updates into stored ones, in one statement per
+/// chunk of rows.
+pub async fn upsert(tx: &mut sqlx::AnyConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+    // SQLite's 32766-parameter limit: 21 columns × 1,000 rows stays under it.
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
+            super::placeholders(chunk.len(), COLUMN_COUNT, 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for p in chunk {
+            query = query
+                .bind(&p.id)
+                .bind(&p.str_index)
+                .bind(&p.nik_index)
+                .bind(&p.match_index)
+                .bind(p.key_version)
+                .bind(&p.nik)
+                .bind(&p.str_number)
+                .bind(&p.full_name)
+                .bind(&p.birth_place)
+                .bind(&p.birth_date)
+                .bind(&p.phone)
+                .bind(&p.email)
+                .bind(&p.details)
+                .bind(&p.gender)
+                .bind(&p.profession)
+                .bind(&p.content_hash)
+                .bind(&p.source_system)
+                .bind(&p.source_id)
+                .bind(&p.source_updated_at)
+                .bind(&p.created_at)
+                .bind(&p.updated_at);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}

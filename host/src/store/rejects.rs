@@ -1,0 +1,75 @@
+//! Rejected rows: kept with their reason; the row itself is sealed, since it may hold a NIK or
+//! a name.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RejectRecord {
+    pub id: String,
+    pub connector_id: String,
+    pub run_id: Option<String>,
+    pub source_system: String,
+    pub source_id: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub record: Vec<u8>,
+    #[serde(skip)]
+    pub key_version: i64,
+    pub created_at: String,
+}
+
+impl Db {
+    /// Rejects of one connector (or all), newest first, before the cursor `before`.
+    pub async fn list_rejects(&self, connector_id: Option<&str>, before: Option<&str>, limit: i64) -> Result<Vec<RejectRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at \
+             FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(connector_id.unwrap_or(""))
+        .bind(before.unwrap_or("~"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RejectRecord {
+                    id: r.try_get("id")?,
+                    connector_id: r.try_get("connector_id")?,
+                    run_id: r.try_get("run_id")?,
+                    source_system: r.try_get("source_system")?,
+                    source_id: r.try_get("source_id")?,
+                    reason: r.try_get("reason")?,
+                    record: r.try_get("record")?,
+                    key_version: r.try_get("key_version")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inserts rejects in one statement per chunk.
+pub async fn insert(tx: &mut sqlx::AnyConnection, rows: &[RejectRecord]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO rejects (id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at) VALUES {}",
+            super::placeholders(chunk.len(), 9, 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for r in chunk {
+            query = query
+                .bind(&r.id)
+                .bind(&r.connector_id)
+                .bind(&r.run_id)
+                .bind(&r.source_system)
+                .bind(&r.source_id)
+                .bind(&r.reason)
+                .bind(&r.record)
+                .bind(r.key_version)
+                .bind(&r.created_at);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Runs: one per sync (or other job), with its counters, timing, trace id and error.
+
+use super::{Db, StoreError, trusted};
+use sqlx::Row;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub connector_id: String,
+    pub trigger: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub trace_id: String,
+    pub records_received: i64,
+    pub records_created: i64,
+    pub records_updated: i64,
+    pub records_unchanged: i64,
+    pub records_rejected: i64,
+    pub error: Option<String>,
+}
+
+/// What one emitted batch added to a run's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub received: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+}
+
+const COLUMNS: &str = "id, connector_id, trigger_kind, status, attempts, queued_at, started_at, finished_at, trace_id, \
+     records_received, records_created, records_updated, records_unchanged, records_rejected, error";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        connector_id: row.try_get("connector_id")?,
+        trigger: row.try_get("trigger_kind")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        queued_at: row.try_get("queued_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        trace_id: row.try_get("trace_id")?,
+        records_received: row.try_get("records_received")?,
+        records_created: row.try_get("records_created")?,
+        records_updated: row.try_get("records_updated")?,
+        records_unchanged: row.try_get("records_unchanged")?,
+        records_rejected: row.try_get("records_rejected")?,
+        error: row.try_get("error")?,
+    })
+}
+
+impl Db {
+    pub async fn create_run(&self, id: &str, connector_id: &str, trigger: &str, trace_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
+        )
+        .bind(id)
+        .bind(connector_id)
+        .bind(trigger)
+        .bind(super::now())
+        .bind(trace_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the start of an attempt.
+    pub async fn start_attempt(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
+            .bind(id)
+            .bind(if error.is_some() { "failed" } else { "succeeded" })
+            .bind(super::now())
+            .bind(error)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Runs left queued or running by a hub that stopped: they failed, and say so.
+    pub async fn fail_interrupted_runs(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'failed', finished_at = $1, \
+             error = 'interrupted: the hub stopped during this run; start it again (the cursor resumes where it stopped)' \
+             WHERE status IN ('queued', 'running')",
+        )
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM runs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Newest first; `before` is the cursor (a run id; run ids are time-ordered UUIDv7).
+    pub async fn list_runs(&self, connector_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(connector_id)
+        .bind(before.unwrap_or("~"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest run of a connector.
+    pub async fn last_run(&self, connector_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.list_runs(connector_id, None, 1).await?.into_iter().next())
+    }
+}
+
+/// Adds a batch's counts to its run, inside the batch's transaction.
+pub async fn add_counts(
+    tx: &mut sqlx::AnyConnection,
+    run_id: &str,
+    counts: RunCounts,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE runs SET records_received = records_received + $2, records_created = records_created + $3, \
+         records_updated = records_updated + $4, records_unchanged = records_unchanged + $5, \
+         records_rejected = records_rejected + $6 WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(counts.received)
+    .bind(counts.created)
+    .bind(counts.updated)
+    .bind(counts.unchanged)
+    .bind(counts.rejected)
+    .execute(tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Durable per-connector key/value state (cursors, checkpoints).
+
+use super::{Db, StoreError};
+use sqlx::Row;
+
+impl Db {
+    pub async fn state_get(&self, connector_id: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM connector_state WHERE connector_id = $1 AND key = $2")
+            .bind(connector_id)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    pub async fn state_set(&self, connector_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connector_state (connector_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connector_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(connector_id)
+        .bind(key)
+        .bind(value)
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

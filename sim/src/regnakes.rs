@@ -1,0 +1,363 @@
+//! RegNakes (Registrasi Tenaga Kesehatan) simulator: OAuth2 client credentials with
+//! short-lived tokens, and an incremental, paginated listing of health workers with their STR
+//! and SIP.
+//!
+//! About 2 % of rows are malformed (bad NIK, missing name or STR) and about 3 % carry an STR
+//! that is no longer active; [`RegnakesSim::expected_rejects`] says which, for tests.
+//! [`RegnakesSim::mutate`] changes people so that the next incremental sync has updates.
+
+use crate::faults::{FaultState, Faults, Injected};
+use crate::oauth::{TokenIssuer, TokenRequest};
+use crate::people::{self, Person, Seeded, Sex};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Settings of a RegNakes simulator.
+#[derive(Clone, Debug)]
+pub struct RegnakesConfig {
+    pub people: usize,
+    pub seed: u64,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_lifetime: Duration,
+    /// Share of rows that are malformed.
+    pub malformed_rate: f64,
+    /// Share of rows whose STR is not active.
+    pub inactive_rate: f64,
+}
+
+impl Default for RegnakesConfig {
+    fn default() -> Self {
+        Self {
+            people: 5_000,
+            seed: 2026,
+            client_id: "hub-regnakes".into(),
+            client_secret: "regnakes-sim-secret".into(),
+            token_lifetime: Duration::from_secs(300),
+            malformed_rate: 0.02,
+            inactive_rate: 0.03,
+        }
+    }
+}
+
+/// How a malformed row is broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flaw {
+    NikTooShort,
+    UnknownProvince,
+    ImpossibleBirthDay,
+    MissingName,
+    MissingStr,
+}
+
+const FLAWS: &[Flaw] = &[
+    Flaw::NikTooShort,
+    Flaw::UnknownProvince,
+    Flaw::ImpossibleBirthDay,
+    Flaw::MissingName,
+    Flaw::MissingStr,
+];
+
+#[derive(Clone)]
+struct Nakes {
+    person: Person,
+    flaw: Option<Flaw>,
+    str_active: bool,
+    str_issued: NaiveDate,
+    facility: &'static str,
+    updated_at: DateTime<Utc>,
+}
+
+impl Nakes {
+    fn id(&self) -> String {
+        format!("RN-{:07}", self.person.index)
+    }
+
+    fn rejected(&self) -> bool {
+        self.flaw.is_some() || !self.str_active
+    }
+
+    fn to_json(&self) -> Value {
+        let p = &self.person;
+        let mut nik = p.nik.clone();
+        match self.flaw {
+            Some(Flaw::NikTooShort) => nik.truncate(15),
+            Some(Flaw::UnknownProvince) => nik.replace_range(0..2, "99"),
+            Some(Flaw::ImpossibleBirthDay) => nik.replace_range(6..8, "35"),
+            _ => {}
+        }
+        let name = (self.flaw != Some(Flaw::MissingName)).then(|| p.full_name.clone());
+        let str_doc = (self.flaw != Some(Flaw::MissingStr)).then(|| {
+            json!({
+                "nomor": p.str_number,
+                "status": if self.str_active { "AKTIF" } else { "NONAKTIF" },
+                "tanggal_terbit": self.str_issued.to_string(),
+                // STRs are valid for life since UU 17/2023; older ones carry an end date.
+                "berlaku_sampai": if self.str_active { Value::Null } else {
+                    json!((self.str_issued + Days::days(5 * 365)).to_string())
+                },
+            })
+        });
+        json!({
+            "id": self.id(),
+            "nik": nik,
+            "nama": name,
+            "tempat_lahir": p.birth_place,
+            "tanggal_lahir": p.birth_date.to_string(),
+            "jenis_kelamin": match p.sex { Sex::Male => "L", Sex::Female => "P" },
+            "profesi": p.profession,
+            "no_hp": p.phone,
+            "email": p.email,
+            "str": str_doc,
+            "sip": [{
+                "nomor": format!("SIP/{}/{}", p.index, self.str_issued.format("%Y")),
+                "fasyankes": self.facility,
+                "berlaku_sampai": (self.str_issued + Days::days(5 * 365)).to_string(),
+            }],
+            "diperbarui_pada": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        })
+    }
+}
+
+const FACILITIES: &[&str] = &[
+    "RSUD Dr. Soetomo",
+    "RSUP Dr. Sardjito",
+    "RSUP Nasional Dr. Cipto Mangunkusumo",
+    "RSUD Kota Bandung",
+    "Puskesmas Kecamatan Menteng",
+    "Puskesmas Sleman",
+    "RS Hasan Sadikin",
+    "Klinik Pratama Sehat Sentosa",
+    "RSUD Sanglah",
+    "Puskesmas Tamalanrea",
+];
+
+struct Dataset {
+    rows: Vec<Nakes>,
+    /// Row positions ordered by (updated_at, id): the listing order.
+    order: Vec<usize>,
+    mutations: Seeded,
+}
+
+impl Dataset {
+    fn reorder(&mut self) {
+        let rows = &self.rows;
+        self.order.sort_by(|&a, &b| {
+            (rows[a].updated_at, rows[a].person.index).cmp(&(rows[b].updated_at, rows[b].person.index))
+        });
+    }
+}
+
+struct Inner {
+    config: RegnakesConfig,
+    data: RwLock<Dataset>,
+    tokens: TokenIssuer,
+    faults: FaultState,
+    list_requests: AtomicU64,
+}
+
+/// A running RegNakes simulator's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct RegnakesSim(Arc<Inner>);
+
+impl RegnakesSim {
+    pub fn new(config: RegnakesConfig) -> Self {
+        let now = Utc::now();
+        let mut rng = Seeded::new(config.seed);
+        let rows: Vec<Nakes> = (0..config.people)
+            .map(|i| generate(&config, &mut rng, i, now))
+            .collect();
+        let mut data = Dataset {
+            order: (0..rows.len()).collect(),
+            rows,
+            mutations: Seeded::new(config.seed ^ 0x4D55_7A7E),
+        };
+        data.reorder();
+        let tokens = TokenIssuer::new(&config.client_id, &config.client_secret, config.token_lifetime);
+        Self(Arc::new(Inner {
+            config,
+            data: RwLock::new(data),
+            tokens,
+            faults: FaultState::default(),
+            list_requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// The HTTP API: `POST /oauth/token`, `GET /api/v1/nakes`, and `/_sim/*` controls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/oauth/token", post(token))
+            .route("/api/v1/nakes", get(list))
+            .route("/_sim/faults", get(get_faults).put(put_faults))
+            .route("/_sim/mutate", post(mutate_route))
+            .with_state(self.clone())
+    }
+
+    pub fn config(&self) -> &RegnakesConfig {
+        &self.0.config
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.0.faults.set(faults);
+    }
+
+    /// Listing requests received, including the ones answered with an injected fault.
+    pub fn list_requests(&self) -> u64 {
+        self.0.list_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.0.tokens.issued()
+    }
+
+    /// Number of rows served by a full listing.
+    pub fn total(&self) -> usize {
+        self.0.data.read().unwrap().rows.len()
+    }
+
+    /// Source ids of the rows the hub must reject (malformed, or STR not active).
+    pub fn expected_rejects(&self) -> HashSet<String> {
+        let data = self.0.data.read().unwrap();
+        data.rows.iter().filter(|r| r.rejected()).map(Nakes::id).collect()
+    }
+
+    /// The people behind rows the hub must accept.
+    pub fn valid_people(&self) -> Vec<Person> {
+        let data = self.0.data.read().unwrap();
+        data.rows.iter().filter(|r| !r.rejected()).map(|r| r.person.clone()).collect()
+    }
+
+    /// Every person, valid or not (for checks that nothing identifying leaks).
+    pub fn all_people(&self) -> Vec<Person> {
+        self.0.data.read().unwrap().rows.iter().map(|r| r.person.clone()).collect()
+    }
+
+    /// Changes the phone number of `count` valid people and marks them updated now; returns
+    /// their source ids. The next incremental sync sees exactly these as updates.
+    pub fn mutate(&self, count: usize) -> Vec<String> {
+        let mut data = self.0.data.write().unwrap();
+        let now = Utc::now();
+        let candidates: Vec<usize> =
+            (0..data.rows.len()).filter(|&i| !data.rows[i].rejected()).collect();
+        let mut chosen = HashSet::new();
+        while chosen.len() < count.min(candidates.len()) {
+            let pick = candidates[data.mutations.below(candidates.len() as u64) as usize];
+            chosen.insert(pick);
+        }
+        let mut ids = Vec::new();
+        for (n, &i) in chosen.iter().enumerate() {
+            let phone = format!("0812{:08}", data.mutations.below(100_000_000));
+            let row = &mut data.rows[i];
+            row.person.phone = phone;
+            row.updated_at = now + Days::microseconds(n as i64);
+            ids.push(row.id());
+        }
+        data.reorder();
+        ids
+    }
+}
+
+fn generate(config: &RegnakesConfig, rng: &mut Seeded, index: usize, now: DateTime<Utc>) -> Nakes {
+    let person = people::person(config.seed, index);
+    let flaw = rng.chance(config.malformed_rate).then(|| *rng.pick(FLAWS));
+    let str_active = !rng.chance(config.inactive_rate);
+    let str_issued = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap() + Days::days(rng.below(3650) as i64);
+    Nakes {
+        person,
+        flaw,
+        str_active,
+        str_issued,
+        facility: *rng.pick(FACILITIES),
+        updated_at: now - Days::seconds(1 + rng.below(365 * 24 * 3600) as i64),
+    }
+}
+
+async fn token(State(sim): State<RegnakesSim>, form: Form<TokenRequest>) -> Response {
+    if let Injected::Fail(status) = sim.0.faults.before_request().await {
+        return failure(status);
+    }
+    sim.0.tokens.issue(form)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    updated_since: Option<DateTime<Utc>>,
+    profession: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
+    sim.0.list_requests.fetch_add(1, Ordering::Relaxed);
+    if let Injected::Fail(status) = sim.0.faults.before_request().await {
+        return failure(status);
+    }
+    if !sim.0.tokens.authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token"}))).into_response();
+    }
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query.per_page.unwrap_or(100).clamp(1, 1000);
+    let body = {
+        let data = sim.0.data.read().unwrap();
+        let start = match query.updated_since {
+            Some(since) => data.order.partition_point(|&i| data.rows[i].updated_at <= since),
+            None => 0,
+        };
+        let profession = query.profession.as_deref().map(str::to_lowercase);
+        let matching: Vec<&Nakes> = data.order[start..]
+            .iter()
+            .map(|&i| &data.rows[i])
+            .filter(|r| profession.as_deref().is_none_or(|p| r.person.profession.to_lowercase() == p))
+            .collect();
+        let total = matching.len();
+        let rows: Vec<Value> = matching
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|r| r.to_json())
+            .collect();
+        json!({
+            "data": rows,
+            "meta": { "page": page, "per_page": per_page, "total": total,
+                      "total_pages": total.div_ceil(per_page) },
+        })
+    };
+    if sim.0.faults.after_data_request() {
+        sim.0.tokens.revoke_all();
+    }
+    Json(body).into_response()
+}
+
+async fn get_faults(State(sim): State<RegnakesSim>) -> Json<Faults> {
+    Json(sim.0.faults.get())
+}
+
+async fn put_faults(State(sim): State<RegnakesSim>, Json(faults): Json<Faults>) -> StatusCode {
+    sim.set_faults(faults);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct MutateQuery {
+    count: usize,
+}
+
+async fn mutate_route(State(sim): State<RegnakesSim>, Query(q): Query<MutateQuery>) -> Json<Value> {
+    let ids = sim.mutate(q.count);
+    Json(json!({ "updated": ids }))
+}
+
+fn failure(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({"error": "injected fault", "status": status.as_u16()}))).into_response()
+}

@@ -1,0 +1,184 @@
+//! The shared test environment: a hub in-process on a fresh database (SQLite, and
+//! PostgreSQL when `HUB_TEST_DATABASE_URL` is set), simulators on real ports, and an API
+//! client speaking real HTTP.
+//!
+//! Under `CI=true` a missing `HUB_TEST_DATABASE_URL` is an error: no test may skip in CI.
+
+use hub::Hub;
+use hub::config::HubConfig;
+use hub::manager::RetryPolicy;
+use hub::runtime::Limits;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// A database backend a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends every storage test must pass on.
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    match std::env::var("HUB_TEST_DATABASE_URL") {
+        Ok(_) => backends.push(Backend::Postgres),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but HUB_TEST_DATABASE_URL is not set: PostgreSQL tests may not be skipped in CI")
+        }
+        Err(_) => eprintln!("HUB_TEST_DATABASE_URL not set: PostgreSQL runs skipped (allowed outside CI only)"),
+    }
+    backends
+}
+
+/// A fresh, empty PostgreSQL database for one test, created next to the one in
+/// `HUB_TEST_DATABASE_URL`.
+pub async fn fresh_postgres() -> String {
+    let base = std::env::var("HUB_TEST_DATABASE_URL").expect("HUB_TEST_DATABASE_URL");
+    let name = format!("hub_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to HUB_TEST_DATABASE_URL: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{prefix}/{name}")
+}
+
+/// Test settings: fast retries, a short deadline, a small memory cap.
+pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> HubConfig {
+    HubConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        admin_key: Some(ADMIN_KEY.into()),
+        limits: Limits { call_deadline_secs: 60, memory_mib: 64, max_instances: 16 },
+        retry: RetryPolicy { base_delay_ms: 50, max_delay_ms: 400, default_attempts: 3 },
+    }
+}
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+/// A hub running in this process, its data directory and an API client.
+pub struct TestHub {
+    pub hub: Hub,
+    pub backend: Backend,
+    pub data_dir: TempDir,
+    pub http: reqwest::Client,
+}
+
+impl TestHub {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut HubConfig)) -> Self {
+        hub::telemetry::init();
+        let data_dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres().await),
+        };
+        let mut config = test_config(data_dir.path(), database_url);
+        adjust(&mut config);
+        let hub = Hub::start(config).await.expect("hub starts");
+        Self { hub, backend, data_dir, http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.hub.url())
+    }
+
+    /// An authenticated API call; returns status and JSON body (Null when empty).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(ADMIN_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API reachable");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Creates and enables a RegNakes connector pointed at `sim`; returns its id.
+    pub async fn regnakes_connector(&self, name: &str, sim_url: &str, sim: &hub_sim::RegnakesConfig) -> String {
+        let authority = sim_url.trim_start_matches("http://");
+        let (status, body) = self
+            .post(
+                "/api/v1/connectors",
+                json!({
+                    "name": name,
+                    "plugin": "regnakes",
+                    "config": { "base_url": sim_url, "per_page": 250 },
+                    "egress": [authority],
+                    "credentials": { "regnakes": {
+                        "token_url": format!("{sim_url}/oauth/token"),
+                        "client_id": sim.client_id,
+                        "client_secret": "client_secret",
+                    }},
+                    "secrets": { "client_secret": sim.client_secret },
+                    "enabled": true,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Starts a run and waits until it ends; returns the run.
+    pub async fn run_to_end(&self, connector_id: &str) -> Value {
+        let (status, run) = self.post(&format!("/api/v1/connectors/{connector_id}/run"), json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        self.wait_for_run(run["id"].as_str().unwrap()).await
+    }
+
+    pub async fn wait_for_run(&self, run_id: &str) -> Value {
+        for _ in 0..1200 {
+            let run = self.get(&format!("/api/v1/runs/{run_id}")).await;
+            if run["status"] == "succeeded" || run["status"] == "failed" {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("run {run_id} did not finish within 120 s");
+    }
+
+    /// Every page of a list endpoint.
+    pub async fn all_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit=500&cursor={c}"),
+                None => format!("{path}{sep}limit=500"),
+            };
+            let page = self.get(&url).await;
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return items,
+            }
+        }
+    }
+}
+
+/// A RegNakes simulator on a free local port.
+pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim, hub_sim::Running) {
+    let sim = hub_sim::RegnakesSim::new(config);
+    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (sim, running)
+}
