@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -172,7 +172,7 @@ pub struct RegnakesSim(Arc<Inner>);
 
 impl RegnakesSim {
     pub fn new(config: RegnakesConfig) -> Self {
-        let now = Utc::now();
+        let now = now_micros();
         let mut rng = Seeded::new(config.seed);
         let rows: Vec<Nakes> = (0..config.people)
             .map(|i| generate(&config, &mut rng, i, now))
@@ -246,7 +246,7 @@ impl RegnakesSim {
     /// their source ids. The next incremental sync sees exactly these as updates.
     pub fn mutate(&self, count: usize) -> Vec<String> {
         let mut data = self.0.data.write().unwrap();
-        let now = Utc::now();
+        let now = now_micros();
         let candidates: Vec<usize> =
             (0..data.rows.len()).filter(|&i| !data.rows[i].rejected()).collect();
         let mut chosen = HashSet::new();
@@ -265,6 +265,12 @@ impl RegnakesSim {
         data.reorder();
         ids
     }
+}
+
+/// Now, at the microsecond precision the API writes, so that a timestamp read back from a
+/// listing compares equal to the stored one.
+fn now_micros() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 fn generate(config: &RegnakesConfig, rng: &mut Seeded, index: usize, now: DateTime<Utc>) -> Nakes {
