@@ -27,7 +27,12 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
         assert_eq!(run["records_rejected"], expected_rejects.len() as i64, "{backend:?}: {run}");
         assert_eq!(run["records_created"], total - expected_rejects.len() as i64, "{backend:?}: {run}");
         assert_eq!(run["records_updated"], 0);
-        assert!(run["trace_id"].as_str().is_some_and(|t| t.len() == 32));
+        // Every outgoing request carried the run's trace and a request id.
+        let trace_id = run["trace_id"].as_str().unwrap();
+        let (traceparent, request_id) = sim.last_trace_headers();
+        let traceparent = traceparent.expect("traceparent sent");
+        assert!(traceparent.starts_with(&format!("00-{trace_id}-")) && traceparent.len() == 55, "{traceparent}");
+        assert_eq!(request_id.expect("x-request-id sent").len(), 36);
 
         // Every malformed or inactive row is a reject with a reason, and nothing else is.
         let rejects = hub.all_pages(&format!("/api/v1/rejects?connector_id={connector}")).await;

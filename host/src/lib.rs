@@ -58,8 +58,6 @@ pub struct Hub {
 
 impl Hub {
     pub async fn start(config: HubConfig) -> Result<Self, StartError> {
-        // reqwest's TLS needs a process-wide crypto provider; a second install is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
         let db = Db::open(&config.database_url()).await?;

@@ -164,6 +164,8 @@ struct Inner {
     tokens: TokenIssuer,
     faults: FaultState,
     list_requests: AtomicU64,
+    /// `traceparent` and `x-request-id` of the last listing request.
+    last_trace_headers: std::sync::Mutex<(Option<String>, Option<String>)>,
 }
 
 /// A running RegNakes simulator's shared state; cheap to clone.
@@ -190,6 +192,7 @@ impl RegnakesSim {
             tokens,
             faults: FaultState::default(),
             list_requests: AtomicU64::new(0),
+            last_trace_headers: Default::default(),
         }))
     }
 
@@ -214,6 +217,11 @@ impl RegnakesSim {
     /// Listing requests received, including the ones answered with an injected fault.
     pub fn list_requests(&self) -> u64 {
         self.0.list_requests.load(Ordering::Relaxed)
+    }
+
+    /// `(traceparent, x-request-id)` of the last listing request.
+    pub fn last_trace_headers(&self) -> (Option<String>, Option<String>) {
+        self.0.last_trace_headers.lock().unwrap().clone()
     }
 
     pub fn tokens_issued(&self) -> u64 {
@@ -305,6 +313,8 @@ struct ListQuery {
 
 async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
     sim.0.list_requests.fetch_add(1, Ordering::Relaxed);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    *sim.0.last_trace_headers.lock().unwrap() = (header("traceparent"), header("x-request-id"));
     if let Injected::Fail(status) = sim.0.faults.before_request().await {
         return failure(status);
     }

@@ -75,7 +75,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     println!();
     println!("HealthForce Hub demo");
     println!("  API                 {api}/api/v1   (health: {api}/healthz)");
-    println!("  RegNakes simulator  {sim_url}   (faults: PUT {sim_url}/_sim/faults)");
+    println!("  RegNakes simulator  {sim_url}   (faults: PUT {sim_url}/_sim/faults; 25 people change every minute)");
     println!("  data directory      {}", options.data_dir.display());
     match &printed_key {
         Some(key) => println!("  admin API key       {key}"),
@@ -85,6 +85,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     println!();
     println!("Try:  curl -H 'Authorization: Bearer <key>' {api}/api/v1/connectors/{}/runs", connector.id);
     println!("Press Ctrl-C to stop.");
+
+    // RegNakes keeps changing, as a registry does: the next sync has updates to fetch.
+    let changing = sim.clone();
+    let churn = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            changing.mutate(25);
+        }
+    });
 
     let db = hub.manager.db().clone();
     let run_id = run.id.clone();
@@ -115,6 +124,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     });
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     report.abort();
+    churn.abort();
     hub.stop().await;
     drop(sim_server);
     Ok(())

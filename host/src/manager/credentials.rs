@@ -39,6 +39,8 @@ struct TokenResponse {
 
 impl TokenCache {
     pub fn new() -> Self {
+        // reqwest's TLS needs a process-wide crypto provider; a second install is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -110,15 +112,13 @@ impl Default for TokenCache {
     }
 }
 
-/// A reqwest error without its URL (which may carry query secrets).
-fn without_url(error: &reqwest::Error) -> String {
-    let mut error_text = String::new();
+/// What went wrong with a token request, without the URL (which may carry query secrets).
+fn without_url(error: &reqwest::Error) -> &'static str {
     if error.is_timeout() {
-        error_text.push_str("timed out");
+        "timed out"
     } else if error.is_connect() {
-        error_text.push_str("connection failed");
+        "connection failed"
     } else {
-        error_text.push_str("request failed");
+        "request failed"
     }
-    error_text
 }

@@ -133,8 +133,8 @@ impl Pipeline {
         counts.rejected = rejects.len() as i64;
         let reject_rows: Vec<RejectRecord> = rejects.iter().map(|(_, reason, record)| self.seal_reject(source, reason, record, &now)).collect();
         let mut tx = self.db.pool().begin().await?;
-        store::practitioners::upsert(&mut tx, &rows).await?;
-        store::rejects::insert(&mut tx, &reject_rows).await?;
+        store::practitioners::upsert(&mut tx, self.db.backend(), &rows).await?;
+        store::rejects::insert(&mut tx, self.db.backend(), &reject_rows).await?;
         if let Some(run_id) = source.run_id {
             store::runs::add_counts(&mut tx, run_id, counts).await?;
         }

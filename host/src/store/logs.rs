@@ -22,7 +22,7 @@ impl Db {
         for chunk in lines.chunks(1000) {
             let sql = format!(
                 "INSERT INTO connector_logs (connector_id, run_id, at, level, origin, message, fields) VALUES {}",
-                super::placeholders(chunk.len(), 7, 1)
+                self.backend().placeholders(chunk.len(), 7, 1)
             );
             let mut query = sqlx::query(trusted(sql));
             for line in chunk {

@@ -114,29 +114,41 @@ pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// `($s,$s+1,..),(..)` placeholders for `rows` rows of `cols` columns, numbered from `start`.
-pub fn placeholders(rows: usize, cols: usize, start: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push(',');
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
+impl Backend {
+    /// `(..),(..)` placeholders for `rows` rows of `cols` columns, numbered from `start`.
+    ///
+    /// SQLite gets anonymous `?`: it resolves numbered parameters by name, one linear search
+    /// each, which made a 1,000-row insert quadratic (2 s instead of 20 ms).
+    pub fn placeholders(self, rows: usize, cols: usize, start: usize) -> String {
+        let mut out = String::with_capacity(rows * cols * 5);
+        for r in 0..rows {
+            if r > 0 {
                 out.push(',');
             }
-            out.push('$');
-            out.push_str(&(start + r * cols + c).to_string());
+            out.push('(');
+            out.push_str(&self.list_placeholders(cols, start + r * cols));
+            out.push(')');
         }
-        out.push(')');
+        out
     }
-    out
-}
 
-/// A comma-separated list `$s,..,$s+n-1`.
-pub fn list_placeholders(n: usize, start: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+    /// A comma-separated list of `n` placeholders numbered from `start`.
+    pub fn list_placeholders(self, n: usize, start: usize) -> String {
+        let mut out = String::with_capacity(n * 5);
+        for i in start..start + n {
+            if i > start {
+                out.push(',');
+            }
+            match self {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&i.to_string());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Page size bounds of every list endpoint.
@@ -146,9 +158,12 @@ pub fn clamp_limit(limit: Option<i64>) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::Backend;
+
     #[test]
     fn placeholders_number_rows_and_columns() {
-        assert_eq!(super::placeholders(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
-        assert_eq!(super::list_placeholders(3, 4), "$4,$5,$6");
+        assert_eq!(Backend::Postgres.placeholders(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(Backend::Postgres.list_placeholders(3, 4), "$4,$5,$6");
+        assert_eq!(Backend::Sqlite.placeholders(2, 2, 1), "(?,?),(?,?)");
     }
 }

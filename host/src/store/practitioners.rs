@@ -1,7 +1,7 @@
 //! Practitioners: identifying columns sealed (see `crypto`), blind indexes for matching and
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
-use super::{Db, StoreError, trusted};
+use super::{Backend, Db, StoreError, trusted};
 use sqlx::Row;
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
@@ -110,7 +110,7 @@ impl Db {
             for chunk in keys.chunks(1000) {
                 let sql = format!(
                     "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",
-                    super::list_placeholders(chunk.len(), 1)
+                    self.backend().list_placeholders(chunk.len(), 1)
                 );
                 let mut query = sqlx::query(trusted(sql));
                 for key in chunk {
@@ -161,12 +161,12 @@ impl Db {
 
 /// Inserts new practitioners and merges updates into stored ones, in one statement per
 /// chunk of rows.
-pub async fn upsert(tx: &mut sqlx::AnyConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+pub async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
     // SQLite's 32766-parameter limit: 21 columns × 1,000 rows stays under it.
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
-            super::placeholders(chunk.len(), COLUMN_COUNT, 1)
+            backend.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for p in chunk {

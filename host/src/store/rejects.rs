@@ -1,7 +1,7 @@
 //! Rejected rows: kept with their reason; the row itself is sealed, since it may hold a NIK or
 //! a name.
 
-use super::{Db, StoreError, trusted};
+use super::{Backend, Db, StoreError, trusted};
 use sqlx::Row;
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -50,11 +50,11 @@ impl Db {
 }
 
 /// Inserts rejects in one statement per chunk.
-pub async fn insert(tx: &mut sqlx::AnyConnection, rows: &[RejectRecord]) -> Result<(), StoreError> {
+pub async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[RejectRecord]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO rejects (id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at) VALUES {}",
-            super::placeholders(chunk.len(), 9, 1)
+            backend.placeholders(chunk.len(), 9, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for r in chunk {
