@@ -16,7 +16,10 @@ const PLUGINS: &[&str] = &["regnakes-plugin", "hostile-plugin"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf();
     for input in ["plugins", "sdk", "wit", "migrations", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
@@ -59,7 +62,10 @@ fn ensure_target() {
     let status = rustup.status().unwrap_or_else(|e| {
         panic!("the {TARGET} target is missing and rustup could not be run ({e}); install it with `rustup target add {TARGET}`")
     });
-    assert!(status.success(), "`rustup target add {TARGET}` failed; run it by hand and build again");
+    assert!(
+        status.success(),
+        "`rustup target add {TARGET}` failed; run it by hand and build again"
+    );
 }
 
 fn build_plugins(root: &Path, target_dir: &Path) {
@@ -84,5 +90,8 @@ fn build_plugins(root: &Path, target_dir: &Path) {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("could not run cargo to build the plugins");
-    assert!(status.success(), "building the plugins for {TARGET} failed (see the output above)");
+    assert!(
+        status.success(),
+        "building the plugins for {TARGET} failed (see the output above)"
+    );
 }

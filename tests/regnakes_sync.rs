@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 
 fn sim_config(people: usize) -> RegnakesConfig {
-    RegnakesConfig { people, ..RegnakesConfig::default() }
+    RegnakesConfig {
+        people,
+        ..RegnakesConfig::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,35 +19,69 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
         let (sim, server) = regnakes(sim_config(2_000)).await;
-        let connector = hub.regnakes_connector("regnakes", &server.base_url(), sim.config()).await;
+        let connector = hub
+            .regnakes_connector("regnakes", &server.base_url(), sim.config())
+            .await;
 
         let run = hub.run_to_end(&connector).await;
         assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
         let expected_rejects = sim.expected_rejects();
         let total = sim.total() as i64;
-        assert!(expected_rejects.len() > 40, "the simulator serves malformed and inactive rows");
+        assert!(
+            expected_rejects.len() > 40,
+            "the simulator serves malformed and inactive rows"
+        );
         assert_eq!(run["records_received"], total, "{backend:?}: {run}");
-        assert_eq!(run["records_rejected"], expected_rejects.len() as i64, "{backend:?}: {run}");
-        assert_eq!(run["records_created"], total - expected_rejects.len() as i64, "{backend:?}: {run}");
+        assert_eq!(
+            run["records_rejected"],
+            expected_rejects.len() as i64,
+            "{backend:?}: {run}"
+        );
+        assert_eq!(
+            run["records_created"],
+            total - expected_rejects.len() as i64,
+            "{backend:?}: {run}"
+        );
         assert_eq!(run["records_updated"], 0);
         // Every outgoing request carried the run's trace and a request id.
         let trace_id = run["trace_id"].as_str().unwrap();
         let (traceparent, request_id) = sim.last_trace_headers();
         let traceparent = traceparent.expect("traceparent sent");
-        assert!(traceparent.starts_with(&format!("00-{trace_id}-")) && traceparent.len() == 55, "{traceparent}");
+        assert!(
+            traceparent.starts_with(&format!("00-{trace_id}-")) && traceparent.len() == 55,
+            "{traceparent}"
+        );
         assert_eq!(request_id.expect("x-request-id sent").len(), 36);
 
         // Every malformed or inactive row is a reject with a reason, and nothing else is.
-        let rejects = hub.all_pages(&format!("/api/v1/rejects?connector_id={connector}")).await;
-        let rejected_ids: HashSet<String> = rejects.iter().map(|r| r["source_id"].as_str().unwrap().to_string()).collect();
+        let rejects = hub
+            .all_pages(&format!("/api/v1/rejects?connector_id={connector}"))
+            .await;
+        let rejected_ids: HashSet<String> = rejects
+            .iter()
+            .map(|r| r["source_id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(rejected_ids, expected_rejects, "{backend:?}");
-        assert!(rejects.iter().all(|r| r["reason"].as_str().is_some_and(|s| s.len() > 5)));
-        assert!(rejects.iter().any(|r| r["reason"].as_str().unwrap().contains("STR is not active")));
-        assert!(rejects.iter().all(|r| r.get("record").is_none()), "rejected rows stay sealed");
+        assert!(
+            rejects
+                .iter()
+                .all(|r| r["reason"].as_str().is_some_and(|s| s.len() > 5))
+        );
+        assert!(
+            rejects
+                .iter()
+                .any(|r| r["reason"].as_str().unwrap().contains("STR is not active"))
+        );
+        assert!(
+            rejects.iter().all(|r| r.get("record").is_none()),
+            "rejected rows stay sealed"
+        );
 
         // Found by STR and by NIK, decrypted, under the canonical names.
         let person = &sim.valid_people()[7];
-        let found = hub.get(&format!("/api/v1/practitioners?str={}", person.str_number)).await;
+        let found = hub
+            .get(&format!("/api/v1/practitioners?str={}", person.str_number))
+            .await;
         let items = found["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{found}");
         assert_eq!(items[0]["nik"], person.nik);
@@ -64,14 +101,26 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
         assert_eq!(second["records_received"], 60, "{backend:?}: {second}");
         assert_eq!(second["records_updated"], 60, "{backend:?}: {second}");
         assert_eq!(second["records_created"], 0, "{backend:?}: {second}");
-        assert_eq!(hub.hub.manager.db().count_practitioners().await.unwrap(), total - expected_rejects.len() as i64);
-        let mutated = sim.valid_people().into_iter().find(|p| changed.contains(&format!("RN-{:07}", p.index))).unwrap();
-        let after = hub.get(&format!("/api/v1/practitioners?str={}", mutated.str_number)).await;
+        assert_eq!(
+            hub.hub.manager.db().count_practitioners().await.unwrap(),
+            total - expected_rejects.len() as i64
+        );
+        let mutated = sim
+            .valid_people()
+            .into_iter()
+            .find(|p| changed.contains(&format!("RN-{:07}", p.index)))
+            .unwrap();
+        let after = hub
+            .get(&format!("/api/v1/practitioners?str={}", mutated.str_number))
+            .await;
         assert_eq!(after["items"][0]["phone"], mutated.phone);
 
         // A sync with nothing new changes nothing.
         let third = hub.run_to_end(&connector).await;
-        assert_eq!((third["records_received"].as_i64(), third["records_created"].as_i64()), (Some(0), Some(0)));
+        assert_eq!(
+            (third["records_received"].as_i64(), third["records_created"].as_i64()),
+            (Some(0), Some(0))
+        );
 
         if backend == Backend::Sqlite {
             hub.hub.manager.db().close().await;
@@ -93,7 +142,10 @@ fn assert_no_plaintext(dir: &std::path::Path, sim: &hub_sim::RegnakesSim) {
         }
     }
     assert!(files.iter().any(|(n, _)| n == "hub.db"), "database file present");
-    assert!(files.iter().map(|(_, b)| b.len()).sum::<usize>() > 100_000, "database holds the synced rows");
+    assert!(
+        files.iter().map(|(_, b)| b.len()).sum::<usize>() > 100_000,
+        "database holds the synced rows"
+    );
     for (name, bytes) in &files {
         assert_absent(name, bytes, sim);
     }
@@ -104,10 +156,12 @@ async fn assert_no_plaintext_rows(hub: &TestHub, sim: &hub_sim::RegnakesSim) {
     use sqlx::Row;
     let mut dump = Vec::new();
     for table in ["practitioners", "rejects", "connector_logs", "runs", "connector_state"] {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT CAST(t.* AS TEXT) AS row FROM {table} t")))
-            .fetch_all(hub.hub.manager.db().pool())
-            .await
-            .unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(t.* AS TEXT) AS row FROM {table} t"
+        )))
+        .fetch_all(hub.hub.manager.db().pool())
+        .await
+        .unwrap();
         for row in rows {
             dump.extend_from_slice(row.try_get::<String, _>("row").unwrap().as_bytes());
         }
@@ -124,11 +178,21 @@ fn assert_absent(what: &str, bytes: &[u8], sim: &hub_sim::RegnakesSim) {
         windows.extend(run.windows(16));
     }
     let text = String::from_utf8_lossy(bytes);
-    assert!(text.contains("RN-00"), "{what}: the scan must see the stored rows (source ids are kept in clear)");
+    assert!(
+        text.contains("RN-00"),
+        "{what}: the scan must see the stored rows (source ids are kept in clear)"
+    );
     for person in sim.all_people() {
-        assert!(!windows.contains(person.nik.as_bytes()), "{what} contains a seeded NIK in clear");
+        assert!(
+            !windows.contains(person.nik.as_bytes()),
+            "{what} contains a seeded NIK in clear"
+        );
         if person.full_name.contains(' ') {
-            assert!(!text.contains(&person.full_name), "{what} contains the name {:?} in clear", person.full_name);
+            assert!(
+                !text.contains(&person.full_name),
+                "{what} contains the name {:?} in clear",
+                person.full_name
+            );
         }
     }
 }
@@ -138,15 +202,27 @@ async fn token_expiring_mid_sync_is_refreshed_and_the_sync_completes() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
         let (sim, server) = regnakes(sim_config(1_200)).await;
-        sim.set_faults(Faults { expire_tokens_after_requests: Some(2), ..Faults::default() });
-        let connector = hub.regnakes_connector("regnakes", &server.base_url(), sim.config()).await;
+        sim.set_faults(Faults {
+            expire_tokens_after_requests: Some(2),
+            ..Faults::default()
+        });
+        let connector = hub
+            .regnakes_connector("regnakes", &server.base_url(), sim.config())
+            .await;
         let run = hub.run_to_end(&connector).await;
         assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
         assert_eq!(run["records_received"], sim.total() as i64);
         assert_eq!(run["attempts"], 1, "refreshing a token is not a retry");
         assert_eq!(sim.tokens_issued(), 2, "one token at the start, one after the expiry");
         let logs = hub.get(&format!("/api/v1/connectors/{connector}/logs")).await;
-        assert!(logs["items"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().contains("refreshing")), "{logs}");
+        assert!(
+            logs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["message"].as_str().unwrap().contains("refreshing")),
+            "{logs}"
+        );
     }
 }
 
@@ -155,16 +231,34 @@ async fn outage_is_retried_three_times_then_fails_and_the_hub_keeps_serving() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
         let (sim, server) = regnakes(sim_config(300)).await;
-        let connector = hub.regnakes_connector("regnakes", &server.base_url(), sim.config()).await;
-        sim.set_faults(Faults { outage: true, ..Faults::default() });
+        let connector = hub
+            .regnakes_connector("regnakes", &server.base_url(), sim.config())
+            .await;
+        sim.set_faults(Faults {
+            outage: true,
+            ..Faults::default()
+        });
 
         let run = hub.run_to_end(&connector).await;
         assert_eq!(run["status"], "failed", "{run}");
         assert_eq!(run["attempts"], 3, "{run}");
         let error = run["error"].as_str().unwrap();
-        assert!(error.contains("unavailable after 3 attempts") && error.contains("503"), "{error}");
-        let logs = hub.get(&format!("/api/v1/connectors/{connector}/logs?run_id={}", run["id"].as_str().unwrap())).await;
-        let retries = logs["items"].as_array().unwrap().iter().filter(|l| l["message"].as_str().unwrap().contains("retrying in")).count();
+        assert!(
+            error.contains("unavailable after 3 attempts") && error.contains("503"),
+            "{error}"
+        );
+        let logs = hub
+            .get(&format!(
+                "/api/v1/connectors/{connector}/logs?run_id={}",
+                run["id"].as_str().unwrap()
+            ))
+            .await;
+        let retries = logs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["message"].as_str().unwrap().contains("retrying in"))
+            .count();
         assert_eq!(retries, 2, "{logs}");
 
         // The hub still serves, and the connector recovers once RegNakes is back.
@@ -203,7 +297,9 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
         hostile.push((body["id"].as_str().unwrap().to_string(), expected));
     }
     let (sim, server) = regnakes(sim_config(400)).await;
-    let good = hub.regnakes_connector("regnakes", &server.base_url(), sim.config()).await;
+    let good = hub
+        .regnakes_connector("regnakes", &server.base_url(), sim.config())
+        .await;
 
     // All at once: the well-behaved connector runs alongside the hostile ones.
     let mut runs = Vec::new();
@@ -215,7 +311,10 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
     for ((_, expected), run_id) in hostile.iter().zip(&runs) {
         let run = hub.wait_for_run(run_id).await;
         assert_eq!(run["status"], "failed", "{run}");
-        assert!(run["error"].as_str().unwrap().contains(expected), "expected {expected:?}: {run}");
+        assert!(
+            run["error"].as_str().unwrap().contains(expected),
+            "expected {expected:?}: {run}"
+        );
     }
     let good_run = hub.wait_for_run(&runs[3]).await;
     assert_eq!(good_run["status"], "succeeded", "{good_run}");
@@ -224,7 +323,14 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
     let accepted = tokio::time::timeout(std::time::Duration::from_millis(200), forbidden.accept()).await;
     assert!(accepted.is_err(), "the denied request reached the network");
     let logs = hub.get(&format!("/api/v1/connectors/{}/logs", hostile[2].0)).await;
-    assert!(logs["items"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().contains("denied")), "{logs}");
+    assert!(
+        logs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().contains("denied")),
+        "{logs}"
+    );
     let health = hub.http.get(hub.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
@@ -244,11 +350,23 @@ async fn api_refuses_missing_or_wrong_keys_and_bad_input_with_problem_json() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], 401);
     }
-    let (status, body) = hub.post("/api/v1/connectors", json!({ "name": "x", "plugin": "regnakes", "config": { "per_page": 0 } })).await;
+    let (status, body) = hub
+        .post(
+            "/api/v1/connectors",
+            json!({ "name": "x", "plugin": "regnakes", "config": { "per_page": 0 } }),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let pointers: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
     assert_eq!(pointers, ["/base_url", "/per_page"], "{body}");
-    let (status, body) = hub.call(Method::POST, "/api/v1/connectors", Some(json!({ "nme": 1 }))).await;
+    let (status, body) = hub
+        .call(Method::POST, "/api/v1/connectors", Some(json!({ "nme": 1 })))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, _) = hub.post("/api/v1/connectors/nope/run", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -24,11 +24,22 @@ async fn main() {
     let runtime = Runtime::new(Limits::default(), dir.path().join("cache")).unwrap();
     let plugin = runtime.load(&digest, &package.component).await.unwrap();
     let cached = started.elapsed();
-    println!("load component: compile {:.0} ms, from disk cache {:.1} ms", ms(cold), ms(cached));
+    println!(
+        "load component: compile {:.0} ms, from disk cache {:.1} ms",
+        ms(cold),
+        ms(cached)
+    );
 
     let job: Arc<dyn JobHost> = Arc::new(BenchJob::new(None, false));
-    let spec = JobSpec { egress: vec![], trace_id: "0".repeat(32) };
-    let request = SyncRequest { run_id: "bench".into(), cursor: None, config: r#"{"mode":"trivial"}"#.into() };
+    let spec = JobSpec {
+        egress: vec![],
+        trace_id: "0".repeat(32),
+    };
+    let request = SyncRequest {
+        run_id: "bench".into(),
+        cursor: None,
+        config: r#"{"mode":"trivial"}"#.into(),
+    };
     let call = || runtime.sync(&plugin, spec.clone(), job.clone(), request.clone());
     for _ in 0..500 {
         call().await.unwrap().unwrap();

@@ -24,10 +24,18 @@ const PER_PAGE: u32 = 1000;
 
 #[tokio::main]
 async fn main() {
-    let people: usize = std::env::var("HUB_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let sim_config = RegnakesConfig { people, ..RegnakesConfig::default() };
+    let people: usize = std::env::var("HUB_BENCH_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let sim_config = RegnakesConfig {
+        people,
+        ..RegnakesConfig::default()
+    };
     let sim = RegnakesSim::new(sim_config.clone());
-    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let credential = CredentialSpec {
         token_url: format!("{}/oauth/token", server.base_url()),
         client_id: sim_config.client_id.clone(),
@@ -41,12 +49,26 @@ async fn main() {
     let runtime = Runtime::new(Limits::default(), dir.path().join("cache")).unwrap();
     let package = hub::bundled::REGNAKES.package().unwrap();
     let plugin = runtime.load(&package.digest(), &package.component).await.unwrap();
-    let job = Arc::new(BenchJob::new(Some((credential.clone(), sim_config.client_secret.clone())), true));
+    let job = Arc::new(BenchJob::new(
+        Some((credential.clone(), sim_config.client_secret.clone())),
+        true,
+    ));
     let config = serde_json::json!({ "base_url": server.base_url(), "per_page": PER_PAGE }).to_string();
-    let spec = JobSpec { egress: vec![server.addr.to_string()], trace_id: "0".repeat(32) };
+    let spec = JobSpec {
+        egress: vec![server.addr.to_string()],
+        trace_id: "0".repeat(32),
+    };
     let started = Instant::now();
-    let request = SyncRequest { run_id: "bench".into(), cursor: None, config: config.clone() };
-    runtime.sync(&plugin, spec, job.clone() as Arc<dyn JobHost>, request).await.unwrap().unwrap();
+    let request = SyncRequest {
+        run_id: "bench".into(),
+        cursor: None,
+        config: config.clone(),
+    };
+    runtime
+        .sync(&plugin, spec, job.clone() as Arc<dyn JobHost>, request)
+        .await
+        .unwrap()
+        .unwrap();
     let plugin_side = started.elapsed();
     let batches = std::mem::take(&mut *job.batches.lock().unwrap());
     let records: usize = batches.iter().map(Vec::len).sum();
@@ -68,9 +90,22 @@ async fn main() {
         let pipeline = Pipeline::new(db.clone(), Arc::new(KeyRing::load_or_init(&db, &kek).await.unwrap()));
         let started = Instant::now();
         for batch in batches.clone() {
-            pipeline.ingest(BatchSource { connector_id: "bench", run_id: None }, batch).await.unwrap();
+            pipeline
+                .ingest(
+                    BatchSource {
+                        connector_id: "bench",
+                        run_id: None,
+                    },
+                    batch,
+                )
+                .await
+                .unwrap();
         }
-        report(&format!("{name}: pipeline side (validate, match, encrypt, upsert)"), records, started.elapsed());
+        report(
+            &format!("{name}: pipeline side (validate, match, encrypt, upsert)"),
+            records,
+            started.elapsed(),
+        );
         db.close().await;
 
         // The whole path through a running hub.
@@ -113,7 +148,11 @@ async fn main() {
             }
         };
         assert_eq!(run.status, "succeeded", "{:?}", run.error);
-        report(&format!("{name}: whole sync through the hub"), run.records_received as usize, started.elapsed());
+        report(
+            &format!("{name}: whole sync through the hub"),
+            run.records_received as usize,
+            started.elapsed(),
+        );
         hub.stop().await;
     }
 }
@@ -130,6 +169,9 @@ async fn fresh_postgres(base: &str) -> String {
     let name = format!("hub_bench_{}", uuid::Uuid::new_v4().simple());
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     format!("{}/{name}", base.rsplit_once('/').unwrap().0)
 }

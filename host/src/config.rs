@@ -13,7 +13,11 @@ pub enum ConfigError {
     #[error("{path} is not a valid hub config: {source}")]
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{var}={value:?} is not valid: {problem}")]
-    Env { var: &'static str, value: String, problem: String },
+    Env {
+        var: &'static str,
+        value: String,
+        problem: String,
+    },
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -51,8 +55,14 @@ impl HubConfig {
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source,
+                })?
             }
             None => Self::default(),
         };
@@ -103,12 +113,18 @@ mod tests {
     fn env_overrides_file_and_bad_values_say_why() {
         let mut config: HubConfig = toml::from_str("listen = \"127.0.0.1:9000\"\n[limits]\nmemory_mib = 64").unwrap();
         assert_eq!(config.limits.memory_mib, 64);
-        config.apply_env(|v| (v == "HUB_DATA_DIR").then(|| "/tmp/x".to_string())).unwrap();
+        config
+            .apply_env(|v| (v == "HUB_DATA_DIR").then(|| "/tmp/x".to_string()))
+            .unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.listen.port(), 9000);
-        let err = config.apply_env(|v| (v == "HUB_LISTEN").then(|| "nope".to_string())).unwrap_err();
+        let err = config
+            .apply_env(|v| (v == "HUB_LISTEN").then(|| "nope".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("HUB_LISTEN"));
-        let err = config.apply_env(|v| (v == "HUB_ADMIN_KEY").then(|| "short".to_string())).unwrap_err();
+        let err = config
+            .apply_env(|v| (v == "HUB_ADMIN_KEY").then(|| "short".to_string()))
+            .unwrap_err();
         assert!(!err.to_string().contains("short"), "never echo a key");
     }
 }

@@ -31,7 +31,10 @@ use tokio::task::JoinHandle;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
@@ -59,7 +62,10 @@ pub struct Hub {
 impl Hub {
     pub async fn start(config: HubConfig) -> Result<Self, StartError> {
         let data_dir = &config.data_dir;
-        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
         let db = Db::open(&config.database_url()).await?;
         let master_key = LocalMasterKey::open_or_create(&data_dir.join("master.key"))?;
         let keys = Arc::new(KeyRing::load_or_init(&db, &master_key).await?);
@@ -68,26 +74,45 @@ impl Hub {
 
         let interrupted = db.fail_interrupted_runs().await?;
         if interrupted > 0 {
-            tracing::warn!(count = interrupted, "runs interrupted by the last stop were marked failed");
+            tracing::warn!(
+                count = interrupted,
+                "runs interrupted by the last stop were marked failed"
+            );
         }
         for bundled in bundled::ALL {
             let package = bundled.package().map_err(|e| StartError::Bundled(e.to_string()))?;
-            manager.install(&package).await.map_err(|e| StartError::Bundled(e.to_string()))?;
+            manager
+                .install(&package)
+                .await
+                .map_err(|e| StartError::Bundled(e.to_string()))?;
         }
         let generated_admin_key = ensure_admin_key(&db, config.admin_key.as_deref()).await?;
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        let app = api::router(api::AppState { manager: manager.clone() });
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let app = api::router(api::AppState {
+            manager: manager.clone(),
+        });
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "API server stopped");
             }
         });
         tracing::info!(%addr, "hub API listening");
-        Ok(Self { manager, addr, generated_admin_key, server })
+        Ok(Self {
+            manager,
+            addr,
+            generated_admin_key,
+            server,
+        })
     }
 
     /// `http://addr`.
@@ -114,7 +139,10 @@ async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> Result<Option<St
         return Ok(None);
     }
     use base64::Engine as _;
-    let key = format!("hub_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<32>()));
+    let key = format!(
+        "hub_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<32>())
+    );
     db.set_bootstrap_key(&api::hash_key(&key)).await?;
     Ok(Some(key))
 }

@@ -10,7 +10,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "hub", version, about = "HealthForce Hub: an integration hub for Indonesian health-workforce data")]
+#[command(
+    name = "hub",
+    version,
+    about = "HealthForce Hub: an integration hub for Indonesian health-workforce data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,12 +65,28 @@ async fn main() -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
             hub.stop().await;
         }
-        Command::Demo { listen, data_dir, sim_listen, people } => {
-            cli::demo::run(cli::demo::DemoOptions { listen, data_dir, sim_listen, people }).await?;
+        Command::Demo {
+            listen,
+            data_dir,
+            sim_listen,
+            people,
+        } => {
+            cli::demo::run(cli::demo::DemoOptions {
+                listen,
+                data_dir,
+                sim_listen,
+                people,
+            })
+            .await?;
         }
         Command::Sim { listen, people } => {
-            let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig { people, ..Default::default() });
-            let running = hub_sim::serve(sim.router(), listen).await.context("starting the RegNakes simulator")?;
+            let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+                people,
+                ..Default::default()
+            });
+            let running = hub_sim::serve(sim.router(), listen)
+                .await
+                .context("starting the RegNakes simulator")?;
             println!("RegNakes simulator on {} ({people} people)", running.base_url());
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         }

@@ -62,10 +62,16 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        let invalid = |field, problem: &str| ManifestError::Invalid { field, problem: problem.into() };
+        let invalid = |field, problem: &str| ManifestError::Invalid {
+            field,
+            problem: problem.into(),
+        };
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !name_ok {
             return Err(invalid("name", "must be 1-64 characters of a-z, 0-9 and '-'"));
         }
@@ -90,7 +96,10 @@ impl Manifest {
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A plugin package: the manifest's text and the component's bytes.
@@ -138,7 +147,11 @@ mod tests {
     fn digest_covers_manifest_and_component() {
         let a = Package::new(MANIFEST, vec![1, 2, 3]).unwrap();
         let b = Package::new(MANIFEST, vec![1, 2, 4]).unwrap();
-        let c = Package::new(&MANIFEST.replace("0.1.0\"\n        contract", "0.1.1\"\n        contract"), vec![1, 2, 3]).unwrap();
+        let c = Package::new(
+            &MANIFEST.replace("0.1.0\"\n        contract", "0.1.1\"\n        contract"),
+            vec![1, 2, 3],
+        )
+        .unwrap();
         assert_ne!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());
         assert!(a.digest().starts_with("sha256:"));

@@ -2,6 +2,9 @@
 //! the crate root re-exports the record types, and [`crate::http`], [`crate::log`] and
 //! [`crate::pull_pages`] wrap the imports.
 
+// Generated code: a WIT record with many fields becomes a function with many arguments.
+#![allow(clippy::too_many_arguments)]
+
 wit_bindgen::generate!({
     world: "connector",
     path: "../wit",

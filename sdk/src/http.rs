@@ -6,13 +6,13 @@
 //! with backoff), a 401 that survives one token refresh is `unauthorized`, a denied host is
 //! `config`.
 
+use crate::Error;
 use crate::bindings::healthforce::hub::auth;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
-use crate::Error;
 use serde::de::DeserializeOwned;
 
 /// Largest response body accepted (bytes); a larger one is `invalid-input`.
@@ -72,9 +72,8 @@ impl HttpClient {
     /// `GET path_and_query` and parse the JSON body.
     pub fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, Error> {
         let response = self.send(Method::Get, path_and_query, &[], None)?;
-        serde_json::from_slice(&response.body).map_err(|e| {
-            Error::InvalidInput(format!("GET {path_and_query}: response is not the expected JSON: {e}"))
-        })
+        serde_json::from_slice(&response.body)
+            .map_err(|e| Error::InvalidInput(format!("GET {path_and_query}: response is not the expected JSON: {e}")))
     }
 
     /// Sends a request and returns the response when its status is 2xx. With a credential, a
@@ -119,14 +118,16 @@ impl HttpClient {
         if let Some(token) = token {
             fields.push(("authorization".into(), format!("Bearer {token}").into_bytes()));
         }
-        let fields = Fields::from_list(&fields)
-            .map_err(|e| Error::InvalidInput(format!("bad request header: {e:?}")))?;
+        let fields =
+            Fields::from_list(&fields).map_err(|e| Error::InvalidInput(format!("bad request header: {e:?}")))?;
         let request = OutgoingRequest::new(fields);
         let path = format!("{}{}", self.base_path, path_and_query);
         let invalid = |what: &str| Error::Config(format!("invalid {what} for {path}"));
         request.set_method(method).map_err(|_| invalid("method"))?;
         request.set_scheme(Some(&self.scheme)).map_err(|_| invalid("scheme"))?;
-        request.set_authority(Some(&self.authority)).map_err(|_| invalid("authority"))?;
+        request
+            .set_authority(Some(&self.authority))
+            .map_err(|_| invalid("authority"))?;
         request.set_path_with_query(Some(&path)).map_err(|_| invalid("path"))?;
         let outgoing_body = request.body().map_err(|_| invalid("body"))?;
         if let Some(bytes) = body {
@@ -154,7 +155,11 @@ impl HttpClient {
             .map_err(|_| Error::Unavailable(format!("{path}: response body unavailable")))?;
         let bytes = read_body(&path, &body)?;
         IncomingBody::finish(body);
-        Ok(Response { status, headers, body: bytes })
+        Ok(Response {
+            status,
+            headers,
+            body: bytes,
+        })
     }
 }
 
@@ -213,9 +218,7 @@ pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }

@@ -75,9 +75,9 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
 pub use bindings::healthforce::hub::types::{
-    Account, CanonicalRecord, EmitOutcome, Education, Employment, Error, Gender, Message,
-    Observation, ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef,
-    SyncRequest, SyncSummary, Training, WebhookRequest, WebhookResponse,
+    Account, CanonicalRecord, Education, EmitOutcome, Employment, Error, Gender, Message, Observation,
+    ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef, SyncRequest, SyncSummary, Training,
+    WebhookRequest, WebhookResponse,
 };
 pub use bindings::healthforce::hub::{auth, records, secrets, state};
 
@@ -144,8 +144,7 @@ pub fn cursor<C: DeserializeOwned>(request: &SyncRequest) -> Result<Option<C>, E
         .cursor
         .as_deref()
         .map(|c| {
-            serde_json::from_str(c)
-                .map_err(|e| Error::Config(format!("stored cursor is unreadable ({e}); reset it")))
+            serde_json::from_str(c).map_err(|e| Error::Config(format!("stored cursor is unreadable ({e}); reset it")))
         })
         .transpose()
 }
@@ -167,7 +166,10 @@ pub fn pull_pages<C: Serialize>(
     start: C,
     mut next: impl FnMut(&C) -> Result<Page<C>, Error>,
 ) -> Result<SyncSummary, Error> {
-    let mut summary = SyncSummary { pages: 0, records_emitted: 0 };
+    let mut summary = SyncSummary {
+        pages: 0,
+        records_emitted: 0,
+    };
     let mut cursor = start;
     loop {
         let page = next(&cursor)?;
@@ -203,6 +205,10 @@ pub fn empty_practitioner() -> Practitioner {
         trainings: Vec::new(),
         employments: Vec::new(),
         educations: Vec::new(),
-        source: SourceRef { system: String::new(), id: String::new(), updated_at: None },
+        source: SourceRef {
+            system: String::new(),
+            id: String::new(),
+            updated_at: None,
+        },
     }
 }

@@ -5,8 +5,7 @@ use crate::bindings::healthforce::hub::log::write;
 
 /// Writes one log line with structured fields.
 pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
-    let fields: Vec<(String, String)> =
-        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     write(level, message, &fields);
 }
 

@@ -34,7 +34,9 @@ pub struct FaultState {
 
 impl Default for FaultState {
     fn default() -> Self {
-        Self { faults: Mutex::new((Faults::default(), Seeded::new(0xFA17))) }
+        Self {
+            faults: Mutex::new((Faults::default(), Seeded::new(0xFA17))),
+        }
     }
 }
 

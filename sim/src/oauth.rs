@@ -72,7 +72,10 @@ impl TokenIssuer {
             let mut dice = self.dice.lock().unwrap();
             format!("tok_{:016x}{:016x}", dice.next_u64(), dice.next_u64())
         };
-        self.tokens.lock().unwrap().insert(token.clone(), Instant::now() + self.lifetime);
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), Instant::now() + self.lifetime);
         axum::Json(json!({
             "access_token": token,
             "token_type": "Bearer",

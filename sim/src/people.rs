@@ -82,22 +82,50 @@ pub const PROVINCES: &[(u8, &str, u8)] = &[
 ];
 
 const MALE_NAMES: &[&str] = &[
-    "Budi", "Agus", "Andi", "Ahmad", "Muhammad", "Rizky", "Dedi", "Eko", "Hendra", "Joko",
-    "Arief", "Bambang", "Dimas", "Fajar", "Gilang", "Hadi", "Irfan", "Yusuf", "Teguh", "Wahyu",
-    "Made", "Ketut", "Putu", "Yohanes", "Stefanus", "Rudi", "Slamet", "Taufik", "Ilham", "Reza",
+    "Budi", "Agus", "Andi", "Ahmad", "Muhammad", "Rizky", "Dedi", "Eko", "Hendra", "Joko", "Arief", "Bambang", "Dimas",
+    "Fajar", "Gilang", "Hadi", "Irfan", "Yusuf", "Teguh", "Wahyu", "Made", "Ketut", "Putu", "Yohanes", "Stefanus",
+    "Rudi", "Slamet", "Taufik", "Ilham", "Reza",
 ];
 
 const FEMALE_NAMES: &[&str] = &[
-    "Siti", "Dewi", "Sri", "Rina", "Ayu", "Fitri", "Indah", "Wulan", "Nurul", "Ratna",
-    "Lestari", "Putri", "Ani", "Yuliana", "Maria", "Kartika", "Novita", "Dian", "Rahma", "Intan",
-    "Ni Luh", "Nyoman", "Anisa", "Melati", "Sari", "Endang", "Wati", "Yanti", "Eka", "Citra",
+    "Siti", "Dewi", "Sri", "Rina", "Ayu", "Fitri", "Indah", "Wulan", "Nurul", "Ratna", "Lestari", "Putri", "Ani",
+    "Yuliana", "Maria", "Kartika", "Novita", "Dian", "Rahma", "Intan", "Ni Luh", "Nyoman", "Anisa", "Melati", "Sari",
+    "Endang", "Wati", "Yanti", "Eka", "Citra",
 ];
 
 const FAMILY_NAMES: &[&str] = &[
-    "Santoso", "Wijaya", "Saputra", "Pratama", "Hidayat", "Nugroho", "Kusuma", "Rahayu",
-    "Setiawan", "Siregar", "Nasution", "Harahap", "Lubis", "Simanjuntak", "Sitompul", "Gunawan",
-    "Susanto", "Wibowo", "Purnomo", "Halim", "Tanjung", "Sinaga", "Pangaribuan", "Manurung",
-    "Lestari", "Permata", "Utami", "Hasibuan", "Firmansyah", "Kurniawan", "Suharto", "Wardani",
+    "Santoso",
+    "Wijaya",
+    "Saputra",
+    "Pratama",
+    "Hidayat",
+    "Nugroho",
+    "Kusuma",
+    "Rahayu",
+    "Setiawan",
+    "Siregar",
+    "Nasution",
+    "Harahap",
+    "Lubis",
+    "Simanjuntak",
+    "Sitompul",
+    "Gunawan",
+    "Susanto",
+    "Wibowo",
+    "Purnomo",
+    "Halim",
+    "Tanjung",
+    "Sinaga",
+    "Pangaribuan",
+    "Manurung",
+    "Lestari",
+    "Permata",
+    "Utami",
+    "Hasibuan",
+    "Firmansyah",
+    "Kurniawan",
+    "Suharto",
+    "Wardani",
 ];
 
 /// Professions (tenaga kesehatan) with a relative weight: nurses and midwives dominate.
@@ -152,8 +180,7 @@ pub fn person(seed: u64, index: usize) -> Person {
         format!("{given} {}", rng.pick(FAMILY_NAMES))
     };
     let &(province, city, regency) = rng.pick(PROVINCES);
-    let birth_date = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap()
-        + Duration::days(rng.below(365 * 42) as i64);
+    let birth_date = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + Duration::days(rng.below(365 * 42) as i64);
     let nik = nik_for(province, regency, 1 + rng.below(30) as u8, birth_date, sex, index);
     let profession = weighted_profession(&mut rng);
     let str_number = format!(

@@ -242,12 +242,23 @@ impl RegnakesSim {
     /// The people behind rows the hub must accept.
     pub fn valid_people(&self) -> Vec<Person> {
         let data = self.0.data.read().unwrap();
-        data.rows.iter().filter(|r| !r.rejected()).map(|r| r.person.clone()).collect()
+        data.rows
+            .iter()
+            .filter(|r| !r.rejected())
+            .map(|r| r.person.clone())
+            .collect()
     }
 
     /// Every person, valid or not (for checks that nothing identifying leaks).
     pub fn all_people(&self) -> Vec<Person> {
-        self.0.data.read().unwrap().rows.iter().map(|r| r.person.clone()).collect()
+        self.0
+            .data
+            .read()
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| r.person.clone())
+            .collect()
     }
 
     /// Changes the phone number of `count` valid people and marks them updated now; returns
@@ -255,8 +266,7 @@ impl RegnakesSim {
     pub fn mutate(&self, count: usize) -> Vec<String> {
         let mut data = self.0.data.write().unwrap();
         let now = now_micros();
-        let candidates: Vec<usize> =
-            (0..data.rows.len()).filter(|&i| !data.rows[i].rejected()).collect();
+        let candidates: Vec<usize> = (0..data.rows.len()).filter(|&i| !data.rows[i].rejected()).collect();
         let mut chosen = HashSet::new();
         while chosen.len() < count.min(candidates.len()) {
             let pick = candidates[data.mutations.below(candidates.len() as u64) as usize];
@@ -291,7 +301,7 @@ fn generate(config: &RegnakesConfig, rng: &mut Seeded, index: usize, now: DateTi
         flaw,
         str_active,
         str_issued,
-        facility: *rng.pick(FACILITIES),
+        facility: rng.pick::<&str>(FACILITIES),
         updated_at: now - Days::seconds(1 + rng.below(365 * 24 * 3600) as i64),
     }
 }
@@ -333,7 +343,11 @@ async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<L
         let matching: Vec<&Nakes> = data.order[start..]
             .iter()
             .map(|&i| &data.rows[i])
-            .filter(|r| profession.as_deref().is_none_or(|p| r.person.profession.to_lowercase() == p))
+            .filter(|r| {
+                profession
+                    .as_deref()
+                    .is_none_or(|p| r.person.profession.to_lowercase() == p)
+            })
             .collect();
         let total = matching.len();
         let rows: Vec<Value> = matching
@@ -375,5 +389,9 @@ async fn mutate_route(State(sim): State<RegnakesSim>, Query(q): Query<MutateQuer
 
 fn failure(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(json!({"error": "injected fault", "status": status.as_u16()}))).into_response()
+    (
+        status,
+        Json(json!({"error": "injected fault", "status": status.as_u16()})),
+    )
+        .into_response()
 }

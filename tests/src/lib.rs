@@ -42,7 +42,10 @@ pub async fn fresh_postgres() -> String {
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to HUB_TEST_DATABASE_URL: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
     format!("{prefix}/{name}")
 }
@@ -54,8 +57,16 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         data_dir: data_dir.to_path_buf(),
         database_url,
         admin_key: Some(ADMIN_KEY.into()),
-        limits: Limits { call_deadline_secs: 60, memory_mib: 64, max_instances: 16 },
-        retry: RetryPolicy { base_delay_ms: 50, max_delay_ms: 400, default_attempts: 3 },
+        limits: Limits {
+            call_deadline_secs: 60,
+            memory_mib: 64,
+            max_instances: 16,
+        },
+        retry: RetryPolicy {
+            base_delay_ms: 50,
+            max_delay_ms: 400,
+            default_attempts: 3,
+        },
     }
 }
 
@@ -84,7 +95,12 @@ impl TestHub {
         let mut config = test_config(data_dir.path(), database_url);
         adjust(&mut config);
         let hub = Hub::start(config).await.expect("hub starts");
-        Self { hub, backend, data_dir, http: reqwest::Client::new() }
+        Self {
+            hub,
+            backend,
+            data_dir,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -140,7 +156,9 @@ impl TestHub {
 
     /// Starts a run and waits until it ends; returns the run.
     pub async fn run_to_end(&self, connector_id: &str) -> Value {
-        let (status, run) = self.post(&format!("/api/v1/connectors/{connector_id}/run"), json!({})).await;
+        let (status, run) = self
+            .post(&format!("/api/v1/connectors/{connector_id}/run"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{run}");
         self.wait_for_run(run["id"].as_str().unwrap()).await
     }
@@ -179,6 +197,8 @@ impl TestHub {
 /// A RegNakes simulator on a free local port.
 pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim, hub_sim::Running) {
     let sim = hub_sim::RegnakesSim::new(config);
-    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     (sim, running)
 }

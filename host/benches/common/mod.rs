@@ -18,7 +18,13 @@ pub struct BenchJob {
 
 impl BenchJob {
     pub fn new(credential: Option<(CredentialSpec, String)>, keep: bool) -> Self {
-        Self { credential, tokens: TokenCache::new(), keep, batches: Mutex::default(), cursor: Mutex::default() }
+        Self {
+            credential,
+            tokens: TokenCache::new(),
+            keep,
+            batches: Mutex::default(),
+            cursor: Mutex::default(),
+        }
     }
 }
 
@@ -28,7 +34,12 @@ impl JobHost for BenchJob {
         if self.keep {
             self.batches.lock().unwrap().push(batch);
         }
-        Box::pin(async move { Ok(EmitOutcome { accepted, rejected: Vec::new() }) })
+        Box::pin(async move {
+            Ok(EmitOutcome {
+                accepted,
+                rejected: Vec::new(),
+            })
+        })
     }
 
     fn state_get(&self, _key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
@@ -42,7 +53,10 @@ impl JobHost for BenchJob {
 
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
-            let (spec, secret) = self.credential.as_ref().ok_or_else(|| PluginError::Config("no credential".into()))?;
+            let (spec, secret) = self
+                .credential
+                .as_ref()
+                .ok_or_else(|| PluginError::Config("no credential".into()))?;
             self.tokens.token("bench", &credential, spec, secret).await
         })
     }

@@ -46,6 +46,9 @@ pub async fn require_api_key(State(state): State<AppState>, mut request: Request
 
 fn unauthorized(detail: &str) -> Response {
     let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
-    response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        "Bearer".parse().expect("static header"),
+    );
     response
 }

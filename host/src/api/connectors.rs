@@ -47,10 +47,15 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
     for c in &connectors {
         items.push(view(&state, c).await?);
     }
-    Ok(axum::Json(page(items, limit, |v| v["id"].as_str().unwrap_or_default().to_string())))
+    Ok(axum::Json(page(items, limit, |v| {
+        v["id"].as_str().unwrap_or_default().to_string()
+    })))
 }
 
-pub async fn create(State(state): State<AppState>, Json(new): Json<NewConnector>) -> Result<(StatusCode, axum::Json<Value>), Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    Json(new): Json<NewConnector>,
+) -> Result<(StatusCode, axum::Json<Value>), Problem> {
     let connector = state.manager.create_connector(new).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, &connector).await?)))
 }
@@ -71,7 +76,10 @@ pub async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// Starts a run; answers 202 with the queued run.
-pub async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, axum::Json<RunRecord>), Problem> {
+pub async fn run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<RunRecord>), Problem> {
     let run = state.manager.request_run(&id, "manual").await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
@@ -83,7 +91,11 @@ pub struct LogsQuery {
     limit: Option<i64>,
 }
 
-pub async fn logs(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> Result<axum::Json<Value>, Problem> {
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<axum::Json<Value>, Problem> {
     state.manager.connector(&id).await?;
     let limit = crate::store::clamp_limit(q.limit);
     let lines = state.manager.db().list_logs(&id, q.run_id.as_deref(), limit).await?;

@@ -36,10 +36,16 @@ pub fn router(state: AppState) -> Router {
         .route("/rejects", get(rejects::list))
         .route("/practitioners", get(practitioners::list))
         .route("/plugins", get(connectors::plugins))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
         .fallback(|| async { Problem::not_found("no such API path; see the README for the API") });
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .nest("/api/v1", api)
         .fallback(|| async { Problem::not_found("no such path; the API lives under /api/v1") })
         .with_state(state)

@@ -32,23 +32,39 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Value>, Problem> {
     if !PII_READERS.contains(&caller.role.as_str()) {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "reading practitioners needs the pii:read permission"));
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "reading practitioners needs the pii:read permission",
+        ));
     }
     let db = state.manager.db();
     let blind = &state.manager.keys().blind;
     let limit = crate::store::clamp_limit(q.limit);
     let rows = match (&q.str_number, &q.nik) {
         (Some(str_number), nik) => {
-            let rows = db.practitioners_by_index(IndexColumn::Str, &blind.str_number(str_number), limit).await?;
+            let rows = db
+                .practitioners_by_index(IndexColumn::Str, &blind.str_number(str_number), limit)
+                .await?;
             let nik_index = nik.as_deref().map(|n| blind.nik(n));
-            rows.into_iter().filter(|r| nik_index.is_none() || r.nik_index == nik_index).collect()
+            rows.into_iter()
+                .filter(|r| nik_index.is_none() || r.nik_index == nik_index)
+                .collect()
         }
-        (None, Some(nik)) => db.practitioners_by_index(IndexColumn::Nik, &blind.nik(nik), limit).await?,
+        (None, Some(nik)) => {
+            db.practitioners_by_index(IndexColumn::Nik, &blind.nik(nik), limit)
+                .await?
+        }
         (None, None) => db.list_practitioners(q.cursor.as_deref(), limit).await?,
     };
-    let items = rows.iter().map(|row| open(&state, row)).collect::<Result<Vec<_>, _>>().map_err(|e| Problem::internal(&e))?;
+    let items = rows
+        .iter()
+        .map(|row| open(&state, row))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Problem::internal(&e))?;
     tracing::info!(role = %caller.role, count = items.len(), "practitioner personal data read");
-    Ok(axum::Json(page(items, limit, |v| v["id"].as_str().unwrap_or_default().to_string())))
+    Ok(axum::Json(page(items, limit, |v| {
+        v["id"].as_str().unwrap_or_default().to_string()
+    })))
 }
 
 /// Decrypts a stored practitioner into the canonical field names.
@@ -61,7 +77,8 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<Value, CryptoError
         })
     };
     let details: Value = match &row.details {
-        Some(bytes) => serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?).unwrap_or(Value::Null),
+        Some(bytes) => serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?)
+            .unwrap_or(Value::Null),
         None => Value::Null,
     };
     Ok(json!({

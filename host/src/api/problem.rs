@@ -17,7 +17,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), errors: Vec::new() }
+        Self {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -49,7 +53,12 @@ impl IntoResponse for Problem {
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 
@@ -57,9 +66,11 @@ impl From<ManagerError> for Problem {
     fn from(error: ManagerError) -> Self {
         match error {
             ManagerError::NotFound { .. } => Self::not_found(error.to_string()),
-            ManagerError::Invalid { detail, fields } => {
-                Self { status: StatusCode::UNPROCESSABLE_ENTITY, detail, errors: fields }
-            }
+            ManagerError::Invalid { detail, fields } => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                detail,
+                errors: fields,
+            },
             ManagerError::Conflict(detail) => Self::new(StatusCode::CONFLICT, detail),
             ManagerError::Runtime(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             ManagerError::Store(e) => Self::internal(&e),

@@ -19,6 +19,10 @@ pub struct ListQuery {
 /// Newest first.
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<axum::Json<Value>, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
-    let rejects = state.manager.db().list_rejects(q.connector_id.as_deref(), q.cursor.as_deref(), limit).await?;
+    let rejects = state
+        .manager
+        .db()
+        .list_rejects(q.connector_id.as_deref(), q.cursor.as_deref(), limit)
+        .await?;
     Ok(axum::Json(page(rejects, limit, |r| r.id.clone())))
 }

@@ -16,7 +16,11 @@ pub struct ListQuery {
 }
 
 /// Newest first.
-pub async fn list(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<ListQuery>) -> Result<axum::Json<Value>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Value>, Problem> {
     state.manager.connector(&id).await?;
     let limit = crate::store::clamp_limit(q.limit);
     let runs = state.manager.db().list_runs(&id, q.cursor.as_deref(), limit).await?;
@@ -24,6 +28,11 @@ pub async fn list(State(state): State<AppState>, Path(id): Path<String>, Query(q
 }
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<RunRecord>, Problem> {
-    let run = state.manager.db().run(&id).await?.ok_or_else(|| Problem::not_found(format!("run {id:?} does not exist")))?;
+    let run = state
+        .manager
+        .db()
+        .run(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("run {id:?} does not exist")))?;
     Ok(axum::Json(run))
 }

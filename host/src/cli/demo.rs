@@ -22,13 +22,20 @@ pub struct DemoOptions {
 const CONNECTOR: &str = "regnakes-demo";
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
-    let sim_config = RegnakesConfig { people: options.people, ..RegnakesConfig::default() };
+    let sim_config = RegnakesConfig {
+        people: options.people,
+        ..RegnakesConfig::default()
+    };
     let sim = RegnakesSim::new(sim_config.clone());
     let sim_server = hub_sim::serve(sim.router(), options.sim_listen)
         .await
         .with_context(|| format!("starting the RegNakes simulator on {}", options.sim_listen))?;
 
-    let mut config = HubConfig { listen: options.listen, data_dir: options.data_dir.clone(), ..HubConfig::default() };
+    let mut config = HubConfig {
+        listen: options.listen,
+        data_dir: options.data_dir.clone(),
+        ..HubConfig::default()
+    };
     config.apply_env(|var| std::env::var(var).ok())?;
     // The demo prints a working admin key on every start (the hub stores only its hash).
     let printed_key = match &config.admin_key {
@@ -81,9 +88,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         Some(key) => println!("  admin API key       {key}"),
         None => println!("  admin API key       the value of HUB_ADMIN_KEY"),
     }
-    println!("  connector           {CONNECTOR} ({}), first sync: run {}", connector.id, run.id);
+    println!(
+        "  connector           {CONNECTOR} ({}), first sync: run {}",
+        connector.id, run.id
+    );
     println!();
-    println!("Try:  curl -H 'Authorization: Bearer <key>' {api}/api/v1/connectors/{}/runs", connector.id);
+    println!(
+        "Try:  curl -H 'Authorization: Bearer <key>' {api}/api/v1/connectors/{}/runs",
+        connector.id
+    );
     println!("Press Ctrl-C to stop.");
 
     // RegNakes keeps changing, as a registry does: the next sync has updates to fetch.

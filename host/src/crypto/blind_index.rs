@@ -41,7 +41,11 @@ impl BlindIndexer {
     pub fn fallback(&self, full_name: &str, nik: &str, birth_place: &str) -> Vec<u8> {
         self.index(
             "match",
-            &[&normalize_name(full_name), &normalize_digits(nik), &normalize_name(birth_place)],
+            &[
+                &normalize_name(full_name),
+                &normalize_digits(nik),
+                &normalize_name(birth_place),
+            ],
         )
     }
 }
@@ -52,19 +56,28 @@ pub fn normalize_digits(value: &str) -> String {
 
 /// Registration numbers: letters and digits only, upper case.
 pub fn normalize_code(value: &str) -> String {
-    value.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
+    value
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// Names: lower case, punctuation dropped, academic and professional titles removed, spaces
 /// collapsed — "dr. Siti  Rahayu, S.Kep." and "SITI RAHAYU" match.
 pub fn normalize_name(value: &str) -> String {
     const TITLES: &[&str] = &[
-        "dr", "drg", "apt", "ns", "bd", "skep", "sked", "amd", "amdkeb", "amdkep", "skm", "sst", "sfarm",
-        "sgz", "spd", "mkes", "mkm", "sp", "h", "hj", "prof", "ir",
+        "dr", "drg", "apt", "ns", "bd", "skep", "sked", "amd", "amdkeb", "amdkep", "skm", "sst", "sfarm", "sgz", "spd",
+        "mkes", "mkm", "sp", "h", "hj", "prof", "ir",
     ];
     value
         .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|word| word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>())
+        .map(|word| {
+            word.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
         .filter(|word| !word.is_empty() && !TITLES.contains(&word.as_str()))
         .collect::<Vec<_>>()
         .join(" ")
@@ -77,10 +90,16 @@ mod tests {
     #[test]
     fn normalization_makes_spelling_variants_match() {
         let ix = BlindIndexer::new(vec![9; 32]);
-        assert_eq!(ix.fallback("dr. Siti  Rahayu, S.Kep.", "3174 0145 0685 0001", "Jakarta"),
-                   ix.fallback("SITI RAHAYU", "3174014506850001", "jakarta"));
+        assert_eq!(
+            ix.fallback("dr. Siti  Rahayu, S.Kep.", "3174 0145 0685 0001", "Jakarta"),
+            ix.fallback("SITI RAHAYU", "3174014506850001", "jakarta")
+        );
         assert_eq!(ix.str_number("31-12 3456"), ix.str_number("3112 3456"));
-        assert_ne!(ix.nik("3174014506850001"), ix.str_number("3174014506850001"), "domains separate");
+        assert_ne!(
+            ix.nik("3174014506850001"),
+            ix.str_number("3174014506850001"),
+            "domains separate"
+        );
         assert_ne!(BlindIndexer::new(vec![8; 32]).nik("1"), ix.nik("1"), "keyed");
     }
 }

@@ -46,7 +46,13 @@ impl FieldCipher {
         let nonce = super::random_bytes::<12>();
         let aad = aad(table, column, row_id, self.active);
         let sealed = self.keys[&self.active]
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption cannot fail for in-memory data");
         let mut out = Vec::with_capacity(HEADER + sealed.len());
         out.push(FORMAT);
@@ -63,19 +69,36 @@ impl FieldCipher {
         }
         let version = u32::from_be_bytes(ciphertext[1..5].try_into().expect("4 bytes"));
         let nonce: [u8; 12] = ciphertext[5..HEADER].try_into().expect("12 bytes");
-        let key = self.keys.get(&version).ok_or_else(|| CryptoError::UnknownKey { field: field(), version })?;
+        let key = self.keys.get(&version).ok_or_else(|| CryptoError::UnknownKey {
+            field: field(),
+            version,
+        })?;
         let aad = aad(table, column, row_id, version);
-        key.decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext[HEADER..], aad: aad.as_bytes() })
-            .map_err(|_| CryptoError::Tampered { field: field() })
+        key.decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &ciphertext[HEADER..],
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| CryptoError::Tampered { field: field() })
     }
 
     pub fn encrypt_str(&self, table: &str, column: &str, row_id: &str, plaintext: &str) -> Vec<u8> {
         self.encrypt(table, column, row_id, plaintext.as_bytes())
     }
 
-    pub fn decrypt_str(&self, table: &str, column: &str, row_id: &str, ciphertext: &[u8]) -> Result<String, CryptoError> {
+    pub fn decrypt_str(
+        &self,
+        table: &str,
+        column: &str,
+        row_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<String, CryptoError> {
         let bytes = self.decrypt(table, column, row_id, ciphertext)?;
-        String::from_utf8(bytes).map_err(|_| CryptoError::Malformed { field: format!("{table}.{column} of row {row_id}") })
+        String::from_utf8(bytes).map_err(|_| CryptoError::Malformed {
+            field: format!("{table}.{column} of row {row_id}"),
+        })
     }
 }
 
@@ -95,9 +118,18 @@ mod tests {
     fn round_trips_and_binds_row_and_column() {
         let c = cipher();
         let sealed = c.encrypt_str("practitioners", "nik", "row-1", "3174014506850001");
-        assert_eq!(c.decrypt_str("practitioners", "nik", "row-1", &sealed).unwrap(), "3174014506850001");
-        assert!(matches!(c.decrypt("practitioners", "nik", "row-2", &sealed), Err(CryptoError::Tampered { .. })));
-        assert!(matches!(c.decrypt("practitioners", "full_name", "row-1", &sealed), Err(CryptoError::Tampered { .. })));
+        assert_eq!(
+            c.decrypt_str("practitioners", "nik", "row-1", &sealed).unwrap(),
+            "3174014506850001"
+        );
+        assert!(matches!(
+            c.decrypt("practitioners", "nik", "row-2", &sealed),
+            Err(CryptoError::Tampered { .. })
+        ));
+        assert!(matches!(
+            c.decrypt("practitioners", "full_name", "row-1", &sealed),
+            Err(CryptoError::Tampered { .. })
+        ));
     }
 
     #[test]
@@ -106,10 +138,19 @@ mod tests {
         let mut sealed = c.encrypt_str("t", "c", "r", "secret");
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert!(matches!(c.decrypt("t", "c", "r", &sealed), Err(CryptoError::Tampered { .. })));
+        assert!(matches!(
+            c.decrypt("t", "c", "r", &sealed),
+            Err(CryptoError::Tampered { .. })
+        ));
         let mut relabelled = c.encrypt_str("t", "c", "r", "secret");
         relabelled[4] = 9;
-        assert!(matches!(c.decrypt("t", "c", "r", &relabelled), Err(CryptoError::UnknownKey { version: 9, .. })));
-        assert!(matches!(c.decrypt("t", "c", "r", b"short"), Err(CryptoError::Malformed { .. })));
+        assert!(matches!(
+            c.decrypt("t", "c", "r", &relabelled),
+            Err(CryptoError::UnknownKey { version: 9, .. })
+        ));
+        assert!(matches!(
+            c.decrypt("t", "c", "r", b"short"),
+            Err(CryptoError::Malformed { .. })
+        ));
     }
 }

@@ -25,8 +25,14 @@ impl KeyRing {
         let data = unwrapped_keys(db, kek, DATA).await?;
         let active = data.iter().map(|(v, _)| *v).max().expect("at least one data key");
         let blind = unwrapped_keys(db, kek, BLIND_INDEX).await?;
-        let (_, blind_key) = blind.into_iter().max_by_key(|(v, _)| *v).expect("at least one blind-index key");
-        Ok(Self { cipher: FieldCipher::new(active, data), blind: BlindIndexer::new(blind_key) })
+        let (_, blind_key) = blind
+            .into_iter()
+            .max_by_key(|(v, _)| *v)
+            .expect("at least one blind-index key");
+        Ok(Self {
+            cipher: FieldCipher::new(active, data),
+            blind: BlindIndexer::new(blind_key),
+        })
     }
 }
 

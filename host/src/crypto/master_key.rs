@@ -15,7 +15,9 @@ pub enum MasterKeyError {
     Length { path: PathBuf, len: usize },
     #[error("master key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
     Permissions { path: PathBuf, mode: u32 },
-    #[error("a data key could not be unwrapped with the master key: wrong master key file, or the stored key was altered")]
+    #[error(
+        "a data key could not be unwrapped with the master key: wrong master key file, or the stored key was altered"
+    )]
     Unwrap,
 }
 
@@ -26,7 +28,10 @@ pub struct LocalMasterKey {
 impl LocalMasterKey {
     /// Opens the key at `path`, creating it (mode 0600) if it does not exist.
     pub fn open_or_create(path: &Path) -> Result<Self, MasterKeyError> {
-        let io = |source| MasterKeyError::Io { path: path.into(), source };
+        let io = |source| MasterKeyError::Io {
+            path: path.into(),
+            source,
+        };
         if !path.exists() {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
@@ -45,12 +50,17 @@ impl LocalMasterKey {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(MasterKeyError::Permissions { path: path.into(), mode });
+                return Err(MasterKeyError::Permissions {
+                    path: path.into(),
+                    mode,
+                });
             }
         }
         let bytes = std::fs::read(path).map_err(io)?;
-        let cipher = Aes256Gcm::new_from_slice(&bytes)
-            .map_err(|_| MasterKeyError::Length { path: path.into(), len: bytes.len() })?;
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| MasterKeyError::Length {
+            path: path.into(),
+            len: bytes.len(),
+        })?;
         Ok(Self { cipher })
     }
 
@@ -59,7 +69,13 @@ impl LocalMasterKey {
         let nonce = super::random_bytes::<12>();
         let sealed = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: key, aad: label.as_bytes() })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: key,
+                    aad: label.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption of a 32-byte key cannot fail");
         [nonce.as_slice(), &sealed].concat()
     }
@@ -68,7 +84,13 @@ impl LocalMasterKey {
         let (nonce, sealed) = wrapped.split_at_checked(12).ok_or(MasterKeyError::Unwrap)?;
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| MasterKeyError::Unwrap)?;
         self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: label.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: label.as_bytes(),
+                },
+            )
             .map_err(|_| MasterKeyError::Unwrap)
     }
 }

@@ -13,8 +13,8 @@ mod keyring;
 mod master_key;
 
 pub use blind_index::{BlindIndexer, normalize_name};
-pub use keyring::{KeyError, KeyRing};
 pub use cipher::{CryptoError, FieldCipher};
+pub use keyring::{KeyError, KeyRing};
 pub use master_key::{LocalMasterKey, MasterKeyError};
 
 /// `N` bytes from the operating system's CSPRNG.

@@ -21,7 +21,12 @@ pub fn validate(schema: &Value, config: &Value) -> Vec<FieldError> {
 
 fn check(schema: &Value, value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
     let Some(schema) = schema.as_object() else { return };
-    let mut fail = |message: String| errors.push(FieldError { pointer: pointer_or_root(pointer), message });
+    let mut fail = |message: String| {
+        errors.push(FieldError {
+            pointer: pointer_or_root(pointer),
+            message,
+        })
+    };
     if let Some(expected) = schema.get("type").and_then(Value::as_str)
         && !type_matches(expected, value)
     {
@@ -48,18 +53,28 @@ fn check(schema: &Value, value: &Value, pointer: &str, errors: &mut Vec<FieldErr
     }
     let Some(object) = value.as_object() else { return };
     let properties = schema.get("properties").and_then(Value::as_object);
-    for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if !object.contains_key(name) {
-            errors.push(FieldError { pointer: format!("{pointer}/{name}"), message: "is required".into() });
+            errors.push(FieldError {
+                pointer: format!("{pointer}/{name}"),
+                message: "is required".into(),
+            });
         }
     }
     for (name, field) in object {
         let field_pointer = format!("{pointer}/{name}");
         match properties.and_then(|p| p.get(name)) {
             Some(field_schema) => check(field_schema, field, &field_pointer, errors),
-            None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                errors.push(FieldError { pointer: field_pointer, message: "is not a known setting of this plugin".into() })
-            }
+            None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => errors.push(FieldError {
+                pointer: field_pointer,
+                message: "is not a known setting of this plugin".into(),
+            }),
             None => {}
         }
     }

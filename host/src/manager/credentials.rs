@@ -45,7 +45,10 @@ impl TokenCache {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("building the HTTP client");
-        Self { http, tokens: Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            tokens: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A live token for the credential, fetched when none is cached or the cached one is
@@ -72,11 +75,16 @@ impl TokenCache {
             form.push(("scope", scope));
         }
         let response = self.http.post(&spec.token_url).form(&form).send().await.map_err(|e| {
-            PluginError::Unavailable(format!("token endpoint of credential {name:?} unreachable: {}", without_url(&e)))
+            PluginError::Unavailable(format!(
+                "token endpoint of credential {name:?} unreachable: {}",
+                without_url(&e)
+            ))
         })?;
         let status = response.status();
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(PluginError::Unavailable(format!("token endpoint of credential {name:?} answered HTTP {status}")));
+            return Err(PluginError::Unavailable(format!(
+                "token endpoint of credential {name:?} answered HTTP {status}"
+            )));
         }
         if !status.is_success() {
             return Err(PluginError::Unauthorized(format!(
@@ -84,15 +92,20 @@ impl TokenCache {
             )));
         }
         let body: TokenResponse = response.json().await.map_err(|_| {
-            PluginError::Unavailable(format!("token endpoint of credential {name:?} sent a response without access_token"))
+            PluginError::Unavailable(format!(
+                "token endpoint of credential {name:?} sent a response without access_token"
+            ))
         })?;
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300));
         // Refresh ahead of expiry: a tenth of the lifetime, at most 30 s early.
         let margin = (lifetime / 10).min(Duration::from_secs(30));
-        self.tokens.lock().unwrap().insert(key, Cached {
-            token: body.access_token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
-        });
+        self.tokens.lock().unwrap().insert(
+            key,
+            Cached {
+                token: body.access_token.clone(),
+                refresh_at: Instant::now() + lifetime - margin,
+            },
+        );
         Ok(body.access_token)
     }
 

@@ -22,7 +22,13 @@ pub struct ConnectorJob {
 impl ConnectorJob {
     pub fn new(inner: Arc<Inner>, connector: ConnectorRecord, run_id: String) -> Self {
         let credentials = serde_json::from_str(&connector.credentials).unwrap_or_default();
-        Self { inner, connector, credentials, run_id, logs: Mutex::default() }
+        Self {
+            inner,
+            connector,
+            credentials,
+            run_id,
+            logs: Mutex::default(),
+        }
     }
 
     /// Writes buffered log lines to the database.
@@ -36,17 +42,32 @@ impl ConnectorJob {
     }
 
     async fn open_secret(&self, name: &str) -> Result<String, PluginError> {
-        let sealed = self.inner.db.secret(&self.connector.id, name).await.map_err(|e| {
-            PluginError::Unavailable(format!("the hub could not read its secret store: {e}"))
-        })?;
+        let sealed = self
+            .inner
+            .db
+            .secret(&self.connector.id, name)
+            .await
+            .map_err(|e| PluginError::Unavailable(format!("the hub could not read its secret store: {e}")))?;
         let Some(sealed) = sealed else {
-            self.log(LogLevel::Warn, format!("plugin asked for secret {name:?}, which is not granted to this connector"), vec![], false);
-            return Err(PluginError::Config(format!("secret {name:?} is not granted to this connector instance")));
+            self.log(
+                LogLevel::Warn,
+                format!("plugin asked for secret {name:?}, which is not granted to this connector"),
+                vec![],
+                false,
+            );
+            return Err(PluginError::Config(format!(
+                "secret {name:?} is not granted to this connector instance"
+            )));
         };
         self.inner
             .keys
             .cipher
-            .decrypt_str("connector_secrets", "value", &secret_row(&self.connector.id, name), &sealed)
+            .decrypt_str(
+                "connector_secrets",
+                "value",
+                &secret_row(&self.connector.id, name),
+                &sealed,
+            )
             .map_err(|e| PluginError::Config(format!("secret {name:?} cannot be decrypted: {e}")))
     }
 }
@@ -54,39 +75,76 @@ impl ConnectorJob {
 impl JobHost for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
         Box::pin(async move {
-            let source = BatchSource { connector_id: &self.connector.id, run_id: Some(&self.run_id) };
+            let source = BatchSource {
+                connector_id: &self.connector.id,
+                run_id: Some(&self.run_id),
+            };
             let result = self.inner.pipeline.ingest(source, batch).await;
             self.flush_logs().await;
             match result {
                 Ok(outcome) => Ok(EmitOutcome {
                     accepted: (outcome.counts.created + outcome.counts.updated + outcome.counts.unchanged) as u32,
-                    rejected: outcome.rejected.into_iter().map(|(index, reason)| RejectedRow { index, reason }).collect(),
+                    rejected: outcome
+                        .rejected
+                        .into_iter()
+                        .map(|(index, reason)| RejectedRow { index, reason })
+                        .collect(),
                 }),
                 Err(error) => {
-                    self.log(LogLevel::Error, format!("storing a batch failed: {error}"), vec![], false);
-                    Err(PluginError::Unavailable("the hub could not store this batch; the run will be retried".into()))
+                    self.log(
+                        LogLevel::Error,
+                        format!("storing a batch failed: {error}"),
+                        vec![],
+                        false,
+                    );
+                    Err(PluginError::Unavailable(
+                        "the hub could not store this batch; the run will be retried".into(),
+                    ))
                 }
             }
         })
     }
 
     fn state_get(&self, key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
-        Box::pin(async move { self.inner.db.state_get(&self.connector.id, &key).await.map_err(wasmtime::Error::new) })
+        Box::pin(async move {
+            self.inner
+                .db
+                .state_get(&self.connector.id, &key)
+                .await
+                .map_err(wasmtime::Error::new)
+        })
     }
 
     fn state_set(&self, key: String, value: String) -> BoxFuture<'_, wasmtime::Result<()>> {
-        Box::pin(async move { self.inner.db.state_set(&self.connector.id, &key, &value).await.map_err(wasmtime::Error::new) })
+        Box::pin(async move {
+            self.inner
+                .db
+                .state_set(&self.connector.id, &key, &value)
+                .await
+                .map_err(wasmtime::Error::new)
+        })
     }
 
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
             let spec = self.credentials.get(&credential).ok_or_else(|| {
-                PluginError::Config(format!("credential {credential:?} is not configured for this connector instance"))
+                PluginError::Config(format!(
+                    "credential {credential:?} is not configured for this connector instance"
+                ))
             })?;
             let client_secret = self.open_secret(&spec.client_secret).await?;
-            let token = self.inner.tokens.token(&self.connector.id, &credential, spec, &client_secret).await;
+            let token = self
+                .inner
+                .tokens
+                .token(&self.connector.id, &credential, spec, &client_secret)
+                .await;
             if let Err(error) = &token {
-                self.log(LogLevel::Error, format!("credential {credential:?}: {error:?}"), vec![], false);
+                self.log(
+                    LogLevel::Error,
+                    format!("credential {credential:?}: {error:?}"),
+                    vec![],
+                    false,
+                );
             }
             token
         })
@@ -94,7 +152,12 @@ impl JobHost for ConnectorJob {
 
     fn invalidate_token(&self, credential: String, token: String) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.log(LogLevel::Info, format!("credential {credential:?}: token refused by the external system; refreshing"), vec![], false);
+            self.log(
+                LogLevel::Info,
+                format!("credential {credential:?}: token refused by the external system; refreshing"),
+                vec![],
+                false,
+            );
             self.inner.tokens.invalidate(&self.connector.id, &credential, &token);
         })
     }

@@ -40,7 +40,10 @@ pub enum ManagerError {
 
 impl ManagerError {
     fn invalid(detail: impl Into<String>) -> Self {
-        Self::Invalid { detail: detail.into(), fields: Vec::new() }
+        Self::Invalid {
+            detail: detail.into(),
+            fields: Vec::new(),
+        }
     }
 }
 
@@ -58,14 +61,20 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base_delay_ms: 2_000, max_delay_ms: 60_000, default_attempts: 3 }
+        Self {
+            base_delay_ms: 2_000,
+            max_delay_ms: 60_000,
+            default_attempts: 3,
+        }
     }
 }
 
 impl RetryPolicy {
     /// Delay after failed attempt `attempt` (1-based): base × 2^(attempt-1), capped, ±25 %.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
+        let exp = self
+            .base_delay_ms
+            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
         let capped = exp.min(self.max_delay_ms) as f64;
         let jitter = u16::from_le_bytes(crate::crypto::random_bytes::<2>()) as f64 / u16::MAX as f64;
         Duration::from_millis((capped * (0.75 + 0.5 * jitter)) as u64)
@@ -168,18 +177,28 @@ impl Manager {
     pub async fn create_connector(&self, new: NewConnector) -> Result<ConnectorRecord, ManagerError> {
         validate_name(&new.name)?;
         if self.inner.db.connector_by_name(&new.name).await?.is_some() {
-            return Err(ManagerError::Conflict(format!("a connector named {:?} exists already; pick another name", new.name)));
+            return Err(ManagerError::Conflict(format!(
+                "a connector named {:?} exists already; pick another name",
+                new.name
+            )));
         }
         let (plugin_name, version) = match new.plugin.split_once('@') {
             Some((name, version)) => (name, Some(version)),
             None => (new.plugin.as_str(), None),
         };
-        let plugin = self.inner.db.find_plugin(plugin_name, version).await?.ok_or_else(|| ManagerError::NotFound {
-            what: "plugin",
-            id: new.plugin.clone(),
+        let plugin = self
+            .inner
+            .db
+            .find_plugin(plugin_name, version)
+            .await?
+            .ok_or_else(|| ManagerError::NotFound {
+                what: "plugin",
+                id: new.plugin.clone(),
+            })?;
+        let manifest = Manifest::parse(&plugin.manifest).map_err(|e| StoreError::Corrupt {
+            what: "plugin manifest",
+            detail: e.to_string(),
         })?;
-        let manifest = Manifest::parse(&plugin.manifest)
-            .map_err(|e| StoreError::Corrupt { what: "plugin manifest", detail: e.to_string() })?;
         let errors = config_schema::validate(&manifest.config_schema, &new.config);
         if !errors.is_empty() {
             return Err(ManagerError::Invalid {
@@ -201,7 +220,9 @@ impl Manager {
         }
         for (name, spec) in &new.credentials {
             if !(spec.token_url.starts_with("https://") || spec.token_url.starts_with("http://")) {
-                return Err(ManagerError::invalid(format!("credentials.{name}.token_url must be an http(s) URL")));
+                return Err(ManagerError::invalid(format!(
+                    "credentials.{name}.token_url must be an http(s) URL"
+                )));
             }
             if !new.secrets.contains_key(&spec.client_secret) {
                 return Err(ManagerError::invalid(format!(
@@ -220,7 +241,10 @@ impl Manager {
             credentials: serde_json::to_string(&new.credentials).expect("credentials serialize"),
             enabled: new.enabled,
             concurrency: new.concurrency.unwrap_or(1).clamp(1, 64) as i64,
-            max_attempts: new.max_attempts.unwrap_or(self.inner.retry.default_attempts).clamp(1, 20) as i64,
+            max_attempts: new
+                .max_attempts
+                .unwrap_or(self.inner.retry.default_attempts)
+                .clamp(1, 20) as i64,
             created_at: now.clone(),
             updated_at: now,
         };
@@ -233,7 +257,11 @@ impl Manager {
     }
 
     /// Points an existing connector at new settings (used by `hub demo` on restart).
-    pub async fn update_connector(&self, record: &ConnectorRecord, secrets: &BTreeMap<String, String>) -> Result<(), ManagerError> {
+    pub async fn update_connector(
+        &self,
+        record: &ConnectorRecord,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<(), ManagerError> {
         self.inner.db.update_connector(record).await?;
         for (name, value) in secrets {
             self.put_secret(&record.id, name, value).await?;
@@ -243,17 +271,31 @@ impl Manager {
 
     async fn put_secret(&self, connector_id: &str, name: &str, value: &str) -> Result<i64, ManagerError> {
         validate_name(name)?;
-        let sealed = self.inner.keys.cipher.encrypt_str("connector_secrets", "value", &secret_row(connector_id, name), value);
+        let sealed =
+            self.inner
+                .keys
+                .cipher
+                .encrypt_str("connector_secrets", "value", &secret_row(connector_id, name), value);
         Ok(self.inner.db.put_secret(connector_id, name, &sealed).await?)
     }
 
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
-        self.inner.db.connector(id).await?.ok_or_else(|| ManagerError::NotFound { what: "connector", id: id.into() })
+        self.inner
+            .db
+            .connector(id)
+            .await?
+            .ok_or_else(|| ManagerError::NotFound {
+                what: "connector",
+                id: id.into(),
+            })
     }
 
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<ConnectorRecord, ManagerError> {
         if !self.inner.db.set_connector_enabled(id, enabled).await? {
-            return Err(ManagerError::NotFound { what: "connector", id: id.into() });
+            return Err(ManagerError::NotFound {
+                what: "connector",
+                id: id.into(),
+            });
         }
         tracing::info!(connector = %id, enabled, "connector {}", if enabled { "enabled" } else { "disabled" });
         self.connector(id).await
@@ -296,18 +338,24 @@ fn secret_row(connector_id: &str, name: &str) -> String {
 
 fn validate_name(name: &str) -> Result<(), ManagerError> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(ManagerError::invalid(format!("name {name:?} must be 1-64 characters of a-z, 0-9, '-' and '_'")))
+        Err(ManagerError::invalid(format!(
+            "name {name:?} must be 1-64 characters of a-z, 0-9, '-' and '_'"
+        )))
     }
 }
 
 /// An egress entry: `host` or `host:port` (IPv6 as `[addr]:port`), no scheme or path.
 fn validate_egress(entry: &str) -> Result<(), ManagerError> {
     let bad = || {
-        ManagerError::invalid(format!("egress entry {entry:?} must be a host or host:port, without scheme or path"))
+        ManagerError::invalid(format!(
+            "egress entry {entry:?} must be a host or host:port, without scheme or path"
+        ))
     };
     if entry.is_empty() || entry.contains('/') || entry.contains('@') || entry.chars().any(char::is_whitespace) {
         return Err(bad());

@@ -9,7 +9,13 @@ use crate::store::connectors::ConnectorRecord;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-pub async fn execute(inner: Arc<Inner>, slot: Arc<Semaphore>, connector: ConnectorRecord, run_id: String, trace_id: String) {
+pub async fn execute(
+    inner: Arc<Inner>,
+    slot: Arc<Semaphore>,
+    connector: ConnectorRecord,
+    run_id: String,
+    trace_id: String,
+) {
     let _permit = slot.acquire_owned().await.expect("connector slots are never closed");
     let error = attempts(&inner, &connector, &run_id, &trace_id).await.err();
     if let Err(store_error) = inner.db.finish_run(&run_id, error.as_deref()).await {
@@ -25,27 +31,57 @@ pub async fn execute(inner: Arc<Inner>, slot: Arc<Semaphore>, connector: Connect
 /// `Err` is the run's error message.
 async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str, trace_id: &str) -> Result<(), String> {
     let store_error = |e: crate::store::StoreError| format!("the hub's database failed: {e}");
-    let component = inner.db.plugin_component(&connector.plugin_digest).await.map_err(store_error)?;
-    let plugin = inner.runtime.load(&connector.plugin_digest, &component).await.map_err(|e| e.to_string())?;
+    let component = inner
+        .db
+        .plugin_component(&connector.plugin_digest)
+        .await
+        .map_err(store_error)?;
+    let plugin = inner
+        .runtime
+        .load(&connector.plugin_digest, &component)
+        .await
+        .map_err(|e| e.to_string())?;
     let egress: Vec<String> = serde_json::from_str(&connector.egress).unwrap_or_default();
     let max = connector.max_attempts.max(1) as u32;
     for attempt in 1..=max {
         inner.db.start_attempt(run_id).await.map_err(store_error)?;
-        let cursor = inner.db.state_get(&connector.id, CURSOR_KEY).await.map_err(store_error)?;
+        let cursor = inner
+            .db
+            .state_get(&connector.id, CURSOR_KEY)
+            .await
+            .map_err(store_error)?;
         let job = Arc::new(ConnectorJob::new(inner.clone(), connector.clone(), run_id.to_string()));
-        let spec = JobSpec { egress: egress.clone(), trace_id: trace_id.to_string() };
-        let request = SyncRequest { run_id: run_id.to_string(), cursor, config: connector.config.clone() };
+        let spec = JobSpec {
+            egress: egress.clone(),
+            trace_id: trace_id.to_string(),
+        };
+        let request = SyncRequest {
+            run_id: run_id.to_string(),
+            cursor,
+            config: connector.config.clone(),
+        };
         let outcome = inner.runtime.sync(&plugin, spec, job.clone(), request).await;
         let result = match outcome {
             Ok(Ok(summary)) => {
-                job.log(LogLevel::Info, format!("sync finished: {} pages, {} records", summary.pages, summary.records_emitted), vec![], false);
+                job.log(
+                    LogLevel::Info,
+                    format!(
+                        "sync finished: {} pages, {} records",
+                        summary.pages, summary.records_emitted
+                    ),
+                    vec![],
+                    false,
+                );
                 Ok(())
             }
             Ok(Err(PluginError::Unavailable(reason))) if attempt < max => {
                 let delay = inner.retry.delay(attempt);
                 job.log(
                     LogLevel::Warn,
-                    format!("attempt {attempt} of {max} failed, external system unavailable: {reason}; retrying in {:.1} s", delay.as_secs_f64()),
+                    format!(
+                        "attempt {attempt} of {max} failed, external system unavailable: {reason}; retrying in {:.1} s",
+                        delay.as_secs_f64()
+                    ),
                     vec![],
                     false,
                 );
@@ -53,9 +89,9 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            Ok(Err(PluginError::Unavailable(reason))) => {
-                Err(format!("external system unavailable after {max} attempts; last error: {reason}"))
-            }
+            Ok(Err(PluginError::Unavailable(reason))) => Err(format!(
+                "external system unavailable after {max} attempts; last error: {reason}"
+            )),
             Ok(Err(PluginError::Unauthorized(reason))) => Err(format!("unauthorized: {reason}")),
             Ok(Err(PluginError::InvalidInput(reason))) => Err(format!("invalid input: {reason}")),
             Ok(Err(PluginError::Config(reason))) => Err(format!("configuration error: {reason}")),

@@ -54,7 +54,11 @@ impl Pipeline {
         Self { db, keys }
     }
 
-    pub async fn ingest(&self, source: BatchSource<'_>, batch: Vec<CanonicalRecord>) -> Result<BatchOutcome, StoreError> {
+    pub async fn ingest(
+        &self,
+        source: BatchSource<'_>,
+        batch: Vec<CanonicalRecord>,
+    ) -> Result<BatchOutcome, StoreError> {
         let today = chrono::Utc::now().date_naive();
         let now = store::now();
         let received = batch.len();
@@ -67,8 +71,16 @@ impl Pipeline {
                     Err(reason) => rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
                 },
                 other => {
-                    let kind = if matches!(other, CanonicalRecord::Observation(_)) { "observation" } else { "account" };
-                    rejects.push((index, format!("{kind} records are not stored by this hub version yet"), other));
+                    let kind = if matches!(other, CanonicalRecord::Observation(_)) {
+                        "observation"
+                    } else {
+                        "account"
+                    };
+                    rejects.push((
+                        index,
+                        format!("{kind} records are not stored by this hub version yet"),
+                        other,
+                    ));
                 }
             }
         }
@@ -83,7 +95,10 @@ impl Pipeline {
         }
 
         // Decide row by row, so that one person twice in a batch becomes one row.
-        let mut counts = RunCounts { received: received as i64, ..RunCounts::default() };
+        let mut counts = RunCounts {
+            received: received as i64,
+            ..RunCounts::default()
+        };
         let mut rows: Vec<SealedPractitioner> = Vec::new();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
@@ -114,15 +129,24 @@ impl Pipeline {
                 }
             };
             let row = self.seal(&id, &k, &now);
-            remember(&mut by_str, &mut by_match, MatchKeys {
-                id: id.clone(),
-                str_index: row.str_index.clone(),
-                nik_index: row.nik_index.clone(),
-                match_index: row.match_index.clone(),
-                content_hash: row.content_hash.clone(),
-            });
+            remember(
+                &mut by_str,
+                &mut by_match,
+                MatchKeys {
+                    id: id.clone(),
+                    str_index: row.str_index.clone(),
+                    nik_index: row.nik_index.clone(),
+                    match_index: row.match_index.clone(),
+                    content_hash: row.content_hash.clone(),
+                },
+            );
             match row_of_id.get(&id) {
-                Some(&pos) => rows[pos] = SealedPractitioner { created_at: rows[pos].created_at.clone(), ..row },
+                Some(&pos) => {
+                    rows[pos] = SealedPractitioner {
+                        created_at: rows[pos].created_at.clone(),
+                        ..row
+                    }
+                }
                 None => {
                     row_of_id.insert(id, rows.len());
                     rows.push(row);
@@ -131,7 +155,10 @@ impl Pipeline {
         }
 
         counts.rejected = rejects.len() as i64;
-        let reject_rows: Vec<RejectRecord> = rejects.iter().map(|(_, reason, record)| self.seal_reject(source, reason, record, &now)).collect();
+        let reject_rows: Vec<RejectRecord> = rejects
+            .iter()
+            .map(|(_, reason, record)| self.seal_reject(source, reason, record, &now))
+            .collect();
         let mut tx = self.db.pool().begin().await?;
         store::practitioners::upsert(&mut tx, self.db.backend(), &rows).await?;
         store::rejects::insert(&mut tx, self.db.backend(), &reject_rows).await?;
@@ -170,7 +197,9 @@ impl Pipeline {
         let cipher = &self.keys.cipher;
         let p = &k.record;
         let seal = |column: &str, value: &Option<String>| {
-            value.as_deref().map(|v| cipher.encrypt_str("practitioners", column, id, v))
+            value
+                .as_deref()
+                .map(|v| cipher.encrypt_str("practitioners", column, id, v))
         };
         let details = serde_json::json!({
             "registrations": p.registrations,

@@ -6,8 +6,8 @@ use chrono::{Datelike, NaiveDate};
 
 /// Province codes in use on NIKs (Kemendagri), including the Papua provinces created in 2022.
 const PROVINCES: &[u8] = &[
-    11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65, 71, 72, 73,
-    74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96,
+    11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65, 71, 72, 73, 74, 75,
+    76, 81, 82, 91, 92, 93, 94, 95, 96,
 ];
 
 /// Registration statuses that make an STR valid (seed 002: STR must be valid and active).
@@ -38,12 +38,17 @@ pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
 /// women (6), serial (4).
 pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -> Result<(), String> {
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("NIK must be exactly 16 digits (got {} characters)", nik.chars().count()));
+        return Err(format!(
+            "NIK must be exactly 16 digits (got {} characters)",
+            nik.chars().count()
+        ));
     }
     let num = |range: std::ops::Range<usize>| nik[range].parse::<u32>().expect("digits");
     let province = num(0..2) as u8;
     if !PROVINCES.contains(&province) {
-        return Err(format!("NIK province code {province:02} is not a province of Indonesia"));
+        return Err(format!(
+            "NIK province code {province:02} is not a province of Indonesia"
+        ));
     }
     if num(2..4) == 0 || num(4..6) == 0 {
         return Err("NIK regency or district code is 00".into());
@@ -77,7 +82,11 @@ pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -
 
 /// The STR must be present and its registration active and in its validity period.
 fn str_active(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
-    let number = p.str_number.as_deref().filter(|s| !s.trim().is_empty()).ok_or("STR number is missing")?;
+    let number = p
+        .str_number
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or("STR number is missing")?;
     let registration = p
         .registrations
         .iter()
@@ -86,7 +95,10 @@ fn str_active(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
     if !ACTIVE.contains(&registration.status.to_ascii_lowercase().as_str()) {
         return Err(format!("STR is not active (status: {})", registration.status));
     }
-    let until = registration.valid_until.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let until = registration
+        .valid_until
+        .as_deref()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     if until.is_some_and(|until| until < today) {
         return Err("STR validity period has ended".into());
     }
@@ -105,13 +117,41 @@ mod tests {
     fn nik_rules() {
         // A woman born 5 June 1985 in Jakarta Selatan.
         assert!(nik_structure("3174014506850001", Gender::Female, date("1985-06-05")).is_ok());
-        assert!(nik_structure("3174014506850001", Gender::Male, None).unwrap_err().contains("+40"));
-        assert!(nik_structure("3174010506850001", Gender::Female, None).unwrap_err().contains("lacks"));
-        assert!(nik_structure("317401450685001", Gender::Female, None).unwrap_err().contains("16 digits"));
-        assert!(nik_structure("9974014506850001", Gender::Female, None).unwrap_err().contains("province"));
-        assert!(nik_structure("3174013506850001", Gender::Unknown, None).unwrap_err().contains("birth day"));
-        assert!(nik_structure("3174014506850001", Gender::Female, date("1985-06-06")).unwrap_err().contains("match"));
-        assert!(nik_structure("3174014506850000", Gender::Female, None).unwrap_err().contains("serial"));
+        assert!(
+            nik_structure("3174014506850001", Gender::Male, None)
+                .unwrap_err()
+                .contains("+40")
+        );
+        assert!(
+            nik_structure("3174010506850001", Gender::Female, None)
+                .unwrap_err()
+                .contains("lacks")
+        );
+        assert!(
+            nik_structure("317401450685001", Gender::Female, None)
+                .unwrap_err()
+                .contains("16 digits")
+        );
+        assert!(
+            nik_structure("9974014506850001", Gender::Female, None)
+                .unwrap_err()
+                .contains("province")
+        );
+        assert!(
+            nik_structure("3174013506850001", Gender::Unknown, None)
+                .unwrap_err()
+                .contains("birth day")
+        );
+        assert!(
+            nik_structure("3174014506850001", Gender::Female, date("1985-06-06"))
+                .unwrap_err()
+                .contains("match")
+        );
+        assert!(
+            nik_structure("3174014506850000", Gender::Female, None)
+                .unwrap_err()
+                .contains("serial")
+        );
     }
 
     #[test]

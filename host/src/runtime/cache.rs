@@ -8,13 +8,20 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 pub fn prepare(dir: &Path) -> Result<(), RuntimeError> {
-    std::fs::create_dir_all(dir).map_err(|source| RuntimeError::Cache { path: dir.into(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| RuntimeError::Cache {
+        path: dir.into(),
+        source,
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         // Only the hub may write here: cached code is loaded without re-validation.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|source| RuntimeError::Cache { path: dir.into(), source })?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
+            RuntimeError::Cache {
+                path: dir.into(),
+                source,
+            }
+        })?;
     }
     Ok(())
 }
@@ -47,8 +54,14 @@ pub async fn load_or_compile(
     let (engine, bytes) = (engine.clone(), component.to_vec());
     let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
         .await
-        .map_err(|e| RuntimeError::Load { digest: digest.into(), reason: e.to_string() })?
-        .map_err(|e| RuntimeError::Load { digest: digest.into(), reason: format!("{e:#}") })?;
+        .map_err(|e| RuntimeError::Load {
+            digest: digest.into(),
+            reason: e.to_string(),
+        })?
+        .map_err(|e| RuntimeError::Load {
+            digest: digest.into(),
+            reason: format!("{e:#}"),
+        })?;
     match compiled.serialize() {
         Ok(serialized) => {
             // Write then rename, so a crash never leaves a torn entry behind.

@@ -18,7 +18,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { call_deadline_secs: 600, memory_mib: 256, max_instances: 64 }
+        Self {
+            call_deadline_secs: 600,
+            memory_mib: 256,
+            max_instances: 64,
+        }
     }
 }
 
@@ -59,7 +63,10 @@ impl MemoryLimiter {
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
-            return Err(MemoryLimitExceeded { limit_mib: self.max_bytes / (1024 * 1024) }.into());
+            return Err(MemoryLimitExceeded {
+                limit_mib: self.max_bytes / (1024 * 1024),
+            }
+            .into());
         }
         Ok(true)
     }

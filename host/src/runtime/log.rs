@@ -17,10 +17,14 @@ impl log::Host for HostState {
         };
         let mut message = message;
         if message.len() > MAX_MESSAGE {
-            let cut = (0..=MAX_MESSAGE).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=MAX_MESSAGE)
+                .rev()
+                .find(|&i| message.is_char_boundary(i))
+                .unwrap_or(0);
             message.truncate(cut);
         }
-        self.job.log(level, message, fields.into_iter().take(32).collect(), true);
+        self.job
+            .log(level, message, fields.into_iter().take(32).collect(), true);
         Ok(())
     }
 }

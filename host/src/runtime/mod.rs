@@ -87,7 +87,14 @@ impl Runtime {
         let linker = build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         cache::prepare(&cache_dir)?;
         let epoch = engine::EpochTicker::start(&engine);
-        Ok(Self { engine, linker, limits, cache_dir, loaded: RwLock::default(), _epoch: epoch })
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            cache_dir,
+            loaded: RwLock::default(),
+            _epoch: epoch,
+        })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -101,10 +108,16 @@ impl Runtime {
             return Ok(plugin.clone());
         }
         let compiled = cache::load_or_compile(&self.engine, &self.cache_dir, digest, component).await?;
-        let load_error = |e: wasmtime::Error| RuntimeError::Load { digest: digest.into(), reason: format!("{e:#}") };
+        let load_error = |e: wasmtime::Error| RuntimeError::Load {
+            digest: digest.into(),
+            reason: format!("{e:#}"),
+        };
         let instance_pre = self.linker.instantiate_pre(&compiled).map_err(load_error)?;
         let pre = ConnectorPre::new(instance_pre).map_err(load_error)?;
-        let plugin = Arc::new(LoadedPlugin { digest: digest.to_string(), pre });
+        let plugin = Arc::new(LoadedPlugin {
+            digest: digest.to_string(),
+            pre,
+        });
         self.loaded.write().unwrap().insert(digest.to_string(), plugin.clone());
         Ok(plugin)
     }
@@ -117,8 +130,10 @@ impl Runtime {
         job: Arc<dyn JobHost>,
         request: SyncRequest,
     ) -> Result<Result<SyncSummary, PluginError>, CallError> {
-        self.call(plugin, spec, job, async |connector, store| connector.call_sync(store, &request).await)
-            .await
+        self.call(plugin, spec, job, async |connector, store| {
+            connector.call_sync(store, &request).await
+        })
+        .await
     }
 
     /// Instantiates `plugin` in a new store with this job's limits and runs `f` on it.
@@ -139,7 +154,10 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |ctx| {
             if Instant::now() >= ctx.data().deadline {
-                Err(DeadlineExceeded { seconds: budget.as_secs_f64() }.into())
+                Err(DeadlineExceeded {
+                    seconds: budget.as_secs_f64(),
+                }
+                .into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
@@ -152,7 +170,12 @@ impl Runtime {
         let result = f(&connector, &mut store).await.map_err(CallError::from_wasmtime);
         let stderr = store.data().stderr.contents();
         if !stderr.is_empty() {
-            job.log(LogLevel::Warn, format!("plugin stderr: {}", String::from_utf8_lossy(&stderr).trim()), vec![], true);
+            job.log(
+                LogLevel::Warn,
+                format!("plugin stderr: {}", String::from_utf8_lossy(&stderr).trim()),
+                vec![],
+                true,
+            );
         }
         result
     }

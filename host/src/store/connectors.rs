@@ -43,20 +43,22 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
 
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        sqlx::query(trusted(format!("INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")))
-            .bind(&c.id)
-            .bind(&c.name)
-            .bind(&c.plugin_digest)
-            .bind(&c.config)
-            .bind(&c.egress)
-            .bind(&c.credentials)
-            .bind(c.enabled as i64)
-            .bind(c.concurrency)
-            .bind(c.max_attempts)
-            .bind(&c.created_at)
-            .bind(&c.updated_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(trusted(format!(
+            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        )))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.plugin_digest)
+        .bind(&c.config)
+        .bind(&c.egress)
+        .bind(&c.credentials)
+        .bind(c.enabled as i64)
+        .bind(c.concurrency)
+        .bind(c.max_attempts)
+        .bind(&c.created_at)
+        .bind(&c.updated_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -97,11 +99,13 @@ impl Db {
 
     /// Connectors ordered by id, after `after` (cursor pagination).
     pub async fn list_connectors(&self, after: Option<&str>, limit: i64) -> Result<Vec<ConnectorRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE id > $1 ORDER BY id LIMIT $2")))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM connectors WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 

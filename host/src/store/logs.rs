@@ -41,7 +41,12 @@ impl Db {
     }
 
     /// Lines of a connector, newest first, optionally of one run.
-    pub async fn list_logs(&self, connector_id: &str, run_id: Option<&str>, limit: i64) -> Result<Vec<LogLine>, StoreError> {
+    pub async fn list_logs(
+        &self,
+        connector_id: &str,
+        run_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
         let rows = sqlx::query(
             "SELECT connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
              WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3",

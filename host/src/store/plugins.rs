@@ -46,9 +46,11 @@ impl Db {
     }
 
     pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM plugins ORDER BY name, installed_at")))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM plugins ORDER BY name, installed_at"
+        )))
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -56,11 +58,13 @@ impl Db {
     pub async fn find_plugin(&self, name: &str, version: Option<&str>) -> Result<Option<PluginRecord>, StoreError> {
         let row = match version {
             Some(version) => {
-                sqlx::query(trusted(format!("SELECT {COLUMNS} FROM plugins WHERE name = $1 AND version = $2")))
-                    .bind(name)
-                    .bind(version)
-                    .fetch_optional(self.pool())
-                    .await?
+                sqlx::query(trusted(format!(
+                    "SELECT {COLUMNS} FROM plugins WHERE name = $1 AND version = $2"
+                )))
+                .bind(name)
+                .bind(version)
+                .fetch_optional(self.pool())
+                .await?
             }
             None => {
                 sqlx::query(trusted(format!(

@@ -104,7 +104,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> 
 impl Db {
     /// Stored practitioners whose STR or fallback index is among the given ones (one query per
     /// 1,000 keys).
-    pub async fn match_keys(&self, str_indexes: &[Vec<u8>], match_indexes: &[Vec<u8>]) -> Result<Vec<MatchKeys>, StoreError> {
+    pub async fn match_keys(
+        &self,
+        str_indexes: &[Vec<u8>],
+        match_indexes: &[Vec<u8>],
+    ) -> Result<Vec<MatchKeys>, StoreError> {
         let mut found = Vec::new();
         for (column, keys) in [("str_index", str_indexes), ("match_index", match_indexes)] {
             for chunk in keys.chunks(1000) {
@@ -130,38 +134,57 @@ impl Db {
         Ok(found)
     }
 
-    pub async fn practitioners_by_index(&self, column: IndexColumn, index: &[u8], limit: i64) -> Result<Vec<SealedPractitioner>, StoreError> {
+    pub async fn practitioners_by_index(
+        &self,
+        column: IndexColumn,
+        index: &[u8],
+        limit: i64,
+    ) -> Result<Vec<SealedPractitioner>, StoreError> {
         let column = match column {
             IndexColumn::Str => "str_index",
             IndexColumn::Nik => "nik_index",
         };
-        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2")))
-            .bind(index)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(index)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     /// Ordered by id after `after` (cursor pagination).
-    pub async fn list_practitioners(&self, after: Option<&str>, limit: i64) -> Result<Vec<SealedPractitioner>, StoreError> {
-        let rows = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2")))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+    pub async fn list_practitioners(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SealedPractitioner>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn count_practitioners(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners").fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners")
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get("n")?)
     }
 }
 
 /// Inserts new practitioners and merges updates into stored ones, in one statement per
 /// chunk of rows.
-pub async fn upsert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+pub async fn upsert(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    rows: &[SealedPractitioner],
+) -> Result<(), StoreError> {
     // SQLite's 32766-parameter limit: 21 columns × 1,000 rows stays under it.
     for chunk in rows.chunks(1000) {
         let sql = format!(

@@ -21,7 +21,12 @@ pub struct RejectRecord {
 
 impl Db {
     /// Rejects of one connector (or all), newest first, before the cursor `before`.
-    pub async fn list_rejects(&self, connector_id: Option<&str>, before: Option<&str>, limit: i64) -> Result<Vec<RejectRecord>, StoreError> {
+    pub async fn list_rejects(
+        &self,
+        connector_id: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RejectRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at \
              FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3",

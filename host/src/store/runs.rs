@@ -57,7 +57,13 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
 }
 
 impl Db {
-    pub async fn create_run(&self, id: &str, connector_id: &str, trigger: &str, trace_id: &str) -> Result<(), StoreError> {
+    pub async fn create_run(
+        &self,
+        id: &str,
+        connector_id: &str,
+        trigger: &str,
+        trace_id: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id) \
              VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
@@ -117,7 +123,12 @@ impl Db {
     }
 
     /// Newest first; `before` is the cursor (a run id; run ids are time-ordered UUIDv7).
-    pub async fn list_runs(&self, connector_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+    pub async fn list_runs(
+        &self,
+        connector_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let rows = sqlx::query(trusted(format!(
             "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         )))
@@ -136,11 +147,7 @@ impl Db {
 }
 
 /// Adds a batch's counts to its run, inside the batch's transaction.
-pub async fn add_counts(
-    tx: &mut sqlx::AnyConnection,
-    run_id: &str,
-    counts: RunCounts,
-) -> Result<(), StoreError> {
+pub async fn add_counts(tx: &mut sqlx::AnyConnection, run_id: &str, counts: RunCounts) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE runs SET records_received = records_received + $2, records_created = records_created + $3, \
          records_updated = records_updated + $4, records_unchanged = records_unchanged + $5, \

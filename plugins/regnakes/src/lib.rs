@@ -6,8 +6,8 @@
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Employment, Error, Gender, Page, Practitioner, Registration,
-    SourceRef, SyncRequest, SyncSummary, pull_pages,
+    CanonicalRecord, Connector, Employment, Error, Gender, Page, Practitioner, Registration, SourceRef, SyncRequest,
+    SyncSummary, pull_pages,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,9 +83,17 @@ impl Connector for RegNakes {
                 .max();
             let more = page < listing.meta.total_pages;
             let checkpoint = if more {
-                Cursor { since: cursor.since.clone(), page: page + 1, high_water }
+                Cursor {
+                    since: cursor.since.clone(),
+                    page: page + 1,
+                    high_water,
+                }
             } else {
-                Cursor { since: high_water.or_else(|| cursor.since.clone()), page: 1, high_water: None }
+                Cursor {
+                    since: high_water.or_else(|| cursor.since.clone()),
+                    page: 1,
+                    high_water: None,
+                }
             };
             Ok(Page {
                 records: listing.data.iter().map(to_practitioner).collect(),
