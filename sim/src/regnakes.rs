@@ -18,7 +18,6 @@ use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -163,7 +162,6 @@ struct Inner {
     data: RwLock<Dataset>,
     tokens: TokenIssuer,
     faults: FaultState,
-    list_requests: AtomicU64,
     /// `traceparent` and `x-request-id` of the last listing request.
     last_trace_headers: std::sync::Mutex<(Option<String>, Option<String>)>,
 }
@@ -191,7 +189,6 @@ impl RegnakesSim {
             data: RwLock::new(data),
             tokens,
             faults: FaultState::default(),
-            list_requests: AtomicU64::new(0),
             last_trace_headers: Default::default(),
         }))
     }
@@ -212,11 +209,6 @@ impl RegnakesSim {
 
     pub fn set_faults(&self, faults: Faults) {
         self.0.faults.set(faults);
-    }
-
-    /// Listing requests received, including the ones answered with an injected fault.
-    pub fn list_requests(&self) -> u64 {
-        self.0.list_requests.load(Ordering::Relaxed)
     }
 
     /// `(traceparent, x-request-id)` of the last listing request.
@@ -322,7 +314,6 @@ struct ListQuery {
 }
 
 async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
-    sim.0.list_requests.fetch_add(1, Ordering::Relaxed);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     *sim.0.last_trace_headers.lock().unwrap() = (header("traceparent"), header("x-request-id"));
     if let Injected::Fail(status) = sim.0.faults.before_request().await {

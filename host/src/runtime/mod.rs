@@ -97,10 +97,6 @@ impl Runtime {
         })
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// The plugin version with this digest, compiling (or loading from the disk cache) and
     /// pre-instantiating it on first use.
     pub async fn load(&self, digest: &str, component: &[u8]) -> Result<Arc<LoadedPlugin>, RuntimeError> {
