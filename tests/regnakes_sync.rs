@@ -275,7 +275,7 @@ async fn outage_is_retried_three_times_then_fails_and_the_hub_keeps_serving() {
 async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
     let hub = TestHub::start_with(Backend::Sqlite, |config| config.limits.call_deadline_secs = 5).await;
     let fixture = hub::bundled::fixture("hostile").unwrap();
-    hub.hub.manager.install(&fixture).await.unwrap();
+    hub.hub.manager.install_bundled(&fixture).await.unwrap();
     // A listener the egress fixture is not allowed to reach: it must never see a connection.
     let forbidden = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let forbidden_url = format!("http://{}", forbidden.local_addr().unwrap());

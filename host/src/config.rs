@@ -34,6 +34,54 @@ pub struct HubConfig {
     pub admin_key: Option<String>,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    pub plugins: PluginsConfig,
+    pub auth: AuthConfig,
+}
+
+/// `[plugins]`: where packages come from and whose signatures are trusted.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Publisher keys (`ed25519:...`) whose packages may be installed.
+    pub trusted_keys: Vec<hub_registry::PublicKey>,
+    /// Dev mode only: install packages that carry no signature.
+    pub allow_unsigned: bool,
+    /// Registries searched in order for `name@version`: directories or `http(s)://` base URLs.
+    pub registries: Vec<String>,
+}
+
+/// `[auth]`: SSO bearer tokens and CORS.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub oidc: Option<OidcConfig>,
+    /// Origins allowed to call the API from a browser; none by default.
+    pub cors_origins: Vec<String>,
+}
+
+/// `[auth.oidc]`: the SSO whose JWTs the API accepts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The `aud` a token must carry.
+    pub audience: String,
+    /// Claim holding the caller's roles (a string or a list of strings).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Shortest time between two JWKS fetches caused by unknown key ids, so forged `kid`s
+    /// cannot make the hub hammer the SSO.
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    10
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
 }
 
 impl Default for HubConfig {
@@ -45,6 +93,8 @@ impl Default for HubConfig {
             admin_key: None,
             limits: Limits::default(),
             retry: RetryPolicy::default(),
+            plugins: PluginsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

@@ -7,9 +7,13 @@
 //! - `pipeline/`: validate → match → merge → encrypt → store;
 //! - `store/`: SQLite and PostgreSQL behind one interface;
 //! - `crypto/`: master key, data keys, field encryption, blind indexes;
+//! - `auth/`: roles, permissions, SSO token verification;
+//! - `audit.rs`: the hash-chained audit trail;
 //! - `api/`: the admin REST API;
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod bundled;
 pub mod config;
 pub mod crypto;
@@ -70,7 +74,7 @@ impl Hub {
         let master_key = LocalMasterKey::open_or_create(&data_dir.join("master.key"))?;
         let keys = Arc::new(KeyRing::load_or_init(&db, &master_key).await?);
         let runtime = Arc::new(Runtime::new(config.limits.clone(), data_dir.join("compile-cache"))?);
-        let manager = Manager::new(db.clone(), keys, runtime, config.retry.clone());
+        let manager = Manager::new(db.clone(), keys, runtime, config.retry.clone(), config.plugins.clone());
 
         let interrupted = db.fail_interrupted_runs().await?;
         if interrupted > 0 {
@@ -82,7 +86,7 @@ impl Hub {
         for bundled in bundled::ALL {
             let package = bundled.package().map_err(|e| StartError::Bundled(e.to_string()))?;
             manager
-                .install(&package)
+                .install_bundled(&package)
                 .await
                 .map_err(|e| StartError::Bundled(e.to_string()))?;
         }
@@ -98,9 +102,7 @@ impl Hub {
             addr: config.listen,
             source,
         })?;
-        let app = api::router(api::AppState {
-            manager: manager.clone(),
-        });
+        let app = api::router(api::AppState::new(manager.clone(), &config.auth), &config.auth);
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "API server stopped");
@@ -138,11 +140,7 @@ async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> Result<Option<St
     if db.bootstrap_key_exists().await? {
         return Ok(None);
     }
-    use base64::Engine as _;
-    let key = format!(
-        "hub_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<32>())
-    );
+    let key = crypto::new_api_key();
     db.set_bootstrap_key(&api::hash_key(&key)).await?;
     Ok(Some(key))
 }

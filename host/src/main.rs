@@ -1,4 +1,5 @@
-//! The `hub` binary: `hub serve`, `hub demo`, `hub sim`.
+//! The `hub` binary: `hub serve`, `hub demo`, `hub sim`, `hub plugin`, `hub audit`,
+//! `hub connectors`.
 
 mod cli;
 
@@ -42,12 +43,46 @@ enum Command {
         #[arg(long, default_value_t = 5_000)]
         people: usize,
     },
+    /// Publisher keys, signed packages and registries.
+    Plugin {
+        #[command(subcommand)]
+        command: cli::plugin::PluginCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage connectors over the API.
+    Connectors {
+        #[command(flatten)]
+        api: cli::connectors::ApiArgs,
+        #[command(subcommand)]
+        command: cli::connectors::ConnectorsCommand,
+    },
     /// Run the simulators alone.
     Sim {
         #[arg(long, default_value = "127.0.0.1:8091")]
         listen: SocketAddr,
         #[arg(long, default_value_t = 5_000)]
         people: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every entry's MAC, the numbering and the head; exits 1 when the log was edited,
+    /// deleted from or truncated, naming the first broken entry.
+    Verify {
+        /// The hub's data directory (holds master.key, and hub.db for SQLite).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The hub's database, when not the SQLite file in the data directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Config file to read the rest from.
+        #[arg(long, default_value = "hub.toml")]
+        config: PathBuf,
     },
 }
 
@@ -79,6 +114,20 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
+        Command::Plugin { command } => cli::plugin::run(command)?,
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    data_dir,
+                    database_url,
+                    config,
+                },
+        } => {
+            if !cli::audit::verify(data_dir, database_url, config).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Connectors { api, command } => cli::connectors::run(api, command).await?,
         Command::Sim { listen, people } => {
             let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
                 people,

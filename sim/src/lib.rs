@@ -9,9 +9,11 @@ pub mod faults;
 pub mod oauth;
 pub mod people;
 pub mod regnakes;
+pub mod sso;
 
 pub use faults::Faults;
 pub use regnakes::{RegnakesConfig, RegnakesSim};
+pub use sso::{SsoConfig, SsoSim};
 
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

@@ -67,6 +67,8 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
             max_delay_ms: 400,
             default_attempts: 3,
         },
+        plugins: Default::default(),
+        auth: Default::default(),
     }
 }
 
@@ -107,9 +109,21 @@ impl TestHub {
         format!("{}{path}", self.hub.url())
     }
 
-    /// An authenticated API call; returns status and JSON body (Null when empty).
+    /// An API call with the bootstrap admin key; returns status and JSON body (Null when
+    /// empty).
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(ADMIN_KEY);
+        self.call_as(ADMIN_KEY, method, path, body).await
+    }
+
+    /// An API call with `credential` (an API key or a JWT).
+    pub async fn call_as(
+        &self,
+        credential: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(credential);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -127,6 +141,34 @@ impl TestHub {
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Uploads a package file; returns status and JSON body.
+    pub async fn upload(&self, credential: &str, package: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/plugins"))
+            .bearer_auth(credential)
+            .header("content-type", "application/octet-stream")
+            .body(package)
+            .send()
+            .await
+            .expect("API reachable");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A new API key with `role` (and `pii:read` when asked), created through the API.
+    pub async fn api_key(&self, name: &str, role: &str, pii_read: bool) -> String {
+        let permissions: Vec<&str> = if pii_read { vec!["pii:read"] } else { vec![] };
+        let (status, body) = self
+            .post(
+                "/api/v1/api-keys",
+                json!({ "name": name, "role": role, "permissions": permissions }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().unwrap().to_string()
     }
 
     /// Creates and enables a RegNakes connector pointed at `sim`; returns its id.

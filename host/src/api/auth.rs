@@ -1,54 +1,150 @@
-//! API-key authentication: `Authorization: Bearer <key>`. Keys are stored as SHA-256 hashes
-//! and looked up by hash, so the database never holds a usable key and the comparison never
-//! touches the key's bytes.
+//! Authentication and authorization of API calls: `Authorization: Bearer <credential>`,
+//! where the credential is an API key (opaque, stored as its SHA-256 only) or a JWT from the
+//! configured SSO. Each route's permission comes from the route table.
 
 use super::AppState;
 use super::problem::Problem;
+use super::routes::Access;
+use crate::audit::{Event, Outcome};
+use crate::auth::{Caller, PII_READ, Permission, Role};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// The role of the caller, for handlers that check permissions.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub role: String,
-}
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub fn hash_key(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
-pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// SSO tokens already audited as logins (by token hash, until they expire), so a login is
+/// recorded once per token rather than once per request.
+#[derive(Default)]
+pub struct LoginCache(Mutex<HashMap<Vec<u8>, u64>>);
+
+impl LoginCache {
+    /// True the first time a token is seen.
+    fn first_use(&self, token_hash: Vec<u8>, expires_at: u64) -> bool {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut seen = self.0.lock().unwrap();
+        seen.retain(|_, exp| *exp > now);
+        seen.insert(token_hash, expires_at).is_none()
+    }
+}
+
+/// Wraps a route's handler with the check its access level needs.
+pub fn guard(access: Access, handler: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
+    match access {
+        Access::Public => handler,
+        Access::Needs(permission) => handler.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), permission),
+            authorize,
+        )),
+    }
+}
+
+async fn authorize(
+    State((state, permission)): State<(AppState, Permission)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let what = format!("{} {}", request.method(), request.uri().path());
     let presented = request
         .headers()
-        .get(axum::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|k| !k.is_empty());
-    let Some(key) = presented else {
-        return unauthorized("missing credentials: send `Authorization: Bearer <api key>`");
+    let Some(credential) = presented else {
+        return unauthorized("missing credentials: send `Authorization: Bearer <API key or SSO token>`");
     };
-    match state.manager.db().api_key_role(&hash_key(key)).await {
-        Ok(Some(role)) => {
-            request.extensions_mut().insert(Caller { role });
-            next.run(request).await
+    let caller = match authenticate(&state, credential).await {
+        Ok(caller) => caller,
+        Err(Refusal::Internal(problem)) => return problem.into_response(),
+        Err(Refusal::Credential(reason)) => {
+            tracing::warn!(request = %what, %reason, "refused a credential");
+            let event = Event::new("anonymous", "auth.failed", &what)
+                .outcome(Outcome::Denied)
+                .details(json!({ "reason": reason }));
+            state.manager.audit().record(event).await;
+            return unauthorized(&reason);
         }
-        Ok(None) => {
-            tracing::warn!(path = %request.uri().path(), "rejected an unknown or revoked API key");
-            unauthorized("the API key is unknown or revoked")
-        }
-        Err(error) => Problem::internal(&error).into_response(),
+    };
+    if !caller.may(permission) {
+        let event = Event::new(&caller.actor, "access.denied", &what)
+            .outcome(Outcome::Denied)
+            .details(json!({ "role": caller.role, "needs": permission.as_str() }));
+        state.manager.audit().record(event).await;
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this needs the {} permission, which the role {} does not grant",
+                permission.as_str(),
+                caller.role
+            ),
+        )
+        .into_response();
     }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+enum Refusal {
+    /// The credential is not valid; the reason is safe to show.
+    Credential(String),
+    Internal(Problem),
+}
+
+async fn authenticate(state: &AppState, credential: &str) -> Result<Caller, Refusal> {
+    if credential.matches('.').count() == 2 {
+        return authenticate_token(state, credential).await;
+    }
+    match state.manager.db().api_key_by_hash(&hash_key(credential)).await {
+        Ok(Some(key)) => {
+            let role = Role::parse(&key.role).ok_or_else(|| {
+                Refusal::Internal(Problem::internal(&format!(
+                    "API key {} has unknown role {}",
+                    key.id, key.role
+                )))
+            })?;
+            Ok(Caller {
+                actor: format!("api-key:{}", key.name),
+                role,
+                pii_read: key.permissions.iter().any(|p| p == PII_READ),
+            })
+        }
+        Ok(None) => Err(Refusal::Credential("the API key is unknown or revoked".into())),
+        Err(error) => Err(Refusal::Internal(Problem::internal(&error))),
+    }
+}
+
+async fn authenticate_token(state: &AppState, token: &str) -> Result<Caller, Refusal> {
+    let Some(oidc) = &state.oidc else {
+        return Err(Refusal::Credential(
+            "SSO tokens are not accepted: this hub has no [auth.oidc] configured; use an API key".into(),
+        ));
+    };
+    let verified = oidc
+        .verify(token)
+        .await
+        .map_err(|e| Refusal::Credential(e.to_string()))?;
+    if state.logins.first_use(hash_key(token), verified.expires_at) {
+        let event = Event::new(&verified.caller.actor, "auth.login", "sso")
+            .details(json!({ "role": verified.caller.role, "pii_read": verified.caller.pii_read }));
+        state.manager.audit().record(event).await;
+    }
+    Ok(verified.caller)
 }
 
 fn unauthorized(detail: &str) -> Response {
     let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
-    response.headers_mut().insert(
-        axum::http::header::WWW_AUTHENTICATE,
-        "Bearer".parse().expect("static header"),
-    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
     response
 }

@@ -1,119 +1,211 @@
-//! `/api/v1/connectors` and `/api/v1/plugins`.
+//! `/api/v1/connectors`: instances, their lifecycle, health and logs.
 
-use super::AppState;
-use super::extract::{Json, Path, Query, page};
+use super::extract::{Json, Path, Query};
 use super::problem::Problem;
-use crate::manager::NewConnector;
+use super::{AppState, Page, PageQuery};
+use crate::auth::Caller;
+use crate::manager::{ConnectorPatch, Health, NewConnector};
 use crate::store::connectors::ConnectorRecord;
+use crate::store::logs::LogLine;
 use crate::store::runs::RunRecord;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// The API view of a connector: settings (never secret values) and its last run.
-async fn view(state: &AppState, c: &ConnectorRecord) -> Result<Value, Problem> {
+/// A connector: settings (never secret values), plugin version and health.
+#[derive(Serialize, JsonSchema)]
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    pub plugin: Option<PluginRef>,
+    /// The version before the last upgrade (what rollback returns to).
+    pub previous_plugin: Option<PluginRef>,
+    pub config: Value,
+    pub egress: Vec<String>,
+    pub credentials: Value,
+    pub enabled: bool,
+    pub concurrency: i64,
+    pub max_attempts: i64,
+    pub health: Health,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct PluginRef {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+}
+
+async fn view(state: &AppState, c: &ConnectorRecord) -> Result<ConnectorView, Problem> {
     let db = state.manager.db();
-    let plugin = db.plugin_by_digest(&c.plugin_digest).await?;
-    let last_run: Option<RunRecord> = db.last_run(&c.id).await?;
-    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
-    Ok(json!({
-        "id": c.id,
-        "name": c.name,
-        "plugin": plugin.map(|p| json!({ "name": p.name, "version": p.version, "digest": p.digest })),
-        "config": parse(&c.config),
-        "egress": parse(&c.egress),
-        "credentials": parse(&c.credentials),
-        "enabled": c.enabled,
-        "concurrency": c.concurrency,
-        "max_attempts": c.max_attempts,
-        "last_run": last_run,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    }))
+    let plugin_ref = |digest: Option<String>| async move {
+        let Some(digest) = digest else { return Ok(None) };
+        Ok::<_, Problem>(db.plugin_by_digest(&digest).await?.map(|p| PluginRef {
+            name: p.name,
+            version: p.version,
+            digest: p.digest,
+        }))
+    };
+    Ok(ConnectorView {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        plugin: plugin_ref(Some(c.plugin_digest.clone())).await?,
+        previous_plugin: plugin_ref(c.previous_plugin_digest.clone()).await?,
+        config: serde_json::from_str(&c.config).unwrap_or(Value::Null),
+        egress: serde_json::from_str(&c.egress).unwrap_or_default(),
+        credentials: serde_json::from_str(&c.credentials).unwrap_or(Value::Null),
+        enabled: c.enabled,
+        concurrency: c.concurrency,
+        max_attempts: c.max_attempts,
+        health: state.manager.health(c).await?,
+        created_at: c.created_at.clone(),
+        updated_at: c.updated_at.clone(),
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
+type One = Result<axum::Json<ConnectorView>, Problem>;
 
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<axum::Json<Value>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<axum::Json<Page<ConnectorView>>, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
     let connectors = state.manager.db().list_connectors(q.cursor.as_deref(), limit).await?;
     let mut items = Vec::with_capacity(connectors.len());
     for c in &connectors {
         items.push(view(&state, c).await?);
     }
-    Ok(axum::Json(page(items, limit, |v| {
-        v["id"].as_str().unwrap_or_default().to_string()
-    })))
+    Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
 }
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Json(new): Json<NewConnector>,
-) -> Result<(StatusCode, axum::Json<Value>), Problem> {
-    let connector = state.manager.create_connector(new).await?;
+) -> Result<(StatusCode, axum::Json<ConnectorView>), Problem> {
+    let connector = state.manager.create_connector(new, &caller.actor).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, &connector).await?)))
 }
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Value>, Problem> {
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> One {
     let connector = state.manager.connector(&id).await?;
     Ok(axum::Json(view(&state, &connector).await?))
 }
 
-pub async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Value>, Problem> {
-    let connector = state.manager.set_enabled(&id, true).await?;
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(patch): Json<ConnectorPatch>,
+) -> One {
+    let connector = state.manager.patch_connector(&id, patch, &caller.actor).await?;
     Ok(axum::Json(view(&state, &connector).await?))
 }
 
-pub async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Value>, Problem> {
-    let connector = state.manager.set_enabled(&id, false).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state.manager.delete_connector(&id, &caller.actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> One {
+    let connector = state.manager.set_enabled(&id, true, &caller.actor).await?;
+    Ok(axum::Json(view(&state, &connector).await?))
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> One {
+    let connector = state.manager.set_enabled(&id, false, &caller.actor).await?;
     Ok(axum::Json(view(&state, &connector).await?))
 }
 
 /// Starts a run; answers 202 with the queued run.
 pub async fn run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<RunRecord>), Problem> {
-    let run = state.manager.request_run(&id, "manual").await?;
+    let run = state.manager.request_run(&id, "manual", &caller.actor).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
 
-#[derive(Deserialize)]
+/// `{"version": "1.2.0"}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// An installed version of the connector's plugin.
+    pub version: String,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(request): Json<UpgradeRequest>,
+) -> One {
+    let connector = state.manager.upgrade(&id, &request.version, &caller.actor).await?;
+    Ok(axum::Json(view(&state, &connector).await?))
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> One {
+    let connector = state.manager.rollback(&id, &caller.actor).await?;
+    Ok(axum::Json(view(&state, &connector).await?))
+}
+
+/// `?level=&run_id=&limit=&cursor=`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
-    run_id: Option<String>,
-    limit: Option<i64>,
+    /// Only lines of this run.
+    pub run_id: Option<String>,
+    /// Lines at this level or more severe: error, warn, info, debug, trace.
+    pub level: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LogsQuery>,
-) -> Result<axum::Json<Value>, Problem> {
+) -> Result<axum::Json<Page<LogLine>>, Problem> {
     state.manager.connector(&id).await?;
+    let levels = match q.level.as_deref() {
+        None => crate::store::logs::LEVELS,
+        Some(level) => crate::store::logs::at_least(level).ok_or_else(|| {
+            Problem::bad_request(format!("level {level:?} is not one of error, warn, info, debug, trace"))
+        })?,
+    };
+    let before = match q.cursor.as_deref() {
+        None => i64::MAX,
+        Some(c) => c
+            .parse()
+            .map_err(|_| Problem::bad_request("cursor: use the next_cursor of the previous page"))?,
+    };
     let limit = crate::store::clamp_limit(q.limit);
-    let lines = state.manager.db().list_logs(&id, q.run_id.as_deref(), limit).await?;
-    Ok(axum::Json(json!({ "items": lines })))
-}
-
-pub async fn plugins(State(state): State<AppState>) -> Result<axum::Json<Value>, Problem> {
-    let plugins = state.manager.db().list_plugins().await?;
-    let items: Vec<Value> = plugins
-        .iter()
-        .map(|p| {
-            let manifest = hub_registry::Manifest::parse(&p.manifest).ok();
-            json!({
-                "name": p.name, "version": p.version, "digest": p.digest, "contract": p.contract,
-                "description": manifest.as_ref().map(|m| m.description.clone()),
-                "installed_at": p.installed_at,
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({ "items": items })))
+    let lines = state
+        .manager
+        .db()
+        .list_logs(&id, q.run_id.as_deref(), levels, before, limit)
+        .await?;
+    Ok(axum::Json(Page::new(lines, limit, |l| l.id.to_string())))
 }

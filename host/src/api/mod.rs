@@ -1,55 +1,117 @@
-//! The admin REST API: JSON everywhere, problem+json errors, cursor pagination, a request id
-//! on every response, bearer API keys.
+//! The admin REST API: JSON everywhere, RFC 9457 problem+json errors, cursor pagination, a
+//! request id on every response, API keys and SSO tokens with role-based access, every
+//! change audited.
+//!
+//! `routes.rs` is the single table of routes; the router, the permission checks and
+//! `/openapi.json` are generated from it.
 
+mod api_keys;
+mod audit;
 mod auth;
 mod connectors;
 mod extract;
+pub mod openapi;
+mod plugins;
 mod practitioners;
 mod problem;
 mod rejects;
+pub mod routes;
 mod runs;
+mod service;
 
 pub use auth::hash_key;
 pub use problem::Problem;
 
+use crate::auth::OidcVerifier;
+use crate::config::AuthConfig;
 use crate::manager::Manager;
 use axum::Router;
-use axum::routing::{get, post};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub manager: Manager,
+    pub oidc: Option<Arc<OidcVerifier>>,
+    pub(crate) logins: Arc<auth::LoginCache>,
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/connectors", get(connectors::list).post(connectors::create))
-        .route("/connectors/{id}", get(connectors::get))
-        .route("/connectors/{id}/enable", post(connectors::enable))
-        .route("/connectors/{id}/disable", post(connectors::disable))
-        .route("/connectors/{id}/run", post(connectors::run))
-        .route("/connectors/{id}/runs", get(runs::list))
-        .route("/connectors/{id}/logs", get(connectors::logs))
-        .route("/runs/{id}", get(runs::get))
-        .route("/rejects", get(rejects::list))
-        .route("/practitioners", get(practitioners::list))
-        .route("/plugins", get(connectors::plugins))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_api_key,
-        ))
-        .fallback(|| async { Problem::not_found("no such API path; see the README for the API") });
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
-        .nest("/api/v1", api)
-        .fallback(|| async { Problem::not_found("no such path; the API lives under /api/v1") })
+impl AppState {
+    pub fn new(manager: Manager, auth: &AuthConfig) -> Self {
+        Self {
+            manager,
+            oidc: auth.oidc.clone().map(|c| Arc::new(OidcVerifier::new(c))),
+            logins: Arc::default(),
+        }
+    }
+}
+
+/// One page of a list and the cursor of the next (`null` on the last page).
+#[derive(Serialize, JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A full page means there may be more, after the last item's cursor.
+    pub fn new(items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
+        let next_cursor = (items.len() as i64 == limit)
+            .then(|| items.last().map(&cursor_of))
+            .flatten();
+        Self { items, next_cursor }
+    }
+}
+
+/// `?limit=&cursor=` of a list.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items per page, 1-500 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
+    let mut router = Router::new();
+    for route in routes::table() {
+        router = router.route(route.path, auth::guard(route.access, route.handler, &state));
+    }
+    let router = router
+        .fallback(|uri: axum::http::Uri| async move {
+            let where_ = if uri.path().starts_with("/api/v1/") {
+                "no such API path; GET /openapi.json lists them"
+            } else {
+                "no such path; the API lives under /api/v1 (GET /openapi.json lists it)"
+            };
+            Problem::not_found(where_)
+        })
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http());
+    let router = match cors(auth_config) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// CORS for the configured origins only; none configured means no browser access.
+fn cors(config: &AuthConfig) -> Option<CorsLayer> {
+    if config.cors_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<_> = config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods(tower_http::cors::Any)
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .expose_headers([axum::http::HeaderName::from_static("x-request-id")]),
+    )
 }

@@ -1,42 +1,36 @@
 //! `/api/v1/practitioners?str=&nik=`: decrypted practitioners, looked up by blind index.
-//! Needs a role that holds `pii:read`.
+//! Needs the `pii:read` grant (checked by the route table); every read is audited.
 
-use super::AppState;
-use super::auth::Caller;
-use super::extract::{Query, page};
+use super::extract::Query;
 use super::problem::Problem;
+use super::{AppState, Page};
+use crate::audit::Event;
+use crate::auth::Caller;
 use crate::crypto::CryptoError;
 use crate::store::practitioners::{IndexColumn, SealedPractitioner};
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Roles allowed to read decrypted personal data.
-const PII_READERS: &[&str] = &["admin"];
-
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// STR number (exact, any formatting).
     #[serde(rename = "str")]
-    str_number: Option<String>,
-    nik: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
+    pub str_number: Option<String>,
+    /// NIK (16 digits).
+    pub nik: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
-) -> Result<axum::Json<Value>, Problem> {
-    if !PII_READERS.contains(&caller.role.as_str()) {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "reading practitioners needs the pii:read permission",
-        ));
-    }
+) -> Result<axum::Json<Page<Value>>, Problem> {
     let db = state.manager.db();
     let blind = &state.manager.keys().blind;
     let limit = crate::store::clamp_limit(q.limit);
@@ -61,8 +55,19 @@ pub async fn list(
         .map(|row| open(&state, row))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Problem::internal(&e))?;
-    tracing::info!(role = %caller.role, count = items.len(), "practitioner personal data read");
-    Ok(axum::Json(page(items, limit, |v| {
+    // The audit says how the caller looked and how many they saw, never the values.
+    let lookup = match (&q.str_number, &q.nik) {
+        (Some(_), Some(_)) => "str+nik",
+        (Some(_), None) => "str",
+        (None, Some(_)) => "nik",
+        (None, None) => "list",
+    };
+    let ids: Vec<&str> = items.iter().filter_map(|v| v["id"].as_str()).collect();
+    let event = Event::new(&caller.actor, "pii.read", "practitioners")
+        .details(json!({ "lookup": lookup, "count": items.len(), "ids": ids }));
+    // No audit entry, no data.
+    state.manager.audit().try_record(&event).await?;
+    Ok(axum::Json(Page::new(items, limit, |v| {
         v["id"].as_str().unwrap_or_default().to_string()
     })))
 }

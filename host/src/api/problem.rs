@@ -72,6 +72,7 @@ impl From<ManagerError> for Problem {
                 errors: fields,
             },
             ManagerError::Conflict(detail) => Self::new(StatusCode::CONFLICT, detail),
+            ManagerError::Refused(detail) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail),
             ManagerError::Runtime(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             ManagerError::Store(e) => Self::internal(&e),
         }

@@ -1,28 +1,33 @@
 //! `/api/v1/rejects`: rows the pipeline refused, with their reason (the rows themselves stay
 //! sealed).
 
-use super::AppState;
-use super::extract::{Query, page};
+use super::extract::Query;
 use super::problem::Problem;
+use super::{AppState, Page};
+use crate::store::rejects::RejectRecord;
 use axum::extract::State;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    connector_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
+    /// Only rejects of this connector.
+    pub connector_id: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 /// Newest first.
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<axum::Json<Value>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Page<RejectRecord>>, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
     let rejects = state
         .manager
         .db()
         .list_rejects(q.connector_id.as_deref(), q.cursor.as_deref(), limit)
         .await?;
-    Ok(axum::Json(page(rejects, limit, |r| r.id.clone())))
+    Ok(axum::Json(Page::new(rejects, limit, |r| r.id.clone())))
 }

@@ -20,6 +20,8 @@ pub struct DemoOptions {
 }
 
 const CONNECTOR: &str = "regnakes-demo";
+/// Who the demo's own setup actions are recorded as in the audit log.
+const ACTOR: &str = "hub-demo";
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let sim_config = RegnakesConfig {
@@ -61,22 +63,25 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         }
         None => {
             hub.manager
-                .create_connector(NewConnector {
-                    name: CONNECTOR.into(),
-                    plugin: "regnakes".into(),
-                    config: serde_json::json!({ "base_url": sim_url }),
-                    egress: Some(vec![sim_server.addr.to_string()]),
-                    credentials: BTreeMap::from([("regnakes".to_string(), credential(&sim_url, &sim_config))]),
-                    secrets,
-                    enabled: true,
-                    concurrency: None,
-                    max_attempts: None,
-                })
+                .create_connector(
+                    NewConnector {
+                        name: CONNECTOR.into(),
+                        plugin: "regnakes".into(),
+                        config: serde_json::json!({ "base_url": sim_url }),
+                        egress: Some(vec![sim_server.addr.to_string()]),
+                        credentials: BTreeMap::from([("regnakes".to_string(), credential(&sim_url, &sim_config))]),
+                        secrets,
+                        enabled: true,
+                        concurrency: None,
+                        max_attempts: None,
+                    },
+                    ACTOR,
+                )
                 .await?
         }
     };
-    hub.manager.set_enabled(&connector.id, true).await?;
-    let run = hub.manager.request_run(&connector.id, "demo").await?;
+    hub.manager.set_enabled(&connector.id, true, ACTOR).await?;
+    let run = hub.manager.request_run(&connector.id, "demo", ACTOR).await?;
 
     let api = hub.url();
     println!();

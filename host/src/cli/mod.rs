@@ -1,3 +1,6 @@
-//! Subcommands of the `hub` binary.
+//! The `hub` subcommands beyond `serve`.
 
+pub mod audit;
+pub mod connectors;
 pub mod demo;
+pub mod plugin;

@@ -10,15 +10,20 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
+    #[error("the stored {purpose} key has the wrong length; the key table is corrupt")]
+    Length { purpose: &'static str },
 }
 
 pub struct KeyRing {
     pub cipher: FieldCipher,
     pub blind: BlindIndexer,
+    /// MAC key of the audit chain. Never rotated: old entries must stay verifiable.
+    pub audit: [u8; 32],
 }
 
 const DATA: &str = "data";
 const BLIND_INDEX: &str = "blind-index";
+const AUDIT: &str = "audit";
 
 impl KeyRing {
     pub async fn load_or_init(db: &Db, kek: &LocalMasterKey) -> Result<Self, KeyError> {
@@ -29,9 +34,15 @@ impl KeyRing {
             .into_iter()
             .max_by_key(|(v, _)| *v)
             .expect("at least one blind-index key");
+        let audit = unwrapped_keys(db, kek, AUDIT).await?;
+        let (_, audit_key) = audit
+            .into_iter()
+            .min_by_key(|(v, _)| *v)
+            .expect("at least one audit key");
         Ok(Self {
             cipher: FieldCipher::new(active, data),
             blind: BlindIndexer::new(blind_key),
+            audit: audit_key.try_into().map_err(|_| KeyError::Length { purpose: AUDIT })?,
         })
     }
 }

@@ -23,3 +23,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes
 }
+
+/// A new API key: `hub_` and 256 random bits, URL-safe.
+pub fn new_api_key() -> String {
+    use base64::Engine as _;
+    format!(
+        "hub_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
+}

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A credential of a connector instance.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSpec {
     /// OAuth2 token endpoint.
@@ -37,10 +37,19 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// reqwest's TLS needs a process-wide crypto provider; a second install is a no-op.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl TokenCache {
+    /// The hub's outbound HTTP client (token endpoints, HTTP plugin registries).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn new() -> Self {
-        // reqwest's TLS needs a process-wide crypto provider; a second install is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -2,12 +2,14 @@
 
 use super::credentials::CredentialSpec;
 use super::{Inner, secret_row};
-use crate::pipeline::BatchSource;
+use crate::audit::{Event, Outcome};
+use crate::pipeline::{BatchOutcome, BatchSource};
 use crate::runtime::bindings::CanonicalRecord;
 use crate::runtime::{EmitOutcome, JobHost, LogLevel, PluginError, RejectedRow};
 use crate::store::logs::LogLine;
-use crate::store::{self, connectors::ConnectorRecord};
+use crate::store::{self, StoreError, connectors::ConnectorRecord};
 use futures::future::BoxFuture;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -72,6 +74,30 @@ impl ConnectorJob {
     }
 }
 
+impl ConnectorJob {
+    /// One audit entry per stored batch: when, how many, and whether it was stored (seed 002).
+    async fn audit_batch(&self, received: usize, result: &Result<BatchOutcome, StoreError>) {
+        let event = Event::new(
+            format!("connector:{}", self.connector.id),
+            "records.batch",
+            &self.run_id,
+        );
+        let event = match result {
+            Ok(outcome) => event.details(json!({
+                "received": received,
+                "created": outcome.counts.created,
+                "updated": outcome.counts.updated,
+                "unchanged": outcome.counts.unchanged,
+                "rejected": outcome.rejected.len(),
+            })),
+            Err(error) => event
+                .outcome(Outcome::Failure)
+                .details(json!({ "received": received, "error": error.to_string() })),
+        };
+        self.inner.audit.record(event).await;
+    }
+}
+
 impl JobHost for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
         Box::pin(async move {
@@ -79,8 +105,10 @@ impl JobHost for ConnectorJob {
                 connector_id: &self.connector.id,
                 run_id: Some(&self.run_id),
             };
+            let received = batch.len();
             let result = self.inner.pipeline.ingest(source, batch).await;
             self.flush_logs().await;
+            self.audit_batch(received, &result).await;
             match result {
                 Ok(outcome) => Ok(EmitOutcome {
                     accepted: (outcome.counts.created + outcome.counts.updated + outcome.counts.unchanged) as u32,
@@ -177,6 +205,7 @@ impl JobHost for ConnectorJob {
             LogLevel::Debug | LogLevel::Trace => tracing::debug!(%connector, %run, origin, "{message}"),
         }
         self.logs.lock().unwrap().push(LogLine {
+            id: 0,
             connector_id: connector.clone(),
             run_id: Some(run.clone()),
             at: store::now(),

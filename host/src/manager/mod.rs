@@ -4,20 +4,23 @@
 mod config_schema;
 pub mod credentials;
 mod job;
+mod lifecycle;
+mod plugins;
 mod runner;
 
 pub use config_schema::FieldError;
 pub use credentials::CredentialSpec;
+pub use lifecycle::{ConnectorPatch, Health};
 
+use crate::audit::{Auditor, Event};
+use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
 use crate::pipeline::Pipeline;
 use crate::runtime::Runtime;
-use crate::runtime::bindings::SUPPORTED_CONTRACTS;
 use crate::store::connectors::ConnectorRecord;
-use crate::store::plugins::PluginRecord;
 use crate::store::runs::RunRecord;
 use crate::store::{self, Db, StoreError};
-use hub_registry::{Manifest, Package};
+use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,9 @@ pub enum ManagerError {
     Invalid { detail: String, fields: Vec<FieldError> },
     #[error("{0}")]
     Conflict(String),
+    /// A package that fails the trust policy or cannot run on this hub.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -82,7 +88,7 @@ impl RetryPolicy {
 }
 
 /// `POST /api/v1/connectors`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
     pub name: String,
@@ -114,6 +120,9 @@ pub(crate) struct Inner {
     pipeline: Pipeline,
     tokens: credentials::TokenCache,
     retry: RetryPolicy,
+    audit: Auditor,
+    trust: TrustPolicy,
+    plugins: PluginsConfig,
     /// Per-connector concurrency: a run waits (queued) for a slot rather than failing.
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -124,8 +133,13 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(db: Db, keys: Arc<KeyRing>, runtime: Arc<Runtime>, retry: RetryPolicy) -> Self {
+    pub fn new(db: Db, keys: Arc<KeyRing>, runtime: Arc<Runtime>, retry: RetryPolicy, plugins: PluginsConfig) -> Self {
         let pipeline = Pipeline::new(db.clone(), keys.clone());
+        let audit = Auditor::new(db.clone(), keys.audit);
+        let trust = TrustPolicy {
+            trusted_keys: plugins.trusted_keys.clone(),
+            allow_unsigned: plugins.allow_unsigned,
+        };
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -134,9 +148,16 @@ impl Manager {
                 pipeline,
                 tokens: credentials::TokenCache::new(),
                 retry,
+                audit,
+                trust,
+                plugins,
                 slots: Mutex::default(),
             }),
         }
+    }
+
+    pub fn audit(&self) -> &Auditor {
+        &self.inner.audit
     }
 
     pub fn db(&self) -> &Db {
@@ -147,34 +168,7 @@ impl Manager {
         &self.inner.keys
     }
 
-    /// Installs a plugin package: checks its contract version and that it compiles and links
-    /// against this host, then records it. Installing the same package twice is a no-op.
-    pub async fn install(&self, package: &Package) -> Result<PluginRecord, ManagerError> {
-        let manifest = &package.manifest;
-        if !SUPPORTED_CONTRACTS.contains(&manifest.contract.as_str()) {
-            return Err(ManagerError::invalid(format!(
-                "plugin {} was built against contract {}, which this hub cannot run (it runs {}); rebuild it with a supported SDK",
-                manifest.id(),
-                manifest.contract,
-                SUPPORTED_CONTRACTS.join(", ")
-            )));
-        }
-        let digest = package.digest();
-        self.inner.runtime.load(&digest, &package.component).await?;
-        let record = PluginRecord {
-            digest,
-            name: manifest.name.clone(),
-            version: manifest.version.clone(),
-            contract: manifest.contract.clone(),
-            manifest: package.manifest_text.clone(),
-            installed_at: store::now(),
-        };
-        self.inner.db.insert_plugin(&record, &package.component).await?;
-        tracing::info!(plugin = %manifest.id(), digest = %record.digest, "plugin installed");
-        Ok(record)
-    }
-
-    pub async fn create_connector(&self, new: NewConnector) -> Result<ConnectorRecord, ManagerError> {
+    pub async fn create_connector(&self, new: NewConnector, actor: &str) -> Result<ConnectorRecord, ManagerError> {
         validate_name(&new.name)?;
         if self.inner.db.connector_by_name(&new.name).await?.is_some() {
             return Err(ManagerError::Conflict(format!(
@@ -199,13 +193,7 @@ impl Manager {
             what: "plugin manifest",
             detail: e.to_string(),
         })?;
-        let errors = config_schema::validate(&manifest.config_schema, &new.config);
-        if !errors.is_empty() {
-            return Err(ManagerError::Invalid {
-                detail: format!("config does not match the schema of plugin {}", manifest.id()),
-                fields: errors,
-            });
-        }
+        lifecycle::check_config(&manifest, &new.config)?;
         let egress = new.egress.unwrap_or_else(|| manifest.egress.clone());
         for host in &egress {
             validate_egress(host)?;
@@ -245,6 +233,7 @@ impl Manager {
                 .max_attempts
                 .unwrap_or(self.inner.retry.default_attempts)
                 .clamp(1, 20) as i64,
+            previous_plugin_digest: None,
             created_at: now.clone(),
             updated_at: now,
         };
@@ -253,6 +242,15 @@ impl Manager {
             self.put_secret(&record.id, name, value).await?;
         }
         tracing::info!(connector = %record.id, name = %record.name, plugin = %manifest.id(), "connector created");
+        self.inner
+            .audit
+            .record(
+                Event::new(actor, "connector.create", &record.id).details(serde_json::json!({
+                    "name": record.name, "plugin": manifest.id(), "egress": egress,
+                    "secrets": new.secrets.keys().collect::<Vec<_>>(),
+                })),
+            )
+            .await;
         Ok(record)
     }
 
@@ -290,20 +288,26 @@ impl Manager {
             })
     }
 
-    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<ConnectorRecord, ManagerError> {
+    pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &str) -> Result<ConnectorRecord, ManagerError> {
         if !self.inner.db.set_connector_enabled(id, enabled).await? {
             return Err(ManagerError::NotFound {
                 what: "connector",
                 id: id.into(),
             });
         }
-        tracing::info!(connector = %id, enabled, "connector {}", if enabled { "enabled" } else { "disabled" });
+        let action = if enabled {
+            "connector.enable"
+        } else {
+            "connector.disable"
+        };
+        tracing::info!(connector = %id, "{action}");
+        self.inner.audit.record(Event::new(actor, action, id)).await;
         self.connector(id).await
     }
 
     /// Queues a run of an enabled connector and starts it in the background; the run waits
     /// for a slot when the connector is at its concurrency limit.
-    pub async fn request_run(&self, id: &str, trigger: &str) -> Result<RunRecord, ManagerError> {
+    pub async fn request_run(&self, id: &str, trigger: &str, actor: &str) -> Result<RunRecord, ManagerError> {
         let connector = self.connector(id).await?;
         if !connector.enabled {
             return Err(ManagerError::Conflict(format!(
@@ -316,7 +320,20 @@ impl Manager {
         self.inner.db.create_run(&run_id, id, trigger, &trace_id).await?;
         let run = self.inner.db.run(&run_id).await?.expect("run just created");
         let slot = self.slot(&connector);
-        tokio::spawn(runner::execute(self.inner.clone(), slot, connector, run_id, trace_id));
+        self.inner
+            .audit
+            .record(
+                Event::new(actor, "connector.run", id)
+                    .details(serde_json::json!({ "run": run_id, "trigger": trigger })),
+            )
+            .await;
+        tokio::spawn(runner::execute(
+            self.inner.clone(),
+            slot,
+            connector.id,
+            run_id,
+            trace_id,
+        ));
         Ok(run)
     }
 

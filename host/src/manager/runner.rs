@@ -9,21 +9,22 @@ use crate::store::connectors::ConnectorRecord;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-pub async fn execute(
-    inner: Arc<Inner>,
-    slot: Arc<Semaphore>,
-    connector: ConnectorRecord,
-    run_id: String,
-    trace_id: String,
-) {
+/// The connector's settings are read when the run gets its slot, not when it was queued:
+/// a run that starts after an upgrade uses the new version, one already running keeps the
+/// version it loaded.
+pub async fn execute(inner: Arc<Inner>, slot: Arc<Semaphore>, connector_id: String, run_id: String, trace_id: String) {
     let _permit = slot.acquire_owned().await.expect("connector slots are never closed");
-    let error = attempts(&inner, &connector, &run_id, &trace_id).await.err();
+    let error = match inner.db.connector(&connector_id).await {
+        Ok(Some(connector)) => attempts(&inner, &connector, &run_id, &trace_id).await.err(),
+        Ok(None) => Some("the connector was deleted before the run started".to_string()),
+        Err(e) => Some(format!("the hub's database failed: {e}")),
+    };
     if let Err(store_error) = inner.db.finish_run(&run_id, error.as_deref()).await {
         tracing::error!(run = %run_id, error = %store_error, "could not record the end of a run");
     }
     match &error {
-        None => tracing::info!(connector = %connector.id, run = %run_id, "run succeeded"),
-        Some(error) => tracing::warn!(connector = %connector.id, run = %run_id, %error, "run failed"),
+        None => tracing::info!(connector = %connector_id, run = %run_id, "run succeeded"),
+        Some(error) => tracing::warn!(connector = %connector_id, run = %run_id, %error, "run failed"),
     }
 }
 
@@ -44,7 +45,11 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
     let egress: Vec<String> = serde_json::from_str(&connector.egress).unwrap_or_default();
     let max = connector.max_attempts.max(1) as u32;
     for attempt in 1..=max {
-        inner.db.start_attempt(run_id).await.map_err(store_error)?;
+        inner
+            .db
+            .start_attempt(run_id, &connector.plugin_digest)
+            .await
+            .map_err(store_error)?;
         let cursor = inner
             .db
             .state_get(&connector.id, CURSOR_KEY)

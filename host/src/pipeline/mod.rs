@@ -54,7 +54,31 @@ impl Pipeline {
         Self { db, keys }
     }
 
+    /// Stores a batch in one transaction. When another writer (a concurrent run, another
+    /// replica) created one of the same people between this batch's match and its insert,
+    /// the unique STR index refuses the insert and the batch is matched and stored again, so
+    /// the person is updated rather than duplicated or lost.
     pub async fn ingest(
+        &self,
+        source: BatchSource<'_>,
+        batch: Vec<CanonicalRecord>,
+    ) -> Result<BatchOutcome, StoreError> {
+        const TRIES: usize = 3;
+        for _ in 1..TRIES {
+            match self.ingest_once(source, batch.clone()).await {
+                Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                    tracing::debug!(
+                        connector = source.connector_id,
+                        "a concurrent writer stored the same people; matching again"
+                    );
+                }
+                other => return other,
+            }
+        }
+        self.ingest_once(source, batch).await
+    }
+
+    async fn ingest_once(
         &self,
         source: BatchSource<'_>,
         batch: Vec<CanonicalRecord>,

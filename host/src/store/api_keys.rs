@@ -1,19 +1,90 @@
-//! API keys, stored as SHA-256 hashes only.
+//! API keys, stored as SHA-256 hashes only, with a role and extra permissions.
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, trusted};
 use sqlx::Row;
 
 /// Name of the bootstrap admin key (from `HUB_ADMIN_KEY`, or generated on first start).
 pub const BOOTSTRAP: &str = "bootstrap-admin";
 
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Grants beyond the role, e.g. `pii:read`.
+    pub permissions: Vec<String>,
+    pub created_at: String,
+    pub created_by: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, role, permissions, created_at, created_by, revoked_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRecord, StoreError> {
+    let permissions: String = row.try_get("permissions")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        permissions: serde_json::from_str(&permissions).map_err(|e| StoreError::Corrupt {
+            what: "API key permissions",
+            detail: e.to_string(),
+        })?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
 impl Db {
-    /// Role of the live key with this hash.
-    pub async fn api_key_role(&self, key_hash: &[u8]) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(key_hash)
-            .fetch_optional(self.pool())
+    /// The live key with this hash.
+    pub async fn api_key_by_hash(&self, key_hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        )))
+        .bind(key_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord, key_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, key_hash, permissions, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.role)
+        .bind(key_hash)
+        .bind(serde_json::to_string(&key.permissions).expect("strings serialize"))
+        .bind(&key.created_at)
+        .bind(&key.created_by)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Keys ordered by id, after `after`.
+    pub async fn list_api_keys(&self, after: Option<&str>, limit: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Revokes a key; false when no live key has this id.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(super::now())
+            .execute(self.pool())
             .await?;
-        Ok(row.map(|r| r.try_get("role")).transpose()?)
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn bootstrap_key_exists(&self) -> Result<bool, StoreError> {
@@ -24,20 +95,23 @@ impl Db {
         Ok(row.is_some())
     }
 
-    /// Makes `key_hash` the one live bootstrap admin key.
+    /// Makes `key_hash` the one live bootstrap key: admin, with `pii:read`.
     pub async fn set_bootstrap_key(&self, key_hash: &[u8]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM api_keys WHERE name = $1")
             .bind(BOOTSTRAP)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO api_keys (id, name, role, key_hash, created_at) VALUES ($1, $2, 'admin', $3, $4)")
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(BOOTSTRAP)
-            .bind(key_hash)
-            .bind(super::now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, key_hash, permissions, created_at) \
+             VALUES ($1, $2, 'admin', $3, '[\"pii:read\"]', $4)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(BOOTSTRAP)
+        .bind(key_hash)
+        .bind(super::now())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

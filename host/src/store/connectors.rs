@@ -18,12 +18,14 @@ pub struct ConnectorRecord {
     pub enabled: bool,
     pub concurrency: i64,
     pub max_attempts: i64,
+    /// The version before the last upgrade, for rollback.
+    pub previous_plugin_digest: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
-const COLUMNS: &str =
-    "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, created_at, updated_at";
+const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
+                       previous_plugin_digest, created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
     Ok(ConnectorRecord {
@@ -36,6 +38,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         concurrency: row.try_get("concurrency")?,
         max_attempts: row.try_get("max_attempts")?,
+        previous_plugin_digest: row.try_get("previous_plugin_digest")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -44,7 +47,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         sqlx::query(trusted(format!(
-            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
         )))
         .bind(&c.id)
         .bind(&c.name)
@@ -55,6 +58,7 @@ impl Db {
         .bind(c.enabled as i64)
         .bind(c.concurrency)
         .bind(c.max_attempts)
+        .bind(&c.previous_plugin_digest)
         .bind(&c.created_at)
         .bind(&c.updated_at)
         .execute(self.pool())
@@ -115,6 +119,32 @@ impl Db {
             .bind(id)
             .bind(enabled as i64)
             .bind(super::now())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Switches a connector from `from` to `to`, remembering `from` for rollback. Returns
+    /// false when the connector is gone or was switched by someone else meanwhile.
+    pub async fn switch_plugin(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connectors SET plugin_digest = $3, previous_plugin_digest = $2, updated_at = $4 \
+             WHERE id = $1 AND plugin_digest = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a connector with its secrets and state; its runs, logs and the records it
+    /// stored stay.
+    pub async fn delete_connector(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connectors WHERE id = $1")
+            .bind(id)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)

@@ -3,8 +3,19 @@
 use super::{Db, StoreError, trusted};
 use sqlx::Row;
 
-#[derive(Clone, Debug, serde::Serialize)]
+/// Levels, most severe first.
+pub const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+/// `level` and every more severe level; `None` for an unknown level.
+pub fn at_least(level: &str) -> Option<&'static [&'static str]> {
+    LEVELS.iter().position(|l| *l == level).map(|i| &LEVELS[..=i])
+}
+
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct LogLine {
+    /// Position in the log; the cursor of the next page.
+    #[serde(default)]
+    pub id: i64,
     pub connector_id: String,
     pub run_id: Option<String>,
     pub at: String,
@@ -40,26 +51,40 @@ impl Db {
         Ok(())
     }
 
-    /// Lines of a connector, newest first, optionally of one run.
+    /// Lines of a connector, newest first, before line `before`, optionally of one run, at
+    /// the given levels.
     pub async fn list_logs(
         &self,
         connector_id: &str,
         run_id: Option<&str>,
+        levels: &[&str],
+        before: i64,
         limit: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
-             WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3",
-        )
-        .bind(connector_id)
-        .bind(run_id.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        // Levels are inlined as literals: they can only be entries of LEVELS.
+        let levels: Vec<String> = levels
+            .iter()
+            .filter(|l| LEVELS.contains(l))
+            .map(|l| format!("'{l}'"))
+            .collect();
+        let sql = format!(
+            "SELECT id, connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
+             WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) AND id < $3 AND level IN ({}) \
+             ORDER BY id DESC LIMIT $4",
+            levels.join(",")
+        );
+        let rows = sqlx::query(trusted(sql))
+            .bind(connector_id)
+            .bind(run_id.unwrap_or(""))
+            .bind(before)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 let fields: String = row.try_get("fields")?;
                 Ok(LogLine {
+                    id: row.try_get("id")?,
                     connector_id: row.try_get("connector_id")?,
                     run_id: row.try_get("run_id")?,
                     at: row.try_get("at")?,

@@ -6,6 +6,7 @@
 //! table per batch, in one transaction.
 
 pub mod api_keys;
+pub mod audit;
 pub mod connectors;
 pub mod keys;
 pub mod logs;
@@ -91,6 +92,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A trivial query: is the database there?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
     }
 
     pub async fn close(&self) {

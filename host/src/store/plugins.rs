@@ -3,17 +3,19 @@
 use super::{Db, StoreError, trusted};
 use sqlx::Row;
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct PluginRecord {
     pub digest: String,
     pub name: String,
     pub version: String,
     pub contract: String,
     pub manifest: String,
+    /// The publisher key that signed the package; `None` for bundled or dev-mode installs.
+    pub publisher: Option<String>,
     pub installed_at: String,
 }
 
-const COLUMNS: &str = "digest, name, version, contract, manifest, installed_at";
+const COLUMNS: &str = "digest, name, version, contract, manifest, publisher, installed_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<PluginRecord, sqlx::Error> {
     Ok(PluginRecord {
@@ -22,6 +24,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<PluginRecord, sqlx::Error> {
         version: row.try_get("version")?,
         contract: row.try_get("contract")?,
         manifest: row.try_get("manifest")?,
+        publisher: row.try_get("publisher")?,
         installed_at: row.try_get("installed_at")?,
     })
 }
@@ -30,8 +33,8 @@ impl Db {
     /// Records a plugin version; installing the same digest again is a no-op.
     pub async fn insert_plugin(&self, plugin: &PluginRecord, component: &[u8]) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO plugins (digest, name, version, contract, manifest, component, installed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING",
+            "INSERT INTO plugins (digest, name, version, contract, manifest, component, publisher, installed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (digest) DO NOTHING",
         )
         .bind(&plugin.digest)
         .bind(&plugin.name)
@@ -39,6 +42,7 @@ impl Db {
         .bind(&plugin.contract)
         .bind(&plugin.manifest)
         .bind(component)
+        .bind(&plugin.publisher)
         .bind(&plugin.installed_at)
         .execute(self.pool())
         .await?;
@@ -54,28 +58,19 @@ impl Db {
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
-    /// The newest installed version of `name`, or exactly `version` when given.
+    /// The highest installed version of `name`, or exactly `version` when given.
     pub async fn find_plugin(&self, name: &str, version: Option<&str>) -> Result<Option<PluginRecord>, StoreError> {
-        let row = match version {
-            Some(version) => {
-                sqlx::query(trusted(format!(
-                    "SELECT {COLUMNS} FROM plugins WHERE name = $1 AND version = $2"
-                )))
-                .bind(name)
-                .bind(version)
-                .fetch_optional(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(trusted(format!(
-                    "SELECT {COLUMNS} FROM plugins WHERE name = $1 ORDER BY installed_at DESC LIMIT 1"
-                )))
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?
-            }
-        };
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM plugins WHERE name = $1 AND ($2 = '' OR version = $2)"
+        )))
+        .bind(name)
+        .bind(version.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let plugins = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(plugins
+            .into_iter()
+            .max_by_key(|p| hub_registry::index::version_key(&p.version)))
     }
 
     pub async fn plugin_by_digest(&self, digest: &str) -> Result<Option<PluginRecord>, StoreError> {

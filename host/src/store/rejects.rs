@@ -4,7 +4,7 @@
 use super::{Backend, Db, StoreError, trusted};
 use sqlx::Row;
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct RejectRecord {
     pub id: String,
     pub connector_id: String,

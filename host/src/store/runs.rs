@@ -3,7 +3,7 @@
 use super::{Db, StoreError, trusted};
 use sqlx::Row;
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct RunRecord {
     pub id: String,
     pub connector_id: String,
@@ -15,6 +15,8 @@ pub struct RunRecord {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub trace_id: String,
+    /// The plugin version the run used; set when an attempt starts.
+    pub plugin_digest: Option<String>,
     pub records_received: i64,
     pub records_created: i64,
     pub records_updated: i64,
@@ -34,7 +36,7 @@ pub struct RunCounts {
 }
 
 const COLUMNS: &str = "id, connector_id, trigger_kind, status, attempts, queued_at, started_at, finished_at, trace_id, \
-     records_received, records_created, records_updated, records_unchanged, records_rejected, error";
+     plugin_digest, records_received, records_created, records_updated, records_unchanged, records_rejected, error";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
     Ok(RunRecord {
@@ -47,6 +49,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         trace_id: row.try_get("trace_id")?,
+        plugin_digest: row.try_get("plugin_digest")?,
         records_received: row.try_get("records_received")?,
         records_created: row.try_get("records_created")?,
         records_updated: row.try_get("records_updated")?,
@@ -78,13 +81,15 @@ impl Db {
         Ok(())
     }
 
-    /// Marks the start of an attempt.
-    pub async fn start_attempt(&self, id: &str) -> Result<(), StoreError> {
+    /// Marks the start of an attempt with the plugin version it runs.
+    pub async fn start_attempt(&self, id: &str, plugin_digest: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, $2) WHERE id = $1",
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, $2), \
+             plugin_digest = $3 WHERE id = $1",
         )
         .bind(id)
         .bind(super::now())
+        .bind(plugin_digest)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -138,6 +143,41 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest finished runs of a connector, newest first.
+    pub async fn finished_runs(&self, connector_id: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status IN ('succeeded', 'failed') \
+             ORDER BY id DESC LIMIT $2"
+        )))
+        .bind(connector_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest successful run of a connector.
+    pub async fn last_success(&self, connector_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1"
+        )))
+        .bind(connector_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// How many runs of a connector are in each status.
+    pub async fn run_counts(&self, connector_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM runs WHERE connector_id = $1 GROUP BY status")
+            .bind(connector_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
     }
 
     /// The newest run of a connector.

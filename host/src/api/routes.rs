@@ -1,0 +1,194 @@
+//! Every route of the API in one table: method, path, the permission it needs, what it does
+//! and the shapes it takes and returns. The router, the authorization checks and
+//! `/openapi.json` are all built from this table, so none of them can miss a route.
+
+use super::{AppState, api_keys, audit, connectors, plugins, practitioners, rejects, runs, service};
+use crate::auth::Permission;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed.
+    Public,
+    /// An authenticated caller holding this permission.
+    Needs(Permission),
+}
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+pub struct Route {
+    pub method: Method,
+    /// axum path syntax: `/api/v1/connectors/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    pub query: Option<SchemaFn>,
+    /// Accepted request bodies by media type.
+    pub bodies: Vec<(&'static str, SchemaFn)>,
+    pub response: Option<SchemaFn>,
+    pub status: u16,
+    pub(super) handler: MethodRouter<AppState>,
+}
+
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+fn root_schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.root_schema_for::<T>()
+}
+
+impl Route {
+    fn new<H, T>(method: Method, path: &'static str, access: Access, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+        let tag = path
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .next()
+            .filter(|_| path.starts_with("/api/v1/"))
+            .unwrap_or("service");
+        Self {
+            method,
+            path,
+            access,
+            summary,
+            tag,
+            query: None,
+            bodies: Vec::new(),
+            response: None,
+            status: 200,
+            handler: on(filter, handler),
+        }
+    }
+
+    fn query<Q: JsonSchema>(mut self) -> Self {
+        self.query = Some(root_schema::<Q>);
+        self
+    }
+
+    fn json_body<B: JsonSchema>(mut self) -> Self {
+        self.bodies.push(("application/json", schema::<B>));
+        self
+    }
+
+    fn returns<R: JsonSchema>(mut self, status: u16) -> Self {
+        self.response = Some(schema::<R>);
+        self.status = status;
+        self
+    }
+
+    fn upload_body<B: JsonSchema>(mut self) -> Self {
+        self.bodies.push(("application/octet-stream", schema::<B>));
+        self
+    }
+
+    /// Bodies up to `bytes` (the default limit is 2 MiB).
+    fn body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self.handler.layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self
+    }
+
+    fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// A package upload: the `.hfpkg` file as the request body.
+pub struct PackageUpload;
+
+impl JsonSchema for PackageUpload {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PackageUpload".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "string", "contentMediaType": "application/x-tar", "description": "a .hfpkg plugin package" })
+    }
+}
+
+/// The table.
+pub fn table() -> Vec<Route> {
+    use Access::{Needs, Public};
+    use Permission::{Admin, Integrate, Operate, PiiRead, Read};
+    let get = Method::GET;
+    let post = Method::POST;
+    vec![
+        Route::new(get.clone(), "/healthz", Public, "Liveness: the process answers", service::healthz),
+        Route::new(get.clone(), "/readyz", Public, "Readiness: the database answers", service::readyz),
+        Route::new(get.clone(), "/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
+        // Plugins
+        Route::new(get.clone(), "/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
+            .returns::<super::Page<plugins::PluginView>>(200),
+        Route::new(
+            post.clone(),
+            "/api/v1/plugins",
+            Needs(Integrate),
+            "Install a plugin: upload a signed .hfpkg (application/octet-stream) or name one in a configured registry (JSON {\"source\": \"name@version\"})",
+            plugins::install,
+        )
+        .json_body::<plugins::InstallFromRegistry>()
+        .upload_body::<PackageUpload>()
+        .body_limit(hub_registry::package::MAX_COMPONENT as usize + 1024 * 1024)
+        .returns::<plugins::PluginView>(201),
+        // Connectors
+        Route::new(get.clone(), "/api/v1/connectors", Needs(Read), "List connectors with their health", connectors::list)
+            .query::<super::PageQuery>()
+            .returns::<super::Page<connectors::ConnectorView>>(200),
+        Route::new(post.clone(), "/api/v1/connectors", Needs(Integrate), "Create a connector instance", connectors::create)
+            .json_body::<crate::manager::NewConnector>()
+            .returns::<connectors::ConnectorView>(201),
+        Route::new(get.clone(), "/api/v1/connectors/{id}", Needs(Read), "A connector, its settings and health", connectors::get)
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(Method::PATCH, "/api/v1/connectors/{id}", Needs(Integrate), "Change a connector's config, egress, concurrency or attempts", connectors::patch)
+            .json_body::<crate::manager::ConnectorPatch>()
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(Method::DELETE, "/api/v1/connectors/{id}", Needs(Admin), "Delete a connector (its stored records stay)", connectors::delete)
+            .status(204),
+        Route::new(post.clone(), "/api/v1/connectors/{id}/enable", Needs(Operate), "Enable a connector", connectors::enable)
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(post.clone(), "/api/v1/connectors/{id}/disable", Needs(Operate), "Disable a connector", connectors::disable)
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(post.clone(), "/api/v1/connectors/{id}/run", Needs(Operate), "Start a run now", connectors::run)
+            .returns::<crate::store::runs::RunRecord>(202),
+        Route::new(post.clone(), "/api/v1/connectors/{id}/upgrade", Needs(Integrate), "Move a connector to another installed version of its plugin", connectors::upgrade)
+            .json_body::<connectors::UpgradeRequest>()
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(post.clone(), "/api/v1/connectors/{id}/rollback", Needs(Integrate), "Move a connector back to the version before its last upgrade", connectors::rollback)
+            .returns::<connectors::ConnectorView>(200),
+        Route::new(get.clone(), "/api/v1/connectors/{id}/runs", Needs(Read), "Run history, newest first", runs::list)
+            .query::<super::PageQuery>()
+            .returns::<super::Page<crate::store::runs::RunRecord>>(200),
+        Route::new(get.clone(), "/api/v1/connectors/{id}/logs", Needs(Read), "The plugin's log lines and the host's events, newest first", connectors::logs)
+            .query::<connectors::LogsQuery>()
+            .returns::<super::Page<crate::store::logs::LogLine>>(200),
+        Route::new(get.clone(), "/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
+            .returns::<crate::store::runs::RunRecord>(200),
+        Route::new(get.clone(), "/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
+            .query::<rejects::ListQuery>()
+            .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),
+        Route::new(get.clone(), "/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
+            .query::<practitioners::ListQuery>()
+            .returns::<super::Page<serde_json::Value>>(200),
+        // Access and audit
+        Route::new(get.clone(), "/api/v1/api-keys", Needs(Admin), "List API keys (never the keys themselves)", api_keys::list)
+            .query::<super::PageQuery>()
+            .returns::<super::Page<crate::store::api_keys::ApiKeyRecord>>(200),
+        Route::new(post.clone(), "/api/v1/api-keys", Needs(Admin), "Create an API key; the key is in the answer once", api_keys::create)
+            .json_body::<api_keys::NewApiKey>()
+            .returns::<api_keys::CreatedApiKey>(201),
+        Route::new(Method::DELETE, "/api/v1/api-keys/{id}", Needs(Admin), "Revoke an API key", api_keys::revoke)
+            .status(204),
+        Route::new(get.clone(), "/api/v1/audit", Needs(Admin), "The audit trail, oldest first", audit::list)
+            .query::<audit::ListQuery>()
+            .returns::<super::Page<crate::store::audit::AuditRow>>(200),
+    ]
+}

@@ -1,0 +1,27 @@
+//! `/healthz`, `/readyz`, `/openapi.json`: public, no credentials.
+
+use super::AppState;
+use super::problem::Problem;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    state.manager.db().ping().await.map_err(|error| {
+        tracing::warn!(%error, "not ready: the database does not answer");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer; see the hub log",
+        )
+    })?;
+    Ok(Json(json!({ "status": "ready" })))
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}

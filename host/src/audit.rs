@@ -1,0 +1,223 @@
+//! The audit trail: who did what to which object, logins and refused credentials, PII reads,
+//! plugin installs and one summary per stored batch.
+//!
+//! Entries are append-only and chained: each entry's MAC is HMAC-SHA256, under a key only the
+//! hub can unwrap, over its number, its fields and the seal of the entry before it; the head
+//! row holds the seal of the last entry (a MAC over its number and MAC), which is also what
+//! the next entry chains to. Editing, deleting or truncating entries, even
+//! with full write access to the database, breaks the chain, and [`Auditor::verify`] names
+//! the first broken entry.
+
+use crate::store::audit::{AuditRow, NewAuditRow};
+use crate::store::{self, Db, StoreError};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How an audited action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// An audited event. `details` never holds personal data or secrets.
+pub struct Event {
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(actor: impl Into<String>, action: &'static str, target: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            action,
+            target: target.into(),
+            outcome: Outcome::Success,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Where the chain breaks.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChainError {
+    #[error("audit entry {seq} was changed after it was written (its MAC does not match)")]
+    Edited { seq: i64 },
+    #[error("audit entry {seq} is missing: it was deleted")]
+    Deleted { seq: i64 },
+    #[error("audit entries {first} to {last} are missing: the end of the log was deleted")]
+    Truncated { first: i64, last: i64 },
+    #[error("the audit head was changed: it does not seal entry {seq}")]
+    Head { seq: i64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Auditor {
+    db: Db,
+    key: [u8; 32],
+}
+
+impl Auditor {
+    pub fn new(db: Db, key: [u8; 32]) -> Self {
+        Self { db, key }
+    }
+
+    /// Appends `event`. A failure is logged, not returned: an action that already happened
+    /// must not be reported as failed because its audit entry could not be written.
+    pub async fn record(&self, event: Event) {
+        if let Err(error) = self.try_record(&event).await {
+            tracing::error!(%error, action = event.action, target = %event.target, "audit entry not written");
+        }
+    }
+
+    pub async fn try_record(&self, event: &Event) -> Result<i64, StoreError> {
+        let row = NewAuditRow {
+            at: store::now(),
+            actor: event.actor.clone(),
+            action: event.action.to_string(),
+            target: event.target.clone(),
+            outcome: event.outcome.as_str().to_string(),
+            details: event.details.clone(),
+        };
+        let fields = Fields::of_new(&row);
+        self.db
+            .append_audit(&row, |seq, previous| {
+                let mac = self.entry_mac(seq, previous, &fields);
+                let head = self.head_mac(seq, &mac);
+                (mac, head)
+            })
+            .await
+    }
+
+    /// Walks the whole log and checks every MAC, the numbering and the head.
+    pub async fn verify(&self) -> Result<i64, AuditError> {
+        let mut previous = Vec::new();
+        let mut expected = 1;
+        loop {
+            let page = self.db.audit_entries(expected - 1, 1000).await?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            for row in &page {
+                if row.seq != expected {
+                    return Err(ChainError::Deleted { seq: expected }.into());
+                }
+                let mac = self.entry_mac(row.seq, &previous, &Fields::of_row(row));
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(&mac[..], &row.mac[..])) {
+                    return Err(ChainError::Edited { seq: row.seq }.into());
+                }
+                // Entries chain through the head seal of the entry before them, which is
+                // what the head held when they were appended.
+                previous = self.head_mac(row.seq, &mac);
+                expected += 1;
+            }
+            debug_assert_eq!(last, expected - 1);
+        }
+        let last = expected - 1;
+        let (head_seq, head_mac) = self.db.audit_head().await?;
+        if head_seq > last {
+            return Err(ChainError::Truncated {
+                first: last + 1,
+                last: head_seq,
+            }
+            .into());
+        }
+        if head_seq != last || !bool::from(subtle::ConstantTimeEq::ct_eq(&previous[..], &head_mac[..])) {
+            return Err(ChainError::Head { seq: last }.into());
+        }
+        Ok(last)
+    }
+
+    fn entry_mac(&self, seq: i64, previous: &[u8], fields: &Fields) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"audit-entry-v1\0");
+        mac.update(&seq.to_be_bytes());
+        for part in [
+            previous,
+            fields.at.as_bytes(),
+            fields.actor.as_bytes(),
+            fields.action.as_bytes(),
+            fields.target.as_bytes(),
+            fields.outcome.as_bytes(),
+            fields.details.as_bytes(),
+        ] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn head_mac(&self, seq: i64, last_mac: &[u8]) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"audit-head-v1\0");
+        mac.update(&seq.to_be_bytes());
+        mac.update(last_mac);
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The MACed fields, with details in the exact text stored.
+struct Fields<'a> {
+    at: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    target: &'a str,
+    outcome: &'a str,
+    details: String,
+}
+
+impl<'a> Fields<'a> {
+    fn of_new(row: &'a NewAuditRow) -> Self {
+        Self {
+            at: &row.at,
+            actor: &row.actor,
+            action: &row.action,
+            target: &row.target,
+            outcome: &row.outcome,
+            details: row.details.to_string(),
+        }
+    }
+
+    fn of_row(row: &'a AuditRow) -> Self {
+        Self {
+            at: &row.at,
+            actor: &row.actor,
+            action: &row.action,
+            target: &row.target,
+            outcome: &row.outcome,
+            details: row.details_text.clone(),
+        }
+    }
+}

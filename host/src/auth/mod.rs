@@ -1,0 +1,7 @@
+//! Who may call the API: roles and permissions, API keys and SSO tokens.
+
+pub mod oidc;
+pub mod roles;
+
+pub use oidc::{OidcVerifier, TokenError};
+pub use roles::{Caller, PII_READ, Permission, Role};

@@ -1,0 +1,88 @@
+//! `hub plugin keygen | package | publish`: publisher keys, signed packages, registries.
+
+use anyhow::Context;
+use clap::Subcommand;
+use hub_registry::{DirRegistry, Package, SigningKey};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Create a publisher signing key; prints its public key for the hub's trusted_keys.
+    Keygen {
+        /// Where to write the private key (mode 0600; refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build a signed package (.hfpkg) from a manifest and a compiled component.
+    Package {
+        /// The plugin's plugin.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component (.wasm) built for wasm32-wasip2.
+        #[arg(long)]
+        component: PathBuf,
+        /// The publisher's private key (from `hub plugin keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Directory to write `<name>-<version>.hfpkg` into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Add a package to a registry directory and its index.json.
+    Publish {
+        /// The .hfpkg file.
+        package: PathBuf,
+        /// The registry directory (created if missing).
+        #[arg(long)]
+        registry: PathBuf,
+    },
+}
+
+pub fn run(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Keygen { out } => {
+            let key = SigningKey::generate();
+            write_private(&out, key.to_text().as_bytes())?;
+            println!("Wrote the private key to {} (keep it secret).", out.display());
+            println!("Public key, for plugins.trusted_keys: {}", key.public_key());
+        }
+        PluginCommand::Package {
+            manifest,
+            component,
+            key,
+            out,
+        } => {
+            let manifest_text =
+                std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let component = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
+            let key_text = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+            let key = SigningKey::from_text(&key_text)?;
+            let mut package = Package::new(&manifest_text, component)?;
+            key.sign(&mut package);
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let path = out.join(package.file_name());
+            std::fs::write(&path, package.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            println!("{} {} signed by {}", path.display(), package.digest(), key.public_key());
+        }
+        PluginCommand::Publish { package, registry } => {
+            let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
+            let package = Package::from_bytes(&bytes)?;
+            let entry = DirRegistry::new(&registry).publish(&package)?;
+            println!("Published {} ({}) to {}", entry.id(), entry.digest, registry.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(data)?;
+    Ok(())
+}

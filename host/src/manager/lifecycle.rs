@@ -1,0 +1,307 @@
+//! Changing a connector while the hub runs: settings, upgrade to another installed version,
+//! rollback, delete, and its health as derived from its runs.
+//!
+//! No restart is needed: a run reads its connector when it gets its slot, so a run already
+//! going keeps the plugin version it loaded and the next one uses the new version.
+
+use super::{Manager, ManagerError, config_schema, validate_egress};
+use crate::audit::Event;
+use crate::store::connectors::ConnectorRecord;
+use crate::store::runs::RunRecord;
+use hub_registry::Manifest;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// `PATCH /api/v1/connectors/{id}`: the settings to change; absent fields stay.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPatch {
+    pub config: Option<serde_json::Value>,
+    pub egress: Option<Vec<String>>,
+    pub concurrency: Option<u32>,
+    pub max_attempts: Option<u32>,
+}
+
+/// Health of a connector, derived from its runs.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// `healthy`, `degraded`, `failing` or `disabled`.
+    pub status: &'static str,
+    /// Why, in a sentence.
+    pub reason: String,
+    pub last_run: Option<RunRecord>,
+    pub last_success: Option<RunRecord>,
+    /// Runs by status: queued, running, succeeded, failed.
+    pub runs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Finished runs looked at for health.
+const HEALTH_WINDOW: i64 = 10;
+/// Consecutive failed runs that make a connector `failing`.
+const FAILING_AFTER: usize = 3;
+
+impl Manager {
+    pub async fn patch_connector(
+        &self,
+        id: &str,
+        patch: ConnectorPatch,
+        actor: &str,
+    ) -> Result<ConnectorRecord, ManagerError> {
+        let mut record = self.connector(id).await?;
+        let changed: Vec<&str> = [
+            patch.config.as_ref().map(|_| "config"),
+            patch.egress.as_ref().map(|_| "egress"),
+            patch.concurrency.map(|_| "concurrency"),
+            patch.max_attempts.map(|_| "max_attempts"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(config) = patch.config {
+            let manifest = self.manifest_of(&record.plugin_digest).await?;
+            check_config(&manifest, &config)?;
+            record.config = config.to_string();
+        }
+        if let Some(egress) = patch.egress {
+            for host in &egress {
+                validate_egress(host)?;
+            }
+            record.egress = serde_json::to_string(&egress).expect("strings serialize");
+        }
+        if let Some(concurrency) = patch.concurrency {
+            record.concurrency = concurrency.clamp(1, 64) as i64;
+            // New runs get a semaphore of the new size; running ones keep their permits.
+            self.inner.slots.lock().unwrap().remove(id);
+        }
+        if let Some(attempts) = patch.max_attempts {
+            record.max_attempts = attempts.clamp(1, 20) as i64;
+        }
+        self.inner.db.update_connector(&record).await?;
+        self.inner
+            .audit
+            .record(Event::new(actor, "connector.update", id).details(json!({ "changed": changed })))
+            .await;
+        self.connector(id).await
+    }
+
+    /// Moves a connector to another installed version of its plugin. The instance's config
+    /// must satisfy the new version's schema.
+    pub async fn upgrade(&self, id: &str, version: &str, actor: &str) -> Result<ConnectorRecord, ManagerError> {
+        let record = self.connector(id).await?;
+        let current = self.plugin_of(&record).await?;
+        let target = self
+            .inner
+            .db
+            .find_plugin(&current.name, Some(version))
+            .await?
+            .ok_or_else(|| ManagerError::NotFound {
+                what: "plugin version",
+                id: format!("{}@{version} (install it first: POST /api/v1/plugins)", current.name),
+            })?;
+        self.switch(record, &current.version, target.digest, "connector.upgrade", actor)
+            .await
+    }
+
+    /// Moves a connector back to the version it ran before its last upgrade.
+    pub async fn rollback(&self, id: &str, actor: &str) -> Result<ConnectorRecord, ManagerError> {
+        let record = self.connector(id).await?;
+        let current = self.plugin_of(&record).await?;
+        let previous = record.previous_plugin_digest.clone().ok_or_else(|| {
+            ManagerError::Conflict(format!(
+                "connector {:?} has not been upgraded, so there is no version to roll back to",
+                record.name
+            ))
+        })?;
+        self.switch(record, &current.version, previous, "connector.rollback", actor)
+            .await
+    }
+
+    async fn switch(
+        &self,
+        record: ConnectorRecord,
+        from_version: &str,
+        to_digest: String,
+        action: &'static str,
+        actor: &str,
+    ) -> Result<ConnectorRecord, ManagerError> {
+        let manifest = self.manifest_of(&to_digest).await?;
+        if to_digest == record.plugin_digest {
+            return Err(ManagerError::Conflict(format!(
+                "connector {:?} already runs {}",
+                record.name,
+                manifest.id()
+            )));
+        }
+        let config: serde_json::Value = serde_json::from_str(&record.config).unwrap_or_default();
+        check_config(&manifest, &config)?;
+        if !self
+            .inner
+            .db
+            .switch_plugin(&record.id, &record.plugin_digest, &to_digest)
+            .await?
+        {
+            return Err(ManagerError::Conflict(format!(
+                "connector {:?} changed while switching versions; read it again and retry",
+                record.name
+            )));
+        }
+        tracing::info!(connector = %record.id, from = from_version, to = %manifest.version, "{action}");
+        self.inner
+            .audit
+            .record(Event::new(actor, action, &record.id).details(json!({
+                "from": from_version, "to": manifest.version, "digest": to_digest,
+            })))
+            .await;
+        self.connector(&record.id).await
+    }
+
+    /// Deletes a connector; its runs, logs and the records it stored stay.
+    pub async fn delete_connector(&self, id: &str, actor: &str) -> Result<(), ManagerError> {
+        let record = self.connector(id).await?;
+        if !self.inner.db.delete_connector(id).await? {
+            return Err(ManagerError::NotFound {
+                what: "connector",
+                id: id.into(),
+            });
+        }
+        self.inner.slots.lock().unwrap().remove(id);
+        self.inner
+            .audit
+            .record(Event::new(actor, "connector.delete", id).details(json!({ "name": record.name })))
+            .await;
+        Ok(())
+    }
+
+    pub async fn health(&self, record: &ConnectorRecord) -> Result<Health, ManagerError> {
+        let db = &self.inner.db;
+        let finished = db.finished_runs(&record.id, HEALTH_WINDOW).await?;
+        let runs = db
+            .run_counts(&record.id)
+            .await?
+            .into_iter()
+            .map(|(status, n)| (status, json!(n)))
+            .collect();
+        let (status, reason) = judge(record.enabled, &finished);
+        Ok(Health {
+            status,
+            reason,
+            last_run: db.last_run(&record.id).await?,
+            last_success: db.last_success(&record.id).await?,
+            runs,
+        })
+    }
+
+    async fn plugin_of(&self, record: &ConnectorRecord) -> Result<crate::store::plugins::PluginRecord, ManagerError> {
+        Ok(self
+            .inner
+            .db
+            .plugin_by_digest(&record.plugin_digest)
+            .await?
+            .ok_or_else(|| crate::store::StoreError::Corrupt {
+                what: "connector",
+                detail: format!("its plugin {} is not installed", record.plugin_digest),
+            })?)
+    }
+
+    pub(super) async fn manifest_of(&self, digest: &str) -> Result<Manifest, ManagerError> {
+        let plugin = self
+            .inner
+            .db
+            .plugin_by_digest(digest)
+            .await?
+            .ok_or_else(|| ManagerError::NotFound {
+                what: "plugin",
+                id: digest.into(),
+            })?;
+        Ok(
+            Manifest::parse(&plugin.manifest).map_err(|e| crate::store::StoreError::Corrupt {
+                what: "plugin manifest",
+                detail: e.to_string(),
+            })?,
+        )
+    }
+}
+
+pub(super) fn check_config(manifest: &Manifest, config: &serde_json::Value) -> Result<(), ManagerError> {
+    let errors = config_schema::validate(&manifest.config_schema, config);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ManagerError::Invalid {
+            detail: format!("config does not match the schema of plugin {}", manifest.id()),
+            fields: errors,
+        })
+    }
+}
+
+/// Health from the newest finished runs (newest first).
+fn judge(enabled: bool, finished: &[RunRecord]) -> (&'static str, String) {
+    if !enabled {
+        return ("disabled", "the connector is disabled".into());
+    }
+    let failed_in_a_row = finished.iter().take_while(|r| r.status == "failed").count();
+    let failures = finished.iter().filter(|r| r.status == "failed").count();
+    if failed_in_a_row >= FAILING_AFTER.min(finished.len()) && failed_in_a_row > 0 {
+        let error = finished[0].error.as_deref().unwrap_or("unknown error");
+        return (
+            "failing",
+            format!("the last {failed_in_a_row} runs failed; the last error: {error}"),
+        );
+    }
+    if failures > 0 {
+        return (
+            "degraded",
+            format!("{failures} of the last {} finished runs failed", finished.len()),
+        );
+    }
+    match finished.first() {
+        Some(last) if last.records_received > 0 && last.records_rejected * 5 > last.records_received => (
+            "degraded",
+            format!(
+                "the last run rejected {} of {} records (over 20 %)",
+                last.records_rejected, last.records_received
+            ),
+        ),
+        Some(_) => ("healthy", "the recent runs succeeded".into()),
+        None => ("healthy", "no run has finished yet".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(status: &str) -> RunRecord {
+        RunRecord {
+            id: String::new(),
+            connector_id: String::new(),
+            trigger: "manual".into(),
+            status: status.into(),
+            attempts: 1,
+            queued_at: String::new(),
+            started_at: None,
+            finished_at: None,
+            trace_id: String::new(),
+            plugin_digest: None,
+            records_received: 10,
+            records_created: 10,
+            records_updated: 0,
+            records_unchanged: 0,
+            records_rejected: 0,
+            error: (status == "failed").then(|| "HTTP 503".into()),
+        }
+    }
+
+    #[test]
+    fn health_follows_the_runs() {
+        assert_eq!(judge(false, &[run("succeeded")]).0, "disabled");
+        assert_eq!(judge(true, &[]).0, "healthy");
+        assert_eq!(judge(true, &[run("succeeded"), run("succeeded")]).0, "healthy");
+        assert_eq!(judge(true, &[run("succeeded"), run("failed")]).0, "degraded");
+        assert_eq!(judge(true, &[run("failed"), run("succeeded")]).0, "degraded");
+        let failing = judge(true, &[run("failed"), run("failed"), run("failed"), run("succeeded")]);
+        assert_eq!(failing.0, "failing");
+        assert!(failing.1.contains("HTTP 503"), "{}", failing.1);
+        assert_eq!(judge(true, &[run("failed")]).0, "failing", "the only run failed");
+    }
+}

@@ -1,0 +1,107 @@
+//! The audit log: append under a lock on `audit_head`, read in order for verification and
+//! the API.
+
+use super::{Db, StoreError};
+use sqlx::Row;
+
+/// One audit entry as stored.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: serde_json::Value,
+    /// `details` exactly as stored, which is what the MAC covers.
+    #[serde(skip)]
+    pub details_text: String,
+    #[serde(skip)]
+    pub mac: Vec<u8>,
+}
+
+/// Fields of an entry before it has a number and MAC.
+pub struct NewAuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: serde_json::Value,
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<AuditRow, sqlx::Error> {
+    let details: String = row.try_get("details")?;
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: row.try_get("outcome")?,
+        details: serde_json::from_str(&details).unwrap_or_else(|_| serde_json::Value::String(details.clone())),
+        details_text: details,
+        mac: row.try_get("mac")?,
+    })
+}
+
+impl Db {
+    /// Appends one entry. `seal(seq, previous_mac)` returns the entry's MAC and the head's MAC.
+    /// Bumping the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
+    /// concurrent appends from any replica chain one after another.
+    pub async fn append_audit(
+        &self,
+        entry: &NewAuditRow,
+        seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
+            .fetch_one(&mut *tx)
+            .await?;
+        let seq: i64 = head.try_get("seq")?;
+        let previous: Vec<u8> = head.try_get("mac")?;
+        let (mac, head_mac) = seal(seq, &previous);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(&entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.outcome)
+        .bind(entry.details.to_string())
+        .bind(&mac)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
+            .bind(&head_mac)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Entries after `after`, oldest first.
+    pub async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, target, outcome, details, mac FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The head: number and head MAC of the last entry.
+    pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), StoreError> {
+        let row = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok((row.try_get("seq")?, row.try_get("mac")?))
+    }
+}

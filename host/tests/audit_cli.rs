@@ -1,0 +1,60 @@
+//! `hub audit verify` as an operator runs it: exit 0 on an intact log, non-zero naming the
+//! entry when one was edited or deleted.
+
+use hub::Hub;
+use hub::audit::Event;
+use hub::config::HubConfig;
+use std::process::Command;
+
+fn verify(data_dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("runs the hub binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_exits_non_zero_and_names_the_tampered_entry() {
+    let data = tempfile::tempdir().unwrap();
+    let config = HubConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        admin_key: Some("audit-cli-test-key-0123456789".into()),
+        ..HubConfig::default()
+    };
+    let hub = Hub::start(config).await.unwrap();
+    for target in ["a", "b", "c"] {
+        hub.manager
+            .audit()
+            .record(Event::new("test", "connector.enable", target))
+            .await;
+    }
+    let db = hub.manager.db().pool().clone();
+    let (ok, text) = verify(data.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("3 entries"), "{text}");
+
+    sqlx::query("UPDATE audit_log SET target = 'z' WHERE seq = 2")
+        .execute(&db)
+        .await
+        .unwrap();
+    let (ok, text) = verify(data.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains("audit entry 2 was changed"), "{text}");
+
+    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+        .execute(&db)
+        .await
+        .unwrap();
+    let (ok, text) = verify(data.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains("audit entry 2 is missing"), "{text}");
+    hub.stop().await;
+}

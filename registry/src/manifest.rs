@@ -1,0 +1,119 @@
+//! `plugin.toml`: what a plugin is, which contract version it was built against, which
+//! triggers it supports, which hosts it calls by default, which secrets and credentials it
+//! needs, and the JSON Schema of its instance config.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("plugin.toml is not valid TOML for a manifest: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("plugin.toml: {field} {problem}")]
+    Invalid { field: &'static str, problem: String },
+}
+
+/// How a connector can be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Sync,
+    Webhook,
+    Mqtt,
+}
+
+/// `plugin.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    /// Version of the `healthforce:hub` WIT contract the plugin was built against.
+    pub contract: String,
+    #[serde(default)]
+    pub description: String,
+    pub triggers: Vec<Trigger>,
+    /// Hosts (`host` or `host:port`) the plugin calls by default; an instance may narrow or
+    /// replace the list.
+    #[serde(default)]
+    pub egress: Vec<String>,
+    /// Secret names the plugin reads through the `secrets` import.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Host-held credential names the plugin asks tokens for through the `auth` import.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    /// MQTT topic filters the plugin consumes.
+    #[serde(default)]
+    pub mqtt_topics: Vec<String>,
+    /// JSON Schema of an instance's config.
+    #[serde(default)]
+    pub config_schema: serde_json::Value,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |field, problem: &str| ManifestError::Invalid {
+            field,
+            problem: problem.into(),
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(invalid("name", "must be 1-64 characters of a-z, 0-9 and '-'"));
+        }
+        if !is_semver(&self.version) {
+            return Err(invalid("version", "must be a semantic version like 1.2.3"));
+        }
+        if !is_semver(&self.contract) {
+            return Err(invalid("contract", "must be a semantic version like 0.1.0"));
+        }
+        if self.triggers.is_empty() {
+            return Err(invalid("triggers", "must name at least one of sync, webhook, mqtt"));
+        }
+        Ok(())
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+        name = "regnakes"
+        version = "0.1.0"
+        contract = "0.1.0"
+        triggers = ["sync"]
+    "#;
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let err = Manifest::parse(&MANIFEST.replace("regnakes", "Reg Nakes")).unwrap_err();
+        assert!(err.to_string().contains("name"), "{err}");
+        let err = Manifest::parse(&MANIFEST.replace("[\"sync\"]", "[]")).unwrap_err();
+        assert!(err.to_string().contains("triggers"), "{err}");
+    }
+}
