@@ -125,21 +125,24 @@ async fn main() {
         .unwrap();
         let connector = hub
             .manager
-            .create_connector(NewConnector {
-                name: "regnakes".into(),
-                plugin: "regnakes".into(),
-                config: serde_json::from_str(&config).unwrap(),
-                egress: Some(vec![server.addr.to_string()]),
-                credentials: BTreeMap::from([("regnakes".to_string(), credential.clone())]),
-                secrets: BTreeMap::from([("secret".to_string(), sim_config.client_secret.clone())]),
-                enabled: true,
-                concurrency: None,
-                max_attempts: None,
-            })
+            .create_connector(
+                NewConnector {
+                    name: "regnakes".into(),
+                    plugin: "regnakes".into(),
+                    config: serde_json::from_str(&config).unwrap(),
+                    egress: Some(vec![server.addr.to_string()]),
+                    credentials: BTreeMap::from([("regnakes".to_string(), credential.clone())]),
+                    secrets: BTreeMap::from([("secret".to_string(), sim_config.client_secret.clone())]),
+                    enabled: true,
+                    concurrency: None,
+                    max_attempts: None,
+                },
+                "bench",
+            )
             .await
             .unwrap();
         let started = Instant::now();
-        let run = hub.manager.request_run(&connector.id, "bench").await.unwrap();
+        let run = hub.manager.request_run(&connector.id, "bench", "bench").await.unwrap();
         let run = loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();

@@ -21,8 +21,13 @@ pub const REGNAKES: Bundled = Bundled {
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/regnakes_plugin.wasm")),
 };
 
+pub const SSO: Bundled = Bundled {
+    manifest: include_str!("../../plugins/sso/plugin.toml"),
+    component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/sso_plugin.wasm")),
+};
+
 /// Every bundled connector.
-pub const ALL: &[Bundled] = &[REGNAKES];
+pub const ALL: &[Bundled] = &[REGNAKES, SSO];
 
 /// A test fixture plugin (`plugins/fixtures/<name>`), as a package. Fixtures are built with
 /// the host but never embedded in it.

@@ -31,3 +31,23 @@ CREATE TABLE audit_head (
     mac  BLOB NOT NULL
 );
 INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, x'');
+
+-- SSO accounts, linked to the practitioner with the same NIK (by blind index).
+CREATE TABLE accounts (
+    id              TEXT PRIMARY KEY,
+    source_system   TEXT NOT NULL,
+    subject_index   BLOB NOT NULL,
+    nik_index       BLOB,
+    practitioner_id TEXT,
+    key_version     INTEGER NOT NULL,
+    subject         BLOB NOT NULL,
+    username        BLOB NOT NULL,
+    email           BLOB,
+    roles           TEXT NOT NULL,
+    active          INTEGER NOT NULL,
+    content_hash    BLOB NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (source_system, subject_index)
+);
+CREATE INDEX accounts_by_practitioner ON accounts (practitioner_id);

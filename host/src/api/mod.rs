@@ -5,6 +5,7 @@
 //! `routes.rs` is the single table of routes; the router, the permission checks and
 //! `/openapi.json` are generated from it.
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod auth;

@@ -2,7 +2,7 @@
 //! and the shapes it takes and returns. The router, the authorization checks and
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
-use super::{AppState, api_keys, audit, connectors, plugins, practitioners, rejects, runs, service};
+use super::{AppState, accounts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, service};
 use crate::auth::Permission;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -178,6 +178,9 @@ pub fn table() -> Vec<Route> {
         Route::new(get.clone(), "/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<serde_json::Value>>(200),
+        Route::new(get.clone(), "/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
+            .query::<accounts::ListQuery>()
+            .returns::<super::Page<accounts::AccountView>>(200),
         // Access and audit
         Route::new(get.clone(), "/api/v1/api-keys", Needs(Admin), "List API keys (never the keys themselves)", api_keys::list)
             .query::<super::PageQuery>()

@@ -8,7 +8,8 @@
 //!   differs is a conflicting identifier: rejected, never merged.
 //! - A matched row whose keyed content hash is unchanged is counted and not rewritten.
 
-pub mod validate;
+mod accounts;
+mod validate;
 
 use crate::crypto::KeyRing;
 use crate::runtime::bindings::{CanonicalRecord, Practitioner};
@@ -88,24 +89,19 @@ impl Pipeline {
         let received = batch.len();
         let mut rejects: Vec<(usize, String, CanonicalRecord)> = Vec::new();
         let mut keyed = Vec::new();
+        let mut valid_accounts = Vec::new();
         for (index, record) in batch.into_iter().enumerate() {
             match record {
                 CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
                     Ok(()) => keyed.push(self.keyed(index, p)),
                     Err(reason) => rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
                 },
-                other => {
-                    let kind = if matches!(other, CanonicalRecord::Observation(_)) {
-                        "observation"
-                    } else {
-                        "account"
-                    };
-                    rejects.push((
-                        index,
-                        format!("{kind} records are not stored by this hub version yet"),
-                        other,
-                    ));
-                }
+                CanonicalRecord::Account(a) => accounts::take_account(index, a, &mut valid_accounts, &mut rejects),
+                other @ CanonicalRecord::Observation(_) => rejects.push((
+                    index,
+                    "observation records are not stored by this hub version yet".into(),
+                    other,
+                )),
             }
         }
 
@@ -178,6 +174,7 @@ impl Pipeline {
             }
         }
 
+        let account_rows = self.seal_accounts(valid_accounts, &now, &mut counts).await?;
         counts.rejected = rejects.len() as i64;
         let reject_rows: Vec<RejectRecord> = rejects
             .iter()
@@ -185,6 +182,7 @@ impl Pipeline {
             .collect();
         let mut tx = self.db.pool().begin().await?;
         store::practitioners::upsert(&mut tx, self.db.backend(), &rows).await?;
+        store::accounts::upsert(&mut tx, self.db.backend(), &account_rows).await?;
         store::rejects::insert(&mut tx, self.db.backend(), &reject_rows).await?;
         if let Some(run_id) = source.run_id {
             store::runs::add_counts(&mut tx, run_id, counts).await?;

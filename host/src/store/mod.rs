@@ -5,6 +5,7 @@
 //! One file per table group. Writes on the emit path are batched: one multi-row statement per
 //! table per batch, in one transaction.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod connectors;
@@ -139,7 +140,9 @@ impl Backend {
         out
     }
 
-    /// A comma-separated list of `n` placeholders numbered from `start`.
+    /// A comma-separated list of `n` placeholders numbered from `start`. On SQLite they are plain `?`, numbered by
+    /// position by sqlx, so a statement using them must use them for every parameter (a `$1`
+    /// before them shifts every binding by one).
     pub fn list_placeholders(self, n: usize, start: usize) -> String {
         let mut out = String::with_capacity(n * 5);
         for i in start..start + n {
