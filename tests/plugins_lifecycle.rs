@@ -91,6 +91,7 @@ async fn packages_are_verified_and_each_refusal_says_why() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|p| p["name"] == "regnakes")
         .map(|p| p["version"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["0.1.0"], "{plugins}");

@@ -39,6 +39,9 @@ enum Command {
         /// Where the RegNakes simulator listens.
         #[arg(long, default_value = "127.0.0.1:8091")]
         sim_listen: SocketAddr,
+        /// Where the SSO simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        sso_listen: SocketAddr,
         /// People in the simulated registry.
         #[arg(long, default_value_t = 5_000)]
         people: usize,
@@ -104,12 +107,14 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             sim_listen,
+            sso_listen,
             people,
         } => {
             cli::demo::run(cli::demo::DemoOptions {
                 listen,
                 data_dir,
                 sim_listen,
+                sso_listen,
                 people,
             })
             .await?;
@@ -141,4 +146,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

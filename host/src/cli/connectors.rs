@@ -7,11 +7,11 @@ use serde_json::Value;
 #[derive(Args)]
 pub struct ApiArgs {
     /// Base URL of the hub.
-    #[arg(long, env = "HUB_API_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "HUB_API_URL", default_value = "http://127.0.0.1:8080")]
     pub api: String,
     /// API key or SSO token.
-    #[arg(long, env = "HUB_API_KEY", hide_env_values = true)]
-    pub key: String,
+    #[arg(long, global = true, env = "HUB_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -65,7 +65,7 @@ pub async fn run(api: ApiArgs, command: ConnectorsCommand) -> anyhow::Result<()>
                     text(&c["id"]),
                     text(&c["name"]),
                     plugin,
-                    c["enabled"],
+                    c["enabled"].as_bool().unwrap_or_default().to_string(),
                     text(&c["health"]["status"])
                 );
             }
@@ -127,6 +127,9 @@ struct Client {
 
 impl Client {
     fn new(api: ApiArgs) -> anyhow::Result<Self> {
+        if api.key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+            anyhow::bail!("no credentials: pass --key <API key or SSO token> or set HUB_API_KEY");
+        }
         hub::manager::credentials::install_tls_provider();
         Ok(Self {
             http: reqwest::Client::builder()
@@ -142,7 +145,7 @@ impl Client {
         let response = self
             .http
             .request(method.clone(), &url)
-            .bearer_auth(&self.api.key)
+            .bearer_auth(self.api.key.as_deref().unwrap_or_default())
             .send()
             .await
             .with_context(|| format!("cannot reach the hub at {} (set --api or HUB_API_URL)", self.api.api))?;
