@@ -1,7 +1,7 @@
 //! RegNakes end to end: simulator → plugin (WASM) → host pipeline → encrypted storage →
 //! API, on SQLite and PostgreSQL.
 
-use hub_e2e::{Backend, TestHub, backends, regnakes};
+use hub_e2e::{ADMIN_KEY, Backend, TestHub, backends, regnakes};
 use hub_sim::{Faults, RegnakesConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -370,4 +370,13 @@ async fn api_refuses_missing_or_wrong_keys_and_bad_input_with_problem_json() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, _) = hub.post("/api/v1/connectors/nope/run", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = hub
+        .http
+        .put(hub.url("/api/v1/connectors"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }

@@ -8,7 +8,7 @@
 //! with full write access to the database, breaks the chain, and [`Auditor::verify`] names
 //! the first broken entry.
 
-use crate::store::audit::{AuditRow, NewAuditRow};
+use crate::store::audit::AuditEntry;
 use crate::store::{self, Db, StoreError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -105,18 +105,17 @@ impl Auditor {
     }
 
     pub async fn try_record(&self, event: &Event) -> Result<i64, StoreError> {
-        let row = NewAuditRow {
+        let entry = AuditEntry {
             at: store::now(),
             actor: event.actor.clone(),
             action: event.action.to_string(),
             target: event.target.clone(),
             outcome: event.outcome.as_str().to_string(),
-            details: event.details.clone(),
+            details: event.details.to_string(),
         };
-        let fields = Fields::of_new(&row);
         self.db
-            .append_audit(&row, |seq, previous| {
-                let mac = self.entry_mac(seq, previous, &fields);
+            .append_audit(&entry, |seq, previous| {
+                let mac = self.entry_mac(seq, previous, &entry);
                 let head = self.head_mac(seq, &mac);
                 (mac, head)
             })
@@ -134,7 +133,7 @@ impl Auditor {
                 if row.seq != expected {
                     return Err(ChainError::Deleted { seq: expected }.into());
                 }
-                let mac = self.entry_mac(row.seq, &previous, &Fields::of_row(row));
+                let mac = self.entry_mac(row.seq, &previous, &row.entry);
                 if !bool::from(subtle::ConstantTimeEq::ct_eq(&mac[..], &row.mac[..])) {
                     return Err(ChainError::Edited { seq: row.seq }.into());
                 }
@@ -160,7 +159,7 @@ impl Auditor {
         Ok(last)
     }
 
-    fn entry_mac(&self, seq: i64, previous: &[u8], fields: &Fields) -> Vec<u8> {
+    fn entry_mac(&self, seq: i64, previous: &[u8], fields: &AuditEntry) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(b"audit-entry-v1\0");
         mac.update(&seq.to_be_bytes());
@@ -185,39 +184,5 @@ impl Auditor {
         mac.update(&seq.to_be_bytes());
         mac.update(last_mac);
         mac.finalize().into_bytes().to_vec()
-    }
-}
-
-/// The MACed fields, with details in the exact text stored.
-struct Fields<'a> {
-    at: &'a str,
-    actor: &'a str,
-    action: &'a str,
-    target: &'a str,
-    outcome: &'a str,
-    details: String,
-}
-
-impl<'a> Fields<'a> {
-    fn of_new(row: &'a NewAuditRow) -> Self {
-        Self {
-            at: &row.at,
-            actor: &row.actor,
-            action: &row.action,
-            target: &row.target,
-            outcome: &row.outcome,
-            details: row.details.to_string(),
-        }
-    }
-
-    fn of_row(row: &'a AuditRow) -> Self {
-        Self {
-            at: &row.at,
-            actor: &row.actor,
-            action: &row.action,
-            target: &row.target,
-            outcome: &row.outcome,
-            details: row.details_text.clone(),
-        }
     }
 }

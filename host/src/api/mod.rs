@@ -92,6 +92,15 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
             };
             Problem::not_found(where_)
         })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} does not accept {method}; GET /openapi.json lists what it does",
+                    uri.path()
+                ),
+            )
+        })
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http());

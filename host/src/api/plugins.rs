@@ -1,7 +1,8 @@
 //! `/api/v1/plugins`: installed versions, and installs by upload or from a registry.
 
+use super::extract::Query;
 use super::problem::Problem;
-use super::{AppState, Page};
+use super::{AppState, Page, PageQuery};
 use crate::auth::Caller;
 use crate::store::plugins::PluginRecord;
 use axum::Extension;
@@ -58,12 +59,16 @@ pub struct InstallFromRegistry {
     pub source: String,
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Page<PluginView>>, Problem> {
-    let plugins = state.manager.db().list_plugins().await?;
-    Ok(axum::Json(Page {
-        items: plugins.iter().map(PluginView::from).collect(),
-        next_cursor: None,
-    }))
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<axum::Json<Page<PluginView>>, Problem> {
+    let limit = crate::store::clamp_limit(q.limit);
+    let plugins = state.manager.db().list_plugins(q.cursor.as_deref(), limit).await?;
+    let items = plugins.iter().map(PluginView::from).collect();
+    Ok(axum::Json(Page::new(items, limit, |p: &PluginView| {
+        format!("{}@{}", p.name, p.version)
+    })))
 }
 
 /// JSON names a registry package; any other body is the package file itself.

@@ -127,6 +127,7 @@ pub fn table() -> Vec<Route> {
         Route::new(get.clone(), "/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
         // Plugins
         Route::new(get.clone(), "/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
+            .query::<super::PageQuery>()
             .returns::<super::Page<plugins::PluginView>>(200),
         Route::new(
             post.clone(),

@@ -4,44 +4,49 @@
 use super::{Db, StoreError};
 use sqlx::Row;
 
-/// One audit entry as stored.
+/// What an audit entry says, exactly as stored: the fields its MAC covers.
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
-pub struct AuditRow {
-    pub seq: i64,
+pub struct AuditEntry {
     pub at: String,
     pub actor: String,
     pub action: String,
     pub target: String,
     pub outcome: String,
-    pub details: serde_json::Value,
-    /// `details` exactly as stored, which is what the MAC covers.
-    #[serde(skip)]
-    pub details_text: String,
+    /// A JSON object, kept as the exact text stored so the MAC can be checked.
+    #[serde(serialize_with = "as_json")]
+    #[schemars(with = "serde_json::Value")]
+    pub details: String,
+}
+
+fn as_json<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => value.serialize(serializer),
+        Err(_) => serializer.serialize_str(text),
+    }
+}
+
+/// One audit entry with its number and MAC.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AuditRow {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
     #[serde(skip)]
     pub mac: Vec<u8>,
 }
 
-/// Fields of an entry before it has a number and MAC.
-pub struct NewAuditRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub outcome: String,
-    pub details: serde_json::Value,
-}
-
 fn from_row(row: &sqlx::any::AnyRow) -> Result<AuditRow, sqlx::Error> {
-    let details: String = row.try_get("details")?;
     Ok(AuditRow {
         seq: row.try_get("seq")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        target: row.try_get("target")?,
-        outcome: row.try_get("outcome")?,
-        details: serde_json::from_str(&details).unwrap_or_else(|_| serde_json::Value::String(details.clone())),
-        details_text: details,
+        entry: AuditEntry {
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            target: row.try_get("target")?,
+            outcome: row.try_get("outcome")?,
+            details: row.try_get("details")?,
+        },
         mac: row.try_get("mac")?,
     })
 }
@@ -52,7 +57,7 @@ impl Db {
     /// concurrent appends from any replica chain one after another.
     pub async fn append_audit(
         &self,
-        entry: &NewAuditRow,
+        entry: &AuditEntry,
         seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
     ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -72,7 +77,7 @@ impl Db {
         .bind(&entry.action)
         .bind(&entry.target)
         .bind(&entry.outcome)
-        .bind(entry.details.to_string())
+        .bind(&entry.details)
         .bind(&mac)
         .execute(&mut *tx)
         .await?;

@@ -49,10 +49,16 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+    /// Plugins ordered by name and version, after the `name@version` cursor `after`.
+    pub async fn list_plugins(&self, after: Option<&str>, limit: i64) -> Result<Vec<PluginRecord>, StoreError> {
+        let (name, version) = after.and_then(|a| a.split_once('@')).unwrap_or(("", ""));
         let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM plugins ORDER BY name, installed_at"
+            "SELECT {COLUMNS} FROM plugins WHERE name > $1 OR (name = $1 AND version > $2) \
+             ORDER BY name, version LIMIT $3"
         )))
+        .bind(name)
+        .bind(version)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
