@@ -285,12 +285,14 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
         ("spin", "CPU deadline"),
         ("hog", "memory limit of 64 MiB"),
         ("egress", "egress allow-list"),
+        ("secret", "not declared in this plugin's manifest"),
     ] {
         let (status, body) = hub
             .post(
                 "/api/v1/connectors",
                 json!({ "name": format!("hostile-{mode}"), "plugin": "hostile", "enabled": true,
-                        "config": { "mode": mode, "url": forbidden_url }, "egress": ["127.0.0.1:1"] }),
+                        "config": { "mode": mode, "url": forbidden_url, "secret": "stolen" },
+                        "egress": ["127.0.0.1:1"], "secrets": { "stolen": "client-secret-value" } }),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -315,8 +317,9 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
             run["error"].as_str().unwrap().contains(expected),
             "expected {expected:?}: {run}"
         );
+        assert!(!run.to_string().contains("client-secret-value"), "{run}");
     }
-    let good_run = hub.wait_for_run(&runs[3]).await;
+    let good_run = hub.wait_for_run(runs.last().unwrap()).await;
     assert_eq!(good_run["status"], "succeeded", "{good_run}");
     assert_eq!(good_run["records_received"], sim.total() as i64);
 

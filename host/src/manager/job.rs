@@ -18,17 +18,20 @@ pub struct ConnectorJob {
     connector: ConnectorRecord,
     credentials: BTreeMap<String, CredentialSpec>,
     run_id: String,
+    /// Secret names the plugin may read (its manifest's `secrets`).
+    granted_secrets: Vec<String>,
     logs: Mutex<Vec<LogLine>>,
 }
 
 impl ConnectorJob {
-    pub fn new(inner: Arc<Inner>, connector: ConnectorRecord, run_id: String) -> Self {
+    pub fn new(inner: Arc<Inner>, connector: ConnectorRecord, run_id: String, granted_secrets: Vec<String>) -> Self {
         let credentials = serde_json::from_str(&connector.credentials).unwrap_or_default();
         Self {
             inner,
             connector,
             credentials,
             run_id,
+            granted_secrets,
             logs: Mutex::default(),
         }
     }
@@ -191,7 +194,20 @@ impl JobHost for ConnectorJob {
     }
 
     fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
-        Box::pin(async move { self.open_secret(&name).await })
+        Box::pin(async move {
+            if !self.granted_secrets.contains(&name) {
+                self.log(
+                    LogLevel::Warn,
+                    format!("plugin asked for secret {name:?}, which its manifest does not declare; refused"),
+                    vec![],
+                    false,
+                );
+                return Err(PluginError::Config(format!(
+                    "secret {name:?} is not declared in this plugin's manifest (plugin.toml `secrets`)"
+                )));
+            }
+            self.open_secret(&name).await
+        })
     }
 
     fn log(&self, level: LogLevel, message: String, fields: Vec<(String, String)>, from_plugin: bool) {

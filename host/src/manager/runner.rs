@@ -43,6 +43,13 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
         .await
         .map_err(|e| e.to_string())?;
     let egress: Vec<String> = serde_json::from_str(&connector.egress).unwrap_or_default();
+    // The plugin may read only the secrets its manifest declares, never the client secrets
+    // the host uses for its credentials.
+    let granted = super::Manager { inner: inner.clone() }
+        .manifest_of(&connector.plugin_digest)
+        .await
+        .map_err(|e| e.to_string())?
+        .secrets;
     let max = connector.max_attempts.max(1) as u32;
     for attempt in 1..=max {
         inner
@@ -55,7 +62,12 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
             .state_get(&connector.id, CURSOR_KEY)
             .await
             .map_err(store_error)?;
-        let job = Arc::new(ConnectorJob::new(inner.clone(), connector.clone(), run_id.to_string()));
+        let job = Arc::new(ConnectorJob::new(
+            inner.clone(),
+            connector.clone(),
+            run_id.to_string(),
+            granted.clone(),
+        ));
         let spec = JobSpec {
             egress: egress.clone(),
             trace_id: trace_id.to_string(),
