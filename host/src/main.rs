@@ -65,8 +65,12 @@ enum Command {
     },
     /// Run the simulators alone.
     Sim {
+        /// Where the RegNakes simulator listens.
         #[arg(long, default_value = "127.0.0.1:8091")]
         listen: SocketAddr,
+        /// Where the SSO simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        sso_listen: SocketAddr,
         #[arg(long, default_value_t = 5_000)]
         people: usize,
     },
@@ -133,15 +137,33 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Connectors { api, command } => cli::connectors::run(api, command).await?,
-        Command::Sim { listen, people } => {
-            let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        Command::Sim {
+            listen,
+            sso_listen,
+            people,
+        } => {
+            let config = hub_sim::RegnakesConfig {
                 people,
                 ..Default::default()
+            };
+            let sso = hub_sim::SsoSim::new(hub_sim::SsoConfig {
+                accounts: people.min(1_000),
+                seed: config.seed,
+                ..Default::default()
             });
+            let sim = hub_sim::RegnakesSim::new(config);
             let running = hub_sim::serve(sim.router(), listen)
                 .await
                 .context("starting the RegNakes simulator")?;
+            let sso_running = hub_sim::serve(sso.router(), sso_listen)
+                .await
+                .context("starting the SSO simulator")?;
+            sso.set_issuer(&sso_running.base_url());
             println!("RegNakes simulator on {} ({people} people)", running.base_url());
+            println!(
+                "SSO simulator on {} (issuer; users admin, operator, integrator, viewer)",
+                sso.issuer()
+            );
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         }
     }
