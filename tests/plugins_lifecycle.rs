@@ -132,6 +132,33 @@ async fn packages_are_verified_and_each_refusal_says_why() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
+    // The same registry served over HTTP, as a package mirror would serve it.
+    let http_dir = tempfile::tempdir().unwrap();
+    let served = DirRegistry::new(http_dir.path());
+    served.publish(&signed(regnakes_version("0.5.0"), &publisher)).unwrap();
+    let root = http_dir.path().to_path_buf();
+    let files = axum::Router::new().route(
+        "/{file}",
+        axum::routing::get(move |axum::extract::Path(file): axum::extract::Path<String>| {
+            let root = root.clone();
+            async move { std::fs::read(root.join(file)).map_err(|_| StatusCode::NOT_FOUND) }
+        }),
+    );
+    let mirror = hub_sim::serve(files, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let over_http = {
+        let (key, url) = (publisher.public_key(), mirror.base_url());
+        TestHub::start_with(Backend::Sqlite, move |c| {
+            c.plugins.trusted_keys = vec![key];
+            c.plugins.registries = vec![url];
+        })
+        .await
+    };
+    let (status, body) = over_http
+        .call(Method::POST, "/api/v1/plugins", Some(json!({ "source": "regnakes" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], "0.5.0", "the newest version when none is named");
+
     // Versions are immutable: another package under an installed name@version is refused.
     let mut other = regnakes_version("0.2.0");
     other.manifest_text.push_str("\n# different bytes\n");

@@ -1,0 +1,78 @@
+//! `hub plugin keygen | package | publish` as a publisher runs them: the package they make is
+//! signed by the printed key and lands in the registry index.
+
+use hub_registry::{DirRegistry, Package, PublicKey, Trust, TrustPolicy};
+use std::process::Command;
+
+fn hub(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(args)
+        .output()
+        .expect("runs the hub binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "hub {args:?}: {text}");
+    text
+}
+
+#[test]
+fn keygen_package_publish_produce_a_trusted_package_in_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let printed = hub(&["plugin", "keygen", "--out", &path("publisher.key")]);
+    let public: PublicKey = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("ed25519:"))
+        .expect("keygen prints the public key")
+        .parse()
+        .unwrap();
+    let mode = std::fs::metadata(path("publisher.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o077,
+        0,
+        "private key is private"
+    );
+
+    std::fs::write(path("plugin.toml"), hub::bundled::REGNAKES.manifest).unwrap();
+    std::fs::write(path("component.wasm"), hub::bundled::REGNAKES.component).unwrap();
+    hub(&[
+        "plugin",
+        "package",
+        "--manifest",
+        &path("plugin.toml"),
+        "--component",
+        &path("component.wasm"),
+        "--key",
+        &path("publisher.key"),
+        "--out",
+        &path("dist"),
+    ]);
+    hub(&[
+        "plugin",
+        "publish",
+        &path("dist/regnakes-0.1.0.hfpkg"),
+        "--registry",
+        &path("registry"),
+    ]);
+
+    let registry = DirRegistry::new(path("registry"));
+    let index = registry.index().unwrap();
+    let entry = index.find("regnakes", Some("0.1.0")).expect("published");
+    assert_eq!(entry.publisher.as_deref(), Some(public.to_string().as_str()));
+    let package: Package = registry.fetch(entry).unwrap();
+    let policy = TrustPolicy {
+        trusted_keys: vec![public],
+        allow_unsigned: false,
+    };
+    assert_eq!(policy.verify(&package), Ok(Trust::SignedBy(public)));
+
+    // keygen never overwrites a key.
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["plugin", "keygen", "--out", &path("publisher.key")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
