@@ -22,6 +22,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Proble
     Ok(Json(json!({ "status": "ready" })))
 }
 
+/// Built once: the document depends only on the code.
 pub async fn openapi() -> Json<Value> {
-    Json(super::openapi::document())
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(super::openapi::document).clone())
 }
