@@ -70,6 +70,42 @@ impl Route {
         }
     }
 
+    fn get<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::GET, path, access, summary, handler)
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::POST, path, access, summary, handler)
+    }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::PATCH, path, access, summary, handler)
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::DELETE, path, access, summary, handler)
+    }
+
     fn query<Q: JsonSchema>(mut self) -> Self {
         self.query = Some(root_schema::<Q>);
         self
@@ -119,18 +155,15 @@ impl JsonSchema for PackageUpload {
 pub fn table() -> Vec<Route> {
     use Access::{Needs, Public};
     use Permission::{Admin, Integrate, Operate, PiiRead, Read};
-    let get = Method::GET;
-    let post = Method::POST;
     vec![
-        Route::new(get.clone(), "/healthz", Public, "Liveness: the process answers", service::healthz),
-        Route::new(get.clone(), "/readyz", Public, "Readiness: the database answers", service::readyz),
-        Route::new(get.clone(), "/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
+        Route::get("/healthz", Public, "Liveness: the process answers", service::healthz),
+        Route::get("/readyz", Public, "Readiness: the database answers", service::readyz),
+        Route::get("/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
         // Plugins
-        Route::new(get.clone(), "/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
+        Route::get("/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
             .query::<super::PageQuery>()
             .returns::<super::Page<plugins::PluginView>>(200),
-        Route::new(
-            post.clone(),
+        Route::post(
             "/api/v1/plugins",
             Needs(Integrate),
             "Install a plugin: upload a signed .hfpkg (application/octet-stream) or name one in a configured registry (JSON {\"source\": \"name@version\"})",
@@ -141,57 +174,57 @@ pub fn table() -> Vec<Route> {
         .body_limit(hub_registry::package::MAX_COMPONENT as usize + 1024 * 1024)
         .returns::<plugins::PluginView>(201),
         // Connectors
-        Route::new(get.clone(), "/api/v1/connectors", Needs(Read), "List connectors with their health", connectors::list)
+        Route::get("/api/v1/connectors", Needs(Read), "List connectors with their health", connectors::list)
             .query::<super::PageQuery>()
             .returns::<super::Page<connectors::ConnectorView>>(200),
-        Route::new(post.clone(), "/api/v1/connectors", Needs(Integrate), "Create a connector instance", connectors::create)
+        Route::post("/api/v1/connectors", Needs(Integrate), "Create a connector instance", connectors::create)
             .json_body::<crate::manager::NewConnector>()
             .returns::<connectors::ConnectorView>(201),
-        Route::new(get.clone(), "/api/v1/connectors/{id}", Needs(Read), "A connector, its settings and health", connectors::get)
+        Route::get("/api/v1/connectors/{id}", Needs(Read), "A connector, its settings and health", connectors::get)
             .returns::<connectors::ConnectorView>(200),
-        Route::new(Method::PATCH, "/api/v1/connectors/{id}", Needs(Integrate), "Change a connector's config, egress, concurrency or attempts", connectors::patch)
+        Route::patch("/api/v1/connectors/{id}", Needs(Integrate), "Change a connector's config, egress, concurrency or attempts", connectors::patch)
             .json_body::<crate::manager::ConnectorPatch>()
             .returns::<connectors::ConnectorView>(200),
-        Route::new(Method::DELETE, "/api/v1/connectors/{id}", Needs(Admin), "Delete a connector (its stored records stay)", connectors::delete)
+        Route::delete("/api/v1/connectors/{id}", Needs(Admin), "Delete a connector (its stored records stay)", connectors::delete)
             .status(204),
-        Route::new(post.clone(), "/api/v1/connectors/{id}/enable", Needs(Operate), "Enable a connector", connectors::enable)
+        Route::post("/api/v1/connectors/{id}/enable", Needs(Operate), "Enable a connector", connectors::enable)
             .returns::<connectors::ConnectorView>(200),
-        Route::new(post.clone(), "/api/v1/connectors/{id}/disable", Needs(Operate), "Disable a connector", connectors::disable)
+        Route::post("/api/v1/connectors/{id}/disable", Needs(Operate), "Disable a connector", connectors::disable)
             .returns::<connectors::ConnectorView>(200),
-        Route::new(post.clone(), "/api/v1/connectors/{id}/run", Needs(Operate), "Start a run now", connectors::run)
+        Route::post("/api/v1/connectors/{id}/run", Needs(Operate), "Start a run now", connectors::run)
             .returns::<crate::store::runs::RunRecord>(202),
-        Route::new(post.clone(), "/api/v1/connectors/{id}/upgrade", Needs(Integrate), "Move a connector to another installed version of its plugin", connectors::upgrade)
+        Route::post("/api/v1/connectors/{id}/upgrade", Needs(Integrate), "Move a connector to another installed version of its plugin", connectors::upgrade)
             .json_body::<connectors::UpgradeRequest>()
             .returns::<connectors::ConnectorView>(200),
-        Route::new(post.clone(), "/api/v1/connectors/{id}/rollback", Needs(Integrate), "Move a connector back to the version before its last upgrade", connectors::rollback)
+        Route::post("/api/v1/connectors/{id}/rollback", Needs(Integrate), "Move a connector back to the version before its last upgrade", connectors::rollback)
             .returns::<connectors::ConnectorView>(200),
-        Route::new(get.clone(), "/api/v1/connectors/{id}/runs", Needs(Read), "Run history, newest first", runs::list)
+        Route::get("/api/v1/connectors/{id}/runs", Needs(Read), "Run history, newest first", runs::list)
             .query::<super::PageQuery>()
             .returns::<super::Page<crate::store::runs::RunRecord>>(200),
-        Route::new(get.clone(), "/api/v1/connectors/{id}/logs", Needs(Read), "The plugin's log lines and the host's events, newest first", connectors::logs)
+        Route::get("/api/v1/connectors/{id}/logs", Needs(Read), "The plugin's log lines and the host's events, newest first", connectors::logs)
             .query::<connectors::LogsQuery>()
             .returns::<super::Page<crate::store::logs::LogLine>>(200),
-        Route::new(get.clone(), "/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
+        Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
-        Route::new(get.clone(), "/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
+        Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
             .query::<rejects::ListQuery>()
             .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),
-        Route::new(get.clone(), "/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
+        Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<serde_json::Value>>(200),
-        Route::new(get.clone(), "/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
+        Route::get("/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
             .query::<accounts::ListQuery>()
             .returns::<super::Page<accounts::AccountView>>(200),
         // Access and audit
-        Route::new(get.clone(), "/api/v1/api-keys", Needs(Admin), "List API keys (never the keys themselves)", api_keys::list)
+        Route::get("/api/v1/api-keys", Needs(Admin), "List API keys (never the keys themselves)", api_keys::list)
             .query::<super::PageQuery>()
             .returns::<super::Page<crate::store::api_keys::ApiKeyRecord>>(200),
-        Route::new(post.clone(), "/api/v1/api-keys", Needs(Admin), "Create an API key; the key is in the answer once", api_keys::create)
+        Route::post("/api/v1/api-keys", Needs(Admin), "Create an API key; the key is in the answer once", api_keys::create)
             .json_body::<api_keys::NewApiKey>()
             .returns::<api_keys::CreatedApiKey>(201),
-        Route::new(Method::DELETE, "/api/v1/api-keys/{id}", Needs(Admin), "Revoke an API key", api_keys::revoke)
+        Route::delete("/api/v1/api-keys/{id}", Needs(Admin), "Revoke an API key", api_keys::revoke)
             .status(204),
-        Route::new(get.clone(), "/api/v1/audit", Needs(Admin), "The audit trail, oldest first", audit::list)
+        Route::get("/api/v1/audit", Needs(Admin), "The audit trail, oldest first", audit::list)
             .query::<audit::ListQuery>()
             .returns::<super::Page<crate::store::audit::AuditRow>>(200),
     ]
