@@ -336,6 +336,10 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
     );
     let health = hub.http.get(hub.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    let audit = hub.all_pages("/api/v1/audit").await;
+    let denied: Vec<&Value> = audit.iter().filter(|e| e["action"] == "secret.denied").collect();
+    assert_eq!(denied.len(), 1, "{audit:?}");
+    assert_eq!(denied[0]["details"]["name"], "stolen");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ mod problem;
 mod rejects;
 pub mod routes;
 mod runs;
+mod secrets;
 mod service;
 
 pub use auth::hash_key;

@@ -2,7 +2,7 @@
 //! and the shapes it takes and returns. The router, the authorization checks and
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
-use super::{AppState, accounts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, service};
+use super::{AppState, accounts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, secrets, service};
 use crate::auth::Permission;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -86,6 +86,15 @@ impl Route {
         handler: H,
     ) -> Self {
         Self::new(Method::POST, path, access, summary, handler)
+    }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        Self::new(Method::PUT, path, access, summary, handler)
     }
 
     fn patch<H: Handler<T, AppState>, T: 'static>(
@@ -204,6 +213,13 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/connectors/{id}/logs", Needs(Read), "The plugin's log lines and the host's events, newest first", connectors::logs)
             .query::<connectors::LogsQuery>()
             .returns::<super::Page<crate::store::logs::LogLine>>(200),
+        Route::get("/api/v1/connectors/{id}/secrets", Needs(Read), "A connector's secret names and versions (never values)", secrets::list)
+            .returns::<super::Page<crate::store::secrets::SecretInfo>>(200),
+        Route::put("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Set or rotate a connector secret", secrets::put)
+            .json_body::<secrets::SecretValue>()
+            .returns::<crate::store::secrets::SecretInfo>(200),
+        Route::delete("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Delete a connector secret", secrets::delete)
+            .status(204),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
         Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)

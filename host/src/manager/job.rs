@@ -202,6 +202,14 @@ impl JobHost for ConnectorJob {
                     vec![],
                     false,
                 );
+                let event = Event::new(
+                    format!("connector:{}", self.connector.id),
+                    "secret.denied",
+                    &self.run_id,
+                )
+                .outcome(Outcome::Denied)
+                .details(json!({ "name": name }));
+                self.inner.audit.record(event).await;
                 return Err(PluginError::Config(format!(
                     "secret {name:?} is not declared in this plugin's manifest (plugin.toml `secrets`)"
                 )));

@@ -19,6 +19,7 @@ use crate::pipeline::Pipeline;
 use crate::runtime::Runtime;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
+use crate::store::secrets::SecretInfo;
 use crate::store::{self, Db, StoreError};
 use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
@@ -264,6 +265,51 @@ impl Manager {
         for (name, value) in secrets {
             self.put_secret(&record.id, name, value).await?;
         }
+        Ok(())
+    }
+
+    /// Sets or rotates a connector secret; audited by name and version, never by value.
+    pub async fn set_secret(
+        &self,
+        connector_id: &str,
+        name: &str,
+        value: &str,
+        actor: &str,
+    ) -> Result<SecretInfo, ManagerError> {
+        self.connector(connector_id).await?;
+        if value.is_empty() || value.len() > 64 * 1024 {
+            return Err(ManagerError::invalid("a secret value must be 1 byte to 64 KiB"));
+        }
+        let version = self.put_secret(connector_id, name, value).await?;
+        self.inner
+            .audit
+            .record(
+                Event::new(actor, "secret.set", connector_id)
+                    .details(serde_json::json!({ "name": name, "version": version })),
+            )
+            .await;
+        let info = self
+            .inner
+            .db
+            .list_secrets(connector_id)
+            .await?
+            .into_iter()
+            .find(|s| s.name == name);
+        Ok(info.expect("secret just stored"))
+    }
+
+    pub async fn delete_secret(&self, connector_id: &str, name: &str, actor: &str) -> Result<(), ManagerError> {
+        self.connector(connector_id).await?;
+        if !self.inner.db.delete_secret(connector_id, name).await? {
+            return Err(ManagerError::NotFound {
+                what: "secret",
+                id: name.into(),
+            });
+        }
+        self.inner
+            .audit
+            .record(Event::new(actor, "secret.delete", connector_id).details(serde_json::json!({ "name": name })))
+            .await;
         Ok(())
     }
 

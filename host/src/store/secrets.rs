@@ -30,4 +30,42 @@ impl Db {
             .await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
+
+    /// Names, versions and times of a connector's secrets, by name.
+    pub async fn list_secrets(&self, connector_id: &str) -> Result<Vec<SecretInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, version, updated_at FROM connector_secrets WHERE connector_id = $1 ORDER BY name",
+        )
+        .bind(connector_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SecretInfo {
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a secret; false when there was none.
+    pub async fn delete_secret(&self, connector_id: &str, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connector_secrets WHERE connector_id = $1 AND name = $2")
+            .bind(connector_id)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// What the API may say about a secret: never its value.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct SecretInfo {
+    pub name: String,
+    /// 1 when set, +1 on every change.
+    pub version: i64,
+    pub updated_at: String,
 }

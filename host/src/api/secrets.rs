@@ -1,0 +1,52 @@
+//! `/api/v1/connectors/{id}/secrets`: set, rotate, delete and list a connector's secrets.
+//! Values go in, never out: answers, logs, audit entries and errors carry names and versions.
+
+use super::extract::{Json, Path};
+use super::problem::Problem;
+use super::{AppState, Page};
+use crate::auth::Caller;
+use crate::store::secrets::SecretInfo;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `{"value": "..."}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    /// Stored encrypted; never returned.
+    pub value: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Page<SecretInfo>>, Problem> {
+    state.manager.connector(&id).await?;
+    let items = state.manager.db().list_secrets(&id).await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, name)): Path<(String, String)>,
+    Json(body): Json<SecretValue>,
+) -> Result<axum::Json<SecretInfo>, Problem> {
+    let info = state.manager.set_secret(&id, &name, &body.value, &caller.actor).await?;
+    Ok(axum::Json(info))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    state.manager.delete_secret(&id, &name, &caller.actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,83 @@
+//! The secrets API: values go in and are used by the connector, but never come back out —
+//! not in answers, the audit trail or errors.
+
+use hub_e2e::{Backend, TestHub, regnakes};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_set_rotated_listed_and_deleted_without_their_values_showing() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people: 200,
+        ..Default::default()
+    })
+    .await;
+    let id = hub
+        .regnakes_connector("secrets", &server.base_url(), sim.config())
+        .await;
+    let path = format!("/api/v1/connectors/{id}/secrets");
+    let value = sim.config().client_secret.clone();
+
+    let listed = hub.get(&path).await;
+    assert_eq!(listed["items"][0]["name"], "client_secret");
+    assert_eq!(listed["items"][0]["version"], 1);
+
+    // A wrong value breaks the credential; rotating to the right one fixes it.
+    let (status, body) = hub
+        .call(
+            Method::PUT,
+            &format!("{path}/client_secret"),
+            Some(json!({ "value": "wrong-secret-value" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+    let failed = hub.run_to_end(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(!failed.to_string().contains("wrong-secret-value"), "{failed}");
+    let (status, body) = hub
+        .call(
+            Method::PUT,
+            &format!("{path}/client_secret"),
+            Some(json!({ "value": value })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 3);
+    assert!(body.get("value").is_none(), "{body}");
+    let run = hub.run_to_end(&id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+
+    let (status, body) = hub
+        .call(
+            Method::PUT,
+            &format!("{path}/client_secret"),
+            Some(json!({ "value": "" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = hub
+        .call(
+            Method::PUT,
+            &format!("{path}/Bad%20Name"),
+            Some(json!({ "value": "x" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = hub.call(Method::DELETE, &format!("{path}/client_secret"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = hub.call(Method::DELETE, &format!("{path}/client_secret"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(hub.get(&path).await["items"].as_array().unwrap().len(), 0);
+
+    let audit = hub.all_pages("/api/v1/audit").await;
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(
+        !text.contains(&value) && !text.contains("wrong-secret-value"),
+        "a secret value reached the audit trail"
+    );
+    let sets: Vec<_> = audit.iter().filter(|e| e["action"] == "secret.set").collect();
+    assert_eq!(sets.len(), 2);
+    assert!(audit.iter().any(|e| e["action"] == "secret.delete"));
+}
