@@ -6,6 +6,7 @@
 //! `/openapi.json` are generated from it.
 
 mod accounts;
+mod alerts;
 mod api_keys;
 mod audit;
 mod auth;

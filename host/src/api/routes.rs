@@ -2,7 +2,9 @@
 //! and the shapes it takes and returns. The router, the authorization checks and
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
-use super::{AppState, accounts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, secrets, service};
+use super::{
+    AppState, accounts, alerts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, secrets, service,
+};
 use crate::auth::Permission;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -225,6 +227,9 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
             .query::<rejects::ListQuery>()
             .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),
+        Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
+            .query::<alerts::ListQuery>()
+            .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),
         Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<serde_json::Value>>(200),

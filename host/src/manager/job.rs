@@ -1,5 +1,6 @@
 //! What the host does behind a plugin's imports during one run of one connector.
 
+use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT};
 use super::credentials::CredentialSpec;
 use super::{Inner, secret_row};
 use crate::audit::{Event, Outcome};
@@ -86,13 +87,26 @@ impl ConnectorJob {
             &self.run_id,
         );
         let event = match result {
-            Ok(outcome) => event.details(json!({
-                "received": received,
-                "created": outcome.counts.created,
-                "updated": outcome.counts.updated,
-                "unchanged": outcome.counts.unchanged,
-                "rejected": outcome.rejected.len(),
-            })),
+            Ok(outcome) => {
+                let rejected = outcome.rejected.len();
+                if received > 0 && rejected as f64 > received as f64 * REJECT_SHARE_LIMIT {
+                    let message = format!(
+                        "{rejected} of {received} rows in one batch were rejected (over {:.0} %); see GET /api/v1/rejects?connector_id={}",
+                        REJECT_SHARE_LIMIT * 100.0,
+                        self.connector.id
+                    );
+                    self.inner
+                        .raise_alert(&self.connector.id, &self.run_id, REJECT_RATE, message)
+                        .await;
+                }
+                event.details(json!({
+                    "received": received,
+                    "created": outcome.counts.created,
+                    "updated": outcome.counts.updated,
+                    "unchanged": outcome.counts.unchanged,
+                    "rejected": rejected,
+                }))
+            }
             Err(error) => event
                 .outcome(Outcome::Failure)
                 .details(json!({ "received": received, "error": error.to_string() })),

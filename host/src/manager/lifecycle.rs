@@ -33,6 +33,8 @@ pub struct Health {
     pub last_success: Option<RunRecord>,
     /// Runs by status: queued, running, succeeded, failed.
     pub runs: serde_json::Map<String, serde_json::Value>,
+    /// Alerts not yet resolved (`GET /api/v1/alerts?connector_id=…&open=true`).
+    pub open_alerts: i64,
 }
 
 /// Finished runs looked at for health.
@@ -188,6 +190,7 @@ impl Manager {
             last_run: db.last_run(&record.id).await?,
             last_success: db.last_success(&record.id).await?,
             runs,
+            open_alerts: db.count_open_alerts(&record.id).await?,
         })
     }
 

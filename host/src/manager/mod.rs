@@ -1,6 +1,7 @@
 //! The integration manager: installed plugins, connector instances and their lifecycle
 //! (create, enable, disable, run), and the execution of runs.
 
+pub mod alerts;
 mod config_schema;
 pub mod credentials;
 mod job;

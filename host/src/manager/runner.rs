@@ -1,8 +1,8 @@
 //! Executes one run: waits for a concurrency slot, instantiates the plugin afresh for every
 //! attempt, retries while the external system is unavailable, records the outcome.
 
-use super::Inner;
 use super::job::ConnectorJob;
+use super::{Inner, alerts};
 use crate::runtime::state::CURSOR_KEY;
 use crate::runtime::{JobHost, JobSpec, LogLevel, PluginError, SyncRequest};
 use crate::store::connectors::ConnectorRecord;
@@ -109,14 +109,21 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
             Ok(Err(PluginError::Unavailable(reason))) => Err(format!(
                 "external system unavailable after {max} attempts; last error: {reason}"
             )),
-            Ok(Err(PluginError::Unauthorized(reason))) => Err(format!("unauthorized: {reason}")),
+            Ok(Err(PluginError::Unauthorized(reason))) => {
+                let message = format!("unauthorized: {reason}");
+                inner
+                    .raise_alert(&connector.id, run_id, alerts::CREDENTIALS, message.clone())
+                    .await;
+                Err(message)
+            }
             Ok(Err(PluginError::InvalidInput(reason))) => Err(format!("invalid input: {reason}")),
             Ok(Err(PluginError::Config(reason))) => Err(format!("configuration error: {reason}")),
             Ok(Err(PluginError::Unsupported(reason))) => Err(format!("unsupported: {reason}")),
             Err(call_error) => Err(call_error.to_string()),
         };
-        if let Err(error) = &result {
-            job.log(LogLevel::Error, format!("run failed: {error}"), vec![], false);
+        match &result {
+            Ok(()) => inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await,
+            Err(error) => job.log(LogLevel::Error, format!("run failed: {error}"), vec![], false),
         }
         job.flush_logs().await;
         return result;

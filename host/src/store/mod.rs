@@ -6,6 +6,7 @@
 //! table per batch, in one transaction.
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod connectors;
