@@ -177,4 +177,25 @@ mod tests {
             .unwrap_err();
         assert!(!err.to_string().contains("short"), "never echo a key");
     }
+
+    #[test]
+    fn the_readme_config_parses_and_bad_keys_are_refused() {
+        let key = hub_registry::SigningKey::generate().public_key();
+        let text = format!(
+            "[plugins]\ntrusted_keys = [\"{key}\"]\nregistries = [\"/srv/hub-registry\"]\n\
+             [auth]\ncors_origins = [\"https://admin.example.go.id\"]\n\
+             [auth.oidc]\nissuer = \"https://sso.example.go.id\"\naudience = \"healthforce-hub\"\n"
+        );
+        let config: HubConfig = toml::from_str(&text).unwrap();
+        assert_eq!(config.plugins.trusted_keys, vec![key]);
+        assert!(
+            !config.plugins.allow_unsigned,
+            "signatures are required unless asked otherwise"
+        );
+        let oidc = config.auth.oidc.unwrap();
+        assert_eq!(oidc.roles_claim, "roles");
+        assert_eq!(oidc.jwks_min_refresh_secs, 10);
+        let err = toml::from_str::<HubConfig>("[plugins]\ntrusted_keys = [\"ed25519:nope\"]").unwrap_err();
+        assert!(err.to_string().contains("not a publisher key"), "{err}");
+    }
 }
