@@ -23,7 +23,9 @@ pub struct PluginView {
     pub description: String,
     /// Publisher key that signed it; null for bundled plugins.
     pub publisher: Option<String>,
-    pub triggers: Vec<String>,
+    /// sync, webhook, mqtt.
+    #[schemars(with = "Vec<String>")]
+    pub triggers: Vec<hub_registry::Trigger>,
     pub installed_at: String,
 }
 
@@ -37,15 +39,7 @@ impl From<&PluginRecord> for PluginView {
             contract: p.contract.clone(),
             description: manifest.as_ref().map(|m| m.description.clone()).unwrap_or_default(),
             publisher: p.publisher.clone(),
-            triggers: manifest
-                .map(|m| {
-                    m.triggers
-                        .iter()
-                        .map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(String::from)))
-                        .map(Option::unwrap_or_default)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            triggers: manifest.map(|m| m.triggers).unwrap_or_default(),
             installed_at: p.installed_at.clone(),
         }
     }
