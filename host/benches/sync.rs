@@ -10,7 +10,7 @@ mod common;
 use common::BenchJob;
 use hub::Hub;
 use hub::config::HubConfig;
-use hub::crypto::{KeyRing, LocalMasterKey};
+use hub::crypto::{Kek, KeyRing, LocalMasterKey};
 use hub::manager::{CredentialSpec, NewConnector};
 use hub::pipeline::{BatchSource, Pipeline};
 use hub::runtime::{JobHost, JobSpec, Limits, Runtime, SyncRequest};
@@ -86,8 +86,13 @@ async fn main() {
             None => format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display()),
         };
         let db = Db::open(&db_url).await.unwrap();
-        let kek = LocalMasterKey::open_or_create(&dir.path().join("master.key")).unwrap();
-        let pipeline = Pipeline::new(db.clone(), Arc::new(KeyRing::load_or_init(&db, &kek).await.unwrap()));
+        let kek = Kek::Local(Box::new(
+            LocalMasterKey::open_or_create(&dir.path().join("master.key")).unwrap(),
+        ));
+        let pipeline = Pipeline::new(
+            db.clone(),
+            Arc::new(KeyRing::load_or_init(db.clone(), kek).await.unwrap()),
+        );
         let started = Instant::now();
         for batch in batches.clone() {
             pipeline
@@ -118,7 +123,7 @@ async fn main() {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             database_url,
-            admin_key: Some("bench-admin-key-0123456789abcdef".into()),
+            admin_key: Some(hub::config::SecretString::new("bench-admin-key-0123456789abcdef")),
             ..HubConfig::default()
         })
         .await

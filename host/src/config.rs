@@ -31,11 +31,135 @@ pub struct HubConfig {
     pub database_url: Option<String>,
     /// The bootstrap admin API key. Only from `HUB_ADMIN_KEY`, never from the file.
     #[serde(skip)]
-    pub admin_key: Option<String>,
+    pub admin_key: Option<SecretString>,
     pub limits: Limits,
     pub retry: RetryPolicy,
     pub plugins: PluginsConfig,
     pub auth: AuthConfig,
+    /// The Vault/OpenBao server, when secrets or the key-encryption key live there.
+    pub vault: Option<VaultConfig>,
+    pub secrets: SecretsConfig,
+    pub keys: KeysConfig,
+}
+
+/// A credential from the environment: never printed, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `[vault]`: a Vault or OpenBao server. The token (`HUB_VAULT_TOKEN`) or AppRole secret id
+/// (`HUB_VAULT_SECRET_ID`) come from the environment only, never from the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// `https://vault.example.go.id:8200`.
+    pub address: String,
+    /// Vault Enterprise / OpenBao namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// AppRole login when set (with `HUB_VAULT_SECRET_ID`); else the token in `HUB_VAULT_TOKEN`.
+    #[serde(default)]
+    pub role_id: Option<String>,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    #[serde(default = "default_vault_timeout_secs")]
+    pub timeout_secs: u64,
+    #[serde(skip)]
+    pub token: Option<SecretString>,
+    #[serde(skip)]
+    pub secret_id: Option<SecretString>,
+}
+
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+
+fn default_vault_timeout_secs() -> u64 {
+    10
+}
+
+/// Where connector secrets are kept.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// The hub's database, sealed under the data keys.
+    #[default]
+    Local,
+    /// Vault/OpenBao KV v2 (`[vault]`).
+    Vault,
+}
+
+/// `[secrets]`: the connector secret backend.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub backend: SecretsBackend,
+    /// KV v2 mount.
+    pub kv_mount: String,
+    /// Secrets live at `<kv_mount>/<path_prefix>/<connector id>/<name>`.
+    pub path_prefix: String,
+    /// How long a secret read from Vault is reused before it is read again.
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            backend: SecretsBackend::Local,
+            kv_mount: "secret".into(),
+            path_prefix: "healthforce-hub".into(),
+            cache_ttl_secs: 30,
+        }
+    }
+}
+
+/// What wraps the data keys.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KekKind {
+    /// `master.key` in the data directory (mode 0600).
+    #[default]
+    Local,
+    /// A Vault/OpenBao transit key (`[vault]`): the key never leaves Vault.
+    Transit,
+}
+
+/// `[keys]`: the key-encryption key and key rotation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    pub kek: KekKind,
+    pub transit_mount: String,
+    pub transit_key: String,
+    /// How often a hub re-reads the data key list, so a rotation started on another replica
+    /// reaches it. A rotation waits this long before re-encrypting.
+    pub reload_secs: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            kek: KekKind::Local,
+            transit_mount: "transit".into(),
+            transit_key: "healthforce-hub".into(),
+            reload_secs: 10,
+        }
+    }
 }
 
 /// `[plugins]`: where packages come from and whose signatures are trusted.
@@ -95,13 +219,16 @@ impl Default for HubConfig {
             retry: RetryPolicy::default(),
             plugins: PluginsConfig::default(),
             auth: AuthConfig::default(),
+            vault: None,
+            secrets: SecretsConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
 
 impl HubConfig {
     /// Reads `path` (when it exists), then applies `HUB_LISTEN`, `HUB_DATA_DIR`,
-    /// `HUB_DATABASE_URL` and `HUB_ADMIN_KEY`.
+    /// `HUB_DATABASE_URL`, `HUB_ADMIN_KEY`, `HUB_VAULT_TOKEN` and `HUB_VAULT_SECRET_ID`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(path) => {
@@ -142,7 +269,23 @@ impl HubConfig {
                     problem: "an admin key needs at least 24 characters".into(),
                 });
             }
-            self.admin_key = Some(value);
+            self.admin_key = Some(SecretString::new(value));
+        }
+        for (name, is_token) in [("HUB_VAULT_TOKEN", true), ("HUB_VAULT_SECRET_ID", false)] {
+            let Some(value) = var(name) else { continue };
+            let Some(vault) = self.vault.as_mut() else {
+                return Err(ConfigError::Env {
+                    var: name,
+                    value: "<hidden>".into(),
+                    problem: "the config has no [vault] section to use it with".into(),
+                });
+            };
+            let slot = if is_token {
+                &mut vault.token
+            } else {
+                &mut vault.secret_id
+            };
+            *slot = Some(SecretString::new(value));
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 //! - `manager/`: plugins, connector instances, lifecycle, run execution;
 //! - `pipeline/`: validate → match → merge → encrypt → store;
 //! - `store/`: SQLite and PostgreSQL behind one interface;
-//! - `crypto/`: master key, data keys, field encryption, blind indexes;
+//! - `crypto/`: key-encryption keys, data keys, field encryption, blind indexes;
+//! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `api/`: the admin REST API;
@@ -20,14 +21,18 @@ pub mod crypto;
 pub mod manager;
 pub mod pipeline;
 pub mod runtime;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod vault;
 
-use crate::config::HubConfig;
-use crate::crypto::{KeyRing, LocalMasterKey};
+use crate::config::{HubConfig, KekKind, SecretsBackend};
+use crate::crypto::{Kek, KeyRing, LocalMasterKey, TransitKek};
 use crate::manager::Manager;
 use crate::runtime::Runtime;
+use crate::secrets::{LocalSecrets, SecretStore, VaultSecrets};
 use crate::store::Db;
+use crate::vault::Vault;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -46,6 +51,10 @@ pub enum StartError {
     #[error(transparent)]
     Keys(#[from] crypto::KeyError),
     #[error(transparent)]
+    Vault(#[from] vault::VaultError),
+    #[error("{0} needs a [vault] section in the config (address, and HUB_VAULT_TOKEN or an AppRole)")]
+    VaultMissing(&'static str),
+    #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
     #[error("installing bundled plugin: {0}")]
     Bundled(String),
@@ -61,6 +70,7 @@ pub struct Hub {
     /// The bootstrap admin key, when this start generated it (shown once, stored hashed).
     pub generated_admin_key: Option<String>,
     server: JoinHandle<()>,
+    key_reloads: JoinHandle<()>,
 }
 
 impl Hub {
@@ -71,10 +81,32 @@ impl Hub {
             source,
         })?;
         let db = Db::open(&config.database_url()).await?;
-        let master_key = LocalMasterKey::open_or_create(&data_dir.join("master.key"))?;
-        let keys = Arc::new(KeyRing::load_or_init(&db, &master_key).await?);
+        let vault = connect_vault(&config).await?;
+        let kek = key_encryption_key(&config, vault.as_ref())?;
+        let keys = Arc::new(KeyRing::load_or_init(db.clone(), kek).await?);
+        let secrets = match config.secrets.backend {
+            SecretsBackend::Local => SecretStore::Local(LocalSecrets::new(db.clone(), keys.clone())),
+            SecretsBackend::Vault => SecretStore::Vault(VaultSecrets::new(
+                vault
+                    .clone()
+                    .ok_or(StartError::VaultMissing("secrets.backend = \"vault\""))?,
+                &config.secrets.kv_mount,
+                &config.secrets.path_prefix,
+                std::time::Duration::from_secs(config.secrets.cache_ttl_secs),
+            )),
+        };
         let runtime = Arc::new(Runtime::new(config.limits.clone(), data_dir.join("compile-cache"))?);
-        let manager = Manager::new(db.clone(), keys, runtime, config.retry.clone(), config.plugins.clone());
+        let key_reload = std::time::Duration::from_secs(config.keys.reload_secs.max(1));
+        let manager = Manager::new(
+            db.clone(),
+            keys,
+            secrets,
+            runtime,
+            config.retry.clone(),
+            config.plugins.clone(),
+            key_reload,
+        );
+        let key_reloads = manager.watch_keys(key_reload);
 
         let interrupted = db.fail_interrupted_runs().await?;
         if interrupted > 0 {
@@ -90,7 +122,7 @@ impl Hub {
                 .await
                 .map_err(|e| StartError::Bundled(e.to_string()))?;
         }
-        let generated_admin_key = ensure_admin_key(&db, config.admin_key.as_deref()).await?;
+        let generated_admin_key = ensure_admin_key(&db, config.admin_key.as_ref().map(|k| k.expose())).await?;
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -114,6 +146,7 @@ impl Hub {
             addr,
             generated_admin_key,
             server,
+            key_reloads,
         })
     }
 
@@ -125,9 +158,35 @@ impl Hub {
     /// Stops serving the API (runs in flight are abandoned; their cursor resumes them).
     pub async fn stop(self) {
         self.server.abort();
+        self.key_reloads.abort();
         let _ = self.server.await;
         self.manager.db().close().await;
     }
+}
+
+/// The Vault/OpenBao connection, when the config has a `[vault]` section.
+pub async fn connect_vault(config: &HubConfig) -> Result<Option<Arc<Vault>>, StartError> {
+    match &config.vault {
+        Some(settings) => Ok(Some(Vault::connect(settings).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The key-encryption key the config names: the master key file in the data directory
+/// (created on first use) or a Vault/OpenBao transit key.
+pub fn key_encryption_key(config: &HubConfig, vault: Option<&Arc<Vault>>) -> Result<Kek, StartError> {
+    Ok(match config.keys.kek {
+        KekKind::Local => Kek::Local(Box::new(LocalMasterKey::open_or_create(
+            &config.data_dir.join("master.key"),
+        )?)),
+        KekKind::Transit => Kek::Transit(TransitKek {
+            vault: vault
+                .cloned()
+                .ok_or(StartError::VaultMissing("keys.kek = \"transit\""))?,
+            mount: config.keys.transit_mount.clone(),
+            key: config.keys.transit_key.clone(),
+        }),
+    })
 }
 
 /// Makes sure a bootstrap admin key exists: `HUB_ADMIN_KEY` when set, else one generated on

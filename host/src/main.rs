@@ -59,9 +59,16 @@ enum Command {
     /// Manage connectors over the API.
     Connectors {
         #[command(flatten)]
-        api: cli::connectors::ApiArgs,
+        api: cli::api_client::ApiArgs,
         #[command(subcommand)]
         command: cli::connectors::ConnectorsCommand,
+    },
+    /// Data keys over the API: status, rotation.
+    Keys {
+        #[command(flatten)]
+        api: cli::api_client::ApiArgs,
+        #[command(subcommand)]
+        command: cli::keys::KeysCommand,
     },
     /// Run the simulators alone.
     Sim {
@@ -137,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Connectors { api, command } => cli::connectors::run(api, command).await?,
+        Command::Keys { api, command } => cli::keys::run(api, command).await?,
         Command::Sim {
             listen,
             sso_listen,

@@ -26,7 +26,7 @@ async fn verify_exits_non_zero_and_names_the_tampered_entry() {
     let config = HubConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_path_buf(),
-        admin_key: Some("audit-cli-test-key-0123456789".into()),
+        admin_key: Some(hub::config::SecretString::new("audit-cli-test-key-0123456789")),
         ..HubConfig::default()
     };
     let hub = Hub::start(config).await.unwrap();

@@ -4,6 +4,8 @@
 //!
 //! Under `CI=true` a missing `HUB_TEST_DATABASE_URL` is an error: no test may skip in CI.
 
+pub mod needles;
+
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::RetryPolicy;
@@ -33,6 +35,91 @@ pub fn backends() -> Vec<Backend> {
     backends
 }
 
+/// Where a test's secrets and key-encryption key live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeper {
+    /// The local backend: secrets in the database, data keys wrapped by `master.key`.
+    Local,
+    /// OpenBao: secrets in KV v2, data keys wrapped by a transit key.
+    OpenBao,
+}
+
+/// The keepers every secrets and keys test must pass on: local, and OpenBao when
+/// `HUB_TEST_VAULT_ADDR` is set (required under `CI=true`).
+pub fn keepers() -> Vec<Keeper> {
+    let mut keepers = vec![Keeper::Local];
+    match std::env::var("HUB_TEST_VAULT_ADDR") {
+        Ok(_) => keepers.push(Keeper::OpenBao),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but HUB_TEST_VAULT_ADDR is not set: OpenBao tests may not be skipped in CI")
+        }
+        Err(_) => eprintln!("HUB_TEST_VAULT_ADDR not set: OpenBao runs skipped (allowed outside CI only)"),
+    }
+    keepers
+}
+
+/// The test OpenBao's address and root token (`HUB_TEST_VAULT_TOKEN`, default `root` as
+/// `bao server -dev -dev-root-token-id=root` sets it).
+pub fn openbao() -> (String, String) {
+    let addr = std::env::var("HUB_TEST_VAULT_ADDR").expect("HUB_TEST_VAULT_ADDR");
+    let token = std::env::var("HUB_TEST_VAULT_TOKEN").unwrap_or_else(|_| "root".into());
+    (addr, token)
+}
+
+/// A call to the test OpenBao's HTTP API as root; returns status and JSON body.
+pub async fn openbao_call(method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let (addr, token) = openbao();
+    hub::manager::credentials::install_tls_provider();
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{addr}/v1/{path}"))
+        .header("x-vault-token", token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("OpenBao at HUB_TEST_VAULT_ADDR is not reachable: {e}"));
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Mounts `path` of `kind` (`transit`, or `approle` under `sys/auth`) unless it is there.
+pub async fn openbao_enable(sys: &str, path: &str, kind: &str) {
+    let (status, body) = openbao_call(
+        reqwest::Method::POST,
+        &format!("sys/{sys}/{path}"),
+        Some(json!({ "type": kind })),
+    )
+    .await;
+    let already = body.to_string().contains("already in use");
+    assert!(
+        status.is_success() || already,
+        "enabling {kind} at {path}: {status} {body}"
+    );
+}
+
+/// Points `config` at the test OpenBao with the root token: secrets in KV v2 under a fresh
+/// prefix, data keys wrapped by a fresh transit key.
+pub async fn use_openbao(config: &mut HubConfig) {
+    let (address, token) = openbao();
+    openbao_enable("mounts", "transit", "transit").await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    config.vault = Some(hub::config::VaultConfig {
+        address,
+        namespace: None,
+        role_id: None,
+        approle_mount: "approle".into(),
+        timeout_secs: 10,
+        token: Some(hub::config::SecretString::new(token)),
+        secret_id: None,
+    });
+    config.secrets.backend = hub::config::SecretsBackend::Vault;
+    config.secrets.path_prefix = format!("hub-test/{run}");
+    config.keys.kek = hub::config::KekKind::Transit;
+    config.keys.transit_key = format!("hub-test-{run}");
+}
+
 /// A fresh, empty PostgreSQL database for one test, created next to the one in
 /// `HUB_TEST_DATABASE_URL`.
 pub async fn fresh_postgres() -> String {
@@ -56,7 +143,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         database_url,
-        admin_key: Some(ADMIN_KEY.into()),
+        admin_key: Some(hub::config::SecretString::new(ADMIN_KEY)),
         limits: Limits {
             call_deadline_secs: 60,
             memory_mib: 64,
@@ -69,6 +156,12 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         },
         plugins: Default::default(),
         auth: Default::default(),
+        vault: None,
+        secrets: Default::default(),
+        keys: hub::config::KeysConfig {
+            reload_secs: 1,
+            ..Default::default()
+        },
     }
 }
 
@@ -88,6 +181,11 @@ impl TestHub {
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut HubConfig)) -> Self {
+        Self::start_kept(backend, Keeper::Local, adjust).await
+    }
+
+    /// A hub whose secrets and key-encryption key live with `keeper`.
+    pub async fn start_kept(backend: Backend, keeper: Keeper, adjust: impl FnOnce(&mut HubConfig)) -> Self {
         hub::telemetry::init();
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
@@ -95,6 +193,9 @@ impl TestHub {
             Backend::Postgres => Some(fresh_postgres().await),
         };
         let mut config = test_config(data_dir.path(), database_url);
+        if keeper == Keeper::OpenBao {
+            use_openbao(&mut config).await;
+        }
         adjust(&mut config);
         let hub = Hub::start(config).await.expect("hub starts");
         Self {
@@ -196,6 +297,32 @@ impl TestHub {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates and enables an SSO connector pulling accounts from the simulator at `sso_url`;
+    /// returns its id.
+    pub async fn sso_connector(&self, name: &str, sso_url: &str) -> String {
+        let config = hub_sim::SsoConfig::default();
+        let (status, body) = self
+            .post(
+                "/api/v1/connectors",
+                json!({
+                    "name": name,
+                    "plugin": "sso",
+                    "config": { "base_url": sso_url, "per_page": 50 },
+                    "egress": [sso_url.trim_start_matches("http://")],
+                    "credentials": { "sso": {
+                        "token_url": format!("{sso_url}/oauth/token"),
+                        "client_id": config.client_id,
+                        "client_secret": "sso_secret",
+                    }},
+                    "secrets": { "sso_secret": config.client_secret },
+                    "enabled": true,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
     /// Starts a run and waits until it ends; returns the run.
     pub async fn run_to_end(&self, connector_id: &str) -> Value {
         let (status, run) = self
@@ -243,4 +370,36 @@ pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim,
         .await
         .unwrap();
     (sim, running)
+}
+
+/// The SQLite database file and its WAL in `dir`, by name.
+pub fn sqlite_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("hub.db") {
+            files.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(files.iter().any(|(n, _)| n == "hub.db"), "database file present");
+    files
+}
+
+/// Every row of `tables` as text (PostgreSQL's row-to-text cast), concatenated.
+pub async fn postgres_dump(hub: &TestHub, tables: &[&str]) -> Vec<u8> {
+    use sqlx::Row;
+    let mut dump = Vec::new();
+    for table in tables {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(t.* AS TEXT) AS row FROM {table} t"
+        )))
+        .fetch_all(hub.hub.manager.db().pool())
+        .await
+        .unwrap();
+        for row in rows {
+            dump.extend_from_slice(row.try_get::<String, _>("row").unwrap().as_bytes());
+        }
+    }
+    dump
 }

@@ -62,7 +62,7 @@ pub async fn list(
 }
 
 fn open(state: &AppState, row: &SealedAccount) -> Result<AccountView, crate::crypto::CryptoError> {
-    let cipher = &state.manager.keys().cipher;
+    let cipher = state.manager.keys().cipher();
     let open = |column: &str, sealed: &[u8]| cipher.decrypt_str("accounts", column, &row.id, sealed);
     Ok(AccountView {
         id: row.id.clone(),

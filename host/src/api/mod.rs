@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod connectors;
 mod extract;
+mod keys;
 pub mod openapi;
 mod plugins;
 mod practitioners;
@@ -105,7 +106,10 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
         })
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http());
+        // Spans name the path only: a query string may carry a NIK or STR (`?nik=`).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }));
     let router = match cors(auth_config) {
         Some(cors) => router.layer(cors),
         None => router,

@@ -74,7 +74,7 @@ pub async fn list(
 
 /// Decrypts a stored practitioner into the canonical field names.
 fn open(state: &AppState, row: &SealedPractitioner) -> Result<Value, CryptoError> {
-    let cipher = &state.manager.keys().cipher;
+    let cipher = state.manager.keys().cipher();
     let field = |column: &str, sealed: &Option<Vec<u8>>| -> Result<Value, CryptoError> {
         Ok(match sealed {
             Some(bytes) => Value::String(cipher.decrypt_str("practitioners", column, &row.id, bytes)?),

@@ -75,6 +75,16 @@ impl From<ManagerError> for Problem {
             ManagerError::Refused(detail) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail),
             ManagerError::Runtime(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             ManagerError::Store(e) => Self::internal(&e),
+            ManagerError::Secrets(crate::secrets::SecretError::Vault(e)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the secret store is unavailable ({e}); retry when Vault/OpenBao is reachable"),
+            ),
+            ManagerError::Secrets(e) => Self::internal(&e),
+            ManagerError::Keys(e @ crate::crypto::KeyError::Conflict(_)) => {
+                Self::new(StatusCode::CONFLICT, e.to_string())
+            }
+            ManagerError::Keys(e) => Self::internal(&e),
+            ManagerError::Crypto(e) => Self::internal(&e),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, plugins, practitioners, rejects, runs, secrets, service,
+    AppState, accounts, alerts, api_keys, audit, connectors, keys, plugins, practitioners, rejects, runs, secrets,
+    service,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -216,10 +217,10 @@ pub fn table() -> Vec<Route> {
             .query::<connectors::LogsQuery>()
             .returns::<super::Page<crate::store::logs::LogLine>>(200),
         Route::get("/api/v1/connectors/{id}/secrets", Needs(Read), "A connector's secret names and versions (never values)", secrets::list)
-            .returns::<super::Page<crate::store::secrets::SecretInfo>>(200),
+            .returns::<super::Page<crate::secrets::SecretInfo>>(200),
         Route::put("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Set or rotate a connector secret", secrets::put)
             .json_body::<secrets::SecretValue>()
-            .returns::<crate::store::secrets::SecretInfo>(200),
+            .returns::<crate::secrets::SecretInfo>(200),
         Route::delete("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Delete a connector secret", secrets::delete)
             .status(204),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
@@ -248,5 +249,10 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/audit", Needs(Admin), "The audit trail, oldest first", audit::list)
             .query::<audit::ListQuery>()
             .returns::<super::Page<crate::store::audit::AuditRow>>(200),
+        // Keys
+        Route::get("/api/v1/keys", Needs(Admin), "Data key versions, what wraps them, and the last rotation's progress", keys::status)
+            .returns::<crate::manager::keys::KeysStatus>(200),
+        Route::post("/api/v1/keys/rotate", Needs(Admin), "Create a new data key version and re-encrypt every stored row under it in the background", keys::rotate)
+            .returns::<crate::manager::keys::KeysStatus>(202),
     ]
 }

@@ -5,7 +5,7 @@ use super::extract::{Json, Path};
 use super::problem::Problem;
 use super::{AppState, Page};
 use crate::auth::Caller;
-use crate::store::secrets::SecretInfo;
+use crate::secrets::SecretInfo;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,8 +24,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Page<SecretInfo>>, Problem> {
-    state.manager.connector(&id).await?;
-    let items = state.manager.db().list_secrets(&id).await?;
+    let items = state.manager.list_secrets(&id).await?;
     Ok(axum::Json(Page {
         items,
         next_cursor: None,

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use hub::audit::{AuditError, Auditor};
 use hub::config::HubConfig;
-use hub::crypto::{KeyRing, LocalMasterKey};
+use hub::crypto::KeyRing;
 use hub::store::Db;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub async fn verify(data_dir: Option<PathBuf>, database_url: Option<String>, con
         hub_config.database_url = database_url;
     }
     let key_path = hub_config.data_dir.join("master.key");
-    if !key_path.exists() {
+    if hub_config.keys.kek == hub::config::KekKind::Local && !key_path.exists() {
         anyhow::bail!(
             "{} does not exist: point --data-dir at the hub's data directory",
             key_path.display()
@@ -25,8 +25,9 @@ pub async fn verify(data_dir: Option<PathBuf>, database_url: Option<String>, con
     let db = Db::open(&hub_config.database_url())
         .await
         .context("opening the hub's database")?;
-    let master = LocalMasterKey::open_or_create(&key_path)?;
-    let keys = KeyRing::load_or_init(&db, &master).await?;
+    let vault = hub::connect_vault(&hub_config).await?;
+    let kek = hub::key_encryption_key(&hub_config, vault.as_ref())?;
+    let keys = KeyRing::load_or_init(db.clone(), kek).await?;
     let result = Auditor::new(db.clone(), keys.audit).verify().await;
     db.close().await;
     match result {

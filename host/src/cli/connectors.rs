@@ -1,18 +1,7 @@
 //! `hub connectors list | enable | disable | run | logs`: admin verbs over the REST API.
 
-use anyhow::Context;
-use clap::{Args, Subcommand};
-use serde_json::Value;
-
-#[derive(Args)]
-pub struct ApiArgs {
-    /// Base URL of the hub.
-    #[arg(long, global = true, env = "HUB_API_URL", default_value = "http://127.0.0.1:8080")]
-    pub api: String,
-    /// API key or SSO token.
-    #[arg(long, global = true, env = "HUB_API_KEY", hide_env_values = true)]
-    pub key: Option<String>,
-}
+use super::api_client::{ApiArgs, Client, text};
+use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum ConnectorsCommand {
@@ -114,49 +103,4 @@ pub async fn run(api: ApiArgs, command: ConnectorsCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
-}
-
-struct Client {
-    http: reqwest::Client,
-    api: ApiArgs,
-}
-
-impl Client {
-    fn new(api: ApiArgs) -> anyhow::Result<Self> {
-        if api.key.as_deref().is_none_or(|k| k.trim().is_empty()) {
-            anyhow::bail!("no credentials: pass --key <API key or SSO token> or set HUB_API_KEY");
-        }
-        hub::manager::credentials::install_tls_provider();
-        Ok(Self {
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()?,
-            api,
-        })
-    }
-
-    /// Calls the API; a problem+json answer becomes an error carrying its `detail`.
-    async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.api.api.trim_end_matches('/'));
-        let response = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(self.api.key.as_deref().unwrap_or_default())
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the hub at {} (set --api or HUB_API_URL)", self.api.api))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            anyhow::bail!(
-                "{method} {path}: {status}: {}",
-                body["detail"].as_str().unwrap_or("no details")
-            );
-        }
-        Ok(body)
-    }
 }

@@ -64,7 +64,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         Some(_) => None,
         None => {
             let key = format!("hub_demo_{}", hex::encode(hub::crypto::random_bytes::<16>()));
-            config.admin_key = Some(key.clone());
+            config.admin_key = Some(hub::config::SecretString::new(key.clone()));
             Some(key)
         }
     };

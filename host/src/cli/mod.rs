@@ -1,6 +1,8 @@
 //! The `hub` subcommands beyond `serve`.
 
+pub mod api_client;
 pub mod audit;
 pub mod connectors;
 pub mod demo;
+pub mod keys;
 pub mod plugin;

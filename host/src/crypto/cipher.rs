@@ -30,16 +30,50 @@ pub struct FieldCipher {
 impl FieldCipher {
     /// `keys` maps versions to 32-byte data keys; new data is sealed under `active`.
     pub fn new(active: u32, keys: impl IntoIterator<Item = (u32, Vec<u8>)>) -> Self {
+        let cipher = Self::new_unchecked(active, keys);
+        assert!(cipher.keys.contains_key(&active), "the active data key must be loaded");
+        cipher
+    }
+
+    fn new_unchecked(active: u32, keys: impl IntoIterator<Item = (u32, Vec<u8>)>) -> Self {
         let keys = keys
             .into_iter()
             .map(|(v, k)| (v, Aes256Gcm::new_from_slice(&k).expect("data keys are 32 bytes")))
             .collect::<HashMap<_, _>>();
-        assert!(keys.contains_key(&active), "the active data key must be loaded");
         Self { active, keys }
+    }
+
+    /// The key version a ciphertext was sealed under, read from its header.
+    pub fn version_of(ciphertext: &[u8]) -> Option<u32> {
+        (ciphertext.len() >= HEADER && ciphertext[0] == FORMAT)
+            .then(|| u32::from_be_bytes(ciphertext[1..5].try_into().expect("4 bytes")))
     }
 
     pub fn active_version(&self) -> u32 {
         self.active
+    }
+
+    /// The versions this cipher can open, ascending.
+    pub fn versions(&self) -> Vec<u32> {
+        let mut versions: Vec<u32> = self.keys.keys().copied().collect();
+        versions.sort_unstable();
+        versions
+    }
+
+    pub fn holds(&self, version: u32) -> bool {
+        self.keys.contains_key(&version)
+    }
+
+    /// A cipher with the versions in `keep` that this one holds, plus `added`.
+    pub fn rebuild(&self, active: u32, keep: &[u32], added: Vec<(u32, Vec<u8>)>) -> Self {
+        let mut next = Self::new_unchecked(active, added);
+        for version in keep {
+            if let Some(key) = self.keys.get(version) {
+                next.keys.entry(*version).or_insert_with(|| key.clone());
+            }
+        }
+        assert!(next.keys.contains_key(&active), "the active data key must be loaded");
+        next
     }
 
     pub fn encrypt(&self, table: &str, column: &str, row_id: &str, plaintext: &[u8]) -> Vec<u8> {

@@ -1,7 +1,8 @@
 //! Field-level encryption of identifying data and blind indexes for lookups.
 //!
-//! - Data keys (AES-256-GCM) are versioned and stored wrapped by a key-encryption key (KEK):
-//!   by default the local master key file (`master_key.rs`).
+//! - Data keys (AES-256-GCM) are versioned and stored wrapped by a key-encryption key (KEK,
+//!   `kek.rs`): the local master key file (`master_key.rs`, the default) or a Vault/OpenBao
+//!   transit key. They rotate online (`keyring.rs`, `manager/keys.rs`).
 //! - Every encrypted field binds its table, column and row id plus the key version as AAD,
 //!   so a ciphertext moved to another row or column fails to decrypt (`cipher.rs`).
 //! - Blind indexes are HMAC-SHA256 under a separate key over normalized values, so matching
@@ -9,11 +10,13 @@
 
 mod blind_index;
 mod cipher;
-mod keyring;
+mod kek;
+pub mod keyring;
 mod master_key;
 
 pub use blind_index::{BlindIndexer, normalize_name};
 pub use cipher::{CryptoError, FieldCipher};
+pub use kek::{Kek, KekError, TransitKek};
 pub use keyring::{KeyError, KeyRing};
 pub use master_key::{LocalMasterKey, MasterKeyError};
 

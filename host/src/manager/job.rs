@@ -1,12 +1,13 @@
 //! What the host does behind a plugin's imports during one run of one connector.
 
+use super::Inner;
 use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT};
 use super::credentials::CredentialSpec;
-use super::{Inner, secret_row};
 use crate::audit::{Event, Outcome};
 use crate::pipeline::{BatchOutcome, BatchSource};
 use crate::runtime::bindings::CanonicalRecord;
 use crate::runtime::{EmitOutcome, JobHost, LogLevel, PluginError, RejectedRow};
+use crate::secrets::SecretError;
 use crate::store::logs::LogLine;
 use crate::store::{self, StoreError, connectors::ConnectorRecord};
 use futures::future::BoxFuture;
@@ -48,33 +49,26 @@ impl ConnectorJob {
     }
 
     async fn open_secret(&self, name: &str) -> Result<String, PluginError> {
-        let sealed = self
+        let value = self
             .inner
-            .db
-            .secret(&self.connector.id, name)
+            .secrets
+            .get(&self.connector.id, name)
             .await
-            .map_err(|e| PluginError::Unavailable(format!("the hub could not read its secret store: {e}")))?;
-        let Some(sealed) = sealed else {
+            .map_err(|e| match e {
+                SecretError::Vault(_) | SecretError::Store(_) => {
+                    PluginError::Unavailable(format!("the hub could not read its secret store: {e}"))
+                }
+                other => PluginError::Config(format!("secret {name:?}: {other}")),
+            })?;
+        value.ok_or_else(|| {
             self.log(
                 LogLevel::Warn,
                 format!("plugin asked for secret {name:?}, which is not granted to this connector"),
                 vec![],
                 false,
             );
-            return Err(PluginError::Config(format!(
-                "secret {name:?} is not granted to this connector instance"
-            )));
-        };
-        self.inner
-            .keys
-            .cipher
-            .decrypt_str(
-                "connector_secrets",
-                "value",
-                &secret_row(&self.connector.id, name),
-                &sealed,
-            )
-            .map_err(|e| PluginError::Config(format!("secret {name:?} cannot be decrypted: {e}")))
+            PluginError::Config(format!("secret {name:?} is not granted to this connector instance"))
+        })
     }
 }
 

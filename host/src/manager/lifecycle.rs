@@ -160,6 +160,8 @@ impl Manager {
     /// Deletes a connector; its runs, logs and the records it stored stay.
     pub async fn delete_connector(&self, id: &str, actor: &str) -> Result<(), ManagerError> {
         let record = self.connector(id).await?;
+        // Secrets first: a connector whose secrets could not be removed is not deleted.
+        self.inner.secrets.delete_all(id).await?;
         if !self.inner.db.delete_connector(id).await? {
             return Err(ManagerError::NotFound {
                 what: "connector",

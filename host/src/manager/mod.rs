@@ -5,6 +5,7 @@ pub mod alerts;
 mod config_schema;
 pub mod credentials;
 mod job;
+pub mod keys;
 mod lifecycle;
 mod plugins;
 mod runner;
@@ -18,9 +19,9 @@ use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
 use crate::pipeline::Pipeline;
 use crate::runtime::Runtime;
+use crate::secrets::{SecretError, SecretInfo, SecretStore};
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
-use crate::store::secrets::SecretInfo;
 use crate::store::{self, Db, StoreError};
 use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,12 @@ pub enum ManagerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Keys(#[from] crate::crypto::KeyError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 impl ManagerError {
@@ -118,6 +125,7 @@ fn empty_object() -> serde_json::Value {
 pub(crate) struct Inner {
     db: Db,
     keys: Arc<KeyRing>,
+    secrets: SecretStore,
     runtime: Arc<Runtime>,
     pipeline: Pipeline,
     tokens: credentials::TokenCache,
@@ -125,6 +133,8 @@ pub(crate) struct Inner {
     audit: Auditor,
     trust: TrustPolicy,
     plugins: PluginsConfig,
+    /// How often every replica reloads the data keys (see `keys.rs`).
+    key_reload: Duration,
     /// Per-connector concurrency: a run waits (queued) for a slot rather than failing.
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -135,7 +145,15 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(db: Db, keys: Arc<KeyRing>, runtime: Arc<Runtime>, retry: RetryPolicy, plugins: PluginsConfig) -> Self {
+    pub fn new(
+        db: Db,
+        keys: Arc<KeyRing>,
+        secrets: SecretStore,
+        runtime: Arc<Runtime>,
+        retry: RetryPolicy,
+        plugins: PluginsConfig,
+        key_reload: Duration,
+    ) -> Self {
         let pipeline = Pipeline::new(db.clone(), keys.clone());
         let audit = Auditor::new(db.clone(), keys.audit);
         let trust = TrustPolicy {
@@ -146,6 +164,7 @@ impl Manager {
             inner: Arc::new(Inner {
                 db,
                 keys,
+                secrets,
                 runtime,
                 pipeline,
                 tokens: credentials::TokenCache::new(),
@@ -153,6 +172,7 @@ impl Manager {
                 audit,
                 trust,
                 plugins,
+                key_reload,
                 slots: Mutex::default(),
             }),
         }
@@ -168,6 +188,10 @@ impl Manager {
 
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    pub fn secrets(&self) -> &SecretStore {
+        &self.inner.secrets
     }
 
     pub async fn create_connector(&self, new: NewConnector, actor: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -278,30 +302,26 @@ impl Manager {
         actor: &str,
     ) -> Result<SecretInfo, ManagerError> {
         self.connector(connector_id).await?;
-        if value.is_empty() || value.len() > 64 * 1024 {
-            return Err(ManagerError::invalid("a secret value must be 1 byte to 64 KiB"));
-        }
-        let version = self.put_secret(connector_id, name, value).await?;
+        let info = self.put_secret(connector_id, name, value).await?;
         self.inner
             .audit
             .record(
                 Event::new(actor, "secret.set", connector_id)
-                    .details(serde_json::json!({ "name": name, "version": version })),
+                    .details(serde_json::json!({ "name": name, "version": info.version })),
             )
             .await;
-        let info = self
-            .inner
-            .db
-            .list_secrets(connector_id)
-            .await?
-            .into_iter()
-            .find(|s| s.name == name);
-        Ok(info.expect("secret just stored"))
+        Ok(info)
+    }
+
+    /// Names and versions of a connector's secrets.
+    pub async fn list_secrets(&self, connector_id: &str) -> Result<Vec<SecretInfo>, ManagerError> {
+        self.connector(connector_id).await?;
+        Ok(self.inner.secrets.list(connector_id).await?)
     }
 
     pub async fn delete_secret(&self, connector_id: &str, name: &str, actor: &str) -> Result<(), ManagerError> {
         self.connector(connector_id).await?;
-        if !self.inner.db.delete_secret(connector_id, name).await? {
+        if !self.inner.secrets.delete(connector_id, name).await? {
             return Err(ManagerError::NotFound {
                 what: "secret",
                 id: name.into(),
@@ -314,14 +334,12 @@ impl Manager {
         Ok(())
     }
 
-    async fn put_secret(&self, connector_id: &str, name: &str, value: &str) -> Result<i64, ManagerError> {
+    async fn put_secret(&self, connector_id: &str, name: &str, value: &str) -> Result<SecretInfo, ManagerError> {
         validate_name(name)?;
-        let sealed =
-            self.inner
-                .keys
-                .cipher
-                .encrypt_str("connector_secrets", "value", &secret_row(connector_id, name), value);
-        Ok(self.inner.db.put_secret(connector_id, name, &sealed).await?)
+        if value.is_empty() || value.len() > 64 * 1024 {
+            return Err(ManagerError::invalid("a secret value must be 1 byte to 64 KiB"));
+        }
+        Ok(self.inner.secrets.put(connector_id, name, value).await?)
     }
 
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -396,10 +414,6 @@ impl Manager {
 }
 
 /// Row id of a connector secret in the AAD of its ciphertext.
-fn secret_row(connector_id: &str, name: &str) -> String {
-    format!("{connector_id}/{name}")
-}
-
 fn validate_name(name: &str) -> Result<(), ManagerError> {
     let ok = (1..=64).contains(&name.len())
         && name

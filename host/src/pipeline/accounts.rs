@@ -59,7 +59,7 @@ impl Pipeline {
             }
         }
 
-        let cipher = &self.keys.cipher;
+        let cipher = self.keys.cipher();
         let mut rows: Vec<SealedAccount> = Vec::new();
         let mut row_of: HashMap<Vec<u8>, usize> = HashMap::new();
         for account in accounts {

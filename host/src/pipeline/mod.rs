@@ -216,7 +216,7 @@ impl Pipeline {
     }
 
     fn seal(&self, id: &str, k: &Keyed, now: &str) -> SealedPractitioner {
-        let cipher = &self.keys.cipher;
+        let cipher = self.keys.cipher();
         let p = &k.record;
         let seal = |column: &str, value: &Option<String>| {
             value
@@ -262,9 +262,10 @@ impl Pipeline {
             CanonicalRecord::Account(a) => (&a.source.system, &a.source.id),
         };
         let json = serde_json::to_string(record).expect("records serialize");
+        let cipher = self.keys.cipher();
         RejectRecord {
-            record: self.keys.cipher.encrypt_str("rejects", "record", &id, &json),
-            key_version: self.keys.cipher.active_version() as i64,
+            record: cipher.encrypt_str("rejects", "record", &id, &json),
+            key_version: cipher.active_version() as i64,
             id,
             connector_id: source.connector_id.to_string(),
             run_id: source.run_id.map(str::to_string),

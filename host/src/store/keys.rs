@@ -1,32 +1,283 @@
-//! Wrapped data keys, by purpose (`data`, `blind-index`) and version.
+//! Wrapped keys by purpose (`data`, `blind-index`, `audit`) and version; the tables holding
+//! sealed columns; and data key rotations with their progress.
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, trusted};
 use sqlx::Row;
 
+/// A key as stored: wrapped by the key-encryption key.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    pub version: u32,
+    pub wrapped: Vec<u8>,
+    /// `active`, `retiring` (readable, being re-encrypted away) or `retired` (not loaded).
+    pub status: String,
+    pub created_at: String,
+}
+
+/// A table with columns sealed under the data keys. Every row records the lowest key version
+/// among its sealed columns in `key_version`.
+pub struct SealedTable {
+    pub table: &'static str,
+    /// SQL giving the row id bound into each ciphertext's AAD.
+    pub row_id: &'static str,
+    /// The sealed columns. The first is never NULL and is rewritten by every write of the
+    /// row, so it guards re-encryption against overwriting a concurrent write.
+    pub columns: &'static [&'static str],
+}
+
+pub const SEALED_TABLES: &[SealedTable] = &[
+    SealedTable {
+        table: "practitioners",
+        row_id: "id",
+        columns: &[
+            "details",
+            "nik",
+            "str_number",
+            "full_name",
+            "birth_place",
+            "birth_date",
+            "phone",
+            "email",
+        ],
+    },
+    SealedTable {
+        table: "accounts",
+        row_id: "id",
+        columns: &["subject", "username", "email"],
+    },
+    SealedTable {
+        table: "rejects",
+        row_id: "id",
+        columns: &["record"],
+    },
+    SealedTable {
+        table: "connector_secrets",
+        row_id: "connector_id || '/' || name",
+        columns: &["value"],
+    },
+];
+
+/// One row of a sealed table: its id and its sealed columns in `SealedTable::columns` order.
+pub struct SealedRow {
+    pub row_id: String,
+    pub values: Vec<Option<Vec<u8>>>,
+}
+
+/// A row read for re-encryption and its columns sealed again under the new version.
+pub type Resealed = (SealedRow, Vec<Option<Vec<u8>>>);
+
+/// A data key rotation and how far its re-encryption has come.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct KeyRotation {
+    pub id: String,
+    /// The data key version every row is moved to.
+    pub to_version: u32,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Rows under an older key when the rotation started (rows written during it by replicas
+    /// not yet reloaded are added as they are found).
+    pub total: i64,
+    /// Rows re-encrypted so far.
+    pub done: i64,
+    pub error: Option<String>,
+    pub requested_by: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+const ROTATION_COLUMNS: &str = "id, to_version, status, total, done, error, requested_by, started_at, finished_at";
+
 impl Db {
-    /// `(version, wrapped key, status)` of every key of `purpose`.
-    pub async fn data_keys(&self, purpose: &str) -> Result<Vec<(i64, Vec<u8>, String)>, StoreError> {
-        let rows = sqlx::query("SELECT version, wrapped, status FROM data_keys WHERE purpose = $1 ORDER BY version")
-            .bind(purpose)
-            .fetch_all(self.pool())
-            .await?;
+    /// Every key of `purpose`, by version.
+    pub async fn data_keys(&self, purpose: &str) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, wrapped, status, created_at FROM data_keys WHERE purpose = $1 ORDER BY version",
+        )
+        .bind(purpose)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("version")?, r.try_get("wrapped")?, r.try_get("status")?)))
+            .map(|r| {
+                Ok(StoredKey {
+                    version: r.try_get::<i64, _>("version")? as u32,
+                    wrapped: r.try_get("wrapped")?,
+                    status: r.try_get("status")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
             .collect()
     }
 
     /// Stores a new key; false if that version exists already (another replica won the race).
-    pub async fn insert_data_key(&self, purpose: &str, version: i64, wrapped: &[u8]) -> Result<bool, StoreError> {
+    pub async fn insert_data_key(&self, purpose: &str, version: u32, wrapped: &[u8]) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO data_keys (purpose, version, wrapped, status, created_at) VALUES ($1, $2, $3, 'active', $4) \
              ON CONFLICT (purpose, version) DO NOTHING",
         )
         .bind(purpose)
-        .bind(version)
+        .bind(version as i64)
         .bind(wrapped)
         .bind(super::now())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Moves the keys of `purpose` below `version` from status `from` to `to`.
+    pub async fn set_data_key_status(
+        &self,
+        purpose: &str,
+        version: u32,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE data_keys SET status = $4 WHERE purpose = $1 AND version < $2 AND status = $3")
+            .bind(purpose)
+            .bind(version as i64)
+            .bind(from)
+            .bind(to)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// How many rows of `table` hold a column sealed under a version below `version`.
+    pub async fn count_sealed_below(&self, table: &SealedTable, version: u32) -> Result<i64, StoreError> {
+        let row = sqlx::query(trusted(format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE key_version < $1",
+            table.table
+        )))
+        .bind(version as i64)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Up to `limit` rows of `table` with a column sealed under a version below `version`.
+    pub async fn sealed_below(
+        &self,
+        table: &SealedTable,
+        version: u32,
+        limit: i64,
+    ) -> Result<Vec<SealedRow>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {} AS row_id, {} FROM {} WHERE key_version < $1 LIMIT $2",
+            table.row_id,
+            table.columns.join(", "),
+            table.table
+        )))
+        .bind(version as i64)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedRow {
+                    row_id: r.try_get("row_id")?,
+                    values: table
+                        .columns
+                        .iter()
+                        .map(|c| r.try_get::<Option<Vec<u8>>, _>(*c))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes re-sealed rows under `version` in one transaction. A row rewritten since it was
+    /// read (its guard column changed) is left alone: the new write is newer. Returns how many
+    /// rows were updated.
+    pub async fn reseal(&self, table: &SealedTable, version: u32, rows: &[Resealed]) -> Result<u64, StoreError> {
+        let sets: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let n = table.columns.len();
+        let sql = format!(
+            "UPDATE {} SET {}, key_version = ${} WHERE {} = ${} AND {} = ${}",
+            table.table,
+            sets.join(", "),
+            n + 1,
+            table.row_id,
+            n + 2,
+            table.columns[0],
+            n + 3
+        );
+        let mut tx = self.pool().begin().await?;
+        let mut updated = 0;
+        for (old, sealed) in rows {
+            let mut query = sqlx::query(trusted(sql.clone()));
+            for value in sealed {
+                query = query.bind(value.clone());
+            }
+            let done = query
+                .bind(version as i64)
+                .bind(&old.row_id)
+                .bind(old.values[0].clone())
+                .execute(&mut *tx)
+                .await?;
+            updated += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    pub async fn insert_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
+        sqlx::query(trusted(format!(
+            "INSERT INTO key_rotations ({ROTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(&rotation.id)
+        .bind(rotation.to_version as i64)
+        .bind(&rotation.status)
+        .bind(rotation.total)
+        .bind(rotation.done)
+        .bind(&rotation.error)
+        .bind(&rotation.requested_by)
+        .bind(&rotation.started_at)
+        .bind(&rotation.finished_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Saves progress and outcome of a rotation.
+    pub async fn update_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE key_rotations SET status = $2, total = $3, done = $4, error = $5, finished_at = $6 WHERE id = $1",
+        )
+        .bind(&rotation.id)
+        .bind(&rotation.status)
+        .bind(rotation.total)
+        .bind(rotation.done)
+        .bind(&rotation.error)
+        .bind(&rotation.finished_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The newest rotation, if any.
+    pub async fn latest_rotation(&self) -> Result<Option<KeyRotation>, StoreError> {
+        let row = sqlx::query(trusted(format!(
+            "SELECT {ROTATION_COLUMNS} FROM key_rotations ORDER BY started_at DESC, id DESC LIMIT 1"
+        )))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(KeyRotation {
+                id: r.try_get("id")?,
+                to_version: r.try_get::<i64, _>("to_version")? as u32,
+                status: r.try_get("status")?,
+                total: r.try_get("total")?,
+                done: r.try_get("done")?,
+                error: r.try_get("error")?,
+                requested_by: r.try_get("requested_by")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+            })
+        })
+        .transpose()
     }
 }

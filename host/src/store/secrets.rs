@@ -2,23 +2,37 @@
 //! returned in clear).
 
 use super::{Db, StoreError};
+use crate::secrets::SecretInfo;
 use sqlx::Row;
 
 impl Db {
-    /// Sets (or rotates) a secret; `sealed` is the ciphertext. Returns the new version.
-    pub async fn put_secret(&self, connector_id: &str, name: &str, sealed: &[u8]) -> Result<i64, StoreError> {
+    /// Sets (or rotates) a secret; `sealed` is the ciphertext under data key `key_version`.
+    pub async fn put_secret(
+        &self,
+        connector_id: &str,
+        name: &str,
+        sealed: &[u8],
+        key_version: u32,
+    ) -> Result<SecretInfo, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO connector_secrets (connector_id, name, version, value, updated_at) VALUES ($1, $2, 1, $3, $4) \
+            "INSERT INTO connector_secrets (connector_id, name, version, value, updated_at, key_version) \
+             VALUES ($1, $2, 1, $3, $4, $5) \
              ON CONFLICT (connector_id, name) DO UPDATE SET version = connector_secrets.version + 1, \
-             value = excluded.value, updated_at = excluded.updated_at RETURNING version",
+             value = excluded.value, updated_at = excluded.updated_at, key_version = excluded.key_version \
+             RETURNING version, updated_at",
         )
         .bind(connector_id)
         .bind(name)
         .bind(sealed)
         .bind(super::now())
+        .bind(key_version as i64)
         .fetch_one(self.pool())
         .await?;
-        Ok(row.try_get("version")?)
+        Ok(SecretInfo {
+            name: name.to_string(),
+            version: row.try_get("version")?,
+            updated_at: row.try_get("updated_at")?,
+        })
     }
 
     /// The sealed value of a secret.
@@ -59,13 +73,4 @@ impl Db {
             .await?;
         Ok(done.rows_affected() > 0)
     }
-}
-
-/// What the API may say about a secret: never its value.
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
-pub struct SecretInfo {
-    pub name: String,
-    /// 1 when set, +1 on every change.
-    pub version: i64,
-    pub updated_at: String,
 }

@@ -1,0 +1,61 @@
+//! The CLI's client of the hub's REST API: base URL and credential from flags or
+//! `HUB_API_URL` / `HUB_API_KEY`; problem+json answers become errors carrying their detail.
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::Value;
+
+#[derive(Args)]
+pub struct ApiArgs {
+    /// Base URL of the hub.
+    #[arg(long, global = true, env = "HUB_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// API key or SSO token.
+    #[arg(long, global = true, env = "HUB_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+pub fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    api: ApiArgs,
+}
+
+impl Client {
+    pub fn new(api: ApiArgs) -> anyhow::Result<Self> {
+        if api.key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+            anyhow::bail!("no credentials: pass --key <API key or SSO token> or set HUB_API_KEY");
+        }
+        hub::manager::credentials::install_tls_provider();
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            api,
+        })
+    }
+
+    /// Calls the API; a problem+json answer becomes an error carrying its `detail`.
+    pub async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.api.api.trim_end_matches('/'));
+        let response = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.api.key.as_deref().unwrap_or_default())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the hub at {} (set --api or HUB_API_URL)", self.api.api))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            anyhow::bail!(
+                "{method} {path}: {status}: {}",
+                body["detail"].as_str().unwrap_or("no details")
+            );
+        }
+        Ok(body)
+    }
+}
