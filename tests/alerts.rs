@@ -2,13 +2,19 @@
 //! `unauthorized` and raise an alert that clears on the next good run; a batch with more
 //! than 20 % rejects raises one too.
 
-use hub_e2e::{Backend, TestHub, regnakes};
+use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_stop_the_run_and_raise_an_alert_until_fixed() {
-    let hub = TestHub::start(Backend::Sqlite).await;
+    for keeper in keepers() {
+        refused_credentials(keeper).await;
+    }
+}
+
+async fn refused_credentials(keeper: Keeper) {
+    let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
     let (sim, server) = regnakes(hub_sim::RegnakesConfig {
         people: 200,
         ..Default::default()

@@ -1,6 +1,7 @@
 //! RegNakes end to end: simulator → plugin (WASM) → host pipeline → encrypted storage →
 //! API, on SQLite and PostgreSQL.
 
+use hub_e2e::needles::Needles;
 use hub_e2e::{ADMIN_KEY, Backend, TestHub, backends, regnakes};
 use hub_sim::{Faults, RegnakesConfig};
 use reqwest::{Method, StatusCode};
@@ -133,68 +134,34 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
 
 /// Every byte of the SQLite database and its WAL, searched for seeded NIKs and names.
 fn assert_no_plaintext(dir: &std::path::Path, sim: &hub_sim::RegnakesSim) {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("hub.db") {
-            files.push((name, std::fs::read(&path).unwrap()));
-        }
-    }
-    assert!(files.iter().any(|(n, _)| n == "hub.db"), "database file present");
+    let needles = Needles::people(&sim.all_people());
+    let files = hub_e2e::sqlite_files(dir);
     assert!(
         files.iter().map(|(_, b)| b.len()).sum::<usize>() > 100_000,
         "database holds the synced rows"
     );
+    assert!(
+        files.iter().any(|(_, b)| String::from_utf8_lossy(b).contains("RN-00")),
+        "the scan must see the stored rows (source ids are kept in clear)"
+    );
     for (name, bytes) in &files {
-        assert_absent(name, bytes, sim);
+        needles.assert_absent(name, bytes);
     }
 }
 
 /// On PostgreSQL: every stored row, as text, searched for seeded NIKs and names.
 async fn assert_no_plaintext_rows(hub: &TestHub, sim: &hub_sim::RegnakesSim) {
-    use sqlx::Row;
-    let mut dump = Vec::new();
-    for table in ["practitioners", "rejects", "connector_logs", "runs", "connector_state"] {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT CAST(t.* AS TEXT) AS row FROM {table} t"
-        )))
-        .fetch_all(hub.hub.manager.db().pool())
-        .await
-        .unwrap();
-        for row in rows {
-            dump.extend_from_slice(row.try_get::<String, _>("row").unwrap().as_bytes());
-        }
-    }
+    let dump = hub_e2e::postgres_dump(
+        hub,
+        &["practitioners", "rejects", "connector_logs", "runs", "connector_state"],
+    )
+    .await;
     assert!(dump.len() > 100_000);
-    assert_absent("a PostgreSQL row", &dump, sim);
-}
-
-/// No seeded NIK, and no full name that cannot be mistaken for a common word, in `bytes`.
-fn assert_absent(what: &str, bytes: &[u8], sim: &hub_sim::RegnakesSim) {
-    // Every 16-digit window of every digit run: a NIK in clear would be one of them.
-    let mut windows = HashSet::new();
-    for run in bytes.split(|b| !b.is_ascii_digit()).filter(|run| run.len() >= 16) {
-        windows.extend(run.windows(16));
-    }
-    let text = String::from_utf8_lossy(bytes);
     assert!(
-        text.contains("RN-00"),
-        "{what}: the scan must see the stored rows (source ids are kept in clear)"
+        String::from_utf8_lossy(&dump).contains("RN-00"),
+        "the scan must see the stored rows (source ids are kept in clear)"
     );
-    for person in sim.all_people() {
-        assert!(
-            !windows.contains(person.nik.as_bytes()),
-            "{what} contains a seeded NIK in clear"
-        );
-        if person.full_name.contains(' ') {
-            assert!(
-                !text.contains(&person.full_name),
-                "{what} contains the name {:?} in clear",
-                person.full_name
-            );
-        }
-    }
+    Needles::people(&sim.all_people()).assert_absent("a PostgreSQL row", &dump);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

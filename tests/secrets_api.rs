@@ -1,13 +1,19 @@
 //! The secrets API: values go in and are used by the connector, but never come back out —
 //! not in answers, the audit trail or errors.
 
-use hub_e2e::{Backend, TestHub, regnakes};
+use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_set_rotated_listed_and_deleted_without_their_values_showing() {
-    let hub = TestHub::start(Backend::Sqlite).await;
+    for keeper in keepers() {
+        set_rotate_list_delete(keeper).await;
+    }
+}
+
+async fn set_rotate_list_delete(keeper: Keeper) {
+    let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
     let (sim, server) = regnakes(hub_sim::RegnakesConfig {
         people: 200,
         ..Default::default()
@@ -80,4 +86,51 @@ async fn secrets_are_set_rotated_listed_and_deleted_without_their_values_showing
     let sets: Vec<_> = audit.iter().filter(|e| e["action"] == "secret.set").collect();
     assert_eq!(sets.len(), 2);
     assert!(audit.iter().any(|e| e["action"] == "secret.delete"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_asking_for_a_secret_it_was_not_granted_is_refused_and_audited() {
+    for keeper in keepers() {
+        let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
+        hub.hub
+            .manager
+            .install_bundled(&hub::bundled::fixture("hostile").unwrap())
+            .await
+            .unwrap();
+        // The manifest declares `granted`; `stolen` is stored for the same connector.
+        let (status, body) = hub
+            .post(
+                "/api/v1/connectors",
+                json!({ "name": "greedy", "plugin": "hostile", "enabled": true,
+                        "config": { "mode": "secret", "secret": "stolen" },
+                        "secrets": { "granted": "granted-value-A", "stolen": "stolen-value-B" } }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_str().unwrap();
+        let run = hub.run_to_end(id).await;
+        assert_eq!(run["status"], "failed", "{keeper:?}: {run}");
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("not declared in this plugin's manifest"),
+            "{keeper:?}: {run}"
+        );
+        assert_eq!(run["attempts"], 1, "a refusal is not retried: {run}");
+        let logs = hub.get(&format!("/api/v1/connectors/{id}/logs")).await;
+        let everything = format!("{run}{logs}");
+        assert!(
+            !everything.contains("stolen-value-B") && !everything.contains("granted-value-A"),
+            "{keeper:?}: a secret value reached the run or its log"
+        );
+        let audit = hub.all_pages("/api/v1/audit").await;
+        let denied: Vec<&Value> = audit.iter().filter(|e| e["action"] == "secret.denied").collect();
+        assert_eq!(denied.len(), 1, "{keeper:?}: {audit:?}");
+        assert_eq!(denied[0]["actor"], format!("connector:{id}"));
+        assert_eq!(denied[0]["target"], run["id"]);
+        assert_eq!(denied[0]["details"]["name"], "stolen");
+        assert!(!serde_json::to_string(&audit).unwrap().contains("stolen-value-B"));
+        hub.hub.stop().await;
+    }
 }

@@ -3,8 +3,6 @@
 
 use hub_e2e::{Backend, TestHub, backends, regnakes};
 use hub_sim::{SsoConfig, SsoSim};
-use reqwest::StatusCode;
-use serde_json::json;
 use std::collections::HashSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,27 +29,7 @@ async fn sso_accounts_are_stored_sealed_and_linked_to_practitioners_by_nik() {
             .unwrap();
         let sso_url = sso_server.base_url();
         sso.set_issuer(&sso_url);
-        let config = SsoConfig::default();
-        let (status, body) = hub
-            .post(
-                "/api/v1/connectors",
-                json!({
-                    "name": "sso",
-                    "plugin": "sso",
-                    "config": { "base_url": sso_url, "per_page": 50 },
-                    "egress": [sso_server.addr.to_string()],
-                    "credentials": { "sso": {
-                        "token_url": format!("{sso_url}/oauth/token"),
-                        "client_id": config.client_id,
-                        "client_secret": "sso_secret",
-                    }},
-                    "secrets": { "sso_secret": config.client_secret },
-                    "enabled": true,
-                }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let sso_id = body["id"].as_str().unwrap().to_string();
+        let sso_id = hub.sso_connector("sso", &sso_url).await;
         let run = hub.run_to_end(&sso_id).await;
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["records_received"], 120);

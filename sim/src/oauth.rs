@@ -51,6 +51,11 @@ impl TokenIssuer {
         self.issued.load(Ordering::Relaxed)
     }
 
+    /// The tokens issued and not revoked, so tests can check the hub never stores or logs one.
+    pub fn live_tokens(&self) -> Vec<String> {
+        self.tokens.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Every token issued so far stops working.
     pub fn revoke_all(&self) {
         self.tokens.lock().unwrap().clear();

@@ -220,6 +220,11 @@ impl RegnakesSim {
         self.0.tokens.issued()
     }
 
+    /// The access tokens issued and still live.
+    pub fn live_tokens(&self) -> Vec<String> {
+        self.0.tokens.live_tokens()
+    }
+
     /// Number of rows served by a full listing.
     pub fn total(&self) -> usize {
         self.0.data.read().unwrap().rows.len()

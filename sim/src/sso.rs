@@ -181,6 +181,12 @@ impl SsoSim {
         &self.inner.config.audience
     }
 
+    /// The client-credentials tokens issued so far, so tests can check the hub never stores
+    /// or logs one.
+    pub fn client_tokens(&self) -> Vec<String> {
+        self.inner.client_tokens.lock().unwrap().clone()
+    }
+
     pub fn users(&self) -> &[User] {
         &self.inner.users
     }

@@ -1,0 +1,139 @@
+//! The JSON logs of a whole `hub demo` run (RegNakes and SSO synced) carry no seeded NIK or
+//! name, no client secret and no token: not the simulators' access tokens, not JWTs, not the
+//! admin key. The demo prints a token and a key for its user on purpose; those lines are
+//! the demo's banner, not log lines, and are the only place they may appear.
+
+use hub_sim::people::person;
+use hub_sim::{RegnakesConfig, SsoConfig};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PEOPLE: usize = 400;
+
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Collects a child's output lines as they come.
+fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
+    let data = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["demo", "--people", &PEOPLE.to_string(), "--listen", &listen])
+        .args(["--sim-listen", &free_port(), "--sso-listen", &free_port(), "--data-dir"])
+        .arg(data.path())
+        .env("HUB_LOG_FORMAT", "json")
+        // Everything the hub itself logs, at every level.
+        .env("RUST_LOG", "hub=trace,info")
+        .env_remove("HUB_ADMIN_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs the hub binary");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    collect(child.stdout.take().unwrap(), lines.clone());
+    collect(child.stderr.take().unwrap(), lines.clone());
+
+    let find = |prefix: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|rest| rest.trim().to_string()))
+    };
+    let started = Instant::now();
+    let admin_key = loop {
+        if let (Some(key), Some(_)) = (find("admin API key"), find("RegNakes sync succeeded")) {
+            break key;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the demo exited with {status}: {:?}", lines.lock().unwrap());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the demo did not sync in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The SSO sync starts after RegNakes; wait for it through the API.
+    hub::manager::credentials::install_tls_provider();
+    let http = reqwest::Client::new();
+    loop {
+        let connectors: serde_json::Value = http
+            .get(format!("http://{listen}/api/v1/connectors"))
+            .bearer_auth(&admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sso = connectors["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "sso-demo")
+            .cloned()
+            .unwrap();
+        match sso["health"]["last_run"]["status"].as_str() {
+            Some("succeeded") => break,
+            Some("failed") => panic!("the SSO sync failed: {sso}"),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the SSO sync did not end in time"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let lines = lines.lock().unwrap().clone();
+    let logs: Vec<&String> = lines.iter().filter(|l| l.starts_with('{')).collect();
+    let succeeded = logs.iter().filter(|l| l.contains("\"run succeeded\"")).count();
+    assert_eq!(succeeded, 2, "the logs cover both syncs: {lines:?}");
+    for line in &logs {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    let text = logs.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n");
+    let niks: std::collections::HashSet<String> = (0..PEOPLE)
+        .map(|i| person(RegnakesConfig::default().seed, i).nik)
+        .collect();
+    for run in text.as_bytes().split(|b| !b.is_ascii_digit()).filter(|r| r.len() >= 16) {
+        for window in run.windows(16) {
+            assert!(
+                !niks.contains(std::str::from_utf8(window).unwrap()),
+                "a seeded NIK is in the demo's logs"
+            );
+        }
+    }
+    for i in 0..PEOPLE {
+        let name = person(RegnakesConfig::default().seed, i).full_name;
+        if name.contains(' ') {
+            assert!(!text.contains(&name), "the name {name:?} is in the demo's logs");
+        }
+    }
+    for (what, needle) in [
+        ("the RegNakes client secret", RegnakesConfig::default().client_secret),
+        ("the SSO client secret", SsoConfig::default().client_secret),
+        ("the admin API key", admin_key.clone()),
+        ("a RegNakes access token", "tok_".to_string()),
+        ("a JWT", "eyJ".to_string()),
+    ] {
+        assert!(!text.contains(&needle), "{what} is in the demo's logs");
+    }
+}
