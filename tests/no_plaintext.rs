@@ -3,8 +3,8 @@
 //! in the database files, in any API answer given without `pii:read`, or in an error body.
 //! (The JSON logs of a whole `hub demo` run are checked in `host/tests/demo_logs.rs`.)
 
-use hub_e2e::needles::Needles;
 use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
+use hub_sim::needles::Needles;
 use hub_sim::{SsoConfig, SsoSim};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -131,6 +131,17 @@ async fn nothing_in_clear(keeper: Keeper) {
         assert_eq!(answer["status"], status.as_u16(), "problem+json: {answer}");
         answers.push((format!("error of {method} {path}"), answer));
     }
+    // The scan finds what is there: a pii:read answer holds the person in clear.
+    let (_, with_pii) = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/practitioners?str={}", some.str_number),
+            None,
+        )
+        .await;
+    let found = std::panic::catch_unwind(|| needles.assert_absent("pii:read answer", with_pii.to_string().as_bytes()));
+    assert!(found.is_err(), "the scan must see a NIK or name in a pii:read answer");
+
     for (what, body) in &answers {
         needles.assert_absent(&format!("{keeper:?}: {what}"), body.to_string().as_bytes());
     }

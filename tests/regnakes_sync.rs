@@ -1,8 +1,8 @@
 //! RegNakes end to end: simulator → plugin (WASM) → host pipeline → encrypted storage →
 //! API, on SQLite and PostgreSQL.
 
-use hub_e2e::needles::Needles;
 use hub_e2e::{ADMIN_KEY, Backend, TestHub, backends, regnakes};
+use hub_sim::needles::Needles;
 use hub_sim::{Faults, RegnakesConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -6,6 +6,7 @@
 //! and `hub demo` expose the same controls under `/_sim/`.
 
 pub mod faults;
+pub mod needles;
 pub mod oauth;
 pub mod people;
 pub mod regnakes;

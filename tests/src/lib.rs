@@ -4,8 +4,6 @@
 //!
 //! Under `CI=true` a missing `HUB_TEST_DATABASE_URL` is an error: no test may skip in CI.
 
-pub mod needles;
-
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::RetryPolicy;
@@ -25,14 +23,25 @@ pub enum Backend {
 /// The backends every storage test must pass on.
 pub fn backends() -> Vec<Backend> {
     let mut backends = vec![Backend::Sqlite];
-    match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(_) => backends.push(Backend::Postgres),
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but HUB_TEST_DATABASE_URL is not set: PostgreSQL tests may not be skipped in CI")
-        }
-        Err(_) => eprintln!("HUB_TEST_DATABASE_URL not set: PostgreSQL runs skipped (allowed outside CI only)"),
+    if service_configured("HUB_TEST_DATABASE_URL", "PostgreSQL") {
+        backends.push(Backend::Postgres);
     }
     backends
+}
+
+/// Whether the service a test variable names is configured. Under `CI=true` a missing one is
+/// an error: no test may skip in CI.
+fn service_configured(var: &str, service: &str) -> bool {
+    match std::env::var(var) {
+        Ok(_) => true,
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but {var} is not set: {service} tests may not be skipped in CI")
+        }
+        Err(_) => {
+            eprintln!("{var} not set: {service} runs skipped (allowed outside CI only)");
+            false
+        }
+    }
 }
 
 /// Where a test's secrets and key-encryption key live.
@@ -48,12 +57,8 @@ pub enum Keeper {
 /// `HUB_TEST_VAULT_ADDR` is set (required under `CI=true`).
 pub fn keepers() -> Vec<Keeper> {
     let mut keepers = vec![Keeper::Local];
-    match std::env::var("HUB_TEST_VAULT_ADDR") {
-        Ok(_) => keepers.push(Keeper::OpenBao),
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but HUB_TEST_VAULT_ADDR is not set: OpenBao tests may not be skipped in CI")
-        }
-        Err(_) => eprintln!("HUB_TEST_VAULT_ADDR not set: OpenBao runs skipped (allowed outside CI only)"),
+    if service_configured("HUB_TEST_VAULT_ADDR", "OpenBao") {
+        keepers.push(Keeper::OpenBao);
     }
     keepers
 }

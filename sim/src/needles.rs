@@ -1,5 +1,5 @@
-//! What must never be found in clear: seeded NIKs and names, client secrets, access tokens.
-//! Scans raw bytes (database files, logs, API answers) for any of them.
+//! What must never be found in clear in the hub's storage, logs or answers: the seeded NIKs and
+//! names, client secrets, access tokens. Scans raw bytes for any of them (test support).
 
 use std::collections::HashSet;
 
@@ -12,7 +12,7 @@ pub struct Needles {
 impl Needles {
     /// The NIKs of `people`, and the full names that cannot be mistaken for a common word
     /// (two words or more).
-    pub fn people(people: &[hub_sim::people::Person]) -> Self {
+    pub fn people(people: &[crate::people::Person]) -> Self {
         Self {
             niks: people.iter().map(|p| p.nik.clone()).collect(),
             names: people
