@@ -341,4 +341,34 @@ mod tests {
         let err = toml::from_str::<HubConfig>("[plugins]\ntrusted_keys = [\"ed25519:nope\"]").unwrap_err();
         assert!(err.to_string().contains("not a publisher key"), "{err}");
     }
+
+    #[test]
+    fn vault_settings_parse_and_credentials_come_only_from_the_environment() {
+        let text = "[vault]\naddress = \"https://vault.example.go.id:8200\"\nrole_id = \"hub\"\n\
+                    [secrets]\nbackend = \"vault\"\n[keys]\nkek = \"transit\"\n";
+        let mut config: HubConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.secrets.backend, SecretsBackend::Vault);
+        assert_eq!(config.secrets.kv_mount, "secret");
+        assert_eq!(config.keys.kek, KekKind::Transit);
+        assert_eq!(config.keys.transit_key, "healthforce-hub");
+        let err = toml::from_str::<HubConfig>("[vault]\naddress = \"x\"\ntoken = \"s.abc\"").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field"),
+            "a token is never read from the file: {err}"
+        );
+        config
+            .apply_env(|v| (v == "HUB_VAULT_SECRET_ID").then(|| "secret-id-value".to_string()))
+            .unwrap();
+        let vault = config.vault.as_ref().unwrap();
+        assert_eq!(vault.secret_id.as_ref().unwrap().expose(), "secret-id-value");
+        assert!(
+            !format!("{config:?}").contains("secret-id-value"),
+            "Debug never prints it"
+        );
+        let mut bare = HubConfig::default();
+        let err = bare
+            .apply_env(|v| (v == "HUB_VAULT_TOKEN").then(|| "s.token".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("no [vault] section") && !err.to_string().contains("s.token"));
+    }
 }
