@@ -242,3 +242,62 @@ async fn corrupt_name(hub: &TestHub, str_number: &str, edit: impl FnOnce(&mut Ve
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let first = TestHub::start(Backend::Postgres).await;
+    // A second hub on the same database, sharing the master key as replicas do.
+    let replica_dir = tempfile::tempdir().unwrap();
+    let key = replica_dir.path().join("master.key");
+    std::fs::copy(first.data_dir.path().join("master.key"), &key).unwrap();
+    let mut config = first.config.clone();
+    config.data_dir = replica_dir.path().to_path_buf();
+    let replica = hub::Hub::start(config).await.expect("replica starts");
+
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people: 2_000,
+        ..Default::default()
+    })
+    .await;
+    let id = first
+        .regnakes_connector("replicated", &server.base_url(), sim.config())
+        .await;
+    // The replica syncs while the first hub rotates.
+    let run = replica.manager.request_run(&id, "test", "test").await.unwrap();
+    let (status, body) = first.post("/api/v1/keys/rotate", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_for_rotation(&first).await;
+    assert_eq!(done["rotation"]["status"], "done", "{done}");
+    let run = loop {
+        let run = replica.manager.db().run(&run.id).await.unwrap().unwrap();
+        if run.status != "queued" && run.status != "running" {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    assert_all_sealed_under(&first, 2, Keeper::Local, "replicas").await;
+    for person in sim.valid_people().iter().step_by(101) {
+        let found = first
+            .get(&format!("/api/v1/practitioners?str={}", person.str_number))
+            .await;
+        assert_eq!(found["items"][0]["full_name"], person.full_name);
+    }
+    // The replica drops the retired key at its next reload.
+    for _ in 0..50 {
+        if replica.manager.keys().cipher().versions() == vec![2] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        replica.manager.keys().cipher().versions(),
+        vec![2],
+        "the replica still holds a retired key"
+    );
+    replica.stop().await;
+    first.hub.stop().await;
+}

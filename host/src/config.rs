@@ -147,7 +147,7 @@ pub struct KeysConfig {
     pub transit_mount: String,
     pub transit_key: String,
     /// How often a hub re-reads the data key list, so a rotation started on another replica
-    /// reaches it. A rotation waits this long before re-encrypting.
+    /// reaches it. A rotation waits twice this long before re-encrypting.
     pub reload_secs: u64,
 }
 

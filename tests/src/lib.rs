@@ -176,6 +176,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub struct TestHub {
     pub hub: Hub,
     pub backend: Backend,
+    /// What the hub was started with (a second replica starts from it).
+    pub config: HubConfig,
     pub data_dir: TempDir,
     pub http: reqwest::Client,
 }
@@ -202,10 +204,11 @@ impl TestHub {
             use_openbao(&mut config).await;
         }
         adjust(&mut config);
-        let hub = Hub::start(config).await.expect("hub starts");
+        let hub = Hub::start(config.clone()).await.expect("hub starts");
         Self {
             hub,
             backend,
+            config,
             data_dir,
             http: reqwest::Client::new(),
         }

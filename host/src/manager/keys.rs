@@ -3,8 +3,8 @@
 //! recording its progress, while the hub keeps serving reads and writes. When no row is left
 //! under an older version, those versions are retired and no longer loaded.
 //!
-//! Replicas reload the key list every `keys.reload_secs`; the job waits that long before it
-//! starts, so every replica writes under the new version by then. A row a slow replica still
+//! Replicas reload the key list every `keys.reload_secs`; the job waits twice that long before
+//! it starts, so every replica writes under the new version by then. A row a slow replica still
 //! writes under an old version is found by the next pass: the job ends only when a full pass
 //! finds nothing.
 
@@ -131,7 +131,9 @@ impl Manager {
     fn spawn_re_encryption(&self, mut rotation: KeyRotation) {
         let manager = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(manager.inner.key_reload).await;
+            // Two reload intervals: every replica has reloaded, and a batch it sealed before
+            // reloading has been stored, before the sweep starts.
+            tokio::time::sleep(manager.inner.key_reload * 2).await;
             let outcome = manager.re_encrypt(&mut rotation).await;
             let outcome = match outcome {
                 Ok(()) => manager
@@ -169,10 +171,11 @@ impl Manager {
                         .details(serde_json::json!({ "rows": rotation.done, "error": error.to_string() }))
                 }
             };
+            // Audited before the status says it ended, so whoever sees the end sees the entry.
+            manager.inner.audit.record(event).await;
             if let Err(error) = manager.inner.db.update_rotation(&rotation).await {
                 tracing::error!(%error, "cannot record the end of the key rotation");
             }
-            manager.inner.audit.record(event).await;
         });
     }
 
