@@ -9,6 +9,7 @@
 //! - `crypto/`: key-encryption keys, data keys, field encryption, blind indexes;
 //! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
+//! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `api/`: the admin REST API;
 
@@ -25,6 +26,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod vault;
+pub mod webhooks;
 
 use crate::config::{HubConfig, KekKind, SecretsBackend};
 use crate::crypto::{Kek, KeyRing, LocalMasterKey, TransitKek};

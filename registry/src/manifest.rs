@@ -80,6 +80,19 @@ impl Manifest {
         if self.triggers.is_empty() {
             return Err(invalid("triggers", "must name at least one of sync, webhook, mqtt"));
         }
+        // Names with other characters (`hub.webhook-current`) are the hub's own secrets; a
+        // plugin must not be able to declare them.
+        let secret_name_ok = |n: &String| {
+            (1..=64).contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if !self.secrets.iter().all(secret_name_ok) {
+            return Err(invalid(
+                "secrets",
+                "each name must be 1-64 characters of a-z, 0-9, '-' and '_'",
+            ));
+        }
         Ok(())
     }
 
@@ -101,6 +114,14 @@ fn is_semver(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_cannot_declare_the_hubs_own_secrets() {
+        let text = format!("{MANIFEST}\nsecrets = [\"hub.webhook-current\"]");
+        let err = Manifest::parse(&text).unwrap_err();
+        assert!(err.to_string().contains("secrets"), "{err}");
+        assert!(Manifest::parse(&format!("{MANIFEST}\nsecrets = [\"client_secret\"]")).is_ok());
+    }
 
     const MANIFEST: &str = r#"
         name = "regnakes"

@@ -209,3 +209,13 @@ pub async fn logs(
         .await?;
     Ok(axum::Json(Page::new(lines, limit, |l| l.id.to_string())))
 }
+
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<crate::webhooks::RotatedWebhookSecret>, Problem> {
+    Ok(axum::Json(
+        state.manager.rotate_webhook_secret(&id, &caller.actor).await?,
+    ))
+}

@@ -223,6 +223,8 @@ pub fn table() -> Vec<Route> {
             .returns::<crate::secrets::SecretInfo>(200),
         Route::delete("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Delete a connector secret", secrets::delete)
             .status(204),
+        Route::post("/api/v1/connectors/{id}/webhook-secret", Needs(Integrate), "Create or rotate the connector's Standard Webhooks secret; the new whsec_ secret is in the answer once, the previous one verifies for 24 h more", connectors::rotate_webhook_secret)
+            .returns::<crate::webhooks::RotatedWebhookSecret>(200),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
         Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
