@@ -145,6 +145,8 @@ async fn main() {
                     enabled: true,
                     concurrency: None,
                     max_attempts: None,
+                    schedule: None,
+                    timezone: None,
                 },
                 "bench",
             )

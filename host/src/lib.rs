@@ -9,6 +9,7 @@
 //! - `crypto/`: key-encryption keys, data keys, field encryption, blind indexes;
 //! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
+//! - `triggers/`: cron schedules;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `api/`: the admin REST API;
@@ -25,6 +26,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod triggers;
 pub mod vault;
 pub mod webhooks;
 
@@ -72,7 +74,8 @@ pub struct Hub {
     /// The bootstrap admin key, when this start generated it (shown once, stored hashed).
     pub generated_admin_key: Option<String>,
     server: JoinHandle<()>,
-    key_reloads: JoinHandle<()>,
+    /// Key reloads and the scheduler: stopped with the hub.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Hub {
@@ -109,6 +112,7 @@ impl Hub {
             key_reload,
         );
         let key_reloads = manager.watch_keys(key_reload);
+        let schedules = manager.run_schedules(std::time::Duration::from_secs(1));
 
         let interrupted = db.fail_interrupted_runs().await?;
         if interrupted > 0 {
@@ -148,7 +152,7 @@ impl Hub {
             addr,
             generated_admin_key,
             server,
-            key_reloads,
+            background: vec![key_reloads, schedules],
         })
     }
 
@@ -160,7 +164,9 @@ impl Hub {
     /// Stops serving the API (runs in flight are abandoned; their cursor resumes them).
     pub async fn stop(self) {
         self.server.abort();
-        self.key_reloads.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.server.await;
         self.manager.db().close().await;
     }

@@ -29,6 +29,12 @@ pub struct ConnectorView {
     pub enabled: bool,
     pub concurrency: i64,
     pub max_attempts: i64,
+    /// Cron expression runs fire on, if any.
+    pub schedule: Option<String>,
+    /// IANA time zone of the schedule.
+    pub timezone: String,
+    /// When the schedule fires next (while enabled).
+    pub next_run_at: Option<String>,
     pub health: Health,
     pub created_at: String,
     pub updated_at: String,
@@ -62,6 +68,15 @@ async fn view(state: &AppState, c: &ConnectorRecord) -> Result<ConnectorView, Pr
         enabled: c.enabled,
         concurrency: c.concurrency,
         max_attempts: c.max_attempts,
+        schedule: c.schedule.clone(),
+        timezone: c.timezone.clone(),
+        next_run_at: c
+            .schedule
+            .as_deref()
+            .filter(|_| c.enabled)
+            .and_then(|s| crate::triggers::Schedule::parse(s, &c.timezone).ok())
+            .and_then(|s| s.next_after(chrono::Utc::now()))
+            .map(crate::store::format_time),
         health: state.manager.health(c).await?,
         created_at: c.created_at.clone(),
         updated_at: c.updated_at.clone(),

@@ -210,6 +210,8 @@ async fn ensure_connector(
                 enabled: true,
                 concurrency: None,
                 max_attempts: None,
+                schedule: None,
+                timezone: None,
             };
             hub.manager.create_connector(new, ACTOR).await?
         }

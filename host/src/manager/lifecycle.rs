@@ -4,7 +4,7 @@
 //! No restart is needed: a run reads its connector when it gets its slot, so a run already
 //! going keeps the plugin version it loaded and the next one uses the new version.
 
-use super::{Manager, ManagerError, config_schema, validate_egress};
+use super::{FieldError, Manager, ManagerError, config_schema, validate_egress};
 use crate::audit::Event;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
@@ -20,6 +20,10 @@ pub struct ConnectorPatch {
     pub egress: Option<Vec<String>>,
     pub concurrency: Option<u32>,
     pub max_attempts: Option<u32>,
+    /// Cron expression (5 fields, or 6-7 with seconds); `""` removes the schedule.
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in.
+    pub timezone: Option<String>,
 }
 
 /// Health of a connector, derived from its runs.
@@ -55,6 +59,8 @@ impl Manager {
             patch.egress.as_ref().map(|_| "egress"),
             patch.concurrency.map(|_| "concurrency"),
             patch.max_attempts.map(|_| "max_attempts"),
+            patch.schedule.as_ref().map(|_| "schedule"),
+            patch.timezone.as_ref().map(|_| "timezone"),
         ]
         .into_iter()
         .flatten()
@@ -78,6 +84,13 @@ impl Manager {
         if let Some(attempts) = patch.max_attempts {
             record.max_attempts = attempts.clamp(1, 20) as i64;
         }
+        if let Some(schedule) = patch.schedule {
+            record.schedule = Some(schedule).filter(|s| !s.trim().is_empty());
+        }
+        if let Some(timezone) = patch.timezone {
+            record.timezone = timezone;
+        }
+        check_schedule(record.schedule.as_deref(), &record.timezone)?;
         self.inner.db.update_connector(&record).await?;
         self.inner
             .audit
@@ -270,6 +283,25 @@ fn judge(enabled: bool, finished: &[RunRecord]) -> (&'static str, String) {
         Some(_) => ("healthy", "the recent runs succeeded".into()),
         None => ("healthy", "no run has finished yet".into()),
     }
+}
+
+/// A schedule and time zone the scheduler can use, or field errors saying why not.
+pub(super) fn check_schedule(schedule: Option<&str>, timezone: &str) -> Result<(), ManagerError> {
+    let expression = schedule.unwrap_or("0 * * * *");
+    crate::triggers::Schedule::parse(expression, timezone).map_err(|e| {
+        let pointer = match e {
+            crate::triggers::ScheduleError::Expression(_) => "/schedule",
+            crate::triggers::ScheduleError::Timezone(_) => "/timezone",
+        };
+        ManagerError::Invalid {
+            detail: e.to_string(),
+            fields: vec![FieldError {
+                pointer: pointer.into(),
+                message: e.to_string(),
+            }],
+        }
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

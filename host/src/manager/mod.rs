@@ -116,6 +116,11 @@ pub struct NewConnector {
     pub enabled: bool,
     pub concurrency: Option<u32>,
     pub max_attempts: Option<u32>,
+    /// Cron expression: 5 fields (`min hour day month weekday`) or 6-7 (seconds first, year
+    /// last). Runs fire on it while the connector is enabled.
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in; default Asia/Jakarta.
+    pub timezone: Option<String>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -245,6 +250,11 @@ impl Manager {
                 )));
             }
         }
+        let timezone = new
+            .timezone
+            .unwrap_or_else(|| crate::triggers::DEFAULT_TIMEZONE.to_string());
+        let schedule = new.schedule.filter(|s| !s.trim().is_empty());
+        lifecycle::check_schedule(schedule.as_deref(), &timezone)?;
         let now = store::now();
         let record = ConnectorRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -260,6 +270,8 @@ impl Manager {
                 .unwrap_or(self.inner.retry.default_attempts)
                 .clamp(1, 20) as i64,
             previous_plugin_digest: None,
+            schedule,
+            timezone,
             created_at: now.clone(),
             updated_at: now,
         };
@@ -380,11 +392,41 @@ impl Manager {
                 connector.name
             )));
         }
+        let run = self.start_run(&connector, trigger, actor, None).await?;
+        Ok(run.expect("a run without a fire key is always created"))
+    }
+
+    /// Queues and starts the run of a schedule's fire time; `None` when another hub fired it.
+    pub(crate) async fn start_scheduled_run(
+        &self,
+        connector: &ConnectorRecord,
+        fire_key: &str,
+    ) -> Result<Option<RunRecord>, ManagerError> {
+        self.start_run(connector, "cron", "scheduler", Some(fire_key)).await
+    }
+
+    /// Queues a run and starts it in the background; `None` when `fire_key` was taken (another
+    /// hub fired this schedule tick).
+    async fn start_run(
+        &self,
+        connector: &ConnectorRecord,
+        trigger: &str,
+        actor: &str,
+        fire_key: Option<&str>,
+    ) -> Result<Option<RunRecord>, ManagerError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-        self.inner.db.create_run(&run_id, id, trigger, &trace_id).await?;
+        let id = &connector.id;
+        if !self
+            .inner
+            .db
+            .create_run(&run_id, id, trigger, &trace_id, fire_key)
+            .await?
+        {
+            return Ok(None);
+        }
         let run = self.inner.db.run(&run_id).await?.expect("run just created");
-        let slot = self.slot(&connector);
+        let slot = self.slot(connector);
         self.inner
             .audit
             .record(
@@ -395,11 +437,11 @@ impl Manager {
         tokio::spawn(runner::execute(
             self.inner.clone(),
             slot,
-            connector.id,
+            connector.id.clone(),
             run_id,
             trace_id,
         ));
-        Ok(run)
+        Ok(Some(run))
     }
 
     fn slot(&self, connector: &ConnectorRecord) -> Arc<Semaphore> {

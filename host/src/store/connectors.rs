@@ -20,12 +20,16 @@ pub struct ConnectorRecord {
     pub max_attempts: i64,
     /// The version before the last upgrade, for rollback.
     pub previous_plugin_digest: Option<String>,
+    /// Cron expression (`triggers::Schedule`), when runs are scheduled.
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in.
+    pub timezone: String,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
-                       previous_plugin_digest, created_at, updated_at";
+                       previous_plugin_digest, created_at, updated_at, schedule, timezone";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
     Ok(ConnectorRecord {
@@ -39,6 +43,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
         concurrency: row.try_get("concurrency")?,
         max_attempts: row.try_get("max_attempts")?,
         previous_plugin_digest: row.try_get("previous_plugin_digest")?,
+        schedule: row.try_get("schedule")?,
+        timezone: row.try_get("timezone")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -47,7 +53,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         sqlx::query(trusted(format!(
-            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
         )))
         .bind(&c.id)
         .bind(&c.name)
@@ -61,6 +67,8 @@ impl Db {
         .bind(&c.previous_plugin_digest)
         .bind(&c.created_at)
         .bind(&c.updated_at)
+        .bind(&c.schedule)
+        .bind(&c.timezone)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -70,7 +78,7 @@ impl Db {
     pub async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
-             concurrency = $6, max_attempts = $7, updated_at = $8 WHERE id = $1",
+             concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.plugin_digest)
@@ -80,6 +88,8 @@ impl Db {
         .bind(c.concurrency)
         .bind(c.max_attempts)
         .bind(super::now())
+        .bind(&c.schedule)
+        .bind(&c.timezone)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -148,5 +158,29 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Enabled connectors with a schedule, with the last fire time handled (when any).
+    pub async fn scheduled_connectors(&self) -> Result<Vec<(ConnectorRecord, Option<String>)>, StoreError> {
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS}, last_fired_at FROM connectors WHERE enabled = 1 AND schedule IS NOT NULL ORDER BY id"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((from_row(r)?, r.try_get("last_fired_at")?)))
+            .collect()
+    }
+
+    /// Records that the schedule tick `fired_at` was handled (moves forward only).
+    pub async fn set_last_fired(&self, id: &str, fired_at: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connectors SET last_fired_at = $2 WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at < $2)",
+        )
+        .bind(id)
+        .bind(fired_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 }

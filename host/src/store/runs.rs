@@ -60,25 +60,29 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
 }
 
 impl Db {
+    /// Queues a run. A run with a `fire_key` (a cron fire time) is created once per connector
+    /// and key, however many hubs try: false when another got there first.
     pub async fn create_run(
         &self,
         id: &str,
         connector_id: &str,
         trigger: &str,
         trace_id: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
+        fire_key: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
         )
         .bind(id)
         .bind(connector_id)
         .bind(trigger)
         .bind(super::now())
         .bind(trace_id)
+        .bind(fire_key)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Marks the start of an attempt with the plugin version it runs.
