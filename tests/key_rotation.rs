@@ -301,3 +301,50 @@ async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
     replica.stop().await;
     first.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_encryption_never_overwrites_a_row_written_after_it_was_read() {
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+            people: 300,
+            ..Default::default()
+        })
+        .await;
+        let id = hub
+            .regnakes_connector("guarded", &server.base_url(), sim.config())
+            .await;
+        assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
+        let db = hub.hub.manager.db();
+        let practitioners = &SEALED_TABLES[0];
+        assert_eq!(practitioners.table, "practitioners");
+        let rows = db.sealed_below(practitioners, 2, 10).await.unwrap();
+        assert_eq!(rows.len(), 10);
+        // A write lands on the first row after the job read it.
+        let newer = vec![9u8; 40];
+        sqlx::query("UPDATE practitioners SET details = $1 WHERE id = $2")
+            .bind(&newer)
+            .bind(&rows[0].row_id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let resealed: Vec<_> = rows
+            .into_iter()
+            .map(|row| {
+                let values = row.values.iter().map(|v| v.as_ref().map(|_| vec![1u8; 40])).collect();
+                (row, values)
+            })
+            .collect();
+        let first = resealed[0].0.row_id.clone();
+        assert_eq!(db.reseal(practitioners, 2, &resealed).await.unwrap(), 9, "{backend:?}");
+        let kept: Vec<u8> = sqlx::query("SELECT details FROM practitioners WHERE id = $1")
+            .bind(&first)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .try_get("details")
+            .unwrap();
+        assert_eq!(kept, newer, "{backend:?}: the newer write survived");
+        hub.hub.stop().await;
+    }
+}

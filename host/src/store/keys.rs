@@ -184,44 +184,37 @@ impl Db {
             .collect()
     }
 
-    /// Writes re-sealed rows under `version` in one transaction. A row rewritten since it was
+    /// Writes re-sealed rows under `version` in one statement. A row rewritten since it was
     /// read (its guard column changed) is left alone: the new write is newer. Returns how many
     /// rows were updated.
     pub async fn reseal(&self, table: &SealedTable, version: u32, rows: &[Resealed]) -> Result<u64, StoreError> {
-        let sets: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect();
-        let n = table.columns.len();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let columns = table.columns;
+        // One VALUES row per table row: row id, old guard ciphertext, new columns. The CTE's
+        // column names differ from the table's, so the table's need no qualifying.
+        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.new_{c}")).collect();
+        let names: Vec<String> = columns.iter().map(|c| format!("new_{c}")).collect();
         let sql = format!(
-            "UPDATE {} SET {}, key_version = ${} WHERE {} = ${} AND {} = ${}",
-            table.table,
+            "WITH v (row_id, guard, {}) AS (VALUES {}) \
+             UPDATE {table} SET {}, key_version = {version} FROM v \
+             WHERE {row_id} = v.row_id AND {guard} = v.guard",
+            names.join(", "),
+            self.backend().placeholders(rows.len(), columns.len() + 2, 1),
             sets.join(", "),
-            n + 1,
-            table.row_id,
-            n + 2,
-            table.columns[0],
-            n + 3
+            table = table.table,
+            row_id = table.row_id,
+            guard = columns[0],
         );
-        let mut tx = self.pool().begin().await?;
-        let mut updated = 0;
+        let mut query = sqlx::query(trusted(sql));
         for (old, sealed) in rows {
-            let mut query = sqlx::query(trusted(sql.clone()));
+            query = query.bind(&old.row_id).bind(old.values[0].clone());
             for value in sealed {
                 query = query.bind(value.clone());
             }
-            let done = query
-                .bind(version as i64)
-                .bind(&old.row_id)
-                .bind(old.values[0].clone())
-                .execute(&mut *tx)
-                .await?;
-            updated += done.rows_affected();
         }
-        tx.commit().await?;
-        Ok(updated)
+        Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
     pub async fn insert_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
