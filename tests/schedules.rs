@@ -165,3 +165,34 @@ async fn two_hubs_on_one_database_fire_every_tick_once() {
     replica.stop().await;
     first.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_coalesce_while_a_slow_run_holds_the_slot() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people: 20,
+        ..Default::default()
+    })
+    .await;
+    sim.set_faults(hub_sim::Faults {
+        latency_ms: 1_500,
+        ..Default::default()
+    });
+    let id = hub.regnakes_connector("slow", &server.base_url(), sim.config()).await;
+    let (status, body) = set_schedule(&hub, &id, "* * * * * *", "UTC").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let (status, _) = hub.post(&format!("/api/v1/connectors/{id}/disable"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let fired = cron_runs(&hub, &id).await;
+    let queued = fired.iter().filter(|r| r["status"] == "queued").count();
+    assert!(queued <= 1, "at most one run waits behind the slow one: {fired:?}");
+    assert!(
+        (1..=4).contains(&fired.len()),
+        "4.5 s of ticks against runs of 1.5 s and more, not one run per tick: {fired:?}"
+    );
+    for run in &fired {
+        let run = hub.wait_for_run(run["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+}

@@ -4,7 +4,8 @@
 //! (`sec min hour day month weekday [year]`). Every fire time becomes one run keyed by that
 //! time, unique per connector in the database, so several hubs on one database fire it once.
 //! After downtime only the latest missed fire time runs: a schedule catches up once, not once
-//! per missed tick.
+//! per missed tick. A tick that finds a run of the connector still queued is skipped, so a
+//! slow sync never builds a backlog of runs.
 
 use crate::manager::Manager;
 use chrono::{DateTime, Utc};
@@ -105,7 +106,12 @@ impl Manager {
                 continue;
             };
             let fire_key = crate::store::format_time(due);
-            if self.start_scheduled_run(&connector, &fire_key).await?.is_some() {
+            // A run still waiting for its slot will fetch what this tick would: ticks coalesce
+            // instead of piling up behind a slow sync.
+            let counts = self.db().run_counts(&connector.id).await?;
+            if counts.iter().any(|(status, n)| status == "queued" && *n > 0) {
+                tracing::debug!(connector = %connector.id, fire = %fire_key, "a run is already queued; tick skipped");
+            } else if self.start_scheduled_run(&connector, &fire_key).await?.is_some() {
                 tracing::info!(connector = %connector.id, fire = %fire_key, "scheduled run started");
                 started += 1;
             }
