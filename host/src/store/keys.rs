@@ -1,7 +1,7 @@
 //! Wrapped keys by purpose (`data`, `blind-index`, `audit`) and version; the tables holding
 //! sealed columns; and data key rotations with their progress.
 
-use super::{Db, StoreError, trusted};
+use super::{Backend, Db, StoreError, trusted};
 use sqlx::Row;
 
 /// A key as stored: wrapped by the key-encryption key.
@@ -184,37 +184,63 @@ impl Db {
             .collect()
     }
 
-    /// Writes re-sealed rows under `version` in one statement. A row rewritten since it was
-    /// read (its guard column changed) is left alone: the new write is newer. Returns how many
-    /// rows were updated.
+    /// Writes re-sealed rows under `version`, all or none. A row rewritten since it was read
+    /// (its guard column changed) is left alone: the new write is newer. Returns how many rows
+    /// were updated.
     pub async fn reseal(&self, table: &SealedTable, version: u32, rows: &[Resealed]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let columns = table.columns;
-        // One VALUES row per table row: row id, old guard ciphertext, new columns. The CTE's
-        // column names differ from the table's, so the table's need no qualifying.
-        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.new_{c}")).collect();
-        let names: Vec<String> = columns.iter().map(|c| format!("new_{c}")).collect();
-        let sql = format!(
-            "WITH v (row_id, guard, {}) AS (VALUES {}) \
-             UPDATE {table} SET {}, key_version = {version} FROM v \
-             WHERE {row_id} = v.row_id AND {guard} = v.guard",
-            names.join(", "),
-            self.backend().placeholders(rows.len(), columns.len() + 2, 1),
-            sets.join(", "),
-            table = table.table,
-            row_id = table.row_id,
-            guard = columns[0],
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for (old, sealed) in rows {
-            query = query.bind(&old.row_id).bind(old.values[0].clone());
-            for value in sealed {
-                query = query.bind(value.clone());
+        let (name, row_id, columns) = (table.table, table.row_id, table.columns);
+        let guard = columns[0];
+        match self.backend() {
+            // One statement per batch: no network round trip per row.
+            Backend::Postgres => {
+                // The CTE's column names differ from the table's, so those need no qualifying.
+                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.new_{c}")).collect();
+                let names: Vec<String> = columns.iter().map(|c| format!("new_{c}")).collect();
+                let sql = format!(
+                    "WITH v (row_id, guard, {}) AS (VALUES {}) UPDATE {name} SET {}, key_version = {version} \
+                     FROM v WHERE {row_id} = v.row_id AND {guard} = v.guard",
+                    names.join(", "),
+                    self.backend().placeholders(rows.len(), columns.len() + 2, 1),
+                    sets.join(", "),
+                );
+                let mut query = sqlx::query(trusted(sql));
+                for (old, sealed) in rows {
+                    query = query.bind(&old.row_id).bind(old.values[0].clone());
+                    for value in sealed {
+                        query = query.bind(value.clone());
+                    }
+                }
+                Ok(query.execute(self.pool()).await?.rows_affected())
+            }
+            // In-process, so a statement per row costs no round trip; SQLite plans
+            // `UPDATE … FROM (VALUES …)` as a scan of the whole table (measured 10x slower).
+            Backend::Sqlite => {
+                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+                let sql = format!(
+                    "UPDATE {name} SET {}, key_version = {version} WHERE {row_id} = ? AND {guard} = ?",
+                    sets.join(", ")
+                );
+                let mut tx = self.pool().begin().await?;
+                let mut updated = 0;
+                for (old, sealed) in rows {
+                    let mut query = sqlx::query(trusted(sql.clone()));
+                    for value in sealed {
+                        query = query.bind(value.clone());
+                    }
+                    let done = query
+                        .bind(&old.row_id)
+                        .bind(old.values[0].clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    updated += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(updated)
             }
         }
-        Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
     pub async fn insert_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
