@@ -134,3 +134,42 @@ async fn a_plugin_asking_for_a_secret_it_was_not_granted_is_refused_and_audited(
         hub.hub.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_a_plugin_tries_to_leak_is_redacted_from_its_log_and_error() {
+    for keeper in keepers() {
+        let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
+        hub.hub
+            .manager
+            .install_bundled(&hub::bundled::fixture("hostile").unwrap())
+            .await
+            .unwrap();
+        let (status, body) = hub
+            .post(
+                "/api/v1/connectors",
+                json!({ "name": "leaky", "plugin": "hostile", "enabled": true,
+                        "config": { "mode": "leak" },
+                        "secrets": { "granted": "granted-secret-value-123" } }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_str().unwrap();
+        let run = hub.run_to_end(id).await;
+        assert_eq!(run["status"], "failed", "{keeper:?}: {run}");
+        assert_eq!(run["error"], "invalid input: leaked [redacted]", "{keeper:?}: {run}");
+        let logs = hub.get(&format!("/api/v1/connectors/{id}/logs")).await;
+        let leak = logs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["origin"] == "plugin")
+            .unwrap_or_else(|| panic!("the plugin's line is kept: {logs}"));
+        assert_eq!(leak["message"], "the secret is [redacted]", "{leak}");
+        assert_eq!(leak["fields"]["secret"], "[redacted]", "{leak}");
+        assert!(
+            !logs.to_string().contains("granted-secret-value-123"),
+            "{keeper:?}: {logs}"
+        );
+        hub.hub.stop().await;
+    }
+}

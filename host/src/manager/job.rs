@@ -23,7 +23,15 @@ pub struct ConnectorJob {
     /// Secret names the plugin may read (its manifest's `secrets`).
     granted_secrets: Vec<String>,
     logs: Mutex<Vec<LogLine>>,
+    /// Secret values and bearer tokens handed out in this job: scrubbed from everything it
+    /// logs and from its error, should a plugin try to leak them.
+    revealed: Mutex<Vec<String>>,
 }
+
+/// What a scrubbed value is replaced with.
+const REDACTED: &str = "[redacted]";
+/// Shorter values are not scrubbed: they would match ordinary text.
+const SCRUB_MIN_LEN: usize = 6;
 
 impl ConnectorJob {
     pub fn new(inner: Arc<Inner>, connector: ConnectorRecord, run_id: String, granted_secrets: Vec<String>) -> Self {
@@ -35,7 +43,22 @@ impl ConnectorJob {
             run_id,
             granted_secrets,
             logs: Mutex::default(),
+            revealed: Mutex::default(),
         }
+    }
+
+    fn reveal(&self, value: &str) {
+        if value.len() >= SCRUB_MIN_LEN {
+            self.revealed.lock().unwrap().push(value.to_string());
+        }
+    }
+
+    /// `text` with every secret value and token this job handed out replaced by `[redacted]`.
+    pub fn scrub(&self, text: &str) -> String {
+        let revealed = self.revealed.lock().unwrap();
+        revealed
+            .iter()
+            .fold(text.to_string(), |text, value| text.replace(value.as_str(), REDACTED))
     }
 
     /// Writes buffered log lines to the database.
@@ -60,6 +83,9 @@ impl ConnectorJob {
                 }
                 other => PluginError::Config(format!("secret {name:?}: {other}")),
             })?;
+        if let Some(value) = &value {
+            self.reveal(value);
+        }
         value.ok_or_else(|| {
             self.log(
                 LogLevel::Warn,
@@ -177,13 +203,14 @@ impl JobHost for ConnectorJob {
                 .tokens
                 .token(&self.connector.id, &credential, spec, &client_secret)
                 .await;
-            if let Err(error) = &token {
-                self.log(
+            match &token {
+                Ok(token) => self.reveal(token),
+                Err(error) => self.log(
                     LogLevel::Error,
                     format!("credential {credential:?}: {error:?}"),
                     vec![],
                     false,
-                );
+                ),
             }
             token
         })
@@ -228,6 +255,8 @@ impl JobHost for ConnectorJob {
 
     fn log(&self, level: LogLevel, message: String, fields: Vec<(String, String)>, from_plugin: bool) {
         let origin = if from_plugin { "plugin" } else { "host" };
+        let message = self.scrub(&message);
+        let fields: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k, self.scrub(&v))).collect();
         let connector = &self.connector.id;
         let run = &self.run_id;
         match level {

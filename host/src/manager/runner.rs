@@ -110,7 +110,7 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
                 "external system unavailable after {max} attempts; last error: {reason}"
             )),
             Ok(Err(PluginError::Unauthorized(reason))) => {
-                let message = format!("unauthorized: {reason}");
+                let message = job.scrub(&format!("unauthorized: {reason}"));
                 inner
                     .raise_alert(&connector.id, run_id, alerts::CREDENTIALS, message.clone())
                     .await;
@@ -121,6 +121,7 @@ async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str,
             Ok(Err(PluginError::Unsupported(reason))) => Err(format!("unsupported: {reason}")),
             Err(call_error) => Err(call_error.to_string()),
         };
+        let result = result.map_err(|error| job.scrub(&error));
         match &result {
             Ok(()) => inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await,
             Err(error) => job.log(LogLevel::Error, format!("run failed: {error}"), vec![], false),
