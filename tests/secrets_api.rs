@@ -91,23 +91,14 @@ async fn set_rotate_list_delete(keeper: Keeper) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_asking_for_a_secret_it_was_not_granted_is_refused_and_audited() {
     for keeper in keepers() {
-        let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
-        hub.hub
-            .manager
-            .install_bundled(&hub::bundled::fixture("hostile").unwrap())
-            .await
-            .unwrap();
         // The manifest declares `granted`; `stolen` is stored for the same connector.
-        let (status, body) = hub
-            .post(
-                "/api/v1/connectors",
-                json!({ "name": "greedy", "plugin": "hostile", "enabled": true,
-                        "config": { "mode": "secret", "secret": "stolen" },
-                        "secrets": { "granted": "granted-value-A", "stolen": "stolen-value-B" } }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let id = body["id"].as_str().unwrap();
+        let (hub, id) = hostile(
+            keeper,
+            json!({ "mode": "secret", "secret": "stolen" }),
+            json!({ "granted": "granted-value-A", "stolen": "stolen-value-B" }),
+        )
+        .await;
+        let id = id.as_str();
         let run = hub.run_to_end(id).await;
         assert_eq!(run["status"], "failed", "{keeper:?}: {run}");
         assert!(
@@ -138,22 +129,13 @@ async fn a_plugin_asking_for_a_secret_it_was_not_granted_is_refused_and_audited(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_a_plugin_tries_to_leak_is_redacted_from_its_log_and_error() {
     for keeper in keepers() {
-        let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
-        hub.hub
-            .manager
-            .install_bundled(&hub::bundled::fixture("hostile").unwrap())
-            .await
-            .unwrap();
-        let (status, body) = hub
-            .post(
-                "/api/v1/connectors",
-                json!({ "name": "leaky", "plugin": "hostile", "enabled": true,
-                        "config": { "mode": "leak" },
-                        "secrets": { "granted": "granted-secret-value-123" } }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let id = body["id"].as_str().unwrap();
+        let (hub, id) = hostile(
+            keeper,
+            json!({ "mode": "leak" }),
+            json!({ "granted": "granted-secret-value-123" }),
+        )
+        .await;
+        let id = id.as_str();
         let run = hub.run_to_end(id).await;
         assert_eq!(run["status"], "failed", "{keeper:?}: {run}");
         assert_eq!(run["error"], "invalid input: leaked [redacted]", "{keeper:?}: {run}");
@@ -172,4 +154,23 @@ async fn a_secret_a_plugin_tries_to_leak_is_redacted_from_its_log_and_error() {
         );
         hub.hub.stop().await;
     }
+}
+
+/// A hub with the hostile fixture installed and one enabled connector of it.
+async fn hostile(keeper: Keeper, config: Value, secrets: Value) -> (TestHub, String) {
+    let hub = TestHub::start_kept(Backend::Sqlite, keeper, |_| {}).await;
+    hub.hub
+        .manager
+        .install_bundled(&hub::bundled::fixture("hostile").unwrap())
+        .await
+        .unwrap();
+    let (status, body) = hub
+        .post(
+            "/api/v1/connectors",
+            json!({ "name": "hostile", "plugin": "hostile", "enabled": true, "config": config, "secrets": secrets }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    (hub, id)
 }

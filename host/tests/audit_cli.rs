@@ -1,23 +1,14 @@
 //! `hub audit verify` as an operator runs it: exit 0 on an intact log, non-zero naming the
 //! entry when one was edited or deleted.
 
+mod common;
+
 use hub::Hub;
 use hub::audit::Event;
 use hub::config::HubConfig;
-use std::process::Command;
 
 fn verify(data_dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("runs the hub binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    common::run_hub(&["audit", "verify", "--data-dir", &data_dir.display().to_string()])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

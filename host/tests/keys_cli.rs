@@ -1,25 +1,21 @@
 //! `hub keys rotate --wait` and `hub keys status` as an admin runs them against a live hub:
 //! progress until the rotation is done, then the old version shown retired.
 
+mod common;
+
 use hub::Hub;
 use hub::config::{HubConfig, KeysConfig, SecretString};
-use std::process::Command;
 
 const KEY: &str = "keys-cli-test-key-0123456789abcdef";
 
 fn hub_keys(api: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .arg("keys")
-        .args(args)
-        .args(["--api", api, "--key", KEY])
-        .output()
-        .expect("runs the hub binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = ["keys"]
+        .iter()
+        .chain(args)
+        .chain(&["--api", api, "--key", KEY])
+        .copied()
+        .collect();
+    common::run_hub(&args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

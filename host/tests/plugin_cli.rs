@@ -1,20 +1,13 @@
 //! `hub plugin keygen | package | publish` as a publisher runs them: the package they make is
 //! signed by the printed key and lands in the registry index.
 
+mod common;
+
 use hub_registry::{DirRegistry, Package, PublicKey, Trust, TrustPolicy};
-use std::process::Command;
 
 fn hub(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(args)
-        .output()
-        .expect("runs the hub binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "hub {args:?}: {text}");
+    let (ok, text) = common::run_hub(args);
+    assert!(ok, "hub {args:?}: {text}");
     text
 }
 
@@ -70,9 +63,6 @@ fn keygen_package_publish_produce_a_trusted_package_in_the_index() {
     assert_eq!(policy.verify(&package), Ok(Trust::SignedBy(public)));
 
     // keygen never overwrites a key.
-    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["plugin", "keygen", "--out", &path("publisher.key")])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let (ok, text) = common::run_hub(&["plugin", "keygen", "--out", &path("publisher.key")]);
+    assert!(!ok, "{text}");
 }

@@ -1,0 +1,17 @@
+//! Running the `hub` binary as an operator does, for the CLI tests.
+
+use std::process::Command;
+
+/// Runs `hub <args>`; returns whether it exited 0 and its stdout and stderr together.
+pub fn run_hub(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(args)
+        .output()
+        .expect("runs the hub binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
