@@ -134,16 +134,15 @@ impl Manager {
             // Two reload intervals: every replica has reloaded, and a batch it sealed before
             // reloading has been stored, before the sweep starts.
             tokio::time::sleep(manager.inner.key_reload * 2).await;
-            let outcome = manager.re_encrypt(&mut rotation).await;
-            let outcome = match outcome {
-                Ok(()) => manager
+            let mut outcome = manager.re_encrypt(&mut rotation).await;
+            if outcome.is_ok() {
+                outcome = manager
                     .inner
                     .keys
                     .retire_below(rotation.to_version)
                     .await
-                    .map_err(ManagerError::from),
-                Err(e) => Err(e),
-            };
+                    .map_err(Into::into);
+            }
             rotation.finished_at = Some(crate::store::now());
             let event = Event::new(
                 format!("rotation:{}", rotation.id),

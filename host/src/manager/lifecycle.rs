@@ -287,8 +287,11 @@ fn judge(enabled: bool, finished: &[RunRecord]) -> (&'static str, String) {
 
 /// A schedule and time zone the scheduler can use, or field errors saying why not.
 pub(super) fn check_schedule(schedule: Option<&str>, timezone: &str) -> Result<(), ManagerError> {
-    let expression = schedule.unwrap_or("0 * * * *");
-    crate::triggers::Schedule::parse(expression, timezone).map_err(|e| {
+    let checked = match schedule {
+        Some(expression) => crate::triggers::Schedule::parse(expression, timezone).map(drop),
+        None => crate::triggers::parse_timezone(timezone).map(drop),
+    };
+    checked.map_err(|e| {
         let pointer = match e {
             crate::triggers::ScheduleError::Expression(_) => "/schedule",
             crate::triggers::ScheduleError::Timezone(_) => "/timezone",

@@ -28,6 +28,11 @@ pub enum ScheduleError {
     Timezone(String),
 }
 
+/// An IANA time zone name like `Asia/Jakarta`.
+pub fn parse_timezone(timezone: &str) -> Result<chrono_tz::Tz, ScheduleError> {
+    timezone.parse().map_err(|_| ScheduleError::Timezone(timezone.into()))
+}
+
 #[derive(Clone, Debug)]
 pub struct Schedule {
     cron: cron::Schedule,
@@ -43,10 +48,10 @@ impl Schedule {
             _ => return Err(ScheduleError::Expression(expression.into())),
         };
         let cron = cron::Schedule::from_str(&full).map_err(|_| ScheduleError::Expression(expression.into()))?;
-        let tz = timezone
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| ScheduleError::Timezone(timezone.into()))?;
-        Ok(Self { cron, tz })
+        Ok(Self {
+            cron,
+            tz: parse_timezone(timezone)?,
+        })
     }
 
     /// The first fire time after `now`.

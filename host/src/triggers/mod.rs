@@ -3,4 +3,4 @@
 
 pub mod cron;
 
-pub use cron::{DEFAULT_TIMEZONE, Schedule, ScheduleError};
+pub use cron::{DEFAULT_TIMEZONE, Schedule, ScheduleError, parse_timezone};
