@@ -1,6 +1,6 @@
 //! Hub configuration: `hub.toml`, then `HUB_*` environment variables over it.
 
-use crate::manager::RetryPolicy;
+use crate::jobs::{JobsConfig, RetryPolicy};
 use crate::runtime::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -34,6 +34,8 @@ pub struct HubConfig {
     pub admin_key: Option<SecretString>,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    pub jobs: JobsConfig,
+    pub webhooks: crate::webhooks::WebhooksConfig,
     pub plugins: PluginsConfig,
     pub auth: AuthConfig,
     /// The Vault/OpenBao server, when secrets or the key-encryption key live there.
@@ -217,6 +219,8 @@ impl Default for HubConfig {
             admin_key: None,
             limits: Limits::default(),
             retry: RetryPolicy::default(),
+            jobs: JobsConfig::default(),
+            webhooks: Default::default(),
             plugins: PluginsConfig::default(),
             auth: AuthConfig::default(),
             vault: None,

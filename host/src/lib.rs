@@ -9,6 +9,7 @@
 //! - `crypto/`: key-encryption keys, data keys, field encryption, blind indexes;
 //! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
+//! - `jobs/`: the durable job queue every trigger goes through, and its workers;
 //! - `triggers/`: cron schedules;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod bundled;
 pub mod config;
 pub mod crypto;
+pub mod jobs;
 pub mod manager;
 pub mod pipeline;
 pub mod runtime;
@@ -74,8 +76,9 @@ pub struct Hub {
     /// The bootstrap admin key, when this start generated it (shown once, stored hashed).
     pub generated_admin_key: Option<String>,
     server: JoinHandle<()>,
-    /// Key reloads and the scheduler: stopped with the hub.
+    /// Key reloads, the scheduler and the job workers: stopped with the hub.
     background: Vec<JoinHandle<()>>,
+    queue: Arc<jobs::Queue>,
 }
 
 impl Hub {
@@ -102,25 +105,25 @@ impl Hub {
         };
         let runtime = Arc::new(Runtime::new(config.limits.clone(), data_dir.join("compile-cache"))?);
         let key_reload = std::time::Duration::from_secs(config.keys.reload_secs.max(1));
+        let orphaned = db.requeue_orphaned_jobs().await?;
+        if orphaned > 0 {
+            tracing::warn!(count = orphaned, "jobs interrupted by the last stop were queued again");
+        }
+        let queue = jobs::Queue::new(db.clone(), config.jobs.clone(), config.retry.clone());
         let manager = Manager::new(
             db.clone(),
             keys,
             secrets,
             runtime,
-            config.retry.clone(),
+            queue.clone(),
             config.plugins.clone(),
             key_reload,
         );
-        let key_reloads = manager.watch_keys(key_reload);
-        let schedules = manager.run_schedules(std::time::Duration::from_secs(1));
-
-        let interrupted = db.fail_interrupted_runs().await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                count = interrupted,
-                "runs interrupted by the last stop were marked failed"
-            );
-        }
+        let mut background = vec![
+            manager.watch_keys(key_reload),
+            manager.run_schedules(std::time::Duration::from_secs(1)),
+        ];
+        background.extend(queue.start(Arc::new(manager.clone())));
         for bundled in bundled::ALL {
             let package = bundled.package().map_err(|e| StartError::Bundled(e.to_string()))?;
             manager
@@ -140,7 +143,9 @@ impl Hub {
             addr: config.listen,
             source,
         })?;
-        let app = api::router(api::AppState::new(manager.clone(), &config.auth), &config.auth);
+        let (inbox, committers) = webhooks::Inbox::start(manager.clone(), &config.webhooks);
+        background.extend(committers);
+        let app = api::router(api::AppState::new(manager.clone(), inbox, &config.auth), &config.auth);
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "API server stopped");
@@ -152,7 +157,8 @@ impl Hub {
             addr,
             generated_admin_key,
             server,
-            background: vec![key_reloads, schedules],
+            background,
+            queue,
         })
     }
 
@@ -161,13 +167,18 @@ impl Hub {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving the API (runs in flight are abandoned; their cursor resumes them).
+    /// Stops serving the API and working jobs. Jobs in flight are abandoned and handed back
+    /// to the queue: a sync resumes from its cursor, a webhook runs again.
     pub async fn stop(self) {
         self.server.abort();
         for task in &self.background {
             task.abort();
         }
         let _ = self.server.await;
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.queue.release().await;
         self.manager.db().close().await;
     }
 }

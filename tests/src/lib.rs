@@ -6,7 +6,7 @@
 
 use hub::Hub;
 use hub::config::HubConfig;
-use hub::manager::RetryPolicy;
+use hub::jobs::{JobsConfig, RetryPolicy};
 use hub::runtime::Limits;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -159,6 +159,12 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
             max_delay_ms: 400,
             default_attempts: 3,
         },
+        jobs: JobsConfig {
+            poll_ms: 50,
+            lease_secs: 5,
+            ..Default::default()
+        },
+        webhooks: Default::default(),
         plugins: Default::default(),
         auth: Default::default(),
         vault: None,

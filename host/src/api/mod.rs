@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod connectors;
 mod extract;
+mod jobs;
 mod keys;
 pub mod openapi;
 mod plugins;
@@ -22,6 +23,7 @@ pub mod routes;
 mod runs;
 mod secrets;
 mod service;
+mod webhooks;
 
 pub use auth::hash_key;
 pub use problem::Problem;
@@ -40,14 +42,16 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub manager: Manager,
+    pub webhooks: Arc<crate::webhooks::Inbox>,
     pub oidc: Option<Arc<OidcVerifier>>,
     pub(crate) logins: Arc<auth::LoginCache>,
 }
 
 impl AppState {
-    pub fn new(manager: Manager, auth: &AuthConfig) -> Self {
+    pub fn new(manager: Manager, webhooks: Arc<crate::webhooks::Inbox>, auth: &AuthConfig) -> Self {
         Self {
             manager,
+            webhooks,
             oidc: auth.oidc.clone().map(|c| Arc::new(OidcVerifier::new(c))),
             logins: Arc::default(),
         }

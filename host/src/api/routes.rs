@@ -3,8 +3,8 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, keys, plugins, practitioners, rejects, runs, secrets,
-    service,
+    AppState, accounts, alerts, api_keys, audit, connectors, jobs, keys, plugins, practitioners, rejects, runs,
+    secrets, service, webhooks,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -163,6 +163,18 @@ impl JsonSchema for PackageUpload {
     }
 }
 
+/// A webhook body: whatever the external system sends, signed as it is.
+pub struct WebhookBody;
+
+impl JsonSchema for WebhookBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "WebhookBody".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "string", "description": "the webhook body, as signed" })
+    }
+}
+
 /// The table.
 pub fn table() -> Vec<Route> {
     use Access::{Needs, Public};
@@ -171,6 +183,9 @@ pub fn table() -> Vec<Route> {
         Route::get("/healthz", Public, "Liveness: the process answers", service::healthz),
         Route::get("/readyz", Public, "Readiness: the database answers", service::readyz),
         Route::get("/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
+        Route::post("/webhooks/{id}", Public, "Inbound webhook for a connector, signed with Standard Webhooks v1 (webhook-id, webhook-timestamp, webhook-signature); 202 once stored, 200 for a repeated webhook-id, 401 for a bad signature or a timestamp over 5 minutes off", webhooks::receive)
+            .upload_body::<WebhookBody>()
+            .returns::<webhooks::WebhookReceipt>(202),
         // Plugins
         Route::get("/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
             .query::<super::PageQuery>()
@@ -227,6 +242,13 @@ pub fn table() -> Vec<Route> {
             .returns::<crate::webhooks::RotatedWebhookSecret>(200),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
+        Route::get("/api/v1/jobs", Needs(Read), "Durable jobs (syncs, webhooks, MQTT batches), newest first; ?status=dead lists the dead-lettered", jobs::list)
+            .query::<jobs::ListQuery>()
+            .returns::<super::Page<crate::store::jobs::JobRecord>>(200),
+        Route::get("/api/v1/jobs/{id}", Needs(Read), "One job", jobs::get)
+            .returns::<crate::store::jobs::JobRecord>(200),
+        Route::post("/api/v1/jobs/{id}/retry", Needs(Operate), "Queue a dead job again with a fresh set of attempts", jobs::retry)
+            .returns::<crate::store::jobs::JobRecord>(202),
         Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
             .query::<rejects::ListQuery>()
             .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),

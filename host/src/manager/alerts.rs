@@ -15,12 +15,12 @@ pub const REJECT_SHARE_LIMIT: f64 = 0.2;
 impl Inner {
     /// Records an alert, logs it and audits it. Failing to store it is logged, not returned:
     /// the run's own outcome must not change because its alert could not be written.
-    pub(super) async fn raise_alert(&self, connector_id: &str, run_id: &str, kind: &str, message: String) {
-        tracing::warn!(connector = %connector_id, run = %run_id, kind, "alert: {message}");
+    pub(super) async fn raise_alert(&self, connector_id: &str, run_id: Option<&str>, kind: &str, message: String) {
+        tracing::warn!(connector = %connector_id, run = ?run_id, kind, "alert: {message}");
         let alert = AlertRecord {
             id: uuid::Uuid::now_v7().to_string(),
             connector_id: connector_id.to_string(),
-            run_id: Some(run_id.to_string()),
+            run_id: run_id.map(str::to_string),
             kind: kind.to_string(),
             message,
             raised_at: crate::store::now(),

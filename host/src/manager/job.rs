@@ -19,7 +19,10 @@ pub struct ConnectorJob {
     inner: Arc<Inner>,
     connector: ConnectorRecord,
     credentials: BTreeMap<String, CredentialSpec>,
-    run_id: String,
+    /// The durable job this is an attempt of.
+    job_id: String,
+    /// The run, for a sync.
+    run_id: Option<String>,
     /// Secret names the plugin may read (its manifest's `secrets`).
     granted_secrets: Vec<String>,
     logs: Mutex<Vec<LogLine>>,
@@ -34,17 +37,34 @@ const REDACTED: &str = "[redacted]";
 const SCRUB_MIN_LEN: usize = 6;
 
 impl ConnectorJob {
-    pub fn new(inner: Arc<Inner>, connector: ConnectorRecord, run_id: String, granted_secrets: Vec<String>) -> Self {
+    pub fn new(
+        inner: Arc<Inner>,
+        connector: ConnectorRecord,
+        job_id: String,
+        run_id: Option<String>,
+        granted_secrets: Vec<String>,
+    ) -> Self {
         let credentials = serde_json::from_str(&connector.credentials).unwrap_or_default();
         Self {
             inner,
             connector,
             credentials,
+            job_id,
             run_id,
             granted_secrets,
             logs: Mutex::default(),
             revealed: Mutex::default(),
         }
+    }
+
+    /// The run this job executes, for a sync.
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
+    /// What audit entries of this job name: its run, or the job itself.
+    fn target(&self) -> &str {
+        self.run_id.as_deref().unwrap_or(&self.job_id)
     }
 
     fn reveal(&self, value: &str) {
@@ -104,7 +124,7 @@ impl ConnectorJob {
         let event = Event::new(
             format!("connector:{}", self.connector.id),
             "records.batch",
-            &self.run_id,
+            self.target(),
         );
         let event = match result {
             Ok(outcome) => {
@@ -116,7 +136,7 @@ impl ConnectorJob {
                         self.connector.id
                     );
                     self.inner
-                        .raise_alert(&self.connector.id, &self.run_id, REJECT_RATE, message)
+                        .raise_alert(&self.connector.id, self.run_id.as_deref(), REJECT_RATE, message)
                         .await;
                 }
                 event.details(json!({
@@ -140,7 +160,7 @@ impl JobHost for ConnectorJob {
         Box::pin(async move {
             let source = BatchSource {
                 connector_id: &self.connector.id,
-                run_id: Some(&self.run_id),
+                run_id: self.run_id.as_deref(),
             };
             let received = batch.len();
             let result = self.inner.pipeline.ingest(source, batch).await;
@@ -240,7 +260,7 @@ impl JobHost for ConnectorJob {
                 let event = Event::new(
                     format!("connector:{}", self.connector.id),
                     "secret.denied",
-                    &self.run_id,
+                    self.target(),
                 )
                 .outcome(Outcome::Denied)
                 .details(json!({ "name": name }));
@@ -258,17 +278,17 @@ impl JobHost for ConnectorJob {
         let message = self.scrub(&message);
         let fields: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k, self.scrub(&v))).collect();
         let connector = &self.connector.id;
-        let run = &self.run_id;
+        let job = &self.job_id;
         match level {
-            LogLevel::Error => tracing::error!(%connector, %run, origin, "{message}"),
-            LogLevel::Warn => tracing::warn!(%connector, %run, origin, "{message}"),
-            LogLevel::Info => tracing::info!(%connector, %run, origin, "{message}"),
-            LogLevel::Debug | LogLevel::Trace => tracing::debug!(%connector, %run, origin, "{message}"),
+            LogLevel::Error => tracing::error!(%connector, %job, origin, "{message}"),
+            LogLevel::Warn => tracing::warn!(%connector, %job, origin, "{message}"),
+            LogLevel::Info => tracing::info!(%connector, %job, origin, "{message}"),
+            LogLevel::Debug | LogLevel::Trace => tracing::debug!(%connector, %job, origin, "{message}"),
         }
         self.logs.lock().unwrap().push(LogLine {
             id: 0,
             connector_id: connector.clone(),
-            run_id: Some(run.clone()),
+            run_id: self.run_id.clone(),
             at: store::now(),
             level: level.as_str().into(),
             origin: origin.into(),

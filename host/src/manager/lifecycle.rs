@@ -77,9 +77,8 @@ impl Manager {
             record.egress = serde_json::to_string(&egress).expect("strings serialize");
         }
         if let Some(concurrency) = patch.concurrency {
+            // Sync claims read it: running syncs go on, new ones start while under it.
             record.concurrency = concurrency.clamp(1, 64) as i64;
-            // New runs get a semaphore of the new size; running ones keep their permits.
-            self.inner.slots.lock().unwrap().remove(id);
         }
         if let Some(attempts) = patch.max_attempts {
             record.max_attempts = attempts.clamp(1, 20) as i64;
@@ -181,7 +180,6 @@ impl Manager {
                 id: id.into(),
             });
         }
-        self.inner.slots.lock().unwrap().remove(id);
         self.inner
             .audit
             .record(Event::new(actor, "connector.delete", id).details(json!({ "name": record.name })))

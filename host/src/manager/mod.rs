@@ -17,18 +17,19 @@ pub use lifecycle::{ConnectorPatch, Health};
 use crate::audit::{Auditor, Event};
 use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
+use crate::jobs::{JobKind, Queue};
 use crate::pipeline::Pipeline;
 use crate::runtime::Runtime;
 use crate::secrets::{SecretError, SecretInfo, SecretStore};
 use crate::store::connectors::ConnectorRecord;
+use crate::store::jobs::{JobRecord, NewJob};
 use crate::store::runs::RunRecord;
 use crate::store::{self, Db, StoreError};
 use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -59,40 +60,6 @@ impl ManagerError {
             detail: detail.into(),
             fields: Vec::new(),
         }
-    }
-}
-
-/// Retries of a run whose external system is unavailable: exponential backoff with jitter.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Delay before the second attempt, in milliseconds; doubles each attempt.
-    pub base_delay_ms: u64,
-    /// Longest delay between attempts, in milliseconds.
-    pub max_delay_ms: u64,
-    /// Attempts of a run unless the connector sets its own (seed 002: 3).
-    pub default_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            base_delay_ms: 2_000,
-            max_delay_ms: 60_000,
-            default_attempts: 3,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Delay after failed attempt `attempt` (1-based): base × 2^(attempt-1), capped, ±25 %.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay_ms
-            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
-        let capped = exp.min(self.max_delay_ms) as f64;
-        let jitter = u16::from_le_bytes(crate::crypto::random_bytes::<2>()) as f64 / u16::MAX as f64;
-        Duration::from_millis((capped * (0.75 + 0.5 * jitter)) as u64)
     }
 }
 
@@ -134,14 +101,12 @@ pub(crate) struct Inner {
     runtime: Arc<Runtime>,
     pipeline: Pipeline,
     tokens: credentials::TokenCache,
-    retry: RetryPolicy,
+    queue: Arc<Queue>,
     audit: Auditor,
     trust: TrustPolicy,
     plugins: PluginsConfig,
     /// How often every replica reloads the data keys (see `keys.rs`).
     key_reload: Duration,
-    /// Per-connector concurrency: a run waits (queued) for a slot rather than failing.
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 #[derive(Clone)]
@@ -155,7 +120,7 @@ impl Manager {
         keys: Arc<KeyRing>,
         secrets: SecretStore,
         runtime: Arc<Runtime>,
-        retry: RetryPolicy,
+        queue: Arc<Queue>,
         plugins: PluginsConfig,
         key_reload: Duration,
     ) -> Self {
@@ -173,12 +138,11 @@ impl Manager {
                 runtime,
                 pipeline,
                 tokens: credentials::TokenCache::new(),
-                retry,
+                queue,
                 audit,
                 trust,
                 plugins,
                 key_reload,
-                slots: Mutex::default(),
             }),
         }
     }
@@ -267,7 +231,7 @@ impl Manager {
             concurrency: new.concurrency.unwrap_or(1).clamp(1, 64) as i64,
             max_attempts: new
                 .max_attempts
-                .unwrap_or(self.inner.retry.default_attempts)
+                .unwrap_or(self.inner.queue.retry_policy().default_attempts)
                 .clamp(1, 20) as i64,
             previous_plugin_digest: None,
             schedule,
@@ -405,8 +369,8 @@ impl Manager {
         self.start_run(connector, "cron", "scheduler", Some(fire_key)).await
     }
 
-    /// Queues a run and starts it in the background; `None` when `fire_key` was taken (another
-    /// hub fired this schedule tick).
+    /// Queues a run as a durable job; `None` when `fire_key` was taken (another hub fired
+    /// this schedule tick).
     async fn start_run(
         &self,
         connector: &ConnectorRecord,
@@ -416,42 +380,79 @@ impl Manager {
     ) -> Result<Option<RunRecord>, ManagerError> {
         let run_id = uuid::Uuid::now_v7().to_string();
         let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-        let id = &connector.id;
-        if !self
-            .inner
-            .db
-            .create_run(&run_id, id, trigger, &trace_id, fire_key)
-            .await?
-        {
+        let job = self.new_job(connector, JobKind::Sync, None, Some(run_id.clone()), &());
+        if !self.inner.db.enqueue_run(&job, trigger, &trace_id, fire_key).await? {
             return Ok(None);
         }
+        self.inner.queue.notify_sync();
         let run = self.inner.db.run(&run_id).await?.expect("run just created");
-        let slot = self.slot(connector);
         self.inner
             .audit
             .record(
-                Event::new(actor, "connector.run", id)
-                    .details(serde_json::json!({ "run": run_id, "trigger": trigger })),
+                Event::new(actor, "connector.run", &connector.id)
+                    .details(serde_json::json!({ "run": run_id, "trigger": trigger, "job": job.id })),
             )
             .await;
-        tokio::spawn(runner::execute(
-            self.inner.clone(),
-            slot,
-            connector.id.clone(),
-            run_id,
-            trace_id,
-        ));
         Ok(Some(run))
     }
 
-    fn slot(&self, connector: &ConnectorRecord) -> Arc<Semaphore> {
+    /// A job for `connector` with its payload sealed, due now.
+    pub(crate) fn new_job(
+        &self,
+        connector: &ConnectorRecord,
+        kind: JobKind,
+        dedup_key: Option<String>,
+        run_id: Option<String>,
+        payload: &impl Serialize,
+    ) -> NewJob {
+        let id = uuid::Uuid::now_v7().to_string();
+        let cipher = self.inner.keys.cipher();
+        NewJob {
+            payload: crate::jobs::seal_payload(&cipher, &id, payload),
+            key_version: cipher.active_version() as i64,
+            id,
+            connector_id: connector.id.clone(),
+            kind: kind.as_str(),
+            dedup_key,
+            run_id,
+            max_attempts: connector.max_attempts,
+            run_after: store::now(),
+        }
+    }
+
+    /// Queues a dead job again with a fresh set of attempts; a sync's run opens again.
+    pub async fn retry_job(&self, id: &str, actor: &str) -> Result<JobRecord, ManagerError> {
+        let db = &self.inner.db;
+        let Some(job) = db.requeue_dead_job(id).await? else {
+            return Err(match db.job(id).await? {
+                Some(job) => {
+                    ManagerError::Conflict(format!("job {id:?} is {}; only dead jobs are retried", job.status))
+                }
+                None => ManagerError::NotFound {
+                    what: "job",
+                    id: id.into(),
+                },
+            });
+        };
+        match &job.run_id {
+            Some(run_id) => {
+                db.reopen_run(run_id).await?;
+                self.inner.queue.notify_sync();
+            }
+            None => self.inner.queue.notify_work(),
+        }
         self.inner
-            .slots
-            .lock()
-            .unwrap()
-            .entry(connector.id.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(connector.concurrency as usize)))
-            .clone()
+            .audit
+            .record(
+                Event::new(actor, "job.retry", id)
+                    .details(serde_json::json!({ "kind": job.kind, "connector": job.connector_id })),
+            )
+            .await;
+        Ok(job)
+    }
+
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.inner.queue
     }
 }
 

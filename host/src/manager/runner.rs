@@ -1,133 +1,309 @@
-//! Executes one run: waits for a concurrency slot, instantiates the plugin afresh for every
-//! attempt, retries while the external system is unavailable, records the outcome.
+//! Executes claimed jobs: a sync run, a webhook, a batch of MQTT messages. Every attempt
+//! instantiates the plugin afresh; what the plugin's error means for the job (retry later,
+//! dead-letter) is decided here, the when by the queue (`crate::jobs`).
 
 use super::job::ConnectorJob;
-use super::{Inner, alerts};
+use super::{Inner, Manager, alerts};
+use crate::jobs::{self, Executor, JobKind, MessagesPayload, Outcome, WebhookPayload};
 use crate::runtime::state::CURSOR_KEY;
-use crate::runtime::{JobHost, JobSpec, LogLevel, PluginError, SyncRequest};
+use crate::runtime::{
+    CallError, JobHost, JobSpec, LoadedPlugin, LogLevel, Message, PluginError, SyncRequest, WebhookRequest,
+};
+use crate::store::StoreError;
 use crate::store::connectors::ConnectorRecord;
+use crate::store::jobs::ClaimedJob;
+use futures::future::BoxFuture;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
-/// The connector's settings are read when the run gets its slot, not when it was queued:
-/// a run that starts after an upgrade uses the new version, one already running keeps the
-/// version it loaded.
-pub async fn execute(inner: Arc<Inner>, slot: Arc<Semaphore>, connector_id: String, run_id: String, trace_id: String) {
-    let _permit = slot.acquire_owned().await.expect("connector slots are never closed");
-    let error = match inner.db.connector(&connector_id).await {
-        Ok(Some(connector)) => attempts(&inner, &connector, &run_id, &trace_id).await.err(),
-        Ok(None) => Some("the connector was deleted before the run started".to_string()),
-        Err(e) => Some(format!("the hub's database failed: {e}")),
-    };
-    if let Err(store_error) = inner.db.finish_run(&run_id, error.as_deref()).await {
+impl Executor for Manager {
+    fn execute(&self, job: ClaimedJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let connector = match inner.db.connector(&job.connector_id).await {
+                Ok(Some(connector)) => connector,
+                Ok(None) => return abandon(inner, &job, "the connector was deleted before the job ran".into()).await,
+                Err(e) => return Outcome::Retry(database_failed(e)),
+            };
+            if job.attempt > job.max_attempts {
+                let error = format!(
+                    "the hub stopped during each of its {} attempts; retry it when the cause is fixed",
+                    job.max_attempts
+                );
+                return abandon(inner, &job, error).await;
+            }
+            match JobKind::parse(&job.kind) {
+                Some(JobKind::Sync) => sync(inner, &connector, &job).await,
+                Some(JobKind::Webhook) => webhook(inner, &connector, &job).await,
+                Some(JobKind::Messages) => messages(inner, &connector, &job).await,
+                None => Outcome::Failed(format!("unknown job kind {:?}", job.kind)),
+            }
+        })
+    }
+}
+
+fn database_failed(error: StoreError) -> String {
+    format!("the hub's database failed: {error}")
+}
+
+/// Gives up on a job before it reaches the plugin; a sync's run fails with it.
+async fn abandon(inner: &Arc<Inner>, job: &ClaimedJob, error: String) -> Outcome {
+    if let Some(run_id) = &job.run_id {
+        finish_run(inner, &job.connector_id, run_id, Some(&error)).await;
+    }
+    Outcome::Failed(error)
+}
+
+async fn finish_run(inner: &Inner, connector_id: &str, run_id: &str, error: Option<&str>) {
+    if let Err(store_error) = inner.db.finish_run(run_id, error).await {
         tracing::error!(run = %run_id, error = %store_error, "could not record the end of a run");
     }
-    match &error {
+    match error {
         None => tracing::info!(connector = %connector_id, run = %run_id, "run succeeded"),
         Some(error) => tracing::warn!(connector = %connector_id, run = %run_id, %error, "run failed"),
     }
 }
 
-/// Runs attempts until one succeeds, a non-retryable error occurs, or attempts run out;
-/// `Err` is the run's error message.
-async fn attempts(inner: &Arc<Inner>, connector: &ConnectorRecord, run_id: &str, trace_id: &str) -> Result<(), String> {
-    let store_error = |e: crate::store::StoreError| format!("the hub's database failed: {e}");
+/// What a call into a plugin needs: the compiled plugin and the connector's grants.
+struct Prepared {
+    plugin: Arc<LoadedPlugin>,
+    egress: Vec<String>,
+    /// The secrets the plugin may read: those its manifest declares, never the client
+    /// secrets the host uses for its credentials.
+    granted: Vec<String>,
+}
+
+/// The connector's settings are read when its job is claimed, not when it was queued: a job
+/// that starts after an upgrade uses the new version, one already running keeps its own.
+async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord) -> Result<Prepared, Outcome> {
     let component = inner
         .db
         .plugin_component(&connector.plugin_digest)
         .await
-        .map_err(store_error)?;
+        .map_err(|e| Outcome::Retry(database_failed(e)))?;
     let plugin = inner
         .runtime
         .load(&connector.plugin_digest, &component)
         .await
-        .map_err(|e| e.to_string())?;
-    let egress: Vec<String> = serde_json::from_str(&connector.egress).unwrap_or_default();
-    // The plugin may read only the secrets its manifest declares, never the client secrets
-    // the host uses for its credentials.
-    let granted = super::Manager { inner: inner.clone() }
+        .map_err(|e| Outcome::Failed(e.to_string()))?;
+    let granted = Manager { inner: inner.clone() }
         .manifest_of(&connector.plugin_digest)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Outcome::Failed(e.to_string()))?
         .secrets;
-    let max = connector.max_attempts.max(1) as u32;
-    for attempt in 1..=max {
-        inner
-            .db
-            .start_attempt(run_id, &connector.plugin_digest)
-            .await
-            .map_err(store_error)?;
-        let cursor = inner
-            .db
-            .state_get(&connector.id, CURSOR_KEY)
-            .await
-            .map_err(store_error)?;
-        let job = Arc::new(ConnectorJob::new(
+    Ok(Prepared {
+        plugin,
+        egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
+        granted,
+    })
+}
+
+impl Prepared {
+    fn host(&self, inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Arc<ConnectorJob> {
+        Arc::new(ConnectorJob::new(
             inner.clone(),
             connector.clone(),
-            run_id.to_string(),
-            granted.clone(),
-        ));
-        let spec = JobSpec {
-            egress: egress.clone(),
-            trace_id: trace_id.to_string(),
-        };
-        let request = SyncRequest {
-            run_id: run_id.to_string(),
-            cursor,
-            config: connector.config.clone(),
-        };
-        let outcome = inner.runtime.sync(&plugin, spec, job.clone(), request).await;
-        let result = match outcome {
-            Ok(Ok(summary)) => {
-                job.log(
-                    LogLevel::Info,
-                    format!(
-                        "sync finished: {} pages, {} records",
-                        summary.pages, summary.records_emitted
-                    ),
-                    vec![],
-                    false,
-                );
-                Ok(())
-            }
-            Ok(Err(PluginError::Unavailable(reason))) if attempt < max => {
-                let delay = inner.retry.delay(attempt);
-                job.log(
-                    LogLevel::Warn,
-                    format!(
-                        "attempt {attempt} of {max} failed, external system unavailable: {reason}; retrying in {:.1} s",
-                        delay.as_secs_f64()
-                    ),
-                    vec![],
-                    false,
-                );
-                job.flush_logs().await;
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            Ok(Err(PluginError::Unavailable(reason))) => Err(format!(
-                "external system unavailable after {max} attempts; last error: {reason}"
-            )),
-            Ok(Err(PluginError::Unauthorized(reason))) => {
-                let message = job.scrub(&format!("unauthorized: {reason}"));
-                inner
-                    .raise_alert(&connector.id, run_id, alerts::CREDENTIALS, message.clone())
-                    .await;
-                Err(message)
-            }
-            Ok(Err(PluginError::InvalidInput(reason))) => Err(format!("invalid input: {reason}")),
-            Ok(Err(PluginError::Config(reason))) => Err(format!("configuration error: {reason}")),
-            Ok(Err(PluginError::Unsupported(reason))) => Err(format!("unsupported: {reason}")),
-            Err(call_error) => Err(call_error.to_string()),
-        };
-        let result = result.map_err(|error| job.scrub(&error));
-        match &result {
-            Ok(()) => inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await,
-            Err(error) => job.log(LogLevel::Error, format!("run failed: {error}"), vec![], false),
-        }
-        job.flush_logs().await;
-        return result;
+            job.id.clone(),
+            job.run_id.clone(),
+            self.granted.clone(),
+        ))
     }
-    unreachable!("the last attempt always returns")
+
+    fn spec(&self, trace_id: String) -> JobSpec {
+        JobSpec {
+            egress: self.egress.clone(),
+            trace_id,
+        }
+    }
+}
+
+/// What a plugin's answer means for its job. A refused credential raises an alert; errors
+/// are scrubbed of the secrets and tokens the attempt was handed.
+async fn judge<T>(
+    inner: &Inner,
+    connector: &ConnectorRecord,
+    host: &ConnectorJob,
+    result: Result<Result<T, PluginError>, CallError>,
+) -> Result<T, Outcome> {
+    let outcome = match result {
+        Ok(Ok(value)) => {
+            inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await;
+            return Ok(value);
+        }
+        Ok(Err(PluginError::Unavailable(reason))) => Outcome::Retry(format!("external system unavailable: {reason}")),
+        Ok(Err(PluginError::Unauthorized(reason))) => {
+            let message = host.scrub(&format!("unauthorized: {reason}"));
+            inner
+                .raise_alert(&connector.id, host.run_id(), alerts::CREDENTIALS, message.clone())
+                .await;
+            Outcome::Failed(message)
+        }
+        Ok(Err(PluginError::InvalidInput(reason))) => Outcome::Failed(format!("invalid input: {reason}")),
+        Ok(Err(PluginError::Config(reason))) => Outcome::Failed(format!("configuration error: {reason}")),
+        Ok(Err(PluginError::Unsupported(reason))) => Outcome::Failed(format!("unsupported: {reason}")),
+        Err(call_error) => Outcome::Failed(call_error.to_string()),
+    };
+    Err(match outcome {
+        Outcome::Retry(error) => Outcome::Retry(host.scrub(&error)),
+        Outcome::Failed(error) => Outcome::Failed(host.scrub(&error)),
+        Outcome::Succeeded => Outcome::Succeeded,
+    })
+}
+
+/// One attempt of a sync run; the run records every attempt and its end.
+async fn sync(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
+    let run_id = job.run_id.as_deref().expect("sync jobs name their run");
+    let outcome = sync_attempt(inner, connector, job, run_id).await;
+    match &outcome {
+        Outcome::Succeeded => finish_run(inner, &connector.id, run_id, None).await,
+        Outcome::Retry(_) if job.attempt < job.max_attempts => {}
+        Outcome::Retry(error) => {
+            let error = format!("failed after {} attempts; last error: {error}", job.max_attempts);
+            finish_run(inner, &connector.id, run_id, Some(&error)).await;
+            return Outcome::Failed(error);
+        }
+        Outcome::Failed(error) => finish_run(inner, &connector.id, run_id, Some(error)).await,
+    }
+    outcome
+}
+
+async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob, run_id: &str) -> Outcome {
+    let prepared = match prepare(inner, connector).await {
+        Ok(prepared) => prepared,
+        Err(outcome) => return outcome,
+    };
+    let db = &inner.db;
+    let started = db.start_attempt(run_id, &connector.plugin_digest).await;
+    let cursor = db.state_get(&connector.id, CURSOR_KEY).await;
+    let run = db.run(run_id).await;
+    let (cursor, trace_id) = match (started, cursor, run) {
+        (Ok(()), Ok(cursor), Ok(Some(run))) => (cursor, run.trace_id),
+        (Ok(()), Ok(_), Ok(None)) => return Outcome::Failed(format!("run {run_id} is gone")),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::Retry(database_failed(e)),
+    };
+    let host = prepared.host(inner, connector, job);
+    let request = SyncRequest {
+        run_id: run_id.to_string(),
+        cursor,
+        config: connector.config.clone(),
+    };
+    let result = inner
+        .runtime
+        .sync(&prepared.plugin, prepared.spec(trace_id), host.clone(), request)
+        .await;
+    let outcome = match judge(inner, connector, &host, result).await {
+        Ok(summary) => {
+            let message = format!(
+                "sync finished: {} pages, {} records",
+                summary.pages, summary.records_emitted
+            );
+            host.log(LogLevel::Info, message, vec![], false);
+            Outcome::Succeeded
+        }
+        Err(Outcome::Retry(error)) if job.attempt < job.max_attempts => {
+            let message = format!(
+                "attempt {} of {} failed, {error}; retrying after a backoff",
+                job.attempt, job.max_attempts
+            );
+            host.log(LogLevel::Warn, message, vec![], false);
+            if let Err(e) = db.requeue_run(run_id).await {
+                tracing::error!(run = %run_id, error = %e, "could not mark a run as waiting for its retry");
+            }
+            Outcome::Retry(error)
+        }
+        Err(outcome) => {
+            if let Outcome::Retry(error) | Outcome::Failed(error) = &outcome {
+                host.log(LogLevel::Error, format!("run failed: {error}"), vec![], false);
+            }
+            outcome
+        }
+    };
+    host.flush_logs().await;
+    outcome
+}
+
+/// One attempt at an inbound webhook. The sender had its `202` when the webhook was stored,
+/// so the plugin's answer only tells whether it was handled: 5xx means try again later,
+/// 4xx that it never will be.
+async fn webhook(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
+    let payload: WebhookPayload = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
+        Ok(payload) => payload,
+        Err(error) => return Outcome::Failed(error.to_string()),
+    };
+    let prepared = match prepare(inner, connector).await {
+        Ok(prepared) => prepared,
+        Err(outcome) => return outcome,
+    };
+    let host = prepared.host(inner, connector, job);
+    let request = WebhookRequest {
+        id: payload.id,
+        headers: payload.headers,
+        body: payload.body,
+        config: connector.config.clone(),
+    };
+    let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
+    let result = inner
+        .runtime
+        .handle_webhook(&prepared.plugin, prepared.spec(trace_id), host.clone(), request)
+        .await;
+    let outcome = match judge(inner, connector, &host, result).await {
+        Ok(response) if response.status < 400 => Outcome::Succeeded,
+        Ok(response) => {
+            let detail = String::from_utf8_lossy(&response.body[..response.body.len().min(512)]).into_owned();
+            let error = host.scrub(&format!("the plugin answered {}: {detail}", response.status));
+            if response.status >= 500 {
+                Outcome::Retry(error)
+            } else {
+                Outcome::Failed(error)
+            }
+        }
+        Err(outcome) => outcome,
+    };
+    if let Outcome::Retry(error) | Outcome::Failed(error) = &outcome {
+        host.log(
+            LogLevel::Warn,
+            format!("webhook job {} attempt {}: {error}", job.id, job.attempt),
+            vec![],
+            false,
+        );
+    }
+    host.flush_logs().await;
+    outcome
+}
+
+/// One attempt at a batch of MQTT messages.
+async fn messages(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
+    let payload: MessagesPayload = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
+        Ok(payload) => payload,
+        Err(error) => return Outcome::Failed(error.to_string()),
+    };
+    let prepared = match prepare(inner, connector).await {
+        Ok(prepared) => prepared,
+        Err(outcome) => return outcome,
+    };
+    let host = prepared.host(inner, connector, job);
+    let batch = payload
+        .messages
+        .into_iter()
+        .map(|m| Message {
+            topic: m.topic,
+            payload: m.payload,
+        })
+        .collect();
+    let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
+    let result = inner
+        .runtime
+        .handle_messages(
+            &prepared.plugin,
+            prepared.spec(trace_id),
+            host.clone(),
+            batch,
+            connector.config.clone(),
+        )
+        .await;
+    let outcome = match judge(inner, connector, &host, result).await {
+        Ok(()) => Outcome::Succeeded,
+        Err(outcome) => outcome,
+    };
+    host.flush_logs().await;
+    outcome
 }

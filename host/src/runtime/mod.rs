@@ -18,7 +18,9 @@ mod secrets;
 pub mod state;
 
 pub use bindings::PluginError;
-pub use bindings::since_v0_1_0::healthforce::hub::types::{EmitOutcome, RejectedRow, SyncRequest, SyncSummary};
+pub use bindings::since_v0_1_0::healthforce::hub::types::{
+    EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse,
+};
 pub use host::{HostState, JobHost, JobSpec, LogLevel};
 pub use limits::{DeadlineExceeded, Limits, MemoryLimitExceeded};
 
@@ -128,6 +130,35 @@ impl Runtime {
     ) -> Result<Result<SyncSummary, PluginError>, CallError> {
         self.call(plugin, spec, job, async |connector, store| {
             connector.call_sync(store, &request).await
+        })
+        .await
+    }
+
+    /// Runs the plugin's `handle-webhook` export in a fresh instance.
+    pub async fn handle_webhook(
+        &self,
+        plugin: &LoadedPlugin,
+        spec: JobSpec,
+        job: Arc<dyn JobHost>,
+        request: WebhookRequest,
+    ) -> Result<Result<WebhookResponse, PluginError>, CallError> {
+        self.call(plugin, spec, job, async |connector, store| {
+            connector.call_handle_webhook(store, &request).await
+        })
+        .await
+    }
+
+    /// Runs the plugin's `handle-messages` export on a batch in a fresh instance.
+    pub async fn handle_messages(
+        &self,
+        plugin: &LoadedPlugin,
+        spec: JobSpec,
+        job: Arc<dyn JobHost>,
+        messages: Vec<Message>,
+        config: String,
+    ) -> Result<Result<(), PluginError>, CallError> {
+        self.call(plugin, spec, job, async |connector, store| {
+            connector.call_handle_messages(store, &messages, &config).await
         })
         .await
     }

@@ -51,6 +51,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         columns: &["record"],
     },
     SealedTable {
+        table: "jobs",
+        row_id: "id",
+        columns: &["payload"],
+    },
+    SealedTable {
         table: "connector_secrets",
         row_id: "connector_id || '/' || name",
         columns: &["value"],

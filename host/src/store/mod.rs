@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod connectors;
+pub mod jobs;
 pub mod keys;
 pub mod logs;
 pub mod plugins;

@@ -60,31 +60,6 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
 }
 
 impl Db {
-    /// Queues a run. A run with a `fire_key` (a cron fire time) is created once per connector
-    /// and key, however many hubs try: false when another got there first.
-    pub async fn create_run(
-        &self,
-        id: &str,
-        connector_id: &str,
-        trigger: &str,
-        trace_id: &str,
-        fire_key: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(connector_id)
-        .bind(trigger)
-        .bind(super::now())
-        .bind(trace_id)
-        .bind(fire_key)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
     /// Marks the start of an attempt with the plugin version it runs.
     pub async fn start_attempt(&self, id: &str, plugin_digest: &str) -> Result<(), StoreError> {
         sqlx::query(
@@ -99,6 +74,24 @@ impl Db {
         Ok(())
     }
 
+    /// A failed run whose job an operator retries: queued again, its error cleared.
+    pub async fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = 'queued', finished_at = NULL, error = NULL WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A run whose attempt failed waits, queued, for its retry.
+    pub async fn requeue_run(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = 'queued' WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
             .bind(id)
@@ -108,19 +101,6 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Runs left queued or running by a hub that stopped: they failed, and say so.
-    pub async fn fail_interrupted_runs(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'failed', finished_at = $1, \
-             error = 'interrupted: the hub stopped during this run; start it again (the cursor resumes where it stopped)' \
-             WHERE status IN ('queued', 'running')",
-        )
-        .bind(super::now())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {

@@ -1,0 +1,171 @@
+//! The workers: claim due jobs, hand them to the executor, record what became of them.
+
+use super::{JobsConfig, RetryPolicy};
+use crate::store::jobs::ClaimedJob;
+use crate::store::{Db, format_time};
+use chrono::Utc;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// What an attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Failed for a reason that may pass: tried again after a delay while attempts remain.
+    Retry(String),
+    /// Cannot succeed as things are: dead-lettered at once.
+    Failed(String),
+}
+
+/// Runs claimed jobs (the manager: it knows connectors and plugins).
+pub trait Executor: Send + Sync + 'static {
+    fn execute(&self, job: ClaimedJob) -> BoxFuture<'_, Outcome>;
+}
+
+/// This hub's side of the queue: its worker id, its workers and the lease keeper.
+pub struct Queue {
+    db: Db,
+    /// Written into every claim, so leases and completions touch only this hub's jobs.
+    worker_id: String,
+    config: JobsConfig,
+    retry: RetryPolicy,
+    /// Woken when this hub queues a job, so its workers need not wait for the next poll.
+    work: Notify,
+    syncs: Notify,
+}
+
+impl Queue {
+    pub fn new(db: Db, config: JobsConfig, retry: RetryPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            worker_id: uuid::Uuid::now_v7().to_string(),
+            config,
+            retry,
+            work: Notify::new(),
+            syncs: Notify::new(),
+        })
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Tells idle workers that jobs other than syncs were queued.
+    pub fn notify_work(&self) {
+        self.work.notify_one();
+    }
+
+    /// Tells idle sync workers that a sync was queued.
+    pub fn notify_sync(&self) {
+        self.syncs.notify_one();
+    }
+
+    /// Starts the workers and the lease keeper; they run until aborted.
+    pub fn start(self: &Arc<Self>, executor: Arc<dyn Executor>) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(self.clone().keep_leases())];
+        for _ in 0..self.config.workers.max(1) {
+            tasks.push(tokio::spawn(self.clone().work_loop(executor.clone(), false)));
+        }
+        for _ in 0..self.config.sync_workers.max(1) {
+            tasks.push(tokio::spawn(self.clone().work_loop(executor.clone(), true)));
+        }
+        tasks
+    }
+
+    /// Hands back the jobs this hub holds (on a clean stop), so another hub runs them now
+    /// rather than after their lease lapses.
+    pub async fn release(&self) {
+        match self.db.release_jobs(&self.worker_id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "jobs handed back to the queue"),
+            Err(error) => tracing::warn!(%error, "could not hand back jobs; they run again when their lease lapses"),
+        }
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.config.lease_secs.max(1))
+    }
+
+    fn lease_until(&self) -> String {
+        format_time(Utc::now() + self.lease())
+    }
+
+    async fn keep_leases(self: Arc<Self>) {
+        let every = self.lease() / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = self.db.renew_leases(&self.worker_id, &self.lease_until()).await {
+                tracing::error!(%error, "could not renew job leases; other hubs may take over this hub's jobs");
+            }
+        }
+    }
+
+    async fn claim(&self, syncs: bool) -> Vec<ClaimedJob> {
+        let now = format_time(Utc::now());
+        let claimed = if syncs {
+            self.db
+                .claim_sync(&self.worker_id, &self.lease_until(), &now)
+                .await
+                .map(|job| job.into_iter().collect())
+        } else {
+            self.db
+                .claim_jobs(
+                    &self.worker_id,
+                    &self.lease_until(),
+                    &now,
+                    self.config.batch.max(1) as i64,
+                )
+                .await
+        };
+        claimed.unwrap_or_else(|error| {
+            tracing::error!(%error, "claiming jobs failed");
+            Vec::new()
+        })
+    }
+
+    async fn work_loop(self: Arc<Self>, executor: Arc<dyn Executor>, syncs: bool) {
+        let poll = Duration::from_millis(self.config.poll_ms.max(10));
+        let wake = if syncs { &self.syncs } else { &self.work };
+        loop {
+            let jobs = self.claim(syncs).await;
+            if jobs.is_empty() {
+                // `notify_one` keeps a permit when no worker waits, so a job queued between
+                // the claim and this wait still wakes one at once.
+                let _ = tokio::time::timeout(poll, wake.notified()).await;
+                continue;
+            }
+            let mut succeeded = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let id = job.id.clone();
+                let attempt = job.attempt;
+                let max = job.max_attempts;
+                let kind = job.kind.clone();
+                match executor.execute(job).await {
+                    Outcome::Succeeded => succeeded.push(id),
+                    Outcome::Retry(error) if attempt < max => {
+                        let delay = self.retry.delay(attempt.max(1) as u32);
+                        let run_after = format_time(Utc::now() + delay);
+                        tracing::warn!(job = %id, %kind, attempt, max, %error, delay_ms = delay.as_millis() as u64, "job attempt failed; retrying");
+                        self.record(self.db.retry_job_later(&self.worker_id, &id, &run_after, &error).await);
+                    }
+                    Outcome::Retry(error) | Outcome::Failed(error) => {
+                        tracing::warn!(job = %id, %kind, attempt, max, %error, "job dead-lettered");
+                        self.record(self.db.bury_job(&self.worker_id, &id, &error).await);
+                    }
+                }
+            }
+            // Completions of a batch in one statement; a crash before it runs those jobs again
+            // and the pipeline finds their records unchanged.
+            self.record(self.db.complete_jobs(&self.worker_id, &succeeded).await);
+        }
+    }
+
+    fn record(&self, result: Result<(), crate::store::StoreError>) {
+        if let Err(error) = result {
+            tracing::error!(%error, "could not record a job's outcome; it runs again when its lease lapses");
+        }
+    }
+}

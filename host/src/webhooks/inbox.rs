@@ -1,0 +1,260 @@
+//! The durable inbox behind `POST /webhooks/{connector_id}`: verify the signature, store the
+//! webhook as a job, and only then answer `202`.
+//!
+//! Stores are group-committed: webhooks arriving together go into one multi-row insert, and
+//! each request is answered after the commit that holds it. A few committers share the
+//! queue, so one collects the next group while another commits.
+
+use super::{SignatureError, SignedHeaders, WebhookSecret, verify};
+use crate::jobs::{JobKind, WebhookPayload};
+use crate::manager::{Manager, ManagerError};
+use crate::store::Backend;
+use crate::store::connectors::ConnectorRecord;
+use crate::store::jobs::NewJob;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// `[webhooks]` in the config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Largest body accepted; larger ones get `413`.
+    pub max_body_bytes: usize,
+    /// Concurrent group commits (PostgreSQL; SQLite has one writer, so one).
+    pub committers: usize,
+    /// Most webhooks in one commit.
+    pub max_batch: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            committers: 4,
+            max_batch: 512,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("no connector {0:?} takes webhooks here; check the URL")]
+    UnknownConnector(String),
+    #[error("connector {0:?} is disabled and refuses webhooks until it is enabled; send it again later")]
+    Disabled(String),
+    #[error(
+        "connector {0:?} has no webhook secret yet: an admin creates one with POST /api/v1/connectors/{0}/webhook-secret"
+    )]
+    NoSecret(String),
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    #[error("the webhook could not be stored ({0}); send it again")]
+    Store(String),
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
+}
+
+/// What became of an accepted webhook.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now as this job.
+    Queued { job_id: String },
+    /// Its `webhook-id` was stored before: acknowledged, not queued again.
+    Duplicate,
+}
+
+/// How long a connector's settings and webhook secrets are reused between reads. A webhook
+/// that fails verification with cached secrets older than `RECHECK` is checked again with
+/// fresh ones, so a rotation takes effect at once.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Headers never handed to plugins.
+const WITHHELD_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+struct Cached {
+    fetched: Instant,
+    connector: Arc<ConnectorRecord>,
+    secrets: Arc<Vec<WebhookSecret>>,
+}
+
+struct Pending {
+    job: NewJob,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+pub struct Inbox {
+    manager: Manager,
+    max_body_bytes: usize,
+    sender: mpsc::Sender<Pending>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Inbox {
+    /// The inbox and its committer tasks.
+    pub fn start(manager: Manager, config: &WebhooksConfig) -> (Arc<Self>, Vec<JoinHandle<()>>) {
+        let (sender, receiver) = mpsc::channel(config.max_batch.max(1) * 8);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let committers = match manager.db().backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => config.committers.max(1),
+        };
+        let tasks = (0..committers)
+            .map(|_| tokio::spawn(commit_loop(manager.clone(), receiver.clone(), config.max_batch.max(1))))
+            .collect();
+        let inbox = Arc::new(Self {
+            manager,
+            max_body_bytes: config.max_body_bytes,
+            sender,
+            cache: Mutex::default(),
+        });
+        (inbox, tasks)
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Verifies a webhook for `connector_id` and stores it durably; `Ok` only once it is
+    /// committed (or was stored before).
+    pub async fn accept(
+        &self,
+        connector_id: &str,
+        headers: &http::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Result<Accepted, InboxError> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let signed = SignedHeaders {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let mut cached = self.settings(connector_id, false).await?;
+        if let Err(error) = verify(&cached.1, &signed, &body, now) {
+            if error != SignatureError::NoMatch || cached.2.elapsed() < RECHECK {
+                return Err(error.into());
+            }
+            cached = self.settings(connector_id, true).await?;
+            verify(&cached.1, &signed, &body, now)?;
+        }
+        let (connector, _, _) = cached;
+        let id = signed.id.expect("verified webhooks have an id").to_string();
+        let payload = WebhookPayload {
+            id: id.clone(),
+            headers: headers
+                .iter()
+                .filter(|(name, _)| !WITHHELD_HEADERS.contains(&name.as_str()))
+                .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+                .collect(),
+            body: body.to_vec(),
+        };
+        let job = self
+            .manager
+            .new_job(&connector, JobKind::Webhook, Some(id), None, &payload);
+        let job_id = job.id.clone();
+        let (reply, answer) = oneshot::channel();
+        let stopped = || InboxError::Store("the hub is stopping".into());
+        self.sender.send(Pending { job, reply }).await.map_err(|_| stopped())?;
+        match answer.await.map_err(|_| stopped())? {
+            Ok(true) => {
+                self.manager.queue().notify_work();
+                Ok(Accepted::Queued { job_id })
+            }
+            Ok(false) => Ok(Accepted::Duplicate),
+            Err(error) => Err(InboxError::Store(error)),
+        }
+    }
+
+    /// The connector (enabled, with a webhook secret) and its secrets, from the cache unless
+    /// `fresh` or expired; with the age of what is returned.
+    async fn settings(
+        &self,
+        connector_id: &str,
+        fresh: bool,
+    ) -> Result<(Arc<ConnectorRecord>, Arc<Vec<WebhookSecret>>, Instant), InboxError> {
+        let hit = self.cache.lock().unwrap().get(connector_id).and_then(|c| {
+            (!fresh && c.fetched.elapsed() < CACHE_TTL).then(|| (c.connector.clone(), c.secrets.clone(), c.fetched))
+        });
+        let (connector, secrets, fetched) = match hit {
+            Some(hit) => hit,
+            None => {
+                let connector = match self.manager.db().connector(connector_id).await {
+                    Ok(Some(connector)) => Arc::new(connector),
+                    Ok(None) => return Err(InboxError::UnknownConnector(connector_id.into())),
+                    Err(error) => return Err(InboxError::Store(error.to_string())),
+                };
+                let secrets = Arc::new(self.manager.webhook_secrets(connector_id).await?);
+                let fetched = Instant::now();
+                let mut cache = self.cache.lock().unwrap();
+                // Bounded: ids of deleted connectors must not pile up.
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(
+                    connector_id.to_string(),
+                    Cached {
+                        fetched,
+                        connector: connector.clone(),
+                        secrets: secrets.clone(),
+                    },
+                );
+                (connector, secrets, fetched)
+            }
+        };
+        if !connector.enabled {
+            return Err(InboxError::Disabled(connector_id.into()));
+        }
+        if secrets.is_empty() {
+            return Err(InboxError::NoSecret(connector_id.into()));
+        }
+        Ok((connector, secrets, fetched))
+    }
+}
+
+/// Takes what is waiting (up to `max_batch`), stores it in one statement, answers each.
+async fn commit_loop(manager: Manager, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>, max_batch: usize) {
+    loop {
+        let mut batch = Vec::with_capacity(max_batch);
+        {
+            let mut receiver = receiver.lock().await;
+            match receiver.recv().await {
+                Some(pending) => batch.push(pending),
+                None => return,
+            }
+            while batch.len() < max_batch {
+                match receiver.try_recv() {
+                    Ok(pending) => batch.push(pending),
+                    Err(_) => break,
+                }
+            }
+        }
+        // The same webhook twice in one group: the first is stored, the rest are duplicates.
+        let mut seen = HashSet::new();
+        let (unique, repeated): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|p| seen.insert((p.job.connector_id.clone(), p.job.dedup_key.clone())));
+        for pending in repeated {
+            let _ = pending.reply.send(Ok(false));
+        }
+        let (jobs, replies): (Vec<_>, Vec<_>) = unique.into_iter().map(|p| (p.job, p.reply)).unzip();
+        match manager.db().enqueue_jobs(&jobs).await {
+            Ok(inserted) => {
+                let inserted: HashSet<String> = inserted.into_iter().collect();
+                for (job, reply) in jobs.iter().zip(replies) {
+                    let _ = reply.send(Ok(inserted.contains(&job.id)));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, count = jobs.len(), "storing webhooks failed; their senders are told to retry");
+                for reply in replies {
+                    let _ = reply.send(Err("the hub's database failed".into()));
+                }
+            }
+        }
+    }
+}
