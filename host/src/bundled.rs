@@ -26,8 +26,13 @@ pub const SSO: Bundled = Bundled {
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/sso_plugin.wasm")),
 };
 
+pub const KKI: Bundled = Bundled {
+    manifest: include_str!("../../plugins/kki/plugin.toml"),
+    component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/kki_plugin.wasm")),
+};
+
 /// Every bundled connector.
-pub const ALL: &[Bundled] = &[REGNAKES, SSO];
+pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI];
 
 /// A test fixture plugin (`plugins/fixtures/<name>`), as a package. Fixtures are built with
 /// the host but never embedded in it.

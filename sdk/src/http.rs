@@ -33,6 +33,8 @@ pub struct HttpClient {
     authority: String,
     base_path: String,
     credential: Option<String>,
+    /// Sent with every request (an API key header, say).
+    headers: Vec<(String, String)>,
 }
 
 impl HttpClient {
@@ -59,6 +61,7 @@ impl HttpClient {
             authority: authority.to_string(),
             base_path: path.to_string(),
             credential: None,
+            headers: Vec::new(),
         })
     }
 
@@ -66,6 +69,12 @@ impl HttpClient {
     /// holds, caches and refreshes.
     pub fn with_credential(mut self, credential: &str) -> Self {
         self.credential = Some(credential.to_string());
+        self
+    }
+
+    /// Send `name: value` with every request, e.g. an API key read from a granted secret.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -110,8 +119,11 @@ impl HttpClient {
         body: Option<&[u8]>,
         token: Option<&str>,
     ) -> Result<Response, Error> {
-        let mut fields: Vec<(String, Vec<u8>)> = headers
+        let mut fields: Vec<(String, Vec<u8>)> = self
+            .headers
             .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(headers.iter().copied())
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
             .collect();
         fields.push(("accept".into(), b"application/json".to_vec()));

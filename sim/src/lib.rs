@@ -6,6 +6,7 @@
 //! and `hub demo` expose the same controls under `/_sim/`.
 
 pub mod faults;
+pub mod kki;
 pub mod needles;
 pub mod oauth;
 pub mod people;
@@ -13,6 +14,7 @@ pub mod regnakes;
 pub mod sso;
 
 pub use faults::Faults;
+pub use kki::{KkiConfig, KkiSim};
 pub use regnakes::{RegnakesConfig, RegnakesSim};
 pub use sso::{SsoConfig, SsoSim};
 

@@ -337,6 +337,38 @@ impl TestHub {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates and enables a KKI connector pulling from the simulator at `kki_url`; returns
+    /// its id.
+    pub async fn kki_connector(&self, name: &str, kki_url: &str, sim: &hub_sim::KkiConfig) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/connectors",
+                json!({
+                    "name": name,
+                    "plugin": "kki",
+                    "config": { "base_url": kki_url, "per_page": 200 },
+                    "egress": [kki_url.trim_start_matches("http://")],
+                    "secrets": { "api-token": sim.api_token },
+                    "enabled": true,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until job `job_id` has succeeded or is dead; returns it.
+    pub async fn wait_for_job(&self, job_id: &str) -> Value {
+        for _ in 0..600 {
+            let job = self.get(&format!("/api/v1/jobs/{job_id}")).await;
+            if job["status"] == "succeeded" || job["status"] == "dead" {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("job {job_id} did not finish within 60 s");
+    }
+
     /// Starts a run and waits until it ends; returns the run.
     pub async fn run_to_end(&self, connector_id: &str) -> Value {
         let (status, run) = self
@@ -380,6 +412,15 @@ impl TestHub {
 /// A RegNakes simulator on a free local port.
 pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim, hub_sim::Running) {
     let sim = hub_sim::RegnakesSim::new(config);
+    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (sim, running)
+}
+
+/// A KKI simulator on a free local port.
+pub async fn kki(config: hub_sim::KkiConfig) -> (hub_sim::KkiSim, hub_sim::Running) {
+    let sim = hub_sim::KkiSim::new(config);
     let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();

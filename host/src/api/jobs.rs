@@ -8,6 +8,7 @@ use crate::auth::Caller;
 use crate::store::jobs::{JobFilter, JobRecord};
 use axum::Extension;
 use axum::extract::State;
+use axum::http::StatusCode;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -67,6 +68,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<axum::Json<JobRecord>, Problem> {
-    Ok(axum::Json(state.manager.retry_job(&id, &caller.actor).await?))
+) -> Result<(StatusCode, axum::Json<JobRecord>), Problem> {
+    let job = state.manager.retry_job(&id, &caller.actor).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job)))
 }

@@ -62,7 +62,7 @@ pub async fn receive(
 
 fn problem(error: InboxError) -> Problem {
     let status = match &error {
-        InboxError::UnknownConnector(_) => StatusCode::NOT_FOUND,
+        InboxError::UnknownConnector(_) | InboxError::NoWebhooks(_) => StatusCode::NOT_FOUND,
         InboxError::Disabled(_) => StatusCode::CONFLICT,
         InboxError::NoSecret(_) | InboxError::Signature(_) => StatusCode::UNAUTHORIZED,
         InboxError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

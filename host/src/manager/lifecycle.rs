@@ -219,7 +219,7 @@ impl Manager {
             })?)
     }
 
-    pub(super) async fn manifest_of(&self, digest: &str) -> Result<Manifest, ManagerError> {
+    pub(crate) async fn manifest_of(&self, digest: &str) -> Result<Manifest, ManagerError> {
         let plugin = self
             .inner
             .db

@@ -2,7 +2,8 @@
 //! transaction per batch.
 //!
 //! - A row that fails validation is kept as a reject (sealed, with its reason) and the batch
-//!   goes on.
+//!   goes on. A row whose STR is not active (revoked, expired) updates the practitioner it
+//!   matches, so the revocation is recorded, but never creates one.
 //! - Matching uses blind indexes only: STR first, then the fallback tuple (normalized name +
 //!   NIK + birth place, seed 002) when the STR is missing or unknown. A match whose NIK
 //!   differs is a conflicting identifier: rejected, never merged.
@@ -48,6 +49,8 @@ struct Keyed {
     nik_index: Vec<u8>,
     match_index: Option<Vec<u8>>,
     content_hash: Vec<u8>,
+    /// Why its STR is not current, if it is not: then it only updates a stored practitioner.
+    inactive_str: Option<String>,
 }
 
 impl Pipeline {
@@ -93,7 +96,7 @@ impl Pipeline {
         for (index, record) in batch.into_iter().enumerate() {
             match record {
                 CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
-                    Ok(()) => keyed.push(self.keyed(index, p)),
+                    Ok(inactive_str) => keyed.push(self.keyed(index, p, inactive_str)),
                     Err(reason) => rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
                 },
                 CanonicalRecord::Account(a) => accounts::take_account(index, a, &mut valid_accounts, &mut rejects),
@@ -142,6 +145,11 @@ impl Pipeline {
                 Some(existing) => {
                     counts.updated += 1;
                     existing.id.clone()
+                }
+                None if k.inactive_str.is_some() => {
+                    let reason = k.inactive_str.expect("checked");
+                    rejects.push((k.index, reason, CanonicalRecord::Practitioner(k.record)));
+                    continue;
                 }
                 None => {
                     counts.created += 1;
@@ -194,7 +202,7 @@ impl Pipeline {
         Ok(BatchOutcome { counts, rejected })
     }
 
-    fn keyed(&self, index: usize, record: Practitioner) -> Keyed {
+    fn keyed(&self, index: usize, record: Practitioner, inactive_str: Option<String>) -> Keyed {
         let blind = &self.keys.blind;
         let nik = record.nik.as_deref().unwrap_or_default();
         let match_index = match (&record.full_name, &record.birth_place) {
@@ -212,6 +220,7 @@ impl Pipeline {
             match_index,
             content_hash: blind.index("content", &[&content_json]),
             record,
+            inactive_str,
         }
     }
 

@@ -13,7 +13,10 @@ const PROVINCES: &[u8] = &[
 /// Registration statuses that make an STR valid (seed 002: STR must be valid and active).
 const ACTIVE: &[&str] = &["active"];
 
-pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
+/// `Err` when the row is malformed. `Ok(Some(reason))` when it is well-formed but its STR is
+/// not active or past its validity: such a row may update a stored practitioner (their STR was
+/// revoked or has expired, which the hub must record) but never creates one (seed 002).
+pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
     if p.full_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err("full_name is missing".into());
     }
@@ -80,8 +83,9 @@ pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -
     Ok(())
 }
 
-/// The STR must be present and its registration active and in its validity period.
-fn str_active(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
+/// The STR must be present with its registration (else `Err`); `Ok(Some(reason))` when that
+/// registration is not active or not in its validity period.
+fn str_active(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
     let number = p
         .str_number
         .as_deref()
@@ -93,16 +97,16 @@ fn str_active(p: &Practitioner, today: NaiveDate) -> Result<(), String> {
         .find(|r| r.kind.eq_ignore_ascii_case("str") && r.number == number)
         .ok_or("STR number has no STR registration with its status")?;
     if !ACTIVE.contains(&registration.status.to_ascii_lowercase().as_str()) {
-        return Err(format!("STR is not active (status: {})", registration.status));
+        return Ok(Some(format!("STR is not active (status: {})", registration.status)));
     }
     let until = registration
         .valid_until
         .as_deref()
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     if until.is_some_and(|until| until < today) {
-        return Err("STR validity period has ended".into());
+        return Ok(Some("STR validity period has ended".into()));
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

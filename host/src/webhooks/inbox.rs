@@ -44,6 +44,8 @@ impl Default for WebhooksConfig {
 pub enum InboxError {
     #[error("no connector {0:?} takes webhooks here; check the URL")]
     UnknownConnector(String),
+    #[error("connector {0:?} runs a plugin that takes no webhooks (its manifest's triggers lack \"webhook\")")]
+    NoWebhooks(String),
     #[error("connector {0:?} is disabled and refuses webhooks until it is enabled; send it again later")]
     Disabled(String),
     #[error(
@@ -188,6 +190,10 @@ impl Inbox {
                     Ok(None) => return Err(InboxError::UnknownConnector(connector_id.into())),
                     Err(error) => return Err(InboxError::Store(error.to_string())),
                 };
+                let manifest = self.manager.manifest_of(&connector.plugin_digest).await?;
+                if !manifest.triggers.contains(&hub_registry::Trigger::Webhook) {
+                    return Err(InboxError::NoWebhooks(connector_id.into()));
+                }
                 let secrets = Arc::new(self.manager.webhook_secrets(connector_id).await?);
                 let fetched = Instant::now();
                 let mut cache = self.cache.lock().unwrap();
