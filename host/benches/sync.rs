@@ -6,6 +6,8 @@
 //! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
 
 mod common;
+#[path = "common/postgres.rs"]
+mod postgres;
 
 use common::BenchJob;
 use hub::Hub;
@@ -82,7 +84,7 @@ async fn main() {
         // Pipeline side alone, on the batches the plugin produced.
         let dir = tempfile::tempdir().unwrap();
         let db_url = match &base_url {
-            Some(base) => fresh_postgres(base).await,
+            Some(base) => postgres::fresh_postgres(base).await,
             None => format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display()),
         };
         let db = Db::open(&db_url).await.unwrap();
@@ -116,7 +118,7 @@ async fn main() {
         // The whole path through a running hub.
         let dir = tempfile::tempdir().unwrap();
         let database_url = match &base_url {
-            Some(base) => Some(fresh_postgres(base).await),
+            Some(base) => Some(postgres::fresh_postgres(base).await),
             None => None,
         };
         let hub = Hub::start(HubConfig {
@@ -195,15 +197,4 @@ fn report(what: &str, records: usize, took: Duration) {
         took.as_secs_f64(),
         records as f64 / took.as_secs_f64()
     );
-}
-
-async fn fresh_postgres(base: &str) -> String {
-    let name = format!("hub_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
 }

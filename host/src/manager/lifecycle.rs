@@ -11,6 +11,7 @@ use crate::store::runs::RunRecord;
 use hub_registry::Manifest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::sync::Arc;
 
 /// `PATCH /api/v1/connectors/{id}`: the settings to change; absent fields stay.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -219,7 +220,12 @@ impl Manager {
             })?)
     }
 
-    pub(crate) async fn manifest_of(&self, digest: &str) -> Result<Manifest, ManagerError> {
+    /// The manifest of an installed plugin version; cached, since a digest names one
+    /// immutable package.
+    pub(crate) async fn manifest_of(&self, digest: &str) -> Result<Arc<Manifest>, ManagerError> {
+        if let Some(manifest) = self.inner.manifests.lock().unwrap().get(digest) {
+            return Ok(manifest.clone());
+        }
         let plugin = self
             .inner
             .db
@@ -229,12 +235,18 @@ impl Manager {
                 what: "plugin",
                 id: digest.into(),
             })?;
-        Ok(
+        let manifest = Arc::new(
             Manifest::parse(&plugin.manifest).map_err(|e| crate::store::StoreError::Corrupt {
                 what: "plugin manifest",
                 detail: e.to_string(),
             })?,
-        )
+        );
+        self.inner
+            .manifests
+            .lock()
+            .unwrap()
+            .insert(digest.to_string(), manifest.clone());
+        Ok(manifest)
     }
 }
 

@@ -27,8 +27,8 @@ use crate::store::runs::RunRecord;
 use crate::store::{self, Db, StoreError};
 use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     plugins: PluginsConfig,
     /// How often every replica reloads the data keys (see `keys.rs`).
     key_reload: Duration,
+    /// Manifests by plugin digest (see `manifest_of`).
+    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
 }
 
 #[derive(Clone)]
@@ -143,6 +145,7 @@ impl Manager {
                 trust,
                 plugins,
                 key_reload,
+                manifests: Mutex::default(),
             }),
         }
     }

@@ -75,21 +75,28 @@ struct Prepared {
 /// The connector's settings are read when its job is claimed, not when it was queued: a job
 /// that starts after an upgrade uses the new version, one already running keeps its own.
 async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord) -> Result<Prepared, Outcome> {
-    let component = inner
-        .db
-        .plugin_component(&connector.plugin_digest)
-        .await
-        .map_err(|e| Outcome::Retry(database_failed(e)))?;
-    let plugin = inner
-        .runtime
-        .load(&connector.plugin_digest, &component)
-        .await
-        .map_err(|e| Outcome::Failed(e.to_string()))?;
+    let digest = &connector.plugin_digest;
+    let plugin = match inner.runtime.loaded(digest) {
+        Some(plugin) => plugin,
+        None => {
+            let component = inner
+                .db
+                .plugin_component(digest)
+                .await
+                .map_err(|e| Outcome::Retry(database_failed(e)))?;
+            inner
+                .runtime
+                .load(digest, &component)
+                .await
+                .map_err(|e| Outcome::Failed(e.to_string()))?
+        }
+    };
     let granted = Manager { inner: inner.clone() }
-        .manifest_of(&connector.plugin_digest)
+        .manifest_of(digest)
         .await
         .map_err(|e| Outcome::Failed(e.to_string()))?
-        .secrets;
+        .secrets
+        .clone();
     Ok(Prepared {
         plugin,
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),

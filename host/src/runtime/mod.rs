@@ -99,11 +99,16 @@ impl Runtime {
         })
     }
 
+    /// The plugin version with this digest, when it is loaded already.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
+        self.loaded.read().unwrap().get(digest).cloned()
+    }
+
     /// The plugin version with this digest, compiling (or loading from the disk cache) and
     /// pre-instantiating it on first use.
     pub async fn load(&self, digest: &str, component: &[u8]) -> Result<Arc<LoadedPlugin>, RuntimeError> {
-        if let Some(plugin) = self.loaded.read().unwrap().get(digest) {
-            return Ok(plugin.clone());
+        if let Some(plugin) = self.loaded(digest) {
+            return Ok(plugin);
         }
         let compiled = cache::load_or_compile(&self.engine, &self.cache_dir, digest, component).await?;
         let load_error = |e: wasmtime::Error| RuntimeError::Load {
