@@ -27,6 +27,8 @@ pub struct KkiConfig {
     pub seed: u64,
     /// The API token KKI issues to the hub (`x-api-key`).
     pub api_token: String,
+    /// Share of doctors whose STR has expired.
+    pub expired_rate: f64,
 }
 
 impl Default for KkiConfig {
@@ -35,6 +37,7 @@ impl Default for KkiConfig {
             people: 500,
             seed: 2026,
             api_token: "kki-sim-api-token-0001".into(),
+            expired_rate: 0.04,
         }
     }
 }
@@ -117,7 +120,11 @@ impl KkiSim {
         let doctors = (0..config.people)
             .map(|index| {
                 let person = people::person(config.seed, index);
-                let status = if rng.chance(0.04) { "kedaluwarsa" } else { "aktif" };
+                let status = if rng.chance(config.expired_rate) {
+                    "kedaluwarsa"
+                } else {
+                    "aktif"
+                };
                 let trainings = (0..1 + rng.below(3))
                     .map(|_| {
                         let (name, provider) = *rng.pick(TRAININGS);

@@ -51,7 +51,7 @@ pub async fn list(
     let jobs = state
         .manager
         .db()
-        .list_jobs(&filter, q.cursor.as_deref(), limit)
+        .list_jobs(&filter, q.cursor.as_deref().filter(|c| !c.is_empty()), limit)
         .await?;
     Ok(axum::Json(Page::new(jobs, limit, |j| j.id.clone())))
 }
