@@ -1,10 +1,13 @@
 //! `/api/v1/rejects`: rows the pipeline refused, with their reason (the rows themselves stay
 //! sealed).
 
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::problem::Problem;
 use super::{AppState, Page};
+use crate::auth::Caller;
+use crate::manager::Reprocessed;
 use crate::store::rejects::RejectRecord;
+use axum::Extension;
 use axum::extract::State;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -30,4 +33,13 @@ pub async fn list(
         .list_rejects(q.connector_id.as_deref(), q.cursor.as_deref(), limit)
         .await?;
     Ok(axum::Json(Page::new(rejects, limit, |r| r.id.clone())))
+}
+
+/// Runs a rejected row through the pipeline again.
+pub async fn reprocess(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Reprocessed>, Problem> {
+    Ok(axum::Json(state.manager.reprocess_reject(&id, &caller.actor).await?))
 }

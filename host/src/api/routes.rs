@@ -252,6 +252,8 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/rejects", Needs(Read), "Rejected records with their reasons", rejects::list)
             .query::<rejects::ListQuery>()
             .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),
+        Route::post("/api/v1/rejects/{id}/reprocess", Needs(Operate), "Run a rejected row through the pipeline again: stored if what made it fail has changed, else rejected again with the current reason", rejects::reprocess)
+            .returns::<crate::manager::Reprocessed>(200),
         Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
             .query::<alerts::ListQuery>()
             .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),

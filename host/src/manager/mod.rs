@@ -454,9 +454,67 @@ impl Manager {
         Ok(job)
     }
 
+    /// Runs a rejected row through the pipeline again, as its connector emitted it: it is
+    /// stored when what made it fail has changed (the person it names is now known, the rules
+    /// changed), else rejected again with the current reason. Either way the old reject goes.
+    pub async fn reprocess_reject(&self, id: &str, actor: &str) -> Result<Reprocessed, ManagerError> {
+        let db = &self.inner.db;
+        let reject = db.reject(id).await?.ok_or_else(|| ManagerError::NotFound {
+            what: "reject",
+            id: id.into(),
+        })?;
+        let json = self
+            .inner
+            .keys
+            .cipher()
+            .decrypt_str("rejects", "record", &reject.id, &reject.record)?;
+        let record = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+            what: "rejected record",
+            detail: e.to_string(),
+        })?;
+        let source = crate::pipeline::BatchSource {
+            connector_id: &reject.connector_id,
+            run_id: None,
+        };
+        let outcome = self.inner.pipeline.ingest(source, vec![record]).await?;
+        db.delete_reject(&reject.id).await?;
+        let reprocessed = match outcome.rejected.into_iter().next() {
+            Some((_, reason)) => Reprocessed {
+                outcome: "rejected",
+                reason: Some(reason),
+            },
+            None => Reprocessed {
+                outcome: if outcome.counts.created > 0 {
+                    "created"
+                } else if outcome.counts.updated > 0 {
+                    "updated"
+                } else {
+                    "unchanged"
+                },
+                reason: None,
+            },
+        };
+        self.inner
+            .audit
+            .record(Event::new(actor, "reject.reprocess", id).details(serde_json::json!({
+                "connector": reject.connector_id, "outcome": reprocessed.outcome,
+            })))
+            .await;
+        Ok(reprocessed)
+    }
+
     pub(crate) fn queue(&self) -> &Queue {
         &self.inner.queue
     }
+}
+
+/// What reprocessing a reject came to.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Reprocessed {
+    /// `created`, `updated`, `unchanged` (stored) or `rejected` (again; a new reject holds it).
+    pub outcome: &'static str,
+    /// Why it was rejected again.
+    pub reason: Option<String>,
 }
 
 /// Row id of a connector secret in the AAD of its ciphertext.

@@ -19,6 +19,22 @@ pub struct RejectRecord {
     pub created_at: String,
 }
 
+const COLUMNS: &str = "id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<RejectRecord, sqlx::Error> {
+    Ok(RejectRecord {
+        id: r.try_get("id")?,
+        connector_id: r.try_get("connector_id")?,
+        run_id: r.try_get("run_id")?,
+        source_system: r.try_get("source_system")?,
+        source_id: r.try_get("source_id")?,
+        reason: r.try_get("reason")?,
+        record: r.try_get("record")?,
+        key_version: r.try_get("key_version")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 impl Db {
     /// Rejects of one connector (or all), newest first, before the cursor `before`.
     pub async fn list_rejects(
@@ -27,30 +43,31 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RejectRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at \
-             FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
+        let rows = sqlx::query(trusted(format!(
+            "SELECT {COLUMNS} FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
+        )))
         .bind(connector_id.unwrap_or(""))
         .bind(before.unwrap_or("~"))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RejectRecord {
-                    id: r.try_get("id")?,
-                    connector_id: r.try_get("connector_id")?,
-                    run_id: r.try_get("run_id")?,
-                    source_system: r.try_get("source_system")?,
-                    source_id: r.try_get("source_id")?,
-                    reason: r.try_get("reason")?,
-                    record: r.try_get("record")?,
-                    key_version: r.try_get("key_version")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn reject(&self, id: &str) -> Result<Option<RejectRecord>, StoreError> {
+        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM rejects WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    pub async fn delete_reject(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM rejects WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -58,7 +75,7 @@ impl Db {
 pub async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[RejectRecord]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
-            "INSERT INTO rejects (id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at) VALUES {}",
+            "INSERT INTO rejects ({COLUMNS}) VALUES {}",
             backend.placeholders(chunk.len(), 9, 1)
         );
         let mut query = sqlx::query(trusted(sql));
