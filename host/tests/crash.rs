@@ -75,18 +75,82 @@ impl Api {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn all_jobs(&self, connector: &str) -> Vec<Value> {
-        let mut jobs = Vec::new();
+    /// Every page of a list endpoint (`path` has a query string already).
+    async fn all_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
         let mut cursor = String::new();
         loop {
-            let path = format!("/api/v1/jobs?connector_id={connector}&kind=webhook&limit=500{cursor}");
-            let (status, page) = self.call(reqwest::Method::GET, &path, None).await;
+            let (status, page) = self
+                .call(reqwest::Method::GET, &format!("{path}&limit=500{cursor}"), None)
+                .await;
             assert_eq!(status, StatusCode::OK, "{page}");
-            jobs.extend(page["items"].as_array().unwrap().iter().cloned());
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = format!("&cursor={next}"),
-                None => return jobs,
+                None => return items,
             }
+        }
+    }
+
+    /// The connector's jobs of `kind`, once none is queued or running.
+    async fn settled_jobs(&self, connector: &str, kind: &str) -> Vec<Value> {
+        loop {
+            let jobs = self
+                .all_pages(&format!("/api/v1/jobs?connector_id={connector}&kind={kind}"))
+                .await;
+            if jobs.iter().all(|j| j["status"] == "succeeded" || j["status"] == "dead") {
+                return jobs;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(status.is_success(), "POST {path}: {status} {created}");
+        created
+    }
+}
+
+/// A `hub.toml` in `dir` for a hub on a free port (short job leases, fast polling); returns
+/// its path and the hub's URL.
+fn hub_config(dir: &Path, database_url: Option<&str>) -> (std::path::PathBuf, String) {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let database = database_url
+        .map(|u| format!("database_url = {u:?}\n"))
+        .unwrap_or_default();
+    let config = dir.join(format!("hub-{}.toml", url.rsplit(':').next().unwrap()));
+    std::fs::write(
+        &config,
+        format!(
+            "listen = {:?}\ndata_dir = {:?}\n{database}\n[jobs]\nlease_secs = 3\npoll_ms = 50\n",
+            url.trim_start_matches("http://"),
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    (config, url)
+}
+
+fn api(url: &str) -> Api {
+    Api {
+        http: reqwest::Client::new(),
+        url: url.to_string(),
+    }
+}
+
+/// SQLite, and PostgreSQL (a fresh database) when `HUB_TEST_DATABASE_URL` is set, as it must
+/// be in CI.
+async fn databases() -> Vec<Option<String>> {
+    hub::manager::credentials::install_tls_provider();
+    match std::env::var("HUB_TEST_DATABASE_URL") {
+        Ok(base) => vec![None, Some(fresh_postgres(&base).await)],
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
+            );
+            vec![None]
         }
     }
 }
@@ -112,41 +176,16 @@ async fn fresh_postgres(base: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_webhook_acknowledged_before_a_kill_9_is_processed_once_after_restart() {
-    hub::manager::credentials::install_tls_provider();
-    let mut databases = vec![None];
-    match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(base) => databases.push(Some(fresh_postgres(&base).await)),
-        Err(_) => assert!(
-            std::env::var("CI").is_err(),
-            "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL case runs"
-        ),
-    }
-    for database_url in databases {
+    for database_url in databases().await {
         burst_kill_restart(database_url).await;
     }
 }
 
 async fn burst_kill_restart(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}", free_port());
-    let database = database_url
-        .map(|u| format!("database_url = {u:?}\n"))
-        .unwrap_or_default();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = {:?}\ndata_dir = {:?}\n{database}\n[jobs]\nlease_secs = 3\npoll_ms = 50\n",
-            url.trim_start_matches("http://"),
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
+    let (config, url) = hub_config(dir.path(), database_url.as_deref());
     let mut hub = HubProcess::start(&config, &url).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: url.clone(),
-    };
+    let api = api(&url);
 
     let sim = hub_sim::KkiSim::new(hub_sim::KkiConfig {
         people: DOCTORS,
@@ -157,27 +196,21 @@ async fn burst_kill_restart(database_url: Option<String>) {
     let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let (status, connector) = api
-        .call(
-            reqwest::Method::POST,
+    let connector = api
+        .create(
             "/api/v1/connectors",
-            Some(json!({
+            json!({
                 "name": "kki", "plugin": "kki",
                 "config": { "base_url": server.base_url() },
                 "egress": [server.addr.to_string()],
                 "secrets": { "api-token": sim.config().api_token },
                 "enabled": true,
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{connector}");
     let connector = connector["id"].as_str().unwrap().to_string();
-    let (_, secret) = api
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/connectors/{connector}/webhook-secret"),
-            None,
-        )
+    let secret = api
+        .create(&format!("/api/v1/connectors/{connector}/webhook-secret"), json!({}))
         .await;
     sim.subscribe(
         &format!("{url}/webhooks/{connector}"),
@@ -225,13 +258,7 @@ async fn burst_kill_restart(database_url: Option<String>) {
     // Restarted, the hub works off what it acknowledged, including jobs the dead process
     // held (their lease lapses; on SQLite they are queued again at start).
     let _hub = HubProcess::start(&config, &url).await;
-    let jobs = loop {
-        let jobs = api.all_jobs(&connector).await;
-        if jobs.iter().all(|j| j["status"] == "succeeded" || j["status"] == "dead") {
-            break jobs;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let jobs = api.settled_jobs(&connector, "webhook").await;
     let stored: HashSet<&str> = jobs.iter().map(|j| j["dedup_key"].as_str().unwrap()).collect();
     assert_eq!(stored.len(), jobs.len(), "one job per webhook-id");
     for (_, webhook_id) in &acked {
@@ -259,4 +286,181 @@ async fn burst_kill_restart(database_url: Option<String>) {
         let trainings = items[0]["trainings"].as_array().unwrap();
         assert_eq!(trainings.iter().filter(|t| t["name"] == TRAINING).count(), 1, "{found}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_part_way_resumes_from_its_checkpoint_after_restart() {
+    for database_url in databases().await {
+        sync_kill_restart(database_url).await;
+    }
+}
+
+async fn regnakes_connector(api: &Api, sim: &hub_sim::RegnakesSim, server: &hub_sim::Running) -> String {
+    let base = server.base_url();
+    let connector = api
+        .create(
+            "/api/v1/connectors",
+            json!({
+                "name": "regnakes", "plugin": "regnakes",
+                "config": { "base_url": base, "per_page": 250 },
+                "egress": [server.addr.to_string()],
+                "credentials": { "regnakes": {
+                    "token_url": format!("{base}/oauth/token"),
+                    "client_id": sim.config().client_id,
+                    "client_secret": "client_secret",
+                }},
+                "secrets": { "client_secret": sim.config().client_secret },
+                "enabled": true,
+            }),
+        )
+        .await;
+    connector["id"].as_str().unwrap().to_string()
+}
+
+async fn sync_kill_restart(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, url) = hub_config(dir.path(), database_url.as_deref());
+    let mut hub = HubProcess::start(&config, &url).await;
+    let api = api(&url);
+    let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        people: 3_000,
+        ..Default::default()
+    });
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // Slow pages, so the kill lands in the middle of the sync.
+    sim.set_faults(hub_sim::Faults {
+        latency_ms: 150,
+        ..Default::default()
+    });
+    let connector = regnakes_connector(&api, &sim, &server).await;
+    let run = api
+        .create(&format!("/api/v1/connectors/{connector}/run"), json!({}))
+        .await;
+    let run_path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
+    loop {
+        let (_, run) = api.call(reqwest::Method::GET, &run_path, None).await;
+        if run["records_received"].as_i64().unwrap_or(0) >= 500 {
+            assert_eq!(run["status"], "running", "{run}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.kill_9();
+    sim.set_faults(hub_sim::Faults::default());
+
+    let _hub = HubProcess::start(&config, &url).await;
+    let run = loop {
+        let (_, run) = api.call(reqwest::Method::GET, &run_path, None).await;
+        if run["status"] == "succeeded" || run["status"] == "failed" {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["attempts"], 2, "the killed attempt and the resumed one: {run}");
+    // Resumed from the cursor: pages stored before the kill were not fetched again (at
+    // most the page in flight at the kill is).
+    assert!(
+        run["records_received"].as_i64().unwrap() <= sim.total() as i64 + 250,
+        "{run}"
+    );
+
+    // Every valid person once; every bad row rejected (a page re-sent after the kill may
+    // reject its rows twice, never store a person twice).
+    let practitioners = api.all_pages("/api/v1/practitioners?").await;
+    let expected_rejects = sim.expected_rejects();
+    assert_eq!(practitioners.len(), sim.total() - expected_rejects.len());
+    let rejected: HashSet<String> = api
+        .all_pages(&format!("/api/v1/rejects?connector_id={connector}"))
+        .await
+        .iter()
+        .map(|r| r["source_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rejected, expected_rejects);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hub_processes_on_one_postgres_fire_each_tick_and_run_each_job_once() {
+    let Some(database_url) = databases().await.into_iter().flatten().next() else {
+        return;
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let second_dir = tempfile::tempdir().unwrap();
+    let (first_config, first_url) = hub_config(first_dir.path(), Some(&database_url));
+    let (second_config, second_url) = hub_config(second_dir.path(), Some(&database_url));
+    let _first = HubProcess::start(&first_config, &first_url).await;
+    // Replicas share the master key.
+    std::fs::create_dir_all(second_dir.path().join("data")).unwrap();
+    std::fs::copy(
+        first_dir.path().join("data/master.key"),
+        second_dir.path().join("data/master.key"),
+    )
+    .unwrap();
+    let _second = HubProcess::start(&second_config, &second_url).await;
+    let api = api(&first_url);
+
+    let sim = hub_sim::KkiSim::new(hub_sim::KkiConfig {
+        people: 60,
+        expired_rate: 0.0,
+        ..Default::default()
+    });
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let started = chrono::Utc::now();
+    let connector = api
+        .create(
+            "/api/v1/connectors",
+            json!({
+                "name": "kki", "plugin": "kki",
+                "config": { "base_url": server.base_url() },
+                "egress": [server.addr.to_string()],
+                "secrets": { "api-token": sim.config().api_token },
+                "schedule": "*/2 * * * * *", "timezone": "UTC",
+                "enabled": true,
+            }),
+        )
+        .await;
+    let connector = connector["id"].as_str().unwrap().to_string();
+    let secret = api
+        .create(&format!("/api/v1/connectors/{connector}/webhook-secret"), json!({}))
+        .await;
+    // Half the webhooks to each hub.
+    for (n, url) in [&first_url, &second_url].into_iter().enumerate() {
+        sim.subscribe(
+            &format!("{url}/webhooks/{connector}"),
+            secret["secret"].as_str().unwrap(),
+        )
+        .unwrap();
+        for index in (n * 30)..(n * 30 + 30) {
+            assert_eq!(sim.add_training(index, "Pelatihan Replika").await.unwrap().status, 202);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (status, _) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/connectors/{connector}"),
+            Some(json!({ "schedule": "" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let stopped = chrono::Utc::now();
+
+    let mut jobs = api.settled_jobs(&connector, "webhook").await;
+    jobs.extend(api.settled_jobs(&connector, "sync").await);
+    for job in &jobs {
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "claimed by one hub, once: {job}");
+    }
+    let runs = api.all_pages(&format!("/api/v1/connectors/{connector}/runs?")).await;
+    let cron_runs = runs.iter().filter(|r| r["trigger"] == "cron").count();
+    // Both hubs check the schedule every second; each even second is at most one run.
+    let ticks = ((stopped - started).num_seconds() / 2 + 1) as usize;
+    assert!(
+        (1..=ticks).contains(&cron_runs),
+        "{cron_runs} cron runs in {ticks} ticks"
+    );
 }
