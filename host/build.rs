@@ -12,7 +12,13 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// Every plugin crate the build produces: bundled connectors first, then test fixtures.
-const PLUGINS: &[&str] = &["regnakes-plugin", "sso-plugin", "kki-plugin", "hostile-plugin"];
+const PLUGINS: &[&str] = &[
+    "regnakes-plugin",
+    "sso-plugin",
+    "kki-plugin",
+    "iot-sensors-plugin",
+    "hostile-plugin",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -31,8 +31,13 @@ pub const KKI: Bundled = Bundled {
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/kki_plugin.wasm")),
 };
 
+pub const IOT_SENSORS: Bundled = Bundled {
+    manifest: include_str!("../../plugins/iot-sensors/plugin.toml"),
+    component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/iot_sensors_plugin.wasm")),
+};
+
 /// Every bundled connector.
-pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI];
+pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, IOT_SENSORS];
 
 /// A test fixture plugin (`plugins/fixtures/<name>`), as a package. Fixtures are built with
 /// the host but never embedded in it.

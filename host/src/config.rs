@@ -36,6 +36,8 @@ pub struct HubConfig {
     pub retry: RetryPolicy,
     pub jobs: JobsConfig,
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// The MQTT broker MQTT connectors read from; none means no MQTT ingest.
+    pub mqtt: Option<crate::triggers::MqttConfig>,
     pub plugins: PluginsConfig,
     pub auth: AuthConfig,
     /// The Vault/OpenBao server, when secrets or the key-encryption key live there.
@@ -221,6 +223,7 @@ impl Default for HubConfig {
             retry: RetryPolicy::default(),
             jobs: JobsConfig::default(),
             webhooks: Default::default(),
+            mqtt: None,
             plugins: PluginsConfig::default(),
             auth: AuthConfig::default(),
             vault: None,

@@ -10,7 +10,7 @@
 //! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
 //! - `jobs/`: the durable job queue every trigger goes through, and its workers;
-//! - `triggers/`: cron schedules;
+//! - `triggers/`: cron schedules and MQTT subscriptions;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `api/`: the admin REST API;
@@ -124,6 +124,9 @@ impl Hub {
             manager.run_schedules(std::time::Duration::from_secs(1)),
         ];
         background.extend(queue.start(Arc::new(manager.clone())));
+        if let Some(mqtt) = &config.mqtt {
+            background.push(manager.run_mqtt(mqtt.clone()));
+        }
         for bundled in bundled::ALL {
             let package = bundled.package().map_err(|e| StartError::Bundled(e.to_string()))?;
             manager

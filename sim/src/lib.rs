@@ -6,6 +6,7 @@
 //! and `hub demo` expose the same controls under `/_sim/`.
 
 pub mod faults;
+pub mod iot;
 pub mod kki;
 pub mod needles;
 pub mod oauth;
@@ -14,6 +15,7 @@ pub mod regnakes;
 pub mod sso;
 
 pub use faults::Faults;
+pub use iot::{IotConfig, IotSim};
 pub use kki::{KkiConfig, KkiSim};
 pub use regnakes::{RegnakesConfig, RegnakesSim};
 pub use sso::{SsoConfig, SsoSim};

@@ -44,6 +44,18 @@ fn service_configured(var: &str, service: &str) -> bool {
     }
 }
 
+/// The MQTT broker (`HUB_TEST_MQTT_ADDR`, `host:port`; required under `CI=true`).
+pub fn mqtt_broker() -> Option<(String, u16)> {
+    if !service_configured("HUB_TEST_MQTT_ADDR", "MQTT (Mosquitto)") {
+        return None;
+    }
+    let addr = std::env::var("HUB_TEST_MQTT_ADDR").unwrap();
+    let (host, port) = addr
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("HUB_TEST_MQTT_ADDR={addr:?} is not host:port"));
+    Some((host.to_string(), port.parse().expect("HUB_TEST_MQTT_ADDR port")))
+}
+
 /// Where a test's secrets and key-encryption key live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keeper {
@@ -165,6 +177,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
             ..Default::default()
         },
         webhooks: Default::default(),
+        mqtt: None,
         plugins: Default::default(),
         auth: Default::default(),
         vault: None,

@@ -14,6 +14,7 @@ mod connectors;
 mod extract;
 mod jobs;
 mod keys;
+mod observations;
 pub mod openapi;
 mod plugins;
 mod practitioners;

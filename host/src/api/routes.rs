@@ -3,8 +3,8 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, jobs, keys, plugins, practitioners, rejects, runs,
-    secrets, service, webhooks,
+    AppState, accounts, alerts, api_keys, audit, connectors, jobs, keys, observations, plugins, practitioners, rejects,
+    runs, secrets, service, webhooks,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -257,6 +257,9 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
             .query::<alerts::ListQuery>()
             .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),
+        Route::get("/api/v1/observations", Needs(Read), "Device observations (vital signs, LOINC/UCUM), newest first; subjects stay sealed", observations::list)
+            .query::<observations::ListQuery>()
+            .returns::<super::Page<crate::store::observations::ObservationRecord>>(200),
         Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<serde_json::Value>>(200),

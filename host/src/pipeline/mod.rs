@@ -10,6 +10,7 @@
 //! - A matched row whose keyed content hash is unchanged is counted and not rewritten.
 
 mod accounts;
+mod observations;
 mod validate;
 
 use crate::crypto::KeyRing;
@@ -93,6 +94,7 @@ impl Pipeline {
         let mut rejects: Vec<(usize, String, CanonicalRecord)> = Vec::new();
         let mut keyed = Vec::new();
         let mut valid_accounts = Vec::new();
+        let mut observation_rows = Vec::new();
         for (index, record) in batch.into_iter().enumerate() {
             match record {
                 CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
@@ -100,11 +102,10 @@ impl Pipeline {
                     Err(reason) => rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
                 },
                 CanonicalRecord::Account(a) => accounts::take_account(index, a, &mut valid_accounts, &mut rejects),
-                other @ CanonicalRecord::Observation(_) => rejects.push((
-                    index,
-                    "observation records are not stored by this hub version yet".into(),
-                    other,
-                )),
+                CanonicalRecord::Observation(o) => match observations::validate(&o) {
+                    Ok(()) => observation_rows.push(self.seal_observation(source.connector_id, o, &now)),
+                    Err(reason) => rejects.push((index, reason, CanonicalRecord::Observation(o))),
+                },
             }
         }
 
@@ -192,6 +193,10 @@ impl Pipeline {
         store::practitioners::upsert(&mut tx, self.db.backend(), &rows).await?;
         store::accounts::upsert(&mut tx, self.db.backend(), &account_rows).await?;
         store::rejects::insert(&mut tx, self.db.backend(), &reject_rows).await?;
+        // One already stored (a redelivered message) counts as unchanged.
+        let inserted = store::observations::insert(&mut tx, self.db.backend(), &observation_rows).await? as i64;
+        counts.created += inserted;
+        counts.unchanged += observation_rows.len() as i64 - inserted;
         if let Some(run_id) = source.run_id {
             store::runs::add_counts(&mut tx, run_id, counts).await?;
         }

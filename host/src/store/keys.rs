@@ -51,6 +51,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         columns: &["record"],
     },
     SealedTable {
+        table: "observations",
+        row_id: "id",
+        columns: &["details"],
+    },
+    SealedTable {
         table: "jobs",
         row_id: "id",
         columns: &["payload"],

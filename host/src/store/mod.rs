@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod jobs;
 pub mod keys;
 pub mod logs;
+pub mod observations;
 pub mod plugins;
 pub mod practitioners;
 pub mod rejects;

@@ -1,0 +1,58 @@
+//! Observations (device vital signs): validate, seal the subject and components, store once
+//! per device, code and time.
+
+use super::Pipeline;
+use crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Observation;
+use crate::store::observations::ObservationRecord;
+
+/// An observation's reason for rejection, if any.
+pub(super) fn validate(o: &Observation) -> Result<(), String> {
+    let within = |value: &str, max: usize| !value.trim().is_empty() && value.len() <= max;
+    if !within(&o.device_id, 128) {
+        return Err("device_id must be 1-128 characters".into());
+    }
+    if !within(&o.code, 32) {
+        return Err("code (LOINC) must be 1-32 characters".into());
+    }
+    if chrono::DateTime::parse_from_rfc3339(&o.effective_at).is_err() {
+        return Err("effective_at is not an RFC 3339 instant".into());
+    }
+    if o.value.is_none() && o.components.is_empty() {
+        return Err("an observation needs a value or components".into());
+    }
+    let finite = o.value.is_none_or(f64::is_finite) && o.components.iter().all(|c| c.value.is_finite());
+    if !finite {
+        return Err("values must be finite numbers".into());
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    pub(super) fn seal_observation(&self, connector_id: &str, o: Observation, now: &str) -> ObservationRecord {
+        let id = uuid::Uuid::now_v7().to_string();
+        let cipher = self.keys.cipher();
+        let details = serde_json::json!({
+            "subject": o.subject,
+            "components": o.components,
+            "source": o.source,
+        })
+        .to_string();
+        // Stored in UTC at a fixed width, so one instant is one key however it was written.
+        let effective_at = chrono::DateTime::parse_from_rfc3339(&o.effective_at)
+            .map(|t| crate::store::format_time(t.with_timezone(&chrono::Utc)))
+            .unwrap_or(o.effective_at);
+        ObservationRecord {
+            details: cipher.encrypt_str("observations", "details", &id, &details),
+            key_version: cipher.active_version() as i64,
+            id,
+            connector_id: connector_id.to_string(),
+            device_id: o.device_id,
+            code: o.code,
+            value: o.value,
+            unit: o.unit,
+            effective_at,
+            source_system: o.source.system,
+            created_at: now.to_string(),
+        }
+    }
+}

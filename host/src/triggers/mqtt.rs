@@ -1,0 +1,266 @@
+//! MQTT ingest: one MQTT 5 subscriber per enabled connector whose plugin takes MQTT.
+//!
+//! - Topics are the connector config's `topics`, else the plugin manifest's `mqtt_topics`,
+//!   subscribed as shared subscriptions (`$share/<group>/<topic>`) so hub replicas split
+//!   the messages between them.
+//! - QoS 1 with manual acks: messages are gathered into a batch (up to `max_batch`, or for
+//!   `batch_wait_ms` after the first), the batch is stored as one durable job, and only then
+//!   is each message acknowledged. A message not acknowledged when the hub dies is sent
+//!   again by the broker (the session outlives the connection), and stored observations are
+//!   unique per device, code and time, so a redelivery stores nothing twice.
+//! - `receive_maximum` bounds what the broker sends before acks come back.
+//! - The connection is re-established with backoff; a failed store is retried before more
+//!   is acknowledged.
+
+use crate::jobs::{JobKind, MessagesPayload, QueuedMessage};
+use crate::manager::Manager;
+use crate::store::connectors::ConnectorRecord;
+use hub_registry::Trigger;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// `[mqtt]` in the config: the broker every MQTT connector reads from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// Client ids are `<client_id>-<connector id>`; give every replica its own.
+    pub client_id: String,
+    /// The shared-subscription group replicas join.
+    pub share_group: String,
+    /// Most messages stored as one job.
+    pub max_batch: usize,
+    /// How long a batch waits for more messages after its first.
+    pub batch_wait_ms: u64,
+    /// MQTT 5 receive maximum: unacknowledged messages the broker may send at once.
+    pub receive_maximum: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            client_id: "hub".into(),
+            share_group: "hub".into(),
+            max_batch: 500,
+            batch_wait_ms: 20,
+            receive_maximum: 1000,
+        }
+    }
+}
+
+/// How often the set of MQTT connectors is compared with what is running.
+const RECONCILE_EVERY: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+impl Manager {
+    /// Keeps one subscriber running per enabled MQTT connector until the hub stops.
+    pub fn run_mqtt(&self, config: MqttConfig) -> JoinHandle<()> {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            // Dropped with this task when the hub stops, which stops the subscribers too.
+            let mut running: HashMap<String, Subscriber> = HashMap::new();
+            loop {
+                match manager.mqtt_connectors().await {
+                    Ok(wanted) => {
+                        running.retain(|id, subscriber| {
+                            wanted
+                                .iter()
+                                .any(|(c, _)| &c.id == id && fingerprint_of(c) == subscriber.fingerprint)
+                        });
+                        for (connector, topics) in wanted {
+                            if running.contains_key(&connector.id) {
+                                continue;
+                            }
+                            tracing::info!(connector = %connector.id, ?topics, "MQTT subscriber starting");
+                            let subscriber = Subscriber {
+                                fingerprint: fingerprint_of(&connector),
+                                tasks: subscribe(manager.clone(), &config, &connector, topics),
+                            };
+                            running.insert(connector.id.clone(), subscriber);
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "listing MQTT connectors failed"),
+                }
+                tokio::time::sleep(RECONCILE_EVERY).await;
+            }
+        })
+    }
+
+    /// Enabled connectors whose plugin takes MQTT, with their topic filters.
+    async fn mqtt_connectors(&self) -> Result<Vec<(ConnectorRecord, Vec<String>)>, crate::manager::ManagerError> {
+        let mut wanted = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.db().list_connectors(after.as_deref(), 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for connector in page {
+                if !connector.enabled {
+                    continue;
+                }
+                let manifest = self.manifest_of(&connector.plugin_digest).await?;
+                if !manifest.triggers.contains(&Trigger::Mqtt) {
+                    continue;
+                }
+                let config: serde_json::Value = serde_json::from_str(&connector.config).unwrap_or_default();
+                let topics = match config.get("topics").and_then(|t| t.as_array()) {
+                    Some(topics) => topics.iter().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+                    None => manifest.mqtt_topics.clone(),
+                };
+                wanted.push((connector, topics));
+            }
+        }
+        Ok(wanted)
+    }
+}
+
+/// A connector's running subscriber; stopped when dropped.
+struct Subscriber {
+    fingerprint: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// What makes a subscriber stale: a new plugin version or new settings restart it.
+fn fingerprint_of(connector: &ConnectorRecord) -> String {
+    format!(
+        "{}|{}|{}",
+        connector.plugin_digest, connector.config, connector.max_attempts
+    )
+}
+
+/// The connection task (polls the event loop, which also sends the acks) and the batching
+/// task (stores batches, then acks them).
+fn subscribe(
+    manager: Manager,
+    config: &MqttConfig,
+    connector: &ConnectorRecord,
+    topics: Vec<String>,
+) -> Vec<JoinHandle<()>> {
+    let mut options = MqttOptions::new(
+        format!("{}-{}", config.client_id, connector.id),
+        config.host.clone(),
+        config.port,
+    );
+    options
+        .set_manual_acks(true)
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(3600))
+        .set_receive_maximum(Some(config.receive_maximum))
+        .set_keep_alive(Duration::from_secs(30));
+    // Acks go through this channel: room for a whole batch, so acking never waits on it.
+    let (client, eventloop) = AsyncClient::new(options, config.max_batch + 64);
+    let (received, batches) = mpsc::channel(config.max_batch * 2);
+    let filters: Vec<String> = topics
+        .iter()
+        .map(|t| format!("$share/{}/{t}", config.share_group))
+        .collect();
+    vec![
+        tokio::spawn(connection(
+            eventloop,
+            client.clone(),
+            filters,
+            received,
+            connector.id.clone(),
+        )),
+        tokio::spawn(store_batches(
+            manager,
+            client,
+            batches,
+            connector.clone(),
+            config.max_batch.max(1),
+            Duration::from_millis(config.batch_wait_ms),
+        )),
+    ]
+}
+
+async fn connection(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    filters: Vec<String>,
+    received: mpsc::Sender<Publish>,
+    connector: String,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!(%connector, "MQTT connected");
+                backoff = Duration::from_millis(100);
+                for filter in &filters {
+                    if let Err(error) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                        tracing::error!(%connector, %error, %filter, "MQTT subscribe failed");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if received.send(publish).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%connector, %error, retry_ms = backoff.as_millis() as u64, "MQTT connection lost; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn store_batches(
+    manager: Manager,
+    client: AsyncClient,
+    mut batches: mpsc::Receiver<Publish>,
+    connector: ConnectorRecord,
+    max_batch: usize,
+    wait: Duration,
+) {
+    while let Some(first) = batches.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + wait;
+        while batch.len() < max_batch {
+            match tokio::time::timeout_at(deadline, batches.recv()).await {
+                Ok(Some(publish)) => batch.push(publish),
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        let payload = MessagesPayload {
+            messages: batch
+                .iter()
+                .map(|p| QueuedMessage {
+                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                    payload: p.payload.to_vec(),
+                })
+                .collect(),
+        };
+        let job = manager.new_job(&connector, JobKind::Messages, None, None, &payload);
+        let mut backoff = Duration::from_millis(100);
+        while let Err(error) = manager.db().enqueue_jobs(std::slice::from_ref(&job)).await {
+            tracing::error!(connector = %connector.id, %error, count = batch.len(), "storing MQTT messages failed; retrying before acknowledging");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        manager.queue().notify_work();
+        for publish in &batch {
+            if let Err(error) = client.ack(publish).await {
+                tracing::warn!(connector = %connector.id, %error, "MQTT ack failed; the broker sends the message again");
+            }
+        }
+    }
+}
