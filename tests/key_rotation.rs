@@ -202,7 +202,7 @@ async fn assert_all_sealed_under(hub: &TestHub, version: u32, keeper: Keeper, ca
         let sql = format!("SELECT key_version, {} FROM {}", table.columns.join(", "), table.table);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap();
         let expect_rows = match table.table {
-            "accounts" => false,
+            "accounts" | "observations" => false,
             "connector_secrets" => keeper == Keeper::Local,
             _ => true,
         };
