@@ -42,6 +42,12 @@ enum Command {
         /// Where the SSO simulator listens.
         #[arg(long, default_value = "127.0.0.1:8092")]
         sso_listen: SocketAddr,
+        /// Where the KKI simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8093")]
+        kki_listen: SocketAddr,
+        /// The MQTT broker for the IoT sensors (they are skipped when none answers).
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        mqtt: SocketAddr,
         /// People in the simulated registry.
         #[arg(long, default_value_t = 5_000)]
         people: usize,
@@ -78,6 +84,9 @@ enum Command {
         /// Where the SSO simulator listens.
         #[arg(long, default_value = "127.0.0.1:8092")]
         sso_listen: SocketAddr,
+        /// Where the KKI simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8093")]
+        kki_listen: SocketAddr,
         #[arg(long, default_value_t = 5_000)]
         people: usize,
     },
@@ -119,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             sim_listen,
             sso_listen,
+            kki_listen,
+            mqtt,
             people,
         } => {
             cli::demo::run(cli::demo::DemoOptions {
@@ -126,6 +137,8 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 sim_listen,
                 sso_listen,
+                kki_listen,
+                mqtt,
                 people,
             })
             .await?;
@@ -148,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Sim {
             listen,
             sso_listen,
+            kki_listen,
             people,
         } => {
             let config = hub_sim::RegnakesConfig {
@@ -167,7 +181,19 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("starting the SSO simulator")?;
             sso.set_issuer(&sso_running.base_url());
+            let kki = hub_sim::KkiSim::new(hub_sim::KkiConfig {
+                people: people.min(2_000),
+                ..Default::default()
+            });
+            let kki_running = hub_sim::serve(kki.router(), kki_listen)
+                .await
+                .context("starting the KKI simulator")?;
             println!("RegNakes simulator on {} ({people} people)", running.base_url());
+            println!(
+                "KKI simulator on {} (API token {})",
+                kki_running.base_url(),
+                kki.config().api_token
+            );
             println!(
                 "SSO simulator on {} (issuer; users admin, operator, integrator, viewer)",
                 sso.issuer()

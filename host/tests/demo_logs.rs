@@ -1,11 +1,11 @@
-//! The JSON logs of a whole `hub demo` run (RegNakes and SSO synced) carry no seeded NIK or
-//! name, no client secret and no token: not the simulators' access tokens, not JWTs, not the
-//! admin key. The demo prints a token and a key for its user on purpose; those lines are
+//! The JSON logs of a whole `hub demo` run (RegNakes, SSO and KKI synced) carry no seeded NIK
+//! or name, no client secret, API token or webhook secret, and no token: not the simulators'
+//! access tokens, not JWTs, not the admin key. The demo prints a token and a key for its user on purpose; those lines are
 //! the demo's banner, not log lines, and are the only place they may appear.
 
 use hub_sim::needles::Needles;
 use hub_sim::people::person;
-use hub_sim::{RegnakesConfig, SsoConfig};
+use hub_sim::{KkiConfig, RegnakesConfig, SsoConfig};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,15 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
     let listen = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
         .args(["demo", "--people", &PEOPLE.to_string(), "--listen", &listen])
-        .args(["--sim-listen", &free_port(), "--sso-listen", &free_port(), "--data-dir"])
+        .args([
+            "--sim-listen",
+            &free_port(),
+            "--sso-listen",
+            &free_port(),
+            "--kki-listen",
+            &free_port(),
+        ])
+        .arg("--data-dir")
         .arg(data.path())
         .env("HUB_LOG_FORMAT", "json")
         // Everything the hub itself logs, at every level.
@@ -106,7 +114,10 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
     let lines = lines.lock().unwrap().clone();
     let logs: Vec<&String> = lines.iter().filter(|l| l.starts_with('{')).collect();
     let succeeded = logs.iter().filter(|l| l.contains("\"run succeeded\"")).count();
-    assert_eq!(succeeded, 2, "the logs cover both syncs: {lines:?}");
+    assert_eq!(
+        succeeded, 3,
+        "the logs cover the RegNakes, SSO and KKI syncs: {lines:?}"
+    );
     for line in &logs {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
@@ -117,7 +128,10 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
         .and_secrets([
             RegnakesConfig::default().client_secret,
             SsoConfig::default().client_secret,
+            KkiConfig::default().api_token,
             admin_key,
+            // The demo's KKI webhook secret.
+            "whsec_".to_string(),
             // Any RegNakes access token, any JWT (the SSO's tokens).
             "tok_".to_string(),
             "eyJ".to_string(),

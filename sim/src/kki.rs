@@ -147,7 +147,12 @@ impl KkiSim {
             doctors: RwLock::new(doctors),
             faults: FaultState::default(),
             subscriber: RwLock::new(None),
-            http: reqwest::Client::new(),
+            http: {
+                // reqwest is built without a default TLS provider; the process-wide one may
+                // be installed already (by the hub), which is fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::new()
+            },
         }))
     }
 

@@ -1,13 +1,14 @@
 //! `hub demo`: the hub on its embedded defaults (SQLite and a master key under the data
-//! directory), the simulators in the same process (RegNakes and the SSO), the bundled
-//! plugins installed, a connector for each created, enabled and synced, and the API
-//! accepting tokens from the simulated SSO, with a logged-in admin token printed.
+//! directory), the simulators in the same process (RegNakes, the SSO, KKI, and IoT sensors
+//! when an MQTT broker answers), the bundled plugins installed, a connector for each created,
+//! enabled and synced, KKI sending signed webhooks, and the API accepting tokens from the
+//! simulated SSO, with a logged-in admin token printed.
 
 use anyhow::Context;
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::{CredentialSpec, NewConnector};
-use hub_sim::{RegnakesConfig, RegnakesSim, SsoConfig, SsoSim};
+use hub_sim::{IotConfig, IotSim, KkiConfig, KkiSim, RegnakesConfig, RegnakesSim, SsoConfig, SsoSim};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,11 +19,16 @@ pub struct DemoOptions {
     pub data_dir: PathBuf,
     pub sim_listen: SocketAddr,
     pub sso_listen: SocketAddr,
+    pub kki_listen: SocketAddr,
+    /// The MQTT broker the IoT connector reads from (skipped when none answers there).
+    pub mqtt: SocketAddr,
     pub people: usize,
 }
 
 const REGNAKES_CONNECTOR: &str = "regnakes-demo";
 const SSO_CONNECTOR: &str = "sso-demo";
+const KKI_CONNECTOR: &str = "kki-demo";
+const IOT_CONNECTOR: &str = "iot-demo";
 /// Who the demo's own setup actions are recorded as in the audit log.
 const ACTOR: &str = "hub-demo";
 
@@ -47,9 +53,25 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .with_context(|| format!("starting the SSO simulator on {}", options.sso_listen))?;
     sso.set_issuer(&sso_server.base_url());
 
+    // KKI's doctors are the registry's people too (same seed).
+    let kki = KkiSim::new(KkiConfig {
+        people: options.people.min(2_000),
+        seed: sim_config.seed,
+        ..KkiConfig::default()
+    });
+    let kki_server = hub_sim::serve(kki.router(), options.kki_listen)
+        .await
+        .with_context(|| format!("starting the KKI simulator on {}", options.kki_listen))?;
+    let mqtt = broker_answers(&options.mqtt).await.then(|| hub::triggers::MqttConfig {
+        host: options.mqtt.ip().to_string(),
+        port: options.mqtt.port(),
+        ..Default::default()
+    });
+
     let mut config = HubConfig {
         listen: options.listen,
         data_dir: options.data_dir.clone(),
+        mqtt: mqtt.clone(),
         ..HubConfig::default()
     };
     config.auth.oidc = Some(hub::config::OidcConfig {
@@ -71,36 +93,65 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let hub = Hub::start(config).await.context("starting the hub")?;
 
     let sim_url = sim_server.base_url();
-    let regnakes = ensure_connector(
-        &hub,
+    let regnakes_credential = CredentialSpec {
+        token_url: format!("{sim_url}/oauth/token"),
+        client_id: sim_config.client_id.clone(),
+        client_secret: "regnakes_client_secret".into(),
+        scope: None,
+    };
+    let regnakes = demo_connector(
         REGNAKES_CONNECTOR,
         "regnakes",
         &sim_server,
-        CredentialSpec {
-            token_url: format!("{sim_url}/oauth/token"),
-            client_id: sim_config.client_id.clone(),
-            client_secret: "regnakes_client_secret".into(),
-            scope: None,
-        },
-        &sim_config.client_secret,
-    )
-    .await?;
+        Some(regnakes_credential),
+        &[("regnakes_client_secret", &sim_config.client_secret)],
+    );
+    let regnakes = ensure_connector(&hub, regnakes).await?;
     let sso_url = sso_server.base_url();
     let sso_defaults = SsoConfig::default();
-    let sso_connector = ensure_connector(
-        &hub,
+    let sso_credential = CredentialSpec {
+        token_url: format!("{sso_url}/oauth/token"),
+        client_id: sso_defaults.client_id.clone(),
+        client_secret: "sso_client_secret".into(),
+        scope: None,
+    };
+    let sso_connector = demo_connector(
         SSO_CONNECTOR,
         "sso",
         &sso_server,
-        CredentialSpec {
-            token_url: format!("{sso_url}/oauth/token"),
-            client_id: sso_defaults.client_id.clone(),
-            client_secret: "sso_client_secret".into(),
-            scope: None,
-        },
-        &sso_defaults.client_secret,
-    )
-    .await?;
+        Some(sso_credential),
+        &[("sso_client_secret", &sso_defaults.client_secret)],
+    );
+    let sso_connector = ensure_connector(&hub, sso_connector).await?;
+
+    // KKI: a daily pull, and signed webhooks when an STR is revoked.
+    let kki_connector = demo_connector(
+        KKI_CONNECTOR,
+        "kki",
+        &kki_server,
+        None,
+        &[("api-token", &kki.config().api_token)],
+    );
+    let kki_connector = ensure_connector(&hub, kki_connector).await?;
+    let webhook_secret = hub.manager.rotate_webhook_secret(&kki_connector.id, ACTOR).await?;
+    kki.subscribe(
+        &format!("{}/webhooks/{}", hub.url(), kki_connector.id),
+        &webhook_secret.secret,
+    )?;
+    let kki_run = hub.manager.request_run(&kki_connector.id, "demo", ACTOR).await?;
+
+    // IoT sensors over MQTT, when a broker answers.
+    let iot_connector = match &mqtt {
+        Some(_) => {
+            let connector = NewConnector {
+                config: serde_json::json!({}),
+                egress: Some(Vec::new()),
+                ..demo_connector(IOT_CONNECTOR, "iot-sensors", &kki_server, None, &[])
+            };
+            Some(ensure_connector(&hub, connector).await?)
+        }
+        None => None,
+    };
     let run = hub.manager.request_run(&regnakes.id, "demo", ACTOR).await?;
     let admin_token = login(&sso_url).await?;
 
@@ -110,14 +161,28 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     println!("  API                 {api}/api/v1   (health: {api}/healthz)");
     println!("  RegNakes simulator  {sim_url}   (faults: PUT {sim_url}/_sim/faults; 25 people change every minute)");
     println!("  SSO simulator       {sso_url}   (users admin, operator, integrator, viewer; password <user>-password)");
+    println!(
+        "  KKI simulator       {}   (revokes an STR every 45 s: a signed webhook to the hub)",
+        kki_server.base_url()
+    );
+    match &iot_connector {
+        Some(c) => println!(
+            "  IoT sensors         10 devices publishing vitals every 5 s to {} ({IOT_CONNECTOR}: {})",
+            options.mqtt, c.id
+        ),
+        None => println!(
+            "  IoT sensors         off: no MQTT broker answers on {} (start mosquitto, or pass --mqtt)",
+            options.mqtt
+        ),
+    }
     println!("  data directory      {}", options.data_dir.display());
     match &printed_key {
         Some(key) => println!("  admin API key       {key}"),
         None => println!("  admin API key       the value of HUB_ADMIN_KEY"),
     }
     println!(
-        "  connectors          {REGNAKES_CONNECTOR} ({}), first sync: run {}; {SSO_CONNECTOR} ({}), syncs after it",
-        regnakes.id, run.id, sso_connector.id
+        "  connectors          {REGNAKES_CONNECTOR} ({}), first sync: run {}; {SSO_CONNECTOR} ({}), syncs after it; {KKI_CONNECTOR} ({}), run {}",
+        regnakes.id, run.id, sso_connector.id, kki_connector.id, kki_run.id
     );
     println!();
     println!("Logged in through the SSO as admin (token valid 10 minutes):");
@@ -133,6 +198,39 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(60)).await;
             changing.mutate(25);
         }
+    });
+
+    // KKI revokes an STR now and then: a signed webhook, stored, then handled by the plugin.
+    let revoking = kki.clone();
+    let doctors = kki.total();
+    let revocations = tokio::spawn(async move {
+        for n in 0.. {
+            tokio::time::sleep(Duration::from_secs(45)).await;
+            match revoking.revoke((n * 97) % doctors.max(1)).await {
+                Ok(delivery) => println!(
+                    "KKI sent str.revoked {}: hub answered {}",
+                    delivery.webhook_id, delivery.status
+                ),
+                Err(error) => eprintln!("KKI could not send a webhook: {error}"),
+            }
+        }
+    });
+    let sensors = mqtt.clone().map(|mqtt| {
+        tokio::spawn(async move {
+            let sensors = IotSim::new(IotConfig {
+                devices: 10,
+                ..IotConfig::default()
+            });
+            loop {
+                if let Err(error) = sensors
+                    .publish(&mqtt.host, mqtt.port, 1, None, chrono::Utc::now())
+                    .await
+                {
+                    eprintln!("IoT simulator: {error}");
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        })
     });
 
     let db = hub.manager.db().clone();
@@ -171,53 +269,65 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     report.abort();
     churn.abort();
+    revocations.abort();
+    if let Some(sensors) = sensors {
+        sensors.abort();
+    }
     hub.stop().await;
     drop(sim_server);
     drop(sso_server);
+    drop(kki_server);
     Ok(())
 }
 
-/// Creates the demo connector `name`, or points the existing one at the simulator (which
-/// may listen elsewhere than last time), and enables it.
-async fn ensure_connector(
-    hub: &Hub,
-    name: &str,
-    plugin: &str,
-    sim: &hub_sim::Running,
-    credential: CredentialSpec,
-    client_secret: &str,
-) -> anyhow::Result<hub::store::connectors::ConnectorRecord> {
-    let secrets = BTreeMap::from([(credential.client_secret.clone(), client_secret.to_string())]);
-    let config = serde_json::json!({ "base_url": sim.base_url() });
-    let egress = vec![sim.addr.to_string()];
-    let credentials = BTreeMap::from([(plugin.to_string(), credential)]);
-    let connector = match hub.manager.db().connector_by_name(name).await? {
+/// Whether something accepts TCP connections at `addr` (the demo's MQTT broker).
+async fn broker_answers(addr: &SocketAddr) -> bool {
+    tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+        .await
+        .is_ok_and(|connected| connected.is_ok())
+}
+
+/// Creates the demo connector `new.name`, or points the existing one at the simulator
+/// (which may listen elsewhere than last time), and enables it.
+async fn ensure_connector(hub: &Hub, new: NewConnector) -> anyhow::Result<hub::store::connectors::ConnectorRecord> {
+    let connector = match hub.manager.db().connector_by_name(&new.name).await? {
         Some(mut existing) => {
-            existing.config = config.to_string();
-            existing.egress = serde_json::to_string(&egress)?;
-            existing.credentials = serde_json::to_string(&credentials)?;
-            hub.manager.update_connector(&existing, &secrets).await?;
+            existing.config = new.config.to_string();
+            existing.egress = serde_json::to_string(&new.egress.unwrap_or_default())?;
+            existing.credentials = serde_json::to_string(&new.credentials)?;
+            hub.manager.update_connector(&existing, &new.secrets).await?;
             existing
         }
-        None => {
-            let new = NewConnector {
-                name: name.into(),
-                plugin: plugin.into(),
-                config,
-                egress: Some(egress),
-                credentials,
-                secrets,
-                enabled: true,
-                concurrency: None,
-                max_attempts: None,
-                schedule: None,
-                timezone: None,
-            };
-            hub.manager.create_connector(new, ACTOR).await?
-        }
+        None => hub.manager.create_connector(new, ACTOR).await?,
     };
     hub.manager.set_enabled(&connector.id, true, ACTOR).await?;
     Ok(connector)
+}
+
+/// A demo connector of `plugin` reading from `sim` (`base_url` in its config, `sim` its only
+/// egress), with one host-held OAuth2 credential named after the plugin when given.
+fn demo_connector(
+    name: &str,
+    plugin: &str,
+    sim: &hub_sim::Running,
+    credential: Option<CredentialSpec>,
+    secrets: &[(&str, &str)],
+) -> NewConnector {
+    NewConnector {
+        name: name.into(),
+        plugin: plugin.into(),
+        config: serde_json::json!({ "base_url": sim.base_url() }),
+        egress: Some(vec![sim.addr.to_string()]),
+        credentials: credential
+            .map(|c| BTreeMap::from([(plugin.to_string(), c)]))
+            .unwrap_or_default(),
+        secrets: secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        enabled: true,
+        concurrency: None,
+        max_attempts: None,
+        schedule: None,
+        timezone: None,
+    }
 }
 
 /// Logs in to the SSO as its seeded admin with the password grant, as a person would.
