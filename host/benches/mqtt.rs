@@ -8,10 +8,11 @@
 //! message became its five observations. Any message lost makes the bench fail.
 //!
 //! `cargo bench -p hub --bench mqtt` (PostgreSQL when `HUB_TEST_DATABASE_URL` is set;
-//! `HUB_BENCH_MESSAGES` sets the burst, default 20,000; `HUB_TEST_MQTT_ADDR` the broker,
-//! default 127.0.0.1:1883).
+//! `HUB_BENCH_MESSAGES` sets the burst, default 20,000; `HUB_BENCH_MQTT_CONNECTIONS` the
+//! hub's connections per connector, default the hub's default; `HUB_TEST_MQTT_ADDR` the
+//! broker, default 127.0.0.1:1883).
 
-#[path = "common/postgres.rs"]
+#[path = "../tests/common/postgres.rs"]
 mod postgres;
 
 use hub::Hub;
@@ -30,6 +31,9 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let connections: Option<usize> = std::env::var("HUB_BENCH_MQTT_CONNECTIONS")
+        .ok()
+        .map(|v| v.parse().expect("HUB_BENCH_MQTT_CONNECTIONS is a number"));
     let broker = std::env::var("HUB_TEST_MQTT_ADDR").unwrap_or_else(|_| "127.0.0.1:1883".into());
     let (host, port) = broker.rsplit_once(':').expect("HUB_TEST_MQTT_ADDR is host:port");
     let port: u16 = port.parse().unwrap();
@@ -50,6 +54,7 @@ async fn main() {
             port,
             client_id: format!("bench-{run}"),
             share_group: format!("bench{run}"),
+            connections: connections.unwrap_or(hub::triggers::MqttConfig::default().connections),
             ..Default::default()
         }),
         ..HubConfig::default()
@@ -104,6 +109,8 @@ async fn main() {
     let expected = (count * 5) as i64;
     let mut stored_at = None;
     let mut counted: std::collections::HashMap<String, usize> = Default::default();
+    // Lost messages never arrive: the bench fails once nothing has moved for this long.
+    let mut progress = (0, 0, Instant::now());
     let processed = loop {
         // Messages stored: those in the `messages` jobs (each job is one acked batch).
         let rows = sqlx::query("SELECT id, payload FROM jobs WHERE kind = 'messages'")
@@ -133,9 +140,13 @@ async fn main() {
         if observations >= expected {
             break started.elapsed();
         }
+        if (stored, observations) != (progress.0, progress.1) {
+            progress = (stored, observations, Instant::now());
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {observations} of {expected} observations after 10 minutes; {stored} of {count} messages stored"
+            progress.2.elapsed() < Duration::from_secs(20),
+            "{} of {count} messages lost: {stored} stored, {observations} of {expected} observations, nothing more for 20 s",
+            count - stored.min(count)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -6,7 +6,7 @@
 //! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
 
 mod common;
-#[path = "common/postgres.rs"]
+#[path = "../tests/common/postgres.rs"]
 mod postgres;
 
 use common::BenchJob;

@@ -9,7 +9,7 @@
 //! `cargo bench -p hub --bench webhooks` (PostgreSQL when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_WEBHOOKS` sets the count, default 20,000).
 
-#[path = "common/postgres.rs"]
+#[path = "../tests/common/postgres.rs"]
 mod postgres;
 
 use futures::StreamExt;
@@ -126,7 +126,7 @@ async fn send(url: &str, key: &[u8], prefix: &str, count: usize, concurrency: us
             async move {
                 let id = format!("msg_{prefix}{i:08}");
                 let now = chrono::Utc::now().timestamp();
-                let signature = hub_sim::kki::sign(key, &id, now, body);
+                let signature = hub_sim::events::sign(key, &id, now, body);
                 let sent = Instant::now();
                 let response = client
                     .post(&url)

@@ -146,8 +146,7 @@ impl Hub {
             addr: config.listen,
             source,
         })?;
-        let (inbox, committers) = webhooks::Inbox::start(manager.clone(), &config.webhooks);
-        background.extend(committers);
+        let inbox = Arc::new(webhooks::Inbox::new(manager.clone(), &config.webhooks));
         let app = api::router(api::AppState::new(manager.clone(), inbox, &config.auth), &config.auth);
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {

@@ -12,9 +12,11 @@
 //!   off after it stored its records but before it was marked done runs again, and the
 //!   pipeline finds those records unchanged.
 
+mod committer;
 mod payload;
 mod worker;
 
+pub use committer::CommitError;
 pub use payload::{
     Message as QueuedMessage, MessagesPayload, WebhookPayload, open as open_payload, seal as seal_payload,
 };
@@ -64,6 +66,10 @@ pub struct JobsConfig {
     pub lease_secs: u64,
     /// How often an idle worker looks for due jobs queued by other hubs or due retries.
     pub poll_ms: u64,
+    /// Concurrent group commits of incoming jobs (PostgreSQL; SQLite has one writer, so one).
+    pub committers: usize,
+    /// Most jobs stored in one commit.
+    pub commit_batch: usize,
 }
 
 impl Default for JobsConfig {
@@ -74,6 +80,8 @@ impl Default for JobsConfig {
             batch: 32,
             lease_secs: 30,
             poll_ms: 250,
+            committers: 4,
+            commit_batch: 512,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The workers: claim due jobs, hand them to the executor, record what became of them.
 
-use super::{JobsConfig, RetryPolicy};
-use crate::store::jobs::ClaimedJob;
-use crate::store::{Db, format_time};
+use super::committer::{CommitError, Committer};
+use super::{JobKind, JobsConfig, RetryPolicy};
+use crate::store::jobs::{ClaimedJob, NewJob};
+use crate::store::{Backend, Db, format_time};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub struct Queue {
     /// Woken when this hub queues a job, so its workers need not wait for the next poll.
     work: Notify,
     syncs: Notify,
+    committer: Committer,
 }
 
 impl Queue {
@@ -42,10 +44,11 @@ impl Queue {
         Arc::new(Self {
             db,
             worker_id: uuid::Uuid::now_v7().to_string(),
-            config,
             retry,
             work: Notify::new(),
             syncs: Notify::new(),
+            committer: Committer::new(config.commit_batch),
+            config,
         })
     }
 
@@ -63,9 +66,28 @@ impl Queue {
         self.syncs.notify_one();
     }
 
-    /// Starts the workers and the lease keeper; they run until aborted.
+    /// Stores `job` with others queued at the same time (group commit) and wakes a worker;
+    /// true once it is committed, false when its dedup key was stored before. Answers only
+    /// after the commit, so a caller may acknowledge what the job carries.
+    pub async fn store(&self, job: NewJob) -> Result<bool, CommitError> {
+        let sync = job.kind == JobKind::Sync.as_str();
+        let queued = self.committer.store(job).await?;
+        if queued && sync {
+            self.notify_sync();
+        } else if queued {
+            self.notify_work();
+        }
+        Ok(queued)
+    }
+
+    /// Starts the committers, the workers and the lease keeper; they run until aborted.
     pub fn start(self: &Arc<Self>, executor: Arc<dyn Executor>) -> Vec<JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(self.clone().keep_leases())];
+        let committers = match self.db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => self.config.committers,
+        };
+        let mut tasks = self.committer.start(&self.db, committers);
+        tasks.push(tokio::spawn(self.clone().keep_leases()));
         for _ in 0..self.config.workers.max(1) {
             tasks.push(tokio::spawn(self.clone().work_loop(executor.clone(), false)));
         }

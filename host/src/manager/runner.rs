@@ -228,11 +228,17 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
     outcome
 }
 
-/// One attempt at an inbound webhook. The sender had its `202` when the webhook was stored,
-/// so the plugin's answer only tells whether it was handled: 5xx means try again later,
-/// 4xx that it never will be.
-async fn webhook(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
-    let payload: WebhookPayload = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
+/// One attempt at a job carrying an event (a webhook, a batch of messages): open its
+/// payload, hand it to the plugin with `call`, judge the answer (`handled` for what the
+/// plugin returned), log why it failed.
+async fn event_attempt<P: serde::de::DeserializeOwned, T>(
+    inner: &Arc<Inner>,
+    connector: &ConnectorRecord,
+    job: &ClaimedJob,
+    call: impl AsyncFnOnce(&Prepared, JobSpec, Arc<ConnectorJob>, P) -> Result<Result<T, PluginError>, CallError>,
+    handled: impl FnOnce(&ConnectorJob, T) -> Outcome,
+) -> Outcome {
+    let payload: P = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
         Ok(payload) => payload,
         Err(error) => return Outcome::Failed(error.to_string()),
     };
@@ -241,76 +247,67 @@ async fn webhook(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJ
         Err(outcome) => return outcome,
     };
     let host = prepared.host(inner, connector, job);
-    let request = WebhookRequest {
-        id: payload.id,
-        headers: payload.headers,
-        body: payload.body,
-        config: connector.config.clone(),
-    };
     let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-    let result = inner
-        .runtime
-        .handle_webhook(&prepared.plugin, prepared.spec(trace_id), host.clone(), request)
-        .await;
+    let result = call(&prepared, prepared.spec(trace_id), host.clone(), payload).await;
     let outcome = match judge(inner, connector, &host, result).await {
-        Ok(response) if response.status < 400 => Outcome::Succeeded,
-        Ok(response) => {
-            let detail = String::from_utf8_lossy(&response.body[..response.body.len().min(512)]).into_owned();
-            let error = host.scrub(&format!("the plugin answered {}: {detail}", response.status));
-            if response.status >= 500 {
-                Outcome::Retry(error)
-            } else {
-                Outcome::Failed(error)
-            }
-        }
+        Ok(value) => handled(&host, value),
         Err(outcome) => outcome,
     };
     if let Outcome::Retry(error) | Outcome::Failed(error) = &outcome {
-        host.log(
-            LogLevel::Warn,
-            format!("webhook job {} attempt {}: {error}", job.id, job.attempt),
-            vec![],
-            false,
-        );
+        let message = format!("{} job {} attempt {}: {error}", job.kind, job.id, job.attempt);
+        host.log(LogLevel::Warn, message, vec![], false);
     }
     host.flush_logs().await;
     outcome
 }
 
+/// One attempt at an inbound webhook. The sender had its `202` when the webhook was stored,
+/// so the plugin's answer only tells whether it was handled: 5xx means try again later,
+/// 4xx that it never will be.
+async fn webhook(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
+    let call = async |prepared: &Prepared, spec, host: Arc<ConnectorJob>, payload: WebhookPayload| {
+        let request = WebhookRequest {
+            id: payload.id,
+            headers: payload.headers,
+            body: payload.body,
+            config: connector.config.clone(),
+        };
+        inner
+            .runtime
+            .handle_webhook(&prepared.plugin, spec, host, request)
+            .await
+    };
+    event_attempt(inner, connector, job, call, |host, response| {
+        if response.status < 400 {
+            return Outcome::Succeeded;
+        }
+        let detail = String::from_utf8_lossy(&response.body[..response.body.len().min(512)]).into_owned();
+        let error = host.scrub(&format!("the plugin answered {}: {detail}", response.status));
+        if response.status >= 500 {
+            Outcome::Retry(error)
+        } else {
+            Outcome::Failed(error)
+        }
+    })
+    .await
+}
+
 /// One attempt at a batch of MQTT messages.
 async fn messages(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
-    let payload: MessagesPayload = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
-        Ok(payload) => payload,
-        Err(error) => return Outcome::Failed(error.to_string()),
+    let call = async |prepared: &Prepared, spec, host: Arc<ConnectorJob>, payload: MessagesPayload| {
+        let batch = payload
+            .messages
+            .into_iter()
+            .map(|m| Message {
+                topic: m.topic,
+                payload: m.payload,
+            })
+            .collect();
+        let config = connector.config.clone();
+        inner
+            .runtime
+            .handle_messages(&prepared.plugin, spec, host, batch, config)
+            .await
     };
-    let prepared = match prepare(inner, connector).await {
-        Ok(prepared) => prepared,
-        Err(outcome) => return outcome,
-    };
-    let host = prepared.host(inner, connector, job);
-    let batch = payload
-        .messages
-        .into_iter()
-        .map(|m| Message {
-            topic: m.topic,
-            payload: m.payload,
-        })
-        .collect();
-    let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-    let result = inner
-        .runtime
-        .handle_messages(
-            &prepared.plugin,
-            prepared.spec(trace_id),
-            host.clone(),
-            batch,
-            connector.config.clone(),
-        )
-        .await;
-    let outcome = match judge(inner, connector, &host, result).await {
-        Ok(()) => Outcome::Succeeded,
-        Err(outcome) => outcome,
-    };
-    host.flush_logs().await;
-    outcome
+    event_attempt(inner, connector, job, call, |_, ()| Outcome::Succeeded).await
 }

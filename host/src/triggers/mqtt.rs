@@ -3,16 +3,21 @@
 //! - Topics are the connector config's `topics`, else the plugin manifest's `mqtt_topics`,
 //!   subscribed as shared subscriptions (`$share/<group>/<topic>`) so hub replicas split
 //!   the messages between them.
-//! - QoS 1 with manual acks: messages are gathered into a batch (up to `max_batch`, or for
-//!   `batch_wait_ms` after the first), the batch is stored as one durable job, and only then
-//!   is each message acknowledged. A message not acknowledged when the hub dies is sent
-//!   again by the broker (the session outlives the connection), and stored observations are
-//!   unique per device, code and time, so a redelivery stores nothing twice.
+//! - `connections` MQTT connections per connector, all in the shared group. A broker sends
+//!   each connection only so many unacknowledged messages (Mosquitto's
+//!   `max_inflight_messages`, 20 by default), so one connection is slow however fast the
+//!   hub stores; several fill the pipe.
+//! - QoS 1 with manual acks: each connection takes every message that has arrived (up to
+//!   `max_batch`) without waiting for more, stores them as one durable job (group-committed
+//!   with the other connections' batches and with webhooks), and only then acknowledges each.
+//!   A message not acknowledged when the hub dies is sent again by the broker (the session
+//!   outlives the connection), and stored observations are unique per device, code and time,
+//!   so a redelivery stores nothing twice.
 //! - `receive_maximum` bounds what the broker sends before acks come back.
 //! - The connection is re-established with backoff; a failed store is retried before more
 //!   is acknowledged.
 
-use crate::jobs::{JobKind, MessagesPayload, QueuedMessage};
+use crate::jobs::{CommitError, JobKind, MessagesPayload, QueuedMessage};
 use crate::manager::Manager;
 use crate::store::connectors::ConnectorRecord;
 use hub_registry::Trigger;
@@ -31,14 +36,14 @@ use tokio::task::JoinHandle;
 pub struct MqttConfig {
     pub host: String,
     pub port: u16,
-    /// Client ids are `<client_id>-<connector id>`; give every replica its own.
+    /// Client ids are `<client_id>-<connector id>-<n>`; give every replica its own.
     pub client_id: String,
     /// The shared-subscription group replicas join.
     pub share_group: String,
+    /// MQTT connections per connector (each with its own in-flight window at the broker).
+    pub connections: usize,
     /// Most messages stored as one job.
     pub max_batch: usize,
-    /// How long a batch waits for more messages after its first.
-    pub batch_wait_ms: u64,
     /// MQTT 5 receive maximum: unacknowledged messages the broker may send at once.
     pub receive_maximum: u16,
 }
@@ -50,8 +55,8 @@ impl Default for MqttConfig {
             port: 1883,
             client_id: "hub".into(),
             share_group: "hub".into(),
+            connections: 8,
             max_batch: 500,
-            batch_wait_ms: 20,
             receive_maximum: 1000,
         }
     }
@@ -143,49 +148,51 @@ fn fingerprint_of(connector: &ConnectorRecord) -> String {
     )
 }
 
-/// The connection task (polls the event loop, which also sends the acks) and the batching
-/// task (stores batches, then acks them).
+/// Per connection, a task polling its event loop (which also sends the acks) and a task
+/// storing what arrived, then acknowledging it.
 fn subscribe(
     manager: Manager,
     config: &MqttConfig,
     connector: &ConnectorRecord,
     topics: Vec<String>,
 ) -> Vec<JoinHandle<()>> {
-    let mut options = MqttOptions::new(
-        format!("{}-{}", config.client_id, connector.id),
-        config.host.clone(),
-        config.port,
-    );
-    options
-        .set_manual_acks(true)
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(3600))
-        .set_receive_maximum(Some(config.receive_maximum))
-        .set_keep_alive(Duration::from_secs(30));
-    // Acks go through this channel: room for a whole batch, so acking never waits on it.
-    let (client, eventloop) = AsyncClient::new(options, config.max_batch + 64);
-    let (received, batches) = mpsc::channel(config.max_batch * 2);
     let filters: Vec<String> = topics
         .iter()
         .map(|t| format!("$share/{}/{t}", config.share_group))
         .collect();
-    vec![
-        tokio::spawn(connection(
+    let max_batch = config.max_batch.max(1);
+    let mut tasks = Vec::new();
+    for n in 0..config.connections.max(1) {
+        let mut options = MqttOptions::new(
+            format!("{}-{}-{n}", config.client_id, connector.id),
+            config.host.clone(),
+            config.port,
+        );
+        options
+            .set_manual_acks(true)
+            .set_clean_start(false)
+            .set_session_expiry_interval(Some(3600))
+            .set_receive_maximum(Some(config.receive_maximum))
+            .set_keep_alive(Duration::from_secs(30));
+        // Acks go through this channel: room for a whole batch, so acking never waits on it.
+        let (client, eventloop) = AsyncClient::new(options, max_batch + 64);
+        let (received, arrived) = mpsc::channel(max_batch * 2);
+        tasks.push(tokio::spawn(connection(
             eventloop,
             client.clone(),
-            filters,
+            filters.clone(),
             received,
             connector.id.clone(),
-        )),
-        tokio::spawn(store_batches(
-            manager,
+        )));
+        tasks.push(tokio::spawn(store_batches(
+            manager.clone(),
             client,
-            batches,
+            arrived,
             connector.clone(),
-            config.max_batch.max(1),
-            Duration::from_millis(config.batch_wait_ms),
-        )),
-    ]
+            max_batch,
+        )));
+    }
+    tasks
 }
 
 async fn connection(
@@ -225,18 +232,17 @@ async fn connection(
 async fn store_batches(
     manager: Manager,
     client: AsyncClient,
-    mut batches: mpsc::Receiver<Publish>,
+    mut arrived: mpsc::Receiver<Publish>,
     connector: ConnectorRecord,
     max_batch: usize,
-    wait: Duration,
 ) {
-    while let Some(first) = batches.recv().await {
+    while let Some(first) = arrived.recv().await {
+        // Whatever is here already, never waiting for more: the broker sends no more until
+        // these are acknowledged.
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + wait;
         while batch.len() < max_batch {
-            match tokio::time::timeout_at(deadline, batches.recv()).await {
-                Ok(Some(publish)) => batch.push(publish),
-                Ok(None) => return,
+            match arrived.try_recv() {
+                Ok(publish) => batch.push(publish),
                 Err(_) => break,
             }
         }
@@ -249,14 +255,19 @@ async fn store_batches(
                 })
                 .collect(),
         };
-        let job = manager.new_job(&connector, JobKind::Messages, None, None, &payload);
         let mut backoff = Duration::from_millis(100);
-        while let Err(error) = manager.db().enqueue_jobs(std::slice::from_ref(&job)).await {
-            tracing::error!(connector = %connector.id, %error, count = batch.len(), "storing MQTT messages failed; retrying before acknowledging");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        loop {
+            let job = manager.new_job(&connector, JobKind::Messages, None, None, &payload);
+            match manager.queue().store(job).await {
+                Ok(_) => break,
+                Err(CommitError::Stopping) => return,
+                Err(error) => {
+                    tracing::error!(connector = %connector.id, %error, count = batch.len(), "storing MQTT messages failed; retrying before acknowledging");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
         }
-        manager.queue().notify_work();
         for publish in &batch {
             if let Err(error) = client.ack(publish).await {
                 tracing::warn!(connector = %connector.id, %error, "MQTT ack failed; the broker sends the message again");

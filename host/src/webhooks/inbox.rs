@@ -1,22 +1,17 @@
 //! The durable inbox behind `POST /webhooks/{connector_id}`: verify the signature, store the
 //! webhook as a job, and only then answer `202`.
 //!
-//! Stores are group-committed: webhooks arriving together go into one multi-row insert, and
-//! each request is answered after the commit that holds it. A few committers share the
-//! queue, so one collects the next group while another commits.
+//! Stores are group-committed by the job queue: webhooks arriving together go into one
+//! multi-row insert, and each request is answered after the commit that holds it.
 
 use super::{SignatureError, SignedHeaders, WebhookSecret, verify};
-use crate::jobs::{JobKind, WebhookPayload};
+use crate::jobs::{CommitError, JobKind, WebhookPayload};
 use crate::manager::{Manager, ManagerError};
-use crate::store::Backend;
 use crate::store::connectors::ConnectorRecord;
-use crate::store::jobs::NewJob;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 /// `[webhooks]` in the config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -24,18 +19,12 @@ use tokio::task::JoinHandle;
 pub struct WebhooksConfig {
     /// Largest body accepted; larger ones get `413`.
     pub max_body_bytes: usize,
-    /// Concurrent group commits (PostgreSQL; SQLite has one writer, so one).
-    pub committers: usize,
-    /// Most webhooks in one commit.
-    pub max_batch: usize,
 }
 
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
-            committers: 4,
-            max_batch: 512,
         }
     }
 }
@@ -54,8 +43,8 @@ pub enum InboxError {
     NoSecret(String),
     #[error("{0}")]
     Signature(#[from] SignatureError),
-    #[error("the webhook could not be stored ({0}); send it again")]
-    Store(String),
+    #[error("the webhook could not be stored: {0}")]
+    Store(#[from] CommitError),
     #[error(transparent)]
     Manager(#[from] ManagerError),
 }
@@ -84,37 +73,19 @@ struct Cached {
     secrets: Arc<Vec<WebhookSecret>>,
 }
 
-struct Pending {
-    job: NewJob,
-    reply: oneshot::Sender<Result<bool, String>>,
-}
-
 pub struct Inbox {
     manager: Manager,
     max_body_bytes: usize,
-    sender: mpsc::Sender<Pending>,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl Inbox {
-    /// The inbox and its committer tasks.
-    pub fn start(manager: Manager, config: &WebhooksConfig) -> (Arc<Self>, Vec<JoinHandle<()>>) {
-        let (sender, receiver) = mpsc::channel(config.max_batch.max(1) * 8);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        let committers = match manager.db().backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => config.committers.max(1),
-        };
-        let tasks = (0..committers)
-            .map(|_| tokio::spawn(commit_loop(manager.clone(), receiver.clone(), config.max_batch.max(1))))
-            .collect();
-        let inbox = Arc::new(Self {
+    pub fn new(manager: Manager, config: &WebhooksConfig) -> Self {
+        Self {
             manager,
             max_body_bytes: config.max_body_bytes,
-            sender,
             cache: Mutex::default(),
-        });
-        (inbox, tasks)
+        }
     }
 
     pub fn max_body_bytes(&self) -> usize {
@@ -159,16 +130,10 @@ impl Inbox {
             .manager
             .new_job(&connector, JobKind::Webhook, Some(id), None, &payload);
         let job_id = job.id.clone();
-        let (reply, answer) = oneshot::channel();
-        let stopped = || InboxError::Store("the hub is stopping".into());
-        self.sender.send(Pending { job, reply }).await.map_err(|_| stopped())?;
-        match answer.await.map_err(|_| stopped())? {
-            Ok(true) => {
-                self.manager.queue().notify_work();
-                Ok(Accepted::Queued { job_id })
-            }
+        match self.manager.queue().store(job).await {
+            Ok(true) => Ok(Accepted::Queued { job_id }),
             Ok(false) => Ok(Accepted::Duplicate),
-            Err(error) => Err(InboxError::Store(error)),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -188,7 +153,10 @@ impl Inbox {
                 let connector = match self.manager.db().connector(connector_id).await {
                     Ok(Some(connector)) => Arc::new(connector),
                     Ok(None) => return Err(InboxError::UnknownConnector(connector_id.into())),
-                    Err(error) => return Err(InboxError::Store(error.to_string())),
+                    Err(error) => {
+                        tracing::error!(%error, connector = connector_id, "reading a connector for a webhook failed");
+                        return Err(CommitError::Store.into());
+                    }
                 };
                 let manifest = self.manager.manifest_of(&connector.plugin_digest).await?;
                 if !manifest.triggers.contains(&hub_registry::Trigger::Webhook) {
@@ -219,48 +187,5 @@ impl Inbox {
             return Err(InboxError::NoSecret(connector_id.into()));
         }
         Ok((connector, secrets, fetched))
-    }
-}
-
-/// Takes what is waiting (up to `max_batch`), stores it in one statement, answers each.
-async fn commit_loop(manager: Manager, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>, max_batch: usize) {
-    loop {
-        let mut batch = Vec::with_capacity(max_batch);
-        {
-            let mut receiver = receiver.lock().await;
-            match receiver.recv().await {
-                Some(pending) => batch.push(pending),
-                None => return,
-            }
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(pending) => batch.push(pending),
-                    Err(_) => break,
-                }
-            }
-        }
-        // The same webhook twice in one group: the first is stored, the rest are duplicates.
-        let mut seen = HashSet::new();
-        let (unique, repeated): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|p| seen.insert((p.job.connector_id.clone(), p.job.dedup_key.clone())));
-        for pending in repeated {
-            let _ = pending.reply.send(Ok(false));
-        }
-        let (jobs, replies): (Vec<_>, Vec<_>) = unique.into_iter().map(|p| (p.job, p.reply)).unzip();
-        match manager.db().enqueue_jobs(&jobs).await {
-            Ok(inserted) => {
-                let inserted: HashSet<String> = inserted.into_iter().collect();
-                for (job, reply) in jobs.iter().zip(replies) {
-                    let _ = reply.send(Ok(inserted.contains(&job.id)));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, count = jobs.len(), "storing webhooks failed; their senders are told to retry");
-                for reply in replies {
-                    let _ = reply.send(Err("the hub's database failed".into()));
-                }
-            }
-        }
     }
 }

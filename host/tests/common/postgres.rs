@@ -1,4 +1,5 @@
-//! A fresh PostgreSQL database per bench run (included by the benches that use one).
+//! A fresh PostgreSQL database per run (included with `#[path]` by the tests and benches
+//! that use one).
 
 /// Creates an empty database next to `base`'s and returns its URL.
 pub async fn fresh_postgres(base: &str) -> String {
