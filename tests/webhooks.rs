@@ -29,18 +29,13 @@ async fn kki_hub(backend: Backend) -> (TestHub, hub_sim::KkiSim, hub_sim::Runnin
         ..Default::default()
     })
     .await;
-    let connector = hub.kki_connector("kki", &server.base_url(), sim.config()).await;
+    let connector = hub
+        .token_connector("kki", "kki", &server.base_url(), &sim.config().api_token)
+        .await;
     let run = hub.run_to_end(&connector).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    let (status, secret) = hub
-        .post(&format!("/api/v1/connectors/{connector}/webhook-secret"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{secret}");
-    sim.subscribe(
-        &hub.url(&format!("/webhooks/{connector}")),
-        secret["secret"].as_str().unwrap(),
-    )
-    .unwrap();
+    let (secret, url) = hub.webhook_secret(&connector).await;
+    sim.subscribe(&url, &secret).unwrap();
     (hub, sim, server, connector)
 }
 
@@ -72,6 +67,7 @@ async fn a_signed_str_revocation_is_stored_once_and_updates_the_practitioner() {
         let again = sim.add_training(5, "Pelatihan Baru").await.unwrap();
         assert_eq!(again.status, 202, "{again:?}");
         let repeated = sim
+            .events()
             .deliver(
                 &delivery.webhook_id,
                 chrono::Utc::now().timestamp(),
@@ -96,7 +92,7 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_nothing_is_stored()
         let now = chrono::Utc::now().timestamp();
 
         // Signed six minutes ago: outside the five-minute tolerance.
-        let stale = sim.deliver("msg_stale", now - 360, body).await.unwrap();
+        let stale = sim.events().deliver("msg_stale", now - 360, body).await.unwrap();
         assert_eq!(stale.status, 401, "{stale:?}");
         let problem: Value = serde_json::from_str(&stale.body).unwrap();
         assert!(problem["detail"].as_str().unwrap().contains("5 minutes"), "{problem}");
@@ -112,7 +108,7 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_nothing_is_stored()
                 "webhook-signature",
                 format!(
                     "v1,{}",
-                    hub_sim::kki::sign(b"not the secret at all!!!", "msg_forged", now, body)
+                    hub_sim::events::sign(b"not the secret at all!!!", "msg_forged", now, body)
                 ),
             )
             .body(body.to_vec())
@@ -138,7 +134,11 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_nothing_is_stored()
         assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
 
         // A body over the limit is refused before it is read.
-        let huge = sim.deliver("msg_huge", now, &vec![b' '; 100 * 1024]).await.unwrap();
+        let huge = sim
+            .events()
+            .deliver("msg_huge", now, &vec![b' '; 100 * 1024])
+            .await
+            .unwrap();
         assert_eq!(huge.status, 413, "{huge:?}");
 
         assert!(webhook_jobs(&hub, &connector).await.is_empty());
@@ -150,7 +150,11 @@ async fn a_webhook_the_plugin_cannot_handle_is_dead_lettered_and_can_be_retried(
     for backend in backends() {
         let (hub, sim, _server, connector) = kki_hub(backend).await;
         let now = chrono::Utc::now().timestamp();
-        let delivery = sim.deliver("msg_garbled", now, b"this is not JSON").await.unwrap();
+        let delivery = sim
+            .events()
+            .deliver("msg_garbled", now, b"this is not JSON")
+            .await
+            .unwrap();
         assert_eq!(delivery.status, 202, "{delivery:?}");
         let job_id = serde_json::from_str::<Value>(&delivery.body).unwrap()["job_id"]
             .as_str()
@@ -201,7 +205,9 @@ async fn a_sync_that_ran_out_of_attempts_is_dead_and_its_retry_completes_the_run
             ..Default::default()
         })
         .await;
-        let connector = hub.kki_connector("kki", &server.base_url(), sim.config()).await;
+        let connector = hub
+            .token_connector("kki", "kki", &server.base_url(), &sim.config().api_token)
+            .await;
         sim.set_faults(hub_sim::Faults {
             outage: true,
             ..Default::default()

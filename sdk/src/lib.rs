@@ -63,11 +63,17 @@
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the result in
-//! `target/wasm32-wasip2/release/*.wasm` is the component the hub installs. See
-//! `plugins/regnakes` for a real connector.
+//! `target/wasm32-wasip2/release/*.wasm` is the component the hub installs.
+//!
+//! Most registries list rows changed since a time, page by page: [`listing`] runs such a pull
+//! with its cursor for you, and [`events`] handles their signed change events. See
+//! `plugins/kki` and `plugins/sisdmk` (pull + webhooks) or `plugins/regnakes` (OAuth2 pull)
+//! for real connectors.
 
 pub mod bindings;
+pub mod events;
 pub mod http;
+pub mod listing;
 pub mod log;
 
 use serde::Serialize;

@@ -2,8 +2,13 @@
 //! expire in the middle of a sync.
 
 use crate::people::Seeded;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The faults a simulator injects. Settable from Rust (tests) or `PUT /_sim/faults` (demo).
@@ -69,6 +74,18 @@ impl FaultState {
         outcome
     }
 
+    /// [`FaultState::before_request`] as a handler's first step: the answer to give when a
+    /// failure is injected, as the registry's own outage page would be.
+    pub async fn injected_failure(&self) -> Option<Response> {
+        match self.before_request().await {
+            Injected::Proceed => None,
+            Injected::Fail(status) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                Some((status, Json(serde_json::json!({ "pesan": "layanan tidak tersedia" }))).into_response())
+            }
+        }
+    }
+
     /// Counts a served data request; true when tokens must be revoked now.
     pub fn after_data_request(&self) -> bool {
         let mut guard = self.faults.lock().unwrap();
@@ -84,4 +101,19 @@ impl FaultState {
             None => false,
         }
     }
+}
+
+/// `GET` / `PUT /_sim/faults` for a simulator's faults.
+pub fn router(faults: Arc<FaultState>) -> Router {
+    Router::new()
+        .route(
+            "/_sim/faults",
+            get(|State(faults): State<Arc<FaultState>>| async move { Json(faults.get()) }).put(
+                |State(state): State<Arc<FaultState>>, Json(faults): Json<Faults>| async move {
+                    state.set(faults);
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(faults)
 }

@@ -5,17 +5,15 @@
 //! Doctors are the people of the shared generator (same seed, same index: same NIK and STR
 //! as in RegNakes), so the hub sees one person from several systems.
 
-use crate::faults::{FaultState, Faults, Injected};
+use crate::events::{Delivery, EventSender, paged, unauthorized};
+use crate::faults::{self, FaultState, Faults};
 use crate::people::{self, Person, Seeded};
+use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, RwLock};
@@ -87,31 +85,16 @@ impl Doctor {
     }
 }
 
-/// Where events go: the hub's webhook URL and the `whsec_` secret it gave KKI.
-struct Subscriber {
-    url: String,
-    key: Vec<u8>,
-}
-
 struct Inner {
     config: KkiConfig,
     doctors: RwLock<Vec<Doctor>>,
-    faults: FaultState,
-    subscriber: RwLock<Option<Subscriber>>,
-    http: reqwest::Client,
+    faults: Arc<FaultState>,
+    events: EventSender,
 }
 
 /// A KKI simulator's shared state; cheap to clone.
 #[derive(Clone)]
 pub struct KkiSim(Arc<Inner>);
-
-/// What sending one event came to.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub webhook_id: String,
-    pub status: u16,
-    pub body: String,
-}
 
 impl KkiSim {
     pub fn new(config: KkiConfig) -> Self {
@@ -145,14 +128,8 @@ impl KkiSim {
         Self(Arc::new(Inner {
             config,
             doctors: RwLock::new(doctors),
-            faults: FaultState::default(),
-            subscriber: RwLock::new(None),
-            http: {
-                // reqwest is built without a default TLS provider; the process-wide one may
-                // be installed already (by the hub), which is fine.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::new()
-            },
+            faults: Arc::default(),
+            events: EventSender::default(),
         }))
     }
 
@@ -160,16 +137,8 @@ impl KkiSim {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/str", get(list))
-            .route(
-                "/_sim/faults",
-                get(|State(sim): State<KkiSim>| async move { Json(sim.0.faults.get()) }).put(
-                    |State(sim): State<KkiSim>, Json(faults): Json<Faults>| async move {
-                        sim.set_faults(faults);
-                        StatusCode::NO_CONTENT
-                    },
-                ),
-            )
             .with_state(self.clone())
+            .merge(faults::router(self.0.faults.clone()))
     }
 
     pub fn config(&self) -> &KkiConfig {
@@ -191,14 +160,12 @@ impl KkiSim {
 
     /// Sends events to `url`, signed with `secret` (`whsec_…`, as the hub returned it).
     pub fn subscribe(&self, url: &str, secret: &str) -> anyhow::Result<()> {
-        let encoded = secret
-            .strip_prefix("whsec_")
-            .ok_or_else(|| anyhow::anyhow!("a webhook secret starts with whsec_"))?;
-        *self.0.subscriber.write().unwrap() = Some(Subscriber {
-            url: url.to_string(),
-            key: BASE64.decode(encoded)?,
-        });
-        Ok(())
+        self.0.events.subscribe(url, secret)
+    }
+
+    /// The event sender, to repeat a delivery or sign one at another time.
+    pub fn events(&self) -> &EventSender {
+        &self.0.events
     }
 
     /// Revokes doctor `index`'s STR and sends `str.revoked`.
@@ -223,49 +190,8 @@ impl KkiSim {
             doctor.updated_at = Utc::now().trunc_subsecs(6);
             doctor.to_json()
         };
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        let body = json!({ "type": kind, "timestamp": Utc::now().to_rfc3339(), "data": row }).to_string();
-        self.deliver(&id, Utc::now().timestamp(), body.as_bytes()).await
+        self.0.events.send(kind, row).await
     }
-
-    /// Sends one signed webhook as it is (tests use it to repeat a delivery or sign it at
-    /// another time).
-    pub async fn deliver(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> anyhow::Result<Delivery> {
-        let (url, signature) = {
-            let subscriber = self.0.subscriber.read().unwrap();
-            let subscriber = subscriber
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("no subscriber: call subscribe first"))?;
-            (
-                subscriber.url.clone(),
-                sign(&subscriber.key, webhook_id, timestamp, body),
-            )
-        };
-        let response = self
-            .0
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", webhook_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", format!("v1,{signature}"))
-            .body(body.to_vec())
-            .send()
-            .await?;
-        Ok(Delivery {
-            webhook_id: webhook_id.to_string(),
-            status: response.status().as_u16(),
-            body: response.text().await.unwrap_or_default(),
-        })
-    }
-}
-
-/// Standard Webhooks v1: base64 HMAC-SHA256 over `id.timestamp.body`.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    BASE64.encode(mac.finalize().into_bytes())
 }
 
 #[derive(Deserialize)]
@@ -276,39 +202,18 @@ struct ListQuery {
 }
 
 async fn list(State(sim): State<KkiSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
-    if let Injected::Fail(status) = sim.0.faults.before_request().await {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return (status, Json(json!({ "pesan": "layanan tidak tersedia" }))).into_response();
+    if let Some(failed) = sim.0.faults.injected_failure().await {
+        return failed;
     }
-    let token = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let expected = sim.0.config.api_token.as_bytes();
-    let matches =
-        token.len() == expected.len() && token.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if !matches {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "pesan": "token API tidak valid" })),
-        )
-            .into_response();
+    if let Some(denied) = unauthorized(&headers, "x-api-key", &sim.0.config.api_token) {
+        return denied;
     }
-    let page = query.page.unwrap_or(1).max(1);
-    let per_page = query.per_page.unwrap_or(100).clamp(1, 1000);
     let doctors = sim.0.doctors.read().unwrap();
     let mut matching: Vec<&Doctor> = doctors
         .iter()
         .filter(|d| query.updated_since.is_none_or(|since| d.updated_at > since))
         .collect();
     matching.sort_by_key(|d| (d.updated_at, d.person.index));
-    let total = matching.len();
-    let rows: Vec<Value> = matching
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|d| d.to_json())
-        .collect();
-    Json(json!({
-        "data": rows,
-        "meta": { "page": page, "per_page": per_page, "total": total, "total_pages": total.div_ceil(per_page) },
-    }))
-    .into_response()
+    let rows = matching.iter().map(|d| d.to_json()).collect();
+    paged(rows, query.page, query.per_page).into_response()
 }

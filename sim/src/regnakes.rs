@@ -6,7 +6,7 @@
 //! that is no longer active; [`RegnakesSim::expected_rejects`] says which, for tests.
 //! [`RegnakesSim::mutate`] changes people so that the next incremental sync has updates.
 
-use crate::faults::{FaultState, Faults, Injected};
+use crate::faults::{self, FaultState, Faults};
 use crate::oauth::{TokenIssuer, TokenRequest};
 use crate::people::{self, Person, Seeded, Sex};
 use axum::extract::{Query, State};
@@ -161,7 +161,7 @@ struct Inner {
     config: RegnakesConfig,
     data: RwLock<Dataset>,
     tokens: TokenIssuer,
-    faults: FaultState,
+    faults: Arc<FaultState>,
     /// `traceparent` and `x-request-id` of the last listing request.
     last_trace_headers: std::sync::Mutex<(Option<String>, Option<String>)>,
 }
@@ -188,7 +188,7 @@ impl RegnakesSim {
             config,
             data: RwLock::new(data),
             tokens,
-            faults: FaultState::default(),
+            faults: Arc::default(),
             last_trace_headers: Default::default(),
         }))
     }
@@ -198,9 +198,9 @@ impl RegnakesSim {
         Router::new()
             .route("/oauth/token", post(token))
             .route("/api/v1/nakes", get(list))
-            .route("/_sim/faults", get(get_faults).put(put_faults))
             .route("/_sim/mutate", post(mutate_route))
             .with_state(self.clone())
+            .merge(faults::router(self.0.faults.clone()))
     }
 
     pub fn config(&self) -> &RegnakesConfig {
@@ -304,8 +304,8 @@ fn generate(config: &RegnakesConfig, rng: &mut Seeded, index: usize, now: DateTi
 }
 
 async fn token(State(sim): State<RegnakesSim>, form: Form<TokenRequest>) -> Response {
-    if let Injected::Fail(status) = sim.0.faults.before_request().await {
-        return failure(status);
+    if let Some(failed) = sim.0.faults.injected_failure().await {
+        return failed;
     }
     sim.0.tokens.issue(form)
 }
@@ -321,8 +321,8 @@ struct ListQuery {
 async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     *sim.0.last_trace_headers.lock().unwrap() = (header("traceparent"), header("x-request-id"));
-    if let Injected::Fail(status) = sim.0.faults.before_request().await {
-        return failure(status);
+    if let Some(failed) = sim.0.faults.injected_failure().await {
+        return failed;
     }
     if !sim.0.tokens.authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token"}))).into_response();
@@ -364,15 +364,6 @@ async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<L
     Json(body).into_response()
 }
 
-async fn get_faults(State(sim): State<RegnakesSim>) -> Json<Faults> {
-    Json(sim.0.faults.get())
-}
-
-async fn put_faults(State(sim): State<RegnakesSim>, Json(faults): Json<Faults>) -> StatusCode {
-    sim.set_faults(faults);
-    StatusCode::NO_CONTENT
-}
-
 #[derive(Deserialize)]
 struct MutateQuery {
     count: usize,
@@ -381,13 +372,4 @@ struct MutateQuery {
 async fn mutate_route(State(sim): State<RegnakesSim>, Query(q): Query<MutateQuery>) -> Json<Value> {
     let ids = sim.mutate(q.count);
     Json(json!({ "updated": ids }))
-}
-
-fn failure(status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        Json(json!({"error": "injected fault", "status": status.as_u16()})),
-    )
-        .into_response()
 }

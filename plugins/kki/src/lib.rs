@@ -5,12 +5,14 @@
 //! - `handle-webhook`: `str.revoked` / `str.updated` events, signed by KKI and verified by the
 //!   host before they reach the plugin, carrying the changed registration in full.
 
+use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::{HttpClient, encode_query_value};
+use healthforce_sdk::listing::{JsonListing, ListedPage, SinceCursor, pull_updated_since, text};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Error, Gender, Page, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
-    Training, WebhookRequest, WebhookResponse, pull_pages,
+    CanonicalRecord, Connector, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
+    Training, WebhookRequest, WebhookResponse,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 const SYSTEM: &str = "kki";
@@ -27,33 +29,6 @@ fn default_per_page() -> u32 {
     500
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct Cursor {
-    /// Registrations changed after this instant are listed; `None` lists all.
-    since: Option<String>,
-    page: u32,
-    high_water: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Listing {
-    data: Vec<Value>,
-    meta: Meta,
-}
-
-#[derive(Deserialize)]
-struct Meta {
-    total_pages: u32,
-}
-
-/// A KKI event: `str.revoked` or `str.updated`, with the registration as it is now.
-#[derive(Deserialize)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: String,
-    data: Value,
-}
-
 struct Kki;
 
 impl Connector for Kki {
@@ -61,77 +36,31 @@ impl Connector for Kki {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let token = healthforce_sdk::secrets::get("api-token")?;
         let client = HttpClient::new(&config.base_url)?.with_header("x-api-key", &token);
-        let start: Cursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-        pull_pages(start, |cursor| {
-            let page = cursor.page.max(1);
+        let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
+        pull_updated_since(start, |since, page| {
             let mut path = format!("/api/v1/str?page={page}&per_page={}", config.per_page);
-            if let Some(since) = &cursor.since {
+            if let Some(since) = since {
                 path.push_str(&format!("&updated_since={}", encode_query_value(since)));
             }
-            let listing: Listing = client.get_json(&path)?;
-            let high_water = listing
-                .data
-                .iter()
-                .filter_map(|row| text(row, "diperbarui_pada"))
-                .chain(cursor.high_water.clone())
-                .max();
-            let more = page < listing.meta.total_pages;
-            let checkpoint = if more {
-                Cursor {
-                    since: cursor.since.clone(),
-                    page: page + 1,
-                    high_water,
-                }
-            } else {
-                Cursor {
-                    since: high_water.or_else(|| cursor.since.clone()),
-                    page: 1,
-                    high_water: None,
-                }
-            };
-            Ok(Page {
+            let listing: JsonListing = client.get_json(&path)?;
+            Ok(ListedPage {
+                newest: listing.data.iter().filter_map(|row| text(row, "diperbarui_pada")).max(),
                 records: listing.data.iter().map(to_practitioner).collect(),
-                checkpoint,
-                more,
+                total_pages: listing.meta.total_pages,
             })
         })
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-        let event: Event = serde_json::from_slice(&request.body)
-            .map_err(|e| Error::InvalidInput(format!("KKI event is not the expected JSON: {e}")))?;
+        let event = Event::parse(&request.body, "KKI")?;
         match event.kind.as_str() {
-            "str.revoked" | "str.updated" => {
-                let outcome = healthforce_sdk::records::emit(&[to_practitioner(&event.data)])?;
-                if let Some(rejected) = outcome.rejected.first() {
-                    return Err(Error::InvalidInput(format!(
-                        "{} rejected: {}",
-                        event.kind, rejected.reason
-                    )));
-                }
-                Ok(WebhookResponse {
-                    status: 200,
-                    body: Vec::new(),
-                })
-            }
-            // Events this connector does not use are acknowledged, not failed.
-            _ => Ok(WebhookResponse {
-                status: 202,
-                body: format!("event type {} ignored", event.kind).into_bytes(),
-            }),
+            "str.revoked" | "str.updated" => events::store_one(&event, to_practitioner(&event.data)),
+            _ => Ok(events::ignored(&event)),
         }
     }
 }
 
 healthforce_sdk::export_connector!(Kki);
-
-fn text(row: &Value, key: &str) -> Option<String> {
-    match row.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// One KKI registration as the canonical practitioner: the STR with its status, the
 /// certifications as registrations of kind `certificate`, and the training history.

@@ -5,11 +5,12 @@
 //! a finished run leaves `updated_since` at the newest change it saw.
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
+use healthforce_sdk::listing::{JsonListing, ListedPage, SinceCursor, pull_updated_since, text};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Employment, Error, Gender, Page, Practitioner, Registration, SourceRef, SyncRequest,
-    SyncSummary, pull_pages,
+    CanonicalRecord, Connector, Employment, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest,
+    SyncSummary,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 const SYSTEM: &str = "regnakes";
@@ -35,85 +36,33 @@ fn default_credential() -> String {
     SYSTEM.into()
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct Cursor {
-    /// Rows changed after this instant (RFC 3339) are listed; `None` lists everything.
-    since: Option<String>,
-    /// Next page of the listing in progress (1 when no listing is in progress).
-    page: u32,
-    /// Newest `diperbarui_pada` seen by the listing in progress.
-    high_water: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Listing {
-    data: Vec<Value>,
-    meta: Meta,
-}
-
-#[derive(Deserialize)]
-struct Meta {
-    total_pages: u32,
-}
-
 struct RegNakes;
 
 impl Connector for RegNakes {
     fn sync(request: SyncRequest) -> Result<SyncSummary, Error> {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let client = HttpClient::new(&config.base_url)?.with_credential(&config.credential);
-        let start: Cursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-        pull_pages(start, |cursor| {
-            let page = cursor.page.max(1);
+        let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
+        pull_updated_since(start, |since, page| {
             let mut path = format!("/api/v1/nakes?page={page}&per_page={}", config.per_page);
-            if let Some(since) = &cursor.since {
+            if let Some(since) = since {
                 path.push_str(&format!("&updated_since={}", encode_query_value(since)));
             }
             if let Some(profession) = &config.profession {
                 path.push_str(&format!("&profession={}", encode_query_value(profession)));
             }
-            let listing: Listing = client.get_json(&path)?;
-            // RegNakes writes every timestamp in one format (UTC, microseconds), so the
-            // newest is the greatest string.
-            let high_water = listing
-                .data
-                .iter()
-                .filter_map(|row| text(row, "diperbarui_pada"))
-                .chain(cursor.high_water.clone())
-                .max();
-            let more = page < listing.meta.total_pages;
-            let checkpoint = if more {
-                Cursor {
-                    since: cursor.since.clone(),
-                    page: page + 1,
-                    high_water,
-                }
-            } else {
-                Cursor {
-                    since: high_water.or_else(|| cursor.since.clone()),
-                    page: 1,
-                    high_water: None,
-                }
-            };
-            Ok(Page {
+            let listing: JsonListing = client.get_json(&path)?;
+            // RegNakes writes every timestamp in one format (UTC, microseconds).
+            Ok(ListedPage {
+                newest: listing.data.iter().filter_map(|row| text(row, "diperbarui_pada")).max(),
                 records: listing.data.iter().map(to_practitioner).collect(),
-                checkpoint,
-                more,
+                total_pages: listing.meta.total_pages,
             })
         })
     }
 }
 
 healthforce_sdk::export_connector!(RegNakes);
-
-/// A string field, tolerating numbers (some rows carry NIKs as numbers).
-fn text(row: &Value, key: &str) -> Option<String> {
-    match row.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// Maps one RegNakes row onto the canonical practitioner. Nothing is dropped here: the host
 /// validates and keeps bad rows as rejects with their reason.
