@@ -16,6 +16,7 @@ const PLUGINS: &[&str] = &[
     "regnakes-plugin",
     "sso-plugin",
     "kki-plugin",
+    "sisdmk-plugin",
     "iot-sensors-plugin",
     "hostile-plugin",
 ];

@@ -64,7 +64,9 @@ async fn a_reject_is_stored_once_what_made_it_fail_has_changed() {
         );
 
         // KKI knows every doctor, with an active STR: now the RegNakes row updates them.
-        let from_kki = hub.kki_connector("kki", &kki_server.base_url(), kki_sim.config()).await;
+        let from_kki = hub
+            .token_connector("kki", "kki", &kki_server.base_url(), &kki_sim.config().api_token)
+            .await;
         assert_eq!(hub.run_to_end(&from_kki).await["status"], "succeeded");
         let reject = inactive_str_reject(&hub, &from_regnakes).await;
         let (status, stored) = hub

@@ -31,13 +31,18 @@ pub const KKI: Bundled = Bundled {
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/kki_plugin.wasm")),
 };
 
+pub const SISDMK: Bundled = Bundled {
+    manifest: include_str!("../../plugins/sisdmk/plugin.toml"),
+    component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/sisdmk_plugin.wasm")),
+};
+
 pub const IOT_SENSORS: Bundled = Bundled {
     manifest: include_str!("../../plugins/iot-sensors/plugin.toml"),
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/iot_sensors_plugin.wasm")),
 };
 
 /// Every bundled connector.
-pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, IOT_SENSORS];
+pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, SISDMK, IOT_SENSORS];
 
 /// A test fixture plugin (`plugins/fixtures/<name>`), as a package. Fixtures are built with
 /// the host but never embedded in it.

@@ -45,6 +45,9 @@ enum Command {
         /// Where the KKI simulator listens.
         #[arg(long, default_value = "127.0.0.1:8093")]
         kki_listen: SocketAddr,
+        /// Where the SISDMK simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8094")]
+        sisdmk_listen: SocketAddr,
         /// The MQTT broker for the IoT sensors (they are skipped when none answers).
         #[arg(long, default_value = "127.0.0.1:1883")]
         mqtt: SocketAddr,
@@ -87,6 +90,9 @@ enum Command {
         /// Where the KKI simulator listens.
         #[arg(long, default_value = "127.0.0.1:8093")]
         kki_listen: SocketAddr,
+        /// Where the SISDMK simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8094")]
+        sisdmk_listen: SocketAddr,
         #[arg(long, default_value_t = 5_000)]
         people: usize,
     },
@@ -129,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
             sim_listen,
             sso_listen,
             kki_listen,
+            sisdmk_listen,
             mqtt,
             people,
         } => {
@@ -138,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
                 sim_listen,
                 sso_listen,
                 kki_listen,
+                sisdmk_listen,
                 mqtt,
                 people,
             })
@@ -162,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             sso_listen,
             kki_listen,
+            sisdmk_listen,
             people,
         } => {
             let config = hub_sim::RegnakesConfig {
@@ -188,7 +197,19 @@ async fn main() -> anyhow::Result<()> {
             let kki_running = hub_sim::serve(kki.router(), kki_listen)
                 .await
                 .context("starting the KKI simulator")?;
+            let sisdmk = hub_sim::SisdmkSim::new(hub_sim::SisdmkConfig {
+                people: people.min(2_000),
+                ..Default::default()
+            });
+            let sisdmk_running = hub_sim::serve(sisdmk.router(), sisdmk_listen)
+                .await
+                .context("starting the SISDMK simulator")?;
             println!("RegNakes simulator on {} ({people} people)", running.base_url());
+            println!(
+                "SISDMK simulator on {} (bearer token {})",
+                sisdmk_running.base_url(),
+                sisdmk.config().api_token
+            );
             println!(
                 "KKI simulator on {} (API token {})",
                 kki_running.base_url(),

@@ -1,8 +1,12 @@
-//! Crash safety with a real `kill -9`: the hub binary runs as its own process, the KKI
-//! simulator sends a burst of signed webhooks, the hub is killed in the middle of it and
-//! started again. Every webhook the hub acknowledged must then be processed, once.
+//! Crash safety with a real `kill -9`: the hub binary runs as its own process and is killed
+//! in the middle of a signed-webhook burst, a sync, or MQTT ingest, then started again.
+//! Every webhook the hub acknowledged must then be processed once, the sync resume from its
+//! checkpoint, and every MQTT message the broker accepted be stored.
 //!
 //! SQLite always; PostgreSQL too when `HUB_TEST_DATABASE_URL` is set.
+
+#[path = "common/postgres.rs"]
+mod postgres;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -112,9 +116,9 @@ impl Api {
     }
 }
 
-/// A `hub.toml` in `dir` for a hub on a free port (short job leases, fast polling); returns
-/// its path and the hub's URL.
-fn hub_config(dir: &Path, database_url: Option<&str>) -> (std::path::PathBuf, String) {
+/// A `hub.toml` in `dir` for a hub on a free port (short job leases, fast polling, then
+/// `extra`); returns its path and the hub's URL.
+fn hub_config(dir: &Path, database_url: Option<&str>, extra: &str) -> (std::path::PathBuf, String) {
     let url = format!("http://127.0.0.1:{}", free_port());
     let database = database_url
         .map(|u| format!("database_url = {u:?}\n"))
@@ -123,7 +127,7 @@ fn hub_config(dir: &Path, database_url: Option<&str>) -> (std::path::PathBuf, St
     std::fs::write(
         &config,
         format!(
-            "listen = {:?}\ndata_dir = {:?}\n{database}\n[jobs]\nlease_secs = 3\npoll_ms = 50\n",
+            "listen = {:?}\ndata_dir = {:?}\n{database}\n[jobs]\nlease_secs = 3\npoll_ms = 50\n{extra}",
             url.trim_start_matches("http://"),
             dir.join("data")
         ),
@@ -144,7 +148,7 @@ fn api(url: &str) -> Api {
 async fn databases() -> Vec<Option<String>> {
     hub::manager::credentials::install_tls_provider();
     match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(base) => vec![None, Some(fresh_postgres(&base).await)],
+        Ok(base) => vec![None, Some(postgres::fresh_postgres(&base).await)],
         Err(_) => {
             assert!(
                 std::env::var("CI").is_err(),
@@ -163,17 +167,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn fresh_postgres(base: &str) -> String {
-    let name = format!("hub_crash_{}", uuid::Uuid::new_v4().simple());
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_webhook_acknowledged_before_a_kill_9_is_processed_once_after_restart() {
     for database_url in databases().await {
@@ -183,7 +176,7 @@ async fn every_webhook_acknowledged_before_a_kill_9_is_processed_once_after_rest
 
 async fn burst_kill_restart(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let (config, url) = hub_config(dir.path(), database_url.as_deref());
+    let (config, url) = hub_config(dir.path(), database_url.as_deref(), "");
     let mut hub = HubProcess::start(&config, &url).await;
     let api = api(&url);
 
@@ -319,7 +312,7 @@ async fn regnakes_connector(api: &Api, sim: &hub_sim::RegnakesSim, server: &hub_
 
 async fn sync_kill_restart(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let (config, url) = hub_config(dir.path(), database_url.as_deref());
+    let (config, url) = hub_config(dir.path(), database_url.as_deref(), "");
     let mut hub = HubProcess::start(&config, &url).await;
     let api = api(&url);
     let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
@@ -388,8 +381,8 @@ async fn two_hub_processes_on_one_postgres_fire_each_tick_and_run_each_job_once(
     };
     let first_dir = tempfile::tempdir().unwrap();
     let second_dir = tempfile::tempdir().unwrap();
-    let (first_config, first_url) = hub_config(first_dir.path(), Some(&database_url));
-    let (second_config, second_url) = hub_config(second_dir.path(), Some(&database_url));
+    let (first_config, first_url) = hub_config(first_dir.path(), Some(&database_url), "");
+    let (second_config, second_url) = hub_config(second_dir.path(), Some(&database_url), "");
     let _first = HubProcess::start(&first_config, &first_url).await;
     // Replicas share the master key.
     std::fs::create_dir_all(second_dir.path().join("data")).unwrap();
@@ -462,5 +455,104 @@ async fn two_hub_processes_on_one_postgres_fire_each_tick_and_run_each_job_once(
     assert!(
         (1..=ticks).contains(&cron_runs),
         "{cron_runs} cron runs in {ticks} ticks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mqtt_message_is_stored_after_a_kill_9_in_the_middle_of_ingest() {
+    let Ok(broker) = std::env::var("HUB_TEST_MQTT_ADDR") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HUB_TEST_MQTT_ADDR so the MQTT crash test runs"
+        );
+        return;
+    };
+    let (host, port) = broker.rsplit_once(':').expect("HUB_TEST_MQTT_ADDR is host:port");
+    let port: u16 = port.parse().expect("HUB_TEST_MQTT_ADDR port");
+    for database_url in databases().await {
+        mqtt_kill_restart(database_url, host, port).await;
+    }
+}
+
+/// Observations of the burst (the subscription probe's are dated 2020).
+async fn burst_observations(api: &Api) -> usize {
+    api.all_pages("/api/v1/observations?")
+        .await
+        .iter()
+        .filter(|o| !o["effective_at"].as_str().unwrap().starts_with("2020"))
+        .count()
+}
+
+async fn mqtt_kill_restart(database_url: Option<String>, host: &str, port: u16) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt =
+        format!("[mqtt]\nhost = {host:?}\nport = {port}\nclient_id = \"crash-{run}\"\nshare_group = \"g{run}\"\n");
+    let (config, url) = hub_config(dir.path(), database_url.as_deref(), &mqtt);
+    let mut hub = HubProcess::start(&config, &url).await;
+    let api = api(&url);
+    let prefix = format!("crash/{run}");
+    api.create(
+        "/api/v1/connectors",
+        json!({
+            "name": "iot", "plugin": "iot-sensors",
+            "config": { "topics": [format!("{prefix}/+/vitals")] },
+            "enabled": true,
+        }),
+    )
+    .await;
+    let quiet = |devices| hub_sim::IotConfig {
+        devices,
+        topic_prefix: prefix.clone(),
+        anomaly_rate: 0.0,
+        fault_rate: 0.0,
+        malformed_rate: 0.0,
+        ..Default::default()
+    };
+    // The subscribers start within a couple of seconds: probe until one message lands.
+    let probe = hub_sim::IotSim::new(quiet(1));
+    let epoch = "2020-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let mut attempt = 0;
+    while api.all_pages("/api/v1/observations?").await.is_empty() {
+        assert!(attempt < 100, "the hub never took a message from {prefix}");
+        probe
+            .publish(host, port, 1, None, epoch + chrono::Duration::seconds(attempt))
+            .await
+            .unwrap();
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 20 devices × 150 readings at 1,500 messages/s; the hub dies a little way in and the
+    // publisher carries on into the broker while it is down.
+    let sensors = hub_sim::IotSim::new(quiet(20));
+    let (host_owned, started) = (host.to_string(), chrono::Utc::now());
+    let publisher = tokio::spawn(async move { sensors.publish(&host_owned, port, 150, Some(1_500), started).await });
+    while burst_observations(&api).await < 200 {
+        assert!(
+            !publisher.is_finished(),
+            "the burst ended before the hub stored 200 observations"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hub.kill_9();
+    assert!(!publisher.is_finished(), "the kill came after the burst ended");
+    let published = publisher.await.unwrap().unwrap();
+    assert_eq!(published.messages, 3_000, "the broker accepted every message");
+
+    // Restarted, the hub's sessions get what was in flight (unacknowledged) at the kill and
+    // what the broker queued while it was down.
+    let _hub = HubProcess::start(&config, &url).await;
+    let mut stored = 0;
+    for _ in 0..300 {
+        stored = burst_observations(&api).await;
+        if stored >= published.observations {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stored, published.observations,
+        "every message the broker accepted is stored, each once"
     );
 }

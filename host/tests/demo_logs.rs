@@ -5,7 +5,7 @@
 
 use hub_sim::needles::Needles;
 use hub_sim::people::person;
-use hub_sim::{KkiConfig, RegnakesConfig, SsoConfig};
+use hub_sim::{KkiConfig, RegnakesConfig, SisdmkConfig, SsoConfig};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,8 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
             "--sso-listen",
             &free_port(),
             "--kki-listen",
+            &free_port(),
+            "--sisdmk-listen",
             &free_port(),
         ])
         .arg("--data-dir")
@@ -76,7 +78,7 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    // The SSO sync starts after RegNakes; wait for it through the API.
+    // The SSO sync starts after RegNakes; wait for it and SISDMK's through the API.
     hub::manager::credentials::install_tls_provider();
     let http = reqwest::Client::new();
     loop {
@@ -89,21 +91,27 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
             .json()
             .await
             .unwrap();
-        let sso = connectors["items"]
-            .as_array()
-            .unwrap()
+        let status = |name: &str| {
+            let connector = connectors["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .cloned()
+                .unwrap();
+            let status = connector["health"]["last_run"]["status"].as_str().map(str::to_string);
+            assert_ne!(status.as_deref(), Some("failed"), "the {name} sync failed: {connector}");
+            status
+        };
+        if [status("sso-demo"), status("sisdmk-demo")]
             .iter()
-            .find(|c| c["name"] == "sso-demo")
-            .cloned()
-            .unwrap();
-        match sso["health"]["last_run"]["status"].as_str() {
-            Some("succeeded") => break,
-            Some("failed") => panic!("the SSO sync failed: {sso}"),
-            _ => {}
+            .all(|s| s.as_deref() == Some("succeeded"))
+        {
+            break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(240),
-            "the SSO sync did not end in time"
+            "the SSO and SISDMK syncs did not end in time"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -115,8 +123,8 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
     let logs: Vec<&String> = lines.iter().filter(|l| l.starts_with('{')).collect();
     let succeeded = logs.iter().filter(|l| l.contains("\"run succeeded\"")).count();
     assert_eq!(
-        succeeded, 3,
-        "the logs cover the RegNakes, SSO and KKI syncs: {lines:?}"
+        succeeded, 4,
+        "the logs cover the RegNakes, SSO, KKI and SISDMK syncs: {lines:?}"
     );
     for line in &logs {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -129,6 +137,7 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
             RegnakesConfig::default().client_secret,
             SsoConfig::default().client_secret,
             KkiConfig::default().api_token,
+            SisdmkConfig::default().api_token,
             admin_key,
             // The demo's KKI webhook secret.
             "whsec_".to_string(),

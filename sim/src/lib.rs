@@ -5,6 +5,7 @@
 //! one on a local port. Tests drive faults and data changes through the Rust API; `hub sim`
 //! and `hub demo` expose the same controls under `/_sim/`.
 
+pub mod events;
 pub mod faults;
 pub mod iot;
 pub mod kki;
@@ -12,12 +13,14 @@ pub mod needles;
 pub mod oauth;
 pub mod people;
 pub mod regnakes;
+pub mod sisdmk;
 pub mod sso;
 
 pub use faults::Faults;
 pub use iot::{IotConfig, IotSim};
 pub use kki::{KkiConfig, KkiSim};
 pub use regnakes::{RegnakesConfig, RegnakesSim};
+pub use sisdmk::{SisdmkConfig, SisdmkSim};
 pub use sso::{SsoConfig, SsoSim};
 
 use std::net::SocketAddr;

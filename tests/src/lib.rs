@@ -350,24 +350,37 @@ impl TestHub {
         body["id"].as_str().unwrap().to_string()
     }
 
-    /// Creates and enables a KKI connector pulling from the simulator at `kki_url`; returns
-    /// its id.
-    pub async fn kki_connector(&self, name: &str, kki_url: &str, sim: &hub_sim::KkiConfig) -> String {
+    /// An enabled connector of a registry plugin authenticated with an API token (`kki`,
+    /// `sisdmk`) on the simulator at `url`; its id.
+    pub async fn token_connector(&self, name: &str, plugin: &str, url: &str, api_token: &str) -> String {
         let (status, body) = self
             .post(
                 "/api/v1/connectors",
                 json!({
                     "name": name,
-                    "plugin": "kki",
-                    "config": { "base_url": kki_url, "per_page": 200 },
-                    "egress": [kki_url.trim_start_matches("http://")],
-                    "secrets": { "api-token": sim.api_token },
+                    "plugin": plugin,
+                    "config": { "base_url": url, "per_page": 200 },
+                    "egress": [url.trim_start_matches("http://")],
+                    "secrets": { "api-token": api_token },
                     "enabled": true,
                 }),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a webhook secret for `connector`; returns the `whsec_…` secret and the URL a
+    /// sender posts to.
+    pub async fn webhook_secret(&self, connector: &str) -> (String, String) {
+        let (status, secret) = self
+            .post(&format!("/api/v1/connectors/{connector}/webhook-secret"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{secret}");
+        (
+            secret["secret"].as_str().unwrap().to_string(),
+            self.url(&format!("/webhooks/{connector}")),
+        )
     }
 
     /// Waits until job `job_id` has succeeded or is dead; returns it.
@@ -425,19 +438,26 @@ impl TestHub {
 /// A RegNakes simulator on a free local port.
 pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim, hub_sim::Running) {
     let sim = hub_sim::RegnakesSim::new(config);
-    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let running = serve(sim.router()).await;
     (sim, running)
 }
 
 /// A KKI simulator on a free local port.
 pub async fn kki(config: hub_sim::KkiConfig) -> (hub_sim::KkiSim, hub_sim::Running) {
     let sim = hub_sim::KkiSim::new(config);
-    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let running = serve(sim.router()).await;
     (sim, running)
+}
+
+/// A SISDMK simulator on a free local port.
+pub async fn sisdmk(config: hub_sim::SisdmkConfig) -> (hub_sim::SisdmkSim, hub_sim::Running) {
+    let sim = hub_sim::SisdmkSim::new(config);
+    let running = serve(sim.router()).await;
+    (sim, running)
+}
+
+async fn serve(router: axum::Router) -> hub_sim::Running {
+    hub_sim::serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 /// The SQLite database file and its WAL in `dir`, by name.

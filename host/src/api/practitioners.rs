@@ -13,6 +13,7 @@ use axum::extract::State;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,11 +51,12 @@ pub async fn list(
         }
         (None, None) => db.list_practitioners(q.cursor.as_deref(), limit).await?,
     };
-    let items = rows
+    let mut items = rows
         .iter()
         .map(|row| open(&state, row))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Problem::internal(&e))?;
+    mark_stale(&state, &mut items).await?;
     // The audit says how the caller looked and how many they saw, never the values.
     let lookup = match (&q.str_number, &q.nik) {
         (Some(_), Some(_)) => "str+nik",
@@ -70,6 +72,38 @@ pub async fn list(
     Ok(axum::Json(Page::new(items, limit, |v| {
         v["id"].as_str().unwrap_or_default().to_string()
     })))
+}
+
+/// Marks the fields whose connector's last finished sync failed (`provenance.<field>.stale`)
+/// and lists their systems in `stale_sources`: the hub keeps serving the last data it has
+/// (seed 001: fall back to the local copy) and says it may be out of date.
+async fn mark_stale(state: &AppState, items: &mut [Value]) -> Result<(), Problem> {
+    let connector_of = |source: &Value| source["connector_id"].as_str().map(str::to_string);
+    let connectors: BTreeSet<String> = items
+        .iter()
+        .filter_map(|p| p["provenance"].as_object())
+        .flat_map(|fields| fields.values().filter_map(connector_of))
+        .collect();
+    let mut stale = BTreeSet::new();
+    for connector in connectors {
+        let last = state.manager.db().finished_runs(&connector, 1).await?;
+        if last.first().is_some_and(|run| run.status == "failed") {
+            stale.insert(connector);
+        }
+    }
+    for item in items {
+        let mut systems = BTreeSet::new();
+        if let Some(fields) = item["provenance"].as_object_mut() {
+            for source in fields.values_mut() {
+                if connector_of(source).is_some_and(|c| stale.contains(&c)) {
+                    source["stale"] = Value::Bool(true);
+                    systems.insert(source["source"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        item["stale_sources"] = json!(systems);
+    }
+    Ok(())
 }
 
 /// Decrypts a stored practitioner into the canonical field names.
@@ -102,6 +136,7 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<Value, CryptoError
         "employments": details["employments"],
         "educations": details["educations"],
         "source": { "system": row.source_system, "id": row.source_id, "updated_at": row.source_updated_at },
+        "provenance": row.provenance.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()).unwrap_or(Value::Null),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }))

@@ -1,14 +1,16 @@
 //! `hub demo`: the hub on its embedded defaults (SQLite and a master key under the data
-//! directory), the simulators in the same process (RegNakes, the SSO, KKI, and IoT sensors
-//! when an MQTT broker answers), the bundled plugins installed, a connector for each created,
-//! enabled and synced, KKI sending signed webhooks, and the API accepting tokens from the
-//! simulated SSO, with a logged-in admin token printed.
+//! directory), the simulators in the same process (RegNakes, the SSO, KKI, SISDMK, and IoT
+//! sensors when an MQTT broker answers), the bundled plugins installed, a connector for each
+//! created, enabled and synced, KKI and SISDMK sending signed webhooks, and the API accepting
+//! tokens from the simulated SSO, with a logged-in admin token printed.
 
 use anyhow::Context;
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::{CredentialSpec, NewConnector};
-use hub_sim::{IotConfig, IotSim, KkiConfig, KkiSim, RegnakesConfig, RegnakesSim, SsoConfig, SsoSim};
+use hub_sim::{
+    IotConfig, IotSim, KkiConfig, KkiSim, RegnakesConfig, RegnakesSim, SisdmkConfig, SisdmkSim, SsoConfig, SsoSim,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ pub struct DemoOptions {
     pub sim_listen: SocketAddr,
     pub sso_listen: SocketAddr,
     pub kki_listen: SocketAddr,
+    pub sisdmk_listen: SocketAddr,
     /// The MQTT broker the IoT connector reads from (skipped when none answers there).
     pub mqtt: SocketAddr,
     pub people: usize,
@@ -28,6 +31,7 @@ pub struct DemoOptions {
 const REGNAKES_CONNECTOR: &str = "regnakes-demo";
 const SSO_CONNECTOR: &str = "sso-demo";
 const KKI_CONNECTOR: &str = "kki-demo";
+const SISDMK_CONNECTOR: &str = "sisdmk-demo";
 const IOT_CONNECTOR: &str = "iot-demo";
 /// Who the demo's own setup actions are recorded as in the audit log.
 const ACTOR: &str = "hub-demo";
@@ -62,6 +66,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let kki_server = hub_sim::serve(kki.router(), options.kki_listen)
         .await
         .with_context(|| format!("starting the KKI simulator on {}", options.kki_listen))?;
+    // SISDMK's workers too: their records merge into the same practitioners.
+    let sisdmk = SisdmkSim::new(SisdmkConfig {
+        people: options.people.min(2_000),
+        seed: sim_config.seed,
+        ..SisdmkConfig::default()
+    });
+    let sisdmk_server = hub_sim::serve(sisdmk.router(), options.sisdmk_listen)
+        .await
+        .with_context(|| format!("starting the SISDMK simulator on {}", options.sisdmk_listen))?;
     let mqtt = broker_answers(&options.mqtt).await.then(|| hub::triggers::MqttConfig {
         host: options.mqtt.ip().to_string(),
         port: options.mqtt.port(),
@@ -140,6 +153,22 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     )?;
     let kki_run = hub.manager.request_run(&kki_connector.id, "demo", ACTOR).await?;
 
+    // SISDMK: an incremental pull (after RegNakes: SISDMK knows no STR status, so its rows
+    // only add to practitioners a registry made), and signed webhooks when a worker moves.
+    let sisdmk_connector = demo_connector(
+        SISDMK_CONNECTOR,
+        "sisdmk",
+        &sisdmk_server,
+        None,
+        &[("api-token", &sisdmk.config().api_token)],
+    );
+    let sisdmk_connector = ensure_connector(&hub, sisdmk_connector).await?;
+    let sisdmk_secret = hub.manager.rotate_webhook_secret(&sisdmk_connector.id, ACTOR).await?;
+    sisdmk.subscribe(
+        &format!("{}/webhooks/{}", hub.url(), sisdmk_connector.id),
+        &sisdmk_secret.secret,
+    )?;
+
     // IoT sensors over MQTT, when a broker answers.
     let iot_connector = match &mqtt {
         Some(_) => {
@@ -165,6 +194,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         "  KKI simulator       {}   (revokes an STR every 45 s: a signed webhook to the hub)",
         kki_server.base_url()
     );
+    println!(
+        "  SISDMK simulator    {}   (moves a worker to another facility every 60 s: a signed webhook)",
+        sisdmk_server.base_url()
+    );
     match &iot_connector {
         Some(c) => println!(
             "  IoT sensors         10 devices publishing vitals every 5 s to {} ({IOT_CONNECTOR}: {})",
@@ -181,8 +214,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         None => println!("  admin API key       the value of HUB_ADMIN_KEY"),
     }
     println!(
-        "  connectors          {REGNAKES_CONNECTOR} ({}), first sync: run {}; {SSO_CONNECTOR} ({}), syncs after it; {KKI_CONNECTOR} ({}), run {}",
-        regnakes.id, run.id, sso_connector.id, kki_connector.id, kki_run.id
+        "  connectors          {REGNAKES_CONNECTOR} ({}), first sync: run {}; {SSO_CONNECTOR} ({}), syncs after it; {KKI_CONNECTOR} ({}), run {}; {SISDMK_CONNECTOR} ({}), syncs after RegNakes",
+        regnakes.id, run.id, sso_connector.id, kki_connector.id, kki_run.id, sisdmk_connector.id
     );
     println!();
     println!("Logged in through the SSO as admin (token valid 10 minutes):");
@@ -215,6 +248,22 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             }
         }
     });
+    // SISDMK moves a worker now and then: the golden record's employment follows.
+    let moving = sisdmk.clone();
+    let workers = sisdmk.total();
+    let transfers = tokio::spawn(async move {
+        for n in 0.. {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let facility = n % hub_sim::sisdmk::FACILITIES.len();
+            match moving.transfer((n * 89 + 7) % workers.max(1), facility).await {
+                Ok(delivery) => println!(
+                    "SISDMK sent pegawai.mutasi {}: hub answered {}",
+                    delivery.webhook_id, delivery.status
+                ),
+                Err(error) => eprintln!("SISDMK could not send a webhook: {error}"),
+            }
+        }
+    });
     let sensors = mqtt.clone().map(|mqtt| {
         tokio::spawn(async move {
             let sensors = IotSim::new(IotConfig {
@@ -236,7 +285,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let db = hub.manager.db().clone();
     let run_id = run.id.clone();
     let manager = hub.manager.clone();
-    let sso_id = sso_connector.id.clone();
+    let after_registry = [sso_connector.id.clone(), sisdmk_connector.id.clone()];
     let report = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -252,9 +301,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                         r.records_rejected,
                         r.error.map(|e| format!(" ({e})")).unwrap_or_default()
                     );
-                    // Accounts link to practitioners by NIK, so they sync once practitioners are in.
-                    if let Err(error) = manager.request_run(&sso_id, "demo", ACTOR).await {
-                        eprintln!("could not start the SSO sync: {error}");
+                    // Accounts link to practitioners by NIK and SISDMK adds to them, so both
+                    // sync once practitioners are in.
+                    for connector in &after_registry {
+                        if let Err(error) = manager.request_run(connector, "demo", ACTOR).await {
+                            eprintln!("could not start the sync of {connector}: {error}");
+                        }
                     }
                     return;
                 }
@@ -270,6 +322,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     report.abort();
     churn.abort();
     revocations.abort();
+    transfers.abort();
     if let Some(sensors) = sensors {
         sensors.abort();
     }
@@ -277,6 +330,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     drop(sim_server);
     drop(sso_server);
     drop(kki_server);
+    drop(sisdmk_server);
     Ok(())
 }
 

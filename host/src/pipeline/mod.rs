@@ -7,19 +7,24 @@
 //! - Matching uses blind indexes only: STR first, then the fallback tuple (normalized name +
 //!   NIK + birth place, seed 002) when the STR is missing or unknown. A match whose NIK
 //!   differs is a conflicting identifier: rejected, never merged.
-//! - A matched row whose keyed content hash is unchanged is counted and not rewritten.
+//! - A matched row whose keyed content hash is unchanged since its source last sent it is
+//!   counted and not rewritten.
+//! - Each source's latest record is kept (sealed) per practitioner, and the stored
+//!   practitioner is the golden record merged from them field by field (`golden`).
 
 mod accounts;
+pub mod golden;
 mod observations;
 mod validate;
 
 use crate::crypto::KeyRing;
 use crate::runtime::bindings::{CanonicalRecord, Practitioner};
-use crate::store::practitioners::{MatchKeys, SealedPractitioner};
+use crate::store::practitioners::{MatchKeys, SealedContribution, SealedPractitioner};
 use crate::store::rejects::RejectRecord;
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
-use std::collections::HashMap;
+use golden::{Contribution, Provenance};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Who emitted a batch.
@@ -42,13 +47,19 @@ pub struct Pipeline {
     keys: Arc<KeyRing>,
 }
 
+/// A practitioner's blind indexes.
+struct Indexes {
+    str_index: Vec<u8>,
+    nik_index: Vec<u8>,
+    match_index: Option<Vec<u8>>,
+}
+
 /// A valid practitioner with its blind indexes.
 struct Keyed {
     index: usize,
     record: Practitioner,
-    str_index: Vec<u8>,
-    nik_index: Vec<u8>,
-    match_index: Option<Vec<u8>>,
+    indexes: Indexes,
+    /// Of the record as its source sent it.
     content_hash: Vec<u8>,
     /// Why its STR is not current, if it is not: then it only updates a stored practitioner.
     inactive_str: Option<String>,
@@ -75,6 +86,12 @@ impl Pipeline {
                     tracing::debug!(
                         connector = source.connector_id,
                         "a concurrent writer stored the same people; matching again"
+                    );
+                }
+                Err(StoreError::Concurrent) => {
+                    tracing::debug!(
+                        connector = source.connector_id,
+                        "a concurrent writer merged into the same people; merging again"
                     );
                 }
                 other => return other,
@@ -109,9 +126,16 @@ impl Pipeline {
             }
         }
 
-        let str_keys: Vec<Vec<u8>> = keyed.iter().map(|k| k.str_index.clone()).collect();
-        let match_keys: Vec<Vec<u8>> = keyed.iter().filter_map(|k| k.match_index.clone()).collect();
+        let str_keys: Vec<Vec<u8>> = keyed.iter().map(|k| k.indexes.str_index.clone()).collect();
+        let match_keys: Vec<Vec<u8>> = keyed.iter().filter_map(|k| k.indexes.match_index.clone()).collect();
         let stored = self.db.match_keys(&str_keys, &match_keys).await?;
+        let stored_ids: HashSet<String> = stored.iter().map(|k| k.id.clone()).collect();
+        let sealed_sources = {
+            let ids: Vec<String> = stored_ids.iter().cloned().collect();
+            let mut conn = self.db.pool().acquire().await?;
+            store::practitioners::contributions(&mut conn, self.db.backend(), &ids).await?
+        };
+        let mut sources = Sources::new(&sealed_sources);
         let mut by_str: HashMap<Vec<u8>, MatchKeys> = HashMap::new();
         let mut by_match: HashMap<Vec<u8>, MatchKeys> = HashMap::new();
         for keys in stored {
@@ -127,11 +151,12 @@ impl Pipeline {
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
             let found = by_str
-                .get(&k.str_index)
-                .or_else(|| k.match_index.as_ref().and_then(|m| by_match.get(m)))
+                .get(&k.indexes.str_index)
+                .or_else(|| k.indexes.match_index.as_ref().and_then(|m| by_match.get(m)))
                 .cloned();
+            let system = k.record.source.system.clone();
             let id = match &found {
-                Some(existing) if existing.nik_index.as_ref().is_some_and(|n| *n != k.nik_index) => {
+                Some(existing) if existing.nik_index.as_ref().is_some_and(|n| *n != k.indexes.nik_index) => {
                     rejects.push((
                         k.index,
                         "conflicting identifier: this STR belongs to a stored practitioner with a different NIK; not merged".into(),
@@ -139,7 +164,7 @@ impl Pipeline {
                     ));
                     continue;
                 }
-                Some(existing) if existing.content_hash == k.content_hash => {
+                Some(existing) if sources.unchanged(existing, &system, &k.content_hash) => {
                     counts.unchanged += 1;
                     continue;
                 }
@@ -157,7 +182,16 @@ impl Pipeline {
                     uuid::Uuid::now_v7().to_string()
                 }
             };
-            let row = self.seal(&id, &k, &now);
+            let latest = k.record.source.clone();
+            let contribution = Contribution {
+                system,
+                connector_id: source.connector_id.to_string(),
+                at: latest.updated_at.clone().unwrap_or_else(|| now.clone()),
+                record: k.record,
+            };
+            let merged = sources.add(&self.keys, &id, contribution, k.content_hash, &now)?;
+            let (golden, provenance) = golden::merge(merged, latest);
+            let row = self.seal(&id, &golden, &provenance, &now);
             remember(
                 &mut by_str,
                 &mut by_match,
@@ -190,7 +224,24 @@ impl Pipeline {
             .map(|(_, reason, record)| self.seal_reject(source, reason, record, &now))
             .collect();
         let mut tx = self.db.pool().begin().await?;
+        // The stored practitioners this batch merges into: locked, then their contributions
+        // read again; if another writer merged into them since they were read above, this
+        // merge would lose its change, so the batch starts over.
+        let touched: Vec<String> = rows
+            .iter()
+            .filter(|r| stored_ids.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        if !touched.is_empty() {
+            store::practitioners::lock(&mut tx, self.db.backend(), &touched).await?;
+            let now_stored = store::practitioners::contributions(&mut tx, self.db.backend(), &touched).await?;
+            if !sources.still_current(&touched, &now_stored) {
+                return Err(StoreError::Concurrent);
+            }
+        }
+        let contribution_rows = sources.into_written();
         store::practitioners::upsert(&mut tx, self.db.backend(), &rows).await?;
+        store::practitioners::upsert_contributions(&mut tx, self.db.backend(), &contribution_rows).await?;
         store::accounts::upsert(&mut tx, self.db.backend(), &account_rows).await?;
         store::rejects::insert(&mut tx, self.db.backend(), &reject_rows).await?;
         // One already stored (a redelivered message) counts as unchanged.
@@ -208,30 +259,40 @@ impl Pipeline {
     }
 
     fn keyed(&self, index: usize, record: Practitioner, inactive_str: Option<String>) -> Keyed {
-        let blind = &self.keys.blind;
-        let nik = record.nik.as_deref().unwrap_or_default();
-        let match_index = match (&record.full_name, &record.birth_place) {
-            (Some(name), Some(place)) => Some(blind.fallback(name, nik, place)),
-            _ => None,
-        };
-        // The source's own timestamp is not content: a row re-sent unchanged stays unchanged.
-        let mut content = record.clone();
-        content.source.updated_at = None;
-        let content_json = serde_json::to_string(&content).expect("records serialize");
         Keyed {
             index,
-            str_index: blind.str_number(record.str_number.as_deref().unwrap_or_default()),
-            nik_index: blind.nik(nik),
-            match_index,
-            content_hash: blind.index("content", &[&content_json]),
+            indexes: self.indexes(&record),
+            content_hash: self.content_hash(&record),
             record,
             inactive_str,
         }
     }
 
-    fn seal(&self, id: &str, k: &Keyed, now: &str) -> SealedPractitioner {
+    fn indexes(&self, p: &Practitioner) -> Indexes {
+        let blind = &self.keys.blind;
+        let nik = p.nik.as_deref().unwrap_or_default();
+        Indexes {
+            str_index: blind.str_number(p.str_number.as_deref().unwrap_or_default()),
+            nik_index: blind.nik(nik),
+            match_index: match (&p.full_name, &p.birth_place) {
+                (Some(name), Some(place)) => Some(blind.fallback(name, nik, place)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Keyed hash of what a record says; the source's own timestamp is not content, so a
+    /// row re-sent unchanged stays unchanged.
+    fn content_hash(&self, p: &Practitioner) -> Vec<u8> {
+        let mut content = p.clone();
+        content.source.updated_at = None;
+        let json = serde_json::to_string(&content).expect("records serialize");
+        self.keys.blind.index("content", &[&json])
+    }
+
+    /// The golden record `p` as the practitioners row `id`.
+    fn seal(&self, id: &str, p: &Practitioner, provenance: &Provenance, now: &str) -> SealedPractitioner {
         let cipher = self.keys.cipher();
-        let p = &k.record;
         let seal = |column: &str, value: &Option<String>| {
             value
                 .as_deref()
@@ -243,11 +304,12 @@ impl Pipeline {
             "employments": p.employments,
             "educations": p.educations,
         });
+        let indexes = self.indexes(p);
         SealedPractitioner {
             id: id.to_string(),
-            str_index: Some(k.str_index.clone()),
-            nik_index: Some(k.nik_index.clone()),
-            match_index: k.match_index.clone(),
+            str_index: Some(indexes.str_index),
+            nik_index: Some(indexes.nik_index),
+            match_index: indexes.match_index,
             key_version: cipher.active_version() as i64,
             nik: seal("nik", &p.nik),
             str_number: seal("str_number", &p.str_number),
@@ -259,10 +321,11 @@ impl Pipeline {
             details: Some(cipher.encrypt_str("practitioners", "details", id, &details.to_string())),
             gender: gender_name(p).into(),
             profession: p.profession.clone(),
-            content_hash: k.content_hash.clone(),
+            content_hash: self.content_hash(p),
             source_system: p.source.system.clone(),
             source_id: p.source.id.clone(),
             source_updated_at: p.source.updated_at.clone(),
+            provenance: Some(serde_json::to_string(provenance).expect("provenance serializes")),
             created_at: now.to_string(),
             updated_at: now.to_string(),
         }
@@ -289,6 +352,130 @@ impl Pipeline {
             created_at: now.to_string(),
         }
     }
+}
+
+/// Every practitioner's contributions in this batch: as stored (sealed, opened only when the
+/// practitioner changes) and as the batch leaves them.
+struct Sources<'a> {
+    stored: HashMap<&'a str, Vec<&'a SealedContribution>>,
+    merged: HashMap<String, Vec<Contribution>>,
+    written: HashMap<(String, String), SealedContribution>,
+}
+
+impl<'a> Sources<'a> {
+    fn new(stored: &'a [SealedContribution]) -> Self {
+        let mut by_id: HashMap<&str, Vec<&SealedContribution>> = HashMap::new();
+        for c in stored {
+            by_id.entry(c.practitioner_id.as_str()).or_default().push(c);
+        }
+        Self {
+            stored: by_id,
+            merged: HashMap::new(),
+            written: HashMap::new(),
+        }
+    }
+
+    /// Whether `system` said exactly this (`hash`) about `existing` last time.
+    fn unchanged(&self, existing: &MatchKeys, system: &str, hash: &[u8]) -> bool {
+        if let Some(written) = self.written.get(&(existing.id.clone(), system.to_string())) {
+            return written.content_hash == hash;
+        }
+        match self.stored.get(existing.id.as_str()) {
+            Some(list) => list.iter().any(|c| c.source_system == system && c.content_hash == hash),
+            None if self.merged.contains_key(&existing.id) => false,
+            // Stored before sources were kept per system (migration 0008): its own hash.
+            None => existing.content_hash == hash,
+        }
+    }
+
+    /// Records `contribution` as its system's latest for practitioner `id`; all of that
+    /// practitioner's contributions, to merge.
+    fn add(
+        &mut self,
+        keys: &KeyRing,
+        id: &str,
+        contribution: Contribution,
+        content_hash: Vec<u8>,
+        now: &str,
+    ) -> Result<&[Contribution], StoreError> {
+        let cipher = keys.cipher();
+        if !self.merged.contains_key(id) {
+            let opened = self
+                .stored
+                .get(id)
+                .map(|list| list.iter().map(|c| open_contribution(&cipher, c)).collect())
+                .transpose()?
+                .unwrap_or_default();
+            self.merged.insert(id.to_string(), opened);
+        }
+        let row_id = format!("{id}/{}", contribution.system);
+        let json = serde_json::to_string(&contribution.record).expect("records serialize");
+        self.written.insert(
+            (id.to_string(), contribution.system.clone()),
+            SealedContribution {
+                practitioner_id: id.to_string(),
+                source_system: contribution.system.clone(),
+                connector_id: contribution.connector_id.clone(),
+                key_version: cipher.active_version() as i64,
+                record: cipher.encrypt_str("practitioner_sources", "record", &row_id, &json),
+                content_hash,
+                source_updated_at: contribution.record.source.updated_at.clone(),
+                received_at: now.to_string(),
+            },
+        );
+        let list = self.merged.get_mut(id).expect("inserted above");
+        list.retain(|c| c.system != contribution.system);
+        list.push(contribution);
+        Ok(list)
+    }
+
+    /// Whether what is stored now for `ids` is what this batch merged with.
+    fn still_current(&self, ids: &[String], now_stored: &[SealedContribution]) -> bool {
+        let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let fingerprint = |c: &SealedContribution| {
+            (
+                c.practitioner_id.clone(),
+                c.source_system.clone(),
+                c.content_hash.clone(),
+            )
+        };
+        let then: HashSet<_> = self
+            .stored
+            .iter()
+            .filter(|(id, _)| ids.contains(*id))
+            .flat_map(|(_, list)| list.iter().map(|c| fingerprint(c)))
+            .collect();
+        let now: HashSet<_> = now_stored.iter().map(fingerprint).collect();
+        then == now
+    }
+
+    fn into_written(self) -> Vec<SealedContribution> {
+        self.written.into_values().collect()
+    }
+}
+
+fn open_contribution(
+    cipher: &crate::crypto::FieldCipher,
+    sealed: &SealedContribution,
+) -> Result<Contribution, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "practitioner source record",
+        detail,
+    };
+    let row_id = format!("{}/{}", sealed.practitioner_id, sealed.source_system);
+    let json = cipher
+        .decrypt_str("practitioner_sources", "record", &row_id, &sealed.record)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let record: Practitioner = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Contribution {
+        system: sealed.source_system.clone(),
+        connector_id: sealed.connector_id.clone(),
+        at: sealed
+            .source_updated_at
+            .clone()
+            .unwrap_or_else(|| sealed.received_at.clone()),
+        record,
+    })
 }
 
 fn remember(by_str: &mut HashMap<Vec<u8>, MatchKeys>, by_match: &mut HashMap<Vec<u8>, MatchKeys>, keys: MatchKeys) {

@@ -14,8 +14,9 @@ const PROVINCES: &[u8] = &[
 const ACTIVE: &[&str] = &["active"];
 
 /// `Err` when the row is malformed. `Ok(Some(reason))` when it is well-formed but its STR is
-/// not active or past its validity: such a row may update a stored practitioner (their STR was
-/// revoked or has expired, which the hub must record) but never creates one (seed 002).
+/// not active, past its validity or of unknown status: such a row may update a stored
+/// practitioner (their STR was revoked or has expired, which the hub must record; another
+/// system adds employment) but never creates one (seed 002).
 pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
     if p.full_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err("full_name is missing".into());
@@ -83,19 +84,25 @@ pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -
     Ok(())
 }
 
-/// The STR must be present with its registration (else `Err`); `Ok(Some(reason))` when that
-/// registration is not active or not in its validity period.
+/// The STR number must be present (else `Err`); `Ok(Some(reason))` when its registration is
+/// missing, not active or not in its validity period.
 fn str_active(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
     let number = p
         .str_number
         .as_deref()
         .filter(|s| !s.trim().is_empty())
         .ok_or("STR number is missing")?;
-    let registration = p
+    // A source that carries the STR number but not its status (SISDMK) can say nothing
+    // about whether it is active: it may add to a practitioner a registry made, not make one.
+    let Some(registration) = p
         .registrations
         .iter()
         .find(|r| r.kind.eq_ignore_ascii_case("str") && r.number == number)
-        .ok_or("STR number has no STR registration with its status")?;
+    else {
+        return Ok(Some(
+            "STR status unknown: the record has no STR registration, so it may update a known practitioner but not create one".into(),
+        ));
+    };
     if !ACTIVE.contains(&registration.status.to_ascii_lowercase().as_str()) {
         return Ok(Some(format!("STR is not active (status: {})", registration.status)));
     }

@@ -19,7 +19,7 @@ pub mod since_v0_1_0 {
 }
 
 pub use since_v0_1_0::healthforce::hub::types::{
-    Account, CanonicalRecord, Error as PluginError, Gender, Practitioner, Registration,
+    Account, CanonicalRecord, Error as PluginError, Gender, Practitioner, Registration, SourceRef,
 };
 
 /// The contract versions this host runs.

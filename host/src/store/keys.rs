@@ -41,6 +41,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         ],
     },
     SealedTable {
+        table: "practitioner_sources",
+        row_id: "practitioner_id || '/' || source_system",
+        columns: &["record"],
+    },
+    SealedTable {
         table: "accounts",
         row_id: "id",
         columns: &["subject", "username", "email"],

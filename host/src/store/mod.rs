@@ -35,6 +35,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("a concurrent writer changed the same records; the write was abandoned, try again")]
+    Concurrent,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

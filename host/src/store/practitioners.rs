@@ -38,8 +38,25 @@ pub struct SealedPractitioner {
     pub source_system: String,
     pub source_id: String,
     pub source_updated_at: Option<String>,
+    /// JSON: each golden field's source system and time (`pipeline::golden::Provenance`).
+    pub provenance: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What one source system last said about a practitioner: the canonical record, sealed whole
+/// (AAD row id `<practitioner id>/<system>`).
+#[derive(Clone, Debug)]
+pub struct SealedContribution {
+    pub practitioner_id: String,
+    pub source_system: String,
+    /// The connector that brought it.
+    pub connector_id: String,
+    pub key_version: i64,
+    pub record: Vec<u8>,
+    pub content_hash: Vec<u8>,
+    pub source_updated_at: Option<String>,
+    pub received_at: String,
 }
 
 /// Which blind index a lookup uses.
@@ -51,8 +68,8 @@ pub enum IndexColumn {
 
 const COLUMNS: &str = "id, str_index, nik_index, match_index, key_version, nik, str_number, full_name, birth_place, \
      birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
-     created_at, updated_at";
-const COLUMN_COUNT: usize = 21;
+     provenance, created_at, updated_at";
+const COLUMN_COUNT: usize = 22;
 
 /// Sealed columns merge on update: new ciphertext if given, else the stored one.
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
@@ -73,7 +90,8 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      profession = COALESCE(excluded.profession, practitioners.profession), \
      content_hash = excluded.content_hash, \
      source_system = excluded.source_system, source_id = excluded.source_id, \
-     source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at";
+     source_updated_at = excluded.source_updated_at, \
+     provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> {
     Ok(SealedPractitioner {
@@ -96,6 +114,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> 
         source_system: row.try_get("source_system")?,
         source_id: row.try_get("source_id")?,
         source_updated_at: row.try_get("source_updated_at")?,
+        provenance: row.try_get("provenance")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -185,7 +204,7 @@ pub async fn upsert(
     backend: Backend,
     rows: &[SealedPractitioner],
 ) -> Result<(), StoreError> {
-    // SQLite's 32766-parameter limit: 21 columns × 1,000 rows stays under it.
+    // SQLite's 32766-parameter limit: 22 columns × 1,000 rows stays under it.
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
@@ -213,8 +232,95 @@ pub async fn upsert(
                 .bind(&p.source_system)
                 .bind(&p.source_id)
                 .bind(&p.source_updated_at)
+                .bind(&p.provenance)
                 .bind(&p.created_at)
                 .bind(&p.updated_at);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+const CONTRIBUTION_COLUMNS: &str =
+    "practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
+
+/// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
+/// writing transaction, after [`lock`], it sees what no concurrent writer can change.
+pub async fn contributions(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ids: &[String],
+) -> Result<Vec<SealedContribution>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT {CONTRIBUTION_COLUMNS} FROM practitioner_sources WHERE practitioner_id IN ({})",
+            backend.list_placeholders(chunk.len(), 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(SealedContribution {
+                practitioner_id: row.try_get("practitioner_id")?,
+                source_system: row.try_get("source_system")?,
+                connector_id: row.try_get("connector_id")?,
+                key_version: row.try_get("key_version")?,
+                record: row.try_get("record")?,
+                content_hash: row.try_get("content_hash")?,
+                source_updated_at: row.try_get("source_updated_at")?,
+                received_at: row.try_get("received_at")?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Takes the write lock on the given practitioners for the rest of the transaction (row
+/// locks on PostgreSQL; SQLite's one writer lock), so their contributions can be read and
+/// merged without a concurrent merge slipping in between.
+pub async fn lock(tx: &mut sqlx::AnyConnection, backend: Backend, ids: &[String]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "UPDATE practitioners SET updated_at = updated_at WHERE id IN ({})",
+            backend.list_placeholders(chunk.len(), 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for id in chunk {
+            query = query.bind(id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Stores each source's latest contribution, replacing its previous one.
+pub async fn upsert_contributions(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    rows: &[SealedContribution],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {} \
+             ON CONFLICT (practitioner_id, source_system) DO UPDATE SET connector_id = excluded.connector_id, \
+             key_version = excluded.key_version, \
+             record = excluded.record, content_hash = excluded.content_hash, \
+             source_updated_at = excluded.source_updated_at, received_at = excluded.received_at",
+            backend.placeholders(chunk.len(), 8, 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for c in chunk {
+            query = query
+                .bind(&c.practitioner_id)
+                .bind(&c.source_system)
+                .bind(&c.connector_id)
+                .bind(c.key_version)
+                .bind(&c.record)
+                .bind(&c.content_hash)
+                .bind(&c.source_updated_at)
+                .bind(&c.received_at);
         }
         query.execute(&mut *tx).await?;
     }

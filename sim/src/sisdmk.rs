@@ -1,0 +1,296 @@
+//! SISDMK (Sistem Informasi SDM Kesehatan) simulator: health workers' personal data, their
+//! employment at health facilities (fasyankes) and their education history, listed
+//! incrementally behind a bearer API token, with signed Standard Webhooks v1 events
+//! (`pegawai.mutasi` when a worker moves facility, `pegawai.diperbarui` when personal data
+//! changes) sent to a subscriber.
+//!
+//! Workers are the people of the shared generator (same seed, same index: same NIK and STR as
+//! in RegNakes and KKI). SISDMK keeps contacts more current than the registries: a share of
+//! workers have a newer phone number here than in RegNakes.
+
+use crate::events::{Delivery, EventSender, paged, unauthorized};
+use crate::faults::{self, FaultState, Faults};
+use crate::people::{self, Person, Seeded};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, SubsecRound, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::{Arc, RwLock};
+
+#[derive(Clone, Debug)]
+pub struct SisdmkConfig {
+    pub people: usize,
+    /// The people generator's seed: the RegNakes simulator's, for overlapping people.
+    pub seed: u64,
+    /// The bearer token SISDMK issues to the hub.
+    pub api_token: String,
+    /// Share of workers whose phone number here is newer than the registries'.
+    pub new_phone_rate: f64,
+}
+
+impl Default for SisdmkConfig {
+    fn default() -> Self {
+        Self {
+            people: 500,
+            seed: 2026,
+            api_token: "sisdmk-sim-token-0001".into(),
+            new_phone_rate: 0.2,
+        }
+    }
+}
+
+/// Health facilities: code (Kemenkes fasyankes code), name.
+pub const FACILITIES: &[(&str, &str)] = &[
+    ("3171011", "RSUP Nasional Dr. Cipto Mangunkusumo"),
+    ("3578015", "RSUD Dr. Soetomo"),
+    ("3273012", "RSUP Dr. Hasan Sadikin"),
+    ("3404013", "RSUP Dr. Sardjito"),
+    ("5171014", "RSUP Prof. Dr. I.G.N.G. Ngoerah"),
+    ("7371016", "RSUP Dr. Wahidin Sudirohusodo"),
+    ("P3171010201", "Puskesmas Kecamatan Menteng"),
+    ("P3578020101", "Puskesmas Ketabang"),
+    ("P5171010202", "Puskesmas I Denpasar Barat"),
+    ("P1271030101", "Puskesmas Padang Bulan"),
+];
+const EMPLOYMENT_KINDS: &[&str] = &["PNS", "PPPK", "Kontrak", "BLUD"];
+const SCHOOLS: &[&str] = &[
+    "Universitas Indonesia",
+    "Universitas Airlangga",
+    "Universitas Gadjah Mada",
+    "Universitas Padjadjaran",
+    "Poltekkes Kemenkes Jakarta I",
+    "Poltekkes Kemenkes Surabaya",
+    "Universitas Hasanuddin",
+];
+
+#[derive(Clone)]
+struct Job {
+    facility: usize,
+    kind: &'static str,
+    start: NaiveDate,
+    end: Option<NaiveDate>,
+}
+
+#[derive(Clone)]
+struct Worker {
+    person: Person,
+    phone: String,
+    jobs: Vec<Job>,
+    /// (level, school, graduation year)
+    educations: Vec<(&'static str, &'static str, i32)>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Worker {
+    fn to_json(&self) -> Value {
+        let p = &self.person;
+        json!({
+            "id_sdmk": format!("SDMK-{:07}", p.index),
+            "nik": p.nik,
+            "nama": p.full_name,
+            "tempat_lahir": p.birth_place,
+            "tanggal_lahir": p.birth_date.to_string(),
+            "jenis_kelamin": match p.sex { people::Sex::Male => "L", people::Sex::Female => "P" },
+            "nomor_str": p.str_number,
+            "jenis_sdmk": p.profession,
+            "no_hp": self.phone,
+            "email": p.email,
+            "riwayat_pekerjaan": self.jobs.iter().map(|j| json!({
+                "kode_fasyankes": FACILITIES[j.facility].0,
+                "nama_fasyankes": FACILITIES[j.facility].1,
+                "jabatan": p.profession,
+                "status_kepegawaian": j.kind,
+                "tmt_mulai": j.start.to_string(),
+                "tmt_selesai": j.end.map(|d| d.to_string()),
+            })).collect::<Vec<_>>(),
+            "riwayat_pendidikan": self.educations.iter().map(|(level, school, year)| json!({
+                "jenjang": level,
+                "institusi": school,
+                "program_studi": p.profession,
+                "tahun_lulus": year,
+            })).collect::<Vec<_>>(),
+            "diperbarui_pada": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        })
+    }
+}
+
+struct Inner {
+    config: SisdmkConfig,
+    workers: RwLock<Vec<Worker>>,
+    faults: Arc<FaultState>,
+    events: EventSender,
+}
+
+/// A SISDMK simulator's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct SisdmkSim(Arc<Inner>);
+
+impl SisdmkSim {
+    pub fn new(config: SisdmkConfig) -> Self {
+        let now = Utc::now().trunc_subsecs(6);
+        let mut rng = Seeded::new(config.seed ^ 0x5344_4D4B);
+        let workers = (0..config.people)
+            .map(|index| {
+                let person = people::person(config.seed, index);
+                let phone = if rng.chance(config.new_phone_rate) {
+                    format!("0813{:08}", rng.below(100_000_000))
+                } else {
+                    person.phone.clone()
+                };
+                let graduated = person.birth_date.year() + 22 + rng.below(3) as i32;
+                let start = NaiveDate::from_ymd_opt(graduated + 1, 1 + rng.below(12) as u32, 1).unwrap();
+                let mut jobs = vec![Job {
+                    facility: rng.below(FACILITIES.len() as u64) as usize,
+                    kind: rng.pick::<&str>(EMPLOYMENT_KINDS),
+                    start,
+                    end: None,
+                }];
+                if rng.chance(0.3) {
+                    // An earlier post, ended when the current one began.
+                    let earlier = start - Days::days(365 * (1 + rng.below(5) as i64));
+                    jobs[0].start = earlier + Days::days(365);
+                    jobs.insert(
+                        0,
+                        Job {
+                            facility: rng.below(FACILITIES.len() as u64) as usize,
+                            kind: "Kontrak",
+                            start: earlier,
+                            end: Some(jobs[0].start - Days::days(1)),
+                        },
+                    );
+                }
+                let mut educations = vec![(*rng.pick(&["D3", "D4", "S1"]), *rng.pick(SCHOOLS), graduated)];
+                if rng.chance(0.4) {
+                    educations.push(("Profesi", *rng.pick(SCHOOLS), graduated + 1));
+                }
+                Worker {
+                    person,
+                    phone,
+                    jobs,
+                    educations,
+                    updated_at: now - Days::seconds(1 + rng.below(30 * 24 * 3600) as i64),
+                }
+            })
+            .collect();
+        Self(Arc::new(Inner {
+            config,
+            workers: RwLock::new(workers),
+            faults: Arc::default(),
+            events: EventSender::default(),
+        }))
+    }
+
+    /// `GET /api/v1/sdmk` (the incremental listing) and `/_sim/faults`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/v1/sdmk", get(list))
+            .with_state(self.clone())
+            .merge(faults::router(self.0.faults.clone()))
+    }
+
+    pub fn config(&self) -> &SisdmkConfig {
+        &self.0.config
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.0.faults.set(faults);
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.workers.read().unwrap().len()
+    }
+
+    /// The person behind worker `index`.
+    pub fn person(&self, index: usize) -> Person {
+        self.0.workers.read().unwrap()[index].person.clone()
+    }
+
+    /// Worker `index`'s phone number as SISDMK has it.
+    pub fn phone(&self, index: usize) -> String {
+        self.0.workers.read().unwrap()[index].phone.clone()
+    }
+
+    /// Worker `index`'s current facility name.
+    pub fn facility(&self, index: usize) -> &'static str {
+        let workers = self.0.workers.read().unwrap();
+        let current = workers[index].jobs.last().expect("every worker has a post");
+        FACILITIES[current.facility].1
+    }
+
+    /// Sends events to `url`, signed with `secret` (`whsec_…`, as the hub returned it).
+    pub fn subscribe(&self, url: &str, secret: &str) -> anyhow::Result<()> {
+        self.0.events.subscribe(url, secret)
+    }
+
+    /// The event sender, to repeat a delivery or sign one at another time.
+    pub fn events(&self) -> &EventSender {
+        &self.0.events
+    }
+
+    /// Moves worker `index` to facility `facility` (an index into [`FACILITIES`]) from today,
+    /// ending the current post, and sends `pegawai.mutasi`.
+    pub async fn transfer(&self, index: usize, facility: usize) -> anyhow::Result<Delivery> {
+        anyhow::ensure!(facility < FACILITIES.len(), "no facility {facility}");
+        let today = Utc::now().date_naive();
+        self.change(index, "pegawai.mutasi", |w| {
+            if let Some(current) = w.jobs.last_mut() {
+                current.end = Some(today - Days::days(1));
+            }
+            w.jobs.push(Job {
+                facility,
+                kind: "PNS",
+                start: today,
+                end: None,
+            });
+        })
+        .await
+    }
+
+    /// Gives worker `index` a new phone number and sends `pegawai.diperbarui`.
+    pub async fn change_phone(&self, index: usize, phone: &str) -> anyhow::Result<Delivery> {
+        self.change(index, "pegawai.diperbarui", |w| w.phone = phone.to_string())
+            .await
+    }
+
+    async fn change(&self, index: usize, kind: &str, edit: impl FnOnce(&mut Worker)) -> anyhow::Result<Delivery> {
+        let row = {
+            let mut workers = self.0.workers.write().unwrap();
+            let worker = workers
+                .get_mut(index)
+                .ok_or_else(|| anyhow::anyhow!("no worker {index}"))?;
+            edit(worker);
+            worker.updated_at = Utc::now().trunc_subsecs(6);
+            worker.to_json()
+        };
+        self.0.events.send(kind, row).await
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    updated_since: Option<DateTime<Utc>>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+async fn list(State(sim): State<SisdmkSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
+    if let Some(failed) = sim.0.faults.injected_failure().await {
+        return failed;
+    }
+    let bearer = format!("Bearer {}", sim.0.config.api_token);
+    if let Some(denied) = unauthorized(&headers, "authorization", &bearer) {
+        return denied;
+    }
+    let workers = sim.0.workers.read().unwrap();
+    let mut matching: Vec<&Worker> = workers
+        .iter()
+        .filter(|w| query.updated_since.is_none_or(|since| w.updated_at > since))
+        .collect();
+    matching.sort_by_key(|w| (w.updated_at, w.person.index));
+    let rows = matching.iter().map(|w| w.to_json()).collect();
+    paged(rows, query.page, query.per_page).into_response()
+}
