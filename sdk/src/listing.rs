@@ -3,29 +3,19 @@
 //!
 //! [`pull_updated_since`] keeps the cursor: the page in progress, and once the listing is
 //! done, the newest change it saw, so the next run lists only what changed after it. A run
-//! cut off part-way resumes at its next page with the same `since`.
+//! cut off part-way resumes at its next page with the same `since`. [`pull_json_listing`]
+//! is the whole pull for the usual `?page=&per_page=&updated_since=` JSON API:
 //!
 //! ```no_run
-//! use healthforce_sdk::listing::{pull_updated_since, text, JsonListing, ListedPage, SinceCursor};
 //! # use healthforce_sdk::{http::HttpClient, CanonicalRecord, Error, SyncRequest, SyncSummary};
 //! # fn to_record(row: &serde_json::Value) -> CanonicalRecord { unimplemented!() }
-//! # fn sync(request: SyncRequest, client: HttpClient) -> Result<SyncSummary, Error> {
-//! let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-//! pull_updated_since(start, |since, page| {
-//!     let mut path = format!("/people?page={page}");
-//!     if let Some(since) = since {
-//!         path.push_str(&format!("&updated_since={}", healthforce_sdk::http::encode_query_value(since)));
-//!     }
-//!     let listing: JsonListing = client.get_json(&path)?;
-//!     Ok(ListedPage {
-//!         newest: listing.data.iter().filter_map(|row| text(row, "updated_at")).max(),
-//!         records: listing.data.iter().map(to_record).collect(),
-//!         total_pages: listing.meta.total_pages,
-//!     })
-//! })
-//! # }
+//! fn sync(request: SyncRequest) -> Result<SyncSummary, Error> {
+//!     let client = HttpClient::new("https://registry.example")?.with_credential("registry");
+//!     healthforce_sdk::listing::pull_json_listing(&request, &client, "/people", 500, "updated_at", to_record)
+//! }
 //! ```
 
+use crate::http::{HttpClient, encode_query_value};
 use crate::{CanonicalRecord, Error, Page, SyncSummary, pull_pages};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,6 +80,33 @@ pub fn pull_updated_since(
             records: listed.records,
             checkpoint,
             more,
+        })
+    })
+}
+
+/// The common case in full: `GET path?page=…&per_page=…&updated_since=…` (added to any query
+/// `path` has) answered as a [`JsonListing`], each row's change time in field `changed_at`,
+/// each row mapped by `to_record`; resumes from the cursor the last run saved.
+pub fn pull_json_listing(
+    request: &crate::SyncRequest,
+    client: &HttpClient,
+    path: &str,
+    per_page: u32,
+    changed_at: &str,
+    to_record: impl Fn(&Value) -> CanonicalRecord,
+) -> Result<SyncSummary, Error> {
+    let start: SinceCursor = crate::cursor(request)?.unwrap_or_default();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    pull_updated_since(start, |since, page| {
+        let mut url = format!("{path}{separator}page={page}&per_page={per_page}");
+        if let Some(since) = since {
+            url.push_str(&format!("&updated_since={}", encode_query_value(since)));
+        }
+        let listing: JsonListing = client.get_json(&url)?;
+        Ok(ListedPage {
+            newest: listing.data.iter().filter_map(|row| text(row, changed_at)).max(),
+            records: listing.data.iter().map(&to_record).collect(),
+            total_pages: listing.meta.total_pages,
         })
     })
 }

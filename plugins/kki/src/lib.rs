@@ -6,8 +6,8 @@
 //!   host before they reach the plugin, carrying the changed registration in full.
 
 use healthforce_sdk::events::{self, Event};
-use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{JsonListing, ListedPage, SinceCursor, pull_updated_since, text};
+use healthforce_sdk::http::HttpClient;
+use healthforce_sdk::listing::{pull_json_listing, text};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
     Training, WebhookRequest, WebhookResponse,
@@ -36,19 +36,14 @@ impl Connector for Kki {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let token = healthforce_sdk::secrets::get("api-token")?;
         let client = HttpClient::new(&config.base_url)?.with_header("x-api-key", &token);
-        let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-        pull_updated_since(start, |since, page| {
-            let mut path = format!("/api/v1/str?page={page}&per_page={}", config.per_page);
-            if let Some(since) = since {
-                path.push_str(&format!("&updated_since={}", encode_query_value(since)));
-            }
-            let listing: JsonListing = client.get_json(&path)?;
-            Ok(ListedPage {
-                newest: listing.data.iter().filter_map(|row| text(row, "diperbarui_pada")).max(),
-                records: listing.data.iter().map(to_practitioner).collect(),
-                total_pages: listing.meta.total_pages,
-            })
-        })
+        pull_json_listing(
+            &request,
+            &client,
+            "/api/v1/str",
+            config.per_page,
+            "diperbarui_pada",
+            to_practitioner,
+        )
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {

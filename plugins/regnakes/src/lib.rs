@@ -5,7 +5,7 @@
 //! a finished run leaves `updated_since` at the newest change it saw.
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{JsonListing, ListedPage, SinceCursor, pull_updated_since, text};
+use healthforce_sdk::listing::{pull_json_listing, text};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Employment, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest,
     SyncSummary,
@@ -42,23 +42,19 @@ impl Connector for RegNakes {
     fn sync(request: SyncRequest) -> Result<SyncSummary, Error> {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let client = HttpClient::new(&config.base_url)?.with_credential(&config.credential);
-        let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-        pull_updated_since(start, |since, page| {
-            let mut path = format!("/api/v1/nakes?page={page}&per_page={}", config.per_page);
-            if let Some(since) = since {
-                path.push_str(&format!("&updated_since={}", encode_query_value(since)));
-            }
-            if let Some(profession) = &config.profession {
-                path.push_str(&format!("&profession={}", encode_query_value(profession)));
-            }
-            let listing: JsonListing = client.get_json(&path)?;
-            // RegNakes writes every timestamp in one format (UTC, microseconds).
-            Ok(ListedPage {
-                newest: listing.data.iter().filter_map(|row| text(row, "diperbarui_pada")).max(),
-                records: listing.data.iter().map(to_practitioner).collect(),
-                total_pages: listing.meta.total_pages,
-            })
-        })
+        let path = match &config.profession {
+            Some(profession) => format!("/api/v1/nakes?profession={}", encode_query_value(profession)),
+            None => "/api/v1/nakes".to_string(),
+        };
+        // RegNakes writes every timestamp in one format (UTC, microseconds).
+        pull_json_listing(
+            &request,
+            &client,
+            &path,
+            config.per_page,
+            "diperbarui_pada",
+            to_practitioner,
+        )
     }
 }
 

@@ -8,8 +8,8 @@
 //!   full.
 
 use healthforce_sdk::events::{self, Event};
-use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{JsonListing, ListedPage, SinceCursor, pull_updated_since, text};
+use healthforce_sdk::http::HttpClient;
+use healthforce_sdk::listing::{pull_json_listing, text};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Education, Employment, Error, Gender, Practitioner, SourceRef, SyncRequest,
     SyncSummary, WebhookRequest, WebhookResponse,
@@ -38,19 +38,14 @@ impl Connector for Sisdmk {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let token = healthforce_sdk::secrets::get("api-token")?;
         let client = HttpClient::new(&config.base_url)?.with_header("authorization", &format!("Bearer {token}"));
-        let start: SinceCursor = healthforce_sdk::cursor(&request)?.unwrap_or_default();
-        pull_updated_since(start, |since, page| {
-            let mut path = format!("/api/v1/sdmk?page={page}&per_page={}", config.per_page);
-            if let Some(since) = since {
-                path.push_str(&format!("&updated_since={}", encode_query_value(since)));
-            }
-            let listing: JsonListing = client.get_json(&path)?;
-            Ok(ListedPage {
-                newest: listing.data.iter().filter_map(|row| text(row, "diperbarui_pada")).max(),
-                records: listing.data.iter().map(to_practitioner).collect(),
-                total_pages: listing.meta.total_pages,
-            })
-        })
+        pull_json_listing(
+            &request,
+            &client,
+            "/api/v1/sdmk",
+            config.per_page,
+            "diperbarui_pada",
+            to_practitioner,
+        )
     }
 
     fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
