@@ -5,18 +5,13 @@
 //! Doctors are the people of the shared generator (same seed, same index: same NIK and STR
 //! as in RegNakes), so the hub sees one person from several systems.
 
-use crate::events::{Delivery, EventSender, paged, unauthorized};
-use crate::faults::{self, FaultState, Faults};
+use crate::events::Delivery;
 use crate::people::{self, Person, Seeded};
+use crate::registry::{Registry, RegistryRow, TokenHeader};
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct KkiConfig {
@@ -54,7 +49,7 @@ const TRAININGS: &[(&str, &str)] = &[
 ];
 
 #[derive(Clone)]
-struct Doctor {
+pub struct Doctor {
     person: Person,
     /// `aktif`, `dicabut` (revoked) or `kedaluwarsa` (expired).
     status: &'static str,
@@ -85,16 +80,39 @@ impl Doctor {
     }
 }
 
-struct Inner {
-    config: KkiConfig,
-    doctors: RwLock<Vec<Doctor>>,
-    faults: Arc<FaultState>,
-    events: EventSender,
-}
-
 /// A KKI simulator's shared state; cheap to clone.
 #[derive(Clone)]
-pub struct KkiSim(Arc<Inner>);
+pub struct KkiSim {
+    config: Arc<KkiConfig>,
+    registry: Registry<Doctor>,
+}
+
+/// The registry's controls (faults, doctors, subscription, events) are the simulator's.
+impl std::ops::Deref for KkiSim {
+    type Target = Registry<Doctor>;
+
+    fn deref(&self) -> &Registry<Doctor> {
+        &self.registry
+    }
+}
+
+impl RegistryRow for Doctor {
+    fn person(&self) -> &Person {
+        &self.person
+    }
+
+    fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+    }
+
+    fn to_json(&self) -> Value {
+        Doctor::to_json(self)
+    }
+}
 
 impl KkiSim {
     pub fn new(config: KkiConfig) -> Self {
@@ -125,95 +143,33 @@ impl KkiSim {
                 }
             })
             .collect();
-        Self(Arc::new(Inner {
-            config,
-            doctors: RwLock::new(doctors),
-            faults: Arc::default(),
-            events: EventSender::default(),
-        }))
+        Self {
+            registry: Registry::new(doctors, TokenHeader::ApiKey, &config.api_token),
+            config: Arc::new(config),
+        }
     }
 
     /// `GET /api/v1/str` (the daily listing) and `/_sim/faults`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/api/v1/str", get(list))
-            .with_state(self.clone())
-            .merge(faults::router(self.0.faults.clone()))
+        self.registry.router("/api/v1/str")
     }
 
     pub fn config(&self) -> &KkiConfig {
-        &self.0.config
-    }
-
-    pub fn set_faults(&self, faults: Faults) {
-        self.0.faults.set(faults);
-    }
-
-    pub fn total(&self) -> usize {
-        self.0.doctors.read().unwrap().len()
-    }
-
-    /// The person behind doctor `index`.
-    pub fn person(&self, index: usize) -> Person {
-        self.0.doctors.read().unwrap()[index].person.clone()
-    }
-
-    /// Sends events to `url`, signed with `secret` (`whsec_…`, as the hub returned it).
-    pub fn subscribe(&self, url: &str, secret: &str) -> anyhow::Result<()> {
-        self.0.events.subscribe(url, secret)
-    }
-
-    /// The event sender, to repeat a delivery or sign one at another time.
-    pub fn events(&self) -> &EventSender {
-        &self.0.events
+        &self.config
     }
 
     /// Revokes doctor `index`'s STR and sends `str.revoked`.
     pub async fn revoke(&self, index: usize) -> anyhow::Result<Delivery> {
-        self.change(index, "str.revoked", |d| d.status = "dicabut").await
+        self.registry
+            .change(index, "str.revoked", |d| d.status = "dicabut")
+            .await
     }
 
     /// Adds a training to doctor `index` and sends `str.updated`.
     pub async fn add_training(&self, index: usize, name: &'static str) -> anyhow::Result<Delivery> {
         let today = Utc::now().date_naive();
-        self.change(index, "str.updated", |d| d.trainings.push((name, "PB IDI", today, 12)))
+        self.registry
+            .change(index, "str.updated", |d| d.trainings.push((name, "PB IDI", today, 12)))
             .await
     }
-
-    async fn change(&self, index: usize, kind: &str, edit: impl FnOnce(&mut Doctor)) -> anyhow::Result<Delivery> {
-        let row = {
-            let mut doctors = self.0.doctors.write().unwrap();
-            let doctor = doctors
-                .get_mut(index)
-                .ok_or_else(|| anyhow::anyhow!("no doctor {index}"))?;
-            edit(doctor);
-            doctor.updated_at = Utc::now().trunc_subsecs(6);
-            doctor.to_json()
-        };
-        self.0.events.send(kind, row).await
-    }
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    updated_since: Option<DateTime<Utc>>,
-    page: Option<usize>,
-    per_page: Option<usize>,
-}
-
-async fn list(State(sim): State<KkiSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
-    if let Some(failed) = sim.0.faults.injected_failure().await {
-        return failed;
-    }
-    if let Some(denied) = unauthorized(&headers, "x-api-key", &sim.0.config.api_token) {
-        return denied;
-    }
-    let doctors = sim.0.doctors.read().unwrap();
-    let mut matching: Vec<&Doctor> = doctors
-        .iter()
-        .filter(|d| query.updated_since.is_none_or(|since| d.updated_at > since))
-        .collect();
-    matching.sort_by_key(|d| (d.updated_at, d.person.index));
-    let rows = matching.iter().map(|d| d.to_json()).collect();
-    paged(rows, query.page, query.per_page).into_response()
 }

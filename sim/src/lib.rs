@@ -12,6 +12,7 @@ pub mod kki;
 pub mod needles;
 pub mod oauth;
 pub mod people;
+pub mod registry;
 pub mod regnakes;
 pub mod sisdmk;
 pub mod sso;

@@ -8,18 +8,13 @@
 //! in RegNakes and KKI). SISDMK keeps contacts more current than the registries: a share of
 //! workers have a newer phone number here than in RegNakes.
 
-use crate::events::{Delivery, EventSender, paged, unauthorized};
-use crate::faults::{self, FaultState, Faults};
+use crate::events::Delivery;
 use crate::people::{self, Person, Seeded};
+use crate::registry::{Registry, RegistryRow, TokenHeader};
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, SubsecRound, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct SisdmkConfig {
@@ -76,7 +71,7 @@ struct Job {
 }
 
 #[derive(Clone)]
-struct Worker {
+pub struct Worker {
     person: Person,
     phone: String,
     jobs: Vec<Job>,
@@ -118,16 +113,39 @@ impl Worker {
     }
 }
 
-struct Inner {
-    config: SisdmkConfig,
-    workers: RwLock<Vec<Worker>>,
-    faults: Arc<FaultState>,
-    events: EventSender,
-}
-
 /// A SISDMK simulator's shared state; cheap to clone.
 #[derive(Clone)]
-pub struct SisdmkSim(Arc<Inner>);
+pub struct SisdmkSim {
+    config: Arc<SisdmkConfig>,
+    registry: Registry<Worker>,
+}
+
+/// The registry's controls (faults, workers, subscription, events) are the simulator's.
+impl std::ops::Deref for SisdmkSim {
+    type Target = Registry<Worker>;
+
+    fn deref(&self) -> &Registry<Worker> {
+        &self.registry
+    }
+}
+
+impl RegistryRow for Worker {
+    fn person(&self) -> &Person {
+        &self.person
+    }
+
+    fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = at;
+    }
+
+    fn to_json(&self) -> Value {
+        Worker::to_json(self)
+    }
+}
 
 impl SisdmkSim {
     pub fn new(config: SisdmkConfig) -> Self {
@@ -142,7 +160,10 @@ impl SisdmkSim {
                     person.phone.clone()
                 };
                 let graduated = person.birth_date.year() + 22 + rng.below(3) as i32;
-                let start = NaiveDate::from_ymd_opt(graduated + 1, 1 + rng.below(12) as u32, 1).unwrap();
+                // Never in the future, however young the worker.
+                let start = NaiveDate::from_ymd_opt(graduated + 1, 1 + rng.below(12) as u32, 1)
+                    .unwrap()
+                    .min(now.date_naive() - Days::days(400));
                 let mut jobs = vec![Job {
                     facility: rng.below(FACILITIES.len() as u64) as usize,
                     kind: rng.pick::<&str>(EMPLOYMENT_KINDS),
@@ -150,15 +171,16 @@ impl SisdmkSim {
                     end: None,
                 }];
                 if rng.chance(0.3) {
-                    // An earlier post, ended when the current one began.
-                    let earlier = start - Days::days(365 * (1 + rng.below(5) as i64));
-                    jobs[0].start = earlier + Days::days(365);
+                    // An earlier contract post, ended the day before the current one began;
+                    // the current post then began later.
+                    let years = 1 + rng.below(4) as i64;
+                    jobs[0].start = (start + Days::days(365 * years)).min(now.date_naive() - Days::days(30));
                     jobs.insert(
                         0,
                         Job {
                             facility: rng.below(FACILITIES.len() as u64) as usize,
                             kind: "Kontrak",
-                            start: earlier,
+                            start,
                             end: Some(jobs[0].start - Days::days(1)),
                         },
                     );
@@ -176,59 +198,32 @@ impl SisdmkSim {
                 }
             })
             .collect();
-        Self(Arc::new(Inner {
-            config,
-            workers: RwLock::new(workers),
-            faults: Arc::default(),
-            events: EventSender::default(),
-        }))
+        Self {
+            registry: Registry::new(workers, TokenHeader::Bearer, &config.api_token),
+            config: Arc::new(config),
+        }
     }
 
     /// `GET /api/v1/sdmk` (the incremental listing) and `/_sim/faults`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/api/v1/sdmk", get(list))
-            .with_state(self.clone())
-            .merge(faults::router(self.0.faults.clone()))
+        self.registry.router("/api/v1/sdmk")
     }
 
     pub fn config(&self) -> &SisdmkConfig {
-        &self.0.config
-    }
-
-    pub fn set_faults(&self, faults: Faults) {
-        self.0.faults.set(faults);
-    }
-
-    pub fn total(&self) -> usize {
-        self.0.workers.read().unwrap().len()
-    }
-
-    /// The person behind worker `index`.
-    pub fn person(&self, index: usize) -> Person {
-        self.0.workers.read().unwrap()[index].person.clone()
+        &self.config
     }
 
     /// Worker `index`'s phone number as SISDMK has it.
     pub fn phone(&self, index: usize) -> String {
-        self.0.workers.read().unwrap()[index].phone.clone()
+        self.read(index, |w| w.phone.clone())
     }
 
     /// Worker `index`'s current facility name.
     pub fn facility(&self, index: usize) -> &'static str {
-        let workers = self.0.workers.read().unwrap();
-        let current = workers[index].jobs.last().expect("every worker has a post");
-        FACILITIES[current.facility].1
-    }
-
-    /// Sends events to `url`, signed with `secret` (`whsec_…`, as the hub returned it).
-    pub fn subscribe(&self, url: &str, secret: &str) -> anyhow::Result<()> {
-        self.0.events.subscribe(url, secret)
-    }
-
-    /// The event sender, to repeat a delivery or sign one at another time.
-    pub fn events(&self) -> &EventSender {
-        &self.0.events
+        self.read(index, |w| {
+            let current = w.jobs.last().expect("every worker has a post");
+            FACILITIES[current.facility].1
+        })
     }
 
     /// Moves worker `index` to facility `facility` (an index into [`FACILITIES`]) from today,
@@ -236,61 +231,25 @@ impl SisdmkSim {
     pub async fn transfer(&self, index: usize, facility: usize) -> anyhow::Result<Delivery> {
         anyhow::ensure!(facility < FACILITIES.len(), "no facility {facility}");
         let today = Utc::now().date_naive();
-        self.change(index, "pegawai.mutasi", |w| {
-            if let Some(current) = w.jobs.last_mut() {
-                current.end = Some(today - Days::days(1));
-            }
-            w.jobs.push(Job {
-                facility,
-                kind: "PNS",
-                start: today,
-                end: None,
-            });
-        })
-        .await
+        self.registry
+            .change(index, "pegawai.mutasi", |w| {
+                if let Some(current) = w.jobs.last_mut() {
+                    current.end = Some(today - Days::days(1));
+                }
+                w.jobs.push(Job {
+                    facility,
+                    kind: "PNS",
+                    start: today,
+                    end: None,
+                });
+            })
+            .await
     }
 
     /// Gives worker `index` a new phone number and sends `pegawai.diperbarui`.
     pub async fn change_phone(&self, index: usize, phone: &str) -> anyhow::Result<Delivery> {
-        self.change(index, "pegawai.diperbarui", |w| w.phone = phone.to_string())
+        self.registry
+            .change(index, "pegawai.diperbarui", |w| w.phone = phone.to_string())
             .await
     }
-
-    async fn change(&self, index: usize, kind: &str, edit: impl FnOnce(&mut Worker)) -> anyhow::Result<Delivery> {
-        let row = {
-            let mut workers = self.0.workers.write().unwrap();
-            let worker = workers
-                .get_mut(index)
-                .ok_or_else(|| anyhow::anyhow!("no worker {index}"))?;
-            edit(worker);
-            worker.updated_at = Utc::now().trunc_subsecs(6);
-            worker.to_json()
-        };
-        self.0.events.send(kind, row).await
-    }
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    updated_since: Option<DateTime<Utc>>,
-    page: Option<usize>,
-    per_page: Option<usize>,
-}
-
-async fn list(State(sim): State<SisdmkSim>, headers: HeaderMap, query: Query<ListQuery>) -> Response {
-    if let Some(failed) = sim.0.faults.injected_failure().await {
-        return failed;
-    }
-    let bearer = format!("Bearer {}", sim.0.config.api_token);
-    if let Some(denied) = unauthorized(&headers, "authorization", &bearer) {
-        return denied;
-    }
-    let workers = sim.0.workers.read().unwrap();
-    let mut matching: Vec<&Worker> = workers
-        .iter()
-        .filter(|w| query.updated_since.is_none_or(|since| w.updated_at > since))
-        .collect();
-    matching.sort_by_key(|w| (w.updated_at, w.person.index));
-    let rows = matching.iter().map(|w| w.to_json()).collect();
-    paged(rows, query.page, query.per_page).into_response()
 }
