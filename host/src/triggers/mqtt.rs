@@ -3,12 +3,13 @@
 //! - Topics are the connector config's `topics`, else the plugin manifest's `mqtt_topics`,
 //!   subscribed as shared subscriptions (`$share/<group>/<topic>`) so hub replicas split
 //!   the messages between them.
-//! - `connections` MQTT connections per connector, all in the shared group. A broker sends
-//!   each connection only so many unacknowledged messages (Mosquitto's
-//!   `max_inflight_messages`, 20 by default), so one connection is slow however fast the
-//!   hub stores; several fill the pipe.
+//! - `connections` MQTT connections per connector, all in the shared group: each has its own
+//!   in-flight window at the broker, so more messages are on their way while one batch
+//!   commits (BENCHMARKS.md: 20,000-message burst on PostgreSQL, 1 connection 9,477 stored/s,
+//!   8 connections 11,361/s).
 //! - QoS 1 with manual acks: each connection takes every message that has arrived (up to
-//!   `max_batch`) without waiting for more, stores them as one durable job (group-committed
+//!   `max_batch`) without waiting for more — waiting for a fuller batch holds the broker's
+//!   window shut, and Mosquitto drops what overflows a session's queue — stores them as one durable job (group-committed
 //!   with the other connections' batches and with webhooks), and only then acknowledges each.
 //!   A message not acknowledged when the hub dies is sent again by the broker (the session
 //!   outlives the connection), and stored observations are unique per device, code and time,
