@@ -27,8 +27,10 @@ fn main() {
         .parent()
         .expect("host/ lives in the workspace root")
         .to_path_buf();
+    // Relative to host/: cargo may share this build's fingerprint with another checkout of
+    // the same workspace in the same target dir, and absolute paths would watch that one.
     for input in ["plugins", "sdk", "wit", "migrations", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(input).display());
+        println!("cargo:rerun-if-changed=../{input}");
     }
     println!("cargo:rerun-if-changed=build.rs");
 

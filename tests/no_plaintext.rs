@@ -3,7 +3,7 @@
 //! in the database files, in any API answer given without `pii:read`, or in an error body.
 //! (The JSON logs of a whole `hub demo` run are checked in `host/tests/demo_logs.rs`.)
 
-use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
+use hub_e2e::{Backend, Keeper, TestHub, keepers, kki, regnakes, sisdmk};
 use hub_sim::needles::Needles;
 use hub_sim::{SsoConfig, SsoSim};
 use reqwest::{Method, StatusCode};
@@ -36,7 +36,32 @@ async fn nothing_in_clear(keeper: Keeper) {
         .unwrap();
     sso.set_issuer(&sso_server.base_url());
     let sso_id = hub.sso_connector("sso", &sso_server.base_url()).await;
-    for id in [&regnakes_id, &sso_id] {
+    // KKI and SISDMK merge into the same people (golden record, per-source rows).
+    let (kki_sim, kki_server) = kki(hub_sim::KkiConfig {
+        people: 200,
+        seed: registry.config().seed,
+        ..Default::default()
+    })
+    .await;
+    let kki_id = hub
+        .token_connector("kki", "kki", &kki_server.base_url(), &kki_sim.config().api_token)
+        .await;
+    let (sisdmk_sim, sisdmk_server) = sisdmk(hub_sim::SisdmkConfig {
+        people: 200,
+        seed: registry.config().seed,
+        ..Default::default()
+    })
+    .await;
+    let sisdmk_id = hub
+        .token_connector(
+            "sisdmk",
+            "sisdmk",
+            &sisdmk_server.base_url(),
+            &sisdmk_sim.config().api_token,
+        )
+        .await;
+    // KKI last: the rows it writes keep its source id, which must not be the STR number.
+    for id in [&regnakes_id, &sso_id, &sisdmk_id, &kki_id] {
         assert_eq!(hub.run_to_end(id).await["status"], "succeeded", "{keeper:?}");
     }
     let people = registry.all_people();
@@ -45,6 +70,8 @@ async fn nothing_in_clear(keeper: Keeper) {
         [
             registry.config().client_secret.clone(),
             SsoConfig::default().client_secret,
+            kki_sim.config().api_token.clone(),
+            sisdmk_sim.config().api_token.clone(),
         ]
         .into_iter()
         .chain(registry.live_tokens())
@@ -64,6 +91,8 @@ async fn nothing_in_clear(keeper: Keeper) {
         format!("/api/v1/connectors/{regnakes_id}/runs"),
         format!("/api/v1/connectors/{regnakes_id}/logs?limit=500"),
         format!("/api/v1/connectors/{sso_id}/logs?limit=500"),
+        format!("/api/v1/connectors/{kki_id}/logs?limit=500"),
+        format!("/api/v1/connectors/{sisdmk_id}/logs?limit=500"),
         format!("/api/v1/connectors/{regnakes_id}/secrets"),
         format!("/api/v1/runs/{run_id}"),
         "/api/v1/rejects?limit=500".into(),

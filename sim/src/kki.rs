@@ -62,6 +62,7 @@ pub struct Doctor {
 impl Doctor {
     fn to_json(&self) -> Value {
         json!({
+            "id_registrasi": format!("KKI-{:07}", self.person.index),
             "nomor_str": self.person.str_number,
             "nik": self.person.nik,
             "nama": self.person.full_name,

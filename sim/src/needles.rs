@@ -1,20 +1,22 @@
-//! What must never be found in clear in the hub's storage, logs or answers: the seeded NIKs and
-//! names, client secrets, access tokens. Scans raw bytes for any of them (test support).
+//! What must never be found in clear in the hub's storage, logs or answers: the seeded NIKs,
+//! STR numbers and names, client secrets, access tokens. Scans raw bytes for any of them (test support).
 
 use std::collections::HashSet;
 
 pub struct Needles {
     niks: HashSet<String>,
+    strs: Vec<String>,
     names: Vec<String>,
     secrets: Vec<String>,
 }
 
 impl Needles {
-    /// The NIKs of `people`, and the full names that cannot be mistaken for a common word
+    /// The NIKs and STR numbers of `people`, and the full names that cannot be mistaken for a common word
     /// (two words or more).
     pub fn people(people: &[crate::people::Person]) -> Self {
         Self {
             niks: people.iter().map(|p| p.nik.clone()).collect(),
+            strs: people.iter().map(|p| p.str_number.clone()).collect(),
             names: people
                 .iter()
                 .filter(|p| p.full_name.contains(' '))
@@ -45,6 +47,20 @@ impl Needles {
                 !text.contains(name.as_str()),
                 "{what} contains the name {name:?} in clear"
             );
+        }
+        for number in &self.strs {
+            // What precedes it says where it is (a column name, a JSON key), not the value.
+            if let Some(at) = text.find(number.as_str()) {
+                let before: String = text[..at]
+                    .chars()
+                    .rev()
+                    .take(48)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!("{what} contains a seeded STR number in clear, after {before:?}");
+            }
         }
         for (i, secret) in self.secrets.iter().enumerate() {
             assert!(

@@ -92,7 +92,7 @@ fn to_practitioner(row: &Value) -> CanonicalRecord {
         .collect();
     CanonicalRecord::Practitioner(Practitioner {
         nik: text(row, "nik"),
-        str_number: str_number.clone(),
+        str_number,
         full_name: text(row, "nama"),
         birth_place: text(row, "tempat_lahir"),
         birth_date: text(row, "tanggal_lahir"),
@@ -104,9 +104,10 @@ fn to_practitioner(row: &Value) -> CanonicalRecord {
         profession: Some("Dokter".into()),
         registrations,
         trainings,
+        // KKI's own record id, never the STR number: source ids are stored in clear.
         source: SourceRef {
             system: SYSTEM.into(),
-            id: str_number.unwrap_or_default(),
+            id: text(row, "id_registrasi").unwrap_or_default(),
             updated_at: text(row, "diperbarui_pada"),
         },
         ..healthforce_sdk::empty_practitioner()
