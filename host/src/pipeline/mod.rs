@@ -408,7 +408,7 @@ impl<'a> Sources<'a> {
                 .unwrap_or_default();
             self.merged.insert(id.to_string(), opened);
         }
-        let row_id = format!("{id}/{}", contribution.system);
+        let row_id = SealedContribution::row_id(id, &contribution.system);
         let json = serde_json::to_string(&contribution.record).expect("records serialize");
         self.written.insert(
             (id.to_string(), contribution.system.clone()),
@@ -462,7 +462,7 @@ fn open_contribution(
         what: "practitioner source record",
         detail,
     };
-    let row_id = format!("{}/{}", sealed.practitioner_id, sealed.source_system);
+    let row_id = SealedContribution::row_id(&sealed.practitioner_id, &sealed.source_system);
     let json = cipher
         .decrypt_str("practitioner_sources", "record", &row_id, &sealed.record)
         .map_err(|e| corrupt(e.to_string()))?;

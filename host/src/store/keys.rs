@@ -42,7 +42,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "practitioner_sources",
-        row_id: "practitioner_id || '/' || source_system",
+        row_id: "id",
         columns: &["record"],
     },
     SealedTable {

@@ -45,7 +45,7 @@ pub struct SealedPractitioner {
 }
 
 /// What one source system last said about a practitioner: the canonical record, sealed whole
-/// (AAD row id `<practitioner id>/<system>`).
+/// under its [`SealedContribution::row_id`].
 #[derive(Clone, Debug)]
 pub struct SealedContribution {
     pub practitioner_id: String,
@@ -57,6 +57,13 @@ pub struct SealedContribution {
     pub content_hash: Vec<u8>,
     pub source_updated_at: Option<String>,
     pub received_at: String,
+}
+
+impl SealedContribution {
+    /// `<practitioner id>/<system>`: the primary key, and the row id in `record`'s AAD.
+    pub fn row_id(practitioner_id: &str, source_system: &str) -> String {
+        format!("{practitioner_id}/{source_system}")
+    }
 }
 
 /// Which blind index a lookup uses.
@@ -241,8 +248,7 @@ pub async fn upsert(
     Ok(())
 }
 
-const CONTRIBUTION_COLUMNS: &str =
-    "practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
+const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
 
 /// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
 /// writing transaction, after [`lock`], it sees what no concurrent writer can change.
@@ -304,15 +310,16 @@ pub async fn upsert_contributions(
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {} \
-             ON CONFLICT (practitioner_id, source_system) DO UPDATE SET connector_id = excluded.connector_id, \
+             ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id, \
              key_version = excluded.key_version, \
              record = excluded.record, content_hash = excluded.content_hash, \
              source_updated_at = excluded.source_updated_at, received_at = excluded.received_at",
-            backend.placeholders(chunk.len(), 8, 1)
+            backend.placeholders(chunk.len(), 9, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for c in chunk {
             query = query
+                .bind(SealedContribution::row_id(&c.practitioner_id, &c.source_system))
                 .bind(&c.practitioner_id)
                 .bind(&c.source_system)
                 .bind(&c.connector_id)
