@@ -240,7 +240,11 @@ async fn outage_is_retried_three_times_then_fails_and_the_hub_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
-    let hub = TestHub::start_with(Backend::Sqlite, |config| config.limits.call_deadline_secs = 5).await;
+    let hub = TestHub::start_with(Backend::Sqlite, |config| {
+        config.limits.call_deadline_secs = 5;
+        config.limits.cpu_secs = 2;
+    })
+    .await;
     let fixture = hub::bundled::fixture("hostile").unwrap();
     hub.hub.manager.install_bundled(&fixture).await.unwrap();
     // A listener the egress fixture is not allowed to reach: it must never see a connection.
@@ -249,7 +253,7 @@ async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
 
     let mut hostile = Vec::new();
     for (mode, expected) in [
-        ("spin", "CPU deadline"),
+        ("spin", "CPU time limit of 2.0 s"),
         ("hog", "memory limit of 64 MiB"),
         ("egress", "egress allow-list"),
         ("secret", "not declared in this plugin's manifest"),

@@ -31,10 +31,7 @@ async fn main() {
     );
 
     let job: Arc<dyn JobHost> = Arc::new(BenchJob::new(None, false));
-    let spec = JobSpec {
-        egress: vec![],
-        trace_id: "0".repeat(32),
-    };
+    let spec = JobSpec::new(vec![], "0".repeat(32));
     let request = SyncRequest {
         run_id: "bench".into(),
         cursor: None,

@@ -56,10 +56,7 @@ async fn main() {
         true,
     ));
     let config = serde_json::json!({ "base_url": server.base_url(), "per_page": PER_PAGE }).to_string();
-    let spec = JobSpec {
-        egress: vec![server.addr.to_string()],
-        trace_id: "0".repeat(32),
-    };
+    let spec = JobSpec::new(vec![server.addr.to_string()], "0".repeat(32));
     let started = Instant::now();
     let request = SyncRequest {
         run_id: "bench".into(),
@@ -102,6 +99,7 @@ async fn main() {
                     BatchSource {
                         connector_id: "bench",
                         run_id: None,
+                        quotas: &Default::default(),
                     },
                     batch,
                 )
@@ -149,6 +147,7 @@ async fn main() {
                     max_attempts: None,
                     schedule: None,
                     timezone: None,
+                    quotas: serde_json::json!({}),
                 },
                 "bench",
             )

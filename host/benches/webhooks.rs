@@ -58,6 +58,7 @@ async fn main() {
                     max_attempts: None,
                     schedule: None,
                     timezone: None,
+                    quotas: serde_json::json!({}),
                 },
                 "bench",
             )

@@ -1,7 +1,7 @@
 //! Hub configuration: `hub.toml`, then `HUB_*` environment variables over it.
 
 use crate::jobs::{JobsConfig, RetryPolicy};
-use crate::runtime::Limits;
+use crate::runtime::{Limits, Quotas};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,7 @@ pub struct HubConfig {
     #[serde(skip)]
     pub admin_key: Option<SecretString>,
     pub limits: Limits,
+    pub quotas: Quotas,
     pub retry: RetryPolicy,
     pub jobs: JobsConfig,
     pub webhooks: crate::webhooks::WebhooksConfig,
@@ -220,6 +221,7 @@ impl Default for HubConfig {
             database_url: None,
             admin_key: None,
             limits: Limits::default(),
+            quotas: Quotas::default(),
             retry: RetryPolicy::default(),
             jobs: JobsConfig::default(),
             webhooks: Default::default(),

@@ -116,8 +116,11 @@ impl Hub {
             secrets,
             runtime,
             queue.clone(),
-            config.plugins.clone(),
-            key_reload,
+            manager::Settings {
+                plugins: config.plugins.clone(),
+                key_reload,
+                quotas: config.quotas.clone(),
+            },
         );
         let mut background = vec![
             manager.watch_keys(key_reload),

@@ -4,6 +4,8 @@
 //!
 //! Under `CI=true` a missing `HUB_TEST_DATABASE_URL` is an error: no test may skip in CI.
 
+pub mod hostile;
+
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::jobs::{JobsConfig, RetryPolicy};
@@ -163,9 +165,12 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         admin_key: Some(hub::config::SecretString::new(ADMIN_KEY)),
         limits: Limits {
             call_deadline_secs: 60,
+            run_deadline_secs: 300,
+            cpu_secs: 30,
             memory_mib: 64,
             max_instances: 16,
         },
+        quotas: Default::default(),
         retry: RetryPolicy {
             base_delay_ms: 50,
             max_delay_ms: 400,

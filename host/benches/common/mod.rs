@@ -46,9 +46,9 @@ impl JobHost for BenchJob {
         Box::pin(async { Ok(None) })
     }
 
-    fn state_set(&self, _key: String, value: String) -> BoxFuture<'_, wasmtime::Result<()>> {
+    fn state_set(&self, _key: String, value: String, _max_keys: u32) -> BoxFuture<'_, wasmtime::Result<bool>> {
         *self.cursor.lock().unwrap() = Some(value);
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(true) })
     }
 
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
@@ -71,4 +71,8 @@ impl JobHost for BenchJob {
     }
 
     fn log(&self, _level: LogLevel, _message: String, _fields: Vec<(String, String)>, _from_plugin: bool) {}
+
+    fn flush_logs(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -35,6 +35,8 @@ pub struct ConnectorView {
     pub timezone: String,
     /// When the schedule fires next (while enabled).
     pub next_run_at: Option<String>,
+    /// Quotas this connector overrides (the rest are the hub's `[quotas]`).
+    pub quotas: Value,
     pub health: Health,
     pub created_at: String,
     pub updated_at: String,
@@ -77,6 +79,7 @@ async fn view(state: &AppState, c: &ConnectorRecord) -> Result<ConnectorView, Pr
             .and_then(|s| crate::triggers::Schedule::parse(s, &c.timezone).ok())
             .and_then(|s| s.next_after(chrono::Utc::now()))
             .map(crate::store::format_time),
+        quotas: serde_json::from_str(&c.quotas).unwrap_or_else(|_| serde_json::json!({})),
         health: state.manager.health(c).await?,
         created_at: c.created_at.clone(),
         updated_at: c.updated_at.clone(),

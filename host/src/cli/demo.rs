@@ -381,6 +381,7 @@ fn demo_connector(
         max_attempts: None,
         schedule: None,
         timezone: None,
+        quotas: serde_json::json!({}),
     }
 }
 

@@ -14,12 +14,14 @@
 
 mod committer;
 mod payload;
+mod running;
 mod worker;
 
 pub use committer::CommitError;
 pub use payload::{
     Message as QueuedMessage, MessagesPayload, WebhookPayload, open as open_payload, seal as seal_payload,
 };
+pub use running::{Running, RunningCall};
 pub use worker::{Executor, Outcome, Queue};
 
 use serde::{Deserialize, Serialize};

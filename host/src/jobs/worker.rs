@@ -1,6 +1,7 @@
 //! The workers: claim due jobs, hand them to the executor, record what became of them.
 
 use super::committer::{CommitError, Committer};
+use super::running::Running;
 use super::{JobKind, JobsConfig, RetryPolicy};
 use crate::store::jobs::{ClaimedJob, NewJob};
 use crate::store::{Backend, Db, format_time};
@@ -37,6 +38,7 @@ pub struct Queue {
     work: Notify,
     syncs: Notify,
     committer: Committer,
+    running: Arc<Running>,
 }
 
 impl Queue {
@@ -48,12 +50,18 @@ impl Queue {
             work: Notify::new(),
             syncs: Notify::new(),
             committer: Committer::new(config.commit_batch),
+            running: Arc::default(),
             config,
         })
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The plugin calls running on this hub.
+    pub fn running(&self) -> &Arc<Running> {
+        &self.running
     }
 
     /// Tells idle workers that jobs other than syncs were queued.
@@ -115,12 +123,31 @@ impl Queue {
         format_time(Utc::now() + self.lease())
     }
 
+    /// Renews this hub's leases every third of a lease, and stops calls whose connector was
+    /// disabled or deleted on another hub. A failed renewal is tried again a few times
+    /// before the next round: on SQLite a writer may hold the database for a moment.
     async fn keep_leases(self: Arc<Self>) {
         let every = self.lease() / 3;
         loop {
             tokio::time::sleep(every).await;
-            if let Err(error) = self.db.renew_leases(&self.worker_id, &self.lease_until()).await {
+            let mut renewed = self.db.renew_leases(&self.worker_id, &self.lease_until()).await;
+            for pause in [50, 200, 800] {
+                if renewed.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                renewed = self.db.renew_leases(&self.worker_id, &self.lease_until()).await;
+            }
+            if let Err(error) = renewed {
                 tracing::error!(%error, "could not renew job leases; other hubs may take over this hub's jobs");
+            }
+            match self.db.held_jobs_of_stopped_connectors(&self.worker_id).await {
+                Ok(jobs) => {
+                    for (job, reason) in jobs {
+                        self.running.cancel_job(&job, &reason);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not check for disabled connectors' running jobs"),
             }
         }
     }

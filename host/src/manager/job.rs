@@ -6,7 +6,7 @@ use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::pipeline::{BatchOutcome, BatchSource};
 use crate::runtime::bindings::CanonicalRecord;
-use crate::runtime::{EmitOutcome, JobHost, LogLevel, PluginError, RejectedRow};
+use crate::runtime::{EmitOutcome, JobHost, LogLevel, PluginError, Quotas, RejectedRow};
 use crate::secrets::SecretError;
 use crate::store::logs::LogLine;
 use crate::store::{self, StoreError, connectors::ConnectorRecord};
@@ -25,16 +25,25 @@ pub struct ConnectorJob {
     run_id: Option<String>,
     /// Secret names the plugin may read (its manifest's `secrets`).
     granted_secrets: Vec<String>,
+    /// The connector's quotas.
+    quotas: Quotas,
     logs: Mutex<Vec<LogLine>>,
     /// Secret values and bearer tokens handed out in this job: scrubbed from everything it
     /// logs and from its error, should a plugin try to leak them.
     revealed: Mutex<Vec<String>>,
+    /// Why the hub could not store a batch this job emitted, if it could not: the job's
+    /// error then says the hub failed, whatever the plugin made of it.
+    store_failure: Mutex<Option<String>>,
 }
 
 /// What a scrubbed value is replaced with.
 const REDACTED: &str = "[redacted]";
 /// Shorter values are not scrubbed: they would match ordinary text.
 const SCRUB_MIN_LEN: usize = 6;
+/// Rows stored per transaction: an emit of thousands of records becomes several short
+/// transactions, so no plugin holds the database (SQLite's single writer above all) for
+/// long. 500 rows take ~50-100 ms here (BENCHMARKS.md, sync).
+const ROWS_PER_TRANSACTION: usize = 500;
 
 impl ConnectorJob {
     pub fn new(
@@ -43,6 +52,7 @@ impl ConnectorJob {
         job_id: String,
         run_id: Option<String>,
         granted_secrets: Vec<String>,
+        quotas: Quotas,
     ) -> Self {
         let credentials = serde_json::from_str(&connector.credentials).unwrap_or_default();
         Self {
@@ -52,14 +62,21 @@ impl ConnectorJob {
             job_id,
             run_id,
             granted_secrets,
+            quotas,
             logs: Mutex::default(),
             revealed: Mutex::default(),
+            store_failure: Mutex::default(),
         }
     }
 
     /// The run this job executes, for a sync.
     pub fn run_id(&self) -> Option<&str> {
         self.run_id.as_deref()
+    }
+
+    /// Why the hub could not store a batch of this job, if it could not.
+    pub fn store_failure(&self) -> Option<String> {
+        self.store_failure.lock().unwrap().clone()
     }
 
     /// What audit entries of this job name: its run, or the job itself.
@@ -69,26 +86,25 @@ impl ConnectorJob {
 
     fn reveal(&self, value: &str) {
         if value.len() >= SCRUB_MIN_LEN {
-            self.revealed.lock().unwrap().push(value.to_string());
+            self.revealed.lock().unwrap().extend(disguises(value));
         }
     }
 
-    /// `text` with every secret value and token this job handed out replaced by `[redacted]`.
+    /// `text` with every secret value and token this job handed out — as it is, reversed,
+    /// in other letter case, base64 or hex — replaced by `[redacted]`.
     pub fn scrub(&self, text: &str) -> String {
         let revealed = self.revealed.lock().unwrap();
-        revealed
-            .iter()
-            .fold(text.to_string(), |text, value| text.replace(value.as_str(), REDACTED))
+        revealed.iter().fold(text.to_string(), |text, value| {
+            replace_ignoring_case(&text, value, REDACTED)
+        })
     }
 
-    /// Writes buffered log lines to the database.
-    pub async fn flush_logs(&self) {
-        let lines = std::mem::take(&mut *self.logs.lock().unwrap());
-        if !lines.is_empty()
-            && let Err(error) = self.inner.db.append_logs(&lines).await
-        {
-            tracing::error!(connector = %self.connector.id, %error, "could not store connector log lines");
-        }
+    /// Whether `name` is a secret the plugin may never read, whatever its manifest says:
+    /// the client secret behind one of this connector's credentials (the host uses it to
+    /// fetch tokens; the plugin gets only the token) or one of the hub's own.
+    fn reserved(&self, name: &str) -> bool {
+        name.starts_with(crate::secrets::HUB_SECRET_PREFIX)
+            || self.credentials.values().any(|c| c.client_secret == name)
     }
 
     async fn open_secret(&self, name: &str) -> Result<String, PluginError> {
@@ -161,9 +177,26 @@ impl JobHost for ConnectorJob {
             let source = BatchSource {
                 connector_id: &self.connector.id,
                 run_id: self.run_id.as_deref(),
+                quotas: &self.quotas,
             };
             let received = batch.len();
-            let result = self.inner.pipeline.ingest(source, batch).await;
+            let mut outcome = BatchOutcome::default();
+            let mut result = Ok(());
+            let mut rows = batch.into_iter();
+            let mut offset = 0u32;
+            while rows.len() > 0 {
+                let chunk: Vec<CanonicalRecord> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
+                let stored = chunk.len() as u32;
+                match self.inner.pipeline.ingest(source, chunk).await {
+                    Ok(part) => outcome.add(part, offset),
+                    Err(error) => {
+                        result = Err(error);
+                        break;
+                    }
+                }
+                offset += stored;
+            }
+            let result = result.map(|()| outcome);
             self.flush_logs().await;
             self.audit_batch(received, &result).await;
             match result {
@@ -182,6 +215,7 @@ impl JobHost for ConnectorJob {
                         vec![],
                         false,
                     );
+                    self.store_failure.lock().unwrap().get_or_insert(error.to_string());
                     Err(PluginError::Unavailable(
                         "the hub could not store this batch; the run will be retried".into(),
                     ))
@@ -200,11 +234,11 @@ impl JobHost for ConnectorJob {
         })
     }
 
-    fn state_set(&self, key: String, value: String) -> BoxFuture<'_, wasmtime::Result<()>> {
+    fn state_set(&self, key: String, value: String, max_keys: u32) -> BoxFuture<'_, wasmtime::Result<bool>> {
         Box::pin(async move {
             self.inner
                 .db
-                .state_set(&self.connector.id, &key, &value)
+                .state_set(&self.connector.id, &key, &value, max_keys)
                 .await
                 .map_err(wasmtime::Error::new)
         })
@@ -250,7 +284,7 @@ impl JobHost for ConnectorJob {
 
     fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
-            if !self.granted_secrets.contains(&name) {
+            if self.reserved(&name) || !self.granted_secrets.contains(&name) {
                 self.log(
                     LogLevel::Warn,
                     format!("plugin asked for secret {name:?}, which its manifest does not declare; refused"),
@@ -265,9 +299,11 @@ impl JobHost for ConnectorJob {
                 .outcome(Outcome::Denied)
                 .details(json!({ "name": name }));
                 self.inner.audit.record(event).await;
-                return Err(PluginError::Config(format!(
-                    "secret {name:?} is not declared in this plugin's manifest (plugin.toml `secrets`)"
-                )));
+                return Err(PluginError::Config(if self.reserved(&name) {
+                    format!("secret {name:?} backs a credential or the hub itself; plugins never read it")
+                } else {
+                    format!("secret {name:?} is not declared in this plugin's manifest (plugin.toml `secrets`)")
+                }));
             }
             self.open_secret(&name).await
         })
@@ -296,4 +332,50 @@ impl JobHost for ConnectorJob {
             fields: serde_json::Value::Object(fields.into_iter().map(|(k, v)| (k, v.into())).collect()),
         });
     }
+
+    fn flush_logs(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let lines = std::mem::take(&mut *self.logs.lock().unwrap());
+            if !lines.is_empty()
+                && let Err(error) = self.inner.db.append_logs(&lines).await
+            {
+                tracing::error!(connector = %self.connector.id, %error, "could not store connector log lines");
+            }
+        })
+    }
+}
+
+/// `value` and the forms a plugin could turn it into to slip it past an exact match:
+/// reversed, base64 (standard and URL-safe, with and without padding) and hex. Letter case
+/// is handled by the match itself.
+fn disguises(value: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let bytes = value.as_bytes();
+    let mut forms = vec![value.to_string(), value.chars().rev().collect(), hex::encode(bytes)];
+    forms.extend([STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].map(|engine| engine.encode(bytes)));
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `text` with every occurrence of `needle`, in any ASCII letter case, replaced.
+fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
+    let (haystack, needle) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    if needle.is_empty() || !haystack.contains(&needle) {
+        return text.to_string();
+    }
+    // ASCII lowercasing keeps byte offsets, so matches in `haystack` are matches in `text`.
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in haystack.match_indices(&needle) {
+        if at < last {
+            continue;
+        }
+        out.push_str(&text[last..at]);
+        out.push_str(with);
+        last = at + needle.len();
+    }
+    out.push_str(&text[last..]);
+    out
 }

@@ -4,7 +4,7 @@
 //! No restart is needed: a run reads its connector when it gets its slot, so a run already
 //! going keeps the plugin version it loaded and the next one uses the new version.
 
-use super::{FieldError, Manager, ManagerError, config_schema, validate_egress};
+use super::{FieldError, Manager, ManagerError, check_credential_secrets, config_schema, validate_egress};
 use crate::audit::Event;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
@@ -25,6 +25,9 @@ pub struct ConnectorPatch {
     pub schedule: Option<String>,
     /// IANA time zone the schedule is read in.
     pub timezone: Option<String>,
+    /// Quota overrides; replaces the connector's overrides whole (`{}` returns to the
+    /// hub's `[quotas]`).
+    pub quotas: Option<serde_json::Value>,
 }
 
 /// Health of a connector, derived from its runs.
@@ -62,6 +65,7 @@ impl Manager {
             patch.max_attempts.map(|_| "max_attempts"),
             patch.schedule.as_ref().map(|_| "schedule"),
             patch.timezone.as_ref().map(|_| "timezone"),
+            patch.quotas.as_ref().map(|_| "quotas"),
         ]
         .into_iter()
         .flatten()
@@ -89,6 +93,10 @@ impl Manager {
         }
         if let Some(timezone) = patch.timezone {
             record.timezone = timezone;
+        }
+        if let Some(quotas) = patch.quotas {
+            self.check_quotas(&quotas)?;
+            record.quotas = quotas.to_string();
         }
         check_schedule(record.schedule.as_deref(), &record.timezone)?;
         self.inner.db.update_connector(&record).await?;
@@ -149,6 +157,8 @@ impl Manager {
         }
         let config: serde_json::Value = serde_json::from_str(&record.config).unwrap_or_default();
         check_config(&manifest, &config)?;
+        let credentials = serde_json::from_str(&record.credentials).unwrap_or_default();
+        check_credential_secrets(&manifest, &credentials)?;
         if !self
             .inner
             .db
@@ -173,6 +183,10 @@ impl Manager {
     /// Deletes a connector; its runs, logs and the records it stored stay.
     pub async fn delete_connector(&self, id: &str, actor: &str) -> Result<(), ManagerError> {
         let record = self.connector(id).await?;
+        self.inner
+            .queue
+            .running()
+            .cancel_connector(id, "the connector was deleted while the job ran");
         // Secrets first: a connector whose secrets could not be removed is not deleted.
         self.inner.secrets.delete_all(id).await?;
         if !self.inner.db.delete_connector(id).await? {

@@ -19,7 +19,7 @@ use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
 use crate::jobs::{JobKind, Queue};
 use crate::pipeline::Pipeline;
-use crate::runtime::Runtime;
+use crate::runtime::{Quotas, Runtime};
 use crate::secrets::{SecretError, SecretInfo, SecretStore};
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::{JobRecord, NewJob};
@@ -88,6 +88,10 @@ pub struct NewConnector {
     pub schedule: Option<String>,
     /// IANA time zone the schedule is read in; default Asia/Jakarta.
     pub timezone: Option<String>,
+    /// Quotas this connector needs other than the hub's `[quotas]`, e.g.
+    /// `{"log_lines": 50000}` (docs/limits.md).
+    #[serde(default = "empty_object")]
+    pub quotas: serde_json::Value,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -107,6 +111,8 @@ pub(crate) struct Inner {
     plugins: PluginsConfig,
     /// How often every replica reloads the data keys (see `keys.rs`).
     key_reload: Duration,
+    /// `[quotas]`: what a connector gets unless it overrides some.
+    quotas: Quotas,
     /// Manifests by plugin digest (see `manifest_of`).
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
 }
@@ -116,6 +122,14 @@ pub struct Manager {
     inner: Arc<Inner>,
 }
 
+/// The manager's share of the hub config.
+pub struct Settings {
+    pub plugins: PluginsConfig,
+    /// How often every replica reloads the data keys.
+    pub key_reload: Duration,
+    pub quotas: Quotas,
+}
+
 impl Manager {
     pub fn new(
         db: Db,
@@ -123,9 +137,13 @@ impl Manager {
         secrets: SecretStore,
         runtime: Arc<Runtime>,
         queue: Arc<Queue>,
-        plugins: PluginsConfig,
-        key_reload: Duration,
+        settings: Settings,
     ) -> Self {
+        let Settings {
+            plugins,
+            key_reload,
+            quotas,
+        } = settings;
         let pipeline = Pipeline::new(db.clone(), keys.clone());
         let audit = Auditor::new(db.clone(), keys.audit);
         let trust = TrustPolicy {
@@ -145,6 +163,7 @@ impl Manager {
                 trust,
                 plugins,
                 key_reload,
+                quotas,
                 manifests: Mutex::default(),
             }),
         }
@@ -204,6 +223,8 @@ impl Manager {
                 )));
             }
         }
+        self.check_quotas(&new.quotas)?;
+        check_credential_secrets(&manifest, &new.credentials)?;
         for (name, spec) in &new.credentials {
             if !(spec.token_url.starts_with("https://") || spec.token_url.starts_with("http://")) {
                 return Err(ManagerError::invalid(format!(
@@ -239,6 +260,7 @@ impl Manager {
             previous_plugin_digest: None,
             schedule,
             timezone,
+            quotas: new.quotas.to_string(),
             created_at: now.clone(),
             updated_at: now,
         };
@@ -295,11 +317,15 @@ impl Manager {
     /// Names and versions of a connector's secrets.
     pub async fn list_secrets(&self, connector_id: &str) -> Result<Vec<SecretInfo>, ManagerError> {
         self.connector(connector_id).await?;
-        Ok(self.inner.secrets.list(connector_id).await?)
+        let mut secrets = self.inner.secrets.list(connector_id).await?;
+        secrets.retain(|s| !s.name.starts_with(crate::secrets::HUB_SECRET_PREFIX));
+        Ok(secrets)
     }
 
     pub async fn delete_secret(&self, connector_id: &str, name: &str, actor: &str) -> Result<(), ManagerError> {
         self.connector(connector_id).await?;
+        // The same rule as setting one: the hub's own secrets (`hub.…`) are out of reach.
+        validate_name(name)?;
         if !self.inner.secrets.delete(connector_id, name).await? {
             return Err(ManagerError::NotFound {
                 what: "secret",
@@ -346,6 +372,16 @@ impl Manager {
         };
         tracing::info!(connector = %id, "{action}");
         self.inner.audit.record(Event::new(actor, action, id)).await;
+        if !enabled {
+            let stopped = self
+                .inner
+                .queue
+                .running()
+                .cancel_connector(id, "the connector was disabled while the job ran");
+            if stopped > 0 {
+                tracing::info!(connector = %id, jobs = stopped, "running jobs of a disabled connector stopped");
+            }
+        }
         self.connector(id).await
     }
 
@@ -472,9 +508,15 @@ impl Manager {
             what: "rejected record",
             detail: e.to_string(),
         })?;
+        // The connector's quotas; the hub's when the connector is gone.
+        let quotas = match db.connector(&reject.connector_id).await? {
+            Some(connector) => self.inner.quotas_of(&connector).map_err(ManagerError::invalid)?,
+            None => self.inner.quotas.clone(),
+        };
         let source = crate::pipeline::BatchSource {
             connector_id: &reject.connector_id,
             run_id: None,
+            quotas: &quotas,
         };
         let outcome = self.inner.pipeline.ingest(source, vec![record]).await?;
         db.delete_reject(&reject.id).await?;
@@ -518,6 +560,44 @@ pub struct Reprocessed {
 }
 
 /// Row id of a connector secret in the AAD of its ciphertext.
+impl Inner {
+    /// The quotas `connector` runs under: the hub's, with its overrides over them.
+    pub(crate) fn quotas_of(&self, connector: &ConnectorRecord) -> Result<Quotas, String> {
+        let overrides = serde_json::from_str(&connector.quotas).unwrap_or_else(|_| serde_json::json!({}));
+        self.quotas.with_overrides(&overrides)
+    }
+}
+
+impl Manager {
+    /// Refuses quota overrides that name no quota or are not positive whole numbers.
+    fn check_quotas(&self, overrides: &serde_json::Value) -> Result<(), ManagerError> {
+        self.inner
+            .quotas
+            .with_overrides(overrides)
+            .map(drop)
+            .map_err(ManagerError::invalid)
+    }
+}
+
+/// A credential's client secret is the host's alone: a plugin whose manifest declares a
+/// secret of that name could read it with `secrets.get`, so such a pairing is refused.
+fn check_credential_secrets(
+    manifest: &Manifest,
+    credentials: &BTreeMap<String, CredentialSpec>,
+) -> Result<(), ManagerError> {
+    for (name, spec) in credentials {
+        if manifest.secrets.contains(&spec.client_secret) {
+            return Err(ManagerError::invalid(format!(
+                "credentials.{name}.client_secret names the secret {:?}, which plugin {} declares as one it \
+                 reads itself; a credential's client secret must never reach the plugin, so give it a name of its own",
+                spec.client_secret,
+                manifest.id()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn validate_name(name: &str) -> Result<(), ManagerError> {
     let ok = (1..=64).contains(&name.len())
         && name

@@ -4,16 +4,17 @@
 
 use super::job::ConnectorJob;
 use super::{Inner, Manager, alerts};
-use crate::jobs::{self, Executor, JobKind, MessagesPayload, Outcome, WebhookPayload};
+use crate::jobs::{self, Executor, JobKind, MessagesPayload, Outcome, RunningCall, WebhookPayload};
 use crate::runtime::state::CURSOR_KEY;
 use crate::runtime::{
-    CallError, JobHost, JobSpec, LoadedPlugin, LogLevel, Message, PluginError, SyncRequest, WebhookRequest,
+    CallError, JobHost, JobSpec, LoadedPlugin, LogLevel, Message, PluginError, Quotas, SyncRequest, WebhookRequest,
 };
 use crate::store::StoreError;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::ClaimedJob;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use std::time::Instant;
 
 impl Executor for Manager {
     fn execute(&self, job: ClaimedJob) -> BoxFuture<'_, Outcome> {
@@ -26,7 +27,8 @@ impl Executor for Manager {
             };
             if job.attempt > job.max_attempts {
                 let error = format!(
-                    "the hub stopped during each of its {} attempts; retry it when the cause is fixed",
+                    "each of its {} attempts was cut off: the hub running it stopped, or lost the database \
+                     long enough for its lease to lapse; retry it when the cause is fixed",
                     job.max_attempts
                 );
                 return abandon(inner, &job, error).await;
@@ -63,18 +65,21 @@ async fn finish_run(inner: &Inner, connector_id: &str, run_id: &str, error: Opti
     }
 }
 
-/// What a call into a plugin needs: the compiled plugin and the connector's grants.
+/// What a call into a plugin needs: the compiled plugin, the connector's grants and quotas,
+/// and its registration among the calls running here (dropped when the call ends).
 struct Prepared {
     plugin: Arc<LoadedPlugin>,
     egress: Vec<String>,
     /// The secrets the plugin may read: those its manifest declares, never the client
     /// secrets the host uses for its credentials.
     granted: Vec<String>,
+    quotas: Quotas,
+    running: RunningCall,
 }
 
 /// The connector's settings are read when its job is claimed, not when it was queued: a job
 /// that starts after an upgrade uses the new version, one already running keeps its own.
-async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord) -> Result<Prepared, Outcome> {
+async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Result<Prepared, Outcome> {
     let digest = &connector.plugin_digest;
     let plugin = match inner.runtime.loaded(digest) {
         Some(plugin) => plugin,
@@ -97,10 +102,13 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord) -> Result<Prep
         .map_err(|e| Outcome::Failed(e.to_string()))?
         .secrets
         .clone();
+    let quotas = inner.quotas_of(connector).map_err(Outcome::Failed)?;
     Ok(Prepared {
         plugin,
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
         granted,
+        quotas,
+        running: inner.queue.running().start(&connector.id, &job.id),
     })
 }
 
@@ -112,13 +120,17 @@ impl Prepared {
             job.id.clone(),
             job.run_id.clone(),
             self.granted.clone(),
+            self.quotas.clone(),
         ))
     }
 
-    fn spec(&self, trace_id: String) -> JobSpec {
+    fn spec(&self, trace_id: String, run_deadline: Option<Instant>) -> JobSpec {
         JobSpec {
             egress: self.egress.clone(),
             trace_id,
+            quotas: self.quotas.clone(),
+            run_deadline,
+            cancel: self.running.cancel.clone(),
         }
     }
 }
@@ -131,6 +143,11 @@ async fn judge<T>(
     host: &ConnectorJob,
     result: Result<Result<T, PluginError>, CallError>,
 ) -> Result<T, Outcome> {
+    if let Some(failure) = host.store_failure() {
+        return Err(Outcome::Retry(host.scrub(&format!(
+            "the hub could not store a batch the plugin emitted ({failure}); the job will be retried"
+        ))));
+    }
     let outcome = match result {
         Ok(Ok(value)) => {
             inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await;
@@ -147,6 +164,8 @@ async fn judge<T>(
         Ok(Err(PluginError::InvalidInput(reason))) => Outcome::Failed(format!("invalid input: {reason}")),
         Ok(Err(PluginError::Config(reason))) => Outcome::Failed(format!("configuration error: {reason}")),
         Ok(Err(PluginError::Unsupported(reason))) => Outcome::Failed(format!("unsupported: {reason}")),
+        // A cancelled event job keeps its data: it is queued again like any retry.
+        Err(CallError::Cancelled(reason)) if host.run_id().is_none() => Outcome::Retry(format!("cancelled: {reason}")),
         Err(call_error) => Outcome::Failed(call_error.to_string()),
     };
     Err(match outcome {
@@ -174,7 +193,7 @@ async fn sync(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob)
 }
 
 async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob, run_id: &str) -> Outcome {
-    let prepared = match prepare(inner, connector).await {
+    let prepared = match prepare(inner, connector, job).await {
         Ok(prepared) => prepared,
         Err(outcome) => return outcome,
     };
@@ -182,10 +201,16 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
     let started = db.start_attempt(run_id, &connector.plugin_digest).await;
     let cursor = db.state_get(&connector.id, CURSOR_KEY).await;
     let run = db.run(run_id).await;
-    let (cursor, trace_id) = match (started, cursor, run) {
-        (Ok(()), Ok(cursor), Ok(Some(run))) => (cursor, run.trace_id),
+    let (cursor, run) = match (started, cursor, run) {
+        (Ok(()), Ok(cursor), Ok(Some(run))) => (cursor, run),
         (Ok(()), Ok(_), Ok(None)) => return Outcome::Failed(format!("run {run_id} is gone")),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::Retry(database_failed(e)),
+    };
+    let Some(run_deadline) = run_deadline(inner, run.started_at.as_deref()) else {
+        let limit = inner.runtime.limits().run_deadline_secs;
+        return Outcome::Failed(format!(
+            "sync run exceeded its wall-clock deadline of {limit} s over all its attempts (limits.run_deadline_secs)"
+        ));
     };
     let host = prepared.host(inner, connector, job);
     let request = SyncRequest {
@@ -195,7 +220,12 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
     };
     let result = inner
         .runtime
-        .sync(&prepared.plugin, prepared.spec(trace_id), host.clone(), request)
+        .sync(
+            &prepared.plugin,
+            prepared.spec(run.trace_id, Some(run_deadline)),
+            host.clone(),
+            request,
+        )
         .await;
     let outcome = match judge(inner, connector, &host, result).await {
         Ok(summary) => {
@@ -228,6 +258,18 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
     outcome
 }
 
+/// When a run that started at `started_at` must end (`limits.run_deadline_secs` after its
+/// first attempt); `None` when that is past already.
+fn run_deadline(inner: &Inner, started_at: Option<&str>) -> Option<Instant> {
+    let limit = inner.runtime.limits().run_deadline();
+    let started = started_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    let spent = (chrono::Utc::now() - started).to_std().unwrap_or_default();
+    limit.checked_sub(spent).map(|left| Instant::now() + left)
+}
+
 /// One attempt at a job carrying an event (a webhook, a batch of messages): open its
 /// payload, hand it to the plugin with `call`, judge the answer (`handled` for what the
 /// plugin returned), log why it failed.
@@ -242,13 +284,13 @@ async fn event_attempt<P: serde::de::DeserializeOwned, T>(
         Ok(payload) => payload,
         Err(error) => return Outcome::Failed(error.to_string()),
     };
-    let prepared = match prepare(inner, connector).await {
+    let prepared = match prepare(inner, connector, job).await {
         Ok(prepared) => prepared,
         Err(outcome) => return outcome,
     };
     let host = prepared.host(inner, connector, job);
     let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-    let result = call(&prepared, prepared.spec(trace_id), host.clone(), payload).await;
+    let result = call(&prepared, prepared.spec(trace_id, None), host.clone(), payload).await;
     let outcome = match judge(inner, connector, &host, result).await {
         Ok(value) => handled(&host, value),
         Err(outcome) => outcome,

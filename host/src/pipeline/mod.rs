@@ -1,6 +1,8 @@
 //! The record pipeline behind `records.emit`: validate → match → merge → encrypt → upsert, one
 //! transaction per batch.
 //!
+//! - Every text a plugin sent is checked first (`boundary`): control and invisible
+//!   characters, dates, identifiers, sizes. Then the row's own rules (`validate`).
 //! - A row that fails validation is kept as a reject (sealed, with its reason) and the batch
 //!   goes on. A row whose STR is not active (revoked, expired) updates the practitioner it
 //!   matches, so the revocation is recorded, but never creates one.
@@ -13,6 +15,7 @@
 //!   practitioner is the golden record merged from them field by field (`golden`).
 
 mod accounts;
+mod boundary;
 pub mod golden;
 mod observations;
 mod validate;
@@ -32,6 +35,8 @@ use std::sync::Arc;
 pub struct BatchSource<'a> {
     pub connector_id: &'a str,
     pub run_id: Option<&'a str>,
+    /// The connector's quotas (field and record sizes, list lengths).
+    pub quotas: &'a crate::runtime::Quotas,
 }
 
 /// What became of a batch.
@@ -40,6 +45,23 @@ pub struct BatchOutcome {
     pub counts: RunCounts,
     /// `(index in the batch, reason)` of every rejected row.
     pub rejected: Vec<(u32, String)>,
+}
+
+impl BatchOutcome {
+    /// Adds the outcome of a part of a batch that starts at row `offset`.
+    pub fn add(&mut self, part: BatchOutcome, offset: u32) {
+        let (c, p) = (&mut self.counts, part.counts);
+        c.received += p.received;
+        c.created += p.created;
+        c.updated += p.updated;
+        c.unchanged += p.unchanged;
+        c.rejected += p.rejected;
+        self.rejected.extend(
+            part.rejected
+                .into_iter()
+                .map(|(index, reason)| (index + offset, reason)),
+        );
+    }
 }
 
 pub struct Pipeline {
@@ -113,6 +135,10 @@ impl Pipeline {
         let mut valid_accounts = Vec::new();
         let mut observation_rows = Vec::new();
         for (index, record) in batch.into_iter().enumerate() {
+            if let Err(reason) = boundary::check(&record, source.quotas) {
+                rejects.push((index, reason, record));
+                continue;
+            }
             match record {
                 CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
                     Ok(inactive_str) => keyed.push(self.keyed(index, p, inactive_str)),
@@ -128,7 +154,8 @@ impl Pipeline {
 
         let str_keys: Vec<Vec<u8>> = keyed.iter().map(|k| k.indexes.str_index.clone()).collect();
         let match_keys: Vec<Vec<u8>> = keyed.iter().filter_map(|k| k.indexes.match_index.clone()).collect();
-        let stored = self.db.match_keys(&str_keys, &match_keys).await?;
+        let nik_keys: Vec<Vec<u8>> = keyed.iter().map(|k| k.indexes.nik_index.clone()).collect();
+        let stored = self.db.match_keys(&str_keys, &match_keys, &nik_keys).await?;
         let stored_ids: HashSet<String> = stored.iter().map(|k| k.id.clone()).collect();
         let sealed_sources = {
             let ids: Vec<String> = stored_ids.iter().cloned().collect();
@@ -136,10 +163,9 @@ impl Pipeline {
             store::practitioners::contributions(&mut conn, self.db.backend(), &ids).await?
         };
         let mut sources = Sources::new(&sealed_sources);
-        let mut by_str: HashMap<Vec<u8>, MatchKeys> = HashMap::new();
-        let mut by_match: HashMap<Vec<u8>, MatchKeys> = HashMap::new();
+        let mut known = Known::default();
         for keys in stored {
-            remember(&mut by_str, &mut by_match, keys);
+            known.remember(keys);
         }
 
         // Decide row by row, so that one person twice in a batch becomes one row.
@@ -150,9 +176,10 @@ impl Pipeline {
         let mut rows: Vec<SealedPractitioner> = Vec::new();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
-            let found = by_str
+            let found = known
+                .by_str
                 .get(&k.indexes.str_index)
-                .or_else(|| k.indexes.match_index.as_ref().and_then(|m| by_match.get(m)))
+                .or_else(|| k.indexes.match_index.as_ref().and_then(|m| known.by_match.get(m)))
                 .cloned();
             let system = k.record.source.system.clone();
             let id = match &found {
@@ -171,6 +198,17 @@ impl Pipeline {
                 Some(existing) => {
                     counts.updated += 1;
                     existing.id.clone()
+                }
+                // Who a NIK belongs to is settled by identity rules (docs/golden-record.md);
+                // until a record matches by STR or the fallback tuple, a second person under
+                // a stored NIK is never created.
+                None if known.by_nik.contains_key(&k.indexes.nik_index) => {
+                    rejects.push((
+                        k.index,
+                        "conflicting identifier: a stored practitioner already has this NIK under another STR number; not created as a second person".into(),
+                        CanonicalRecord::Practitioner(k.record),
+                    ));
+                    continue;
                 }
                 None if k.inactive_str.is_some() => {
                     let reason = k.inactive_str.expect("checked");
@@ -192,17 +230,13 @@ impl Pipeline {
             let merged = sources.add(&self.keys, &id, contribution, k.content_hash, &now)?;
             let (golden, provenance) = golden::merge(merged, latest);
             let row = self.seal(&id, &golden, &provenance, &now);
-            remember(
-                &mut by_str,
-                &mut by_match,
-                MatchKeys {
-                    id: id.clone(),
-                    str_index: row.str_index.clone(),
-                    nik_index: row.nik_index.clone(),
-                    match_index: row.match_index.clone(),
-                    content_hash: row.content_hash.clone(),
-                },
-            );
+            known.remember(MatchKeys {
+                id: id.clone(),
+                str_index: row.str_index.clone(),
+                nik_index: row.nik_index.clone(),
+                match_index: row.match_index.clone(),
+                content_hash: row.content_hash.clone(),
+            });
             match row_of_id.get(&id) {
                 Some(&pos) => {
                     rows[pos] = SealedPractitioner {
@@ -346,8 +380,8 @@ impl Pipeline {
             id,
             connector_id: source.connector_id.to_string(),
             run_id: source.run_id.map(str::to_string),
-            source_system: system.clone(),
-            source_id: source_id.clone(),
+            source_system: shown(system),
+            source_id: shown(source_id),
             reason: reason.to_string(),
             created_at: now.to_string(),
         }
@@ -478,13 +512,36 @@ fn open_contribution(
     })
 }
 
-fn remember(by_str: &mut HashMap<Vec<u8>, MatchKeys>, by_match: &mut HashMap<Vec<u8>, MatchKeys>, keys: MatchKeys) {
-    if let Some(m) = &keys.match_index {
-        by_match.insert(m.clone(), keys.clone());
+/// The practitioners a batch may match, stored or created earlier in the batch, by each of
+/// their blind indexes.
+#[derive(Default)]
+struct Known {
+    by_str: HashMap<Vec<u8>, MatchKeys>,
+    by_match: HashMap<Vec<u8>, MatchKeys>,
+    by_nik: HashMap<Vec<u8>, MatchKeys>,
+}
+
+impl Known {
+    fn remember(&mut self, keys: MatchKeys) {
+        if let Some(m) = &keys.match_index {
+            self.by_match.insert(m.clone(), keys.clone());
+        }
+        if let Some(n) = &keys.nik_index {
+            self.by_nik.insert(n.clone(), keys.clone());
+        }
+        if let Some(s) = &keys.str_index {
+            self.by_str.insert(s.clone(), keys);
+        }
     }
-    if let Some(s) = &keys.str_index {
-        by_str.insert(s.clone(), keys);
-    }
+}
+
+/// A source reference as it may be stored in clear and shown: a rejected row's may hold
+/// anything, so control characters are replaced and the length is capped.
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 pub fn gender_name(p: &Practitioner) -> &'static str {

@@ -1,22 +1,66 @@
 //! Outgoing HTTP (`wasi:http/outgoing-handler`): every request is checked against the
-//! connector instance's egress allow-list before any connection is made, and carries
+//! connector instance's egress allow-list before any connection is made, counts against the
+//! call's request quotas, gets timeouts that end within the call's deadline, and carries
 //! `X-Request-ID` and `traceparent` so the external system's logs line up with ours.
 
 use super::host::{JobHost, LogLevel};
+use super::quotas::{QuotaExceeded, Quotas};
 use http::HeaderValue;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Longest wait for a TCP (and TLS) connection when the plugin sets none.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence between two frames of a response body when the plugin sets none.
+const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Egress {
     allow: Vec<String>,
     trace_id: String,
     job: Arc<dyn JobHost>,
+    /// When the call must end: every timeout of a request ends by then.
+    deadline: Instant,
+    max_requests: u32,
+    sent: u32,
+    in_flight: Arc<Semaphore>,
+    /// Set when the plugin went past its request quota: the call fails with it, whatever
+    /// the plugin makes of the refused request.
+    pub(super) breach: Option<QuotaExceeded>,
 }
 
 impl Egress {
-    pub fn new(allow: Vec<String>, trace_id: String, job: Arc<dyn JobHost>) -> Self {
-        Self { allow, trace_id, job }
+    pub fn new(
+        allow: Vec<String>,
+        trace_id: String,
+        quotas: &Quotas,
+        deadline: Instant,
+        job: Arc<dyn JobHost>,
+    ) -> Self {
+        Self {
+            allow,
+            trace_id,
+            job,
+            deadline,
+            max_requests: quotas.requests,
+            sent: 0,
+            in_flight: Arc::new(Semaphore::new(quotas.requests_in_flight.max(1) as usize)),
+            breach: None,
+        }
+    }
+
+    /// The plugin's timeouts, or ours, none later than the call's deadline.
+    fn timeouts(&self, options: Option<RequestOptions>) -> RequestOptions {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let given = options.unwrap_or_default();
+        let cap = |asked: Option<Duration>, default: Duration| Some(asked.unwrap_or(default).min(left));
+        RequestOptions {
+            connect_timeout: cap(given.connect_timeout, CONNECT_TIMEOUT),
+            first_byte_timeout: cap(given.first_byte_timeout, left),
+            between_bytes_timeout: cap(given.between_bytes_timeout, BETWEEN_BYTES_TIMEOUT),
+        }
     }
 }
 
@@ -77,6 +121,17 @@ impl WasiHttpHooks for Egress {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        if self.sent >= self.max_requests {
+            self.breach.get_or_insert(QuotaExceeded {
+                quota: "requests",
+                limit: self.max_requests.into(),
+                what: format!("request {} of this call, to {host}", self.sent + 1),
+            });
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        self.sent += 1;
+        let options = self.timeouts(options);
+        let in_flight = self.in_flight.clone();
         let request_id = uuid::Uuid::new_v4().to_string();
         let span_id = hex::encode(crate::crypto::random_bytes::<8>());
         let headers = request.headers_mut();
@@ -89,7 +144,9 @@ impl WasiHttpHooks for Egress {
         drop(fut);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            // Held until the response head arrives: past `requests_in_flight`, requests wait.
+            let _slot = in_flight.acquire_owned().await;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,

@@ -3,7 +3,9 @@
 //! an `InstancePre` per plugin version, and a fresh instance per job.
 //!
 //! A host capability is one file here plus one interface in `wit/`: `http.rs`
-//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`.
+//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. What a
+//! call may use is in `limits.rs` (memory, CPU, deadlines) and `quotas.rs` (what it hands
+//! the host); docs/limits.md lists both.
 
 mod auth;
 pub mod bindings;
@@ -13,6 +15,7 @@ mod host;
 pub mod http;
 mod limits;
 mod log;
+pub mod quotas;
 mod records;
 mod secrets;
 pub mod state;
@@ -21,8 +24,9 @@ pub use bindings::PluginError;
 pub use bindings::since_v0_1_0::healthforce::hub::types::{
     EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse,
 };
-pub use host::{HostState, JobHost, JobSpec, LogLevel};
-pub use limits::{DeadlineExceeded, Limits, MemoryLimitExceeded};
+pub use host::{Cancel, HostState, JobHost, JobSpec, LOG_FLUSH_LINES, LogLevel};
+pub use limits::{Clock, DeadlineExceeded, Limits, MemoryLimitExceeded};
+pub use quotas::{QuotaExceeded, Quotas};
 
 use bindings::since_v0_1_0::{Connector, ConnectorPre};
 use std::collections::HashMap;
@@ -49,6 +53,11 @@ pub enum CallError {
     Deadline(#[from] DeadlineExceeded),
     #[error(transparent)]
     Memory(#[from] MemoryLimitExceeded),
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
+    /// Stopped from outside (the connector was disabled or deleted).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     #[error("plugin trapped: {0}")]
     Trap(String),
     #[error("could not instantiate the plugin: {0}")]
@@ -57,13 +66,18 @@ pub enum CallError {
 
 impl CallError {
     fn from_wasmtime(error: wasmtime::Error) -> Self {
-        if let Some(e) = error.downcast_ref::<DeadlineExceeded>() {
-            return Self::Deadline(DeadlineExceeded { seconds: e.seconds });
+        let error = match error.downcast::<DeadlineExceeded>() {
+            Ok(e) => return Self::Deadline(e),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<MemoryLimitExceeded>() {
+            Ok(e) => return Self::Memory(e),
+            Err(error) => error,
+        };
+        match error.downcast::<QuotaExceeded>() {
+            Ok(e) => Self::Quota(e),
+            Err(error) => Self::Trap(format!("{error:#}")),
         }
-        if let Some(e) = error.downcast_ref::<MemoryLimitExceeded>() {
-            return Self::Memory(MemoryLimitExceeded { limit_mib: e.limit_mib });
-        }
-        Self::Trap(format!("{error:#}"))
     }
 }
 
@@ -97,6 +111,10 @@ impl Runtime {
             loaded: RwLock::default(),
             _epoch: epoch,
         })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The plugin version with this digest, when it is loaded already.
@@ -168,7 +186,10 @@ impl Runtime {
         .await
     }
 
-    /// Instantiates `plugin` in a new store with this job's limits and runs `f` on it.
+    /// Instantiates `plugin` in a new store with this job's limits and runs `f` on it, until
+    /// it returns, runs out of CPU time or wall-clock time, or `spec.cancel` stops it.
+    /// Stopping drops the call's future and then its store: a host call in progress (an
+    /// HTTP request, a WASI sleep) is dropped with it, so nothing of the call outlives it.
     async fn call<R>(
         &self,
         plugin: &LoadedPlugin,
@@ -176,30 +197,63 @@ impl Runtime {
         job: Arc<dyn JobHost>,
         f: impl AsyncFnOnce(&Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let budget = self.limits.call_deadline();
         let started = Instant::now();
-        let state = HostState::new(spec, job.clone(), self.limits.memory_bytes(), started + budget);
+        let call_deadline = started + self.limits.call_deadline();
+        let (deadline, clock) = match spec.run_deadline {
+            Some(run) if run < call_deadline => (run, Clock::Run),
+            _ => (call_deadline, Clock::Call),
+        };
+        let over = DeadlineExceeded {
+            clock,
+            seconds: match clock {
+                Clock::Run => self.limits.run_deadline().as_secs_f64(),
+                _ => self.limits.call_deadline().as_secs_f64(),
+            },
+        };
+        let cancel = spec.cancel.clone();
+        let state = HostState::new(spec, job.clone(), self.limits.memory_bytes(), deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Every epoch tick (10 ms) the plugin yields to the executor, so a busy plugin never
-        // starves other tasks; past the deadline the callback traps it.
+        // starves other tasks; each tick it was running counts against its CPU budget.
+        let cpu_budget = (self.limits.cpu_secs * 1000 / engine::EPOCH_TICK.as_millis() as u64).max(1);
+        let cpu_secs = self.limits.cpu_secs as f64;
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |ctx| {
-            if Instant::now() >= ctx.data().deadline {
+        store.epoch_deadline_callback(move |mut ctx| {
+            let ticks = &mut ctx.data_mut().cpu_ticks;
+            *ticks += 1;
+            if *ticks > cpu_budget {
                 Err(DeadlineExceeded {
-                    seconds: budget.as_secs_f64(),
+                    clock: Clock::Cpu,
+                    seconds: cpu_secs,
                 }
                 .into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let connector = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
-        let result = f(&connector, &mut store).await.map_err(CallError::from_wasmtime);
+        let result = {
+            let run = async {
+                let connector = plugin
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                f(&connector, &mut store).await.map_err(CallError::from_wasmtime)
+            };
+            tokio::select! {
+                result = tokio::time::timeout_at(deadline.into(), run) => {
+                    result.unwrap_or(Err(CallError::Deadline(over)))
+                }
+                reason = cancel.cancelled() => Err(CallError::Cancelled(reason)),
+            }
+        };
+        // A refused request may have been turned into any answer by the plugin: the breach
+        // is what ends the call.
+        let result = match store.data_mut().egress.breach.take() {
+            Some(breach) => Err(CallError::Quota(breach)),
+            None => result,
+        };
         let stderr = store.data().stderr.contents();
         if !stderr.is_empty() {
             job.log(

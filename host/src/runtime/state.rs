@@ -1,10 +1,47 @@
-//! `healthforce:hub/state`: durable key/value per connector instance.
+//! `healthforce:hub/state`: durable key/value per connector instance, within its quotas
+//! (value and cursor size, number of keys). Values are text without NUL, the same on both
+//! database backends.
 
 use super::bindings::since_v0_1_0::healthforce::hub::state;
 use super::host::HostState;
+use super::quotas::QuotaExceeded;
 
 /// The state key under which `save-cursor` stores the sync cursor.
 pub const CURSOR_KEY: &str = "cursor";
+
+impl HostState {
+    async fn store_state(
+        &mut self,
+        key: String,
+        value: String,
+        quota: &'static str,
+        limit: u32,
+    ) -> wasmtime::Result<()> {
+        let exceeded = |what: String| QuotaExceeded {
+            quota,
+            limit: limit.into(),
+            what,
+        };
+        if value.len() > limit as usize {
+            return Err(exceeded(format!("a value of {} bytes for state key {key:?}", value.len())).into());
+        }
+        if key.is_empty() || key.len() > 256 || key.contains('\0') || value.contains('\0') {
+            return Err(wasmtime::Error::msg(
+                "plugin stored state the hub refuses: keys are 1-256 bytes and neither key nor value may contain NUL",
+            ));
+        }
+        let max_keys = self.quotas.state_keys;
+        if !self.job.state_set(key.clone(), value, max_keys).await? {
+            return Err(QuotaExceeded {
+                quota: "state_keys",
+                limit: max_keys.into(),
+                what: format!("a new state key {key:?}"),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
 
 impl state::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
@@ -12,10 +49,12 @@ impl state::Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
-        self.job.state_set(key, value).await
+        let limit = self.quotas.state_value_bytes;
+        self.store_state(key, value, "state_value_bytes", limit).await
     }
 
     async fn save_cursor(&mut self, cursor: String) -> wasmtime::Result<()> {
-        self.job.state_set(CURSOR_KEY.into(), cursor).await
+        let limit = self.quotas.cursor_bytes;
+        self.store_state(CURSOR_KEY.into(), cursor, "cursor_bytes", limit).await
     }
 }

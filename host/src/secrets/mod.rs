@@ -12,6 +12,10 @@ mod vault;
 pub use local::LocalSecrets;
 pub use vault::VaultSecrets;
 
+/// Names of secrets only the hub itself reads (webhook signing secrets): never readable by a
+/// plugin, never listed, set or deleted through the secrets API.
+pub const HUB_SECRET_PREFIX: &str = "hub.";
+
 use crate::crypto::CryptoError;
 use crate::store::StoreError;
 use crate::vault::VaultError;

@@ -24,12 +24,14 @@ pub struct ConnectorRecord {
     pub schedule: Option<String>,
     /// IANA time zone the schedule is read in.
     pub timezone: String,
+    /// JSON object of quotas this connector overrides (`runtime::Quotas`).
+    pub quotas: String,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
-                       previous_plugin_digest, created_at, updated_at, schedule, timezone";
+                       previous_plugin_digest, created_at, updated_at, schedule, timezone, quotas";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
     Ok(ConnectorRecord {
@@ -45,6 +47,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
         previous_plugin_digest: row.try_get("previous_plugin_digest")?,
         schedule: row.try_get("schedule")?,
         timezone: row.try_get("timezone")?,
+        quotas: row.try_get("quotas")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -53,7 +56,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         sqlx::query(trusted(format!(
-            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         )))
         .bind(&c.id)
         .bind(&c.name)
@@ -69,6 +72,7 @@ impl Db {
         .bind(&c.updated_at)
         .bind(&c.schedule)
         .bind(&c.timezone)
+        .bind(&c.quotas)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -78,7 +82,7 @@ impl Db {
     pub async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
-             concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10 WHERE id = $1",
+             concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.plugin_digest)
@@ -90,6 +94,7 @@ impl Db {
         .bind(super::now())
         .bind(&c.schedule)
         .bind(&c.timezone)
+        .bind(&c.quotas)
         .execute(self.pool())
         .await?;
         Ok(())

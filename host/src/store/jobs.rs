@@ -90,11 +90,14 @@ fn claimed_from_row(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, sqlx::Error> 
     })
 }
 
-/// Claimable rows of `jobs` (as `alias`, with the current time in `$3`): queued and due, or
-/// running under a lease that lapsed (their worker died).
+/// Claimable rows of `jobs` (as `alias`, with the claiming worker in `$2` and the current
+/// time in `$3`): queued and due, or running under a lease that lapsed because another
+/// worker died. A lease of the claiming worker itself that lapsed (it could not renew for a
+/// while) is not taken over: that worker is alive and still running the job.
 fn claimable(alias: &str) -> String {
     format!(
-        "(({alias}status = 'queued' AND {alias}run_after <= $3) OR ({alias}status = 'running' AND {alias}lease_until < $3))"
+        "(({alias}status = 'queued' AND {alias}run_after <= $3) \
+         OR ({alias}status = 'running' AND {alias}lease_until < $3 AND {alias}worker <> $2))"
     )
 }
 
@@ -209,6 +212,28 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Jobs `worker` holds whose connector was disabled or deleted since, each with why it
+    /// should stop.
+    pub async fn held_jobs_of_stopped_connectors(&self, worker: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.connector_id, c.name FROM jobs j LEFT JOIN connectors c ON c.id = j.connector_id \
+             WHERE j.worker = $1 AND j.status = 'running' AND (c.id IS NULL OR c.enabled = 0)",
+        )
+        .bind(worker)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let name: Option<String> = row.try_get("name")?;
+                let reason = match name {
+                    Some(name) => format!("connector {name:?} was disabled while the job ran"),
+                    None => "the connector was deleted while the job ran".to_string(),
+                };
+                Ok((row.try_get("id")?, reason))
+            })
+            .collect()
     }
 
     /// Marks jobs `worker` holds as succeeded, in one statement.

@@ -128,15 +128,20 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> 
 }
 
 impl Db {
-    /// Stored practitioners whose STR or fallback index is among the given ones (one query per
-    /// 1,000 keys).
+    /// Stored practitioners whose STR, fallback or NIK index is among the given ones (one
+    /// query per 1,000 keys).
     pub async fn match_keys(
         &self,
         str_indexes: &[Vec<u8>],
         match_indexes: &[Vec<u8>],
+        nik_indexes: &[Vec<u8>],
     ) -> Result<Vec<MatchKeys>, StoreError> {
         let mut found = Vec::new();
-        for (column, keys) in [("str_index", str_indexes), ("match_index", match_indexes)] {
+        for (column, keys) in [
+            ("str_index", str_indexes),
+            ("match_index", match_indexes),
+            ("nik_index", nik_indexes),
+        ] {
             for chunk in keys.chunks(1000) {
                 let sql = format!(
                     "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",

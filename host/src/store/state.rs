@@ -13,17 +13,29 @@ impl Db {
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
-    pub async fn state_set(&self, connector_id: &str, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO connector_state (connector_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+    /// Stores `value` under `key`; false, with nothing stored, when `key` is new and the
+    /// connector holds `max_keys` keys already. One statement, so two writers cannot both
+    /// take the last free key.
+    pub async fn state_set(
+        &self,
+        connector_id: &str,
+        key: &str,
+        value: &str,
+        max_keys: u32,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO connector_state (connector_id, key, value, updated_at) SELECT $1, $2, $3, $4 \
+             WHERE EXISTS (SELECT 1 FROM connector_state WHERE connector_id = $1 AND key = $2) \
+                OR (SELECT COUNT(*) FROM connector_state WHERE connector_id = $1) < $5 \
              ON CONFLICT (connector_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(connector_id)
         .bind(key)
         .bind(value)
         .bind(super::now())
+        .bind(i64::from(max_keys))
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }
