@@ -213,6 +213,10 @@ async fn sso_tokens_are_verified_and_bad_ones_refused() {
             sim.mint(&sim.unpublished_key(), &claims(&|_| {})),
         ),
         ("no role", sim.mint(&es, &claims(&|c| c["roles"] = json!(["nakes"])))),
+        (
+            "a critical header extension",
+            sim.mint_with(&es, |h| h.crit = Some(vec!["x-unknown".into()]), &claims(&|_| {})),
+        ),
     ];
     for (what, token) in &refused {
         let (status, body) = hub.call_as(token, Method::GET, "/api/v1/connectors", None).await;
@@ -222,6 +226,16 @@ async fn sso_tokens_are_verified_and_bad_ones_refused() {
             "never echo the token"
         );
     }
+    // The scheme name is case-insensitive (RFC 7235).
+    let token = sim.mint(&es, &sim.claims("dr-ani", &["viewer"]));
+    let answer = hub
+        .http
+        .get(hub.url("/api/v1/connectors"))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
     // A key rotated in after the hub cached the set is fetched on first sight.
     let rotated = sim.rotate();
     let token = sim.mint(&rotated, &sim.claims("dr-budi", &["viewer"]));
@@ -231,7 +245,7 @@ async fn sso_tokens_are_verified_and_bad_ones_refused() {
     // Logins once per token, failures each time, in the audit trail.
     let audit = hub.all_pages("/api/v1/audit").await;
     let logins: Vec<&Value> = audit.iter().filter(|e| e["action"] == "auth.login").collect();
-    assert_eq!(logins.len(), 4, "{logins:?}");
+    assert_eq!(logins.len(), 5, "{logins:?}");
     assert!(logins.iter().any(|e| e["actor"] == "sso:admin"));
     let failures = audit.iter().filter(|e| e["action"] == "auth.failed").count();
     assert_eq!(failures, refused.len());
@@ -351,4 +365,39 @@ async fn openapi_lists_every_route_and_validates() {
             eprintln!("openapi-spec-validator not installed: schema validation skipped (allowed outside CI only)")
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_live_admin_key_cannot_be_revoked() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let keys = hub.get("/api/v1/api-keys").await;
+    let bootstrap = keys["items"][0]["id"].as_str().unwrap().to_string();
+    // The bootstrap key revoking itself, the only admin key: refused, and it still works.
+    let path = format!("/api/v1/api-keys/{bootstrap}");
+    let (status, body) = hub.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("last live admin key"),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("HUB_ADMIN_KEY"), "{body}");
+    // With a second admin key it may go; then that one is the last.
+    let second = hub.api_key("second-admin", "admin", false).await;
+    let (status, _) = hub.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let keys = hub.call_as(&second, Method::GET, "/api/v1/api-keys", None).await.1;
+    let second_id = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "second-admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = hub
+        .call_as(&second, Method::DELETE, &format!("/api/v1/api-keys/{second_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    hub.hub.stop().await;
 }

@@ -64,6 +64,17 @@ impl Event {
     }
 }
 
+fn entry(event: &Event) -> AuditEntry {
+    AuditEntry {
+        at: store::now(),
+        actor: event.actor.clone(),
+        action: event.action.to_string(),
+        target: event.target.clone(),
+        outcome: event.outcome.as_str().to_string(),
+        details: event.details.to_string(),
+    }
+}
+
 /// Where the chain breaks.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChainError {
@@ -96,30 +107,43 @@ impl Auditor {
         Self { db, key }
     }
 
-    /// Appends `event`. A failure is logged, not returned: an action that already happened
-    /// must not be reported as failed because its audit entry could not be written.
+    /// Appends `event`, trying again for a moment when the database is busy (a SQLite
+    /// writer). A failure after that is logged, not returned: an action that already
+    /// happened must not be reported as failed because its audit entry could not be written.
+    /// Where the action can wait for its entry, use [`Auditor::record_in`] instead.
     pub async fn record(&self, event: Event) {
-        if let Err(error) = self.try_record(&event).await {
+        let mut result = self.try_record(&event).await;
+        for pause_ms in [100, 400, 1_600] {
+            if result.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            result = self.try_record(&event).await;
+        }
+        if let Err(error) = result {
             tracing::error!(%error, action = event.action, target = %event.target, "audit entry not written");
         }
     }
 
     pub async fn try_record(&self, event: &Event) -> Result<i64, StoreError> {
-        let entry = AuditEntry {
-            at: store::now(),
-            actor: event.actor.clone(),
-            action: event.action.to_string(),
-            target: event.target.clone(),
-            outcome: event.outcome.as_str().to_string(),
-            details: event.details.to_string(),
-        };
+        let entry = entry(event);
         self.db
-            .append_audit(&entry, |seq, previous| {
-                let mac = self.entry_mac(seq, previous, &entry);
-                let head = self.head_mac(seq, &mac);
-                (mac, head)
-            })
+            .append_audit(&entry, |seq, previous| self.seal(seq, previous, &entry))
             .await
+    }
+
+    /// Appends `event` inside the caller's transaction: the action it records and the entry
+    /// commit together, or neither does.
+    pub async fn record_in(&self, tx: &mut sqlx::AnyConnection, event: &Event) -> Result<i64, StoreError> {
+        let entry = entry(event);
+        crate::store::audit::append_audit_in(tx, &entry, |seq, previous| self.seal(seq, previous, &entry)).await
+    }
+
+    /// The MAC of entry `seq` after `previous`, and the head's MAC over it.
+    fn seal(&self, seq: i64, previous: &[u8], entry: &AuditEntry) -> (Vec<u8>, Vec<u8>) {
+        let mac = self.entry_mac(seq, previous, entry);
+        let head = self.head_mac(seq, &mac);
+        (mac, head)
     }
 
     /// Walks the whole log and checks every MAC, the numbering and the head.

@@ -229,8 +229,14 @@ impl SsoSim {
 
     /// Signs `claims` with `key`.
     pub fn mint(&self, key: &SigningKey, claims: &Value) -> String {
+        self.mint_with(key, |_| {}, claims)
+    }
+
+    /// A token signed by `key` whose header `edit` changed first (a forged `crit`, say).
+    pub fn mint_with(&self, key: &SigningKey, edit: impl FnOnce(&mut Header), claims: &Value) -> String {
         let mut header = Header::new(key.alg);
         header.kid = Some(key.kid.clone());
+        edit(&mut header);
         jsonwebtoken::encode(&header, claims, &key.encoding).expect("signing a token")
     }
 

@@ -5,7 +5,7 @@ use super::problem::Problem;
 use super::{AppState, Page, PageQuery};
 use crate::audit::Event;
 use crate::auth::{Caller, PII_READ, Role};
-use crate::store::api_keys::ApiKeyRecord;
+use crate::store::api_keys::{ApiKeyRecord, Revoked};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -106,8 +106,16 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    if !state.manager.db().revoke_api_key(&id).await? {
-        return Err(Problem::not_found(format!("no live API key has id {id:?}")));
+    match state.manager.db().revoke_api_key(&id).await? {
+        Revoked::Revoked => {}
+        Revoked::NotFound => return Err(Problem::not_found(format!("no live API key has id {id:?}"))),
+        Revoked::LastAdmin => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "this is the last live admin key: revoking it would lock every admin out; create another admin key first \
+                 (to recover a hub with no admin key, restart it with HUB_ADMIN_KEY set)",
+            ));
+        }
     }
     state
         .manager

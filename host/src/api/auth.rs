@@ -47,6 +47,13 @@ pub fn guard(access: Access, handler: MethodRouter<AppState>, state: &AppState) 
     }
 }
 
+/// The credential of an `Authorization: Bearer <credential>` value; the scheme name is
+/// case-insensitive (RFC 7235 §2.1).
+fn bearer_credential(value: &str) -> Option<&str> {
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credential.trim())
+}
+
 async fn authorize(
     State((state, permission)): State<(AppState, Permission)>,
     mut request: Request,
@@ -57,8 +64,7 @@ async fn authorize(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_credential)
         .filter(|k| !k.is_empty());
     let Some(credential) = presented else {
         return unauthorized("missing credentials: send `Authorization: Bearer <API key or SSO token>`");

@@ -26,6 +26,8 @@ pub enum TokenError {
     Malformed,
     #[error("the token is signed with {0}; only RS256 and ES256 are accepted")]
     Algorithm(String),
+    #[error("the token names critical header extensions (crit), which this hub does not support")]
+    Critical,
     #[error("the token has no key id (kid)")]
     NoKeyId,
     #[error("the token's key id is not in the SSO's key set (checked again just now)")]
@@ -89,6 +91,11 @@ impl OidcVerifier {
         })?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
+        }
+        // RFC 7515 §4.1.11: a recipient must refuse a token naming critical extensions it
+        // does not understand, and this hub understands none.
+        if header.crit.is_some() {
+            return Err(TokenError::Critical);
         }
         let kid = header.kid.ok_or(TokenError::NoKeyId)?;
         let (alg, key) = self.key(&kid).await?;

@@ -6,10 +6,11 @@
 //!   SQLite would store one that the other backend refuses;
 //! - no invisible formatting characters (bidi overrides and isolates, zero-width spaces and
 //!   joiners, the BOM, the soft hyphen): they make two different names look alike;
-//! - identifiers (NIK, STR and registration numbers, facility codes) are printable ASCII,
-//!   so `١٢٣` (Arabic-Indic digits) never passes for `123`;
-//! - dates are real calendar dates written `YYYY-MM-DD` (`2020-02-31` and `never` are
-//!   refused), instants are RFC 3339;
+//! - identifiers (NIK, STR and SIP numbers, facility codes, device ids, codes) are printable
+//!   ASCII, so `١٢٣` (Arabic-Indic digits) never passes for `123`;
+//! - dates the rules read are real calendar dates written `YYYY-MM-DD` (`2020-02-31` and
+//!   `never` are refused); dates of history may be `YYYY` or `YYYY-MM` too (FHIR `date`);
+//!   instants are RFC 3339;
 //! - each text at most `quotas.field_bytes`, each list at most `quotas.list_items` entries,
 //!   a record's texts together at most `quotas.record_bytes`.
 //!
@@ -25,7 +26,11 @@ use chrono::NaiveDate;
 enum Kind {
     Text,
     Identifier,
+    /// A full calendar date: the rules read it (birth date, registration validity).
     Date,
+    /// A date as precise as the source knows it, as FHIR's `date`: `YYYY`, `YYYY-MM` or
+    /// `YYYY-MM-DD` (a graduation year, an employment start month).
+    PartialDate,
     Instant,
 }
 
@@ -63,7 +68,13 @@ impl Checker<'_> {
         self.list("registrations", p.registrations.len())?;
         for (i, r) in p.registrations.iter().enumerate() {
             self.text("registrations.kind", Some(i), &r.kind, Text)?;
-            self.text("registrations.number", Some(i), &r.number, Identifier)?;
+            // STR and SIP numbers are identifiers; a certificate's "number" may be its name.
+            let number = if ["str", "sip"].iter().any(|k| r.kind.eq_ignore_ascii_case(k)) {
+                Identifier
+            } else {
+                Text
+            };
+            self.text("registrations.number", Some(i), &r.number, number)?;
             self.text("registrations.status", Some(i), &r.status, Text)?;
             self.opt("registrations.issuer", Some(i), &r.issuer, Text)?;
             self.opt("registrations.valid_from", Some(i), &r.valid_from, Date)?;
@@ -73,22 +84,22 @@ impl Checker<'_> {
         for (i, t) in p.trainings.iter().enumerate() {
             self.text("trainings.name", Some(i), &t.name, Text)?;
             self.opt("trainings.provider", Some(i), &t.provider, Text)?;
-            self.opt("trainings.completed_on", Some(i), &t.completed_on, Date)?;
+            self.opt("trainings.completed_on", Some(i), &t.completed_on, PartialDate)?;
         }
         self.list("employments", p.employments.len())?;
         for (i, e) in p.employments.iter().enumerate() {
             self.opt("employments.facility_code", Some(i), &e.facility_code, Identifier)?;
             self.text("employments.facility_name", Some(i), &e.facility_name, Text)?;
             self.opt("employments.position", Some(i), &e.position, Text)?;
-            self.opt("employments.start_date", Some(i), &e.start_date, Date)?;
-            self.opt("employments.end_date", Some(i), &e.end_date, Date)?;
+            self.opt("employments.start_date", Some(i), &e.start_date, PartialDate)?;
+            self.opt("employments.end_date", Some(i), &e.end_date, PartialDate)?;
         }
         self.list("educations", p.educations.len())?;
         for (i, e) in p.educations.iter().enumerate() {
             self.text("educations.institution", Some(i), &e.institution, Text)?;
             self.opt("educations.degree", Some(i), &e.degree, Text)?;
             self.opt("educations.major", Some(i), &e.major, Text)?;
-            self.opt("educations.graduated_on", Some(i), &e.graduated_on, Date)?;
+            self.opt("educations.graduated_on", Some(i), &e.graduated_on, PartialDate)?;
         }
         self.source(&p.source)
     }
@@ -182,13 +193,15 @@ impl Checker<'_> {
         }
         match kind {
             Kind::Text => Ok(()),
-            Kind::Identifier if value.bytes().all(|b| b.is_ascii_graphic()) => Ok(()),
+            Kind::Identifier if value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => Ok(()),
             Kind::Identifier => Err(format!(
-                "{} must be printable ASCII (letters, digits, punctuation; no spaces or non-ASCII digits)",
+                "{} must be printable ASCII (letters, digits, punctuation, spaces; no non-ASCII digits or letters)",
                 field()
             )),
             Kind::Date if is_date(value) => Ok(()),
             Kind::Date => Err(format!("{} is not a calendar date written YYYY-MM-DD", field())),
+            Kind::PartialDate if is_partial_date(value) => Ok(()),
+            Kind::PartialDate => Err(format!("{} is not a date written YYYY, YYYY-MM or YYYY-MM-DD", field())),
             Kind::Instant if chrono::DateTime::parse_from_rfc3339(value).is_ok() => Ok(()),
             Kind::Instant => Err(format!("{} is not an RFC 3339 instant", field())),
         }
@@ -214,6 +227,16 @@ fn is_date(value: &str) -> bool {
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
         && NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+}
+
+/// `YYYY`, `YYYY-MM` (a real month) or a full date.
+fn is_partial_date(value: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match value.len() {
+        4 => digits(value),
+        7 => is_date(&format!("{value}-01")),
+        _ => is_date(value),
+    }
 }
 
 /// Format characters that render as nothing or reorder text (Unicode `Cf` in common use).
@@ -336,6 +359,29 @@ mod tests {
             assert!(reason.contains(expected), "{reason:?} should contain {expected:?}");
             assert!(!reason.contains("Siti") && !reason.contains("3174"), "{reason}");
         }
+    }
+
+    fn education(graduated_on: &str) -> crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Education {
+        crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Education {
+            institution: "Universitas Indonesia".into(),
+            degree: None,
+            major: None,
+            graduated_on: Some(graduated_on.into()),
+        }
+    }
+
+    #[test]
+    fn dates_of_history_may_be_as_precise_as_the_source_knows_them() {
+        for ok in ["2010", "2010-07", "2010-07-31"] {
+            let mut p = person();
+            p.educations = vec![education(ok)];
+            check(&CanonicalRecord::Practitioner(p), &Quotas::default()).unwrap();
+        }
+        let reason = reason(|p| p.birth_date = Some("1985".into()));
+        assert!(
+            reason.contains("birth_date is not a calendar date written YYYY-MM-DD"),
+            "{reason}"
+        );
     }
 
     #[test]

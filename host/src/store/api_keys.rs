@@ -36,6 +36,15 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// What revoking a key came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    Revoked,
+    NotFound,
+    /// Refused: it is the last live admin key.
+    LastAdmin,
+}
+
 impl Db {
     /// The live key with this hash.
     pub async fn api_key_by_hash(&self, key_hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -77,14 +86,28 @@ impl Db {
         rows.iter().map(from_row).collect()
     }
 
-    /// Revokes a key; false when no live key has this id.
-    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+    /// Revokes a live key, unless it is the last live admin key: revoking that would lock
+    /// every admin out.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<Revoked, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+             AND (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
+        )
+        .bind(id)
+        .bind(super::now())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Revoked::Revoked);
+        }
+        let live = sqlx::query("SELECT role FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
-            .bind(super::now())
-            .execute(self.pool())
+            .fetch_optional(self.pool())
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(match live {
+            Some(_) => Revoked::LastAdmin,
+            None => Revoked::NotFound,
+        })
     }
 
     pub async fn bootstrap_key_exists(&self) -> Result<bool, StoreError> {

@@ -61,30 +61,7 @@ impl Db {
         seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
     ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
-            .fetch_one(&mut *tx)
-            .await?;
-        let seq: i64 = head.try_get("seq")?;
-        let previous: Vec<u8> = head.try_get("mac")?;
-        let (mac, head_mac) = seal(seq, &previous);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(seq)
-        .bind(&entry.at)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.outcome)
-        .bind(&entry.details)
-        .bind(&mac)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
-            .bind(&head_mac)
-            .execute(&mut *tx)
-            .await?;
+        let seq = append_audit_in(&mut tx, entry, seal).await?;
         tx.commit().await?;
         Ok(seq)
     }
@@ -109,4 +86,38 @@ impl Db {
             .await?;
         Ok((row.try_get("seq")?, row.try_get("mac")?))
     }
+}
+
+/// Appends one entry inside the caller's transaction, so an action and its audit entry are
+/// committed together or not at all (see [`Db::append_audit`] for `seal`).
+pub async fn append_audit_in(
+    tx: &mut sqlx::AnyConnection,
+    entry: &AuditEntry,
+    seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
+) -> Result<i64, StoreError> {
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
+        .fetch_one(&mut *tx)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let previous: Vec<u8> = head.try_get("mac")?;
+    let (mac, head_mac) = seal(seq, &previous);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(seq)
+    .bind(&entry.at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.outcome)
+    .bind(&entry.details)
+    .bind(&mac)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
+        .bind(&head_mac)
+        .execute(&mut *tx)
+        .await?;
+    Ok(seq)
 }

@@ -109,38 +109,6 @@ impl Db {
         insert(&mut conn, self.backend(), jobs).await
     }
 
-    /// Queues a sync job and the run it executes, in one transaction; false when the run's
-    /// fire key was taken (another hub fired this schedule tick) and nothing was queued.
-    pub async fn enqueue_run(
-        &self,
-        job: &NewJob,
-        trigger: &str,
-        trace_id: &str,
-        fire_key: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let run_id = job.run_id.as_deref().expect("a sync job has a run");
-        let created = sqlx::query(
-            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
-        )
-        .bind(run_id)
-        .bind(&job.connector_id)
-        .bind(trigger)
-        .bind(super::now())
-        .bind(trace_id)
-        .bind(fire_key)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if created {
-            insert(&mut tx, self.backend(), std::slice::from_ref(job)).await?;
-        }
-        tx.commit().await?;
-        Ok(created)
-    }
-
     /// Claims up to `limit` due jobs other than syncs for `worker`, leased until `lease_until`.
     pub async fn claim_jobs(
         &self,
@@ -409,4 +377,35 @@ async fn insert(conn: &mut sqlx::AnyConnection, backend: Backend, jobs: &[NewJob
         }
     }
     Ok(inserted)
+}
+
+/// Queues a sync job and the run it executes, in the caller's transaction; false when the
+/// run's fire key was taken (another hub fired this schedule tick) and nothing was queued.
+pub async fn enqueue_run(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    job: &NewJob,
+    trigger: &str,
+    trace_id: &str,
+    fire_key: Option<&str>,
+) -> Result<bool, StoreError> {
+    let run_id = job.run_id.as_deref().expect("a sync job has a run");
+    let created = sqlx::query(
+        "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(&job.connector_id)
+    .bind(trigger)
+    .bind(super::now())
+    .bind(trace_id)
+    .bind(fire_key)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if created {
+        insert(tx, backend, std::slice::from_ref(job)).await?;
+    }
+    Ok(created)
 }
