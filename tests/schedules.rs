@@ -191,8 +191,11 @@ async fn ticks_coalesce_while_a_slow_run_holds_the_slot() {
         (1..=4).contains(&fired.len()),
         "4.5 s of ticks against runs of 1.5 s and more, not one run per tick: {fired:?}"
     );
+    // Disabling stops the connector's syncs: the one running is cancelled, one still queued
+    // never starts; those that ran before it succeeded.
     for run in &fired {
         let run = hub.wait_for_run(run["id"].as_str().unwrap()).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
+        let cancelled = run["error"].as_str().is_some_and(|e| e.contains("was disabled"));
+        assert!(run["status"] == "succeeded" || cancelled, "{run}");
     }
 }

@@ -100,6 +100,7 @@ impl Manager {
         }
         check_schedule(record.schedule.as_deref(), &record.timezone)?;
         self.inner.db.update_connector(&record).await?;
+        self.settings_changed();
         self.inner
             .audit
             .record(Event::new(actor, "connector.update", id).details(json!({ "changed": changed })))
@@ -170,6 +171,7 @@ impl Manager {
                 record.name
             )));
         }
+        self.settings_changed();
         tracing::info!(connector = %record.id, from = from_version, to = %manifest.version, "{action}");
         self.inner
             .audit
@@ -195,6 +197,7 @@ impl Manager {
                 id: id.into(),
             });
         }
+        self.settings_changed();
         self.inner
             .audit
             .record(Event::new(actor, "connector.delete", id).details(json!({ "name": record.name })))

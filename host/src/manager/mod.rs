@@ -113,6 +113,9 @@ pub(crate) struct Inner {
     key_reload: Duration,
     /// `[quotas]`: what a connector gets unless it overrides some.
     quotas: Quotas,
+    /// Bumped whenever a connector's settings or secrets change on this hub, so caches of
+    /// them (the webhook inbox's) drop what they hold at once.
+    settings_generation: std::sync::atomic::AtomicU64,
     /// Manifests by plugin digest (see `manifest_of`).
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
 }
@@ -164,9 +167,24 @@ impl Manager {
                 plugins,
                 key_reload,
                 quotas,
+                settings_generation: Default::default(),
                 manifests: Mutex::default(),
             }),
         }
+    }
+
+    /// Changes whenever a connector's settings or secrets change on this hub.
+    pub fn settings_generation(&self) -> u64 {
+        self.inner
+            .settings_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Tells caches of connector settings that what they hold may be stale.
+    pub(crate) fn settings_changed(&self) {
+        self.inner
+            .settings_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn audit(&self) -> &Auditor {
@@ -291,6 +309,7 @@ impl Manager {
         for (name, value) in secrets {
             self.put_secret(&record.id, name, value).await?;
         }
+        self.settings_changed();
         Ok(())
     }
 
@@ -332,6 +351,7 @@ impl Manager {
                 id: name.into(),
             });
         }
+        self.settings_changed();
         self.inner
             .audit
             .record(Event::new(actor, "secret.delete", connector_id).details(serde_json::json!({ "name": name })))
@@ -344,7 +364,9 @@ impl Manager {
         if value.is_empty() || value.len() > 64 * 1024 {
             return Err(ManagerError::invalid("a secret value must be 1 byte to 64 KiB"));
         }
-        Ok(self.inner.secrets.put(connector_id, name, value).await?)
+        let info = self.inner.secrets.put(connector_id, name, value).await?;
+        self.settings_changed();
+        Ok(info)
     }
 
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -365,6 +387,7 @@ impl Manager {
                 id: id.into(),
             });
         }
+        self.settings_changed();
         let action = if enabled {
             "connector.enable"
         } else {

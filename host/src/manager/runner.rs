@@ -34,6 +34,13 @@ impl Executor for Manager {
                 return abandon(inner, &job, error).await;
             }
             match JobKind::parse(&job.kind) {
+                Some(JobKind::Sync) if !connector.enabled => {
+                    let error = format!(
+                        "cancelled: connector {:?} was disabled before the run started",
+                        connector.name
+                    );
+                    abandon(inner, &job, error).await
+                }
                 Some(JobKind::Sync) => sync(inner, &connector, &job).await,
                 Some(JobKind::Webhook) => webhook(inner, &connector, &job).await,
                 Some(JobKind::Messages) => messages(inner, &connector, &job).await,

@@ -110,6 +110,8 @@ impl Db {
     }
 
     /// Claims up to `limit` due jobs other than syncs for `worker`, leased until `lease_until`.
+    /// Jobs of a disabled connector wait, queued, until it is enabled again: they carry data
+    /// (webhooks, messages) that must not be lost.
     pub async fn claim_jobs(
         &self,
         worker: &str,
@@ -123,7 +125,9 @@ impl Db {
         };
         let rows = sqlx::query(trusted(format!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
-             WHERE id IN (SELECT id FROM jobs WHERE kind <> 'sync' AND {} ORDER BY run_after LIMIT $4 {lock}) \
+             WHERE id IN (SELECT id FROM jobs j WHERE kind <> 'sync' AND {} \
+               AND NOT EXISTS (SELECT 1 FROM connectors c WHERE c.id = j.connector_id AND c.enabled = 0) \
+               ORDER BY run_after LIMIT $4 {lock}) \
              RETURNING {CLAIMED}",
             claimable("")
         )))

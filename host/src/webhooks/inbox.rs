@@ -58,9 +58,12 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// How long a connector's settings and webhook secrets are reused between reads. A webhook
-/// that fails verification with cached secrets older than `RECHECK` is checked again with
-/// fresh ones, so a rotation takes effect at once.
+/// How long a connector's settings and webhook secrets are reused between reads. A change
+/// made on this hub (a rotation, a disable) drops the cache at once; one made on another
+/// replica is seen within `CACHE_TTL` — and a webhook signed with a new secret is checked
+/// again with fresh ones once the cached ones are older than `RECHECK`, so a new secret
+/// verifies everywhere within 1 s, a retired one stops verifying within 5 s. `RECHECK` also
+/// bounds the reads forged signatures can cause: one per connector per second.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -69,6 +72,8 @@ const WITHHELD_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorizat
 
 struct Cached {
     fetched: Instant,
+    /// `Manager::settings_generation` when read: stale once it moves on.
+    generation: u64,
     connector: Arc<ConnectorRecord>,
     secrets: Arc<Vec<WebhookSecret>>,
 }
@@ -144,8 +149,10 @@ impl Inbox {
         connector_id: &str,
         fresh: bool,
     ) -> Result<(Arc<ConnectorRecord>, Arc<Vec<WebhookSecret>>, Instant), InboxError> {
+        let generation = self.manager.settings_generation();
         let hit = self.cache.lock().unwrap().get(connector_id).and_then(|c| {
-            (!fresh && c.fetched.elapsed() < CACHE_TTL).then(|| (c.connector.clone(), c.secrets.clone(), c.fetched))
+            let current = !fresh && c.generation == generation && c.fetched.elapsed() < CACHE_TTL;
+            current.then(|| (c.connector.clone(), c.secrets.clone(), c.fetched))
         });
         let (connector, secrets, fetched) = match hit {
             Some(hit) => hit,
@@ -173,6 +180,7 @@ impl Inbox {
                     connector_id.to_string(),
                     Cached {
                         fetched,
+                        generation,
                         connector: connector.clone(),
                         secrets: secrets.clone(),
                     },

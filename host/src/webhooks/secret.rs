@@ -44,6 +44,8 @@ impl Manager {
         };
         let secret = WebhookSecret::generate();
         let info = store.put(connector_id, CURRENT, &secret.encode()).await?;
+        // This hub's inbox verifies with the new secret from the next webhook on.
+        self.settings_changed();
         self.audit()
             .record(
                 Event::new(actor, "webhook-secret.rotate", connector_id).details(serde_json::json!({
