@@ -3,8 +3,8 @@
 //! hostile text rejected row by row, one person per NIK — each on SQLite and PostgreSQL,
 //! with a well-behaved RegNakes connector syncing alongside and `/healthz` watched.
 
-use hub_e2e::hostile::{Watch, hostile, hostile_hub, no_other_dead_jobs, silent_server, sim_config, start_run};
-use hub_e2e::{Backend, backends, regnakes};
+use hub_e2e::hostile::{Watch, hostile, hostile_hub, no_other_dead_jobs, silent_server, start_run, well_behaved};
+use hub_e2e::{Backend, backends};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -32,10 +32,7 @@ async fn plugins_stuck_in_host_calls_are_stopped_by_the_wall_clock_deadline_and_
             stuck_connectors.push(id);
         }
         // Both sync workers are taken by stuck plugins; this run must still get one.
-        let (sim, server) = regnakes(sim_config(300)).await;
-        let good = hub
-            .regnakes_connector("regnakes", &server.base_url(), sim.config())
-            .await;
+        let (good, _sim) = well_behaved(&hub).await;
         let started = Instant::now();
         let good_run = hub.run_to_end(&good).await;
         assert_eq!(good_run["status"], "succeeded", "{backend:?}: {good_run}");

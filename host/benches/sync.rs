@@ -77,6 +77,16 @@ async fn main() {
     if let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") {
         backends.push(("PostgreSQL", Some(url)));
     }
+    // The boundary check alone (every text of every record, before any rule reads it).
+    let quotas = hub::runtime::Quotas::default();
+    let started = Instant::now();
+    for batch in &batches {
+        for record in batch {
+            std::hint::black_box(hub::pipeline::boundary::check(record, &quotas)).unwrap();
+        }
+    }
+    report("boundary check alone (text, dates, sizes)", records, started.elapsed());
+
     for (name, base_url) in backends {
         // Pipeline side alone, on the batches the plugin produced.
         let dir = tempfile::tempdir().unwrap();

@@ -8,13 +8,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub fn sim_config(people: usize) -> hub_sim::RegnakesConfig {
+fn sim_config(people: usize) -> hub_sim::RegnakesConfig {
     hub_sim::RegnakesConfig {
         people,
         malformed_rate: 0.0,
         inactive_rate: 0.0,
         ..Default::default()
     }
+}
+
+/// A well-behaved RegNakes connector of 300 people on `hub`, to sync alongside hostile ones;
+/// its id, and the simulator (keep it alive while the connector runs).
+pub async fn well_behaved(hub: &TestHub) -> (String, (hub_sim::RegnakesSim, hub_sim::Running)) {
+    let (sim, server) = crate::regnakes(sim_config(300)).await;
+    let id = hub
+        .regnakes_connector("regnakes", &server.base_url(), sim.config())
+        .await;
+    (id, (sim, server))
 }
 
 /// A hub with the hostile fixture installed.
@@ -67,9 +77,10 @@ pub async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
 }
 
 /// Watches the hub while a test runs: the slowest `/healthz` answer and the highest RSS of
-/// this process (the hub runs in it).
+/// this process (the hub runs in it) over what it was when the watch started.
 pub struct Watch {
     stop: Arc<AtomicBool>,
+    rss_before_kib: u64,
     slowest_ms: Arc<AtomicU64>,
     peak_rss_kib: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -97,19 +108,22 @@ impl Watch {
         });
         Self {
             stop,
+            rss_before_kib: rss_kib(),
             slowest_ms,
             peak_rss_kib,
             task,
         }
     }
 
-    /// Stops watching; the slowest `/healthz` in ms and the peak RSS in MiB.
+    /// Stops watching; the slowest `/healthz` in ms and how far RSS rose over its start, in
+    /// MiB.
     pub async fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("the watch held");
+        let peak = self.peak_rss_kib.load(Ordering::Relaxed);
         (
             self.slowest_ms.load(Ordering::Relaxed),
-            self.peak_rss_kib.load(Ordering::Relaxed) / 1024,
+            peak.saturating_sub(self.rss_before_kib) / 1024,
         )
     }
 }

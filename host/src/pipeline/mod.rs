@@ -15,7 +15,7 @@
 //!   practitioner is the golden record merged from them field by field (`golden`).
 
 mod accounts;
-mod boundary;
+pub mod boundary;
 pub mod golden;
 mod observations;
 mod validate;
