@@ -161,13 +161,20 @@ async fn state_cursor_and_request_quotas_fail_the_run_naming_the_quota() {
             assert_eq!(run["attempts"], 1, "{backend:?} {name}: a quota is not retried: {run}");
         }
         let view = hub.get("/api/v1/connectors?limit=100").await;
-        let requests = view["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "requests")
-            .unwrap();
+        let items = view["items"].as_array().unwrap();
+        let requests = items.iter().find(|c| c["name"] == "requests").unwrap();
         assert_eq!(requests["quotas"], json!({ "requests": 5 }));
+        // The list's health, batched over connectors, is each connector's own.
+        for connector in items {
+            let health = &connector["health"];
+            assert_eq!(
+                health["last_run"]["connector_id"], connector["id"],
+                "{backend:?}: {connector}"
+            );
+            assert_eq!(health["last_run"]["status"], "failed", "{backend:?}: {connector}");
+            assert_eq!(health["runs"], json!({ "failed": 1 }), "{backend:?}: {connector}");
+            assert!(health["last_success"].is_null(), "{backend:?}: {connector}");
+        }
         for bad in [json!({ "log_line": 5 }), json!({ "log_lines": 0 }), json!([1])] {
             let (status, body) = hub
                 .post(

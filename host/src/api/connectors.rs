@@ -50,40 +50,57 @@ pub struct PluginRef {
 }
 
 async fn view(state: &AppState, c: &ConnectorRecord) -> Result<ConnectorView, Problem> {
-    let db = state.manager.db();
-    let plugin_ref = |digest: Option<String>| async move {
-        let Some(digest) = digest else { return Ok(None) };
-        Ok::<_, Problem>(db.plugin_by_digest(&digest).await?.map(|p| PluginRef {
-            name: p.name,
-            version: p.version,
-            digest: p.digest,
-        }))
-    };
-    Ok(ConnectorView {
-        id: c.id.clone(),
-        name: c.name.clone(),
-        plugin: plugin_ref(Some(c.plugin_digest.clone())).await?,
-        previous_plugin: plugin_ref(c.previous_plugin_digest.clone()).await?,
-        config: serde_json::from_str(&c.config).unwrap_or(Value::Null),
-        egress: serde_json::from_str(&c.egress).unwrap_or_default(),
-        credentials: serde_json::from_str(&c.credentials).unwrap_or(Value::Null),
-        enabled: c.enabled,
-        concurrency: c.concurrency,
-        max_attempts: c.max_attempts,
-        schedule: c.schedule.clone(),
-        timezone: c.timezone.clone(),
-        next_run_at: c
-            .schedule
-            .as_deref()
-            .filter(|_| c.enabled)
-            .and_then(|s| crate::triggers::Schedule::parse(s, &c.timezone).ok())
-            .and_then(|s| s.next_after(chrono::Utc::now()))
-            .map(crate::store::format_time),
-        quotas: serde_json::from_str(&c.quotas).unwrap_or_else(|_| serde_json::json!({})),
-        health: state.manager.health(c).await?,
-        created_at: c.created_at.clone(),
-        updated_at: c.updated_at.clone(),
-    })
+    let mut views = views(state, std::slice::from_ref(c)).await?;
+    Ok(views.pop().expect("one view per connector"))
+}
+
+/// The views of `connectors`: their health from one batch of queries, plugin versions from
+/// the manifest cache (a digest names one immutable package).
+async fn views(state: &AppState, connectors: &[ConnectorRecord]) -> Result<Vec<ConnectorView>, Problem> {
+    let health = state.manager.health_of(connectors).await?;
+    let mut views = Vec::with_capacity(connectors.len());
+    for (c, health) in connectors.iter().zip(health) {
+        views.push(ConnectorView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            plugin: plugin_ref(state, Some(&c.plugin_digest)).await?,
+            previous_plugin: plugin_ref(state, c.previous_plugin_digest.as_deref()).await?,
+            config: serde_json::from_str(&c.config).unwrap_or(Value::Null),
+            egress: serde_json::from_str(&c.egress).unwrap_or_default(),
+            credentials: serde_json::from_str(&c.credentials).unwrap_or(Value::Null),
+            enabled: c.enabled,
+            concurrency: c.concurrency,
+            max_attempts: c.max_attempts,
+            schedule: c.schedule.clone(),
+            timezone: c.timezone.clone(),
+            next_run_at: c
+                .schedule
+                .as_deref()
+                .filter(|_| c.enabled)
+                .and_then(|s| crate::triggers::Schedule::parse(s, &c.timezone).ok())
+                .and_then(|s| s.next_after(chrono::Utc::now()))
+                .map(crate::store::format_time),
+            quotas: serde_json::from_str(&c.quotas).unwrap_or_else(|_| serde_json::json!({})),
+            health,
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+        });
+    }
+    Ok(views)
+}
+
+/// The installed plugin version `digest` names; none when it is not installed any more.
+async fn plugin_ref(state: &AppState, digest: Option<&str>) -> Result<Option<PluginRef>, Problem> {
+    let Some(digest) = digest else { return Ok(None) };
+    match state.manager.manifest_of(digest).await {
+        Ok(manifest) => Ok(Some(PluginRef {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            digest: digest.to_string(),
+        })),
+        Err(crate::manager::ManagerError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 type One = Result<axum::Json<ConnectorView>, Problem>;
@@ -94,10 +111,7 @@ pub async fn list(
 ) -> Result<axum::Json<Page<ConnectorView>>, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
     let connectors = state.manager.db().list_connectors(q.cursor.as_deref(), limit).await?;
-    let mut items = Vec::with_capacity(connectors.len());
-    for c in &connectors {
-        items.push(view(&state, c).await?);
-    }
+    let items = views(&state, &connectors).await?;
     Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
 }
 

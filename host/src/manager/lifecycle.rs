@@ -206,23 +206,29 @@ impl Manager {
     }
 
     pub async fn health(&self, record: &ConnectorRecord) -> Result<Health, ManagerError> {
-        let db = &self.inner.db;
-        let finished = db.finished_runs(&record.id, HEALTH_WINDOW).await?;
-        let runs = db
-            .run_counts(&record.id)
-            .await?
-            .into_iter()
-            .map(|(status, n)| (status, json!(n)))
-            .collect();
-        let (status, reason) = judge(record.enabled, &finished);
-        Ok(Health {
-            status,
-            reason,
-            last_run: db.last_run(&record.id).await?,
-            last_success: db.last_success(&record.id).await?,
-            runs,
-            open_alerts: db.count_open_alerts(&record.id).await?,
-        })
+        let mut health = self.health_of(std::slice::from_ref(record)).await?;
+        Ok(health.pop().expect("one health per connector"))
+    }
+
+    /// The health of each of `records`, in order, from a fixed number of queries.
+    pub async fn health_of(&self, records: &[ConnectorRecord]) -> Result<Vec<Health>, ManagerError> {
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let facts = self.inner.db.health_facts(&ids, HEALTH_WINDOW).await?;
+        Ok(records
+            .iter()
+            .zip(facts)
+            .map(|(record, facts)| {
+                let (status, reason) = judge(record.enabled, &facts.finished);
+                Health {
+                    status,
+                    reason,
+                    last_run: facts.last_run,
+                    last_success: facts.last_success,
+                    runs: facts.counts.into_iter().map(|(status, n)| (status, json!(n))).collect(),
+                    open_alerts: facts.open_alerts,
+                }
+            })
+            .collect())
     }
 
     async fn plugin_of(&self, record: &ConnectorRecord) -> Result<crate::store::plugins::PluginRecord, ManagerError> {

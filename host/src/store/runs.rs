@@ -168,6 +168,108 @@ impl Db {
     pub async fn last_run(&self, connector_id: &str) -> Result<Option<RunRecord>, StoreError> {
         Ok(self.list_runs(connector_id, None, 1).await?.into_iter().next())
     }
+
+    /// What the health of the connectors `ids` is judged on, in three queries whatever their
+    /// number (a connector list used to cost five queries a connector).
+    pub async fn health_facts(&self, ids: &[String], window: i64) -> Result<Vec<HealthFacts>, StoreError> {
+        let mut facts: Vec<HealthFacts> = ids
+            .iter()
+            .map(|id| HealthFacts {
+                connector_id: id.clone(),
+                ..HealthFacts::default()
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(facts);
+        }
+        let index: std::collections::HashMap<&str, usize> =
+            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        // Placeholders in the order they appear (SQLite numbers `?` by position).
+        let n = ids.len();
+        let backend = self.backend();
+        let (finished, window_at, latest, successes) = (
+            backend.list_placeholders(n, 1),
+            backend.list_placeholders(1, n + 1),
+            backend.list_placeholders(n, n + 2),
+            backend.list_placeholders(n, 2 * n + 2),
+        );
+        // The newest `window` finished runs of each, and the newest run and newest success
+        // of each when they are older.
+        let sql = format!(
+            "SELECT {COLUMNS}, n FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY connector_id ORDER BY id DESC) AS n \
+               FROM runs r WHERE status IN ('succeeded', 'failed') AND connector_id IN ({finished})) f WHERE n <= {window_at} \
+             UNION ALL SELECT {COLUMNS}, 0 AS n FROM runs WHERE id IN ( \
+               SELECT MAX(id) FROM runs WHERE connector_id IN ({latest}) GROUP BY connector_id \
+               UNION SELECT MAX(id) FROM runs WHERE status = 'succeeded' AND connector_id IN ({successes}) \
+               GROUP BY connector_id)"
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        query = query.bind(window);
+        for id in ids.iter().chain(ids) {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let run = from_row(&row)?;
+            let n: i64 = row.try_get("n")?;
+            let f = &mut facts[index[run.connector_id.as_str()]];
+            if f.last_run.as_ref().is_none_or(|last| last.id < run.id) {
+                f.last_run = Some(run.clone());
+            }
+            if run.status == "succeeded" && f.last_success.as_ref().is_none_or(|last| last.id < run.id) {
+                f.last_success = Some(run.clone());
+            }
+            if n > 0 {
+                f.finished.push(run);
+            }
+        }
+        for f in &mut facts {
+            f.finished.sort_by(|a, b| b.id.cmp(&a.id));
+        }
+        let sql = format!(
+            "SELECT connector_id, status, COUNT(*) AS n FROM runs WHERE connector_id IN ({}) GROUP BY connector_id, status",
+            self.backend().list_placeholders(ids.len(), 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let id: String = row.try_get("connector_id")?;
+            facts[index[id.as_str()]]
+                .counts
+                .push((row.try_get("status")?, row.try_get("n")?));
+        }
+        let sql = format!(
+            "SELECT connector_id, COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL AND connector_id IN ({}) \
+             GROUP BY connector_id",
+            self.backend().list_placeholders(ids.len(), 1)
+        );
+        let mut query = sqlx::query(trusted(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let id: String = row.try_get("connector_id")?;
+            facts[index[id.as_str()]].open_alerts = row.try_get("n")?;
+        }
+        Ok(facts)
+    }
+}
+
+/// A connector's runs and alerts as its health is judged on them.
+#[derive(Clone, Debug, Default)]
+pub struct HealthFacts {
+    pub connector_id: String,
+    /// The newest finished runs, newest first.
+    pub finished: Vec<RunRecord>,
+    pub last_run: Option<RunRecord>,
+    pub last_success: Option<RunRecord>,
+    /// Runs by status.
+    pub counts: Vec<(String, i64)>,
+    pub open_alerts: i64,
 }
 
 /// Adds a batch's counts to its run, inside the batch's transaction.
