@@ -357,4 +357,11 @@ async fn api_refuses_missing_or_wrong_keys_and_bad_input_with_problem_json() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // A body over the route's limit (2 MiB), written whole before the answer is read: the
+    // client gets the 413's problem+json, not a reset connection.
+    let answer = hub
+        .post_whole_body_then_read("/api/v1/connectors", Some(ADMIN_KEY), 12 * 1024 * 1024)
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
 }

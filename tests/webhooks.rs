@@ -142,7 +142,9 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_nothing_is_stored()
         assert_eq!(huge.status, 413, "{huge:?}");
         // A client that writes its whole (12 MiB) body before reading still gets the 413's
         // problem+json, not a reset connection.
-        let answer = write_all_then_read(&hub, &connector, 12 * 1024 * 1024).await;
+        let answer = hub
+            .post_whole_body_then_read(&format!("/webhooks/{connector}"), None, 12 * 1024 * 1024)
+            .await;
         assert!(answer.starts_with("HTTP/1.1 413"), "{backend:?}: {answer}");
         assert!(answer.contains("application/problem+json"), "{backend:?}: {answer}");
 
@@ -239,24 +241,4 @@ async fn a_sync_that_ran_out_of_attempts_is_dead_and_its_retry_completes_the_run
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["records_received"], 30, "{run}");
     }
-}
-
-/// Sends a webhook of `size` bytes over a plain socket, writing all of it before reading;
-/// the answer's head and body as text.
-async fn write_all_then_read(hub: &TestHub, connector: &str, size: usize) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = hub.url("").trim_start_matches("http://").to_string();
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /webhooks/{connector} HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n\
-         content-length: {size}\r\n\r\n"
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket
-        .write_all(&vec![b' '; size])
-        .await
-        .expect("the hub reads (and drops) the whole body instead of resetting the connection");
-    let mut answer = vec![0; 4096];
-    let n = socket.read(&mut answer).await.unwrap();
-    String::from_utf8_lossy(&answer[..n]).into_owned()
 }

@@ -420,6 +420,29 @@ impl TestHub {
         panic!("run {run_id} did not finish within 120 s");
     }
 
+    /// POSTs `size` bytes to `path` over a plain socket (with `credential`, if any), writing
+    /// the whole body before reading, as most clients do; the answer's head and body as
+    /// text. Panics if the hub reset the connection while the body was being written.
+    pub async fn post_whole_body_then_read(&self, path: &str, credential: Option<&str>, size: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url("").trim_start_matches("http://").to_string();
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let auth = credential
+            .map(|c| format!("authorization: Bearer {c}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n{auth}content-length: {size}\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket
+            .write_all(&vec![b' '; size])
+            .await
+            .expect("the hub reads (and drops) the whole body instead of resetting the connection");
+        let mut answer = vec![0; 4096];
+        let n = socket.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    }
+
     /// Every page of a list endpoint.
     pub async fn all_pages(&self, path: &str) -> Vec<Value> {
         let mut items = Vec::new();

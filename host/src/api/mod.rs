@@ -10,6 +10,7 @@ mod alerts;
 mod api_keys;
 mod audit;
 mod auth;
+mod body;
 mod connectors;
 mod extract;
 mod jobs;
@@ -89,7 +90,8 @@ pub struct PageQuery {
 pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
     let mut router = Router::new();
     for route in routes::table() {
-        router = router.route(route.path, auth::guard(route.access, route.handler, &state));
+        let handler = body::limit(route.handler, route.max_body);
+        router = router.route(route.path, auth::guard(route.access, handler, &state));
     }
     let router = router
         .fallback(|uri: axum::http::Uri| async move {

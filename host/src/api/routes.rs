@@ -35,6 +35,8 @@ pub struct Route {
     pub bodies: Vec<(&'static str, SchemaFn)>,
     pub response: Option<SchemaFn>,
     pub status: u16,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
     pub(super) handler: MethodRouter<AppState>,
 }
 
@@ -69,6 +71,7 @@ impl Route {
             bodies: Vec::new(),
             response: None,
             status: 200,
+            max_body: super::body::DEFAULT_LIMIT,
             handler: on(filter, handler),
         }
     }
@@ -141,7 +144,7 @@ impl Route {
 
     /// Bodies up to `bytes` (the default limit is 2 MiB).
     fn body_limit(mut self, bytes: usize) -> Self {
-        self.handler = self.handler.layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self.max_body = bytes;
         self
     }
 
@@ -185,6 +188,8 @@ pub fn table() -> Vec<Route> {
         Route::get("/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
         Route::post("/webhooks/{id}", Public, "Inbound webhook for a connector, signed with Standard Webhooks v1 (webhook-id, webhook-timestamp, webhook-signature); 202 once stored, 200 for a repeated webhook-id, 401 for a bad signature or a timestamp over 5 minutes off", webhooks::receive)
             .upload_body::<WebhookBody>()
+            // The handler enforces `[webhooks] max_body_bytes`, a setting of this hub.
+            .body_limit(usize::MAX)
             .returns::<webhooks::WebhookReceipt>(202),
         // Plugins
         Route::get("/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)

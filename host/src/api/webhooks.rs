@@ -38,7 +38,7 @@ pub async fn receive(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        drain(body).await;
+        super::body::drain(body).await;
         return Err(too_large());
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
@@ -59,28 +59,6 @@ pub async fn receive(
         )),
         Err(error) => Err(problem(error)),
     }
-}
-
-/// What of an oversized body is read and thrown away before the 413 is sent: a client that
-/// writes its whole body before reading the answer (most HTTP clients do) would otherwise
-/// see its connection reset instead of the problem+json. Past either bound the connection is
-/// closed; 16 MiB at loopback speed is well under the time bound.
-const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-async fn drain(body: Body) {
-    use futures::StreamExt;
-    let mut chunks = body.into_data_stream();
-    let mut seen = 0;
-    let read = async {
-        while let Some(Ok(chunk)) = chunks.next().await {
-            seen += chunk.len();
-            if seen > DRAIN_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 fn problem(error: InboxError) -> Problem {
