@@ -326,6 +326,24 @@ async fn openapi_lists_every_route_and_validates() {
             Access::Needs(p) => Some(p.as_str()),
         };
         assert_eq!(operation["x-required-permission"].as_str(), needs, "{}", route.path);
+        // Every status the route's own code answers besides the common ones, and a 413 where
+        // it takes a body.
+        for (status, _) in route.errors {
+            assert!(
+                operation["responses"][status.to_string()].is_object(),
+                "{} {status}",
+                route.path
+            );
+        }
+        let takes_body = operation["requestBody"].is_object();
+        assert_eq!(operation["responses"]["413"].is_object(), takes_body, "{}", route.path);
+    }
+    let webhook = &document["paths"]["/webhooks/{id}"]["post"]["responses"];
+    for status in ["202", "401", "404", "409", "413", "503"] {
+        assert!(
+            webhook[status].is_object(),
+            "POST /webhooks/{{id}} does not list {status}"
+        );
     }
     let operations: usize = document["paths"]
         .as_object()

@@ -91,16 +91,33 @@ fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value 
     };
     responses.insert(route.status.to_string(), success);
     let public = route.access == Access::Public;
+    let mut problem = |status: u16, description: &str| {
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": description,
+                "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } },
+            }),
+        );
+    };
     if !public {
         for (status, description) in ERRORS {
-            responses.insert(
-                status.to_string(),
-                json!({
-                    "description": description,
-                    "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } },
-                }),
-            );
+            problem(*status, description);
         }
+    }
+    for (status, description) in route.errors {
+        problem(*status, description);
+    }
+    if !route.bodies.is_empty() {
+        let limit = if route.max_body == usize::MAX {
+            "the hub's configured limit".to_string()
+        } else {
+            format!("{} bytes", route.max_body)
+        };
+        problem(
+            413,
+            &format!("The body is over {limit}; the hub reads and drops up to 16 MiB of it before answering"),
+        );
     }
     let mut operation = json!({
         "operationId": operation_id(route),

@@ -35,8 +35,10 @@ pub struct Route {
     pub bodies: Vec<(&'static str, SchemaFn)>,
     pub response: Option<SchemaFn>,
     pub status: u16,
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes (`usize::MAX`: the handler enforces a configured one).
     pub max_body: usize,
+    /// Error answers of this route besides those every authenticated route may give.
+    pub errors: &'static [(u16, &'static str)],
     pub(super) handler: MethodRouter<AppState>,
 }
 
@@ -72,6 +74,7 @@ impl Route {
             response: None,
             status: 200,
             max_body: super::body::DEFAULT_LIMIT,
+            errors: &[],
             handler: on(filter, handler),
         }
     }
@@ -148,6 +151,11 @@ impl Route {
         self
     }
 
+    fn errors(mut self, errors: &'static [(u16, &'static str)]) -> Self {
+        self.errors = errors;
+        self
+    }
+
     fn status(mut self, status: u16) -> Self {
         self.status = status;
         self
@@ -190,6 +198,13 @@ pub fn table() -> Vec<Route> {
             .upload_body::<WebhookBody>()
             // The handler enforces `[webhooks] max_body_bytes`, a setting of this hub.
             .body_limit(usize::MAX)
+            .errors(&[
+                (401, "The signature does not verify, a signature header is missing, the timestamp is over 5 minutes off, or the connector has no webhook secret yet; nothing was stored"),
+                (404, "No such connector, or its plugin takes no webhooks"),
+                (409, "The connector is disabled"),
+                (500, "The hub failed; `x-request-id` identifies the request in the hub log"),
+                (503, "The hub could not store the webhook now; send it again"),
+            ])
             .returns::<webhooks::WebhookReceipt>(202),
         // Plugins
         Route::get("/api/v1/plugins", Needs(Read), "List installed plugin versions", plugins::list)
