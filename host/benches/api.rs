@@ -5,6 +5,8 @@
 //! `cargo bench -p hub --bench api` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_REQUESTS` sets the requests per measurement, default 2,000).
 
+#[path = "common/backends.rs"]
+mod backends;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 
@@ -32,15 +34,8 @@ async fn main() {
     let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let mut backends = vec![("SQLite", None)];
-    if let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") {
-        backends.push(("PostgreSQL", Some(url)));
-    }
-    for (name, base) in backends {
-        let database_url = match &base {
-            Some(base) => Some(postgres::fresh_postgres(base).await),
-            None => None,
-        };
+    for (name, base) in backends::backends() {
+        let database_url = backends::database_url(&base).await;
         let dir = tempfile::tempdir().unwrap();
         let hub = Hub::start(HubConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -92,8 +87,6 @@ async fn main() {
 fn regnakes(name: &str, server: &hub_sim::Running, sim: &hub_sim::RegnakesConfig) -> NewConnector {
     let base_url = server.base_url();
     NewConnector {
-        name: name.into(),
-        plugin: "regnakes".into(),
         config: serde_json::json!({ "base_url": base_url, "per_page": 500 }),
         egress: Some(vec![server.addr.to_string()]),
         credentials: BTreeMap::from([(
@@ -107,11 +100,7 @@ fn regnakes(name: &str, server: &hub_sim::Running, sim: &hub_sim::RegnakesConfig
         )]),
         secrets: BTreeMap::from([("secret".to_string(), sim.client_secret.clone())]),
         enabled: true,
-        concurrency: None,
-        max_attempts: None,
-        schedule: None,
-        timezone: None,
-        quotas: serde_json::json!({}),
+        ..NewConnector::new(name, "regnakes")
     }
 }
 

@@ -18,7 +18,6 @@ mod postgres;
 use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::NewConnector;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,18 +64,10 @@ async fn main() {
     hub.manager
         .create_connector(
             NewConnector {
-                name: "iot".into(),
-                plugin: "iot-sensors".into(),
                 config: serde_json::json!({ "topics": [topic] }),
                 egress: Some(vec![]),
-                credentials: BTreeMap::new(),
-                secrets: BTreeMap::new(),
                 enabled: true,
-                concurrency: None,
-                max_attempts: None,
-                schedule: None,
-                timezone: None,
-                quotas: serde_json::json!({}),
+                ..NewConnector::new("iot", "iot-sensors")
             },
             "bench",
         )

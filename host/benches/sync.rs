@@ -146,18 +146,12 @@ async fn main() {
             .manager
             .create_connector(
                 NewConnector {
-                    name: "regnakes".into(),
-                    plugin: "regnakes".into(),
                     config: serde_json::from_str(&config).unwrap(),
                     egress: Some(vec![server.addr.to_string()]),
                     credentials: BTreeMap::from([("regnakes".to_string(), credential.clone())]),
                     secrets: BTreeMap::from([("secret".to_string(), sim_config.client_secret.clone())]),
                     enabled: true,
-                    concurrency: None,
-                    max_attempts: None,
-                    schedule: None,
-                    timezone: None,
-                    quotas: serde_json::json!({}),
+                    ..NewConnector::new("regnakes", "regnakes")
                 },
                 "bench",
             )

@@ -9,6 +9,8 @@
 //! `cargo bench -p hub --bench webhooks` (PostgreSQL when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_WEBHOOKS` sets the count, default 20,000).
 
+#[path = "common/backends.rs"]
+mod backends;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 
@@ -25,15 +27,8 @@ async fn main() {
     let count = env("HUB_BENCH_WEBHOOKS", 20_000);
     let concurrency = env("HUB_BENCH_CONCURRENCY", 256);
     hub::manager::credentials::install_tls_provider();
-    let mut backends = vec![("SQLite", None)];
-    if let Ok(url) = std::env::var("HUB_TEST_DATABASE_URL") {
-        backends.push(("PostgreSQL", Some(url)));
-    }
-    for (name, base) in backends {
-        let database_url = match &base {
-            Some(base) => Some(postgres::fresh_postgres(base).await),
-            None => None,
-        };
+    for (name, base) in backends::backends() {
+        let database_url = backends::database_url(&base).await;
         let dir = tempfile::tempdir().unwrap();
         let config = HubConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -47,18 +42,11 @@ async fn main() {
             .manager
             .create_connector(
                 NewConnector {
-                    name: "kki".into(),
-                    plugin: "kki".into(),
                     config: serde_json::json!({ "base_url": "http://127.0.0.1:9" }),
                     egress: Some(vec![]),
-                    credentials: BTreeMap::new(),
                     secrets: BTreeMap::from([("api-token".to_string(), "unused-token".to_string())]),
                     enabled: true,
-                    concurrency: None,
-                    max_attempts: None,
-                    schedule: None,
-                    timezone: None,
-                    quotas: serde_json::json!({}),
+                    ..NewConnector::new("kki", "kki")
                 },
                 "bench",
             )

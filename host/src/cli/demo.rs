@@ -368,8 +368,6 @@ fn demo_connector(
     secrets: &[(&str, &str)],
 ) -> NewConnector {
     NewConnector {
-        name: name.into(),
-        plugin: plugin.into(),
         config: serde_json::json!({ "base_url": sim.base_url() }),
         egress: Some(vec![sim.addr.to_string()]),
         credentials: credential
@@ -377,11 +375,7 @@ fn demo_connector(
             .unwrap_or_default(),
         secrets: secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         enabled: true,
-        concurrency: None,
-        max_attempts: None,
-        schedule: None,
-        timezone: None,
-        quotas: serde_json::json!({}),
+        ..NewConnector::new(name, plugin)
     }
 }
 

@@ -94,6 +94,27 @@ pub struct NewConnector {
     pub quotas: serde_json::Value,
 }
 
+impl NewConnector {
+    /// A connector of `plugin` named `name`, every other setting at what the API takes as
+    /// its default: no config, the manifest's egress, no credentials or secrets, disabled.
+    pub fn new(name: &str, plugin: &str) -> Self {
+        Self {
+            name: name.into(),
+            plugin: plugin.into(),
+            config: empty_object(),
+            egress: None,
+            credentials: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            enabled: false,
+            concurrency: None,
+            max_attempts: None,
+            schedule: None,
+            timezone: None,
+            quotas: empty_object(),
+        }
+    }
+}
+
 fn empty_object() -> serde_json::Value {
     serde_json::json!({})
 }

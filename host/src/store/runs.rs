@@ -228,34 +228,33 @@ impl Db {
         for f in &mut facts {
             f.finished.sort_by(|a, b| b.id.cmp(&a.id));
         }
-        let sql = format!(
-            "SELECT connector_id, status, COUNT(*) AS n FROM runs WHERE connector_id IN ({}) GROUP BY connector_id, status",
-            self.backend().list_placeholders(ids.len(), 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(self.pool()).await? {
+        let counts = "SELECT connector_id, status, COUNT(*) AS n FROM runs WHERE connector_id IN ({ids}) \
+                      GROUP BY connector_id, status";
+        for row in self.rows_of_connectors(counts, ids).await? {
             let id: String = row.try_get("connector_id")?;
             facts[index[id.as_str()]]
                 .counts
                 .push((row.try_get("status")?, row.try_get("n")?));
         }
-        let sql = format!(
-            "SELECT connector_id, COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL AND connector_id IN ({}) \
-             GROUP BY connector_id",
-            self.backend().list_placeholders(ids.len(), 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(self.pool()).await? {
+        let alerts = "SELECT connector_id, COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL \
+                      AND connector_id IN ({ids}) GROUP BY connector_id";
+        for row in self.rows_of_connectors(alerts, ids).await? {
             let id: String = row.try_get("connector_id")?;
             facts[index[id.as_str()]].open_alerts = row.try_get("n")?;
         }
         Ok(facts)
+    }
+}
+
+impl Db {
+    /// The rows of `sql`, whose `{ids}` stands for the placeholders of `ids`, bound to them.
+    async fn rows_of_connectors(&self, sql: &str, ids: &[String]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let sql = sql.replace("{ids}", &self.backend().list_placeholders(ids.len(), 1));
+        let mut query = sqlx::query(trusted(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
     }
 }
 
