@@ -419,3 +419,29 @@ async fn the_last_live_admin_key_cannot_be_revoked() {
     assert_eq!(status, StatusCode::CONFLICT);
     hub.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_verifies_while_entries_are_being_appended() {
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let audit = hub.hub.manager.audit().clone();
+        let writer = tokio::spawn(async move {
+            for n in 0..1_500 {
+                audit
+                    .try_record(&hub::audit::Event::new("test", "test.append", n.to_string()))
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut walks = 0;
+        while !writer.is_finished() {
+            let verified = hub.hub.manager.audit().verify().await;
+            assert!(verified.is_ok(), "{backend:?}: walk {walks}: {}", verified.unwrap_err());
+            walks += 1;
+        }
+        writer.await.unwrap();
+        assert!(walks > 1, "{backend:?}: verified during the appends");
+        assert_eq!(hub.hub.manager.audit().verify().await.unwrap(), 1_500);
+        hub.hub.stop().await;
+    }
+}

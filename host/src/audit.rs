@@ -147,8 +147,14 @@ impl Auditor {
     }
 
     /// Walks the whole log and checks every MAC, the numbering and the head.
+    ///
+    /// The head is read before the walk: an entry appended while the walk runs (a live hub,
+    /// a restored hub resuming its sync) is checked like the others instead of being taken
+    /// for a truncation, and the head must seal the entry it named when it was read.
     pub async fn verify(&self) -> Result<i64, AuditError> {
+        let (head_seq, head_mac) = self.db.audit_head().await?;
         let mut previous = Vec::new();
+        let mut sealed_at_head = (head_seq == 0).then(Vec::new);
         let mut expected = 1;
         loop {
             let page = self.db.audit_entries(expected - 1, 1000).await?;
@@ -166,11 +172,13 @@ impl Auditor {
                 // Entries chain through the head seal of the entry before them, which is
                 // what the head held when they were appended.
                 previous = self.head_mac(row.seq, &mac);
+                if row.seq == head_seq {
+                    sealed_at_head = Some(previous.clone());
+                }
                 expected += 1;
             }
         }
         let last = expected - 1;
-        let (head_seq, head_mac) = self.db.audit_head().await?;
         if head_seq > last {
             return Err(ChainError::Truncated {
                 first: last + 1,
@@ -178,7 +186,13 @@ impl Auditor {
             }
             .into());
         }
-        if head_seq != last || !bool::from(subtle::ConstantTimeEq::ct_eq(&previous[..], &head_mac[..])) {
+        let sealed = sealed_at_head.unwrap_or_default();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&sealed[..], &head_mac[..])) {
+            return Err(ChainError::Head { seq: head_seq }.into());
+        }
+        // Entries past the head read first were appended since, with the head moved along in
+        // the same transaction; a head behind them now was put back.
+        if last > head_seq && self.db.audit_head().await?.0 < last {
             return Err(ChainError::Head { seq: last }.into());
         }
         Ok(last)
