@@ -45,6 +45,7 @@ pub struct HubConfig {
     pub vault: Option<VaultConfig>,
     pub secrets: SecretsConfig,
     pub keys: KeysConfig,
+    pub backup: crate::backup::BackupConfig,
 }
 
 /// A credential from the environment: never printed, not even by `Debug`.
@@ -231,6 +232,7 @@ impl Default for HubConfig {
             vault: None,
             secrets: SecretsConfig::default(),
             keys: KeysConfig::default(),
+            backup: Default::default(),
         }
     }
 }
@@ -304,6 +306,43 @@ impl HubConfig {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("hub.db").display()))
+    }
+}
+
+/// Checks a reference page's settings tables (`| \`name\` | default | ... |`) against the
+/// defaults of config sections, so the docs cannot drift from the code.
+#[cfg(test)]
+pub(crate) fn assert_settings_documented(page: &str, doc: &str, sections: &[serde_json::Value]) {
+    let documented: Vec<(String, String)> = doc
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((name.to_string(), cells.get(2)?.to_string()))
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for defaults in sections {
+        for (name, value) in defaults.as_object().expect("a config section") {
+            let shown = if value.is_null() {
+                "unset".into()
+            } else {
+                value.to_string()
+            };
+            expected.push((name.clone(), shown));
+        }
+    }
+    for (name, value) in &expected {
+        assert!(
+            documented.contains(&(name.clone(), value.clone())),
+            "{page} has no row `{name}` | {value}"
+        );
+    }
+    for (name, _) in &documented {
+        assert!(
+            expected.iter().any(|(n, _)| n == name),
+            "{page} documents `{name}`, which is no setting"
+        );
     }
 }
 

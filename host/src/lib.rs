@@ -13,11 +13,13 @@
 //! - `triggers/`: cron schedules and MQTT subscriptions;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
+//! - `backup/`: online backups, retention and restore;
 //! - `api/`: the admin REST API;
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bundled;
 pub mod config;
 pub mod crypto;
@@ -64,6 +66,8 @@ pub enum StartError {
     Runtime(#[from] runtime::RuntimeError),
     #[error("installing bundled plugin: {0}")]
     Bundled(String),
+    #[error(transparent)]
+    Backup(#[from] backup::BackupError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -75,6 +79,8 @@ pub struct Hub {
     pub addr: SocketAddr,
     /// The bootstrap admin key, when this start generated it (shown once, stored hashed).
     pub generated_admin_key: Option<String>,
+    /// Backups of this hub's database (`[backup]`).
+    pub backups: Arc<backup::Backups>,
     server: JoinHandle<()>,
     /// Key reloads, the scheduler and the job workers: stopped with the hub.
     background: Vec<JoinHandle<()>>,
@@ -130,6 +136,10 @@ impl Hub {
         if let Some(mqtt) = &config.mqtt {
             background.push(manager.run_mqtt(mqtt.clone()));
         }
+        let backups = Arc::new(backup::Backups::new(db.clone(), manager.audit().clone(), &config)?);
+        if config.backup.enabled {
+            background.push(backups.clone().run_schedule(config.backup.checked_schedule()?));
+        }
         for bundled in bundled::ALL {
             let package = bundled.package().map_err(|e| StartError::Bundled(e.to_string()))?;
             manager
@@ -161,6 +171,7 @@ impl Hub {
             manager,
             addr,
             generated_admin_key,
+            backups,
             server,
             background,
             queue,

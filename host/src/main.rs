@@ -1,5 +1,5 @@
 //! The `hub` binary: `hub serve`, `hub demo`, `hub sim`, `hub plugin`, `hub audit`,
-//! `hub connectors`.
+//! `hub connectors`, `hub keys`, `hub backup`, `hub restore`.
 
 mod cli;
 
@@ -65,6 +65,21 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Take a backup of the hub's database now (while it serves), into `[backup] dir`, and
+    /// delete those older than `[backup] keep_days`.
+    Backup {
+        #[command(flatten)]
+        data: cli::offline::DataArgs,
+    },
+    /// Bring a backup back into an empty data directory (SQLite) or an empty database
+    /// (--database-url); refuses to overwrite data.
+    Restore {
+        /// The backup file (`hub-<time>.sqlite` or `.pgdump`), its `.json` manifest beside it.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data: cli::offline::DataArgs,
+    },
     /// Manage connectors over the API.
     Connectors {
         #[command(flatten)]
@@ -103,15 +118,8 @@ enum AuditCommand {
     /// Check every entry's MAC, the numbering and the head; exits 1 when the log was edited,
     /// deleted from or truncated, naming the first broken entry.
     Verify {
-        /// The hub's data directory (holds master.key, and hub.db for SQLite).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// The hub's database, when not the SQLite file in the data directory.
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Config file to read the rest from.
-        #[arg(long, default_value = "hub.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        data: cli::offline::DataArgs,
     },
 }
 
@@ -153,17 +161,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Plugin { command } => cli::plugin::run(command)?,
         Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    data_dir,
-                    database_url,
-                    config,
-                },
+            command: AuditCommand::Verify { data },
         } => {
-            if !cli::audit::verify(data_dir, database_url, config).await? {
+            if !cli::audit::verify(data).await? {
                 std::process::exit(1);
             }
         }
+        Command::Backup { data } => cli::backup::backup(data).await?,
+        Command::Restore { from, data } => cli::backup::restore(&from, data).await?,
         Command::Connectors { api, command } => cli::connectors::run(api, command).await?,
         Command::Keys { api, command } => cli::keys::run(api, command).await?,
         Command::Sim {

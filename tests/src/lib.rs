@@ -191,6 +191,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
             reload_secs: 1,
             ..Default::default()
         },
+        backup: Default::default(),
     }
 }
 
@@ -228,6 +229,12 @@ impl TestHub {
             use_openbao(&mut config).await;
         }
         adjust(&mut config);
+        Self::start_on(backend, config, data_dir).await
+    }
+
+    /// A hub started from `config`, whose data directory `data_dir` lives as long as it.
+    pub async fn start_on(backend: Backend, config: HubConfig, data_dir: TempDir) -> Self {
+        hub::telemetry::init();
         let hub = Hub::start(config.clone()).await.expect("hub starts");
         Self {
             hub,

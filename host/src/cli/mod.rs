@@ -2,7 +2,9 @@
 
 pub mod api_client;
 pub mod audit;
+pub mod backup;
 pub mod connectors;
 pub mod demo;
 pub mod keys;
+pub mod offline;
 pub mod plugin;

@@ -146,36 +146,14 @@ mod tests {
     /// nothing that is not one.
     #[test]
     fn the_limits_reference_matches_the_code() {
-        let doc = include_str!("../../../docs/limits.md");
-        let documented: Vec<(String, String)> = doc
-            .lines()
-            .filter_map(|line| {
-                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-                Some((name.to_string(), cells.get(2)?.to_string()))
-            })
-            .collect();
-        let mut expected = Vec::new();
-        for defaults in [
-            serde_json::to_value(crate::runtime::Limits::default()).unwrap(),
-            serde_json::to_value(Quotas::default()).unwrap(),
-        ] {
-            for (name, value) in defaults.as_object().unwrap() {
-                expected.push((name.clone(), value.to_string()));
-            }
-        }
-        for (name, value) in &expected {
-            assert!(
-                documented.contains(&(name.clone(), value.clone())),
-                "docs/limits.md has no row `{name}` | {value}"
-            );
-        }
-        for (name, _) in &documented {
-            assert!(
-                expected.iter().any(|(n, _)| n == name),
-                "docs/limits.md documents `{name}`, which is no setting"
-            );
-        }
+        crate::config::assert_settings_documented(
+            "docs/limits.md",
+            include_str!("../../../docs/limits.md"),
+            &[
+                serde_json::to_value(crate::runtime::Limits::default()).unwrap(),
+                serde_json::to_value(Quotas::default()).unwrap(),
+            ],
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod backups;
 pub mod connectors;
 pub mod jobs;
 pub mod keys;
