@@ -335,6 +335,10 @@ async fn openapi_lists_every_route_and_validates() {
                 route.path
             );
         }
+        // What the listener answers for any request it cannot parse.
+        for status in ["400", "414", "431"] {
+            assert!(operation["responses"][status].is_object(), "{} {status}", route.path);
+        }
         let takes_body = operation["requestBody"].is_object();
         assert_eq!(operation["responses"]["413"].is_object(), takes_body, "{}", route.path);
     }
@@ -444,4 +448,53 @@ async fn the_audit_chain_verifies_while_entries_are_being_appended() {
         assert_eq!(hub.hub.manager.audit().verify().await.unwrap(), 1_500);
         hub.hub.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_server_cannot_parse_are_answered_with_problem_json() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let long_target = format!(
+        "GET /api/v1/connectors?q={} HTTP/1.1\r\nhost: hub\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let mut raw_path = b"GET /api/v1/conn".to_vec();
+    raw_path.extend_from_slice(&[0xff, 0xfe]);
+    raw_path.extend_from_slice(b"ectors HTTP/1.1\r\nhost: hub\r\n\r\n");
+    let big_head = format!(
+        "GET /healthz HTTP/1.1\r\nhost: hub\r\nx-padding: {}\r\n\r\n",
+        "p".repeat(600 * 1024)
+    );
+    // A good request first, then a bad one on the same connection.
+    let mut second = b"GET /healthz HTTP/1.1\r\nhost: hub\r\n\r\n".to_vec();
+    second.extend_from_slice(&raw_path);
+    for (case, request, status) in [
+        ("100 KiB target", long_target.into_bytes(), 414),
+        ("non-ASCII bytes in the path", raw_path.clone(), 400),
+        ("600 KiB header", big_head.into_bytes(), 431),
+        ("bad second request", second, 400),
+    ] {
+        let answer = hub.raw_exchange(&request).await;
+        let last = answer
+            .rfind("HTTP/1.1 ")
+            .unwrap_or_else(|| panic!("{case}: no answer: {answer:?}"));
+        let (head, body) = answer[last..].split_once("\r\n\r\n").expect("a head and a body");
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{case}: {head}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{case}: {head}"
+        );
+        let problem: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{case}: {e}: {body:?}"));
+        assert_eq!(problem["status"], status, "{case}");
+        assert!(problem["detail"].as_str().unwrap().len() > 20, "{case}: {problem}");
+    }
+    // The router's own errors are untouched.
+    let answer = hub
+        .raw_exchange(b"GET /api/v1/connectors HTTP/1.1\r\nhost: hub\r\nconnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    assert!(
+        answer.contains("x-request-id:") && answer.contains("\"status\":401"),
+        "{answer}"
+    );
+    hub.hub.stop().await;
 }

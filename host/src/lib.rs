@@ -162,7 +162,7 @@ impl Hub {
         let inbox = Arc::new(webhooks::Inbox::new(manager.clone(), &config.webhooks));
         let app = api::router(api::AppState::new(manager.clone(), inbox, &config.auth), &config.auth);
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            if let Err(error) = axum::serve(api::listener::ApiListener(listener), app).await {
                 tracing::error!(%error, "API server stopped");
             }
         });

@@ -430,6 +430,18 @@ impl TestHub {
     /// POSTs `size` bytes to `path` over a plain socket (with `credential`, if any), writing
     /// the whole body before reading, as most clients do; the answer's head and body as
     /// text. Panics if the hub reset the connection while the body was being written.
+    /// Writes `request` as raw bytes on a new connection and reads until the hub closes it
+    /// (or 10 s pass).
+    pub async fn raw_exchange(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url("").trim_start_matches("http://").to_string();
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     pub async fn post_whole_body_then_read(&self, path: &str, credential: Option<&str>, size: usize) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.url("").trim_start_matches("http://").to_string();

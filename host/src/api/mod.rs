@@ -15,6 +15,7 @@ mod connectors;
 mod extract;
 mod jobs;
 mod keys;
+pub(crate) mod listener;
 mod observations;
 pub mod openapi;
 mod plugins;

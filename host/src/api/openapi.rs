@@ -100,6 +100,9 @@ fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value 
             }),
         );
     };
+    for (status, description) in super::listener::UNPARSABLE {
+        problem(*status, description);
+    }
     if !public {
         for (status, description) in ERRORS {
             problem(*status, description);

@@ -42,8 +42,9 @@ impl Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The `application/problem+json` body.
+    pub fn body(&self) -> String {
         let mut body = json!({
             "type": "about:blank",
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -53,14 +54,18 @@ impl IntoResponse for Problem {
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        body.to_string()
     }
 }
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+    }
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl From<ManagerError> for Problem {
     fn from(error: ManagerError) -> Self {
