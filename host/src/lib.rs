@@ -10,6 +10,7 @@
 //! - `secrets/`: connector secrets, local or in Vault/OpenBao (`vault.rs`: the connection);
 //! - `auth/`: roles, permissions, SSO token verification;
 //! - `jobs/`: the durable job queue every trigger goes through, and its workers;
+//! - `json_schema.rs`: the checker of plugin configs and API request bodies;
 //! - `triggers/`: cron schedules and MQTT subscriptions;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
@@ -24,6 +25,7 @@ pub mod bundled;
 pub mod config;
 pub mod crypto;
 pub mod jobs;
+pub mod json_schema;
 pub mod manager;
 pub mod pipeline;
 pub mod runtime;

@@ -4,7 +4,7 @@ use super::extract::{Json, Path, Query};
 use super::problem::Problem;
 use super::{AppState, Page, PageQuery};
 use crate::audit::Event;
-use crate::auth::{Caller, PII_READ, Role};
+use crate::auth::{Caller, Grant, PII_READ, Role};
 use crate::store::api_keys::{ApiKeyRecord, Revoked};
 use axum::Extension;
 use axum::extract::State;
@@ -18,12 +18,12 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What the key is for; shown in the audit log as `api-key:<name>`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub name: String,
-    /// admin, operator, integrator or viewer.
-    pub role: String,
-    /// Extra grants: `pii:read`. Only a caller holding a grant may give it.
+    pub role: Role,
+    /// Extra grants. Only a caller holding a grant may give it.
     #[serde(default)]
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Grant>,
 }
 
 /// The new key's record and, this once, the key.
@@ -40,43 +40,19 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     Json(new): Json<NewApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), Problem> {
-    let name_ok = (1..=64).contains(&new.name.len())
-        && new
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !name_ok {
+    if new.permissions.contains(&Grant::PiiRead) && !caller.pii_read {
         return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "name must be 1-64 characters of letters, digits, '-', '_' and '.'",
+            StatusCode::FORBIDDEN,
+            format!("only a caller holding {PII_READ} may grant it"),
         ));
     }
-    let role = Role::parse(&new.role).ok_or_else(|| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("role {:?} is not one of admin, operator, integrator, viewer", new.role),
-        )
-    })?;
-    for permission in &new.permissions {
-        if permission != PII_READ {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("permission {permission:?} does not exist; the only extra grant is {PII_READ}"),
-            ));
-        }
-        if !caller.pii_read {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                format!("only a caller holding {PII_READ} may grant it"),
-            ));
-        }
-    }
+    let role = new.role;
     let key = crate::crypto::new_api_key();
     let record = ApiKeyRecord {
         id: uuid::Uuid::now_v7().to_string(),
         name: new.name,
         role: role.as_str().into(),
-        permissions: new.permissions,
+        permissions: new.permissions.iter().map(|g| g.as_str().to_string()).collect(),
         created_at: crate::store::now(),
         created_by: Some(caller.actor.clone()),
         revoked_at: None,

@@ -209,10 +209,11 @@ pub async fn rollback(
 pub struct LogsQuery {
     /// Only lines of this run.
     pub run_id: Option<String>,
-    /// Lines at this level or more severe: error, warn, info, debug, trace.
-    pub level: Option<String>,
+    /// Lines at this level or more severe.
+    pub level: Option<crate::store::logs::Level>,
     pub limit: Option<i64>,
-    pub cursor: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
 }
 
 pub async fn logs(
@@ -221,18 +222,10 @@ pub async fn logs(
     Query(q): Query<LogsQuery>,
 ) -> Result<axum::Json<Page<LogLine>>, Problem> {
     state.manager.connector(&id).await?;
-    let levels = match q.level.as_deref() {
-        None => crate::store::logs::LEVELS,
-        Some(level) => crate::store::logs::at_least(level).ok_or_else(|| {
-            Problem::bad_request(format!("level {level:?} is not one of error, warn, info, debug, trace"))
-        })?,
-    };
-    let before = match q.cursor.as_deref() {
-        None => i64::MAX,
-        Some(c) => c
-            .parse()
-            .map_err(|_| Problem::bad_request("cursor: use the next_cursor of the previous page"))?,
-    };
+    let levels = q
+        .level
+        .map_or(crate::store::logs::LEVELS, crate::store::logs::Level::and_more_severe);
+    let before = q.cursor.unwrap_or(i64::MAX);
     let limit = crate::store::clamp_limit(q.limit);
     let lines = state
         .manager

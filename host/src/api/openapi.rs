@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 const ERRORS: &[(u16, &str)] = &[
     (
         400,
-        "The request is malformed (query, path or body); `detail` says where",
+        "The request does not match this operation's documented schema (query, path or body: type, enum, pattern, length, range, required or unknown field); `errors` names each field",
     ),
     (401, "Missing, unknown, revoked or invalid credentials"),
     (403, "The caller's role or grants do not allow this"),
@@ -17,7 +17,7 @@ const ERRORS: &[(u16, &str)] = &[
     (409, "The object's state does not allow this now"),
     (
         422,
-        "The request is well-formed but invalid; `errors` lists field-level problems",
+        "The request matches the schema but a rule beyond it refuses it (a plugin's own config schema, a cron expression, a plugin that is not installed); `detail` and `errors` say which",
     ),
     (
         500,
@@ -120,6 +120,11 @@ fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value 
         problem(
             413,
             &format!("The body is over {limit}; the hub reads and drops up to 16 MiB of it before answering"),
+        );
+        let media: Vec<&str> = route.bodies.iter().map(|(media, _)| *media).collect();
+        problem(
+            415,
+            &format!("The body is missing or its Content-Type is not {}", media.join(" or ")),
         );
     }
     let mut operation = json!({

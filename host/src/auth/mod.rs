@@ -4,4 +4,4 @@ pub mod oidc;
 pub mod roles;
 
 pub use oidc::{OidcVerifier, TokenError};
-pub use roles::{Caller, PII_READ, Permission, Role};
+pub use roles::{Caller, Grant, PII_READ, Permission, Role};

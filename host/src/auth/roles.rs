@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -85,6 +85,22 @@ impl Permission {
 
 /// The explicit grant for decrypted personal data.
 pub const PII_READ: &str = "pii:read";
+
+/// A grant on top of a role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum Grant {
+    /// Decrypted personal data.
+    #[serde(rename = "pii:read")]
+    PiiRead,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::PiiRead => PII_READ,
+        }
+    }
+}
 
 /// Who is calling: an API key or an SSO subject, with a role and extra grants.
 #[derive(Clone, Debug)]

@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What a job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// A sync run (`jobs.run_id` names it).
     Sync,

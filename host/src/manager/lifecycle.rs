@@ -4,7 +4,7 @@
 //! No restart is needed: a run reads its connector when it gets its slot, so a run already
 //! going keeps the plugin version it loaded and the next one uses the new version.
 
-use super::{FieldError, Manager, ManagerError, check_credential_secrets, config_schema, validate_egress};
+use super::{FieldError, Manager, ManagerError, check_credential_secrets, validate_egress};
 use crate::audit::Event;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
@@ -19,7 +19,9 @@ use std::sync::Arc;
 pub struct ConnectorPatch {
     pub config: Option<serde_json::Value>,
     pub egress: Option<Vec<String>>,
+    #[schemars(range(min = 1, max = super::MAX_CONCURRENCY))]
     pub concurrency: Option<u32>,
+    #[schemars(range(min = 1, max = super::MAX_ATTEMPTS))]
     pub max_attempts: Option<u32>,
     /// Cron expression (5 fields, or 6-7 with seconds); `""` removes the schedule.
     pub schedule: Option<String>,
@@ -83,10 +85,10 @@ impl Manager {
         }
         if let Some(concurrency) = patch.concurrency {
             // Sync claims read it: running syncs go on, new ones start while under it.
-            record.concurrency = concurrency.clamp(1, 64) as i64;
+            record.concurrency = concurrency.clamp(1, super::MAX_CONCURRENCY) as i64;
         }
         if let Some(attempts) = patch.max_attempts {
-            record.max_attempts = attempts.clamp(1, 20) as i64;
+            record.max_attempts = attempts.clamp(1, super::MAX_ATTEMPTS) as i64;
         }
         if let Some(schedule) = patch.schedule {
             record.schedule = Some(schedule).filter(|s| !s.trim().is_empty());
@@ -274,7 +276,7 @@ impl Manager {
 }
 
 pub(super) fn check_config(manifest: &Manifest, config: &serde_json::Value) -> Result<(), ManagerError> {
-    let errors = config_schema::validate(&manifest.config_schema, config);
+    let errors = crate::json_schema::validate(&manifest.config_schema, config);
     if errors.is_empty() {
         Ok(())
     } else {

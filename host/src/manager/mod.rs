@@ -2,7 +2,6 @@
 //! (create, enable, disable, run), and the execution of runs.
 
 pub mod alerts;
-mod config_schema;
 pub mod credentials;
 mod job;
 pub mod keys;
@@ -10,7 +9,7 @@ mod lifecycle;
 mod plugins;
 mod runner;
 
-pub use config_schema::FieldError;
+pub use crate::json_schema::FieldError;
 pub use credentials::CredentialSpec;
 pub use lifecycle::{ConnectorPatch, Health};
 
@@ -67,6 +66,7 @@ impl ManagerError {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: String,
     /// `name` (newest installed version) or `name@version`.
     pub plugin: String,
@@ -81,7 +81,11 @@ pub struct NewConnector {
     pub secrets: BTreeMap<String, String>,
     #[serde(default)]
     pub enabled: bool,
+    /// Syncs of this connector at once (default 1).
+    #[schemars(range(min = 1, max = MAX_CONCURRENCY))]
     pub concurrency: Option<u32>,
+    /// Attempts a job gets before it is dead (default `[retry] default_attempts`).
+    #[schemars(range(min = 1, max = MAX_ATTEMPTS))]
     pub max_attempts: Option<u32>,
     /// Cron expression: 5 fields (`min hour day month weekday`) or 6-7 (seconds first, year
     /// last). Runs fire on it while the connector is enabled.
@@ -291,11 +295,11 @@ impl Manager {
             egress: serde_json::to_string(&egress).expect("strings serialize"),
             credentials: serde_json::to_string(&new.credentials).expect("credentials serialize"),
             enabled: new.enabled,
-            concurrency: new.concurrency.unwrap_or(1).clamp(1, 64) as i64,
+            concurrency: new.concurrency.unwrap_or(1).clamp(1, MAX_CONCURRENCY) as i64,
             max_attempts: new
                 .max_attempts
                 .unwrap_or(self.inner.queue.retry_policy().default_attempts)
-                .clamp(1, 20) as i64,
+                .clamp(1, MAX_ATTEMPTS) as i64,
             previous_plugin_digest: None,
             schedule,
             timezone,
@@ -642,12 +646,15 @@ fn check_credential_secrets(
     Ok(())
 }
 
+/// Connector names, as checked here and shown in the API's schema.
+pub const NAME_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+/// Most syncs of one connector at once.
+pub const MAX_CONCURRENCY: u32 = 64;
+/// Most attempts a connector's jobs may get.
+pub const MAX_ATTEMPTS: u32 = 20;
+
 fn validate_name(name: &str) -> Result<(), ManagerError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
+    if crate::json_schema::matches(NAME_PATTERN, name) {
         Ok(())
     } else {
         Err(ManagerError::invalid(format!(

@@ -6,9 +6,22 @@ use sqlx::Row;
 /// Levels, most severe first.
 pub const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
-/// `level` and every more severe level; `None` for an unknown level.
-pub fn at_least(level: &str) -> Option<&'static [&'static str]> {
-    LEVELS.iter().position(|l| *l == level).map(|i| &LEVELS[..=i])
+/// A log level, as a filter.
+#[derive(Clone, Copy, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl Level {
+    /// This level and every more severe one, as stored.
+    pub fn and_more_severe(self) -> &'static [&'static str] {
+        &LEVELS[..=self as usize]
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
