@@ -428,22 +428,36 @@ async fn the_last_live_admin_key_cannot_be_revoked() {
 async fn the_audit_chain_verifies_while_entries_are_being_appended() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
-        let audit = hub.hub.manager.audit().clone();
-        let writer = tokio::spawn(async move {
-            for n in 0..1_500 {
-                audit
-                    .try_record(&hub::audit::Event::new("test", "test.append", n.to_string()))
-                    .await
-                    .unwrap();
-            }
-        });
+        // Four writers at once: their entries are appended in groups, each numbered once.
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let audit = hub.hub.manager.audit().clone();
+                tokio::spawn(async move {
+                    let mut numbers = Vec::new();
+                    for n in 0..375 {
+                        let event = hub::audit::Event::new("test", "test.append", format!("{w}/{n}"));
+                        numbers.push(audit.try_record(&event).await.unwrap());
+                    }
+                    numbers
+                })
+            })
+            .collect();
         let mut walks = 0;
-        while !writer.is_finished() {
+        while !writers.iter().all(|w| w.is_finished()) {
             let verified = hub.hub.manager.audit().verify().await;
             assert!(verified.is_ok(), "{backend:?}: walk {walks}: {}", verified.unwrap_err());
             walks += 1;
         }
-        writer.await.unwrap();
+        let mut numbers = Vec::new();
+        for writer in writers {
+            numbers.extend(writer.await.unwrap());
+        }
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            (1..=1_500).collect::<Vec<i64>>(),
+            "{backend:?}: each entry its own number"
+        );
         assert!(walks > 1, "{backend:?}: verified during the appends");
         assert_eq!(hub.hub.manager.audit().verify().await.unwrap(), 1_500);
         hub.hub.stop().await;

@@ -255,8 +255,11 @@ async fn scheduled_backups_are_taken_once_per_fire_time_by_every_hub_on_the_data
             files.len() >= 2,
             "{backend:?}: two scheduled backups within 30 s: {files:?}"
         );
-        if let Some((replica, _dir)) = replica {
+        // The replica's directory (and the backups it took) stays until they are counted.
+        let mut replica_dir = None;
+        if let Some((replica, dir)) = replica {
             replica.stop().await;
+            replica_dir = Some(dir);
         }
         hub.hub.stop().await;
         let db = hub::store::Db::open(&hub.config.database_url()).await.unwrap();
@@ -277,6 +280,7 @@ async fn scheduled_backups_are_taken_once_per_fire_time_by_every_hub_on_the_data
             succeeded <= files.len() && files.len() <= succeeded + running,
             "{backend:?}: one file per fire time: {rows:?} {files:?}"
         );
+        drop(replica_dir);
     }
 }
 

@@ -12,6 +12,8 @@ use crate::store::audit::AuditEntry;
 use crate::store::{self, Db, StoreError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -100,11 +102,56 @@ pub enum AuditError {
 pub struct Auditor {
     db: Db,
     key: [u8; 32],
+    /// Where entries go to be appended together, when grouped.
+    group: Option<mpsc::Sender<Pending>>,
 }
 
+/// An entry waiting for its group's commit.
+struct Pending {
+    entry: AuditEntry,
+    reply: oneshot::Sender<Result<i64, Arc<StoreError>>>,
+}
+
+/// Most entries appended in one transaction.
+const MAX_GROUP: usize = 256;
+
 impl Auditor {
+    /// Appends each entry in its own transaction (the CLI, restores).
     pub fn new(db: Db, key: [u8; 32]) -> Self {
-        Self { db, key }
+        Self { db, key, group: None }
+    }
+
+    /// Appends entries recorded at about the same time in one transaction — one head update,
+    /// one multi-row insert — answering each caller after the commit that holds its entry.
+    /// Every append takes the head's lock, so the log takes one append at a time whatever
+    /// the callers; grouping makes each one count (a page of personal data read by 256
+    /// clients at once waits for one commit, not 256 in a row). The appending task ends when
+    /// the last clone of this auditor is dropped.
+    pub fn grouped(db: Db, key: [u8; 32]) -> Self {
+        let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(Self::new(db.clone(), key).append_groups(receiver));
+        Self {
+            db,
+            key,
+            group: Some(sender),
+        }
+    }
+
+    async fn append_groups(self, mut receiver: mpsc::Receiver<Pending>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+            let entries: Vec<AuditEntry> = group.iter().map(|p| p.entry.clone()).collect();
+            let appended = self.append(&entries).await.map_err(Arc::new);
+            for (offset, pending) in group.drain(..).enumerate() {
+                let _ = pending.reply.send(appended.clone().map(|first| first + offset as i64));
+            }
+        }
+    }
+
+    async fn append(&self, entries: &[AuditEntry]) -> Result<i64, StoreError> {
+        self.db
+            .append_audit(entries, |seq, previous, entry| self.seal(seq, previous, entry))
+            .await
     }
 
     /// Appends `event`, trying again for a moment when the database is busy (a SQLite
@@ -125,18 +172,30 @@ impl Auditor {
         }
     }
 
+    /// Appends `event`; its number once committed.
     pub async fn try_record(&self, event: &Event) -> Result<i64, StoreError> {
         let entry = entry(event);
-        self.db
-            .append_audit(&entry, |seq, previous| self.seal(seq, previous, &entry))
+        let Some(group) = &self.group else {
+            return self.append(std::slice::from_ref(&entry)).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        group
+            .send(Pending { entry, reply })
             .await
+            .map_err(|_| StoreError::Stopping)?;
+        answer
+            .await
+            .map_err(|_| StoreError::Stopping)?
+            .map_err(StoreError::Grouped)
     }
 
     /// Appends `event` inside the caller's transaction: the action it records and the entry
     /// commit together, or neither does.
     pub async fn record_in(&self, tx: &mut sqlx::AnyConnection, event: &Event) -> Result<i64, StoreError> {
-        let entry = entry(event);
-        crate::store::audit::append_audit_in(tx, &entry, |seq, previous| self.seal(seq, previous, &entry)).await
+        crate::store::audit::append_audit_in(tx, self.db.backend(), &[entry(event)], |seq, previous, entry| {
+            self.seal(seq, previous, entry)
+        })
+        .await
     }
 
     /// The MAC of entry `seq` after `previous`, and the head's MAC over it.

@@ -173,7 +173,7 @@ impl Manager {
             quotas,
         } = settings;
         let pipeline = Pipeline::new(db.clone(), keys.clone());
-        let audit = Auditor::new(db.clone(), keys.audit);
+        let audit = Auditor::grouped(db.clone(), keys.audit);
         let trust = TrustPolicy {
             trusted_keys: plugins.trusted_keys.clone(),
             allow_unsigned: plugins.allow_unsigned,

@@ -52,18 +52,19 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<AuditRow, sqlx::Error> {
 }
 
 impl Db {
-    /// Appends one entry. `seal(seq, previous_mac)` returns the entry's MAC and the head's MAC.
-    /// Bumping the head first takes its row lock (PostgreSQL) or the write lock (SQLite), so
-    /// concurrent appends from any replica chain one after another.
+    /// Appends `entries`, chained in order, in one transaction; returns the first one's
+    /// number. `seal(seq, previous_head_mac, entry)` returns the entry's MAC and the head's
+    /// MAC. Bumping the head first takes its row lock (PostgreSQL) or the write lock (SQLite),
+    /// so concurrent appends from any replica chain one after another.
     pub async fn append_audit(
         &self,
-        entry: &AuditEntry,
-        seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
+        entries: &[AuditEntry],
+        seal: impl Fn(i64, &[u8], &AuditEntry) -> (Vec<u8>, Vec<u8>),
     ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let seq = append_audit_in(&mut tx, entry, seal).await?;
+        let first = append_audit_in(&mut tx, self.backend(), entries, seal).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(first)
     }
 
     /// Entries after `after`, oldest first.
@@ -88,36 +89,48 @@ impl Db {
     }
 }
 
-/// Appends one entry inside the caller's transaction, so an action and its audit entry are
-/// committed together or not at all (see [`Db::append_audit`] for `seal`).
+/// Appends entries inside the caller's transaction, so an action and its audit entries are
+/// committed together or not at all (see [`Db::append_audit`] for `seal`): one head update,
+/// one multi-row insert.
 pub async fn append_audit_in(
     tx: &mut sqlx::AnyConnection,
-    entry: &AuditEntry,
-    seal: impl FnOnce(i64, &[u8]) -> (Vec<u8>, Vec<u8>),
+    backend: super::Backend,
+    entries: &[AuditEntry],
+    seal: impl Fn(i64, &[u8], &AuditEntry) -> (Vec<u8>, Vec<u8>),
 ) -> Result<i64, StoreError> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
+    let count = entries.len() as i64;
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, mac")
+        .bind(count)
         .fetch_one(&mut *tx)
         .await?;
-    let seq: i64 = head.try_get("seq")?;
-    let previous: Vec<u8> = head.try_get("mac")?;
-    let (mac, head_mac) = seal(seq, &previous);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(&entry.at)
-    .bind(&entry.actor)
-    .bind(&entry.action)
-    .bind(&entry.target)
-    .bind(&entry.outcome)
-    .bind(&entry.details)
-    .bind(&mac)
-    .execute(&mut *tx)
-    .await?;
+    let first = head.try_get::<i64, _>("seq")? - count + 1;
+    let mut previous: Vec<u8> = head.try_get("mac")?;
+    let mut macs = Vec::with_capacity(entries.len());
+    for (seq, entry) in (first..).zip(entries) {
+        let (mac, head_mac) = seal(seq, &previous, entry);
+        macs.push(mac);
+        previous = head_mac;
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) VALUES {}",
+        backend.placeholders(entries.len(), 8, 1)
+    );
+    let mut insert = sqlx::query(super::trusted(sql));
+    for ((seq, entry), mac) in (first..).zip(entries).zip(&macs) {
+        insert = insert
+            .bind(seq)
+            .bind(&entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.outcome)
+            .bind(&entry.details)
+            .bind(mac);
+    }
+    insert.execute(&mut *tx).await?;
     sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
-        .bind(&head_mac)
+        .bind(&previous)
         .execute(&mut *tx)
         .await?;
-    Ok(seq)
+    Ok(first)
 }

@@ -38,6 +38,11 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("a concurrent writer changed the same records; the write was abandoned, try again")]
     Concurrent,
+    /// A write made for several callers together failed; each gets the cause.
+    #[error("{0}")]
+    Grouped(std::sync::Arc<StoreError>),
+    #[error("the hub is stopping; the write was not made")]
+    Stopping,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
