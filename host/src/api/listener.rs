@@ -22,6 +22,10 @@ impl axum::serve::Listener for ApiListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        // Answers go out as soon as they are written, not after the client's delayed ACK.
+        if let Err(error) = io.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
         (ProblemIo::new(io), addr)
     }
 
@@ -50,31 +54,65 @@ impl<T: AsyncRead + Unpin> AsyncRead for ProblemIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if this.rewriting.is_none()
-            && let Some((status, head_len)) = bare_parse_error(buf)
+impl<T: AsyncWrite + Unpin> ProblemIo<T> {
+    /// Starts rewriting when `first` (the first bytes of a write) is such an answer.
+    fn recognise(&mut self, first: &[u8]) {
+        if self.rewriting.is_none()
+            && let Some((status, head_len)) = bare_parse_error(first)
         {
             tracing::debug!(
                 status = status.as_u16(),
                 "unparsable request answered with problem+json"
             );
-            this.rewriting = Some((problem_answer(status), 0, head_len));
+            self.rewriting = Some((problem_answer(status), 0, head_len));
         }
-        let Some((answer, sent, stands_for)) = &mut this.rewriting else {
-            return Pin::new(&mut this.inner).poll_write(cx, buf);
+    }
+
+    /// Sends the rewritten answer; ready with the count of the caller's bytes it replaced.
+    fn poll_rewritten(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Some((answer, sent, stands_for)) = &mut self.rewriting else {
+            return Poll::Ready(Ok(0));
         };
         while *sent < answer.len() {
-            match ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*sent..])) {
+            match ready!(Pin::new(&mut self.inner).poll_write(cx, &answer[*sent..])) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => *sent += n,
                 Err(error) => return Poll::Ready(Err(error)),
             }
         }
         let written = *stands_for;
-        this.rewriting = None;
+        self.rewriting = None;
         Poll::Ready(Ok(written))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.recognise(buf);
+        if self.rewriting.is_some() {
+            return self.poll_rewritten(cx);
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    /// Vectored like the socket, so hyper writes a head and its body in one call; a response
+    /// head is always the first slice.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            self.recognise(first);
+        }
+        if self.rewriting.is_some() {
+            return self.poll_rewritten(cx);
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -84,8 +122,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemIo<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-
-    // Not vectored: a response head then always starts a write, where it is recognised.
 }
 
 /// When `buf` starts with a bodiless 4xx response head the router did not write: its status
