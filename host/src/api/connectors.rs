@@ -10,7 +10,8 @@ use crate::store::logs::LogLine;
 use crate::store::runs::RunRecord;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,14 +106,22 @@ async fn plugin_ref(state: &AppState, digest: Option<&str>) -> Result<Option<Plu
 
 type One = Result<axum::Json<ConnectorView>, Problem>;
 
-pub async fn list(
-    State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
-) -> Result<axum::Json<Page<ConnectorView>>, Problem> {
+/// The same for every caller allowed to read it, so callers asking at once share one
+/// computation of each page (api/coalesce.rs).
+pub async fn list(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Result<Response, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
-    let connectors = state.manager.db().list_connectors(q.cursor.as_deref(), limit).await?;
-    let items = views(&state, &connectors).await?;
-    Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
+    let body = state
+        .connector_lists
+        .get((q.cursor.clone(), limit), || async {
+            let connectors = state.manager.db().list_connectors(q.cursor.as_deref(), limit).await?;
+            let items = views(&state, &connectors).await?;
+            let page = Page::new(items, limit, |v| v.id.clone());
+            Ok(bytes::Bytes::from(
+                serde_json::to_vec(&page).map_err(|e| Problem::internal(&e))?,
+            ))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn create(

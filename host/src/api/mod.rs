@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod body;
+mod coalesce;
 mod connectors;
 mod extract;
 mod jobs;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Inbox>,
     pub oidc: Option<Arc<OidcVerifier>>,
     pub(crate) logins: Arc<auth::LoginCache>,
+    /// Connector list pages asked for at once, by cursor and limit: the body, serialized.
+    pub(crate) connector_lists: Arc<coalesce::Coalesced<(Option<String>, i64), Result<bytes::Bytes, Problem>>>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             webhooks,
             oidc: auth.oidc.clone().map(|c| Arc::new(OidcVerifier::new(c))),
             logins: Arc::default(),
+            connector_lists: Arc::default(),
         }
     }
 }
