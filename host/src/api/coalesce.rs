@@ -158,7 +158,7 @@ mod tests {
         let coalesced = Arc::new(Coalesced::<&str, u32>::default());
         let leader = {
             let coalesced = coalesced.clone();
-            tokio::spawn(async move { coalesced.get("list", || std::future::pending()).await })
+            tokio::spawn(async move { coalesced.get("list", std::future::pending).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         let follower = {

@@ -49,8 +49,7 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Inbox>,
     pub oidc: Option<Arc<OidcVerifier>>,
     pub(crate) logins: Arc<auth::LoginCache>,
-    /// Connector list pages asked for at once, by cursor and limit: the body, serialized.
-    pub(crate) connector_lists: Arc<coalesce::Coalesced<(Option<String>, i64), Result<bytes::Bytes, Problem>>>,
+    pub(crate) connector_lists: Arc<ConnectorLists>,
 }
 
 impl AppState {
@@ -64,6 +63,9 @@ impl AppState {
         }
     }
 }
+
+/// Connector list pages asked for at once, by cursor and limit: the body, serialized.
+type ConnectorLists = coalesce::Coalesced<(Option<String>, i64), Result<bytes::Bytes, Problem>>;
 
 /// One page of a list and the cursor of the next (`null` on the last page).
 #[derive(Serialize, JsonSchema)]
