@@ -235,13 +235,7 @@ async fn scheduled_backups_are_taken_once_per_fire_time_by_every_hub_on_the_data
         // On PostgreSQL a second replica with its own backup directory races for each fire.
         let replica = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => {
-                let dir = tempfile::tempdir().unwrap();
-                std::fs::copy(hub.data_dir.path().join("master.key"), dir.path().join("master.key")).unwrap();
-                let mut config = hub.config.clone();
-                config.data_dir = dir.path().to_path_buf();
-                Some((hub::Hub::start(config).await.unwrap(), dir))
-            }
+            Backend::Postgres => Some(hub.start_replica().await),
         };
         let mut dirs = vec![hub.hub.backups.dir().to_path_buf()];
         dirs.extend(replica.iter().map(|(r, _)| r.backups.dir().to_path_buf()));
@@ -305,8 +299,7 @@ async fn take(hub: &TestHub) -> Manifest {
 /// An empty data directory holding the first hub's master key, and for PostgreSQL an empty
 /// database.
 async fn fresh_place(backend: Backend, hub: &TestHub) -> (hub::config::HubConfig, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(hub.data_dir.path().join("master.key"), dir.path().join("master.key")).unwrap();
+    let dir = hub.data_dir_sharing_keys();
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres().await),

@@ -249,13 +249,7 @@ async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
         return;
     }
     let first = TestHub::start(Backend::Postgres).await;
-    // A second hub on the same database, sharing the master key as replicas do.
-    let replica_dir = tempfile::tempdir().unwrap();
-    let key = replica_dir.path().join("master.key");
-    std::fs::copy(first.data_dir.path().join("master.key"), &key).unwrap();
-    let mut config = first.config.clone();
-    config.data_dir = replica_dir.path().to_path_buf();
-    let replica = hub::Hub::start(config).await.expect("replica starts");
+    let (replica, _replica_dir) = first.start_replica().await;
 
     let (sim, server) = regnakes(hub_sim::RegnakesConfig {
         people: 2_000,

@@ -119,15 +119,7 @@ async fn two_hubs_on_one_database_fire_every_tick_once() {
         return;
     }
     let first = TestHub::start(Backend::Postgres).await;
-    let replica_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        first.data_dir.path().join("master.key"),
-        replica_dir.path().join("master.key"),
-    )
-    .unwrap();
-    let mut config = first.config.clone();
-    config.data_dir = replica_dir.path().to_path_buf();
-    let replica = hub::Hub::start(config).await.expect("replica starts");
+    let (replica, _replica_dir) = first.start_replica().await;
 
     let (sim, server) = regnakes(hub_sim::RegnakesConfig {
         people: 20,

@@ -245,6 +245,22 @@ impl TestHub {
         }
     }
 
+    /// A new data directory holding this hub's master key, as a replica's or a restore's.
+    pub fn data_dir_sharing_keys(&self) -> TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(self.data_dir.path().join("master.key"), dir.path().join("master.key")).unwrap();
+        dir
+    }
+
+    /// A second hub on this hub's database, sharing its master key as replicas do; its data
+    /// directory lives as long as the returned `TempDir`.
+    pub async fn start_replica(&self) -> (Hub, TempDir) {
+        let dir = self.data_dir_sharing_keys();
+        let mut config = self.config.clone();
+        config.data_dir = dir.path().to_path_buf();
+        (Hub::start(config).await.expect("replica starts"), dir)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.hub.url())
     }
