@@ -62,7 +62,8 @@ async fn set_rotate_list_delete(keeper: Keeper) {
             Some(json!({ "value": "" })),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/value", "{body}");
     let (status, body) = hub
         .call(
             Method::PUT,
@@ -70,7 +71,7 @@ async fn set_rotate_list_delete(keeper: Keeper) {
             Some(json!({ "value": "x" })),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, _) = hub.call(Method::DELETE, &format!("{path}/client_secret"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = hub.call(Method::DELETE, &format!("{path}/client_secret"), None).await;

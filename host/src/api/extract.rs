@@ -3,6 +3,7 @@
 use super::problem::Problem;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -82,3 +83,28 @@ pub struct Query<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Problem))]
 pub struct Path<T>(pub T);
+
+/// Refuses with 400 a request whose path parameters break the patterns the route table
+/// declares for them (and /openapi.json shows), before its handler runs.
+pub fn check_path_patterns(
+    handler: axum::routing::MethodRouter<super::AppState>,
+    patterns: &'static [(&'static str, &'static str)],
+) -> axum::routing::MethodRouter<super::AppState> {
+    if patterns.is_empty() {
+        return handler;
+    }
+    handler.route_layer(axum::middleware::from_fn(
+        move |params: axum::extract::RawPathParams, request: Request, next: axum::middleware::Next| async move {
+            for (name, value) in params.iter() {
+                let broken = patterns
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .filter(|(_, pattern)| !crate::json_schema::matches(pattern, value));
+                if let Some((_, pattern)) = broken {
+                    return Problem::bad_request(format!("path parameter {name} must match {pattern}")).into_response();
+                }
+            }
+            next.run(request).await
+        },
+    ))
+}

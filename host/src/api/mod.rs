@@ -97,7 +97,7 @@ pub struct PageQuery {
 pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
     let mut router = Router::new();
     for route in routes::table() {
-        let handler = body::limit(route.handler, route.max_body);
+        let handler = extract::check_path_patterns(body::limit(route.handler, route.max_body), route.patterns);
         router = router.route(route.path, auth::guard(route.access, handler, &state));
     }
     let router = router

@@ -61,7 +61,13 @@ pub fn document() -> Value {
 
 fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path)
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| {
+            let mut schema = json!({ "type": "string" });
+            if let Some((_, pattern)) = route.patterns.iter().find(|(n, _)| *n == name) {
+                schema["pattern"] = json!(pattern);
+            }
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
         .collect();
     if let Some(query) = route.query {
         let schema = query(generator).to_value();

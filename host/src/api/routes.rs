@@ -39,8 +39,14 @@ pub struct Route {
     pub max_body: usize,
     /// Error answers of this route besides those every authenticated route may give.
     pub errors: &'static [(u16, &'static str)],
+    /// Path parameters with a pattern (the others are any text), as `(name, pattern)`.
+    pub patterns: &'static [(&'static str, &'static str)],
     pub(super) handler: MethodRouter<AppState>,
 }
+
+/// Secret names follow the connector name rule; `hub.…` names are the hub's own and out of
+/// reach (the pattern has no dot).
+const SECRET_NAME: &[(&str, &str)] = &[("name", crate::manager::NAME_PATTERN)];
 
 fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
@@ -75,6 +81,7 @@ impl Route {
             status: 200,
             max_body: super::body::DEFAULT_LIMIT,
             errors: &[],
+            patterns: &[],
             handler: on(filter, handler),
         }
     }
@@ -153,6 +160,11 @@ impl Route {
 
     fn errors(mut self, errors: &'static [(u16, &'static str)]) -> Self {
         self.errors = errors;
+        self
+    }
+
+    fn patterns(mut self, patterns: &'static [(&'static str, &'static str)]) -> Self {
+        self.patterns = patterns;
         self
     }
 
@@ -254,9 +266,11 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/connectors/{id}/secrets", Needs(Read), "A connector's secret names and versions (never values)", secrets::list)
             .returns::<super::Page<crate::secrets::SecretInfo>>(200),
         Route::put("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Set or rotate a connector secret", secrets::put)
+            .patterns(SECRET_NAME)
             .json_body::<secrets::SecretValue>()
             .returns::<crate::secrets::SecretInfo>(200),
         Route::delete("/api/v1/connectors/{id}/secrets/{name}", Needs(Integrate), "Delete a connector secret", secrets::delete)
+            .patterns(SECRET_NAME)
             .status(204),
         Route::post("/api/v1/connectors/{id}/webhook-secret", Needs(Integrate), "Create or rotate the connector's Standard Webhooks secret; the new whsec_ secret is in the answer once, the previous one verifies for 24 h more", connectors::rotate_webhook_secret)
             .returns::<crate::webhooks::RotatedWebhookSecret>(200),

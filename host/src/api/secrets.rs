@@ -16,7 +16,8 @@ use serde::Deserialize;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretValue {
-    /// Stored encrypted; never returned.
+    /// Stored encrypted; never returned. At most 64 KiB (in UTF-8 bytes).
+    #[schemars(length(min = 1))]
     pub value: String,
 }
 
