@@ -7,13 +7,14 @@ use super::{AppState, Page};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::crypto::CryptoError;
+use crate::pipeline::golden::{FieldSource, Provenance};
 use crate::store::practitioners::{IndexColumn, SealedPractitioner};
 use axum::Extension;
 use axum::extract::State;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +32,7 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
-) -> Result<axum::Json<Page<Value>>, Problem> {
+) -> Result<axum::Json<Page<PractitionerView>>, Problem> {
     let db = state.manager.db();
     let blind = &state.manager.keys().blind;
     let limit = crate::store::clamp_limit(q.limit);
@@ -64,25 +65,68 @@ pub async fn list(
         (None, Some(_)) => "nik",
         (None, None) => "list",
     };
-    let ids: Vec<&str> = items.iter().filter_map(|v| v["id"].as_str()).collect();
+    let ids: Vec<&str> = items.iter().map(|v| v.id.as_str()).collect();
     let event = Event::new(&caller.actor, "pii.read", "practitioners")
         .details(json!({ "lookup": lookup, "count": items.len(), "ids": ids }));
     // No audit entry, no data.
     state.manager.audit().try_record(&event).await?;
-    Ok(axum::Json(Page::new(items, limit, |v| {
-        v["id"].as_str().unwrap_or_default().to_string()
-    })))
+    Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
+}
+
+/// A practitioner's golden record, decrypted (`pii:read`).
+#[derive(Serialize, JsonSchema)]
+pub struct PractitionerView {
+    pub id: String,
+    pub nik: Option<String>,
+    pub str_number: Option<String>,
+    pub full_name: Option<String>,
+    pub birth_place: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    pub gender: String,
+    pub profession: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// STR and SIP registrations: number, status and period (docs/golden-record.md).
+    pub registrations: Value,
+    pub trainings: Value,
+    pub employments: Value,
+    pub educations: Value,
+    /// The source of the record's last change.
+    pub source: LastSource,
+    /// Where each field came from: field name (or `registrations.<kind>`) → its source.
+    pub provenance: BTreeMap<String, FieldOrigin>,
+    /// Systems whose connector's last finished sync failed and that gave a field here: those
+    /// fields are the last data the hub has and may be out of date.
+    pub stale_sources: BTreeSet<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct LastSource {
+    pub system: String,
+    pub id: String,
+    pub updated_at: Option<String>,
+}
+
+/// Where a golden field came from.
+#[derive(Serialize, JsonSchema)]
+pub struct FieldOrigin {
+    #[serde(flatten)]
+    pub from: FieldSource,
+    /// Present and true when that connector's last finished sync failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 /// Marks the fields whose connector's last finished sync failed (`provenance.<field>.stale`)
 /// and lists their systems in `stale_sources`: the hub keeps serving the last data it has
 /// (seed 001: fall back to the local copy) and says it may be out of date.
-async fn mark_stale(state: &AppState, items: &mut [Value]) -> Result<(), Problem> {
-    let connector_of = |source: &Value| source["connector_id"].as_str().map(str::to_string);
+async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<(), Problem> {
     let connectors: BTreeSet<String> = items
         .iter()
-        .filter_map(|p| p["provenance"].as_object())
-        .flat_map(|fields| fields.values().filter_map(connector_of))
+        .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.clone()))
         .collect();
     let mut stale = BTreeSet::new();
     for connector in connectors {
@@ -92,52 +136,62 @@ async fn mark_stale(state: &AppState, items: &mut [Value]) -> Result<(), Problem
         }
     }
     for item in items {
-        let mut systems = BTreeSet::new();
-        if let Some(fields) = item["provenance"].as_object_mut() {
-            for source in fields.values_mut() {
-                if connector_of(source).is_some_and(|c| stale.contains(&c)) {
-                    source["stale"] = Value::Bool(true);
-                    systems.insert(source["source"].as_str().unwrap_or_default().to_string());
-                }
+        for origin in item.provenance.values_mut() {
+            if stale.contains(&origin.from.connector_id) {
+                origin.stale = true;
+                item.stale_sources.insert(origin.from.source.clone());
             }
         }
-        item["stale_sources"] = json!(systems);
     }
     Ok(())
 }
 
 /// Decrypts a stored practitioner into the canonical field names.
-fn open(state: &AppState, row: &SealedPractitioner) -> Result<Value, CryptoError> {
+fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, CryptoError> {
     let cipher = state.manager.keys().cipher();
-    let field = |column: &str, sealed: &Option<Vec<u8>>| -> Result<Value, CryptoError> {
-        Ok(match sealed {
-            Some(bytes) => Value::String(cipher.decrypt_str("practitioners", column, &row.id, bytes)?),
-            None => Value::Null,
-        })
+    let field = |column: &str, sealed: &Option<Vec<u8>>| -> Result<Option<String>, CryptoError> {
+        sealed
+            .as_ref()
+            .map(|bytes| cipher.decrypt_str("practitioners", column, &row.id, bytes))
+            .transpose()
     };
-    let details: Value = match &row.details {
+    let mut details: Value = match &row.details {
         Some(bytes) => serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?)
             .unwrap_or(Value::Null),
         None => Value::Null,
     };
-    Ok(json!({
-        "id": row.id,
-        "nik": field("nik", &row.nik)?,
-        "str_number": field("str_number", &row.str_number)?,
-        "full_name": field("full_name", &row.full_name)?,
-        "birth_place": field("birth_place", &row.birth_place)?,
-        "birth_date": field("birth_date", &row.birth_date)?,
-        "gender": row.gender,
-        "profession": row.profession,
-        "phone": field("phone", &row.phone)?,
-        "email": field("email", &row.email)?,
-        "registrations": details["registrations"],
-        "trainings": details["trainings"],
-        "employments": details["employments"],
-        "educations": details["educations"],
-        "source": { "system": row.source_system, "id": row.source_id, "updated_at": row.source_updated_at },
-        "provenance": row.provenance.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()).unwrap_or(Value::Null),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }))
+    let mut take = |key: &str| details.get_mut(key).map(Value::take).unwrap_or(Value::Null);
+    let provenance: Provenance = row
+        .provenance
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    Ok(PractitionerView {
+        id: row.id.clone(),
+        nik: field("nik", &row.nik)?,
+        str_number: field("str_number", &row.str_number)?,
+        full_name: field("full_name", &row.full_name)?,
+        birth_place: field("birth_place", &row.birth_place)?,
+        birth_date: field("birth_date", &row.birth_date)?,
+        gender: row.gender.clone(),
+        profession: row.profession.clone(),
+        phone: field("phone", &row.phone)?,
+        email: field("email", &row.email)?,
+        registrations: take("registrations"),
+        trainings: take("trainings"),
+        employments: take("employments"),
+        educations: take("educations"),
+        source: LastSource {
+            system: row.source_system.clone(),
+            id: row.source_id.clone(),
+            updated_at: row.source_updated_at.clone(),
+        },
+        provenance: provenance
+            .into_iter()
+            .map(|(field, from)| (field, FieldOrigin { from, stale: false }))
+            .collect(),
+        stale_sources: BTreeSet::new(),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+    })
 }

@@ -296,7 +296,7 @@ pub fn table() -> Vec<Route> {
             .returns::<super::Page<crate::store::observations::ObservationRecord>>(200),
         Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
-            .returns::<super::Page<serde_json::Value>>(200),
+            .returns::<super::Page<practitioners::PractitionerView>>(200),
         Route::get("/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
             .query::<accounts::ListQuery>()
             .returns::<super::Page<accounts::AccountView>>(200),

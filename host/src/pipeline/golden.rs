@@ -25,10 +25,13 @@ pub struct Contribution {
 }
 
 /// Where a golden field came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldSource {
+    /// The system: `regnakes`, `kki`, `sisdmk`, ….
     pub source: String,
+    /// The connector that brought it.
     pub connector_id: String,
+    /// When the source changed it (or the hub received it).
     pub at: String,
 }
 
