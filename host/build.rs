@@ -19,6 +19,7 @@ const PLUGINS: &[&str] = &[
     "sisdmk-plugin",
     "iot-sensors-plugin",
     "hostile-plugin",
+    "contract-v0-1-0-plugin",
 ];
 
 fn main() {

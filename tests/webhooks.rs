@@ -242,3 +242,87 @@ async fn a_sync_that_ran_out_of_attempts_is_dead_and_its_retry_completes_the_run
         assert_eq!(run["records_received"], 30, "{run}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_rejects_raise_no_alert() {
+    for backend in backends() {
+        let (hub, sim, _server, connector) = kki_hub(backend).await;
+        let audited_before = hub.all_pages("/api/v1/audit").await.len();
+        // Every doctor with an active STR (the sync stored those) gets a new training; two
+        // events carry a record the hub rejects.
+        let now = chrono::Utc::now();
+        let mut bodies: Vec<(String, Value, bool)> = (0..sim.total())
+            .map(|i| (i, sim.read(i, |d| hub_sim::registry::RegistryRow::to_json(d))))
+            .filter(|(_, data)| data["status_str"] == "aktif")
+            .map(|(i, mut data)| {
+                data["pelatihan"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({ "nama": "Pelatihan Gawat Darurat", "penyelenggara": "PB IDI", "tanggal": "2026-11-01", "jpl": 16 }));
+                data["diperbarui_pada"] = json!(now.to_rfc3339());
+                (format!("msg_burst_{i}"), data, true)
+            })
+            .collect();
+        for i in 0..2 {
+            let mut data = sim.read(i, |d| hub_sim::registry::RegistryRow::to_json(d));
+            data["nik"] = json!("12345");
+            bodies.push((format!("msg_bad_{i}"), data, false));
+        }
+        let sending: Vec<_> = bodies
+            .iter()
+            .map(|(id, data, _)| {
+                let body = json!({ "type": "str.updated", "timestamp": now.to_rfc3339(), "data": data }).to_string();
+                let (sim, id) = (sim.clone(), id.clone());
+                tokio::spawn(async move { sim.events().deliver(&id, now.timestamp(), body.as_bytes()).await.unwrap() })
+            })
+            .collect();
+        let mut deliveries = Vec::new();
+        for sent in sending {
+            deliveries.push(sent.await.unwrap());
+        }
+
+        for (delivery, (_, data, valid)) in deliveries.iter().zip(&bodies) {
+            assert_eq!(delivery.status, 202, "{delivery:?}");
+            let receipt: Value = serde_json::from_str(&delivery.body).unwrap();
+            let job = hub.wait_for_job(receipt["job_id"].as_str().unwrap()).await;
+            if *valid {
+                assert_eq!((&job["status"], &job["attempts"]), (&json!("succeeded"), &json!(1)), "{backend:?}: {job}");
+                let stored = hub
+                    .get(&format!("/api/v1/practitioners?str={}", data["nomor_str"].as_str().unwrap()))
+                    .await;
+                assert!(
+                    stored["items"][0]["trainings"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| t["name"] == "Pelatihan Gawat Darurat"),
+                    "{stored}"
+                );
+            } else {
+                assert_eq!(job["status"], "dead", "{backend:?}: {job}");
+                assert!(job["error"].as_str().unwrap().contains("str.updated rejected: NIK"), "{job}");
+            }
+        }
+
+        // Batches: one audit entry per plugin call that stored records, naming its jobs.
+        let batches: Vec<Value> = hub
+            .all_pages("/api/v1/audit")
+            .await
+            .into_iter()
+            .skip(audited_before)
+            .filter(|e| e["action"] == "records.batch" && e["actor"] == format!("connector:{connector}"))
+            .collect();
+        let jobs_in_batches: usize = batches.iter().map(|b| b["details"]["jobs"].as_array().unwrap().len()).sum();
+        assert!(jobs_in_batches >= bodies.len(), "every event job is in an audited batch: {batches:?}");
+        assert!(
+            batches.len() < bodies.len(),
+            "{} audited batches for {} webhooks: events were not handed over together",
+            batches.len(),
+            bodies.len()
+        );
+        // 2 rejected rows of about 40 is under 20 %: no alert, where each rejected event
+        // alone used to raise one.
+        let alerts = hub.get(&format!("/api/v1/alerts?connector_id={connector}")).await;
+        assert_eq!(alerts["items"].as_array().unwrap().len(), 0, "{alerts}");
+    }
+}

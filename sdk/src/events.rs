@@ -5,16 +5,15 @@
 //! use healthforce_sdk::events::{self, Event};
 //! # use healthforce_sdk::{CanonicalRecord, Error, WebhookRequest, WebhookResponse};
 //! # fn to_record(data: &serde_json::Value) -> CanonicalRecord { unimplemented!() }
-//! fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-//!     let event = Event::parse(&request.body, "Example")?;
-//!     match event.kind.as_str() {
-//!         "person.updated" => events::store_one(&event, to_record(&event.data)),
-//!         _ => Ok(events::ignored(&event)),
-//!     }
+//! fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
+//!     events::store_each(&requests, "Example", |event: &Event| match event.kind.as_str() {
+//!         "person.updated" => Some(to_record(&event.data)),
+//!         _ => None,
+//!     })
 //! }
 //! ```
 
-use crate::{CanonicalRecord, Error, WebhookResponse, records};
+use crate::{CanonicalRecord, Error, WebhookRequest, WebhookResponse, records};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,21 +34,64 @@ impl Event {
     }
 }
 
-/// Emits the one record an event carries: `200` once stored; when the hub rejects it, an
-/// `invalid-input` error with the reason, so the job is dead-lettered (never retried as it
-/// is) and the row is kept among the rejects.
-pub fn store_one(event: &Event, record: CanonicalRecord) -> Result<WebhookResponse, Error> {
-    let outcome = records::emit(&[record])?;
-    if let Some(rejected) = outcome.rejected.first() {
-        return Err(Error::InvalidInput(format!(
-            "{} rejected: {}",
-            event.kind, rejected.reason
-        )));
+/// Answers a batch of webhooks whose events carry one record each: every body is parsed as
+/// an [`Event`], `to_record` gives its record (`None`: an event type the connector does not
+/// use, answered `202`), and the records of the whole batch are emitted in one call. Each
+/// request is answered `200` once its record is stored; with an `invalid-input` error
+/// naming the reason when its body is not an event or the hub rejected its record (the job
+/// is then dead-lettered, never retried as it is, and the row kept among the rejects); with
+/// the emit's own error when the hub could not store the batch (the job is retried).
+pub fn store_each(
+    requests: &[WebhookRequest],
+    system: &str,
+    to_record: impl Fn(&Event) -> Option<CanonicalRecord>,
+) -> Vec<Result<WebhookResponse, Error>> {
+    let mut answers: Vec<Result<WebhookResponse, Error>> = Vec::with_capacity(requests.len());
+    let mut records = Vec::new();
+    // For each emitted record, the request it came from and its event type.
+    let mut origins = Vec::new();
+    for (at, request) in requests.iter().enumerate() {
+        let event = match Event::parse(&request.body, system) {
+            Ok(event) => event,
+            Err(error) => {
+                answers.push(Err(error));
+                continue;
+            }
+        };
+        match to_record(&event) {
+            Some(record) => {
+                records.push(record);
+                origins.push((at, event.kind));
+                answers.push(Ok(stored()));
+            }
+            None => answers.push(Ok(ignored(&event))),
+        }
     }
-    Ok(WebhookResponse {
+    if records.is_empty() {
+        return answers;
+    }
+    match records::emit(&records) {
+        Ok(outcome) => {
+            for rejected in outcome.rejected {
+                if let Some((at, kind)) = origins.get(rejected.index as usize) {
+                    answers[*at] = Err(Error::InvalidInput(format!("{kind} rejected: {}", rejected.reason)));
+                }
+            }
+        }
+        Err(error) => {
+            for (at, _) in &origins {
+                answers[*at] = Err(error.clone());
+            }
+        }
+    }
+    answers
+}
+
+fn stored() -> WebhookResponse {
+    WebhookResponse {
         status: 200,
         body: Vec::new(),
-    })
+    }
 }
 
 /// Acknowledges an event type the connector does not use (`202`): ignoring it is not a failure.

@@ -2,7 +2,7 @@
 //!
 //! A connector plugin is a WASI-p2 component that the hub loads in a sandbox, one per external
 //! system. The hub calls its exports — [`Connector::sync`] on a schedule or a manual run,
-//! [`Connector::handle_webhook`] for inbound webhooks, [`Connector::handle_messages`] for MQTT —
+//! [`Connector::handle_webhooks`] for inbound webhooks, [`Connector::handle_messages`] for MQTT —
 //! and the plugin reaches the outside world only through the host: HTTP to allow-listed hosts
 //! ([`http`]), bearer tokens for host-held credentials ([`auth`]), granted secrets
 //! ([`secrets`]), durable state ([`state`]), the record pipeline ([`records`]) and logs
@@ -97,10 +97,16 @@ pub trait Connector {
         Err(Error::Unsupported("this connector does not pull (sync)".into()))
     }
 
-    /// Handle one inbound webhook; the host has verified its signature already.
-    fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-        let _ = request;
-        Err(Error::Unsupported("this connector does not take webhooks".into()))
+    /// Handle inbound webhooks, oldest first, with one answer per request in the same order;
+    /// the host has verified their signatures already. The host hands over what is queued
+    /// at once, so emit the records of all of them in one [`records::emit`]
+    /// ([`events::store_each`] does that for events carrying one record each). An error
+    /// answer fails only its own request.
+    fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
+        requests
+            .iter()
+            .map(|_| Err(Error::Unsupported("this connector does not take webhooks".into())))
+            .collect()
     }
 
     /// Handle a batch of MQTT messages.
@@ -119,8 +125,8 @@ impl<T: Connector> bindings::Guest for Export<T> {
         T::sync(request)
     }
 
-    fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-        T::handle_webhook(request)
+    fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
+        T::handle_webhooks(requests)
     }
 
     fn handle_messages(messages: Vec<Message>, config: String) -> Result<(), Error> {

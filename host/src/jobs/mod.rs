@@ -63,7 +63,8 @@ pub struct JobsConfig {
     pub workers: usize,
     /// Workers for syncs (so many syncs of different connectors run at once on this hub).
     pub sync_workers: usize,
-    /// Jobs a worker claims at once.
+    /// Jobs a worker claims at once. Events of one connector among them (webhooks, MQTT
+    /// batches) go to its plugin in one call and one pipeline batch.
     pub batch: usize,
     /// How long a claim holds without renewal; a dead hub's jobs are claimed again after it.
     pub lease_secs: u64,
@@ -80,7 +81,7 @@ impl Default for JobsConfig {
         Self {
             workers: 4,
             sync_workers: 8,
-            batch: 32,
+            batch: 256,
             lease_secs: 30,
             poll_ms: 250,
             committers: 4,

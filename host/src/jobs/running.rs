@@ -16,29 +16,29 @@ pub struct Running {
 pub struct RunningCall {
     running: Arc<Running>,
     connector_id: String,
-    job_id: String,
+    job_ids: Vec<String>,
     pub cancel: Cancel,
 }
 
 impl Running {
-    /// Registers the call of job `job_id`.
-    pub fn start(self: &Arc<Self>, connector_id: &str, job_id: &str) -> RunningCall {
+    /// Registers the call that runs jobs `job_ids` (one sync, or events handed over together):
+    /// cancelling any of them stops the call.
+    pub fn start(self: &Arc<Self>, connector_id: &str, job_ids: &[String]) -> RunningCall {
         let cancel = Cancel::default();
-        self.calls
-            .lock()
-            .unwrap()
-            .entry(connector_id.to_string())
-            .or_default()
-            .insert(job_id.to_string(), cancel.clone());
+        let mut calls = self.calls.lock().unwrap();
+        let jobs = calls.entry(connector_id.to_string()).or_default();
+        for id in job_ids {
+            jobs.insert(id.clone(), cancel.clone());
+        }
         RunningCall {
             running: self.clone(),
             connector_id: connector_id.to_string(),
-            job_id: job_id.to_string(),
+            job_ids: job_ids.to_vec(),
             cancel,
         }
     }
 
-    /// Cancels every call of `connector_id` on this hub; how many there were.
+    /// Cancels every call of `connector_id` on this hub; how many jobs they were running.
     pub fn cancel_connector(&self, connector_id: &str, reason: &str) -> usize {
         let calls = self.calls.lock().unwrap();
         let Some(jobs) = calls.get(connector_id) else { return 0 };
@@ -61,7 +61,9 @@ impl Drop for RunningCall {
     fn drop(&mut self) {
         let mut calls = self.running.calls.lock().unwrap();
         if let Some(jobs) = calls.get_mut(&self.connector_id) {
-            jobs.remove(&self.job_id);
+            for id in &self.job_ids {
+                jobs.remove(id);
+            }
             if jobs.is_empty() {
                 calls.remove(&self.connector_id);
             }

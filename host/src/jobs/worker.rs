@@ -3,7 +3,7 @@
 use super::committer::{CommitError, Committer};
 use super::running::Running;
 use super::{JobKind, JobsConfig, RetryPolicy};
-use crate::store::jobs::{ClaimedJob, NewJob};
+use crate::store::jobs::{ClaimedJob, JobFailure, NewJob};
 use crate::store::{Backend, Db, format_time};
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// What an attempt came to.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Succeeded,
     /// Failed for a reason that may pass: tried again after a delay while attempts remain.
@@ -24,7 +24,9 @@ pub enum Outcome {
 
 /// Runs claimed jobs (the manager: it knows connectors and plugins).
 pub trait Executor: Send + Sync + 'static {
-    fn execute(&self, job: ClaimedJob) -> BoxFuture<'_, Outcome>;
+    /// Runs jobs of one connector and kind together (events are handed to the plugin in one
+    /// call); one outcome per job, in order.
+    fn execute(&self, jobs: Vec<ClaimedJob>) -> BoxFuture<'_, Vec<Outcome>>;
 }
 
 /// This hub's side of the queue: its worker id, its workers and the lease keeper.
@@ -186,30 +188,42 @@ impl Queue {
                 let _ = tokio::time::timeout(poll, wake.notified()).await;
                 continue;
             }
-            let mut succeeded = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                let id = job.id.clone();
-                let attempt = job.attempt;
-                let max = job.max_attempts;
-                let kind = job.kind.clone();
-                match executor.execute(job).await {
-                    Outcome::Succeeded => succeeded.push(id),
-                    Outcome::Retry(error) if attempt < max => {
-                        let delay = self.retry.delay(attempt.max(1) as u32);
-                        let run_after = format_time(Utc::now() + delay);
-                        tracing::warn!(job = %id, %kind, attempt, max, %error, delay_ms = delay.as_millis() as u64, "job attempt failed; retrying");
-                        self.record(self.db.retry_job_later(&self.worker_id, &id, &run_after, &error).await);
-                    }
-                    Outcome::Retry(error) | Outcome::Failed(error) => {
-                        tracing::warn!(job = %id, %kind, attempt, max, %error, "job dead-lettered");
-                        self.record(self.db.bury_job(&self.worker_id, &id, &error).await);
-                    }
+            for group in by_connector_and_kind(jobs) {
+                self.run_group(&*executor, group).await;
+            }
+        }
+    }
+
+    /// Runs one group of jobs and records their outcomes, a statement per kind of outcome. A
+    /// crash before that runs those jobs again, and the pipeline finds their records
+    /// unchanged.
+    async fn run_group(&self, executor: &dyn Executor, group: Vec<ClaimedJob>) {
+        let facts: Vec<(String, i64, i64, String)> = group
+            .iter()
+            .map(|job| (job.id.clone(), job.attempt, job.max_attempts, job.kind.clone()))
+            .collect();
+        let outcomes = executor.execute(group).await;
+        let mut succeeded = Vec::with_capacity(facts.len());
+        let mut retries = Vec::new();
+        let mut dead = Vec::new();
+        for ((id, attempt, max, kind), outcome) in facts.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Succeeded => succeeded.push(id),
+                Outcome::Retry(error) if attempt < max => {
+                    let delay = self.retry.delay(attempt.max(1) as u32);
+                    let run_after = format_time(Utc::now() + delay);
+                    tracing::warn!(job = %id, %kind, attempt, max, %error, delay_ms = delay.as_millis() as u64, "job attempt failed; retrying");
+                    retries.push(JobFailure { id, error, run_after: Some(run_after) });
+                }
+                Outcome::Retry(error) | Outcome::Failed(error) => {
+                    tracing::warn!(job = %id, %kind, attempt, max, %error, "job dead-lettered");
+                    dead.push(JobFailure { id, error, run_after: None });
                 }
             }
-            // Completions of a batch in one statement; a crash before it runs those jobs again
-            // and the pipeline finds their records unchanged.
-            self.record(self.db.complete_jobs(&self.worker_id, &succeeded).await);
         }
+        self.record(self.db.complete_jobs(&self.worker_id, &succeeded).await);
+        self.record(self.db.fail_jobs(&self.worker_id, &retries).await);
+        self.record(self.db.fail_jobs(&self.worker_id, &dead).await);
     }
 
     fn record(&self, result: Result<(), crate::store::StoreError>) {
@@ -217,4 +231,21 @@ impl Queue {
             tracing::error!(%error, "could not record a job's outcome; it runs again when its lease lapses");
         }
     }
+}
+
+/// Claimed jobs grouped by connector and kind, in the order their first job was claimed;
+/// syncs stay one to a group.
+fn by_connector_and_kind(jobs: Vec<ClaimedJob>) -> Vec<Vec<ClaimedJob>> {
+    let mut groups: Vec<Vec<ClaimedJob>> = Vec::new();
+    for job in jobs {
+        let together = job.kind != JobKind::Sync.as_str();
+        match groups
+            .iter_mut()
+            .find(|g| together && g[0].connector_id == job.connector_id && g[0].kind == job.kind)
+        {
+            Some(group) => group.push(job),
+            None => groups.push(vec![job]),
+        }
+    }
+    groups
 }

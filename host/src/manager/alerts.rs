@@ -4,13 +4,72 @@ use super::Inner;
 use crate::audit::{Event, Outcome};
 use crate::store::alerts::AlertRecord;
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// A token endpoint refused the connector's credentials.
 pub const CREDENTIALS: &str = "credentials";
-/// A batch had more than [`REJECT_SHARE_LIMIT`] of its rows rejected.
+/// More than [`REJECT_SHARE_LIMIT`] of a connector's rows were rejected over one window.
 pub const REJECT_RATE: &str = "reject-rate";
-/// Share of rejected rows in one batch above which an alert is raised (seed 002: 20 %).
+/// Share of rejected rows in a window above which an alert is raised (seed 002: "more than
+/// 20 % of a batch").
 pub const REJECT_SHARE_LIMIT: f64 = 0.2;
+/// Rows a window holds before it is judged. A sync page (100-1,000 rows) fills one; single
+/// webhook events add up until they make a batch, so one rejected event among a few is not
+/// "20 % of a batch" (it raised an alert per event before).
+pub const REJECT_WINDOW_ROWS: u64 = 100;
+/// A window with fewer rows is judged at the connector's first batch after it is this old,
+/// so a connector that receives a few events a day is still judged.
+pub const REJECT_WINDOW_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// The reject-rate window of every connector on this hub (each hub judges what it stored).
+#[derive(Default)]
+pub struct RejectWindows {
+    windows: Mutex<HashMap<String, RejectWindow>>,
+}
+
+struct RejectWindow {
+    received: u64,
+    rejected: u64,
+    opened: Instant,
+}
+
+/// A closed window that went over the limit.
+pub struct OverLimit {
+    pub received: u64,
+    pub rejected: u64,
+}
+
+impl RejectWindows {
+    /// Adds a stored batch to `connector_id`'s window. When that fills the window (or it is
+    /// old), the window is closed and, if more than [`REJECT_SHARE_LIMIT`] of its rows were
+    /// rejected, returned.
+    pub fn add(&self, connector_id: &str, received: u64, rejected: u64) -> Option<OverLimit> {
+        self.add_at(connector_id, received, rejected, Instant::now())
+    }
+
+    fn add_at(&self, connector_id: &str, received: u64, rejected: u64, now: Instant) -> Option<OverLimit> {
+        let mut windows = self.windows.lock().unwrap();
+        let window = windows.entry(connector_id.to_string()).or_insert(RejectWindow {
+            received: 0,
+            rejected: 0,
+            opened: now,
+        });
+        window.received += received;
+        window.rejected += rejected;
+        if window.received < REJECT_WINDOW_ROWS && now.duration_since(window.opened) < REJECT_WINDOW_AGE {
+            return None;
+        }
+        let closed = windows.remove(connector_id).expect("present");
+        (closed.received > 0 && closed.rejected as f64 > closed.received as f64 * REJECT_SHARE_LIMIT).then_some(
+            OverLimit {
+                received: closed.received,
+                rejected: closed.rejected,
+            },
+        )
+    }
+}
 
 impl Inner {
     /// Records an alert, logs it and audits it. Failing to store it is logged, not returned:
@@ -41,5 +100,45 @@ impl Inner {
             Ok(n) => tracing::info!(connector = %connector_id, kind, count = n, "alerts resolved"),
             Err(error) => tracing::error!(%error, connector = %connector_id, "could not resolve alerts"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_rejected_events_do_not_alert_until_they_make_a_batch_over_the_limit() {
+        let windows = RejectWindows::default();
+        let start = Instant::now();
+        for _ in 0..20 {
+            assert!(windows.add_at("c", 1, 1, start).is_none());
+        }
+        for _ in 20..99 {
+            assert!(windows.add_at("c", 1, 0, start).is_none());
+        }
+        let over = windows.add_at("c", 1, 1, start).expect("21 of 100 is over 20 %");
+        assert_eq!((over.rejected, over.received), (21, 100));
+        // The next window starts empty.
+        assert!(windows.add_at("c", 1, 1, start).is_none());
+    }
+
+    #[test]
+    fn a_full_window_at_the_limit_does_not_alert_and_connectors_are_judged_apart() {
+        let windows = RejectWindows::default();
+        let now = Instant::now();
+        assert!(windows.add_at("a", 1000, 200, now).is_none(), "20 % is not over 20 %");
+        assert!(windows.add_at("b", 99, 99, now).is_none());
+        assert!(windows.add_at("a", 1000, 201, now).is_some());
+    }
+
+    #[test]
+    fn a_small_window_is_judged_once_it_is_old() {
+        let windows = RejectWindows::default();
+        let start = Instant::now();
+        assert!(windows.add_at("c", 2, 1, start).is_none());
+        let later = start + REJECT_WINDOW_AGE;
+        let over = windows.add_at("c", 1, 1, later).expect("judged after the window's age");
+        assert_eq!((over.rejected, over.received), (2, 3));
     }
 }

@@ -1,7 +1,7 @@
 //! What the host does behind a plugin's imports during one run of one connector.
 
 use super::Inner;
-use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT};
+use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT, REJECT_WINDOW_ROWS};
 use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::pipeline::{BatchOutcome, BatchSource};
@@ -19,8 +19,9 @@ pub struct ConnectorJob {
     inner: Arc<Inner>,
     connector: ConnectorRecord,
     credentials: BTreeMap<String, CredentialSpec>,
-    /// The durable job this is an attempt of.
-    job_id: String,
+    /// The durable jobs this is an attempt of: one sync, or events of one connector handed
+    /// to the plugin together.
+    job_ids: Vec<String>,
     /// The run, for a sync.
     run_id: Option<String>,
     /// Secret names the plugin may read (its manifest's `secrets`).
@@ -49,7 +50,7 @@ impl ConnectorJob {
     pub fn new(
         inner: Arc<Inner>,
         connector: ConnectorRecord,
-        job_id: String,
+        job_ids: Vec<String>,
         run_id: Option<String>,
         granted_secrets: Vec<String>,
         quotas: Quotas,
@@ -59,7 +60,7 @@ impl ConnectorJob {
             inner,
             connector,
             credentials,
-            job_id,
+            job_ids,
             run_id,
             granted_secrets,
             quotas,
@@ -79,9 +80,10 @@ impl ConnectorJob {
         self.store_failure.lock().unwrap().clone()
     }
 
-    /// What audit entries of this job name: its run, or the job itself.
+    /// What audit entries of this job name: its run, or its (first) job; the details of a
+    /// batch of event jobs list them all.
     fn target(&self) -> &str {
-        self.run_id.as_deref().unwrap_or(&self.job_id)
+        self.run_id.as_deref().unwrap_or(&self.job_ids[0])
     }
 
     fn reveal(&self, value: &str) {
@@ -135,7 +137,8 @@ impl ConnectorJob {
 }
 
 impl ConnectorJob {
-    /// One audit entry per stored batch: when, how many, and whether it was stored (seed 002).
+    /// One audit entry per stored batch: when, how many, and whether it was stored (seed 002);
+    /// an alert when the connector's reject-rate window closes over the limit.
     async fn audit_batch(&self, received: usize, result: &Result<BatchOutcome, StoreError>) {
         let event = Event::new(
             format!("connector:{}", self.connector.id),
@@ -145,9 +148,15 @@ impl ConnectorJob {
         let event = match result {
             Ok(outcome) => {
                 let rejected = outcome.rejected.len();
-                if received > 0 && rejected as f64 > received as f64 * REJECT_SHARE_LIMIT {
+                if let Some(over) = self
+                    .inner
+                    .reject_windows
+                    .add(&self.connector.id, received as u64, rejected as u64)
+                {
                     let message = format!(
-                        "{rejected} of {received} rows in one batch were rejected (over {:.0} %); see GET /api/v1/rejects?connector_id={}",
+                        "{} of {} rows received were rejected (over {:.0} %, judged over at least {REJECT_WINDOW_ROWS} rows or 15 minutes); see GET /api/v1/rejects?connector_id={}",
+                        over.rejected,
+                        over.received,
                         REJECT_SHARE_LIMIT * 100.0,
                         self.connector.id
                     );
@@ -161,11 +170,12 @@ impl ConnectorJob {
                     "updated": outcome.counts.updated,
                     "unchanged": outcome.counts.unchanged,
                     "rejected": rejected,
+                    "jobs": self.job_ids,
                 }))
             }
             Err(error) => event
                 .outcome(Outcome::Failure)
-                .details(json!({ "received": received, "error": error.to_string() })),
+                .details(json!({ "received": received, "error": error.to_string(), "jobs": self.job_ids })),
         };
         self.inner.audit.record(event).await;
     }
@@ -314,7 +324,7 @@ impl JobHost for ConnectorJob {
         let message = self.scrub(&message);
         let fields: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k, self.scrub(&v))).collect();
         let connector = &self.connector.id;
-        let job = &self.job_id;
+        let job = &self.job_ids[0];
         match level {
             LogLevel::Error => tracing::error!(%connector, %job, origin, "{message}"),
             LogLevel::Warn => tracing::warn!(%connector, %job, origin, "{message}"),

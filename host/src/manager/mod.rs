@@ -143,6 +143,7 @@ pub(crate) struct Inner {
     settings_generation: std::sync::atomic::AtomicU64,
     /// Manifests by plugin digest (see `manifest_of`).
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    reject_windows: alerts::RejectWindows,
 }
 
 #[derive(Clone)]
@@ -194,6 +195,7 @@ impl Manager {
                 quotas,
                 settings_generation: Default::default(),
                 manifests: Mutex::default(),
+                reject_windows: Default::default(),
             }),
         }
     }

@@ -128,7 +128,16 @@ impl Manager {
                 existing.digest
             )));
         }
-        self.inner.runtime.load(&digest, &package.component).await?;
+        let loaded = self.inner.runtime.load(&digest, &package.component).await?;
+        if loaded.contract() != manifest.contract {
+            return Err(ManagerError::Refused(format!(
+                "plugin {}: its plugin.toml says contract {} but the component exports contract {}; set `contract = \"{}\"` in plugin.toml and package it again",
+                manifest.id(),
+                manifest.contract,
+                loaded.contract(),
+                loaded.contract()
+            )));
+        }
         let record = PluginRecord {
             digest,
             name: manifest.name.clone(),

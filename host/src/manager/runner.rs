@@ -9,7 +9,6 @@ use crate::runtime::state::CURSOR_KEY;
 use crate::runtime::{
     CallError, JobHost, JobSpec, LoadedPlugin, LogLevel, Message, PluginError, Quotas, SyncRequest, WebhookRequest,
 };
-use crate::store::StoreError;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::ClaimedJob;
 use futures::future::BoxFuture;
@@ -17,40 +16,71 @@ use std::sync::Arc;
 use std::time::Instant;
 
 impl Executor for Manager {
-    fn execute(&self, job: ClaimedJob) -> BoxFuture<'_, Outcome> {
+    fn execute(&self, jobs: Vec<ClaimedJob>) -> BoxFuture<'_, Vec<Outcome>> {
         Box::pin(async move {
             let inner = &self.inner;
-            let connector = match inner.db.connector(&job.connector_id).await {
+            let Some(first) = jobs.first() else { return Vec::new() };
+            let connector = match inner.db.connector(&first.connector_id).await {
                 Ok(Some(connector)) => connector,
-                Ok(None) => return abandon(inner, &job, "the connector was deleted before the job ran".into()).await,
-                Err(e) => return Outcome::Retry(database_failed(e)),
-            };
-            if job.attempt > job.max_attempts {
-                let error = format!(
-                    "each of its {} attempts was cut off: the hub running it stopped, or lost the database \
-                     long enough for its lease to lapse; retry it when the cause is fixed",
-                    job.max_attempts
-                );
-                return abandon(inner, &job, error).await;
-            }
-            match JobKind::parse(&job.kind) {
-                Some(JobKind::Sync) if !connector.enabled => {
-                    let error = format!(
-                        "cancelled: connector {:?} was disabled before the run started",
-                        connector.name
-                    );
-                    abandon(inner, &job, error).await
+                Ok(None) => {
+                    let mut outcomes = Vec::with_capacity(jobs.len());
+                    for job in &jobs {
+                        outcomes.push(abandon(inner, job, "the connector was deleted before the job ran".into()).await);
+                    }
+                    return outcomes;
                 }
-                Some(JobKind::Sync) => sync(inner, &connector, &job).await,
-                Some(JobKind::Webhook) => webhook(inner, &connector, &job).await,
-                Some(JobKind::Messages) => messages(inner, &connector, &job).await,
-                None => Outcome::Failed(format!("unknown job kind {:?}", job.kind)),
+                Err(e) => return jobs.iter().map(|_| Outcome::Retry(database_failed(e.to_string()))).collect(),
+            };
+            // Jobs whose every attempt was cut off are settled here; the rest run together.
+            let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
+            let mut runnable = Vec::with_capacity(jobs.len());
+            for (at, job) in jobs.into_iter().enumerate() {
+                if job.attempt > job.max_attempts {
+                    let error = format!(
+                        "each of its {} attempts was cut off: the hub running it stopped, or lost the database \
+                         long enough for its lease to lapse; retry it when the cause is fixed",
+                        job.max_attempts
+                    );
+                    outcomes.push(Some(abandon(inner, &job, error).await));
+                } else {
+                    outcomes.push(None);
+                    runnable.push((at, job));
+                }
             }
+            let (positions, runnable): (Vec<usize>, Vec<ClaimedJob>) = runnable.into_iter().unzip();
+            let ran = match runnable.first().map(|job| JobKind::parse(&job.kind)) {
+                None => Vec::new(),
+                Some(Some(JobKind::Sync)) => {
+                    let mut ran = Vec::with_capacity(runnable.len());
+                    for job in &runnable {
+                        ran.push(if connector.enabled {
+                            sync(inner, &connector, job).await
+                        } else {
+                            let error = format!(
+                                "cancelled: connector {:?} was disabled before the run started",
+                                connector.name
+                            );
+                            abandon(inner, job, error).await
+                        });
+                    }
+                    ran
+                }
+                Some(Some(JobKind::Webhook)) => events(inner, &connector, &runnable, webhooks).await,
+                Some(Some(JobKind::Messages)) => events(inner, &connector, &runnable, messages).await,
+                Some(None) => runnable
+                    .iter()
+                    .map(|job| Outcome::Failed(format!("unknown job kind {:?}", job.kind)))
+                    .collect(),
+            };
+            for (at, outcome) in positions.into_iter().zip(ran) {
+                outcomes[at] = Some(outcome);
+            }
+            outcomes.into_iter().map(|o| o.expect("every job judged")).collect()
         })
     }
 }
 
-fn database_failed(error: StoreError) -> String {
+fn database_failed(error: impl std::fmt::Display) -> String {
     format!("the hub's database failed: {error}")
 }
 
@@ -86,7 +116,7 @@ struct Prepared {
 
 /// The connector's settings are read when its job is claimed, not when it was queued: a job
 /// that starts after an upgrade uses the new version, one already running keeps its own.
-async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Result<Prepared, Outcome> {
+async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[ClaimedJob]) -> Result<Prepared, Outcome> {
     let digest = &connector.plugin_digest;
     let plugin = match inner.runtime.loaded(digest) {
         Some(plugin) => plugin,
@@ -115,17 +145,17 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJ
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
         granted,
         quotas,
-        running: inner.queue.running().start(&connector.id, &job.id),
+        running: inner.queue.running().start(&connector.id, &job_ids(jobs)),
     })
 }
 
 impl Prepared {
-    fn host(&self, inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Arc<ConnectorJob> {
+    fn host(&self, inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[ClaimedJob]) -> Arc<ConnectorJob> {
         Arc::new(ConnectorJob::new(
             inner.clone(),
             connector.clone(),
-            job.id.clone(),
-            job.run_id.clone(),
+            job_ids(jobs),
+            jobs[0].run_id.clone(),
             self.granted.clone(),
             self.quotas.clone(),
         ))
@@ -155,31 +185,35 @@ async fn judge<T>(
             "the hub could not store a batch the plugin emitted ({failure}); the job will be retried"
         ))));
     }
-    let outcome = match result {
+    match result {
         Ok(Ok(value)) => {
             inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await;
-            return Ok(value);
+            Ok(value)
         }
-        Ok(Err(PluginError::Unavailable(reason))) => Outcome::Retry(format!("external system unavailable: {reason}")),
-        Ok(Err(PluginError::Unauthorized(reason))) => {
+        Ok(Err(error)) => Err(plugin_failure(inner, connector, host, error).await),
+        // A cancelled event job keeps its data: it is queued again like any retry.
+        Err(CallError::Cancelled(reason)) if host.run_id().is_none() => {
+            Err(Outcome::Retry(host.scrub(&format!("cancelled: {reason}"))))
+        }
+        Err(call_error) => Err(Outcome::Failed(host.scrub(&call_error.to_string()))),
+    }
+}
+
+/// What an error the plugin answered means for its job.
+async fn plugin_failure(inner: &Inner, connector: &ConnectorRecord, host: &ConnectorJob, error: PluginError) -> Outcome {
+    match error {
+        PluginError::Unavailable(reason) => Outcome::Retry(host.scrub(&format!("external system unavailable: {reason}"))),
+        PluginError::Unauthorized(reason) => {
             let message = host.scrub(&format!("unauthorized: {reason}"));
             inner
                 .raise_alert(&connector.id, host.run_id(), alerts::CREDENTIALS, message.clone())
                 .await;
             Outcome::Failed(message)
         }
-        Ok(Err(PluginError::InvalidInput(reason))) => Outcome::Failed(format!("invalid input: {reason}")),
-        Ok(Err(PluginError::Config(reason))) => Outcome::Failed(format!("configuration error: {reason}")),
-        Ok(Err(PluginError::Unsupported(reason))) => Outcome::Failed(format!("unsupported: {reason}")),
-        // A cancelled event job keeps its data: it is queued again like any retry.
-        Err(CallError::Cancelled(reason)) if host.run_id().is_none() => Outcome::Retry(format!("cancelled: {reason}")),
-        Err(call_error) => Outcome::Failed(call_error.to_string()),
-    };
-    Err(match outcome {
-        Outcome::Retry(error) => Outcome::Retry(host.scrub(&error)),
-        Outcome::Failed(error) => Outcome::Failed(host.scrub(&error)),
-        Outcome::Succeeded => Outcome::Succeeded,
-    })
+        PluginError::InvalidInput(reason) => Outcome::Failed(host.scrub(&format!("invalid input: {reason}"))),
+        PluginError::Config(reason) => Outcome::Failed(host.scrub(&format!("configuration error: {reason}"))),
+        PluginError::Unsupported(reason) => Outcome::Failed(host.scrub(&format!("unsupported: {reason}"))),
+    }
 }
 
 /// One attempt of a sync run; the run records every attempt and its end.
@@ -200,7 +234,7 @@ async fn sync(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob)
 }
 
 async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob, run_id: &str) -> Outcome {
-    let prepared = match prepare(inner, connector, job).await {
+    let prepared = match prepare(inner, connector, std::slice::from_ref(job)).await {
         Ok(prepared) => prepared,
         Err(outcome) => return outcome,
     };
@@ -219,7 +253,7 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
             "sync run exceeded its wall-clock deadline of {limit} s over all its attempts (limits.run_deadline_secs)"
         ));
     };
-    let host = prepared.host(inner, connector, job);
+    let host = prepared.host(inner, connector, std::slice::from_ref(job));
     let request = SyncRequest {
         run_id: run_id.to_string(),
         cursor,
@@ -277,86 +311,200 @@ fn run_deadline(inner: &Inner, started_at: Option<&str>) -> Option<Instant> {
     limit.checked_sub(spent).map(|left| Instant::now() + left)
 }
 
-/// One attempt at a job carrying an event (a webhook, a batch of messages): open its
-/// payload, hand it to the plugin with `call`, judge the answer (`handled` for what the
-/// plugin returned), log why it failed.
-async fn event_attempt<P: serde::de::DeserializeOwned, T>(
+/// A call handing the events of some jobs to the plugin: one outcome per job, or one for
+/// the call as a whole.
+type EventCall = for<'a> fn(
+    &'a Arc<Inner>,
+    &'a ConnectorRecord,
+    &'a Prepared,
+    Arc<ConnectorJob>,
+    &'a [ClaimedJob],
+) -> BoxFuture<'a, Result<Vec<Outcome>, Outcome>>;
+
+/// One attempt at jobs carrying events of one connector (webhooks, or batches of MQTT
+/// messages), handed to the plugin in one call; one outcome per job, in order. When the
+/// call as a whole fails for good (a trap, a deadline, an error for a whole batch of
+/// messages), the jobs are tried again one by one at once, so a poisoned event fails only
+/// its own job; a failure that may pass (`Retry`) is left to the queue's backoff.
+async fn events(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[ClaimedJob], call: EventCall) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut rest = jobs;
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let take = rest
+            .iter()
+            .take_while(|job| {
+                bytes += job.payload.len();
+                bytes <= EVENT_BYTES_PER_CALL
+            })
+            .count()
+            .max(1);
+        let (chunk, next) = rest.split_at(take);
+        outcomes.extend(events_call(inner, connector, chunk, call).await);
+        rest = next;
+    }
+    outcomes
+}
+
+/// Most payload bytes handed to a plugin in one call, so that what the events carry fits in
+/// its memory (`limits.memory_mib`, 256 by default) with room to decode it; a larger event
+/// goes alone.
+const EVENT_BYTES_PER_CALL: usize = 4 << 20;
+
+async fn events_call(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[ClaimedJob], call: EventCall) -> Vec<Outcome> {
+    match events_attempt(inner, connector, jobs, call).await {
+        Ok(outcomes) => outcomes,
+        Err(Outcome::Failed(_)) if jobs.len() > 1 => {
+            let mut alone = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let outcome = match events_attempt(inner, connector, std::slice::from_ref(job), call).await {
+                    Ok(mut outcomes) => outcomes.pop().expect("one outcome per job"),
+                    Err(outcome) => outcome,
+                };
+                alone.push(outcome);
+            }
+            alone
+        }
+        Err(outcome) => jobs.iter().map(|_| outcome.clone()).collect(),
+    }
+}
+
+async fn events_attempt(
     inner: &Arc<Inner>,
     connector: &ConnectorRecord,
-    job: &ClaimedJob,
-    call: impl AsyncFnOnce(&Prepared, JobSpec, Arc<ConnectorJob>, P) -> Result<Result<T, PluginError>, CallError>,
-    handled: impl FnOnce(&ConnectorJob, T) -> Outcome,
-) -> Outcome {
-    let payload: P = match jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload) {
-        Ok(payload) => payload,
-        Err(error) => return Outcome::Failed(error.to_string()),
-    };
-    let prepared = match prepare(inner, connector, job).await {
-        Ok(prepared) => prepared,
-        Err(outcome) => return outcome,
-    };
-    let host = prepared.host(inner, connector, job);
-    let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-    let result = call(&prepared, prepared.spec(trace_id, None), host.clone(), payload).await;
-    let outcome = match judge(inner, connector, &host, result).await {
-        Ok(value) => handled(&host, value),
-        Err(outcome) => outcome,
-    };
-    if let Outcome::Retry(error) | Outcome::Failed(error) = &outcome {
+    jobs: &[ClaimedJob],
+    call: EventCall,
+) -> Result<Vec<Outcome>, Outcome> {
+    let prepared = prepare(inner, connector, jobs).await?;
+    let host = prepared.host(inner, connector, jobs);
+    let result = call(inner, connector, &prepared, host.clone(), jobs).await;
+    let failed = |job: &ClaimedJob, error: &str| {
         let message = format!("{} job {} attempt {}: {error}", job.kind, job.id, job.attempt);
         host.log(LogLevel::Warn, message, vec![], false);
+    };
+    match &result {
+        Ok(outcomes) => {
+            for (job, outcome) in jobs.iter().zip(outcomes) {
+                if let Outcome::Retry(error) | Outcome::Failed(error) = outcome {
+                    failed(job, error);
+                }
+            }
+        }
+        Err(Outcome::Retry(error) | Outcome::Failed(error)) => jobs.iter().for_each(|job| failed(job, error)),
+        Err(Outcome::Succeeded) => {}
     }
     host.flush_logs().await;
-    outcome
+    result
 }
 
-/// One attempt at an inbound webhook. The sender had its `202` when the webhook was stored,
-/// so the plugin's answer only tells whether it was handled: 5xx means try again later,
-/// 4xx that it never will be.
-async fn webhook(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
-    let call = async |prepared: &Prepared, spec, host: Arc<ConnectorJob>, payload: WebhookPayload| {
-        let request = WebhookRequest {
-            id: payload.id,
-            headers: payload.headers,
-            body: payload.body,
-            config: connector.config.clone(),
-        };
-        inner
+/// Opens a job's sealed payload.
+fn payload<P: serde::de::DeserializeOwned>(inner: &Inner, job: &ClaimedJob) -> Result<P, String> {
+    jobs::open_payload(&inner.keys.cipher(), &job.id, &job.payload).map_err(|e| e.to_string())
+}
+
+/// Inbound webhooks, handed over together. The senders had their `202` when the webhooks were
+/// stored, so the plugin's answers only tell whether each was handled: 5xx or `unavailable`
+/// means try again later, any other error or 4xx that it never will be.
+fn webhooks<'a>(
+    inner: &'a Arc<Inner>,
+    connector: &'a ConnectorRecord,
+    prepared: &'a Prepared,
+    host: Arc<ConnectorJob>,
+    jobs: &'a [ClaimedJob],
+) -> BoxFuture<'a, Result<Vec<Outcome>, Outcome>> {
+    Box::pin(async move {
+        let mut unopened: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
+        let mut requests = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match payload::<WebhookPayload>(inner, job) {
+                Ok(payload) => {
+                    unopened.push(None);
+                    requests.push(WebhookRequest {
+                        id: payload.id,
+                        headers: payload.headers,
+                        body: payload.body,
+                        config: connector.config.clone(),
+                    });
+                }
+                Err(error) => unopened.push(Some(Outcome::Failed(error))),
+            }
+        }
+        let sent = requests.len();
+        let result = inner
             .runtime
-            .handle_webhook(&prepared.plugin, spec, host, request)
-            .await
-    };
-    event_attempt(inner, connector, job, call, |host, response| {
-        if response.status < 400 {
-            return Outcome::Succeeded;
+            .handle_webhooks(&prepared.plugin, prepared.spec(trace_id(), None), host.clone(), requests)
+            .await;
+        let answers = judge(inner, connector, &host, result.map(Ok)).await?;
+        if answers.len() != sent {
+            return Err(Outcome::Failed(format!(
+                "the plugin answered {} of the {sent} webhooks handed to it; it must answer each",
+                answers.len()
+            )));
         }
-        let detail = String::from_utf8_lossy(&response.body[..response.body.len().min(512)]).into_owned();
-        let error = host.scrub(&format!("the plugin answered {}: {detail}", response.status));
-        if response.status >= 500 {
-            Outcome::Retry(error)
-        } else {
-            Outcome::Failed(error)
+        let mut answers = answers.into_iter();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for unopened in unopened {
+            let outcome = match unopened {
+                Some(outcome) => outcome,
+                None => match answers.next().expect("counted above") {
+                    Ok(response) if response.status < 400 => Outcome::Succeeded,
+                    Ok(response) => {
+                        let detail =
+                            String::from_utf8_lossy(&response.body[..response.body.len().min(512)]).into_owned();
+                        let error = host.scrub(&format!("the plugin answered {}: {detail}", response.status));
+                        if response.status >= 500 {
+                            Outcome::Retry(error)
+                        } else {
+                            Outcome::Failed(error)
+                        }
+                    }
+                    Err(error) => plugin_failure(inner, connector, &host, error).await,
+                },
+            };
+            outcomes.push(outcome);
         }
+        Ok(outcomes)
     })
-    .await
 }
 
-/// One attempt at a batch of MQTT messages.
-async fn messages(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
-    let call = async |prepared: &Prepared, spec, host: Arc<ConnectorJob>, payload: MessagesPayload| {
-        let batch = payload
-            .messages
-            .into_iter()
-            .map(|m| Message {
+/// Batches of MQTT messages, concatenated into one `handle-messages` call.
+fn messages<'a>(
+    inner: &'a Arc<Inner>,
+    connector: &'a ConnectorRecord,
+    prepared: &'a Prepared,
+    host: Arc<ConnectorJob>,
+    jobs: &'a [ClaimedJob],
+) -> BoxFuture<'a, Result<Vec<Outcome>, Outcome>> {
+    Box::pin(async move {
+        let mut batch = Vec::new();
+        for job in jobs {
+            // One unreadable payload fails the call; the jobs are then tried one by one.
+            let payload: MessagesPayload = payload(inner, job).map_err(Outcome::Failed)?;
+            batch.extend(payload.messages.into_iter().map(|m| Message {
                 topic: m.topic,
                 payload: m.payload,
-            })
-            .collect();
-        let config = connector.config.clone();
-        inner
+            }));
+        }
+        let result = inner
             .runtime
-            .handle_messages(&prepared.plugin, spec, host, batch, config)
-            .await
-    };
-    event_attempt(inner, connector, job, call, |_, ()| Outcome::Succeeded).await
+            .handle_messages(
+                &prepared.plugin,
+                prepared.spec(trace_id(), None),
+                host.clone(),
+                batch,
+                connector.config.clone(),
+            )
+            .await;
+        judge(inner, connector, &host, result).await?;
+        Ok(jobs.iter().map(|_| Outcome::Succeeded).collect())
+    })
+}
+
+/// A fresh W3C trace id for a call that belongs to no run.
+fn trace_id() -> String {
+    hex::encode(crate::crypto::random_bytes::<16>())
+}
+
+fn job_ids(jobs: &[ClaimedJob]) -> Vec<String> {
+    jobs.iter().map(|job| job.id.clone()).collect()
 }

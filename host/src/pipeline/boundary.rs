@@ -17,7 +17,7 @@
 //! Reasons name the field, never its value (reasons are stored and shown in clear).
 
 use crate::runtime::Quotas;
-use crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::{Observation, SourceRef};
+use crate::runtime::bindings::{Observation, SourceRef};
 use crate::runtime::bindings::{Account, CanonicalRecord, Practitioner};
 use chrono::NaiveDate;
 
@@ -254,7 +254,7 @@ fn invisible(c: char) -> bool {
 mod tests {
     use super::*;
     use crate::runtime::bindings::Gender;
-    use crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Registration;
+    use crate::runtime::bindings::Registration;
 
     fn person() -> Practitioner {
         Practitioner {
@@ -342,7 +342,7 @@ mod tests {
                 Box::new(|p| {
                     p.trainings = (0..300)
                         .map(
-                            |_| crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Training {
+                            |_| crate::runtime::bindings::Training {
                                 name: "x".into(),
                                 provider: None,
                                 completed_on: None,
@@ -361,8 +361,8 @@ mod tests {
         }
     }
 
-    fn education(graduated_on: &str) -> crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Education {
-        crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Education {
+    fn education(graduated_on: &str) -> crate::runtime::bindings::Education {
+        crate::runtime::bindings::Education {
             institution: "Universitas Indonesia".into(),
             degree: None,
             major: None,

@@ -2,7 +2,7 @@
 //! per device, code and time.
 
 use super::Pipeline;
-use crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::Observation;
+use crate::runtime::bindings::Observation;
 use crate::store::observations::ObservationRecord;
 
 /// An observation's reason for rejection, if any.

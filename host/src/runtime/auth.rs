@@ -1,7 +1,7 @@
 //! `healthforce:hub/auth`: bearer tokens for credentials the host holds.
 
 use super::PluginError;
-use super::bindings::since_v0_1_0::healthforce::hub::auth;
+use super::bindings::latest::healthforce::hub::auth;
 use super::host::HostState;
 
 impl auth::Host for HostState {

@@ -5,7 +5,7 @@
 use super::http::Egress;
 use super::limits::MemoryLimiter;
 use super::quotas::Quotas;
-use crate::runtime::bindings::since_v0_1_0::healthforce::hub::types::EmitOutcome;
+use crate::runtime::bindings::EmitOutcome;
 use crate::runtime::bindings::{CanonicalRecord, PluginError};
 use futures::future::BoxFuture;
 use std::sync::Arc;

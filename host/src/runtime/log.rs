@@ -3,7 +3,7 @@
 //! [`LOG_FLUSH_LINES`], so a flood costs the hub bounded memory; past `log_lines` the call
 //! ends.
 
-use super::bindings::since_v0_1_0::healthforce::hub::log::{self, Level};
+use super::bindings::latest::healthforce::hub::log::{self, Level};
 use super::host::{HostState, LOG_FLUSH_LINES, LogLevel};
 use super::quotas::{QuotaExceeded, truncate};
 

@@ -21,19 +21,19 @@ mod secrets;
 pub mod state;
 
 pub use bindings::PluginError;
-pub use bindings::since_v0_1_0::healthforce::hub::types::{
+pub use bindings::{
     EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse,
 };
 pub use host::{Cancel, HostState, JobHost, JobSpec, LOG_FLUSH_LINES, LogLevel};
 pub use limits::{Clock, DeadlineExceeded, Limits, MemoryLimitExceeded};
 pub use quotas::{QuotaExceeded, Quotas};
 
-use bindings::since_v0_1_0::{Connector, ConnectorPre};
+use bindings::{Connector, ConnectorPre};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,14 @@ impl CallError {
 /// A plugin version ready to instantiate: compiled, linked, pre-instantiated.
 pub struct LoadedPlugin {
     pub digest: String,
-    pre: ConnectorPre<HostState>,
+    pre: ConnectorPre,
+}
+
+impl LoadedPlugin {
+    /// The contract version the component was built against.
+    pub fn contract(&self) -> &'static str {
+        self.pre.contract()
+    }
 }
 
 pub struct Runtime {
@@ -157,16 +164,17 @@ impl Runtime {
         .await
     }
 
-    /// Runs the plugin's `handle-webhook` export in a fresh instance.
-    pub async fn handle_webhook(
+    /// Runs the plugin's `handle-webhooks` export on `requests` in a fresh instance: one
+    /// answer per request, in order.
+    pub async fn handle_webhooks(
         &self,
         plugin: &LoadedPlugin,
         spec: JobSpec,
         job: Arc<dyn JobHost>,
-        request: WebhookRequest,
-    ) -> Result<Result<WebhookResponse, PluginError>, CallError> {
+        requests: Vec<WebhookRequest>,
+    ) -> Result<Vec<Result<WebhookResponse, PluginError>>, CallError> {
         self.call(plugin, spec, job, async |connector, store| {
-            connector.call_handle_webhook(store, &request).await
+            connector.call_handle_webhooks(store, &requests).await
         })
         .await
     }
@@ -271,13 +279,6 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    // Our interfaces one by one: the world's own `add_to_linker` would add WASI again.
-    use bindings::since_v0_1_0::healthforce::hub::{auth, log, records, secrets, state, types};
-    types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    secrets::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    auth::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    state::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    records::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-    log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    bindings::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -1,7 +1,7 @@
 //! `healthforce:hub/records`: batches go to the host pipeline (validate, match, encrypt,
 //! store), at most `records_per_emit` records a call.
 
-use super::bindings::since_v0_1_0::healthforce::hub::{records, types};
+use super::bindings::latest::healthforce::hub::{records, types};
 use super::host::HostState;
 use super::quotas::QuotaExceeded;
 use super::{EmitOutcome, PluginError};

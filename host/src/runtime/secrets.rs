@@ -1,7 +1,7 @@
 //! `healthforce:hub/secrets`: secrets granted to this connector instance, and no others.
 
 use super::PluginError;
-use super::bindings::since_v0_1_0::healthforce::hub::secrets;
+use super::bindings::latest::healthforce::hub::secrets;
 use super::host::HostState;
 
 impl secrets::Host for HostState {

@@ -2,7 +2,7 @@
 //! (value and cursor size, number of keys). Values are text without NUL, the same on both
 //! database backends.
 
-use super::bindings::since_v0_1_0::healthforce::hub::state;
+use super::bindings::latest::healthforce::hub::state;
 use super::host::HostState;
 use super::quotas::QuotaExceeded;
 

@@ -43,6 +43,14 @@ pub struct NewJob {
     pub run_after: String,
 }
 
+/// A failed attempt of a job: queued again after `run_after`, or dead-lettered without one.
+#[derive(Clone, Debug)]
+pub struct JobFailure {
+    pub id: String,
+    pub error: String,
+    pub run_after: Option<String>,
+}
+
 /// A job a worker holds.
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
@@ -227,39 +235,29 @@ impl Db {
         Ok(())
     }
 
-    /// Puts a job `worker` holds back in the queue until `run_after`, keeping its error.
-    pub async fn retry_job_later(
-        &self,
-        worker: &str,
-        id: &str,
-        run_after: &str,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_after = $3, error = $4, lease_until = NULL, worker = NULL \
-             WHERE id = $1 AND worker = $2 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(run_after)
-        .bind(error)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Dead-letters a job `worker` holds: it failed its last attempt, or cannot succeed.
-    pub async fn bury_job(&self, worker: &str, id: &str, error: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'dead', finished_at = $3, error = $4, lease_until = NULL \
-             WHERE id = $1 AND worker = $2 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(super::now())
-        .bind(error)
-        .execute(self.pool())
-        .await?;
+    /// Records failed attempts of jobs `worker` holds, in one statement per 300 jobs: a job
+    /// with a `run_after` is queued again until then, keeping its error; one without is
+    /// dead-lettered (its last attempt failed, or it cannot succeed).
+    pub async fn fail_jobs(&self, worker: &str, failures: &[JobFailure]) -> Result<(), StoreError> {
+        for chunk in failures.chunks(300) {
+            let backend = self.backend();
+            let values = backend.placeholders(chunk.len(), 3, 1);
+            let now = backend.list_placeholders(1, chunk.len() * 3 + 1);
+            let worker_param = backend.list_placeholders(1, chunk.len() * 3 + 2);
+            let sql = format!(
+                "WITH failed (id, error, run_after) AS (VALUES {values}) \
+                 UPDATE jobs SET status = CASE WHEN failed.run_after IS NULL THEN 'dead' ELSE 'queued' END, \
+                   run_after = COALESCE(failed.run_after, jobs.run_after), error = failed.error, \
+                   finished_at = CASE WHEN failed.run_after IS NULL THEN {now} ELSE NULL END, lease_until = NULL, \
+                   worker = CASE WHEN failed.run_after IS NULL THEN jobs.worker ELSE NULL END \
+                 FROM failed WHERE jobs.id = failed.id AND jobs.worker = {worker_param} AND jobs.status = 'running'"
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for failure in chunk {
+                query = query.bind(&failure.id).bind(&failure.error).bind(&failure.run_after);
+            }
+            query.bind(super::now()).bind(worker).execute(self.pool()).await?;
+        }
         Ok(())
     }
 

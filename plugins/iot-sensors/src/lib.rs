@@ -107,8 +107,10 @@ impl Connector for IotSensors {
                 )),
             }
         }
-        if !batch.is_empty() {
-            records::emit(&batch)?;
+        // The host may hand over several queued batches at once: emit at most 1,000 records
+        // a call (the host's `records_per_emit` quota is 5,000 by default).
+        for page in batch.chunks(1000) {
+            records::emit(page)?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //!
 //! - `sync`: the daily listing, paginated and incremental (`updated_since`), authenticated
 //!   with the API token KKI issued (the granted secret `api-token`, sent as `x-api-key`);
-//! - `handle-webhook`: `str.revoked` / `str.updated` events, signed by KKI and verified by the
+//! - `handle-webhooks`: `str.revoked` / `str.updated` events, signed by KKI and verified by the
 //!   host before they reach the plugin, carrying the changed registration in full.
 
 use healthforce_sdk::events::{self, Event};
@@ -46,12 +46,11 @@ impl Connector for Kki {
         )
     }
 
-    fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-        let event = Event::parse(&request.body, "KKI")?;
-        match event.kind.as_str() {
-            "str.revoked" | "str.updated" => events::store_one(&event, to_practitioner(&event.data)),
-            _ => Ok(events::ignored(&event)),
-        }
+    fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
+        events::store_each(&requests, "KKI", |event: &Event| match event.kind.as_str() {
+            "str.revoked" | "str.updated" => Some(to_practitioner(&event.data)),
+            _ => None,
+        })
     }
 }
 

@@ -48,12 +48,11 @@ impl Connector for Sisdmk {
         )
     }
 
-    fn handle_webhook(request: WebhookRequest) -> Result<WebhookResponse, Error> {
-        let event = Event::parse(&request.body, "SISDMK")?;
-        match event.kind.as_str() {
-            "pegawai.mutasi" | "pegawai.diperbarui" => events::store_one(&event, to_practitioner(&event.data)),
-            _ => Ok(events::ignored(&event)),
-        }
+    fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
+        events::store_each(&requests, "SISDMK", |event: &Event| match event.kind.as_str() {
+            "pegawai.mutasi" | "pegawai.diperbarui" => Some(to_practitioner(&event.data)),
+            _ => None,
+        })
     }
 }
 

@@ -1,0 +1,137 @@
+//! Host bindings of the plugin contract, one module per supported contract version.
+//!
+//! `latest` is the contract in `wit/connector.wit`; the host, the pipeline and the SDK speak
+//! it. When the contract changes, the WIT of the version being replaced is frozen under
+//! `host/wit/since_vX_Y_Z/` and keeps a module here that links its imports to the latest
+//! host capabilities and adapts its exports, so plugins built against it still run (Zed's
+//! extension host does the same). [`ConnectorPre`] holds a component of either version.
+
+pub mod since_v0_1_0;
+
+pub mod latest {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi": wasmtime_wasi::p2::bindings,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use latest::healthforce::hub::types::{
+    Account, CanonicalRecord, Education, EmitOutcome, Employment, Error as PluginError, Gender, Message, Observation,
+    ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef, SyncRequest, SyncSummary, Training,
+    WebhookRequest, WebhookResponse,
+};
+
+use super::host::HostState;
+use wasmtime::Store;
+use wasmtime::component::{InstancePre, Linker};
+
+/// The contract versions this host runs, oldest first.
+pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, CONTRACT];
+
+/// The contract version of `wit/connector.wit`.
+pub const CONTRACT: &str = "0.2.0";
+
+/// Adds the imports of every supported contract version to `linker`.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use latest::healthforce::hub::{auth, log, records, secrets, state, types};
+    use wasmtime::component::HasSelf;
+    // Our interfaces one by one: the world's own `add_to_linker` would add WASI again.
+    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    secrets::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    auth::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    state::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    records::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    since_v0_1_0::add_to_linker(linker)
+}
+
+/// A component ready to instantiate, by the contract version it exports.
+pub enum ConnectorPre {
+    Latest(latest::ConnectorPre<HostState>),
+    V0_1_0(since_v0_1_0::ConnectorPre<HostState>),
+}
+
+/// An instance of a plugin, by the contract version it exports.
+pub enum Connector {
+    Latest(latest::Connector),
+    V0_1_0(since_v0_1_0::Connector),
+}
+
+impl ConnectorPre {
+    /// The component's exports checked against each supported contract, newest first; the
+    /// error names what the latest contract wanted.
+    pub fn new(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        match latest::ConnectorPre::new(pre.clone()) {
+            Ok(pre) => Ok(Self::Latest(pre)),
+            Err(latest_error) => since_v0_1_0::ConnectorPre::new(pre)
+                .map(Self::V0_1_0)
+                .map_err(|_| latest_error),
+        }
+    }
+
+    /// The contract version the component was built against.
+    pub fn contract(&self) -> &'static str {
+        match self {
+            Self::Latest(_) => CONTRACT,
+            Self::V0_1_0(_) => since_v0_1_0::CONTRACT,
+        }
+    }
+
+    pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Connector> {
+        Ok(match self {
+            Self::Latest(pre) => Connector::Latest(pre.instantiate_async(store).await?),
+            Self::V0_1_0(pre) => Connector::V0_1_0(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Connector {
+    pub async fn call_sync(
+        &self,
+        store: &mut Store<HostState>,
+        request: &SyncRequest,
+    ) -> wasmtime::Result<Result<SyncSummary, PluginError>> {
+        match self {
+            Self::Latest(c) => c.call_sync(store, request).await,
+            Self::V0_1_0(c) => c.call_sync(store, request).await,
+        }
+    }
+
+    /// One answer per request, in order. A 0.1.0 plugin takes them one call at a time, in
+    /// this one instance.
+    pub async fn call_handle_webhooks(
+        &self,
+        store: &mut Store<HostState>,
+        requests: &[WebhookRequest],
+    ) -> wasmtime::Result<Vec<Result<WebhookResponse, PluginError>>> {
+        match self {
+            Self::Latest(c) => c.call_handle_webhooks(store, requests).await,
+            Self::V0_1_0(c) => {
+                let mut answers = Vec::with_capacity(requests.len());
+                for request in requests {
+                    answers.push(c.call_handle_webhook(&mut *store, request).await?);
+                }
+                Ok(answers)
+            }
+        }
+    }
+
+    pub async fn call_handle_messages(
+        &self,
+        store: &mut Store<HostState>,
+        messages: &[Message],
+        config: &str,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        match self {
+            Self::Latest(c) => c.call_handle_messages(store, messages, config).await,
+            Self::V0_1_0(c) => c.call_handle_messages(store, messages, config).await,
+        }
+    }
+}
