@@ -50,7 +50,11 @@ async fn packages_are_verified_and_each_refusal_says_why() {
         let text = bundled
             .manifest
             .replacen("version = \"0.1.0\"", "version = \"0.3.0\"", 1)
-            .replacen("contract = \"0.1.0\"", "contract = \"9.0.0\"", 1);
+            .replacen(
+                &format!("contract = \"{}\"", hub::runtime::bindings::CONTRACT),
+                "contract = \"9.0.0\"",
+                1,
+            );
         signed(Package::new(&text, bundled.component.to_vec()).unwrap(), &publisher)
     };
     let cases = [
