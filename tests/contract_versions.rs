@@ -87,7 +87,11 @@ async fn webhooks_reach_a_0_1_0_plugin_one_call_each_and_each_job_gets_its_own_o
                 json!({ "nik": nik(100 + i), "str": format!("LEGACY-W{i:03}"), "name": "Dewi Lestari" })
             };
             let delivery = sender
-                .deliver(&format!("msg_legacy_{i}"), chrono::Utc::now().timestamp(), body.to_string().as_bytes())
+                .deliver(
+                    &format!("msg_legacy_{i}"),
+                    chrono::Utc::now().timestamp(),
+                    body.to_string().as_bytes(),
+                )
                 .await
                 .unwrap();
             assert_eq!(delivery.status, 202, "{}", delivery.body);
@@ -112,9 +116,17 @@ async fn webhooks_reach_a_0_1_0_plugin_one_call_each_and_each_job_gets_its_own_o
 async fn installing_refuses_a_manifest_that_names_another_contract_than_its_component() {
     let hub = TestHub::start(Backend::Sqlite).await;
     let fixture = hub::bundled::fixture("contract-v0-1-0").unwrap();
-    let manifest = fixture.manifest_text.replace("contract = \"0.1.0\"", "contract = \"0.2.0\"");
+    let manifest = fixture
+        .manifest_text
+        .replace("contract = \"0.1.0\"", "contract = \"0.2.0\"");
     let mislabelled = hub_registry::Package::new(&manifest, fixture.component.clone()).unwrap();
-    let error = hub.hub.manager.install_bundled(&mislabelled).await.unwrap_err().to_string();
+    let error = hub
+        .hub
+        .manager
+        .install_bundled(&mislabelled)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("says contract 0.2.0 but the component exports contract 0.1.0"),
         "{error}"
@@ -122,7 +134,11 @@ async fn installing_refuses_a_manifest_that_names_another_contract_than_its_comp
     assert!(error.contains("set `contract = \"0.1.0\"`"), "{error}");
     let plugins = hub.get("/api/v1/plugins").await;
     assert!(
-        !plugins["items"].as_array().unwrap().iter().any(|p| p["name"] == "contract-v0-1-0"),
+        !plugins["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "contract-v0-1-0"),
         "{plugins}"
     );
 }

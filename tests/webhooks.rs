@@ -252,7 +252,7 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
         // events carry a record the hub rejects.
         let now = chrono::Utc::now();
         let mut bodies: Vec<(String, Value, bool)> = (0..sim.total())
-            .map(|i| (i, sim.read(i, |d| hub_sim::registry::RegistryRow::to_json(d))))
+            .map(|i| (i, sim.read(i, hub_sim::registry::RegistryRow::to_json)))
             .filter(|(_, data)| data["status_str"] == "aktif")
             .map(|(i, mut data)| {
                 data["pelatihan"]
@@ -264,7 +264,7 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
             })
             .collect();
         for i in 0..2 {
-            let mut data = sim.read(i, |d| hub_sim::registry::RegistryRow::to_json(d));
+            let mut data = sim.read(i, hub_sim::registry::RegistryRow::to_json);
             data["nik"] = json!("12345");
             bodies.push((format!("msg_bad_{i}"), data, false));
         }
@@ -273,7 +273,12 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
             .map(|(id, data, _)| {
                 let body = json!({ "type": "str.updated", "timestamp": now.to_rfc3339(), "data": data }).to_string();
                 let (sim, id) = (sim.clone(), id.clone());
-                tokio::spawn(async move { sim.events().deliver(&id, now.timestamp(), body.as_bytes()).await.unwrap() })
+                tokio::spawn(async move {
+                    sim.events()
+                        .deliver(&id, now.timestamp(), body.as_bytes())
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut deliveries = Vec::new();
@@ -286,9 +291,16 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
             let receipt: Value = serde_json::from_str(&delivery.body).unwrap();
             let job = hub.wait_for_job(receipt["job_id"].as_str().unwrap()).await;
             if *valid {
-                assert_eq!((&job["status"], &job["attempts"]), (&json!("succeeded"), &json!(1)), "{backend:?}: {job}");
+                assert_eq!(
+                    (&job["status"], &job["attempts"]),
+                    (&json!("succeeded"), &json!(1)),
+                    "{backend:?}: {job}"
+                );
                 let stored = hub
-                    .get(&format!("/api/v1/practitioners?str={}", data["nomor_str"].as_str().unwrap()))
+                    .get(&format!(
+                        "/api/v1/practitioners?str={}",
+                        data["nomor_str"].as_str().unwrap()
+                    ))
                     .await;
                 assert!(
                     stored["items"][0]["trainings"]
@@ -300,7 +312,10 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
                 );
             } else {
                 assert_eq!(job["status"], "dead", "{backend:?}: {job}");
-                assert!(job["error"].as_str().unwrap().contains("str.updated rejected: NIK"), "{job}");
+                assert!(
+                    job["error"].as_str().unwrap().contains("str.updated rejected: NIK"),
+                    "{job}"
+                );
             }
         }
 
@@ -312,8 +327,14 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
             .skip(audited_before)
             .filter(|e| e["action"] == "records.batch" && e["actor"] == format!("connector:{connector}"))
             .collect();
-        let jobs_in_batches: usize = batches.iter().map(|b| b["details"]["jobs"].as_array().unwrap().len()).sum();
-        assert!(jobs_in_batches >= bodies.len(), "every event job is in an audited batch: {batches:?}");
+        let jobs_in_batches: usize = batches
+            .iter()
+            .map(|b| b["details"]["jobs"].as_array().unwrap().len())
+            .sum();
+        assert!(
+            jobs_in_batches >= bodies.len(),
+            "every event job is in an audited batch: {batches:?}"
+        );
         assert!(
             batches.len() < bodies.len(),
             "{} audited batches for {} webhooks: events were not handed over together",

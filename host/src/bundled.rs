@@ -49,6 +49,8 @@ pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, SISDMK, IOT_SENSORS];
 pub fn fixture(name: &str) -> std::io::Result<Package> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest = std::fs::read_to_string(root.join("plugins/fixtures").join(name).join("plugin.toml"))?;
-    let component = std::fs::read(PathBuf::from(env!("HUB_PLUGIN_ARTIFACTS")).join(format!("{}_plugin.wasm", name.replace('-', "_"))))?;
+    let component = std::fs::read(
+        PathBuf::from(env!("HUB_PLUGIN_ARTIFACTS")).join(format!("{}_plugin.wasm", name.replace('-', "_"))),
+    )?;
     Package::new(&manifest, component).map_err(std::io::Error::other)
 }

@@ -9,18 +9,22 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub struct BlindIndexer {
-    key: Vec<u8>,
+    /// HMAC keyed once: each index clones this state instead of hashing the key's inner and
+    /// outer pads again (two of the four SHA-256 blocks of a short index).
+    keyed: Hmac<Sha256>,
 }
 
 impl BlindIndexer {
     pub fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        Self {
+            keyed: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"),
+        }
     }
 
     /// Index of `parts` in the `domain` (`nik`, `str`, `match`, ...); the domain and a
     /// separator between parts keep indexes of different kinds from ever colliding.
     pub fn index(&self, domain: &str, parts: &[&str]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(domain.as_bytes());
         for part in parts {
             mac.update(&[0]);

@@ -213,11 +213,19 @@ impl Queue {
                     let delay = self.retry.delay(attempt.max(1) as u32);
                     let run_after = format_time(Utc::now() + delay);
                     tracing::warn!(job = %id, %kind, attempt, max, %error, delay_ms = delay.as_millis() as u64, "job attempt failed; retrying");
-                    retries.push(JobFailure { id, error, run_after: Some(run_after) });
+                    retries.push(JobFailure {
+                        id,
+                        error,
+                        run_after: Some(run_after),
+                    });
                 }
                 Outcome::Retry(error) | Outcome::Failed(error) => {
                     tracing::warn!(job = %id, %kind, attempt, max, %error, "job dead-lettered");
-                    dead.push(JobFailure { id, error, run_after: None });
+                    dead.push(JobFailure {
+                        id,
+                        error,
+                        run_after: None,
+                    });
                 }
             }
         }

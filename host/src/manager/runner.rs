@@ -29,7 +29,12 @@ impl Executor for Manager {
                     }
                     return outcomes;
                 }
-                Err(e) => return jobs.iter().map(|_| Outcome::Retry(database_failed(e.to_string()))).collect(),
+                Err(e) => {
+                    return jobs
+                        .iter()
+                        .map(|_| Outcome::Retry(database_failed(e.to_string())))
+                        .collect();
+                }
             };
             // Jobs whose every attempt was cut off are settled here; the rest run together.
             let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
@@ -200,9 +205,16 @@ async fn judge<T>(
 }
 
 /// What an error the plugin answered means for its job.
-async fn plugin_failure(inner: &Inner, connector: &ConnectorRecord, host: &ConnectorJob, error: PluginError) -> Outcome {
+async fn plugin_failure(
+    inner: &Inner,
+    connector: &ConnectorRecord,
+    host: &ConnectorJob,
+    error: PluginError,
+) -> Outcome {
     match error {
-        PluginError::Unavailable(reason) => Outcome::Retry(host.scrub(&format!("external system unavailable: {reason}"))),
+        PluginError::Unavailable(reason) => {
+            Outcome::Retry(host.scrub(&format!("external system unavailable: {reason}")))
+        }
         PluginError::Unauthorized(reason) => {
             let message = host.scrub(&format!("unauthorized: {reason}"));
             inner
@@ -351,7 +363,12 @@ async fn events(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[Claimed
 /// goes alone.
 const EVENT_BYTES_PER_CALL: usize = 4 << 20;
 
-async fn events_call(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[ClaimedJob], call: EventCall) -> Vec<Outcome> {
+async fn events_call(
+    inner: &Arc<Inner>,
+    connector: &ConnectorRecord,
+    jobs: &[ClaimedJob],
+    call: EventCall,
+) -> Vec<Outcome> {
     match events_attempt(inner, connector, jobs, call).await {
         Ok(outcomes) => outcomes,
         Err(Outcome::Failed(_)) if jobs.len() > 1 => {
@@ -432,7 +449,12 @@ fn webhooks<'a>(
         let sent = requests.len();
         let result = inner
             .runtime
-            .handle_webhooks(&prepared.plugin, prepared.spec(trace_id(), None), host.clone(), requests)
+            .handle_webhooks(
+                &prepared.plugin,
+                prepared.spec(trace_id(), None),
+                host.clone(),
+                requests,
+            )
             .await;
         let answers = judge(inner, connector, &host, result.map(Ok)).await?;
         if answers.len() != sent {

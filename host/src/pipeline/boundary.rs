@@ -17,8 +17,8 @@
 //! Reasons name the field, never its value (reasons are stored and shown in clear).
 
 use crate::runtime::Quotas;
-use crate::runtime::bindings::{Observation, SourceRef};
 use crate::runtime::bindings::{Account, CanonicalRecord, Practitioner};
+use crate::runtime::bindings::{Observation, SourceRef};
 use chrono::NaiveDate;
 
 /// What a text field holds, and so which rule it follows besides the common ones.
@@ -341,14 +341,12 @@ mod tests {
             (
                 Box::new(|p| {
                     p.trainings = (0..300)
-                        .map(
-                            |_| crate::runtime::bindings::Training {
-                                name: "x".into(),
-                                provider: None,
-                                completed_on: None,
-                                hours: None,
-                            },
-                        )
+                        .map(|_| crate::runtime::bindings::Training {
+                            name: "x".into(),
+                            provider: None,
+                            completed_on: None,
+                            hours: None,
+                        })
                         .collect()
                 }),
                 "trainings has 300 entries",

@@ -21,9 +21,7 @@ mod secrets;
 pub mod state;
 
 pub use bindings::PluginError;
-pub use bindings::{
-    EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse,
-};
+pub use bindings::{EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse};
 pub use host::{Cancel, HostState, JobHost, JobSpec, LOG_FLUSH_LINES, LogLevel};
 pub use limits::{Clock, DeadlineExceeded, Limits, MemoryLimitExceeded};
 pub use quotas::{QuotaExceeded, Quotas};

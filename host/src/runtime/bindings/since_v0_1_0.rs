@@ -70,7 +70,12 @@ impl records::Host for HostState {
 }
 
 impl log::Host for HostState {
-    async fn write(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
+    async fn write(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
         latest::log::Host::write(self, level.into(), message, fields).await
     }
 }
