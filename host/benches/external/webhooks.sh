@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Webhooks accepted durably, with the load generator (wrk) in its own process, and the hub's
+# peak RSS: a release `hub serve` with a KKI connector, wrk posting distinct signed KKI
+# events (a doctor's whole registration each) over 256 connections for 15 s.
+#
+#   cargo build --release -p hub && host/benches/external/webhooks.sh [postgres://...]
+#
+# Without an argument the hub uses SQLite in a temporary directory; a PostgreSQL database
+# given must be empty (a fresh one per run). Needs wrk and python3.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+hub=${HUB_BIN:-$here/../../../target/release/hub}
+port=${HUB_BENCH_PORT:-18080}
+requests=${HUB_BENCH_REQUESTS:-400000}
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+database=""
+[ $# -gt 0 ] && database="database_url = \"$1\""
+key=bench-admin-key-0123456789abcdef
+cat >"$work/hub.toml" <<TOML
+listen = "127.0.0.1:$port"
+data_dir = "$work/data"
+$database
+TOML
+HUB_ADMIN_KEY=$key RUST_LOG=warn "$hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
+pid=$!
+api="http://127.0.0.1:$port/api/v1"
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+auth="authorization: Bearer $key"
+connector=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/connectors" -d '{
+  "name": "kki", "plugin": "kki", "config": {"base_url": "http://127.0.0.1:9"}, "egress": [],
+  "secrets": {"api-token": "unused-token"}, "enabled": true}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+secret=$(curl -fs -H "$auth" -X POST "$api/connectors/$connector/webhook-secret" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+
+python3 "$here/signed_requests.py" "$secret" "$requests" >"$work/requests.tsv"
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+wrk -t2 -c256 -d15s --latency -s "$here/webhooks.lua" "http://127.0.0.1:$port/webhooks/$connector" -- "$work/requests.tsv" 2 | tee "$work/wrk.txt"
+sleep 5  # the workers drain what was accepted
+echo "hub RSS before the burst: $((rss_before / 1024)) MiB; peak (VmHWM) after it: $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 )) MiB"

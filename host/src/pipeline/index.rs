@@ -1,0 +1,55 @@
+//! Stage `index`: the blind indexes a practitioner is matched and looked up by, and the keyed
+//! hash of what a source said (to tell an unchanged row without decrypting anything).
+
+use crate::crypto::BlindIndexer;
+use crate::runtime::bindings::Practitioner;
+
+/// A practitioner's blind indexes.
+pub(super) struct Indexes {
+    pub str_index: Vec<u8>,
+    pub nik_index: Vec<u8>,
+    pub match_index: Option<Vec<u8>>,
+}
+
+/// A valid practitioner of the batch with its blind indexes.
+pub(super) struct Keyed {
+    /// Its position in the batch.
+    pub index: usize,
+    pub record: Practitioner,
+    pub indexes: Indexes,
+    /// Of the record as its source sent it.
+    pub content_hash: Vec<u8>,
+    /// Why its STR is not current, if it is not: then it only updates a stored practitioner.
+    pub inactive_str: Option<String>,
+}
+
+pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, inactive_str: Option<String>) -> Keyed {
+    Keyed {
+        index,
+        indexes: indexes(blind, &record),
+        content_hash: content_hash(blind, &record),
+        record,
+        inactive_str,
+    }
+}
+
+pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
+    let nik = p.nik.as_deref().unwrap_or_default();
+    Indexes {
+        str_index: blind.str_number(p.str_number.as_deref().unwrap_or_default()),
+        nik_index: blind.nik(nik),
+        match_index: match (&p.full_name, &p.birth_place) {
+            (Some(name), Some(place)) => Some(blind.fallback(name, nik, place)),
+            _ => None,
+        },
+    }
+}
+
+/// Keyed hash of what a record says; the source's own timestamp is not content, so a row
+/// re-sent unchanged stays unchanged.
+pub(super) fn content_hash(blind: &BlindIndexer, p: &Practitioner) -> Vec<u8> {
+    let mut content = p.clone();
+    content.source.updated_at = None;
+    let json = serde_json::to_string(&content).expect("records serialize");
+    blind.index("content", &[&json])
+}

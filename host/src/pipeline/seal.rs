@@ -1,0 +1,146 @@
+//! Stage `seal`: rows as stored — identifying columns and whole records encrypted under the
+//! active data key, bound to their table, column and row (see `crypto`) — and their
+//! opening.
+
+use super::golden::{Contribution, Provenance};
+use super::{BatchSource, index};
+use crate::crypto::{BlindIndexer, FieldCipher};
+use crate::runtime::bindings::{CanonicalRecord, Gender, Practitioner};
+use crate::store::StoreError;
+use crate::store::practitioners::{SealedContribution, SealedPractitioner};
+use crate::store::rejects::RejectRecord;
+
+/// The golden record `p` as the practitioners row `id`.
+pub(super) fn practitioner(
+    cipher: &FieldCipher,
+    blind: &BlindIndexer,
+    id: &str,
+    p: &Practitioner,
+    provenance: &Provenance,
+    now: &str,
+) -> SealedPractitioner {
+    let seal = |column: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| cipher.encrypt_str("practitioners", column, id, v))
+    };
+    let details = serde_json::json!({
+        "registrations": p.registrations,
+        "trainings": p.trainings,
+        "employments": p.employments,
+        "educations": p.educations,
+    });
+    let indexes = index::indexes(blind, p);
+    SealedPractitioner {
+        id: id.to_string(),
+        str_index: Some(indexes.str_index),
+        nik_index: Some(indexes.nik_index),
+        match_index: indexes.match_index,
+        key_version: cipher.active_version() as i64,
+        nik: seal("nik", &p.nik),
+        str_number: seal("str_number", &p.str_number),
+        full_name: seal("full_name", &p.full_name),
+        birth_place: seal("birth_place", &p.birth_place),
+        birth_date: seal("birth_date", &p.birth_date),
+        phone: seal("phone", &p.phone),
+        email: seal("email", &p.email),
+        details: Some(cipher.encrypt_str("practitioners", "details", id, &details.to_string())),
+        gender: gender_name(p).into(),
+        profession: p.profession.clone(),
+        content_hash: index::content_hash(blind, p),
+        source_system: p.source.system.clone(),
+        source_id: p.source.id.clone(),
+        source_updated_at: p.source.updated_at.clone(),
+        provenance: Some(serde_json::to_string(provenance).expect("provenance serializes")),
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    }
+}
+
+/// What `contribution`'s system said about practitioner `id`, sealed whole.
+pub(super) fn contribution(
+    cipher: &FieldCipher,
+    id: &str,
+    contribution: &Contribution,
+    content_hash: Vec<u8>,
+    now: &str,
+) -> SealedContribution {
+    let row_id = SealedContribution::row_id(id, &contribution.system);
+    let json = serde_json::to_string(&contribution.record).expect("records serialize");
+    SealedContribution {
+        practitioner_id: id.to_string(),
+        source_system: contribution.system.clone(),
+        connector_id: contribution.connector_id.clone(),
+        key_version: cipher.active_version() as i64,
+        record: cipher.encrypt_str("practitioner_sources", "record", &row_id, &json),
+        content_hash,
+        source_updated_at: contribution.record.source.updated_at.clone(),
+        received_at: now.to_string(),
+    }
+}
+
+pub(super) fn open_contribution(cipher: &FieldCipher, sealed: &SealedContribution) -> Result<Contribution, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "practitioner source record",
+        detail,
+    };
+    let row_id = SealedContribution::row_id(&sealed.practitioner_id, &sealed.source_system);
+    let json = cipher
+        .decrypt_str("practitioner_sources", "record", &row_id, &sealed.record)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let record: Practitioner = serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Contribution {
+        system: sealed.source_system.clone(),
+        connector_id: sealed.connector_id.clone(),
+        at: sealed
+            .source_updated_at
+            .clone()
+            .unwrap_or_else(|| sealed.received_at.clone()),
+        record,
+    })
+}
+
+/// A rejected row, sealed whole, with its reason in clear (reasons never quote values).
+pub(super) fn reject(
+    cipher: &FieldCipher,
+    source: BatchSource<'_>,
+    reason: &str,
+    record: &CanonicalRecord,
+    now: &str,
+) -> RejectRecord {
+    let id = uuid::Uuid::now_v7().to_string();
+    let (system, source_id) = match record {
+        CanonicalRecord::Practitioner(p) => (&p.source.system, &p.source.id),
+        CanonicalRecord::Observation(o) => (&o.source.system, &o.source.id),
+        CanonicalRecord::Account(a) => (&a.source.system, &a.source.id),
+    };
+    let json = serde_json::to_string(record).expect("records serialize");
+    RejectRecord {
+        record: cipher.encrypt_str("rejects", "record", &id, &json),
+        key_version: cipher.active_version() as i64,
+        id,
+        connector_id: source.connector_id.to_string(),
+        run_id: source.run_id.map(str::to_string),
+        source_system: shown(system),
+        source_id: shown(source_id),
+        reason: reason.to_string(),
+        created_at: now.to_string(),
+    }
+}
+
+/// A source reference as it may be stored in clear and shown: a rejected row's may hold
+/// anything, so control characters are replaced and the length is capped.
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(128)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn gender_name(p: &Practitioner) -> &'static str {
+    match p.gender {
+        Gender::Male => "male",
+        Gender::Female => "female",
+        Gender::Unknown => "unknown",
+    }
+}

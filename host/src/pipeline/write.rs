@@ -1,0 +1,62 @@
+//! Stage `write`: one transaction per batch, one statement per table. The stored
+//! practitioners the batch merges into are locked and their contributions read again first;
+//! if another writer merged into them since the batch read them, this merge would lose its
+//! change, so the batch starts over (`StoreError::Concurrent`).
+
+use super::merge::Sources;
+use crate::store::accounts::SealedAccount;
+use crate::store::observations::ObservationRecord;
+use crate::store::practitioners::SealedPractitioner;
+use crate::store::rejects::RejectRecord;
+use crate::store::runs::RunCounts;
+use crate::store::{self, Db, StoreError};
+use std::collections::HashSet;
+
+/// Everything a batch stores.
+pub(super) struct Rows<'a> {
+    pub practitioners: Vec<SealedPractitioner>,
+    /// Which of them were stored before this batch.
+    pub stored_ids: HashSet<String>,
+    pub sources: Sources<'a>,
+    pub accounts: Vec<SealedAccount>,
+    pub rejects: Vec<RejectRecord>,
+    pub observations: Vec<ObservationRecord>,
+}
+
+/// Stores `rows`, completing `counts` with the observations inserted, and adds the counts
+/// to run `run_id`.
+pub(super) async fn write(
+    db: &Db,
+    run_id: Option<&str>,
+    rows: Rows<'_>,
+    counts: &mut RunCounts,
+) -> Result<(), StoreError> {
+    let backend = db.backend();
+    let mut tx = db.pool().begin().await?;
+    let touched: Vec<String> = rows
+        .practitioners
+        .iter()
+        .filter(|r| rows.stored_ids.contains(&r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    if !touched.is_empty() {
+        store::practitioners::lock(&mut tx, backend, &touched).await?;
+        let now_stored = store::practitioners::contributions(&mut tx, backend, &touched).await?;
+        if !rows.sources.still_current(&touched, &now_stored) {
+            return Err(StoreError::Concurrent);
+        }
+    }
+    store::practitioners::upsert(&mut tx, backend, &rows.practitioners).await?;
+    store::practitioners::upsert_contributions(&mut tx, backend, &rows.sources.into_written()).await?;
+    store::accounts::upsert(&mut tx, backend, &rows.accounts).await?;
+    store::rejects::insert(&mut tx, backend, &rows.rejects).await?;
+    // One already stored (a redelivered message) counts as unchanged.
+    let inserted = store::observations::insert(&mut tx, backend, &rows.observations).await? as i64;
+    counts.created += inserted;
+    counts.unchanged += rows.observations.len() as i64 - inserted;
+    if let Some(run_id) = run_id {
+        store::runs::add_counts(&mut tx, run_id, *counts).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
