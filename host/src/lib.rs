@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod jobs;
 pub mod json_schema;
 pub mod manager;
+pub mod model;
 pub mod pipeline;
 pub mod runtime;
 pub mod secrets;

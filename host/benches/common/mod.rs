@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use hub::manager::CredentialSpec;
 use hub::manager::credentials::TokenCache;
-use hub::runtime::bindings::CanonicalRecord;
+use hub::model::CanonicalRecord;
 use hub::runtime::{EmitOutcome, JobHost, LogLevel, PluginError};
 use std::sync::Mutex;
 

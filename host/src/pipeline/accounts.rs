@@ -2,7 +2,7 @@
 //! and decide create / update / unchanged against what is stored.
 
 use super::Pipeline;
-use crate::runtime::bindings::{Account, CanonicalRecord};
+use crate::model::{Account, CanonicalRecord};
 use crate::store::StoreError;
 use crate::store::accounts::SealedAccount;
 use crate::store::runs::RunCounts;

@@ -16,9 +16,8 @@
 //!
 //! Reasons name the field, never its value (reasons are stored and shown in clear).
 
+use crate::model::{Account, CanonicalRecord, Observation, Practitioner, SourceRef};
 use crate::runtime::Quotas;
-use crate::runtime::bindings::{Account, CanonicalRecord, Practitioner};
-use crate::runtime::bindings::{Observation, SourceRef};
 use chrono::NaiveDate;
 
 /// What a text field holds, and so which rule it follows besides the common ones.
@@ -253,8 +252,8 @@ fn invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::Gender;
-    use crate::runtime::bindings::Registration;
+    use crate::model::Gender;
+    use crate::model::Registration;
 
     fn person() -> Practitioner {
         Practitioner {
@@ -341,7 +340,7 @@ mod tests {
             (
                 Box::new(|p| {
                     p.trainings = (0..300)
-                        .map(|_| crate::runtime::bindings::Training {
+                        .map(|_| crate::model::Training {
                             name: "x".into(),
                             provider: None,
                             completed_on: None,
@@ -359,8 +358,8 @@ mod tests {
         }
     }
 
-    fn education(graduated_on: &str) -> crate::runtime::bindings::Education {
-        crate::runtime::bindings::Education {
+    fn education(graduated_on: &str) -> crate::model::Education {
+        crate::model::Education {
             institution: "Universitas Indonesia".into(),
             degree: None,
             major: None,

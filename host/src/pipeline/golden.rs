@@ -9,7 +9,7 @@
 //! Registrations merge per kind: the STR from KKI (it registers doctors and decides their
 //! STR status), else RegNakes, else SISDMK; SIPs from RegNakes; certificates from KKI.
 
-use crate::runtime::bindings::{Gender, Practitioner, Registration, SourceRef};
+use crate::model::{Gender, Practitioner, Registration, SourceRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

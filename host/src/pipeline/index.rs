@@ -2,7 +2,7 @@
 //! hash of what a source said (to tell an unchanged row without decrypting anything).
 
 use crate::crypto::BlindIndexer;
-use crate::runtime::bindings::Practitioner;
+use crate::model::Practitioner;
 
 /// A practitioner's blind indexes.
 pub(super) struct Indexes {

@@ -30,7 +30,7 @@ mod validate;
 mod write;
 
 use crate::crypto::KeyRing;
-use crate::runtime::bindings::CanonicalRecord;
+use crate::model::CanonicalRecord;
 use crate::store::practitioners::{MatchKeys, SealedPractitioner};
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};

@@ -2,7 +2,7 @@
 //! per device, code and time.
 
 use super::Pipeline;
-use crate::runtime::bindings::Observation;
+use crate::model::Observation;
 use crate::store::observations::ObservationRecord;
 
 /// An observation's reason for rejection, if any.

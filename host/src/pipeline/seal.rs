@@ -5,7 +5,7 @@
 use super::golden::{Contribution, Provenance};
 use super::{BatchSource, index};
 use crate::crypto::{BlindIndexer, FieldCipher};
-use crate::runtime::bindings::{CanonicalRecord, Gender, Practitioner};
+use crate::model::{CanonicalRecord, Gender, Practitioner};
 use crate::store::StoreError;
 use crate::store::practitioners::{SealedContribution, SealedPractitioner};
 use crate::store::rejects::RejectRecord;

@@ -1,7 +1,7 @@
 //! Row validation. A reason says what is wrong and never quotes the identifying value itself
 //! (reasons are stored and shown in clear).
 
-use crate::runtime::bindings::{Gender, Practitioner};
+use crate::model::{Gender, Practitioner};
 use chrono::{Datelike, NaiveDate};
 
 /// Province codes in use on NIKs (Kemendagri), including the Papua provinces created in 2022.

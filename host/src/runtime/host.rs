@@ -5,8 +5,9 @@
 use super::http::Egress;
 use super::limits::MemoryLimiter;
 use super::quotas::Quotas;
+use crate::model::CanonicalRecord;
 use crate::runtime::bindings::EmitOutcome;
-use crate::runtime::bindings::{CanonicalRecord, PluginError};
+use crate::runtime::bindings::PluginError;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Instant;

@@ -20,6 +20,7 @@ impl records::Host for HostState {
             }
             .into());
         }
-        Ok(self.job.emit(batch).await)
+        // Into the hub's own model at the edge: fields move, nothing is copied.
+        Ok(self.job.emit(batch.into_iter().map(Into::into).collect()).await)
     }
 }

@@ -6,6 +6,7 @@
 //! host capabilities and adapts its exports, so plugins built against it still run (Zed's
 //! extension host does the same). [`ConnectorPre`] holds a component of either version.
 
+mod into_model;
 pub mod since_v0_1_0;
 
 pub mod latest {
@@ -18,14 +19,12 @@ pub mod latest {
             "wasi": wasmtime_wasi::p2::bindings,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         },
-        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 
 pub use latest::healthforce::hub::types::{
-    Account, CanonicalRecord, Education, EmitOutcome, Employment, Error as PluginError, Gender, Message, Observation,
-    ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef, SyncRequest, SyncSummary, Training,
-    WebhookRequest, WebhookResponse,
+    CanonicalRecord, EmitOutcome, Error as PluginError, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest,
+    WebhookResponse,
 };
 
 use super::host::HostState;
