@@ -1,6 +1,11 @@
 //! The plugin runtime: one wasmtime engine (component model, async, pooling allocator, epoch
 //! interruption), one linker with every host capability, compiled components cached on disk,
-//! an `InstancePre` per plugin version, and a fresh instance per job.
+//! an `InstancePre` per plugin version, and a fresh instance per job (a sync, or the queued
+//! events of one connector).
+//!
+//! `bindings/` holds one module per contract version the host runs (the latest, and each
+//! earlier one frozen with its WIT under `host/wit/since_vX_Y_Z/`, linked to the latest
+//! capabilities); records cross into the hub's own model (`crate::model`) at that edge.
 //!
 //! A host capability is one file here plus one interface in `wit/`: `http.rs`
 //! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. What a
