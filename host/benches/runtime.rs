@@ -5,7 +5,7 @@
 mod common;
 
 use common::BenchJob;
-use hub::runtime::{JobHost, JobSpec, Limits, Runtime, SyncRequest};
+use hub::runtime::{Backends, JobSpec, Limits, Runtime, SyncRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ async fn main() {
         ms(cached)
     );
 
-    let job: Arc<dyn JobHost> = Arc::new(BenchJob::new(None, false));
+    let job = Backends::of(Arc::new(BenchJob::new(None, false)));
     let spec = JobSpec::new(vec![], "0".repeat(32));
     let request = SyncRequest {
         run_id: "bench".into(),

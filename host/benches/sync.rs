@@ -15,7 +15,7 @@ use hub::config::HubConfig;
 use hub::crypto::{Kek, KeyRing, LocalMasterKey};
 use hub::manager::{CredentialSpec, NewConnector};
 use hub::pipeline::{BatchSource, Pipeline};
-use hub::runtime::{JobHost, JobSpec, Limits, Runtime, SyncRequest};
+use hub::runtime::{Backends, JobSpec, Limits, Runtime, SyncRequest};
 use hub::store::Db;
 use hub_sim::{RegnakesConfig, RegnakesSim};
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ async fn main() {
         config: config.clone(),
     };
     runtime
-        .sync(&plugin, spec, job.clone() as Arc<dyn JobHost>, request)
+        .sync(&plugin, spec, Backends::of(job.clone()), request)
         .await
         .unwrap()
         .unwrap();

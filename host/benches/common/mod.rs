@@ -1,11 +1,11 @@
-//! A `JobHost` for benchmarks: real host-held tokens, and batches either dropped or kept so
+//! Capability backends for benchmarks: real host-held tokens, and batches either dropped or kept so
 //! the plugin side and the pipeline side can be timed apart.
 
 use futures::future::BoxFuture;
 use hub::manager::CredentialSpec;
 use hub::manager::credentials::TokenCache;
 use hub::model::CanonicalRecord;
-use hub::runtime::{EmitOutcome, JobHost, LogLevel, PluginError};
+use hub::runtime::{EmitOutcome, LogLevel, LogSink, PluginError, RecordSink, SecretSource, StateStore, TokenSource};
 use std::sync::Mutex;
 
 pub struct BenchJob {
@@ -28,7 +28,7 @@ impl BenchJob {
     }
 }
 
-impl JobHost for BenchJob {
+impl RecordSink for BenchJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
         let accepted = batch.len() as u32;
         if self.keep {
@@ -41,7 +41,9 @@ impl JobHost for BenchJob {
             })
         })
     }
+}
 
+impl StateStore for BenchJob {
     fn state_get(&self, _key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
         Box::pin(async { Ok(None) })
     }
@@ -50,7 +52,9 @@ impl JobHost for BenchJob {
         *self.cursor.lock().unwrap() = Some(value);
         Box::pin(async { Ok(true) })
     }
+}
 
+impl TokenSource for BenchJob {
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
             let (spec, secret) = self
@@ -65,11 +69,15 @@ impl JobHost for BenchJob {
         self.tokens.invalidate("bench", &credential, &token);
         Box::pin(async {})
     }
+}
 
+impl SecretSource for BenchJob {
     fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move { Err(PluginError::Config(format!("no secret {name}"))) })
     }
+}
 
+impl LogSink for BenchJob {
     fn log(&self, _level: LogLevel, _message: String, _fields: Vec<(String, String)>, _from_plugin: bool) {}
 
     fn flush_logs(&self) -> BoxFuture<'_, ()> {

@@ -6,7 +6,9 @@ use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::model::CanonicalRecord;
 use crate::pipeline::{BatchOutcome, BatchSource};
-use crate::runtime::{EmitOutcome, JobHost, LogLevel, PluginError, Quotas, RejectedRow};
+use crate::runtime::{
+    EmitOutcome, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, SecretSource, StateStore, TokenSource,
+};
 use crate::secrets::SecretError;
 use crate::store::logs::LogLine;
 use crate::store::{self, StoreError, connectors::ConnectorRecord};
@@ -181,7 +183,7 @@ impl ConnectorJob {
     }
 }
 
-impl JobHost for ConnectorJob {
+impl RecordSink for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
         Box::pin(async move {
             let source = BatchSource {
@@ -233,7 +235,9 @@ impl JobHost for ConnectorJob {
             }
         })
     }
+}
 
+impl StateStore for ConnectorJob {
     fn state_get(&self, key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
         Box::pin(async move {
             self.inner
@@ -253,7 +257,9 @@ impl JobHost for ConnectorJob {
                 .map_err(wasmtime::Error::new)
         })
     }
+}
 
+impl TokenSource for ConnectorJob {
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
             let spec = self.credentials.get(&credential).ok_or_else(|| {
@@ -291,7 +297,9 @@ impl JobHost for ConnectorJob {
             self.inner.tokens.invalidate(&self.connector.id, &credential, &token);
         })
     }
+}
 
+impl SecretSource for ConnectorJob {
     fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
             if self.reserved(&name) || !self.granted_secrets.contains(&name) {
@@ -318,7 +326,9 @@ impl JobHost for ConnectorJob {
             self.open_secret(&name).await
         })
     }
+}
 
+impl LogSink for ConnectorJob {
     fn log(&self, level: LogLevel, message: String, fields: Vec<(String, String)>, from_plugin: bool) {
         let origin = if from_plugin { "plugin" } else { "host" };
         let message = self.scrub(&message);

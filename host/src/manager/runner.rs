@@ -7,7 +7,8 @@ use super::{Inner, Manager, alerts};
 use crate::jobs::{self, Executor, JobKind, MessagesPayload, Outcome, RunningCall, WebhookPayload};
 use crate::runtime::state::CURSOR_KEY;
 use crate::runtime::{
-    CallError, JobHost, JobSpec, LoadedPlugin, LogLevel, Message, PluginError, Quotas, SyncRequest, WebhookRequest,
+    Backends, CallError, JobSpec, LoadedPlugin, LogLevel, LogSink, Message, PluginError, Quotas, SyncRequest,
+    WebhookRequest,
 };
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::ClaimedJob;
@@ -276,7 +277,7 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
         .sync(
             &prepared.plugin,
             prepared.spec(run.trace_id, Some(run_deadline)),
-            host.clone(),
+            Backends::of(host.clone()),
             request,
         )
         .await;
@@ -452,7 +453,7 @@ fn webhooks<'a>(
             .handle_webhooks(
                 &prepared.plugin,
                 prepared.spec(trace_id(), None),
-                host.clone(),
+                Backends::of(host.clone()),
                 requests,
             )
             .await;
@@ -512,7 +513,7 @@ fn messages<'a>(
             .handle_messages(
                 &prepared.plugin,
                 prepared.spec(trace_id(), None),
-                host.clone(),
+                Backends::of(host.clone()),
                 batch,
                 connector.config.clone(),
             )

@@ -1,14 +1,15 @@
 //! The store data of one plugin instance: the sandbox's WASI context (no files, no
 //! environment, no sockets), its HTTP egress policy, its memory limiter, its quotas and what
-//! it has used of them, and the job it serves.
+//! it has used of them, and each capability's state and backend for the job it serves.
 
+use super::auth::TokenSource;
 use super::http::Egress;
 use super::limits::MemoryLimiter;
+use super::log::{Log, LogSink};
 use super::quotas::Quotas;
-use crate::model::CanonicalRecord;
-use crate::runtime::bindings::EmitOutcome;
-use crate::runtime::bindings::PluginError;
-use futures::future::BoxFuture;
+use super::records::RecordSink;
+use super::secrets::SecretSource;
+use super::state::StateStore;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -17,58 +18,32 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Severity of a connector log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
+/// What the host does behind each capability for the job an instance serves: one backend
+/// per capability, each the narrow trait its runtime file defines. The manager provides the
+/// real ones (one `ConnectorJob` serves them all); benchmarks and tests may provide others.
+#[derive(Clone)]
+pub struct Backends {
+    pub records: Arc<dyn RecordSink>,
+    pub state: Arc<dyn StateStore>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub tokens: Arc<dyn TokenSource>,
+    pub logs: Arc<dyn LogSink>,
 }
 
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trace => "trace",
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
+impl Backends {
+    /// Every capability served by `job`.
+    pub fn of<J: RecordSink + StateStore + SecretSource + TokenSource + LogSink>(job: Arc<J>) -> Self {
+        Self {
+            records: job.clone(),
+            state: job.clone(),
+            secrets: job.clone(),
+            tokens: job.clone(),
+            logs: job,
         }
     }
 }
 
-/// What the host does for one job's plugin instance behind each import. The manager provides
-/// the real one (pipeline, database, credentials, secrets); benchmarks and tests may provide
-/// others. One implementation serves one job, so it knows its connector and run.
-pub trait JobHost: Send + Sync + 'static {
-    /// `records.emit`: validate, match, encrypt and store a batch.
-    fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>>;
-    /// `state.get`.
-    fn state_get(&self, key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>>;
-    /// `state.set`; `state.save-cursor` is `state_set` of the cursor key. False, with
-    /// nothing stored, when `key` is new and the connector holds `max_keys` keys already.
-    fn state_set(&self, key: String, value: String, max_keys: u32) -> BoxFuture<'_, wasmtime::Result<bool>>;
-    /// `auth.bearer-token`.
-    fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>>;
-    /// `auth.invalidate`.
-    fn invalidate_token(&self, credential: String, token: String) -> BoxFuture<'_, ()>;
-    /// `secrets.get`: only names granted to this connector instance.
-    fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>>;
-    /// `log.write`, and the host's own events about this job (`from_plugin` false). Lines
-    /// may be buffered; [`JobHost::flush_logs`] stores them.
-    fn log(&self, level: LogLevel, message: String, fields: Vec<(String, String)>, from_plugin: bool);
-    /// Stores the buffered log lines; called every [`LOG_FLUSH_LINES`] plugin lines, so a
-    /// plugin that logs a lot never makes the host hold its whole log in memory.
-    fn flush_logs(&self) -> BoxFuture<'_, ()>;
-}
-
-/// Plugin log lines between two flushes to the store.
-pub const LOG_FLUSH_LINES: u32 = 256;
-
-/// Per-job facts the sandbox needs besides the [`JobHost`].
+/// Per-job facts the sandbox needs besides its [`Backends`].
 #[derive(Clone, Debug)]
 pub struct JobSpec {
     /// Hosts (`host` or `host:port`) the plugin may call.
@@ -129,12 +104,6 @@ impl Cancel {
     }
 }
 
-/// What one call has used of its quotas so far.
-#[derive(Default)]
-pub(super) struct Usage {
-    pub log_lines: u32,
-}
-
 /// `T` of `Store<T>` for plugin instances.
 pub struct HostState {
     wasi: WasiCtx,
@@ -144,14 +113,17 @@ pub struct HostState {
     pub(super) limiter: MemoryLimiter,
     pub(super) stderr: MemoryOutputPipe,
     pub(super) quotas: Quotas,
-    pub(super) usage: Usage,
     /// Epoch ticks (10 ms each) of guest execution so far, against the CPU budget.
     pub(super) cpu_ticks: u64,
-    pub job: Arc<dyn JobHost>,
+    pub(super) records: Arc<dyn RecordSink>,
+    pub(super) state: Arc<dyn StateStore>,
+    pub(super) secrets: Arc<dyn SecretSource>,
+    pub(super) tokens: Arc<dyn TokenSource>,
+    pub(super) log: Log,
 }
 
 impl HostState {
-    pub(super) fn new(spec: JobSpec, job: Arc<dyn JobHost>, memory_bytes: usize, deadline: Instant) -> Self {
+    pub(super) fn new(spec: JobSpec, backends: Backends, memory_bytes: usize, deadline: Instant) -> Self {
         let stderr = MemoryOutputPipe::new(64 * 1024);
         // Deny by default: no preopened directories, no environment, no arguments, and no
         // sockets (wasi:sockets checks every address against a check that refuses all).
@@ -160,13 +132,22 @@ impl HostState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: Egress::new(spec.egress, spec.trace_id, &spec.quotas, deadline, job.clone()),
+            egress: Egress::new(
+                spec.egress,
+                spec.trace_id,
+                &spec.quotas,
+                deadline,
+                backends.logs.clone(),
+            ),
             limiter: MemoryLimiter::new(memory_bytes),
             stderr,
             quotas: spec.quotas,
-            usage: Usage::default(),
             cpu_ticks: 0,
-            job,
+            records: backends.records,
+            state: backends.state,
+            secrets: backends.secrets,
+            tokens: backends.tokens,
+            log: Log::new(backends.logs),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! call's request quotas, gets timeouts that end within the call's deadline, and carries
 //! `X-Request-ID` and `traceparent` so the external system's logs line up with ours.
 
-use super::host::{JobHost, LogLevel};
+use super::log::{LogLevel, LogSink};
 use super::quotas::{QuotaExceeded, Quotas};
 use http::HeaderValue;
 use std::future::Future;
@@ -20,7 +20,7 @@ const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Egress {
     allow: Vec<String>,
     trace_id: String,
-    job: Arc<dyn JobHost>,
+    logs: Arc<dyn LogSink>,
     /// When the call must end: every timeout of a request ends by then.
     deadline: Instant,
     max_requests: u32,
@@ -37,12 +37,12 @@ impl Egress {
         trace_id: String,
         quotas: &Quotas,
         deadline: Instant,
-        job: Arc<dyn JobHost>,
+        logs: Arc<dyn LogSink>,
     ) -> Self {
         Self {
             allow,
             trace_id,
-            job,
+            logs,
             deadline,
             max_requests: quotas.requests,
             sent: 0,
@@ -113,7 +113,7 @@ impl WasiHttpHooks for Egress {
         if !egress_allowed(&self.allow, host.trim_start_matches('[').trim_end_matches(']'), port) {
             let target = format!("{host}:{}", port.unwrap_or_default());
             tracing::warn!(%target, "plugin request denied: host not in the egress allow-list");
-            self.job.log(
+            self.logs.log(
                 LogLevel::Warn,
                 format!("request to {target} denied: not in this connector's egress allow-list"),
                 vec![("target".into(), target)],

@@ -8,7 +8,10 @@
 //! capabilities); records cross into the hub's own model (`crate::model`) at that edge.
 //!
 //! A host capability is one file here plus one interface in `wit/`: `http.rs`
-//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. What a
+//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. Each
+//! defines the narrow backend trait it calls for the job an instance serves
+//! ([`RecordSink`], [`StateStore`], [`SecretSource`], [`TokenSource`], [`LogSink`]; bundled
+//! as [`Backends`]) and keeps its per-instance state in [`HostState`]. What a
 //! call may use is in `limits.rs` (memory, CPU, deadlines) and `quotas.rs` (what it hands
 //! the host); docs/limits.md lists both.
 
@@ -25,11 +28,16 @@ mod records;
 mod secrets;
 pub mod state;
 
+pub use auth::TokenSource;
 pub use bindings::PluginError;
 pub use bindings::{EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse};
-pub use host::{Cancel, HostState, JobHost, JobSpec, LOG_FLUSH_LINES, LogLevel};
+pub use host::{Backends, Cancel, HostState, JobSpec};
 pub use limits::{Clock, DeadlineExceeded, Limits, MemoryLimitExceeded};
+pub use log::{LOG_FLUSH_LINES, LogLevel, LogSink};
 pub use quotas::{QuotaExceeded, Quotas};
+pub use records::RecordSink;
+pub use secrets::SecretSource;
+pub use state::StateStore;
 
 use bindings::{Connector, ConnectorPre};
 use std::collections::HashMap;
@@ -158,10 +166,10 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         spec: JobSpec,
-        job: Arc<dyn JobHost>,
+        backends: Backends,
         request: SyncRequest,
     ) -> Result<Result<SyncSummary, PluginError>, CallError> {
-        self.call(plugin, spec, job, async |connector, store| {
+        self.call(plugin, spec, backends, async |connector, store| {
             connector.call_sync(store, &request).await
         })
         .await
@@ -173,10 +181,10 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         spec: JobSpec,
-        job: Arc<dyn JobHost>,
+        backends: Backends,
         requests: Vec<WebhookRequest>,
     ) -> Result<Vec<Result<WebhookResponse, PluginError>>, CallError> {
-        self.call(plugin, spec, job, async |connector, store| {
+        self.call(plugin, spec, backends, async |connector, store| {
             connector.call_handle_webhooks(store, &requests).await
         })
         .await
@@ -187,11 +195,11 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         spec: JobSpec,
-        job: Arc<dyn JobHost>,
+        backends: Backends,
         messages: Vec<Message>,
         config: String,
     ) -> Result<Result<(), PluginError>, CallError> {
-        self.call(plugin, spec, job, async |connector, store| {
+        self.call(plugin, spec, backends, async |connector, store| {
             connector.call_handle_messages(store, &messages, &config).await
         })
         .await
@@ -205,7 +213,7 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         spec: JobSpec,
-        job: Arc<dyn JobHost>,
+        backends: Backends,
         f: impl AsyncFnOnce(&Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let started = Instant::now();
@@ -222,7 +230,8 @@ impl Runtime {
             },
         };
         let cancel = spec.cancel.clone();
-        let state = HostState::new(spec, job.clone(), self.limits.memory_bytes(), deadline);
+        let logs = backends.logs.clone();
+        let state = HostState::new(spec, backends, self.limits.memory_bytes(), deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Every epoch tick (10 ms) the plugin yields to the executor, so a busy plugin never
@@ -267,7 +276,7 @@ impl Runtime {
         };
         let stderr = store.data().stderr.contents();
         if !stderr.is_empty() {
-            job.log(
+            logs.log(
                 LogLevel::Warn,
                 format!("plugin stderr: {}", String::from_utf8_lossy(&stderr).trim()),
                 vec![],

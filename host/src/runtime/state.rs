@@ -5,6 +5,15 @@
 use super::bindings::latest::healthforce::hub::state;
 use super::host::HostState;
 use super::quotas::QuotaExceeded;
+use futures::future::BoxFuture;
+
+/// The durable key/value state of the connector an instance serves.
+pub trait StateStore: Send + Sync + 'static {
+    fn state_get(&self, key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>>;
+    /// False, with nothing stored, when `key` is new and the connector holds `max_keys`
+    /// keys already.
+    fn state_set(&self, key: String, value: String, max_keys: u32) -> BoxFuture<'_, wasmtime::Result<bool>>;
+}
 
 /// The state key under which `save-cursor` stores the sync cursor.
 pub const CURSOR_KEY: &str = "cursor";
@@ -31,7 +40,7 @@ impl HostState {
             ));
         }
         let max_keys = self.quotas.state_keys;
-        if !self.job.state_set(key.clone(), value, max_keys).await? {
+        if !self.state.state_set(key.clone(), value, max_keys).await? {
             return Err(QuotaExceeded {
                 quota: "state_keys",
                 limit: max_keys.into(),
@@ -45,7 +54,7 @@ impl HostState {
 
 impl state::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.job.state_get(key).await
+        self.state.state_get(key).await
     }
 
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
@@ -57,4 +66,9 @@ impl state::Host for HostState {
         let limit = self.quotas.cursor_bytes;
         self.store_state(CURSOR_KEY.into(), cursor, "cursor_bytes", limit).await
     }
+}
+
+/// Links this capability's interface of the latest contract.
+pub(super) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    state::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }

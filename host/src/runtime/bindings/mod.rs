@@ -37,17 +37,15 @@ pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, CONTRACT];
 /// The contract version of `wit/connector.wit`.
 pub const CONTRACT: &str = "0.2.0";
 
-/// Adds the imports of every supported contract version to `linker`.
+/// Adds the imports of every supported contract version to `linker`: each capability links
+/// its latest interface itself; earlier versions link theirs onto the same capabilities.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use latest::healthforce::hub::{auth, log, records, secrets, state, types};
-    use wasmtime::component::HasSelf;
-    // Our interfaces one by one: the world's own `add_to_linker` would add WASI again.
-    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    secrets::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    auth::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    state::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    records::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    use super::{auth, log, records, secrets, state};
+    records::add_to_linker(linker)?;
+    secrets::add_to_linker(linker)?;
+    auth::add_to_linker(linker)?;
+    state::add_to_linker(linker)?;
+    log::add_to_linker(linker)?;
     since_v0_1_0::add_to_linker(linker)
 }
 
