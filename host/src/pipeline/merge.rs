@@ -10,17 +10,17 @@ use crate::store::practitioners::{MatchKeys, SealedContribution};
 use std::collections::{HashMap, HashSet};
 
 /// Every practitioner's contributions in this batch.
-pub(super) struct Sources<'a> {
-    stored: HashMap<&'a str, Vec<&'a SealedContribution>>,
+pub(super) struct Sources {
+    stored: HashMap<String, Vec<SealedContribution>>,
     merged: HashMap<String, Vec<Contribution>>,
     written: HashMap<(String, String), SealedContribution>,
 }
 
-impl<'a> Sources<'a> {
-    pub fn new(stored: &'a [SealedContribution]) -> Self {
-        let mut by_id: HashMap<&str, Vec<&SealedContribution>> = HashMap::new();
+impl Sources {
+    pub fn new(stored: Vec<SealedContribution>) -> Self {
+        let mut by_id: HashMap<String, Vec<SealedContribution>> = HashMap::new();
         for c in stored {
-            by_id.entry(c.practitioner_id.as_str()).or_default().push(c);
+            by_id.entry(c.practitioner_id.clone()).or_default().push(c);
         }
         Self {
             stored: by_id,
@@ -84,8 +84,8 @@ impl<'a> Sources<'a> {
         let then: HashSet<_> = self
             .stored
             .iter()
-            .filter(|(id, _)| ids.contains(*id))
-            .flat_map(|(_, list)| list.iter().map(|c| fingerprint(c)))
+            .filter(|(id, _)| ids.contains(id.as_str()))
+            .flat_map(|(_, list)| list.iter().map(fingerprint))
             .collect();
         let now: HashSet<_> = now_stored.iter().map(fingerprint).collect();
         then == now

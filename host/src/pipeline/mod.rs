@@ -119,50 +119,154 @@ impl Pipeline {
         source: BatchSource<'_>,
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
-        let today = chrono::Utc::now().date_naive();
         let now = store::now();
-        let cipher = self.keys.cipher();
-        let blind = &self.keys.blind;
-        let mut counts = RunCounts {
-            received: batch.len() as i64,
-            ..RunCounts::default()
-        };
+        let connector_id = source.connector_id.to_string();
+        let run_id = source.run_id.map(str::to_string);
+        let quotas = source.quotas.clone();
 
         // 1-2. Validate; index the valid practitioners.
-        let mut rejects: Vec<(usize, String, CanonicalRecord)> = Vec::new();
-        let mut keyed = Vec::new();
-        let mut valid_accounts = Vec::new();
-        let mut observation_rows = Vec::new();
-        for (index, record) in batch.into_iter().enumerate() {
-            if let Err(reason) = boundary::check(&record, source.quotas) {
-                rejects.push((index, reason, record));
-                continue;
-            }
-            match record {
-                CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
-                    Ok(inactive_str) => keyed.push(index::keyed(blind, index, p, inactive_str)),
-                    Err(reason) => rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
-                },
-                CanonicalRecord::Account(a) => accounts::take_account(index, a, &mut valid_accounts, &mut rejects),
-                CanonicalRecord::Observation(o) => match observations::validate(&o) {
-                    Ok(()) => observation_rows.push(self.seal_observation(source.connector_id, o, &now)),
-                    Err(reason) => rejects.push((index, reason, CanonicalRecord::Observation(o))),
-                },
-            }
-        }
+        let taken = {
+            let (keys, connector_id, quotas, now) =
+                (self.keys.clone(), connector_id.clone(), quotas.clone(), now.clone());
+            off_async(move || Taken::from_batch(&keys, &quotas, &connector_id, batch, &now)).await
+        };
 
         // 3. Match against what is stored, and read the contributions of those matched.
-        let mut known = Known::lookup(&self.db, &keyed).await?;
+        let known = Known::lookup(&self.db, &taken.keyed).await?;
         let stored_ids: HashSet<String> = known.ids().cloned().collect();
         let sealed_sources = {
             let ids: Vec<String> = stored_ids.iter().cloned().collect();
             let mut conn = self.db.pool().acquire().await?;
             store::practitioners::contributions(&mut conn, self.db.backend(), &ids).await?
         };
-        let mut sources = Sources::new(&sealed_sources);
 
-        // 3-5. Decide row by row, so that one person twice in a batch becomes one row; merge
-        // and seal the golden record of every practitioner that changes.
+        // 3-5. Decide, merge and seal.
+        let mut merged = {
+            let (keys, now) = (self.keys.clone(), now.clone());
+            off_async(move || {
+                let source = BatchSource {
+                    connector_id: &connector_id,
+                    run_id: run_id.as_deref(),
+                    quotas: &quotas,
+                };
+                taken.merge(&keys, source, known, Sources::new(sealed_sources), &now)
+            })
+            .await?
+        };
+        let accounts = std::mem::take(&mut merged.accounts);
+        let account_rows = self.seal_accounts(accounts, &now, &mut merged.counts).await?;
+
+        // 6. Write.
+        let mut counts = merged.counts;
+        let rows = write::Rows {
+            practitioners: merged.practitioners,
+            stored_ids,
+            sources: merged.sources,
+            accounts: account_rows,
+            rejects: merged.reject_rows,
+            observations: merged.observations,
+        };
+        write::write(&self.db, source.run_id, rows, &mut counts).await?;
+        Ok(BatchOutcome {
+            counts,
+            rejected: merged.rejected,
+        })
+    }
+}
+
+/// Runs CPU work of a batch (validating, indexing, merging and sealing 500 rows takes tens of
+/// milliseconds) on the blocking pool, so it never holds one of the async threads that the
+/// API, the webhook inbox and MQTT ingest share (two on this machine).
+async fn off_async<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// A batch after validation (stages 1-2): what goes on to matching, and what was refused.
+struct Taken {
+    counts: RunCounts,
+    keyed: Vec<index::Keyed>,
+    rejects: Vec<(usize, String, CanonicalRecord)>,
+    accounts: Vec<crate::model::Account>,
+    observations: Vec<crate::store::observations::ObservationRecord>,
+}
+
+/// A batch after stages 3-5: rows sealed, ready to write.
+struct Merged {
+    counts: RunCounts,
+    practitioners: Vec<SealedPractitioner>,
+    sources: Sources,
+    accounts: Vec<crate::model::Account>,
+    observations: Vec<crate::store::observations::ObservationRecord>,
+    reject_rows: Vec<crate::store::rejects::RejectRecord>,
+    /// `(index in the batch, reason)` of every rejected row, in batch order.
+    rejected: Vec<(u32, String)>,
+}
+
+impl Taken {
+    fn from_batch(
+        keys: &KeyRing,
+        quotas: &crate::runtime::Quotas,
+        connector_id: &str,
+        batch: Vec<CanonicalRecord>,
+        now: &str,
+    ) -> Self {
+        let today = chrono::Utc::now().date_naive();
+        let cipher = keys.cipher();
+        let mut taken = Taken {
+            counts: RunCounts {
+                received: batch.len() as i64,
+                ..RunCounts::default()
+            },
+            keyed: Vec::new(),
+            rejects: Vec::new(),
+            accounts: Vec::new(),
+            observations: Vec::new(),
+        };
+        for (index, record) in batch.into_iter().enumerate() {
+            if let Err(reason) = boundary::check(&record, quotas) {
+                taken.rejects.push((index, reason, record));
+                continue;
+            }
+            match record {
+                CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
+                    Ok(inactive_str) => taken.keyed.push(index::keyed(&keys.blind, index, p, inactive_str)),
+                    Err(reason) => taken.rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
+                },
+                CanonicalRecord::Account(a) => {
+                    accounts::take_account(index, a, &mut taken.accounts, &mut taken.rejects)
+                }
+                CanonicalRecord::Observation(o) => match observations::validate(&o) {
+                    Ok(()) => taken
+                        .observations
+                        .push(observations::seal(&cipher, connector_id, o, now)),
+                    Err(reason) => taken.rejects.push((index, reason, CanonicalRecord::Observation(o))),
+                },
+            }
+        }
+        taken
+    }
+
+    /// Decides row by row, so that one person twice in a batch becomes one row; merges and
+    /// seals the golden record of every practitioner that changes, and seals the rejects.
+    fn merge(
+        self,
+        keys: &KeyRing,
+        source: BatchSource<'_>,
+        mut known: Known,
+        mut sources: Sources,
+        now: &str,
+    ) -> Result<Merged, StoreError> {
+        let Taken {
+            mut counts,
+            keyed,
+            mut rejects,
+            accounts,
+            observations,
+        } = self;
+        let cipher = keys.cipher();
+        let blind = &keys.blind;
         let mut rows: Vec<SealedPractitioner> = Vec::new();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
@@ -188,12 +292,12 @@ impl Pipeline {
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
                 connector_id: source.connector_id.to_string(),
-                at: latest.updated_at.clone().unwrap_or_else(|| now.clone()),
+                at: latest.updated_at.clone().unwrap_or_else(|| now.to_string()),
                 record: k.record,
             };
-            let merged = sources.add(&cipher, &id, contribution, k.content_hash, &now)?;
+            let merged = sources.add(&cipher, &id, contribution, k.content_hash, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
-            let row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, &now);
+            let row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, now);
             known.remember(MatchKeys {
                 id: id.clone(),
                 str_index: row.str_index.clone(),
@@ -214,26 +318,21 @@ impl Pipeline {
                 }
             }
         }
-        let account_rows = self.seal_accounts(valid_accounts, &now, &mut counts).await?;
         counts.rejected = rejects.len() as i64;
         let reject_rows = rejects
             .iter()
-            .map(|(_, reason, record)| seal::reject(&cipher, source, reason, record, &now))
+            .map(|(_, reason, record)| seal::reject(&cipher, source, reason, record, now))
             .collect();
-
-        // 6. Write.
-        let rows = write::Rows {
-            practitioners: rows,
-            stored_ids,
-            sources,
-            accounts: account_rows,
-            rejects: reject_rows,
-            observations: observation_rows,
-        };
-        write::write(&self.db, source.run_id, rows, &mut counts).await?;
-
         let mut rejected: Vec<(u32, String)> = rejects.into_iter().map(|(i, reason, _)| (i as u32, reason)).collect();
         rejected.sort_by_key(|(i, _)| *i);
-        Ok(BatchOutcome { counts, rejected })
+        Ok(Merged {
+            counts,
+            practitioners: rows,
+            sources,
+            accounts,
+            observations,
+            reject_rows,
+            rejected,
+        })
     }
 }

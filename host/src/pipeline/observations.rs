@@ -1,7 +1,7 @@
 //! Observations (device vital signs): validate, seal the subject and components, store once
 //! per device, code and time.
 
-use super::Pipeline;
+use crate::crypto::FieldCipher;
 use crate::model::Observation;
 use crate::store::observations::ObservationRecord;
 
@@ -27,32 +27,30 @@ pub(super) fn validate(o: &Observation) -> Result<(), String> {
     Ok(())
 }
 
-impl Pipeline {
-    pub(super) fn seal_observation(&self, connector_id: &str, o: Observation, now: &str) -> ObservationRecord {
-        let id = uuid::Uuid::now_v7().to_string();
-        let cipher = self.keys.cipher();
-        let details = serde_json::json!({
-            "subject": o.subject,
-            "components": o.components,
-            "source": o.source,
-        })
-        .to_string();
-        // Stored in UTC at a fixed width, so one instant is one key however it was written.
-        let effective_at = chrono::DateTime::parse_from_rfc3339(&o.effective_at)
-            .map(|t| crate::store::format_time(t.with_timezone(&chrono::Utc)))
-            .unwrap_or(o.effective_at);
-        ObservationRecord {
-            details: cipher.encrypt_str("observations", "details", &id, &details),
-            key_version: cipher.active_version() as i64,
-            id,
-            connector_id: connector_id.to_string(),
-            device_id: o.device_id,
-            code: o.code,
-            value: o.value,
-            unit: o.unit,
-            effective_at,
-            source_system: o.source.system,
-            created_at: now.to_string(),
-        }
+/// An observation as stored: subject and components sealed in `details`.
+pub(super) fn seal(cipher: &FieldCipher, connector_id: &str, o: Observation, now: &str) -> ObservationRecord {
+    let id = uuid::Uuid::now_v7().to_string();
+    let details = serde_json::json!({
+        "subject": o.subject,
+        "components": o.components,
+        "source": o.source,
+    })
+    .to_string();
+    // Stored in UTC at a fixed width, so one instant is one key however it was written.
+    let effective_at = chrono::DateTime::parse_from_rfc3339(&o.effective_at)
+        .map(|t| crate::store::format_time(t.with_timezone(&chrono::Utc)))
+        .unwrap_or(o.effective_at);
+    ObservationRecord {
+        details: cipher.encrypt_str("observations", "details", &id, &details),
+        key_version: cipher.active_version() as i64,
+        id,
+        connector_id: connector_id.to_string(),
+        device_id: o.device_id,
+        code: o.code,
+        value: o.value,
+        unit: o.unit,
+        effective_at,
+        source_system: o.source.system,
+        created_at: now.to_string(),
     }
 }

@@ -13,11 +13,11 @@ use crate::store::{self, Db, StoreError};
 use std::collections::HashSet;
 
 /// Everything a batch stores.
-pub(super) struct Rows<'a> {
+pub(super) struct Rows {
     pub practitioners: Vec<SealedPractitioner>,
     /// Which of them were stored before this batch.
     pub stored_ids: HashSet<String>,
-    pub sources: Sources<'a>,
+    pub sources: Sources,
     pub accounts: Vec<SealedAccount>,
     pub rejects: Vec<RejectRecord>,
     pub observations: Vec<ObservationRecord>,
@@ -25,12 +25,7 @@ pub(super) struct Rows<'a> {
 
 /// Stores `rows`, completing `counts` with the observations inserted, and adds the counts
 /// to run `run_id`.
-pub(super) async fn write(
-    db: &Db,
-    run_id: Option<&str>,
-    rows: Rows<'_>,
-    counts: &mut RunCounts,
-) -> Result<(), StoreError> {
+pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mut RunCounts) -> Result<(), StoreError> {
     let backend = db.backend();
     let mut tx = db.pool().begin().await?;
     let touched: Vec<String> = rows
