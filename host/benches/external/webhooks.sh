@@ -6,7 +6,8 @@
 #   cargo build --release -p hub && host/benches/external/webhooks.sh [postgres://...]
 #
 # Without an argument the hub uses SQLite in a temporary directory; a PostgreSQL database
-# given must be empty (a fresh one per run). Needs wrk and python3.
+# given must be empty (a fresh one per run). HUB_BENCH_ENV prefixes the hub's command (for
+# example `env MALLOC_ARENA_MAX=2`). Needs wrk and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 hub=${HUB_BIN:-$here/../../../target/release/hub}
@@ -23,7 +24,7 @@ listen = "127.0.0.1:$port"
 data_dir = "$work/data"
 $database
 TOML
-HUB_ADMIN_KEY=$key RUST_LOG=warn "$hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
+HUB_ADMIN_KEY=$key RUST_LOG=warn ${HUB_BENCH_ENV:-} "$hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
 pid=$!
 api="http://127.0.0.1:$port/api/v1"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
