@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A pull sync of PEOPLE health workers from the RegNakes simulator (its own process) into a
+# release `hub serve`, timed from the run request to the run's end, with the hub's peak RSS.
+#
+#   cargo build --release -p hub -p hub-sim && host/benches/external/sync.sh [PEOPLE] [postgres://…/empty_db]
+#
+# PEOPLE defaults to 100,000; without a database URL the hub uses SQLite in a temporary
+# directory. HUB_BENCH_ENV prefixes the hub's command (for example `env MALLOC_ARENA_MAX=2`).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${HUB_BIN_DIR:-$here/../../../target/release}
+people=${1:-100000}
+port=${HUB_BENCH_PORT:-18080}
+work=$(mktemp -d)
+hub_pid="" sim_pid=""
+trap 'kill $hub_pid $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$bin/regnakes-sim" "$people" 127.0.0.1:0 >"$work/sim.out" &
+sim_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/sim.out" ] && break; sleep 0.2; done
+read -r sim_url client_id client_secret <"$work/sim.out"
+
+database=""
+[ $# -gt 1 ] && database="database_url = \"$2\""
+key=bench-admin-key-0123456789abcdef
+printf 'listen = "127.0.0.1:%s"\ndata_dir = "%s/data"\n%s\n' "$port" "$work" "$database" >"$work/hub.toml"
+HUB_ADMIN_KEY=$key RUST_LOG=warn ${HUB_BENCH_ENV:-} "$bin/hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
+hub_pid=$!
+api="http://127.0.0.1:$port/api/v1"
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+auth="authorization: Bearer $key"
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+connector=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/connectors" -d "{
+  \"name\": \"regnakes\", \"plugin\": \"regnakes\", \"config\": {\"base_url\": \"$sim_url\", \"per_page\": 1000},
+  \"egress\": [\"${sim_url#http://}\"], \"enabled\": true,
+  \"credentials\": {\"regnakes\": {\"token_url\": \"$sim_url/oauth/token\", \"client_id\": \"$client_id\", \"client_secret\": \"client_secret\"}},
+  \"secrets\": {\"client_secret\": \"$client_secret\"}}" | json '["id"]')
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$hub_pid/status")
+started=$(date +%s.%N)
+run=$(curl -fs -H "$auth" -H 'content-type: application/json' -X POST "$api/connectors/$connector/run" -d '{}' | json '["id"]')
+while :; do
+  status=$(curl -fs -H "$auth" "$api/runs/$run" | json '["status"]')
+  case $status in succeeded|failed) break ;; esac
+  sleep 0.2
+done
+ended=$(date +%s.%N)
+curl -fs -H "$auth" "$api/runs/$run" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("run", r["status"], "received", r["records_received"], "created", r["records_created"], "rejected", r["records_rejected"])'
+python3 -c "print(f'{$people} people in {$ended - $started:.2f} s = {$people / ($ended - $started):.0f} records/s')"
+echo "hub RSS before the sync: $((rss_before / 1024)) MiB; peak (VmHWM): $(( $(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status") / 1024 )) MiB"
