@@ -273,7 +273,7 @@ async fn audit_chain_breaks_at_any_edited_or_deleted_entry() {
         let audit = hub.hub.manager.audit();
         assert_eq!(audit.verify().await.unwrap(), 3);
 
-        let db = hub.hub.manager.db().pool().clone();
+        let db = hub.raw_sql().await;
         let exec = |sql: &'static str| {
             let db = db.clone();
             async move { sqlx::query(sql).execute(&db).await.unwrap() }

@@ -258,10 +258,10 @@ async fn scheduled_backups_are_taken_once_per_fire_time_by_every_hub_on_the_data
             replica_dir = Some(dir);
         }
         hub.hub.stop().await;
-        let db = hub::store::Db::open(&hub.config.database_url()).await.unwrap();
+        let db = hub_e2e::raw_pool(&hub.config.database_url()).await;
         let rows: Vec<(Option<String>, String)> =
             sqlx::query_as::<_, (Option<String>, String)>("SELECT fire_key, status FROM backups ORDER BY fire_key")
-                .fetch_all(db.pool())
+                .fetch_all(&db)
                 .await
                 .unwrap();
         db.close().await;

@@ -197,7 +197,7 @@ async fn wait_for_rotation(hub: &TestHub) -> Value {
 /// Every sealed column of every row, read from the database: under `version`, by its own
 /// header, and recorded so in `key_version`.
 async fn assert_all_sealed_under(hub: &TestHub, version: u32, keeper: Keeper, case: &str) {
-    let pool = hub.hub.manager.db().pool();
+    let pool = &hub.raw_sql().await;
     for table in SEALED_TABLES {
         let sql = format!("SELECT key_version, {} FROM {}", table.columns.join(", "), table.table);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap();
@@ -227,7 +227,7 @@ async fn assert_all_sealed_under(hub: &TestHub, version: u32, keeper: Keeper, ca
 async fn corrupt_name(hub: &TestHub, str_number: &str, edit: impl FnOnce(&mut Vec<u8>)) {
     let found = hub.get(&format!("/api/v1/practitioners?str={str_number}")).await;
     let id = found["items"][0]["id"].as_str().unwrap().to_string();
-    let pool = hub.hub.manager.db().pool();
+    let pool = &hub.raw_sql().await;
     let row = sqlx::query("SELECT full_name FROM practitioners WHERE id = $1")
         .bind(&id)
         .fetch_one(pool)
@@ -319,7 +319,7 @@ async fn re_encryption_never_overwrites_a_row_written_after_it_was_read() {
         sqlx::query("UPDATE practitioners SET details = $1 WHERE id = $2")
             .bind(&newer)
             .bind(&rows[0].row_id)
-            .execute(db.pool())
+            .execute(&hub.raw_sql().await)
             .await
             .unwrap();
         let resealed: Vec<_> = rows
@@ -333,7 +333,7 @@ async fn re_encryption_never_overwrites_a_row_written_after_it_was_read() {
         assert_eq!(db.reseal(practitioners, 2, &resealed).await.unwrap(), 9, "{backend:?}");
         let kept: Vec<u8> = sqlx::query("SELECT details FROM practitioners WHERE id = $1")
             .bind(&first)
-            .fetch_one(db.pool())
+            .fetch_one(&hub.raw_sql().await)
             .await
             .unwrap()
             .try_get("details")

@@ -103,7 +103,7 @@ async fn a_schedule_missed_during_downtime_runs_once() {
     sqlx::query("UPDATE connectors SET last_fired_at = $1 WHERE id = $2")
         .bind(&five_hours_ago)
         .bind(&id)
-        .execute(hub.hub.manager.db().pool())
+        .execute(&hub.raw_sql().await)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(3_000)).await;
@@ -139,7 +139,7 @@ async fn two_hubs_on_one_database_fire_every_tick_once() {
 
     let rows = sqlx::query("SELECT fire_key FROM runs WHERE connector_id = $1 AND trigger_kind = 'cron'")
         .bind(&id)
-        .fetch_all(first.hub.manager.db().pool())
+        .fetch_all(&first.raw_sql().await)
         .await
         .unwrap();
     let keys: Vec<String> = rows.iter().map(|r| r.try_get("fire_key").unwrap()).collect();

@@ -62,7 +62,7 @@ async fn sso_accounts_are_stored_sealed_and_linked_to_practitioners_by_nik() {
 
         // Nothing identifying in clear in the table.
         let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as("SELECT username, subject FROM accounts")
-            .fetch_all(hub.hub.manager.db().pool())
+            .fetch_all(&hub.raw_sql().await)
             .await
             .unwrap();
         let usernames: HashSet<&str> = accounts.iter().map(|a| a["username"].as_str().unwrap()).collect();

@@ -7,8 +7,8 @@
 
 #[path = "common/backends.rs"]
 mod backends;
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
+#[path = "../tests/common/database.rs"]
+mod database;
 
 use futures::StreamExt;
 use hub::Hub;

@@ -12,8 +12,8 @@
 //! hub's connections per connector, default the hub's default; `HUB_TEST_MQTT_ADDR` the
 //! broker, default 127.0.0.1:1883).
 
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
+#[path = "../tests/common/database.rs"]
+mod database;
 
 use hub::Hub;
 use hub::config::HubConfig;
@@ -37,13 +37,13 @@ async fn main() {
     let (host, port) = broker.rsplit_once(':').expect("HUB_TEST_MQTT_ADDR is host:port");
     let port: u16 = port.parse().unwrap();
     let database_url = match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(base) => Some(postgres::fresh_postgres(&base).await),
+        Ok(base) => Some(database::fresh_postgres(&base).await),
         Err(_) => None,
     };
     let name = if database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::start(HubConfig {
+    let config = HubConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         database_url,
@@ -57,9 +57,9 @@ async fn main() {
             ..Default::default()
         }),
         ..HubConfig::default()
-    })
-    .await
-    .unwrap();
+    };
+    let database_url = config.database_url();
+    let hub = Hub::start(config).await.unwrap();
     let topic = format!("bench/{run}/vitals");
     hub.manager
         .create_connector(
@@ -97,7 +97,9 @@ async fn main() {
     assert!(publisher.wait().unwrap().success());
     let published = started.elapsed();
 
-    let pool = hub.manager.db().pool().clone();
+    // A pool of the bench's own: the hub's is typed per engine.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&database_url).await.unwrap();
     let expected = (count * 5) as i64;
     let mut stored_at = None;
     let mut counted: std::collections::HashMap<String, usize> = Default::default();

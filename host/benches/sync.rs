@@ -6,8 +6,8 @@
 //! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
 
 mod common;
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
+#[path = "../tests/common/database.rs"]
+mod database;
 
 use common::BenchJob;
 use hub::Hub;
@@ -91,7 +91,7 @@ async fn main() {
         // Pipeline side alone, on the batches the plugin produced.
         let dir = tempfile::tempdir().unwrap();
         let db_url = match &base_url {
-            Some(base) => postgres::fresh_postgres(base).await,
+            Some(base) => database::fresh_postgres(base).await,
             None => format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display()),
         };
         let db = Db::open(&db_url).await.unwrap();
@@ -126,7 +126,7 @@ async fn main() {
         // The whole path through a running hub.
         let dir = tempfile::tempdir().unwrap();
         let database_url = match &base_url {
-            Some(base) => Some(postgres::fresh_postgres(base).await),
+            Some(base) => Some(database::fresh_postgres(base).await),
             None => None,
         };
         let hub = Hub::start(HubConfig {

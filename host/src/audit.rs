@@ -191,8 +191,8 @@ impl Auditor {
 
     /// Appends `event` inside the caller's transaction: the action it records and the entry
     /// commit together, or neither does.
-    pub async fn record_in(&self, tx: &mut sqlx::AnyConnection, event: &Event) -> Result<i64, StoreError> {
-        crate::store::audit::append_audit_in(tx, self.db.backend(), &[entry(event)], |seq, previous, entry| {
+    pub async fn record_in(&self, tx: &mut crate::store::Tx, event: &Event) -> Result<i64, StoreError> {
+        crate::store::audit::append_audit_in(tx, &[entry(event)], |seq, previous, entry| {
             self.seal(seq, previous, entry)
         })
         .await

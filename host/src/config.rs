@@ -46,6 +46,7 @@ pub struct HubConfig {
     pub secrets: SecretsConfig,
     pub keys: KeysConfig,
     pub backup: crate::backup::BackupConfig,
+    pub observations: crate::observations::ObservationsConfig,
 }
 
 /// A credential from the environment: never printed, not even by `Debug`.
@@ -233,6 +234,7 @@ impl Default for HubConfig {
             secrets: SecretsConfig::default(),
             keys: KeysConfig::default(),
             backup: Default::default(),
+            observations: Default::default(),
         }
     }
 }

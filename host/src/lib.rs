@@ -15,6 +15,7 @@
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `backup/`: online backups, retention and restore;
+//! - `observations.rs`: device observations' retention and monthly partitions;
 //! - `api/`: the admin REST API;
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod jobs;
 pub mod json_schema;
 pub mod manager;
 pub mod model;
+pub mod observations;
 pub mod pipeline;
 pub mod runtime;
 pub mod secrets;
@@ -136,6 +138,7 @@ impl Hub {
             manager.run_schedules(std::time::Duration::from_secs(1)),
         ];
         background.extend(queue.start(Arc::new(manager.clone())));
+        background.push(observations::run_maintenance(db.clone(), config.observations.clone()));
         if let Some(mqtt) = &config.mqtt {
             background.push(manager.run_mqtt(mqtt.clone()));
         }

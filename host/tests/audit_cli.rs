@@ -20,6 +20,7 @@ async fn verify_exits_non_zero_and_names_the_tampered_entry() {
         admin_key: Some(hub::config::SecretString::new("audit-cli-test-key-0123456789")),
         ..HubConfig::default()
     };
+    let database_url = config.database_url();
     let hub = Hub::start(config).await.unwrap();
     for target in ["a", "b", "c"] {
         hub.manager
@@ -27,7 +28,9 @@ async fn verify_exits_non_zero_and_names_the_tampered_entry() {
             .record(Event::new("test", "connector.enable", target))
             .await;
     }
-    let db = hub.manager.db().pool().clone();
+    // A pool of the test's own: the hub's is typed per engine.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&database_url).await.unwrap();
     let (ok, text) = verify(data.path());
     assert!(ok, "{text}");
     assert!(text.contains("3 entries"), "{text}");

@@ -5,8 +5,8 @@
 //!
 //! SQLite always; PostgreSQL too when `HUB_TEST_DATABASE_URL` is set.
 
-#[path = "common/postgres.rs"]
-mod postgres;
+#[path = "common/database.rs"]
+mod database;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -148,7 +148,7 @@ fn api(url: &str) -> Api {
 async fn databases() -> Vec<Option<String>> {
     hub::manager::credentials::install_tls_provider();
     match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(base) => vec![None, Some(postgres::fresh_postgres(&base).await)],
+        Ok(base) => vec![None, Some(database::fresh_postgres(&base).await)],
         Err(_) => {
             assert!(
                 std::env::var("CI").is_err(),

@@ -192,6 +192,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
             ..Default::default()
         },
         backup: Default::default(),
+        observations: Default::default(),
     }
 }
 
@@ -208,6 +209,11 @@ pub struct TestHub {
 }
 
 impl TestHub {
+    /// See [`raw_pool`].
+    pub async fn raw_sql(&self) -> sqlx::AnyPool {
+        raw_pool(&self.config.database_url()).await
+    }
+
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
     }
@@ -537,15 +543,25 @@ pub fn sqlite_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// A pool of the test's own on a hub's database, for reading or tampering with rows
+/// directly: the hub's pool is typed per engine, this one runs the same SQL on either.
+pub async fn raw_pool(database_url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(database_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the hub's database: {e}"))
+}
+
 /// Every row of `tables` as text (PostgreSQL's row-to-text cast), concatenated.
 pub async fn postgres_dump(hub: &TestHub, tables: &[&str]) -> Vec<u8> {
     use sqlx::Row;
+    let pool = hub.raw_sql().await;
     let mut dump = Vec::new();
     for table in tables {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT CAST(t.* AS TEXT) AS row FROM {table} t"
         )))
-        .fetch_all(hub.hub.manager.db().pool())
+        .fetch_all(&pool)
         .await
         .unwrap();
         for row in rows {

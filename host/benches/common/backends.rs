@@ -14,7 +14,7 @@ pub fn backends() -> Vec<(&'static str, Option<String>)> {
 /// hub's data directory.
 pub async fn database_url(base: &Option<String>) -> Option<String> {
     match base {
-        Some(base) => Some(crate::postgres::fresh_postgres(base).await),
+        Some(base) => Some(crate::database::fresh_postgres(base).await),
         None => None,
     }
 }

@@ -30,18 +30,16 @@ pub(super) async fn restore(backup: &Path, url: &str) -> Result<(), BackupError>
 
 /// Live data is never overwritten: the database must have no tables of its own.
 async fn refuse_unless_empty(url: &str) -> Result<(), BackupError> {
-    use sqlx::{Connection, Row};
-    sqlx::any::install_default_drivers();
+    use sqlx::Connection;
     let store = |e: sqlx::Error| BackupError::Store(e.into());
-    let mut conn = sqlx::AnyConnection::connect(url).await.map_err(store)?;
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM information_schema.tables \
+    let mut conn = sqlx::PgConnection::connect(url).await.map_err(store)?;
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM information_schema.tables \
          WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
     )
     .fetch_one(&mut conn)
     .await
     .map_err(store)?;
-    let tables: i64 = row.try_get("n").map_err(store)?;
     let _ = conn.close().await;
     if tables > 0 {
         return Err(BackupError::NotEmpty(format!(

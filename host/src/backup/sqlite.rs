@@ -15,10 +15,12 @@ pub(super) async fn dump(db: &Db, path: &Path) -> Result<(), BackupError> {
     let _ = std::fs::remove_file(path);
     // The path comes from the config, quoted as an SQL string literal; no input reaches it.
     let statement = format!("VACUUM INTO '{}'", text.replace('\'', "''"));
-    sqlx::query(sqlx::AssertSqlSafe(statement))
-        .execute(db.pool())
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    crate::store::on!(db.pool(), pool => {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+    });
     Ok(())
 }
 

@@ -472,14 +472,14 @@ impl Manager {
         let job = self.new_job(connector, JobKind::Sync, None, Some(run_id.clone()), &());
         // The run and its audit entry commit together: a run is never accepted unaudited.
         let db = &self.inner.db;
-        let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
-        if !store::jobs::enqueue_run(&mut tx, db.backend(), &job, trigger, &trace_id, fire_key).await? {
+        let mut tx = db.begin().await?;
+        if !store::jobs::enqueue_run(&mut tx, &job, trigger, &trace_id, fire_key).await? {
             return Ok(None);
         }
         let event = Event::new(actor, "connector.run", &connector.id)
             .details(serde_json::json!({ "run": run_id, "trigger": trigger, "job": job.id }));
         self.inner.audit.record_in(&mut tx, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.inner.queue.notify_sync();
         let run = db.run(&run_id).await?.expect("run just created");
         Ok(Some(run))

@@ -136,8 +136,9 @@ impl Pipeline {
         let stored_ids: HashSet<String> = known.ids().cloned().collect();
         let sealed_sources = {
             let ids: Vec<String> = stored_ids.iter().cloned().collect();
-            let mut conn = self.db.pool().acquire().await?;
-            store::practitioners::contributions(&mut conn, self.db.backend(), &ids).await?
+            // Read outside the write: matching runs before sealing, which takes a while.
+            let mut tx = self.db.begin().await?;
+            store::practitioners::contributions(&mut tx, &ids).await?
         };
 
         // 3-5. Decide, merge and seal.

@@ -26,8 +26,7 @@ pub(super) struct Rows {
 /// Stores `rows`, completing `counts` with the observations inserted, and adds the counts
 /// to run `run_id`.
 pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mut RunCounts) -> Result<(), StoreError> {
-    let backend = db.backend();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let touched: Vec<String> = rows
         .practitioners
         .iter()
@@ -35,18 +34,18 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
         .map(|r| r.id.clone())
         .collect();
     if !touched.is_empty() {
-        store::practitioners::lock(&mut tx, backend, &touched).await?;
-        let now_stored = store::practitioners::contributions(&mut tx, backend, &touched).await?;
+        store::practitioners::lock(&mut tx, &touched).await?;
+        let now_stored = store::practitioners::contributions(&mut tx, &touched).await?;
         if !rows.sources.still_current(&touched, &now_stored) {
             return Err(StoreError::Concurrent);
         }
     }
-    store::practitioners::upsert(&mut tx, backend, &rows.practitioners).await?;
-    store::practitioners::upsert_contributions(&mut tx, backend, &rows.sources.into_written()).await?;
-    store::accounts::upsert(&mut tx, backend, &rows.accounts).await?;
-    store::rejects::insert(&mut tx, backend, &rows.rejects).await?;
+    store::practitioners::upsert(&mut tx, &rows.practitioners).await?;
+    store::practitioners::upsert_contributions(&mut tx, &rows.sources.into_written()).await?;
+    store::accounts::upsert(&mut tx, &rows.accounts).await?;
+    store::rejects::insert(&mut tx, &rows.rejects).await?;
     // One already stored (a redelivered message) counts as unchanged.
-    let inserted = store::observations::insert(&mut tx, backend, &rows.observations).await? as i64;
+    let inserted = store::observations::insert(&mut tx, &rows.observations).await? as i64;
     counts.created += inserted;
     counts.unchanged += rows.observations.len() as i64 - inserted;
     if let Some(run_id) = run_id {

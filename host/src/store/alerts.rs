@@ -1,6 +1,6 @@
 //! Alerts raised for a connector, open until resolved.
 
-use super::{Db, StoreError, trusted};
+use super::{Db, StoreError, on, trusted};
 use sqlx::Row;
 
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
@@ -21,40 +21,46 @@ const COLUMNS: &str = "id, connector_id, run_id, kind, message, raised_at, resol
 
 impl Db {
     pub async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError> {
-        sqlx::query(trusted(format!(
-            "INSERT INTO alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )))
-        .bind(&alert.id)
-        .bind(&alert.connector_id)
-        .bind(&alert.run_id)
-        .bind(&alert.kind)
-        .bind(&alert.message)
-        .bind(&alert.raised_at)
-        .bind(&alert.resolved_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )))
+            .bind(&alert.id)
+            .bind(&alert.connector_id)
+            .bind(&alert.run_id)
+            .bind(&alert.kind)
+            .bind(&alert.message)
+            .bind(&alert.raised_at)
+            .bind(&alert.resolved_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Resolves the open alerts of `kind` for a connector; returns how many.
     pub async fn resolve_alerts(&self, connector_id: &str, kind: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alerts SET resolved_at = $3 WHERE connector_id = $1 AND kind = $2 AND resolved_at IS NULL",
-        )
-        .bind(connector_id)
-        .bind(kind)
-        .bind(super::now())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        on!(self.pool(), pool => {
+            let done = sqlx::query(
+                "UPDATE alerts SET resolved_at = $3 WHERE connector_id = $1 AND kind = $2 AND resolved_at IS NULL",
+            )
+            .bind(connector_id)
+            .bind(kind)
+            .bind(super::now())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     pub async fn count_open_alerts(&self, connector_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE connector_id = $1 AND resolved_at IS NULL")
-            .bind(connector_id)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("n")?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE connector_id = $1 AND resolved_at IS NULL")
+                .bind(connector_id)
+                .fetch_one(pool)
+                .await?;
+            Ok(row.try_get("n")?)
+        })
     }
 
     /// Newest first, before the cursor `before`; optionally one connector's, optionally open only.
@@ -65,28 +71,30 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AlertRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM alerts WHERE id < $1 AND ($2 = '' OR connector_id = $2) \
-             AND ($3 = 0 OR resolved_at IS NULL) ORDER BY id DESC LIMIT $4"
-        )))
-        .bind(before.unwrap_or("~"))
-        .bind(connector_id.unwrap_or(""))
-        .bind(open_only as i64)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AlertRecord {
-                    id: r.try_get("id")?,
-                    connector_id: r.try_get("connector_id")?,
-                    run_id: r.try_get("run_id")?,
-                    kind: r.try_get("kind")?,
-                    message: r.try_get("message")?,
-                    raised_at: r.try_get("raised_at")?,
-                    resolved_at: r.try_get("resolved_at")?,
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM alerts WHERE id < $1 AND ($2 = '' OR connector_id = $2) \
+                 AND ($3 = 0 OR resolved_at IS NULL) ORDER BY id DESC LIMIT $4"
+            )))
+            .bind(before.unwrap_or("~"))
+            .bind(connector_id.unwrap_or(""))
+            .bind(open_only as i64)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AlertRecord {
+                        id: r.try_get("id")?,
+                        connector_id: r.try_get("connector_id")?,
+                        run_id: r.try_get("run_id")?,
+                        kind: r.try_get("kind")?,
+                        message: r.try_get("message")?,
+                        raised_at: r.try_get("raised_at")?,
+                        resolved_at: r.try_get("resolved_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }

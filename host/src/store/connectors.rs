@@ -1,10 +1,10 @@
 //! Connector instances: a plugin version plus its config, egress allow-list, credentials,
 //! concurrency and retry policy.
 
-use super::{Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Db, StoreError, on, trusted};
+use sqlx::{FromRow, Row};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ConnectorRecord {
     pub id: String,
     pub name: String,
@@ -33,159 +33,159 @@ pub struct ConnectorRecord {
 const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
                        previous_plugin_digest, created_at, updated_at, schedule, timezone, quotas";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<ConnectorRecord, sqlx::Error> {
-    Ok(ConnectorRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        plugin_digest: row.try_get("plugin_digest")?,
-        config: row.try_get("config")?,
-        egress: row.try_get("egress")?,
-        credentials: row.try_get("credentials")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
-        concurrency: row.try_get("concurrency")?,
-        max_attempts: row.try_get("max_attempts")?,
-        previous_plugin_digest: row.try_get("previous_plugin_digest")?,
-        schedule: row.try_get("schedule")?,
-        timezone: row.try_get("timezone")?,
-        quotas: row.try_get("quotas")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        sqlx::query(trusted(format!(
-            "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
-        )))
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(&c.plugin_digest)
-        .bind(&c.config)
-        .bind(&c.egress)
-        .bind(&c.credentials)
-        .bind(c.enabled as i64)
-        .bind(c.concurrency)
-        .bind(c.max_attempts)
-        .bind(&c.previous_plugin_digest)
-        .bind(&c.created_at)
-        .bind(&c.updated_at)
-        .bind(&c.schedule)
-        .bind(&c.timezone)
-        .bind(&c.quotas)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+            )))
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.plugin_digest)
+            .bind(&c.config)
+            .bind(&c.egress)
+            .bind(&c.credentials)
+            .bind(c.enabled)
+            .bind(c.concurrency)
+            .bind(c.max_attempts)
+            .bind(&c.previous_plugin_digest)
+            .bind(&c.created_at)
+            .bind(&c.updated_at)
+            .bind(&c.schedule)
+            .bind(&c.timezone)
+            .bind(&c.quotas)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Replaces the mutable settings of a connector (config, egress, credentials, limits).
     pub async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
-             concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11 WHERE id = $1",
-        )
-        .bind(&c.id)
-        .bind(&c.plugin_digest)
-        .bind(&c.config)
-        .bind(&c.egress)
-        .bind(&c.credentials)
-        .bind(c.concurrency)
-        .bind(c.max_attempts)
-        .bind(super::now())
-        .bind(&c.schedule)
-        .bind(&c.timezone)
-        .bind(&c.quotas)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(
+                "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
+                 concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11 WHERE id = $1",
+            )
+            .bind(&c.id)
+            .bind(&c.plugin_digest)
+            .bind(&c.config)
+            .bind(&c.egress)
+            .bind(&c.credentials)
+            .bind(c.concurrency)
+            .bind(c.max_attempts)
+            .bind(super::now())
+            .bind(&c.schedule)
+            .bind(&c.timezone)
+            .bind(&c.quotas)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(ConnectorRecord::from_row).transpose()?)
+        })
     }
 
     pub async fn connector_by_name(&self, name: &str) -> Result<Option<ConnectorRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE name = $1")))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM connectors WHERE name = $1")))
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(ConnectorRecord::from_row).transpose()?)
+        })
     }
 
     /// Connectors ordered by id, after `after` (cursor pagination).
     pub async fn list_connectors(&self, after: Option<&str>, limit: i64) -> Result<Vec<ConnectorRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM connectors WHERE id > $1 ORDER BY id LIMIT $2"
-        )))
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM connectors WHERE id > $1 ORDER BY id LIMIT $2"
+            )))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(ConnectorRecord::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// Returns false when no connector has this id.
     pub async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(enabled as i64)
-            .bind(super::now())
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        on!(self.pool(), pool => {
+            let done = sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(enabled)
+                .bind(super::now())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Switches a connector from `from` to `to`, remembering `from` for rollback. Returns
     /// false when the connector is gone or was switched by someone else meanwhile.
     pub async fn switch_plugin(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE connectors SET plugin_digest = $3, previous_plugin_digest = $2, updated_at = $4 \
-             WHERE id = $1 AND plugin_digest = $2",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(super::now())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on!(self.pool(), pool => {
+            let done = sqlx::query(
+                "UPDATE connectors SET plugin_digest = $3, previous_plugin_digest = $2, updated_at = $4 \
+                 WHERE id = $1 AND plugin_digest = $2",
+            )
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .bind(super::now())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Deletes a connector with its secrets and state; its runs, logs and the records it
     /// stored stay.
     pub async fn delete_connector(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM connectors WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        on!(self.pool(), pool => {
+            let done = sqlx::query("DELETE FROM connectors WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Enabled connectors with a schedule, with the last fire time handled (when any).
     pub async fn scheduled_connectors(&self) -> Result<Vec<(ConnectorRecord, Option<String>)>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS}, last_fired_at FROM connectors WHERE enabled = 1 AND schedule IS NOT NULL ORDER BY id"
-        )))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((from_row(r)?, r.try_get("last_fired_at")?)))
-            .collect()
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS}, last_fired_at FROM connectors WHERE enabled AND schedule IS NOT NULL ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((ConnectorRecord::from_row(r)?, r.try_get("last_fired_at")?)))
+                .collect()
+        })
     }
 
     /// Records that the schedule tick `fired_at` was handled (moves forward only).
     pub async fn set_last_fired(&self, id: &str, fired_at: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE connectors SET last_fired_at = $2 WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at < $2)",
-        )
-        .bind(id)
-        .bind(fired_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(
+                "UPDATE connectors SET last_fired_at = $2 WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at < $2)",
+            )
+            .bind(id)
+            .bind(fired_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 }

@@ -4,11 +4,11 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas never claim the same row and never wait on each
 //! other; SQLite has one writer, so its statement is atomic as it is.
 
-use super::{Backend, Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Backend, Db, StoreError, Tx, on, on_tx, trusted};
+use sqlx::{FromRow, Row};
 
 /// A job as the API shows it (never its payload).
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct JobRecord {
     pub id: String,
     pub connector_id: String,
@@ -52,7 +52,7 @@ pub struct JobFailure {
 }
 
 /// A job a worker holds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: String,
     pub connector_id: String,
@@ -60,6 +60,7 @@ pub struct ClaimedJob {
     pub run_id: Option<String>,
     pub payload: Vec<u8>,
     /// This attempt's number, from 1.
+    #[sqlx(rename = "attempts")]
     pub attempt: i64,
     pub max_attempts: i64,
 }
@@ -68,35 +69,6 @@ const COLUMNS: &str = "id, connector_id, kind, dedup_key, run_id, status, attemp
      created_at, finished_at";
 const CLAIMED: &str = "id, connector_id, kind, run_id, payload, attempts, max_attempts";
 const INSERT_COLUMNS: usize = 11;
-
-fn from_row(row: &sqlx::any::AnyRow) -> Result<JobRecord, sqlx::Error> {
-    Ok(JobRecord {
-        id: row.try_get("id")?,
-        connector_id: row.try_get("connector_id")?,
-        kind: row.try_get("kind")?,
-        dedup_key: row.try_get("dedup_key")?,
-        run_id: row.try_get("run_id")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-        run_after: row.try_get("run_after")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-fn claimed_from_row(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, sqlx::Error> {
-    Ok(ClaimedJob {
-        id: row.try_get("id")?,
-        connector_id: row.try_get("connector_id")?,
-        kind: row.try_get("kind")?,
-        run_id: row.try_get("run_id")?,
-        payload: row.try_get("payload")?,
-        attempt: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-    })
-}
 
 /// Claimable rows of `jobs` (as `alias`, with the claiming worker in `$2` and the current
 /// time in `$3`): queued and due, or running under a lease that lapsed because another
@@ -113,8 +85,10 @@ impl Db {
     /// Queues jobs in one statement; a job whose `dedup_key` is queued already for its
     /// connector and kind is skipped. Returns the ids inserted.
     pub async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        insert(&mut conn, self.backend(), jobs).await
+        let mut tx = self.begin().await?;
+        let inserted = insert(&mut tx, jobs).await?;
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Claims up to `limit` due jobs other than syncs for `worker`, leased until `lease_until`.
@@ -127,25 +101,27 @@ impl Db {
         now: &str,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let rows = sqlx::query(trusted(format!(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
-             WHERE id IN (SELECT id FROM jobs j WHERE kind <> 'sync' AND {} \
-               AND NOT EXISTS (SELECT 1 FROM connectors c WHERE c.id = j.connector_id AND c.enabled = 0) \
-               ORDER BY run_after LIMIT $4 {lock}) \
-             RETURNING {CLAIMED}",
-            claimable("")
-        )))
-        .bind(lease_until)
-        .bind(worker)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(claimed_from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let lock = match self.backend() {
+                Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                Backend::Sqlite => "",
+            };
+            let rows = sqlx::query(trusted(format!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
+                 WHERE id IN (SELECT id FROM jobs j WHERE kind <> 'sync' AND {} \
+                   AND NOT EXISTS (SELECT 1 FROM connectors c WHERE c.id = j.connector_id AND NOT c.enabled) \
+                   ORDER BY run_after LIMIT $4 {lock}) \
+                 RETURNING {CLAIMED}",
+                claimable("")
+            )))
+            .bind(lease_until)
+            .bind(worker)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(ClaimedJob::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// Claims one due sync job of a connector running fewer syncs than its `concurrency`.
@@ -159,154 +135,172 @@ impl Db {
         lease_until: &str,
         now: &str,
     ) -> Result<Option<ClaimedJob>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7264001)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let row = sqlx::query(trusted(format!(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
-             WHERE id = (SELECT j.id FROM jobs j JOIN connectors c ON c.id = j.connector_id \
-               WHERE j.kind = 'sync' AND {} \
-               AND (SELECT COUNT(*) FROM jobs r WHERE r.connector_id = j.connector_id AND r.kind = 'sync' \
-                    AND r.status = 'running' AND r.lease_until >= $3) < c.concurrency \
-               ORDER BY j.run_after LIMIT 1) \
-             RETURNING {CLAIMED}",
-            claimable("j.")
-        )))
-        .bind(lease_until)
-        .bind(worker)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row.as_ref().map(claimed_from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let mut tx = pool.begin().await?;
+            if self.backend() == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7264001)")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let row = sqlx::query(trusted(format!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
+                 WHERE id = (SELECT j.id FROM jobs j JOIN connectors c ON c.id = j.connector_id \
+                   WHERE j.kind = 'sync' AND {} \
+                   AND (SELECT COUNT(*) FROM jobs r WHERE r.connector_id = j.connector_id AND r.kind = 'sync' \
+                        AND r.status = 'running' AND r.lease_until >= $3) < c.concurrency \
+                   ORDER BY j.run_after LIMIT 1) \
+                 RETURNING {CLAIMED}",
+                claimable("j.")
+            )))
+            .bind(lease_until)
+            .bind(worker)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(row.as_ref().map(ClaimedJob::from_row).transpose()?)
+        })
     }
 
     /// Extends the lease of every job `worker` holds.
     pub async fn renew_leases(&self, worker: &str, lease_until: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE worker = $2 AND status = 'running'")
-            .bind(lease_until)
-            .bind(worker)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
+        on!(self.pool(), pool => {
+            let done = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE worker = $2 AND status = 'running'")
+                .bind(lease_until)
+                .bind(worker)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// Jobs `worker` holds whose connector was disabled or deleted since, each with why it
     /// should stop.
     pub async fn held_jobs_of_stopped_connectors(&self, worker: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT j.id, j.connector_id, c.name FROM jobs j LEFT JOIN connectors c ON c.id = j.connector_id \
-             WHERE j.worker = $1 AND j.status = 'running' AND (c.id IS NULL OR c.enabled = 0)",
-        )
-        .bind(worker)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let name: Option<String> = row.try_get("name")?;
-                let reason = match name {
-                    Some(name) => format!("connector {name:?} was disabled while the job ran"),
-                    None => "the connector was deleted while the job ran".to_string(),
-                };
-                Ok((row.try_get("id")?, reason))
-            })
-            .collect()
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(
+                "SELECT j.id, j.connector_id, c.name FROM jobs j LEFT JOIN connectors c ON c.id = j.connector_id \
+                 WHERE j.worker = $1 AND j.status = 'running' AND (c.id IS NULL OR NOT c.enabled)",
+            )
+            .bind(worker)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let name: Option<String> = row.try_get("name")?;
+                    let reason = match name {
+                        Some(name) => format!("connector {name:?} was disabled while the job ran"),
+                        None => "the connector was deleted while the job ran".to_string(),
+                    };
+                    Ok((row.try_get("id")?, reason))
+                })
+                .collect()
+        })
     }
 
     /// Marks jobs `worker` holds as succeeded, in one statement.
     pub async fn complete_jobs(&self, worker: &str, ids: &[String]) -> Result<(), StoreError> {
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "UPDATE jobs SET status = 'succeeded', finished_at = {}, lease_until = NULL, error = NULL \
-                 WHERE status = 'running' AND worker = {} AND id IN ({})",
-                self.backend().list_placeholders(1, 1),
-                self.backend().list_placeholders(1, 2),
-                self.backend().list_placeholders(chunk.len(), 3)
-            );
-            let mut query = sqlx::query(trusted(sql)).bind(super::now()).bind(worker);
-            for id in chunk {
-                query = query.bind(id);
+        on!(self.pool(), pool => {
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE jobs SET status = 'succeeded', finished_at = {}, lease_until = NULL, error = NULL \
+                     WHERE status = 'running' AND worker = {} AND id IN ({})",
+                    self.backend().list_placeholders(1, 1),
+                    self.backend().list_placeholders(1, 2),
+                    self.backend().list_placeholders(chunk.len(), 3)
+                );
+                let mut query = sqlx::query(trusted(sql)).bind(super::now()).bind(worker);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(pool).await?;
             }
-            query.execute(self.pool()).await?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records failed attempts of jobs `worker` holds, in one statement per 300 jobs: a job
     /// with a `run_after` is queued again until then, keeping its error; one without is
     /// dead-lettered (its last attempt failed, or it cannot succeed).
     pub async fn fail_jobs(&self, worker: &str, failures: &[JobFailure]) -> Result<(), StoreError> {
-        for chunk in failures.chunks(300) {
-            let backend = self.backend();
-            let values = backend.placeholders(chunk.len(), 3, 1);
-            let now = backend.list_placeholders(1, chunk.len() * 3 + 1);
-            let worker_param = backend.list_placeholders(1, chunk.len() * 3 + 2);
-            let sql = format!(
-                "WITH failed (id, error, run_after) AS (VALUES {values}) \
-                 UPDATE jobs SET status = CASE WHEN failed.run_after IS NULL THEN 'dead' ELSE 'queued' END, \
-                   run_after = COALESCE(failed.run_after, jobs.run_after), error = failed.error, \
-                   finished_at = CASE WHEN failed.run_after IS NULL THEN {now} ELSE NULL END, lease_until = NULL, \
-                   worker = CASE WHEN failed.run_after IS NULL THEN jobs.worker ELSE NULL END \
-                 FROM failed WHERE jobs.id = failed.id AND jobs.worker = {worker_param} AND jobs.status = 'running'"
-            );
-            let mut query = sqlx::query(trusted(sql));
-            for failure in chunk {
-                query = query.bind(&failure.id).bind(&failure.error).bind(&failure.run_after);
+        on!(self.pool(), pool => {
+            for chunk in failures.chunks(300) {
+                let backend = self.backend();
+                let values = backend.placeholders(chunk.len(), 3, 1);
+                let now = backend.list_placeholders(1, chunk.len() * 3 + 1);
+                let worker_param = backend.list_placeholders(1, chunk.len() * 3 + 2);
+                let sql = format!(
+                    "WITH failed (id, error, run_after) AS (VALUES {values}) \
+                     UPDATE jobs SET status = CASE WHEN failed.run_after IS NULL THEN 'dead' ELSE 'queued' END, \
+                       run_after = COALESCE(failed.run_after, jobs.run_after), error = failed.error, \
+                       finished_at = CASE WHEN failed.run_after IS NULL THEN {now} ELSE NULL END, lease_until = NULL, \
+                       worker = CASE WHEN failed.run_after IS NULL THEN jobs.worker ELSE NULL END \
+                     FROM failed WHERE jobs.id = failed.id AND jobs.worker = {worker_param} AND jobs.status = 'running'"
+                );
+                let mut query = sqlx::query(trusted(sql));
+                for failure in chunk {
+                    query = query.bind(&failure.id).bind(&failure.error).bind(&failure.run_after);
+                }
+                query.bind(super::now()).bind(worker).execute(pool).await?;
             }
-            query.bind(super::now()).bind(worker).execute(self.pool()).await?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Hands back the jobs a stopping worker holds, without counting the interrupted attempt.
     pub async fn release_jobs(&self, worker: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_until = NULL, worker = NULL \
-             WHERE worker = $1 AND status = 'running'",
-        )
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        on!(self.pool(), pool => {
+            let done = sqlx::query(
+                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_until = NULL, worker = NULL \
+                 WHERE worker = $1 AND status = 'running'",
+            )
+            .bind(worker)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// On SQLite, where one hub owns the database, jobs left running at start belong to a
     /// hub that died: they are queued again at once instead of after their lease lapses
     /// (the attempt they were on counts).
     pub async fn requeue_orphaned_jobs(&self) -> Result<u64, StoreError> {
-        if self.backend() != Backend::Sqlite {
-            return Ok(0);
-        }
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', lease_until = NULL, worker = NULL WHERE status = 'running'",
-        )
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        on!(self.pool(), pool => {
+            if self.backend() != Backend::Sqlite {
+                return Ok(0);
+            }
+            let done = sqlx::query(
+                "UPDATE jobs SET status = 'queued', lease_until = NULL, worker = NULL WHERE status = 'running'",
+            )
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// Queues a dead job again with a fresh set of attempts; `None` when it is not dead.
     pub async fn requeue_dead_job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!(
-            "UPDATE jobs SET status = 'queued', attempts = 0, run_after = $2, finished_at = NULL, worker = NULL \
-             WHERE id = $1 AND status = 'dead' RETURNING {COLUMNS}"
-        )))
-        .bind(id)
-        .bind(super::now())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!(
+                "UPDATE jobs SET status = 'queued', attempts = 0, run_after = $2, finished_at = NULL, worker = NULL \
+                 WHERE id = $1 AND status = 'dead' RETURNING {COLUMNS}"
+            )))
+            .bind(id)
+            .bind(super::now())
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.as_ref().map(JobRecord::from_row).transpose()?)
+        })
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(JobRecord::from_row).transpose()?)
+        })
     }
 
     /// Newest first, optionally of one status, connector and kind; `before` is a job id.
@@ -316,28 +310,32 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE ($1 = '' OR status = $1) AND ($2 = '' OR connector_id = $2) \
-             AND ($3 = '' OR kind = $3) AND id < $4 ORDER BY id DESC LIMIT $5"
-        )))
-        .bind(filter.status.unwrap_or(""))
-        .bind(filter.connector_id.unwrap_or(""))
-        .bind(filter.kind.unwrap_or(""))
-        .bind(before.unwrap_or("~"))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM jobs WHERE ($1 = '' OR status = $1) AND ($2 = '' OR connector_id = $2) \
+                 AND ($3 = '' OR kind = $3) AND id < $4 ORDER BY id DESC LIMIT $5"
+            )))
+            .bind(filter.status.unwrap_or(""))
+            .bind(filter.connector_id.unwrap_or(""))
+            .bind(filter.kind.unwrap_or(""))
+            .bind(before.unwrap_or("~"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(JobRecord::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// How many jobs are in each status (all connectors).
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
+        on!(self.pool(), pool => {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+                .collect()
+        })
     }
 }
 
@@ -350,64 +348,67 @@ pub struct JobFilter<'a> {
 }
 
 /// Inserts jobs in one statement per chunk; returns the ids inserted (duplicates skipped).
-async fn insert(conn: &mut sqlx::AnyConnection, backend: Backend, jobs: &[NewJob]) -> Result<Vec<String>, StoreError> {
-    let mut inserted = Vec::with_capacity(jobs.len());
-    let now = super::now();
-    for chunk in jobs.chunks(500) {
-        let sql = format!(
-            "INSERT INTO jobs (id, connector_id, kind, dedup_key, run_id, payload, key_version, status, max_attempts, \
-             run_after, created_at) VALUES {} ON CONFLICT (connector_id, kind, dedup_key) DO NOTHING RETURNING id",
-            backend.placeholders(chunk.len(), INSERT_COLUMNS, 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for job in chunk {
-            query = query
-                .bind(&job.id)
-                .bind(&job.connector_id)
-                .bind(job.kind)
-                .bind(&job.dedup_key)
-                .bind(&job.run_id)
-                .bind(&job.payload)
-                .bind(job.key_version)
-                .bind("queued")
-                .bind(job.max_attempts)
-                .bind(&job.run_after)
-                .bind(&now);
+async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError> {
+    let backend = tx.backend();
+    on_tx!(tx, conn => {
+        let mut inserted = Vec::with_capacity(jobs.len());
+        let now = super::now();
+        for chunk in jobs.chunks(500) {
+            let sql = format!(
+                "INSERT INTO jobs (id, connector_id, kind, dedup_key, run_id, payload, key_version, status, max_attempts, \
+                 run_after, created_at) VALUES {} ON CONFLICT (connector_id, kind, dedup_key) DO NOTHING RETURNING id",
+                backend.placeholders(chunk.len(), INSERT_COLUMNS, 1)
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for job in chunk {
+                query = query
+                    .bind(&job.id)
+                    .bind(&job.connector_id)
+                    .bind(job.kind)
+                    .bind(&job.dedup_key)
+                    .bind(&job.run_id)
+                    .bind(&job.payload)
+                    .bind(job.key_version)
+                    .bind("queued")
+                    .bind(job.max_attempts)
+                    .bind(&job.run_after)
+                    .bind(&now);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                inserted.push(row.try_get("id")?);
+            }
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            inserted.push(row.try_get("id")?);
-        }
-    }
-    Ok(inserted)
+        Ok(inserted)
+    })
 }
 
 /// Queues a sync job and the run it executes, in the caller's transaction; false when the
 /// run's fire key was taken (another hub fired this schedule tick) and nothing was queued.
 pub async fn enqueue_run(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
+    tx: &mut Tx,
     job: &NewJob,
     trigger: &str,
     trace_id: &str,
     fire_key: Option<&str>,
 ) -> Result<bool, StoreError> {
     let run_id = job.run_id.as_deref().expect("a sync job has a run");
-    let created = sqlx::query(
-        "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
-    )
-    .bind(run_id)
-    .bind(&job.connector_id)
-    .bind(trigger)
-    .bind(super::now())
-    .bind(trace_id)
-    .bind(fire_key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
+    let created = on_tx!(tx, tx => {
+        sqlx::query(
+            "INSERT INTO runs (id, connector_id, trigger_kind, status, attempts, queued_at, trace_id, fire_key) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) ON CONFLICT (connector_id, fire_key) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(&job.connector_id)
+        .bind(trigger)
+        .bind(super::now())
+        .bind(trace_id)
+        .bind(fire_key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    }) > 0;
     if created {
-        insert(tx, backend, std::slice::from_ref(job)).await?;
+        insert(tx, std::slice::from_ref(job)).await?;
     }
     Ok(created)
 }

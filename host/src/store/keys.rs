@@ -1,7 +1,7 @@
 //! Wrapped keys by purpose (`data`, `blind-index`, `audit`) and version; the tables holding
 //! sealed columns; and data key rotations with their progress.
 
-use super::{Backend, Db, StoreError, trusted};
+use super::{Backend, Db, StoreError, on, trusted};
 use sqlx::Row;
 
 /// A key as stored: wrapped by the key-encryption key.
@@ -105,37 +105,41 @@ const ROTATION_COLUMNS: &str = "id, to_version, status, total, done, error, requ
 impl Db {
     /// Every key of `purpose`, by version.
     pub async fn data_keys(&self, purpose: &str) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version, wrapped, status, created_at FROM data_keys WHERE purpose = $1 ORDER BY version",
-        )
-        .bind(purpose)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredKey {
-                    version: r.try_get::<i64, _>("version")? as u32,
-                    wrapped: r.try_get("wrapped")?,
-                    status: r.try_get("status")?,
-                    created_at: r.try_get("created_at")?,
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(
+                "SELECT version, wrapped, status, created_at FROM data_keys WHERE purpose = $1 ORDER BY version",
+            )
+            .bind(purpose)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredKey {
+                        version: r.try_get::<i64, _>("version")? as u32,
+                        wrapped: r.try_get("wrapped")?,
+                        status: r.try_get("status")?,
+                        created_at: r.try_get("created_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Stores a new key; false if that version exists already (another replica won the race).
     pub async fn insert_data_key(&self, purpose: &str, version: u32, wrapped: &[u8]) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO data_keys (purpose, version, wrapped, status, created_at) VALUES ($1, $2, $3, 'active', $4) \
-             ON CONFLICT (purpose, version) DO NOTHING",
-        )
-        .bind(purpose)
-        .bind(version as i64)
-        .bind(wrapped)
-        .bind(super::now())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on!(self.pool(), pool => {
+            let done = sqlx::query(
+                "INSERT INTO data_keys (purpose, version, wrapped, status, created_at) VALUES ($1, $2, $3, 'active', $4) \
+                 ON CONFLICT (purpose, version) DO NOTHING",
+            )
+            .bind(purpose)
+            .bind(version as i64)
+            .bind(wrapped)
+            .bind(super::now())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Moves the keys of `purpose` below `version` from status `from` to `to`.
@@ -146,26 +150,30 @@ impl Db {
         from: &str,
         to: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE data_keys SET status = $4 WHERE purpose = $1 AND version < $2 AND status = $3")
-            .bind(purpose)
-            .bind(version as i64)
-            .bind(from)
-            .bind(to)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query("UPDATE data_keys SET status = $4 WHERE purpose = $1 AND version < $2 AND status = $3")
+                .bind(purpose)
+                .bind(version as i64)
+                .bind(from)
+                .bind(to)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// How many rows of `table` hold a column sealed under a version below `version`.
     pub async fn count_sealed_below(&self, table: &SealedTable, version: u32) -> Result<i64, StoreError> {
-        let row = sqlx::query(trusted(format!(
-            "SELECT COUNT(*) AS n FROM {} WHERE key_version < $1",
-            table.table
-        )))
-        .bind(version as i64)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get("n")?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!(
+                "SELECT COUNT(*) AS n FROM {} WHERE key_version < $1",
+                table.table
+            )))
+            .bind(version as i64)
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get("n")?)
+        })
     }
 
     /// Up to `limit` rows of `table` with a column sealed under a version below `version`.
@@ -175,143 +183,153 @@ impl Db {
         version: u32,
         limit: i64,
     ) -> Result<Vec<SealedRow>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {} AS row_id, {} FROM {} WHERE key_version < $1 LIMIT $2",
-            table.row_id,
-            table.columns.join(", "),
-            table.table
-        )))
-        .bind(version as i64)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SealedRow {
-                    row_id: r.try_get("row_id")?,
-                    values: table
-                        .columns
-                        .iter()
-                        .map(|c| r.try_get::<Option<Vec<u8>>, _>(*c))
-                        .collect::<Result<_, _>>()?,
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {} AS row_id, {} FROM {} WHERE key_version < $1 LIMIT $2",
+                table.row_id,
+                table.columns.join(", "),
+                table.table
+            )))
+            .bind(version as i64)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SealedRow {
+                        row_id: r.try_get("row_id")?,
+                        values: table
+                            .columns
+                            .iter()
+                            .map(|c| r.try_get::<Option<Vec<u8>>, _>(*c))
+                            .collect::<Result<_, _>>()?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Writes re-sealed rows under `version`, all or none. A row rewritten since it was read
     /// (its guard column changed) is left alone: the new write is newer. Returns how many rows
     /// were updated.
     pub async fn reseal(&self, table: &SealedTable, version: u32, rows: &[Resealed]) -> Result<u64, StoreError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let (name, row_id, columns) = (table.table, table.row_id, table.columns);
-        let guard = columns[0];
-        match self.backend() {
-            // One statement per batch: no network round trip per row.
-            Backend::Postgres => {
-                // The CTE's column names differ from the table's, so those need no qualifying.
-                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.new_{c}")).collect();
-                let names: Vec<String> = columns.iter().map(|c| format!("new_{c}")).collect();
-                let sql = format!(
-                    "WITH v (row_id, guard, {}) AS (VALUES {}) UPDATE {name} SET {}, key_version = {version} \
-                     FROM v WHERE {row_id} = v.row_id AND {guard} = v.guard",
-                    names.join(", "),
-                    self.backend().placeholders(rows.len(), columns.len() + 2, 1),
-                    sets.join(", "),
-                );
-                let mut query = sqlx::query(trusted(sql));
-                for (old, sealed) in rows {
-                    query = query.bind(&old.row_id).bind(old.values[0].clone());
-                    for value in sealed {
-                        query = query.bind(value.clone());
-                    }
-                }
-                Ok(query.execute(self.pool()).await?.rows_affected())
+        on!(self.pool(), pool => {
+            if rows.is_empty() {
+                return Ok(0);
             }
-            // In-process, so a statement per row costs no round trip; SQLite plans
-            // `UPDATE … FROM (VALUES …)` as a scan of the whole table (measured 10x slower).
-            Backend::Sqlite => {
-                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
-                let sql = format!(
-                    "UPDATE {name} SET {}, key_version = {version} WHERE {row_id} = ? AND {guard} = ?",
-                    sets.join(", ")
-                );
-                let mut tx = self.pool().begin().await?;
-                let mut updated = 0;
-                for (old, sealed) in rows {
-                    let mut query = sqlx::query(trusted(sql.clone()));
-                    for value in sealed {
-                        query = query.bind(value.clone());
+            let (name, row_id, columns) = (table.table, table.row_id, table.columns);
+            let guard = columns[0];
+            match self.backend() {
+                // One statement per batch: no network round trip per row.
+                Backend::Postgres => {
+                    // The CTE's column names differ from the table's, so those need no qualifying.
+                    let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.new_{c}")).collect();
+                    let names: Vec<String> = columns.iter().map(|c| format!("new_{c}")).collect();
+                    let sql = format!(
+                        "WITH v (row_id, guard, {}) AS (VALUES {}) UPDATE {name} SET {}, key_version = {version} \
+                         FROM v WHERE {row_id} = v.row_id AND {guard} = v.guard",
+                        names.join(", "),
+                        self.backend().placeholders(rows.len(), columns.len() + 2, 1),
+                        sets.join(", "),
+                    );
+                    let mut query = sqlx::query(trusted(sql));
+                    for (old, sealed) in rows {
+                        query = query.bind(&old.row_id).bind(old.values[0].clone());
+                        for value in sealed {
+                            query = query.bind(value.clone());
+                        }
                     }
-                    let done = query
-                        .bind(&old.row_id)
-                        .bind(old.values[0].clone())
-                        .execute(&mut *tx)
-                        .await?;
-                    updated += done.rows_affected();
+                    Ok(query.execute(pool).await?.rows_affected())
                 }
-                tx.commit().await?;
-                Ok(updated)
+                // In-process, so a statement per row costs no round trip; SQLite plans
+                // `UPDATE … FROM (VALUES …)` as a scan of the whole table (measured 10x slower).
+                Backend::Sqlite => {
+                    let sets: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+                    let sql = format!(
+                        "UPDATE {name} SET {}, key_version = {version} WHERE {row_id} = ? AND {guard} = ?",
+                        sets.join(", ")
+                    );
+                    let mut tx = pool.begin().await?;
+                    let mut updated = 0;
+                    for (old, sealed) in rows {
+                        let mut query = sqlx::query(trusted(sql.clone()));
+                        for value in sealed {
+                            query = query.bind(value.clone());
+                        }
+                        let done = query
+                            .bind(&old.row_id)
+                            .bind(old.values[0].clone())
+                            .execute(&mut *tx)
+                            .await?;
+                        updated += done.rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(updated)
+                }
             }
-        }
+        })
     }
 
     pub async fn insert_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
-        sqlx::query(trusted(format!(
-            "INSERT INTO key_rotations ({ROTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        )))
-        .bind(&rotation.id)
-        .bind(rotation.to_version as i64)
-        .bind(&rotation.status)
-        .bind(rotation.total)
-        .bind(rotation.done)
-        .bind(&rotation.error)
-        .bind(&rotation.requested_by)
-        .bind(&rotation.started_at)
-        .bind(&rotation.finished_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO key_rotations ({ROTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            )))
+            .bind(&rotation.id)
+            .bind(rotation.to_version as i64)
+            .bind(&rotation.status)
+            .bind(rotation.total)
+            .bind(rotation.done)
+            .bind(&rotation.error)
+            .bind(&rotation.requested_by)
+            .bind(&rotation.started_at)
+            .bind(&rotation.finished_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Saves progress and outcome of a rotation.
     pub async fn update_rotation(&self, rotation: &KeyRotation) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE key_rotations SET status = $2, total = $3, done = $4, error = $5, finished_at = $6 WHERE id = $1",
-        )
-        .bind(&rotation.id)
-        .bind(&rotation.status)
-        .bind(rotation.total)
-        .bind(rotation.done)
-        .bind(&rotation.error)
-        .bind(&rotation.finished_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(
+                "UPDATE key_rotations SET status = $2, total = $3, done = $4, error = $5, finished_at = $6 WHERE id = $1",
+            )
+            .bind(&rotation.id)
+            .bind(&rotation.status)
+            .bind(rotation.total)
+            .bind(rotation.done)
+            .bind(&rotation.error)
+            .bind(&rotation.finished_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// The newest rotation, if any.
     pub async fn latest_rotation(&self) -> Result<Option<KeyRotation>, StoreError> {
-        let row = sqlx::query(trusted(format!(
-            "SELECT {ROTATION_COLUMNS} FROM key_rotations ORDER BY started_at DESC, id DESC LIMIT 1"
-        )))
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(KeyRotation {
-                id: r.try_get("id")?,
-                to_version: r.try_get::<i64, _>("to_version")? as u32,
-                status: r.try_get("status")?,
-                total: r.try_get("total")?,
-                done: r.try_get("done")?,
-                error: r.try_get("error")?,
-                requested_by: r.try_get("requested_by")?,
-                started_at: r.try_get("started_at")?,
-                finished_at: r.try_get("finished_at")?,
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!(
+                "SELECT {ROTATION_COLUMNS} FROM key_rotations ORDER BY started_at DESC, id DESC LIMIT 1"
+            )))
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| {
+                Ok(KeyRotation {
+                    id: r.try_get("id")?,
+                    to_version: r.try_get::<i64, _>("to_version")? as u32,
+                    status: r.try_get("status")?,
+                    total: r.try_get("total")?,
+                    done: r.try_get("done")?,
+                    error: r.try_get("error")?,
+                    requested_by: r.try_get("requested_by")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 }

@@ -1,6 +1,6 @@
 //! Connector logs: the plugin's own lines and the host's events about the connector.
 
-use super::{Db, StoreError, trusted};
+use super::{Db, StoreError, on, trusted};
 use sqlx::Row;
 
 /// Levels, most severe first.
@@ -42,26 +42,28 @@ pub struct LogLine {
 impl Db {
     /// Appends lines in one statement.
     pub async fn append_logs(&self, lines: &[LogLine]) -> Result<(), StoreError> {
-        // SQLite allows 32766 parameters per statement; 7 per line.
-        for chunk in lines.chunks(1000) {
-            let sql = format!(
-                "INSERT INTO connector_logs (connector_id, run_id, at, level, origin, message, fields) VALUES {}",
-                self.backend().placeholders(chunk.len(), 7, 1)
-            );
-            let mut query = sqlx::query(trusted(sql));
-            for line in chunk {
-                query = query
-                    .bind(&line.connector_id)
-                    .bind(&line.run_id)
-                    .bind(&line.at)
-                    .bind(&line.level)
-                    .bind(&line.origin)
-                    .bind(&line.message)
-                    .bind(line.fields.to_string());
+        on!(self.pool(), pool => {
+            // SQLite allows 32766 parameters per statement; 7 per line.
+            for chunk in lines.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO connector_logs (connector_id, run_id, at, level, origin, message, fields) VALUES {}",
+                    self.backend().placeholders(chunk.len(), 7, 1)
+                );
+                let mut query = sqlx::query(trusted(sql));
+                for line in chunk {
+                    query = query
+                        .bind(&line.connector_id)
+                        .bind(&line.run_id)
+                        .bind(&line.at)
+                        .bind(&line.level)
+                        .bind(&line.origin)
+                        .bind(&line.message)
+                        .bind(line.fields.to_string());
+                }
+                query.execute(pool).await?;
             }
-            query.execute(self.pool()).await?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Lines of a connector, newest first, before line `before`, optionally of one run, at
@@ -74,39 +76,41 @@ impl Db {
         before: i64,
         limit: i64,
     ) -> Result<Vec<LogLine>, StoreError> {
-        // Levels are inlined as literals: they can only be entries of LEVELS.
-        let levels: Vec<String> = levels
-            .iter()
-            .filter(|l| LEVELS.contains(l))
-            .map(|l| format!("'{l}'"))
-            .collect();
-        let sql = format!(
-            "SELECT id, connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
-             WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) AND id < $3 AND level IN ({}) \
-             ORDER BY id DESC LIMIT $4",
-            levels.join(",")
-        );
-        let rows = sqlx::query(trusted(sql))
-            .bind(connector_id)
-            .bind(run_id.unwrap_or(""))
-            .bind(before)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let fields: String = row.try_get("fields")?;
-                Ok(LogLine {
-                    id: row.try_get("id")?,
-                    connector_id: row.try_get("connector_id")?,
-                    run_id: row.try_get("run_id")?,
-                    at: row.try_get("at")?,
-                    level: row.try_get("level")?,
-                    origin: row.try_get("origin")?,
-                    message: row.try_get("message")?,
-                    fields: serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null),
+        on!(self.pool(), pool => {
+            // Levels are inlined as literals: they can only be entries of LEVELS.
+            let levels: Vec<String> = levels
+                .iter()
+                .filter(|l| LEVELS.contains(l))
+                .map(|l| format!("'{l}'"))
+                .collect();
+            let sql = format!(
+                "SELECT id, connector_id, run_id, at, level, origin, message, fields FROM connector_logs \
+                 WHERE connector_id = $1 AND ($2 = '' OR run_id = $2) AND id < $3 AND level IN ({}) \
+                 ORDER BY id DESC LIMIT $4",
+                levels.join(",")
+            );
+            let rows = sqlx::query(trusted(sql))
+                .bind(connector_id)
+                .bind(run_id.unwrap_or(""))
+                .bind(before)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let fields: String = row.try_get("fields")?;
+                    Ok(LogLine {
+                        id: row.try_get("id")?,
+                        connector_id: row.try_get("connector_id")?,
+                        run_id: row.try_get("run_id")?,
+                        at: row.try_get("at")?,
+                        level: row.try_get("level")?,
+                        origin: row.try_get("origin")?,
+                        message: row.try_get("message")?,
+                        fields: serde_json::from_str(&fields).unwrap_or(serde_json::Value::Null),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }

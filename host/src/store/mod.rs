@@ -1,6 +1,8 @@
 //! Storage: SQLite (embedded default) and PostgreSQL (production, shared by replicas) behind
-//! one interface. Queries are written once in the SQL both speak (`$n` parameters,
-//! `ON CONFLICT`, `RETURNING`); migrations live in `migrations/<backend>/`.
+//! one interface, each through its own typed sqlx driver ([`Backed`]). Most queries are
+//! written once in the SQL both speak (`$n` parameters, `ON CONFLICT`, `RETURNING`) and
+//! compiled once per engine by [`on!`]; SQL that differs lives in per-backend functions.
+//! Migrations live in `migrations/<backend>/`.
 //!
 //! One file per table group. Writes on the emit path are batched: one multi-row statement per
 //! table per batch, in one transaction.
@@ -22,9 +24,68 @@ pub mod runs;
 pub mod secrets;
 pub mod state;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Postgres, Sqlite};
+use std::str::FromStr;
 use std::time::Duration;
+
+/// One value per engine: a pool, a transaction or a connection of the engine the hub runs on.
+#[derive(Clone)]
+pub enum Backed<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
+
+pub type Pool = Backed<SqlitePool, PgPool>;
+/// A transaction on the hub's database; dropped without [`Tx::commit`], it rolls back.
+pub type Tx = Backed<sqlx::Transaction<'static, Sqlite>, sqlx::Transaction<'static, Postgres>>;
+
+/// Evaluates `$body` with `$x` bound to the engine's own value inside a [`Backed`]. The body
+/// is compiled once per engine, so every query in it is typed for that engine's driver (no
+/// `sqlx::Any` boxing of each argument: it cost a fifth of a sync's CPU).
+macro_rules! on {
+    ($value:expr, $x:ident => $body:expr) => {
+        match $value {
+            $crate::store::Backed::Sqlite($x) => $body,
+            $crate::store::Backed::Postgres($x) => $body,
+        }
+    };
+}
+pub(crate) use on;
+
+/// [`on!`] for a transaction: `$x` is the engine's connection the transaction holds.
+macro_rules! on_tx {
+    ($tx:expr, $x:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Backed::Sqlite(tx) => {
+                let $x = &mut **tx;
+                $body
+            }
+            $crate::store::Backed::Postgres(tx) => {
+                let $x = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl<S, P> Backed<S, P> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Backed::Sqlite(_) => Backend::Sqlite,
+            Backed::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        on!(self, tx => tx.commit().await?);
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,66 +115,67 @@ pub enum Backend {
 /// A connection pool to the hub's database, migrated.
 #[derive(Clone)]
 pub struct Db {
-    pool: AnyPool,
-    backend: Backend,
+    pool: Pool,
 }
 
 impl Db {
     /// Connects to `url` (`sqlite://path/hub.db` or `postgres://...`) and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let pool = if url.starts_with("sqlite:") {
+            // WAL lets readers work during writes; NORMAL sync is durable in WAL mode up to
+            // the last checkpointed transaction on power loss.
+            let options = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .acquire_timeout(Duration::from_secs(30))
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+            Backed::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
+            let pool = PgPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(30))
+                .max_connections(16)
+                .connect(url)
+                .await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            Backed::Postgres(pool)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        let pool = match backend {
-            Backend::Sqlite => {
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers work during writes; NORMAL sync is durable in WAL
-                            // mode up to the last checkpointed transaction on power loss.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
-            }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
-        };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
-        }
-        Ok(Self { pool, backend })
+        Ok(Self { pool })
     }
 
-    pub fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.pool.backend()
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self.pool() {
+            Backed::Sqlite(pool) => Backed::Sqlite(pool.begin().await?),
+            Backed::Postgres(pool) => Backed::Postgres(pool.begin().await?),
+        })
     }
 
     /// A trivial query: is the database there?
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        on!(self.pool(), pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        on!(self.pool(), pool => pool.close().await);
     }
 }
 

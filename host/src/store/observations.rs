@@ -1,11 +1,12 @@
 //! Device observations: one row per device, LOINC code and time; the subject and components
 //! sealed in `details`.
 
-use super::{Backend, Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use sqlx::{PgConnection, SqliteConnection};
 
 /// An observation as stored.
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct ObservationRecord {
     pub id: String,
     pub connector_id: String,
@@ -28,22 +29,15 @@ pub struct ObservationRecord {
 const COLUMNS: &str =
     "id, connector_id, device_id, code, value, unit, effective_at, key_version, details, source_system, created_at";
 const COLUMN_COUNT: usize = 11;
+/// The columns read back; PostgreSQL stores `effective_at` as a TIMESTAMPTZ and gives it
+/// back in the text form SQLite stores (RFC 3339, UTC, milliseconds).
+const SELECT_SQLITE: &str = COLUMNS;
+const SELECT_POSTGRES: &str = "id, connector_id, device_id, code, value, unit, \
+     to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS effective_at, key_version, \
+     details, source_system, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<ObservationRecord, sqlx::Error> {
-    Ok(ObservationRecord {
-        id: r.try_get("id")?,
-        connector_id: r.try_get("connector_id")?,
-        device_id: r.try_get("device_id")?,
-        code: r.try_get("code")?,
-        value: r.try_get("value")?,
-        unit: r.try_get("unit")?,
-        effective_at: r.try_get("effective_at")?,
-        key_version: r.try_get("key_version")?,
-        details: r.try_get("details")?,
-        source_system: r.try_get("source_system")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
+/// Partitions of `observations` on PostgreSQL are named by month: `observations_2026_11`.
+const PARTITION_PREFIX: &str = "observations_";
 
 impl Db {
     /// Newest first, optionally of one device and code; `before` is an observation id.
@@ -54,32 +48,168 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ObservationRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM observations WHERE ($1 = '' OR device_id = $1) AND ($2 = '' OR code = $2) \
+        let columns = match self.backend() {
+            Backend::Sqlite => SELECT_SQLITE,
+            Backend::Postgres => SELECT_POSTGRES,
+        };
+        let sql = format!(
+            "SELECT {columns} FROM observations WHERE ($1 = '' OR device_id = $1) AND ($2 = '' OR code = $2) \
              AND id < $3 ORDER BY id DESC LIMIT $4"
-        )))
-        .bind(device_id.unwrap_or(""))
-        .bind(code.unwrap_or(""))
-        .bind(before.unwrap_or("~"))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        );
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as(trusted(sql))
+                .bind(device_id.unwrap_or(""))
+                .bind(code.unwrap_or(""))
+                .bind(before.unwrap_or("~"))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// On PostgreSQL, creates the partitions of the month of `now` and the `ahead` months
+    /// after it, where missing; returns the names created. A month whose rows sit in the
+    /// default partition already is left there (they stay stored and listed). Nothing to do
+    /// on SQLite.
+    pub async fn prepare_observation_partitions(
+        &self,
+        now: DateTime<Utc>,
+        ahead: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let Backed::Postgres(pool) = self.pool() else {
+            return Ok(Vec::new());
+        };
+        let mut tx = pool.begin().await?;
+        // Hubs sharing the database prepare one at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock(7264002)")
+            .execute(&mut *tx)
+            .await?;
+        let existing = partitions(&mut tx).await?;
+        let mut created = Vec::new();
+        for offset in 0..=ahead {
+            let Some(start) = month_start(now, offset) else {
+                continue;
+            };
+            let name = format!("{PARTITION_PREFIX}{}", start.format("%Y_%m"));
+            if existing.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let end = month_start(start, 1).expect("the month after a valid month");
+            let in_default: (bool,) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM observations_default WHERE effective_at >= $1::timestamptz \
+                 AND effective_at < $2::timestamptz)",
+            )
+            .bind(super::format_time(start))
+            .bind(super::format_time(end))
+            .fetch_one(&mut *tx)
+            .await?;
+            if in_default.0 {
+                tracing::warn!(partition = %name, "observations of this month are in the default partition; \
+                    they stay there and its partition is not created");
+                continue;
+            }
+            sqlx::query(trusted(format!(
+                "CREATE TABLE {name} PARTITION OF observations FOR VALUES FROM ('{}') TO ('{}')",
+                super::format_time(start),
+                super::format_time(end)
+            )))
+            .execute(&mut *tx)
+            .await?;
+            created.push(name);
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Deletes observations whose time is before `cutoff`: on PostgreSQL by dropping each
+    /// month's partition once its last instant is before `cutoff` (a month is kept whole
+    /// until then) and deleting from the default partition; on SQLite row by row. Returns
+    /// how many rows went.
+    pub async fn delete_observations_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff_text = super::format_time(cutoff);
+        match self.pool() {
+            Backed::Sqlite(pool) => Ok(sqlx::query("DELETE FROM observations WHERE effective_at < $1")
+                .bind(cutoff_text)
+                .execute(pool)
+                .await?
+                .rows_affected()),
+            Backed::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7264002)")
+                    .execute(&mut *tx)
+                    .await?;
+                let mut deleted = 0;
+                for (name, start) in partitions(&mut tx).await? {
+                    let end = month_start(start, 1).expect("the month after a valid month");
+                    if end <= cutoff {
+                        let (rows,): (i64,) = sqlx::query_as(trusted(format!("SELECT COUNT(*) FROM {name}")))
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        sqlx::query(trusted(format!("DROP TABLE {name}")))
+                            .execute(&mut *tx)
+                            .await?;
+                        deleted += rows as u64;
+                    }
+                }
+                deleted += sqlx::query("DELETE FROM observations_default WHERE effective_at < $1::timestamptz")
+                    .bind(cutoff_text)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(deleted)
+            }
+        }
     }
 }
 
-/// Inserts observations in one statement per chunk; one already stored (same device, code
-/// and time) is skipped. Returns how many were inserted.
-pub async fn insert(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    rows: &[ObservationRecord],
-) -> Result<u64, StoreError> {
+/// The monthly partitions of `observations` with the month each holds, by their names.
+async fn partitions(tx: &mut sqlx::PgConnection) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let names: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'observations'::regclass",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(names
+        .into_iter()
+        .filter_map(|(name,)| {
+            let month = name.strip_prefix(PARTITION_PREFIX)?;
+            let start = NaiveDate::parse_from_str(&format!("{month}_01"), "%Y_%m_%d").ok()?;
+            Some((name, start.and_hms_opt(0, 0, 0)?.and_utc()))
+        })
+        .collect())
+}
+
+/// The first instant of the month `offset` months after the one `t` is in (UTC).
+fn month_start(t: DateTime<Utc>, offset: u32) -> Option<DateTime<Utc>> {
+    let first = NaiveDate::from_ymd_opt(t.year(), t.month(), 1)?;
+    Some(
+        first
+            .checked_add_months(Months::new(offset))?
+            .and_hms_opt(0, 0, 0)?
+            .and_utc(),
+    )
+}
+
+/// Inserts observations; one already stored (same device, code and time) is skipped.
+/// Returns how many were inserted.
+pub async fn insert(tx: &mut Tx, rows: &[ObservationRecord]) -> Result<u64, StoreError> {
+    match tx {
+        Backed::Sqlite(tx) => insert_sqlite(tx, rows).await,
+        Backed::Postgres(tx) => insert_postgres(tx, rows).await,
+    }
+}
+
+const INSERT_TAIL: &str = " ON CONFLICT (device_id, code, effective_at) DO NOTHING";
+
+/// SQLite: one statement per 1,000 rows.
+async fn insert_sqlite(tx: &mut SqliteConnection, rows: &[ObservationRecord]) -> Result<u64, StoreError> {
     let mut inserted = 0;
     for chunk in rows.chunks(1000) {
         let sql = format!(
-            "INSERT INTO observations ({COLUMNS}) VALUES {} ON CONFLICT (device_id, code, effective_at) DO NOTHING",
-            backend.placeholders(chunk.len(), COLUMN_COUNT, 1)
+            "INSERT INTO observations ({COLUMNS}) VALUES {}{INSERT_TAIL}",
+            Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for o in chunk {
@@ -99,4 +229,33 @@ pub async fn insert(
         inserted += query.execute(&mut *tx).await?.rows_affected();
     }
     Ok(inserted)
+}
+
+/// PostgreSQL: one array per column (see `practitioners::upsert`); times are cast to
+/// TIMESTAMPTZ by the server, which routes each row to its month's partition.
+async fn insert_postgres(tx: &mut PgConnection, rows: &[ObservationRecord]) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let text = |f: fn(&ObservationRecord) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    Ok(sqlx::query(trusted(format!(
+        "INSERT INTO observations ({COLUMNS}) SELECT id, connector_id, device_id, code, value, unit, \
+         effective_at::timestamptz, key_version, details, source_system, created_at FROM UNNEST($1::text[], \
+         $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int8[], $9::bytea[], \
+         $10::text[], $11::text[]) AS o ({COLUMNS}){INSERT_TAIL}"
+    )))
+    .bind(text(|o| &o.id))
+    .bind(text(|o| &o.connector_id))
+    .bind(text(|o| &o.device_id))
+    .bind(text(|o| &o.code))
+    .bind(rows.iter().map(|o| o.value).collect::<Vec<_>>())
+    .bind(rows.iter().map(|o| o.unit.as_deref()).collect::<Vec<_>>())
+    .bind(text(|o| &o.effective_at))
+    .bind(rows.iter().map(|o| o.key_version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|o| o.details.as_slice()).collect::<Vec<_>>())
+    .bind(text(|o| &o.source_system))
+    .bind(text(|o| &o.created_at))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
 }

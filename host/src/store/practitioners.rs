@@ -1,8 +1,8 @@
 //! Practitioners: identifying columns sealed (see `crypto`), blind indexes for matching and
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
-use super::{Backend, Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
+use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub struct MatchKeys {
 /// A practitioner row as stored: identifying columns are ciphertexts. On update, a `None`
 /// sealed column keeps the stored value (a source that does not know a field never erases
 /// it).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct SealedPractitioner {
     pub id: String,
     pub str_index: Option<Vec<u8>>,
@@ -100,33 +100,6 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      source_updated_at = excluded.source_updated_at, \
      provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<SealedPractitioner, sqlx::Error> {
-    Ok(SealedPractitioner {
-        id: row.try_get("id")?,
-        str_index: row.try_get("str_index")?,
-        nik_index: row.try_get("nik_index")?,
-        match_index: row.try_get("match_index")?,
-        key_version: row.try_get("key_version")?,
-        nik: row.try_get("nik")?,
-        str_number: row.try_get("str_number")?,
-        full_name: row.try_get("full_name")?,
-        birth_place: row.try_get("birth_place")?,
-        birth_date: row.try_get("birth_date")?,
-        phone: row.try_get("phone")?,
-        email: row.try_get("email")?,
-        details: row.try_get("details")?,
-        gender: row.try_get("gender")?,
-        profession: row.try_get("profession")?,
-        content_hash: row.try_get("content_hash")?,
-        source_system: row.try_get("source_system")?,
-        source_id: row.try_get("source_id")?,
-        source_updated_at: row.try_get("source_updated_at")?,
-        provenance: row.try_get("provenance")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 impl Db {
     /// Stored practitioners whose STR, fallback or NIK index is among the given ones (one
     /// query per 1,000 keys).
@@ -136,33 +109,35 @@ impl Db {
         match_indexes: &[Vec<u8>],
         nik_indexes: &[Vec<u8>],
     ) -> Result<Vec<MatchKeys>, StoreError> {
-        let mut found = Vec::new();
-        for (column, keys) in [
-            ("str_index", str_indexes),
-            ("match_index", match_indexes),
-            ("nik_index", nik_indexes),
-        ] {
-            for chunk in keys.chunks(1000) {
-                let sql = format!(
-                    "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",
-                    self.backend().list_placeholders(chunk.len(), 1)
-                );
-                let mut query = sqlx::query(trusted(sql));
-                for key in chunk {
-                    query = query.bind(key);
-                }
-                for row in query.fetch_all(self.pool()).await? {
-                    found.push(MatchKeys {
-                        id: row.try_get("id")?,
-                        str_index: row.try_get("str_index")?,
-                        nik_index: row.try_get("nik_index")?,
-                        match_index: row.try_get("match_index")?,
-                        content_hash: row.try_get("content_hash")?,
-                    });
+        on!(self.pool(), pool => {
+            let mut found = Vec::new();
+            for (column, keys) in [
+                ("str_index", str_indexes),
+                ("match_index", match_indexes),
+                ("nik_index", nik_indexes),
+            ] {
+                for chunk in keys.chunks(1000) {
+                    let sql = format!(
+                        "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",
+                        self.backend().list_placeholders(chunk.len(), 1)
+                    );
+                    let mut query = sqlx::query(trusted(sql));
+                    for key in chunk {
+                        query = query.bind(key);
+                    }
+                    for row in query.fetch_all(pool).await? {
+                        found.push(MatchKeys {
+                            id: row.try_get("id")?,
+                            str_index: row.try_get("str_index")?,
+                            nik_index: row.try_get("nik_index")?,
+                            match_index: row.try_get("match_index")?,
+                            content_hash: row.try_get("content_hash")?,
+                        });
+                    }
                 }
             }
-        }
-        Ok(found)
+            Ok(found)
+        })
     }
 
     pub async fn practitioners_by_index(
@@ -171,18 +146,20 @@ impl Db {
         index: &[u8],
         limit: i64,
     ) -> Result<Vec<SealedPractitioner>, StoreError> {
-        let column = match column {
-            IndexColumn::Str => "str_index",
-            IndexColumn::Nik => "nik_index",
-        };
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2"
-        )))
-        .bind(index)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let column = match column {
+                IndexColumn::Str => "str_index",
+                IndexColumn::Nik => "nik_index",
+            };
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2"
+            )))
+            .bind(index)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// Ordered by id after `after` (cursor pagination).
@@ -191,36 +168,43 @@ impl Db {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SealedPractitioner>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2"
-        )))
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2"
+            )))
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     pub async fn count_practitioners(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("n")?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners")
+                .fetch_one(pool)
+                .await?;
+            Ok(row.try_get("n")?)
+        })
     }
 }
 
-/// Inserts new practitioners and merges updates into stored ones, in one statement per
-/// chunk of rows.
-pub async fn upsert(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    rows: &[SealedPractitioner],
-) -> Result<(), StoreError> {
-    // SQLite's 32766-parameter limit: 22 columns × 1,000 rows stays under it.
+/// Inserts new practitioners and merges updates into stored ones.
+pub async fn upsert(tx: &mut Tx, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+    match tx {
+        Backed::Sqlite(tx) => upsert_sqlite(tx, rows).await,
+        Backed::Postgres(tx) => upsert_postgres(tx, rows).await,
+    }
+}
+
+/// SQLite: one multi-row statement per 1,000 rows (22 columns × 1,000 rows stays under its
+/// 32,766-parameter limit).
+async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
-            backend.placeholders(chunk.len(), COLUMN_COUNT, 1)
+            Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for p in chunk {
@@ -253,73 +237,120 @@ pub async fn upsert(
     Ok(())
 }
 
+/// PostgreSQL: one array per column through `UNNEST`, so a batch of any size is one
+/// statement of 22 parameters (a 1,000-row VALUES list has 22,000, each parsed and planned).
+async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&SealedPractitioner) -> &Option<Vec<u8>>| rows.iter().map(f).collect::<Vec<_>>();
+    let text = |f: fn(&SealedPractitioner) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let optional_text = |f: fn(&SealedPractitioner) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(trusted(format!(
+        "INSERT INTO practitioners ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], \
+         $4::bytea[], $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
+         $12::bytea[], $13::bytea[], $14::text[], $15::text[], $16::bytea[], $17::text[], $18::text[], $19::text[], \
+         $20::text[], $21::text[], $22::text[]){UPSERT_TAIL}"
+    )))
+    .bind(text(|p| &p.id))
+    .bind(column(|p| &p.str_index))
+    .bind(column(|p| &p.nik_index))
+    .bind(column(|p| &p.match_index))
+    .bind(rows.iter().map(|p| p.key_version).collect::<Vec<_>>())
+    .bind(column(|p| &p.nik))
+    .bind(column(|p| &p.str_number))
+    .bind(column(|p| &p.full_name))
+    .bind(column(|p| &p.birth_place))
+    .bind(column(|p| &p.birth_date))
+    .bind(column(|p| &p.phone))
+    .bind(column(|p| &p.email))
+    .bind(column(|p| &p.details))
+    .bind(text(|p| &p.gender))
+    .bind(optional_text(|p| p.profession.as_deref()))
+    .bind(rows.iter().map(|p| &p.content_hash).collect::<Vec<_>>())
+    .bind(text(|p| &p.source_system))
+    .bind(text(|p| &p.source_id))
+    .bind(optional_text(|p| p.source_updated_at.as_deref()))
+    .bind(optional_text(|p| p.provenance.as_deref()))
+    .bind(text(|p| &p.created_at))
+    .bind(text(|p| &p.updated_at))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
 
 /// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
 /// writing transaction, after [`lock`], it sees what no concurrent writer can change.
-pub async fn contributions(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    ids: &[String],
-) -> Result<Vec<SealedContribution>, StoreError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "SELECT {CONTRIBUTION_COLUMNS} FROM practitioner_sources WHERE practitioner_id IN ({})",
-            backend.list_placeholders(chunk.len(), 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for id in chunk {
-            query = query.bind(id);
+pub async fn contributions(conn: &mut Tx, ids: &[String]) -> Result<Vec<SealedContribution>, StoreError> {
+    let backend = conn.backend();
+    on_tx!(conn, conn => {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let sql = format!(
+                "SELECT {CONTRIBUTION_COLUMNS} FROM practitioner_sources WHERE practitioner_id IN ({})",
+                backend.list_placeholders(chunk.len(), 1)
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                found.push(SealedContribution {
+                    practitioner_id: row.try_get("practitioner_id")?,
+                    source_system: row.try_get("source_system")?,
+                    connector_id: row.try_get("connector_id")?,
+                    key_version: row.try_get("key_version")?,
+                    record: row.try_get("record")?,
+                    content_hash: row.try_get("content_hash")?,
+                    source_updated_at: row.try_get("source_updated_at")?,
+                    received_at: row.try_get("received_at")?,
+                });
+            }
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            found.push(SealedContribution {
-                practitioner_id: row.try_get("practitioner_id")?,
-                source_system: row.try_get("source_system")?,
-                connector_id: row.try_get("connector_id")?,
-                key_version: row.try_get("key_version")?,
-                record: row.try_get("record")?,
-                content_hash: row.try_get("content_hash")?,
-                source_updated_at: row.try_get("source_updated_at")?,
-                received_at: row.try_get("received_at")?,
-            });
-        }
-    }
-    Ok(found)
+        Ok(found)
+    })
 }
 
 /// Takes the write lock on the given practitioners for the rest of the transaction (row
 /// locks on PostgreSQL; SQLite's one writer lock), so their contributions can be read and
 /// merged without a concurrent merge slipping in between.
-pub async fn lock(tx: &mut sqlx::AnyConnection, backend: Backend, ids: &[String]) -> Result<(), StoreError> {
-    for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "UPDATE practitioners SET updated_at = updated_at WHERE id IN ({})",
-            backend.list_placeholders(chunk.len(), 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for id in chunk {
-            query = query.bind(id);
+pub async fn lock(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
+    let backend = tx.backend();
+    on_tx!(tx, tx => {
+        for chunk in ids.chunks(1000) {
+            let sql = format!(
+                "UPDATE practitioners SET updated_at = updated_at WHERE id IN ({})",
+                backend.list_placeholders(chunk.len(), 1)
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
         }
-        query.execute(&mut *tx).await?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Stores each source's latest contribution, replacing its previous one.
-pub async fn upsert_contributions(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    rows: &[SealedContribution],
-) -> Result<(), StoreError> {
+pub async fn upsert_contributions(tx: &mut Tx, rows: &[SealedContribution]) -> Result<(), StoreError> {
+    match tx {
+        Backed::Sqlite(tx) => upsert_contributions_sqlite(tx, rows).await,
+        Backed::Postgres(tx) => upsert_contributions_postgres(tx, rows).await,
+    }
+}
+
+const CONTRIBUTION_UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id, \
+     key_version = excluded.key_version, record = excluded.record, content_hash = excluded.content_hash, \
+     source_updated_at = excluded.source_updated_at, received_at = excluded.received_at";
+
+async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedContribution]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
-            "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {} \
-             ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id, \
-             key_version = excluded.key_version, \
-             record = excluded.record, content_hash = excluded.content_hash, \
-             source_updated_at = excluded.source_updated_at, received_at = excluded.received_at",
-            backend.placeholders(chunk.len(), 9, 1)
+            "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {}{CONTRIBUTION_UPSERT_TAIL}",
+            Backend::Sqlite.placeholders(chunk.len(), 9, 1)
         );
         let mut query = sqlx::query(trusted(sql));
         for c in chunk {
@@ -336,5 +367,34 @@ pub async fn upsert_contributions(
         }
         query.execute(&mut *tx).await?;
     }
+    Ok(())
+}
+
+/// PostgreSQL: one array per column, as [`upsert_postgres`].
+async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedContribution]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&SealedContribution) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let bytes = |f: fn(&SealedContribution) -> &[u8]| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(trusted(format!(
+        "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+         $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::text[]){CONTRIBUTION_UPSERT_TAIL}"
+    )))
+    .bind(
+        rows.iter()
+            .map(|c| SealedContribution::row_id(&c.practitioner_id, &c.source_system))
+            .collect::<Vec<_>>(),
+    )
+    .bind(text(|c| &c.practitioner_id))
+    .bind(text(|c| &c.source_system))
+    .bind(text(|c| &c.connector_id))
+    .bind(rows.iter().map(|c| c.key_version).collect::<Vec<_>>())
+    .bind(bytes(|c| &c.record))
+    .bind(bytes(|c| &c.content_hash))
+    .bind(rows.iter().map(|c| c.source_updated_at.as_deref()).collect::<Vec<_>>())
+    .bind(text(|c| &c.received_at))
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }

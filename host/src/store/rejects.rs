@@ -1,10 +1,10 @@
 //! Rejected rows: kept with their reason; the row itself is sealed, since it may hold a NIK or
 //! a name.
 
-use super::{Backend, Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Db, StoreError, Tx, on, on_tx, trusted};
+use sqlx::FromRow;
 
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct RejectRecord {
     pub id: String,
     pub connector_id: String,
@@ -21,20 +21,6 @@ pub struct RejectRecord {
 
 const COLUMNS: &str = "id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<RejectRecord, sqlx::Error> {
-    Ok(RejectRecord {
-        id: r.try_get("id")?,
-        connector_id: r.try_get("connector_id")?,
-        run_id: r.try_get("run_id")?,
-        source_system: r.try_get("source_system")?,
-        source_id: r.try_get("source_id")?,
-        reason: r.try_get("reason")?,
-        record: r.try_get("record")?,
-        key_version: r.try_get("key_version")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
 impl Db {
     /// Rejects of one connector (or all), newest first, before the cursor `before`.
     pub async fn list_rejects(
@@ -43,55 +29,64 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RejectRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
-        )))
-        .bind(connector_id.unwrap_or(""))
-        .bind(before.unwrap_or("~"))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
+            )))
+            .bind(connector_id.unwrap_or(""))
+            .bind(before.unwrap_or("~"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(RejectRecord::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     pub async fn reject(&self, id: &str) -> Result<Option<RejectRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM rejects WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM rejects WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(RejectRecord::from_row).transpose()?)
+        })
     }
 
     pub async fn delete_reject(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM rejects WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        on!(self.pool(), pool => {
+            let done = sqlx::query("DELETE FROM rejects WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 }
 
 /// Inserts rejects in one statement per chunk.
-pub async fn insert(tx: &mut sqlx::AnyConnection, backend: Backend, rows: &[RejectRecord]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(1000) {
-        let sql = format!(
-            "INSERT INTO rejects ({COLUMNS}) VALUES {}",
-            backend.placeholders(chunk.len(), 9, 1)
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for r in chunk {
-            query = query
-                .bind(&r.id)
-                .bind(&r.connector_id)
-                .bind(&r.run_id)
-                .bind(&r.source_system)
-                .bind(&r.source_id)
-                .bind(&r.reason)
-                .bind(&r.record)
-                .bind(r.key_version)
-                .bind(&r.created_at);
+pub async fn insert(tx: &mut Tx, rows: &[RejectRecord]) -> Result<(), StoreError> {
+    let backend = tx.backend();
+    on_tx!(tx, tx => {
+        for chunk in rows.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO rejects ({COLUMNS}) VALUES {}",
+                backend.placeholders(chunk.len(), 9, 1)
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for r in chunk {
+                query = query
+                    .bind(&r.id)
+                    .bind(&r.connector_id)
+                    .bind(&r.run_id)
+                    .bind(&r.source_system)
+                    .bind(&r.source_id)
+                    .bind(&r.reason)
+                    .bind(&r.record)
+                    .bind(r.key_version)
+                    .bind(&r.created_at);
+            }
+            query.execute(&mut *tx).await?;
         }
-        query.execute(&mut *tx).await?;
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -1,12 +1,13 @@
 //! Runs: one per sync (or other job), with its counters, timing, trace id and error.
 
-use super::{Db, StoreError, trusted};
-use sqlx::Row;
+use super::{Db, StoreError, Tx, on, on_tx, trusted};
+use sqlx::{FromRow, Row};
 
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct RunRecord {
     pub id: String,
     pub connector_id: String,
+    #[sqlx(rename = "trigger_kind")]
     pub trigger: String,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
@@ -38,77 +39,66 @@ pub struct RunCounts {
 const COLUMNS: &str = "id, connector_id, trigger_kind, status, attempts, queued_at, started_at, finished_at, trace_id, \
      plugin_digest, records_received, records_created, records_updated, records_unchanged, records_rejected, error";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
-    Ok(RunRecord {
-        id: row.try_get("id")?,
-        connector_id: row.try_get("connector_id")?,
-        trigger: row.try_get("trigger_kind")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        queued_at: row.try_get("queued_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        trace_id: row.try_get("trace_id")?,
-        plugin_digest: row.try_get("plugin_digest")?,
-        records_received: row.try_get("records_received")?,
-        records_created: row.try_get("records_created")?,
-        records_updated: row.try_get("records_updated")?,
-        records_unchanged: row.try_get("records_unchanged")?,
-        records_rejected: row.try_get("records_rejected")?,
-        error: row.try_get("error")?,
-    })
-}
-
 impl Db {
     /// Marks the start of an attempt with the plugin version it runs.
     pub async fn start_attempt(&self, id: &str, plugin_digest: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, $2), \
-             plugin_digest = $3 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(super::now())
-        .bind(plugin_digest)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query(
+                "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, $2), \
+                 plugin_digest = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(super::now())
+            .bind(plugin_digest)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// A failed run whose job an operator retries: queued again, its error cleared.
     pub async fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = 'queued', finished_at = NULL, error = NULL WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query("UPDATE runs SET status = 'queued', finished_at = NULL, error = NULL WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// A run whose attempt failed waits, queued, for its retry.
     pub async fn requeue_run(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = 'queued' WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query("UPDATE runs SET status = 'queued' WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
-            .bind(id)
-            .bind(if error.is_some() { "failed" } else { "succeeded" })
-            .bind(super::now())
-            .bind(error)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        on!(self.pool(), pool => {
+            sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
+                .bind(id)
+                .bind(if error.is_some() { "failed" } else { "succeeded" })
+                .bind(super::now())
+                .bind(error)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM runs WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!("SELECT {COLUMNS} FROM runs WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(RunRecord::from_row).transpose()?)
+        })
     }
 
     /// Newest first; `before` is the cursor (a run id; run ids are time-ordered UUIDv7).
@@ -118,50 +108,58 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        )))
-        .bind(connector_id)
-        .bind(before.unwrap_or("~"))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+            )))
+            .bind(connector_id)
+            .bind(before.unwrap_or("~"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(RunRecord::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// The newest finished runs of a connector, newest first.
     pub async fn finished_runs(&self, connector_id: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status IN ('succeeded', 'failed') \
-             ORDER BY id DESC LIMIT $2"
-        )))
-        .bind(connector_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status IN ('succeeded', 'failed') \
+                 ORDER BY id DESC LIMIT $2"
+            )))
+            .bind(connector_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(RunRecord::from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// The newest successful run of a connector.
     pub async fn last_success(&self, connector_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query(trusted(format!(
-            "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1"
-        )))
-        .bind(connector_id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1"
+            )))
+            .bind(connector_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.as_ref().map(RunRecord::from_row).transpose()?)
+        })
     }
 
     /// How many runs of a connector are in each status.
     pub async fn run_counts(&self, connector_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM runs WHERE connector_id = $1 GROUP BY status")
-            .bind(connector_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
+        on!(self.pool(), pool => {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM runs WHERE connector_id = $1 GROUP BY status")
+                .bind(connector_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+                .collect()
+        })
     }
 
     /// The newest run of a connector.
@@ -172,89 +170,92 @@ impl Db {
     /// What the health of the connectors `ids` is judged on, in three queries whatever their
     /// number (a connector list used to cost five queries a connector).
     pub async fn health_facts(&self, ids: &[String], window: i64) -> Result<Vec<HealthFacts>, StoreError> {
-        let mut facts: Vec<HealthFacts> = ids
-            .iter()
-            .map(|id| HealthFacts {
-                connector_id: id.clone(),
-                ..HealthFacts::default()
-            })
-            .collect();
-        if ids.is_empty() {
-            return Ok(facts);
-        }
-        let index: std::collections::HashMap<&str, usize> =
-            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-        // Placeholders in the order they appear (SQLite numbers `?` by position).
-        let n = ids.len();
-        let backend = self.backend();
-        let (finished, window_at, latest, successes) = (
-            backend.list_placeholders(n, 1),
-            backend.list_placeholders(1, n + 1),
-            backend.list_placeholders(n, n + 2),
-            backend.list_placeholders(n, 2 * n + 2),
-        );
-        // The newest `window` finished runs of each, and the newest run and newest success
-        // of each when they are older.
-        let sql = format!(
-            "SELECT {COLUMNS}, n FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY connector_id ORDER BY id DESC) AS n \
-               FROM runs r WHERE status IN ('succeeded', 'failed') AND connector_id IN ({finished})) f WHERE n <= {window_at} \
-             UNION ALL SELECT {COLUMNS}, 0 AS n FROM runs WHERE id IN ( \
-               SELECT MAX(id) FROM runs WHERE connector_id IN ({latest}) GROUP BY connector_id \
-               UNION SELECT MAX(id) FROM runs WHERE status = 'succeeded' AND connector_id IN ({successes}) \
-               GROUP BY connector_id)"
-        );
-        let mut query = sqlx::query(trusted(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
-        query = query.bind(window);
-        for id in ids.iter().chain(ids) {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(self.pool()).await? {
-            let run = from_row(&row)?;
-            let n: i64 = row.try_get("n")?;
-            let f = &mut facts[index[run.connector_id.as_str()]];
-            if f.last_run.as_ref().is_none_or(|last| last.id < run.id) {
-                f.last_run = Some(run.clone());
+        on!(self.pool(), pool => {
+            let mut facts: Vec<HealthFacts> = ids
+                .iter()
+                .map(|id| HealthFacts {
+                    connector_id: id.clone(),
+                    ..HealthFacts::default()
+                })
+                .collect();
+            if ids.is_empty() {
+                return Ok(facts);
             }
-            if run.status == "succeeded" && f.last_success.as_ref().is_none_or(|last| last.id < run.id) {
-                f.last_success = Some(run.clone());
+            let index: std::collections::HashMap<&str, usize> =
+                ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            // Placeholders in the order they appear (SQLite numbers `?` by position).
+            let n = ids.len();
+            let backend = self.backend();
+            let (finished, window_at, latest, successes) = (
+                backend.list_placeholders(n, 1),
+                backend.list_placeholders(1, n + 1),
+                backend.list_placeholders(n, n + 2),
+                backend.list_placeholders(n, 2 * n + 2),
+            );
+            // The newest `window` finished runs of each, and the newest run and newest success
+            // of each when they are older.
+            let sql = format!(
+                "SELECT {COLUMNS}, n FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY connector_id ORDER BY id DESC) AS n \
+                   FROM runs r WHERE status IN ('succeeded', 'failed') AND connector_id IN ({finished})) f WHERE n <= {window_at} \
+                 UNION ALL SELECT {COLUMNS}, 0 AS n FROM runs WHERE id IN ( \
+                   SELECT MAX(id) FROM runs WHERE connector_id IN ({latest}) GROUP BY connector_id \
+                   UNION SELECT MAX(id) FROM runs WHERE status = 'succeeded' AND connector_id IN ({successes}) \
+                   GROUP BY connector_id)"
+            );
+            let mut query = sqlx::query(trusted(sql));
+            for id in ids {
+                query = query.bind(id);
             }
-            if n > 0 {
-                f.finished.push(run);
+            query = query.bind(window);
+            for id in ids.iter().chain(ids) {
+                query = query.bind(id);
             }
-        }
-        for f in &mut facts {
-            f.finished.sort_by(|a, b| b.id.cmp(&a.id));
-        }
-        let counts = "SELECT connector_id, status, COUNT(*) AS n FROM runs WHERE connector_id IN ({ids}) \
-                      GROUP BY connector_id, status";
-        for row in self.rows_of_connectors(counts, ids).await? {
-            let id: String = row.try_get("connector_id")?;
-            facts[index[id.as_str()]]
-                .counts
-                .push((row.try_get("status")?, row.try_get("n")?));
-        }
-        let alerts = "SELECT connector_id, COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL \
-                      AND connector_id IN ({ids}) GROUP BY connector_id";
-        for row in self.rows_of_connectors(alerts, ids).await? {
-            let id: String = row.try_get("connector_id")?;
-            facts[index[id.as_str()]].open_alerts = row.try_get("n")?;
-        }
-        Ok(facts)
+            for row in query.fetch_all(pool).await? {
+                let run = RunRecord::from_row(&row)?;
+                let n: i64 = row.try_get("n")?;
+                let f = &mut facts[index[run.connector_id.as_str()]];
+                if f.last_run.as_ref().is_none_or(|last| last.id < run.id) {
+                    f.last_run = Some(run.clone());
+                }
+                if run.status == "succeeded" && f.last_success.as_ref().is_none_or(|last| last.id < run.id) {
+                    f.last_success = Some(run.clone());
+                }
+                if n > 0 {
+                    f.finished.push(run);
+                }
+            }
+            for f in &mut facts {
+                f.finished.sort_by(|a, b| b.id.cmp(&a.id));
+            }
+            let counts = "SELECT connector_id, status, COUNT(*) AS n FROM runs WHERE connector_id IN ({ids}) \
+                          GROUP BY connector_id, status";
+            for (id, status, n) in self.rows_of_connectors::<(String, String, i64)>(counts, ids).await? {
+                facts[index[id.as_str()]].counts.push((status, n));
+            }
+            let alerts = "SELECT connector_id, COUNT(*) AS n FROM alerts WHERE resolved_at IS NULL \
+                          AND connector_id IN ({ids}) GROUP BY connector_id";
+            for (id, n) in self.rows_of_connectors::<(String, i64)>(alerts, ids).await? {
+                facts[index[id.as_str()]].open_alerts = n;
+            }
+            Ok(facts)
+        })
     }
 }
 
 impl Db {
     /// The rows of `sql`, whose `{ids}` stands for the placeholders of `ids`, bound to them.
-    async fn rows_of_connectors(&self, sql: &str, ids: &[String]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        let sql = sql.replace("{ids}", &self.backend().list_placeholders(ids.len(), 1));
-        let mut query = sqlx::query(trusted(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
-        Ok(query.fetch_all(self.pool()).await?)
+    async fn rows_of_connectors<T>(&self, sql: &str, ids: &[String]) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        on!(self.pool(), pool => {
+            let sql = sql.replace("{ids}", &self.backend().list_placeholders(ids.len(), 1));
+            let mut query = sqlx::query_as(trusted(sql));
+            for id in ids {
+                query = query.bind(id);
+            }
+            Ok(query.fetch_all(pool).await?)
+        })
     }
 }
 
@@ -272,19 +273,21 @@ pub struct HealthFacts {
 }
 
 /// Adds a batch's counts to its run, inside the batch's transaction.
-pub async fn add_counts(tx: &mut sqlx::AnyConnection, run_id: &str, counts: RunCounts) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE runs SET records_received = records_received + $2, records_created = records_created + $3, \
-         records_updated = records_updated + $4, records_unchanged = records_unchanged + $5, \
-         records_rejected = records_rejected + $6 WHERE id = $1",
-    )
-    .bind(run_id)
-    .bind(counts.received)
-    .bind(counts.created)
-    .bind(counts.updated)
-    .bind(counts.unchanged)
-    .bind(counts.rejected)
-    .execute(tx)
-    .await?;
-    Ok(())
+pub async fn add_counts(tx: &mut Tx, run_id: &str, counts: RunCounts) -> Result<(), StoreError> {
+    on_tx!(tx, tx => {
+        sqlx::query(
+            "UPDATE runs SET records_received = records_received + $2, records_created = records_created + $3, \
+             records_updated = records_updated + $4, records_unchanged = records_unchanged + $5, \
+             records_rejected = records_rejected + $6 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(counts.received)
+        .bind(counts.created)
+        .bind(counts.updated)
+        .bind(counts.unchanged)
+        .bind(counts.rejected)
+        .execute(tx)
+        .await?;
+        Ok(())
+    })
 }

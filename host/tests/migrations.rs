@@ -1,0 +1,65 @@
+//! Migrations keep the data they convert: a PostgreSQL database written before the native
+//! types (0011) and the partitioned observations (0012) reads the same afterwards.
+
+#[path = "common/database.rs"]
+mod database;
+
+use hub::store::Db;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
+    let Ok(base) = std::env::var("HUB_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
+        );
+        return;
+    };
+    let url = database::fresh_postgres(&base).await;
+    // The schema as of 0010, with rows in the columns 0011 and 0012 convert.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::migrate!("../migrations/postgres")
+        .run_to(10, &pool)
+        .await
+        .unwrap();
+    for statement in [
+        "INSERT INTO plugins (digest, name, version, contract, manifest, component, installed_at) \
+         VALUES ('d', 'p', '1.0.0', '0.2.0', '{}', '\\x00', '2026-01-01T00:00:00.000Z')",
+        "INSERT INTO connectors (id, name, plugin_digest, config, egress, credentials, enabled, concurrency, \
+         max_attempts, created_at, updated_at) VALUES \
+         ('on', 'on', 'd', '{}', '[]', '{}', 1, 1, 3, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'), \
+         ('off', 'off', 'd', '{}', '[]', '{}', 0, 1, 3, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+        "INSERT INTO observations (id, connector_id, device_id, code, value, unit, effective_at, key_version, \
+         details, source_system, created_at) VALUES \
+         ('o1', 'on', 'dev', '8867-4', 72, '/min', '2025-03-04T05:06:07.890Z', 1, '\\x00', 'iot', 'x'), \
+         ('o2', 'on', 'dev', '8867-4', 73, '/min', '2026-11-30T01:00:00.000Z', 1, '\\x00', 'iot', 'x')",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let db = Db::open(&url).await.unwrap();
+    let enabled: Vec<(String, bool)> = db
+        .list_connectors(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.enabled))
+        .collect();
+    assert_eq!(enabled, [("off".to_string(), false), ("on".to_string(), true)]);
+    let times: Vec<(String, String)> = db
+        .list_observations(None, None, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.id, o.effective_at))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            ("o2".to_string(), "2026-11-30T01:00:00.000Z".to_string()),
+            ("o1".to_string(), "2025-03-04T05:06:07.890Z".to_string())
+        ]
+    );
+    db.close().await;
+}
