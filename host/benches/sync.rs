@@ -1,6 +1,8 @@
 //! Sync throughput, RegNakes simulator → plugin → pipeline → database, and where the time
 //! goes: the plugin side (HTTP, JSON, mapping, crossing into the host) timed with batches
-//! dropped, the pipeline side (validate, match, encrypt, store) timed on the same batches.
+//! dropped, the pipeline side (validate, match, encrypt, store) timed on the same batches,
+//! the database alone (the same rows upserted again, no pipeline), the whole sync through a
+//! hub, and a full re-read of the same records with the cursor cleared.
 //!
 //! `cargo bench -p hub --bench sync` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
@@ -116,12 +118,42 @@ async fn main() {
                 .await
                 .unwrap();
         }
+        let pipeline_side = started.elapsed();
         report(
             &format!("{name}: pipeline side (validate, match, encrypt, upsert)"),
             records,
-            started.elapsed(),
+            pipeline_side,
         );
+
+        // The database alone: the rows the pipeline wrote (golden records and per-source
+        // records, sealed), upserted again into a fresh database in batches of the page size.
+        let stored = stored_rows(&db).await;
         db.close().await;
+        let raw_dir = tempfile::tempdir().unwrap();
+        let raw_url = match &base_url {
+            Some(base) => database::fresh_postgres(base).await,
+            None => format!("sqlite://{}?mode=rwc", raw_dir.path().join("hub.db").display()),
+        };
+        let raw = Db::open(&raw_url).await.unwrap();
+        let started = Instant::now();
+        for (practitioners, sources) in &stored {
+            let mut tx = raw.begin().await.unwrap();
+            hub::store::practitioners::upsert(&mut tx, practitioners).await.unwrap();
+            hub::store::practitioners::upsert_contributions(&mut tx, sources).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let raw_upsert = started.elapsed();
+        let rows: usize = stored.iter().map(|(p, _)| p.len()).sum();
+        report(
+            &format!("{name}: raw upsert of the same rows, no pipeline"),
+            rows,
+            raw_upsert,
+        );
+        println!(
+            "{name}: pipeline side / raw upsert = {:.0} %",
+            100.0 * (rows as f64 / pipeline_side.as_secs_f64()) / (rows as f64 / raw_upsert.as_secs_f64())
+        );
+        raw.close().await;
 
         // The whole path through a running hub.
         let dir = tempfile::tempdir().unwrap();
@@ -129,7 +161,7 @@ async fn main() {
             Some(base) => Some(database::fresh_postgres(base).await),
             None => None,
         };
-        let hub = Hub::start(HubConfig {
+        let hub_config = HubConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             database_url,
@@ -139,9 +171,9 @@ async fn main() {
                 ..Default::default()
             },
             ..HubConfig::default()
-        })
-        .await
-        .unwrap();
+        };
+        let hub_database = hub_config.database_url();
+        let hub = Hub::start(hub_config).await.unwrap();
         let connector = hub
             .manager
             .create_connector(
@@ -158,18 +190,28 @@ async fn main() {
             .await
             .unwrap();
         let started = Instant::now();
-        let run = hub.manager.request_run(&connector.id, "bench", "bench").await.unwrap();
-        let run = loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();
-            if run.status == "succeeded" || run.status == "failed" {
-                break run;
-            }
-        };
-        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let run = sync(&hub, &connector.id).await;
         report(
             &format!("{name}: whole sync through the hub"),
             run.records_received as usize,
+            started.elapsed(),
+        );
+
+        // The same 100,000 again with the cursor cleared: every record unchanged.
+        sqlx::any::install_default_drivers();
+        let raw_sql = sqlx::AnyPool::connect(&hub_database).await.unwrap();
+        sqlx::query("DELETE FROM connector_state WHERE connector_id = $1")
+            .bind(&connector.id)
+            .execute(&raw_sql)
+            .await
+            .unwrap();
+        raw_sql.close().await;
+        let started = Instant::now();
+        let reread = sync(&hub, &connector.id).await;
+        assert_eq!(reread.records_created + reread.records_updated, 0, "{reread:?}");
+        report(
+            &format!("{name}: full re-read, every record unchanged"),
+            reread.records_received as usize,
             started.elapsed(),
         );
 
@@ -192,6 +234,40 @@ async fn main() {
         );
         hub.stop().await;
     }
+}
+
+/// Runs a sync of `connector` to its end.
+async fn sync(hub: &Hub, connector: &str) -> hub::store::runs::RunRecord {
+    let run = hub.manager.request_run(connector, "bench", "bench").await.unwrap();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();
+        if run.status == "succeeded" || run.status == "failed" {
+            assert_eq!(run.status, "succeeded", "{:?}", run.error);
+            return run;
+        }
+    }
+}
+
+/// Every stored practitioner with its per-source records, in pages of [`PER_PAGE`].
+async fn stored_rows(
+    db: &Db,
+) -> Vec<(
+    Vec<hub::store::practitioners::SealedPractitioner>,
+    Vec<hub::store::practitioners::SealedContribution>,
+)> {
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = db.list_practitioners(after.as_deref(), PER_PAGE as i64).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        let ids: Vec<String> = page.iter().map(|p| p.id.clone()).collect();
+        let mut tx = db.begin().await.unwrap();
+        let sources = hub::store::practitioners::contributions(&mut tx, &ids).await.unwrap();
+        pages.push((page, sources));
+    }
+    pages
 }
 
 fn report(what: &str, records: usize, took: Duration) {
