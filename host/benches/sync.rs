@@ -139,7 +139,9 @@ async fn main() {
         for (practitioners, sources) in &stored {
             let mut tx = raw.begin().await.unwrap();
             hub::store::practitioners::upsert(&mut tx, practitioners).await.unwrap();
-            hub::store::practitioners::upsert_contributions(&mut tx, sources).await.unwrap();
+            hub::store::practitioners::upsert_contributions(&mut tx, sources)
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
         let raw_upsert = started.elapsed();

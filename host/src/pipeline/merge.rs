@@ -1,32 +1,66 @@
-//! Stage `merge`: every source's latest record of a practitioner, as stored (sealed, opened
-//! only when the practitioner changes) and as the batch leaves them, merged field by field
-//! into the golden record by the rules in `golden`.
+//! Stage `merge`: every source's latest record of a practitioner, as stored (sealed, read and
+//! opened only when the practitioner changes; its hash alone tells an unchanged record) and
+//! as the batch leaves them, merged field by field into the golden record by the rules in
+//! `golden`.
 
 use super::golden::Contribution;
+use super::index::Keyed;
+use super::matching::{Decision, Known};
 use super::seal;
 use crate::crypto::FieldCipher;
 use crate::store::StoreError;
-use crate::store::practitioners::{MatchKeys, SealedContribution};
+use crate::store::practitioners::{ContributionHash, MatchKeys, SealedContribution};
 use std::collections::{HashMap, HashSet};
 
 /// Every practitioner's contributions in this batch.
 pub(super) struct Sources {
-    stored: HashMap<String, Vec<SealedContribution>>,
+    /// The hashes of every stored contribution of the practitioners the batch matched.
+    stored: HashMap<String, Vec<ContributionHash>>,
+    /// The sealed contributions of those the batch changes (see [`Sources::to_read`]).
+    sealed: HashMap<String, Vec<SealedContribution>>,
     merged: HashMap<String, Vec<Contribution>>,
     written: HashMap<(String, String), SealedContribution>,
 }
 
 impl Sources {
-    pub fn new(stored: Vec<SealedContribution>) -> Self {
-        let mut by_id: HashMap<String, Vec<SealedContribution>> = HashMap::new();
+    /// What is stored, by hash: enough to decide every row.
+    pub fn new(stored: Vec<ContributionHash>) -> Self {
+        let mut by_id: HashMap<String, Vec<ContributionHash>> = HashMap::new();
         for c in stored {
             by_id.entry(c.practitioner_id.clone()).or_default().push(c);
         }
         Self {
             stored: by_id,
+            sealed: HashMap::new(),
             merged: HashMap::new(),
             written: HashMap::new(),
         }
+    }
+
+    /// The stored practitioners whose contributions must be read to merge the batch: those
+    /// a row would update, decided against what is stored alone. The first row to update a
+    /// stored practitioner is decided the same way when the batch is merged (earlier rows
+    /// only add keys pointing at other practitioners, and nothing was written for this one
+    /// yet), so this finds every practitioner the merge opens.
+    pub fn to_read(&self, known: &Known, rows: &[Keyed]) -> Vec<String> {
+        let mut ids: Vec<String> = rows
+            .iter()
+            .filter_map(|row| match known.decide(row, self) {
+                Decision::Update(id) if self.stored.contains_key(&id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Adds the sealed contributions read for [`Sources::to_read`].
+    pub fn with_sealed(mut self, sealed: Vec<SealedContribution>) -> Self {
+        for c in sealed {
+            self.sealed.entry(c.practitioner_id.clone()).or_default().push(c);
+        }
+        self
     }
 
     /// Whether `system` said exactly this (`hash`) about `existing` last time.
@@ -53,8 +87,15 @@ impl Sources {
         now: &str,
     ) -> Result<&[Contribution], StoreError> {
         if !self.merged.contains_key(id) {
+            if self.stored.contains_key(id) && !self.sealed.contains_key(id) {
+                // `to_read` missed it: merging without its other sources would drop them.
+                return Err(StoreError::Corrupt {
+                    what: "batch merge",
+                    detail: format!("the stored sources of practitioner {id} were not read before merging"),
+                });
+            }
             let opened = self
-                .stored
+                .sealed
                 .get(id)
                 .map(|list| list.iter().map(|c| seal::open_contribution(cipher, c)).collect())
                 .transpose()?
@@ -72,22 +113,15 @@ impl Sources {
     }
 
     /// Whether what is stored now for `ids` is what this batch merged with.
-    pub fn still_current(&self, ids: &[String], now_stored: &[SealedContribution]) -> bool {
+    pub fn still_current(&self, ids: &[String], now_stored: &[ContributionHash]) -> bool {
         let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let fingerprint = |c: &SealedContribution| {
-            (
-                c.practitioner_id.clone(),
-                c.source_system.clone(),
-                c.content_hash.clone(),
-            )
-        };
-        let then: HashSet<_> = self
+        let then: HashSet<&ContributionHash> = self
             .stored
             .iter()
             .filter(|(id, _)| ids.contains(id.as_str()))
-            .flat_map(|(_, list)| list.iter().map(fingerprint))
+            .flat_map(|(_, list)| list.iter())
             .collect();
-        let now: HashSet<_> = now_stored.iter().map(fingerprint).collect();
+        let now: HashSet<&ContributionHash> = now_stored.iter().collect();
         then == now
     }
 

@@ -131,14 +131,18 @@ impl Pipeline {
             off_async(move || Taken::from_batch(&keys, &quotas, &connector_id, batch, &now)).await
         };
 
-        // 3. Match against what is stored, and read the contributions of those matched.
+        // 3. Match against what is stored; read what each matched practitioner's sources said
+        // (by hash), and the sealed records of those the batch changes.
         let known = Known::lookup(&self.db, &taken.keyed).await?;
         let stored_ids: HashSet<String> = known.ids().cloned().collect();
-        let sealed_sources = {
+        let sources = {
             let ids: Vec<String> = stored_ids.iter().cloned().collect();
-            // Read outside the write: matching runs before sealing, which takes a while.
+            // Read outside the write: matching runs before sealing, which takes a while; the
+            // write checks that the hashes are still current.
             let mut tx = self.db.begin().await?;
-            store::practitioners::contributions(&mut tx, &ids).await?
+            let sources = Sources::new(store::practitioners::contribution_hashes(&mut tx, &ids).await?);
+            let to_read = sources.to_read(&known, &taken.keyed);
+            sources.with_sealed(store::practitioners::contributions(&mut tx, &to_read).await?)
         };
 
         // 3-5. Decide, merge and seal.
@@ -150,7 +154,7 @@ impl Pipeline {
                     run_id: run_id.as_deref(),
                     quotas: &quotas,
                 };
-                taken.merge(&keys, source, known, Sources::new(sealed_sources), &now)
+                taken.merge(&keys, source, known, sources, &now)
             })
             .await?
         };

@@ -35,7 +35,7 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
         .collect();
     if !touched.is_empty() {
         store::practitioners::lock(&mut tx, &touched).await?;
-        let now_stored = store::practitioners::contributions(&mut tx, &touched).await?;
+        let now_stored = store::practitioners::contribution_hashes(&mut tx, &touched).await?;
         if !rows.sources.still_current(&touched, &now_stored) {
             return Err(StoreError::Concurrent);
         }

@@ -179,6 +179,50 @@ impl Db {
     }
 }
 
+/// The rows of `select` (a query without a `WHERE`) whose `column` is one of `keys`, in the
+/// transaction `tx`. PostgreSQL gets one array parameter (`= ANY($1)`): a list of 1,000
+/// parameters was re-planned on every call and took 28-37 ms a query against 100,000
+/// practitioners. SQLite, which has no arrays, gets lists of 1,000 `?`.
+pub(crate) async fn select_where_in<T, K>(
+    tx: &mut Tx,
+    select: &str,
+    column: &str,
+    keys: &[K],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+    K: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + sqlx::postgres::PgHasArrayType + Sync,
+    for<'q> &'q [K]: sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Backed::Sqlite(tx) => {
+            let mut found = Vec::new();
+            for chunk in keys.chunks(1000) {
+                let sql = format!(
+                    "{select} WHERE {column} IN ({})",
+                    Backend::Sqlite.list_placeholders(chunk.len(), 1)
+                );
+                let mut query = sqlx::query_as(trusted(sql));
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                found.extend(query.fetch_all(&mut **tx).await?);
+            }
+            Ok(found)
+        }
+        Backed::Postgres(tx) => Ok(sqlx::query_as(trusted(format!("{select} WHERE {column} = ANY($1)")))
+            .bind(keys)
+            .fetch_all(&mut **tx)
+            .await?),
+    }
+}
+
 /// SQL assembled from this module's constants and generated placeholders only, never from
 /// input, so it is safe to run as is (sqlx 0.9 asks for that to be asserted).
 fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {

@@ -5,7 +5,7 @@ use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MatchKeys {
     pub id: String,
     pub str_index: Option<Vec<u8>>,
@@ -46,7 +46,7 @@ pub struct SealedPractitioner {
 
 /// What one source system last said about a practitioner: the canonical record, sealed whole
 /// under its [`SealedContribution::row_id`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SealedContribution {
     pub practitioner_id: String,
     pub source_system: String,
@@ -57,6 +57,14 @@ pub struct SealedContribution {
     pub content_hash: Vec<u8>,
     pub source_updated_at: Option<String>,
     pub received_at: String,
+}
+
+/// A contribution's keyed content hash, without the record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, sqlx::FromRow)]
+pub struct ContributionHash {
+    pub practitioner_id: String,
+    pub source_system: String,
+    pub content_hash: Vec<u8>,
 }
 
 impl SealedContribution {
@@ -109,35 +117,17 @@ impl Db {
         match_indexes: &[Vec<u8>],
         nik_indexes: &[Vec<u8>],
     ) -> Result<Vec<MatchKeys>, StoreError> {
-        on!(self.pool(), pool => {
-            let mut found = Vec::new();
-            for (column, keys) in [
-                ("str_index", str_indexes),
-                ("match_index", match_indexes),
-                ("nik_index", nik_indexes),
-            ] {
-                for chunk in keys.chunks(1000) {
-                    let sql = format!(
-                        "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners WHERE {column} IN ({})",
-                        self.backend().list_placeholders(chunk.len(), 1)
-                    );
-                    let mut query = sqlx::query(trusted(sql));
-                    for key in chunk {
-                        query = query.bind(key);
-                    }
-                    for row in query.fetch_all(pool).await? {
-                        found.push(MatchKeys {
-                            id: row.try_get("id")?,
-                            str_index: row.try_get("str_index")?,
-                            nik_index: row.try_get("nik_index")?,
-                            match_index: row.try_get("match_index")?,
-                            content_hash: row.try_get("content_hash")?,
-                        });
-                    }
-                }
-            }
-            Ok(found)
-        })
+        let mut tx = self.begin().await?;
+        let mut found = Vec::new();
+        for (column, keys) in [
+            ("str_index", str_indexes),
+            ("match_index", match_indexes),
+            ("nik_index", nik_indexes),
+        ] {
+            let select = "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners";
+            found.extend(super::select_where_in::<MatchKeys, _>(&mut tx, select, column, keys).await?);
+        }
+        Ok(found)
     }
 
     pub async fn practitioners_by_index(
@@ -283,34 +273,22 @@ const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connecto
 
 /// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
 /// writing transaction, after [`lock`], it sees what no concurrent writer can change.
-pub async fn contributions(conn: &mut Tx, ids: &[String]) -> Result<Vec<SealedContribution>, StoreError> {
-    let backend = conn.backend();
-    on_tx!(conn, conn => {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(1000) {
-            let sql = format!(
-                "SELECT {CONTRIBUTION_COLUMNS} FROM practitioner_sources WHERE practitioner_id IN ({})",
-                backend.list_placeholders(chunk.len(), 1)
-            );
-            let mut query = sqlx::query(trusted(sql));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                found.push(SealedContribution {
-                    practitioner_id: row.try_get("practitioner_id")?,
-                    source_system: row.try_get("source_system")?,
-                    connector_id: row.try_get("connector_id")?,
-                    key_version: row.try_get("key_version")?,
-                    record: row.try_get("record")?,
-                    content_hash: row.try_get("content_hash")?,
-                    source_updated_at: row.try_get("source_updated_at")?,
-                    received_at: row.try_get("received_at")?,
-                });
-            }
-        }
-        Ok(found)
-    })
+pub async fn contributions(tx: &mut Tx, ids: &[String]) -> Result<Vec<SealedContribution>, StoreError> {
+    contributions_as(tx, CONTRIBUTION_COLUMNS, ids).await
+}
+
+/// Which source said what, by hash, about the given practitioners: all that tells an
+/// unchanged record, without reading the sealed records (~2.4 KB each).
+pub async fn contribution_hashes(tx: &mut Tx, ids: &[String]) -> Result<Vec<ContributionHash>, StoreError> {
+    contributions_as(tx, "practitioner_id, source_system, content_hash", ids).await
+}
+
+async fn contributions_as<T>(tx: &mut Tx, columns: &str, ids: &[String]) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let select = format!("SELECT {columns} FROM practitioner_sources");
+    super::select_where_in(tx, &select, "practitioner_id", ids).await
 }
 
 /// Takes the write lock on the given practitioners for the rest of the transaction (row
