@@ -4,7 +4,7 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas never claim the same row and never wait on each
 //! other; SQLite has one writer, so its statement is atomic as it is.
 
-use super::{Backend, Db, StoreError, Tx, on, on_tx, trusted};
+use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
 /// A job as the API shows it (never its payload).
@@ -200,23 +200,35 @@ impl Db {
 
     /// Marks jobs `worker` holds as succeeded, in one statement.
     pub async fn complete_jobs(&self, worker: &str, ids: &[String]) -> Result<(), StoreError> {
-        on!(self.pool(), pool => {
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "UPDATE jobs SET status = 'succeeded', finished_at = {}, lease_until = NULL, error = NULL \
-                     WHERE status = 'running' AND worker = {} AND id IN ({})",
-                    self.backend().list_placeholders(1, 1),
-                    self.backend().list_placeholders(1, 2),
-                    self.backend().list_placeholders(chunk.len(), 3)
-                );
-                let mut query = sqlx::query(trusted(sql)).bind(super::now()).bind(worker);
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                query.execute(pool).await?;
+        const DONE: &str = "UPDATE jobs SET status = 'succeeded', lease_until = NULL, error = NULL";
+        match self.pool() {
+            // One array parameter: planned once, whatever the batch (see `select_where_in`).
+            Backed::Postgres(pool) => {
+                sqlx::query(trusted(format!(
+                    "{DONE}, finished_at = $1 WHERE status = 'running' AND worker = $2 AND id = ANY($3)"
+                )))
+                .bind(super::now())
+                .bind(worker)
+                .bind(ids)
+                .execute(pool)
+                .await?;
             }
-            Ok(())
-        })
+            Backed::Sqlite(pool) => {
+                for chunk in ids.chunks(500) {
+                    // Plain `?` throughout: SQLite numbers them by position (see `placeholders`).
+                    let sql = format!(
+                        "{DONE}, finished_at = ? WHERE status = 'running' AND worker = ? AND id IN ({})",
+                        Backend::Sqlite.list_placeholders(chunk.len(), 3)
+                    );
+                    let mut query = sqlx::query(trusted(sql)).bind(super::now()).bind(worker);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    query.execute(pool).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records failed attempts of jobs `worker` holds, in one statement per 300 jobs: a job

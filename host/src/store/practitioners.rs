@@ -1,7 +1,7 @@
 //! Practitioners: identifying columns sealed (see `crypto`), blind indexes for matching and
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
-use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
+use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
@@ -295,21 +295,26 @@ where
 /// locks on PostgreSQL; SQLite's one writer lock), so their contributions can be read and
 /// merged without a concurrent merge slipping in between.
 pub async fn lock(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
-    let backend = tx.backend();
-    on_tx!(tx, tx => {
-        for chunk in ids.chunks(1000) {
-            let sql = format!(
-                "UPDATE practitioners SET updated_at = updated_at WHERE id IN ({})",
-                backend.list_placeholders(chunk.len(), 1)
-            );
-            let mut query = sqlx::query(trusted(sql));
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await?;
+    const LOCK: &str = "UPDATE practitioners SET updated_at = updated_at WHERE id";
+    match tx {
+        Backed::Postgres(tx) => {
+            sqlx::query(trusted(format!("{LOCK} = ANY($1)")))
+                .bind(ids)
+                .execute(&mut **tx)
+                .await?;
         }
-        Ok(())
-    })
+        Backed::Sqlite(tx) => {
+            for chunk in ids.chunks(1000) {
+                let sql = format!("{LOCK} IN ({})", Backend::Sqlite.list_placeholders(chunk.len(), 1));
+                let mut query = sqlx::query(trusted(sql));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stores each source's latest contribution, replacing its previous one.
