@@ -121,7 +121,7 @@ pub async fn upsert(tx: &mut Tx, rows: &[SealedAccount]) -> Result<(), StoreErro
                  content_hash = excluded.content_hash, updated_at = excluded.updated_at",
                 backend.placeholders(chunk.len(), COLUMN_COUNT, 1)
             );
-            let mut query = sqlx::query(trusted(sql));
+            let mut query = super::batch_write(sql);
             for a in chunk {
                 query = query
                     .bind(&a.id)

@@ -106,7 +106,7 @@ pub async fn append_audit_in(
             "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) VALUES {}",
             backend.placeholders(entries.len(), 8, 1)
         );
-        let mut insert = sqlx::query(super::trusted(sql));
+        let mut insert = super::batch_write(sql);
         for ((seq, entry), mac) in (first..).zip(entries).zip(&macs) {
             insert = insert
                 .bind(seq)

@@ -249,7 +249,7 @@ impl Db {
                        worker = CASE WHEN failed.run_after IS NULL THEN jobs.worker ELSE NULL END \
                      FROM failed WHERE jobs.id = failed.id AND jobs.worker = {worker_param} AND jobs.status = 'running'"
                 );
-                let mut query = sqlx::query(trusted(sql));
+                let mut query = super::batch_write(sql);
                 for failure in chunk {
                     query = query.bind(&failure.id).bind(&failure.error).bind(&failure.run_after);
                 }
@@ -371,7 +371,7 @@ async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError>
                  run_after, created_at) VALUES {} ON CONFLICT (connector_id, kind, dedup_key) DO NOTHING RETURNING id",
                 backend.placeholders(chunk.len(), INSERT_COLUMNS, 1)
             );
-            let mut query = sqlx::query(trusted(sql));
+            let mut query = super::batch_write(sql);
             for job in chunk {
                 query = query
                     .bind(&job.id)

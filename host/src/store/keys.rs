@@ -232,7 +232,7 @@ impl Db {
                         self.backend().placeholders(rows.len(), columns.len() + 2, 1),
                         sets.join(", "),
                     );
-                    let mut query = sqlx::query(trusted(sql));
+                    let mut query = super::batch_write(sql);
                     for (old, sealed) in rows {
                         query = query.bind(&old.row_id).bind(old.values[0].clone());
                         for value in sealed {

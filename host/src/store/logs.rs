@@ -49,7 +49,7 @@ impl Db {
                     "INSERT INTO connector_logs (connector_id, run_id, at, level, origin, message, fields) VALUES {}",
                     self.backend().placeholders(chunk.len(), 7, 1)
                 );
-                let mut query = sqlx::query(trusted(sql));
+                let mut query = super::batch_write(sql);
                 for line in chunk {
                     query = query
                         .bind(&line.connector_id)

@@ -229,6 +229,16 @@ fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
 
+/// A multi-row write built with [`Backend::placeholders`]: its text varies with the batch
+/// size, so it is not kept in the connection's statement cache, which would hold a compiled
+/// copy per size (up to 100 per connection; on SQLite a 1,000-row upsert compiles to a large
+/// program: the 100,000-person sync's peak RSS fell from 297 to 146 MiB without them).
+fn batch_write<'q, DB: sqlx::Database + sqlx::database::HasStatementCache>(
+    sql: String,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments> {
+    sqlx::query(trusted(sql)).persistent(false)
+}
+
 /// The current time as stored: RFC 3339, UTC, milliseconds (fixed width, so text order is
 /// time order).
 pub fn now() -> String {

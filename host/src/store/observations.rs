@@ -211,7 +211,7 @@ async fn insert_sqlite(tx: &mut SqliteConnection, rows: &[ObservationRecord]) ->
             "INSERT INTO observations ({COLUMNS}) VALUES {}{INSERT_TAIL}",
             Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
-        let mut query = sqlx::query(trusted(sql));
+        let mut query = super::batch_write(sql);
         for o in chunk {
             query = query
                 .bind(&o.id)

@@ -196,7 +196,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
             "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
             Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
-        let mut query = sqlx::query(trusted(sql));
+        let mut query = super::batch_write(sql);
         for p in chunk {
             query = query
                 .bind(&p.id)
@@ -335,7 +335,7 @@ async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedCo
             "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {}{CONTRIBUTION_UPSERT_TAIL}",
             Backend::Sqlite.placeholders(chunk.len(), 9, 1)
         );
-        let mut query = sqlx::query(trusted(sql));
+        let mut query = super::batch_write(sql);
         for c in chunk {
             query = query
                 .bind(SealedContribution::row_id(&c.practitioner_id, &c.source_system))

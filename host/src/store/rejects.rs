@@ -72,7 +72,7 @@ pub async fn insert(tx: &mut Tx, rows: &[RejectRecord]) -> Result<(), StoreError
                 "INSERT INTO rejects ({COLUMNS}) VALUES {}",
                 backend.placeholders(chunk.len(), 9, 1)
             );
-            let mut query = sqlx::query(trusted(sql));
+            let mut query = super::batch_write(sql);
             for r in chunk {
                 query = query
                     .bind(&r.id)
