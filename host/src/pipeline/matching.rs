@@ -5,7 +5,7 @@
 use super::index::Keyed;
 use super::merge::Sources;
 use crate::store::practitioners::MatchKeys;
-use crate::store::{Db, StoreError};
+use crate::store::{StoreError, Tx};
 use std::collections::HashMap;
 
 /// The practitioners a batch may match, stored or created earlier in the batch, by each of
@@ -29,14 +29,13 @@ pub(super) enum Decision {
 }
 
 impl Known {
-    /// The stored practitioners any row of the batch may match: one query per index kind
-    /// and 1,000 keys.
-    pub async fn lookup(db: &Db, rows: &[Keyed]) -> Result<Self, StoreError> {
+    /// The stored practitioners any row of the batch may match: one query per index kind.
+    pub async fn lookup(tx: &mut Tx, rows: &[Keyed]) -> Result<Self, StoreError> {
         let str_keys: Vec<Vec<u8>> = rows.iter().map(|k| k.indexes.str_index.clone()).collect();
         let match_keys: Vec<Vec<u8>> = rows.iter().filter_map(|k| k.indexes.match_index.clone()).collect();
         let nik_keys: Vec<Vec<u8>> = rows.iter().map(|k| k.indexes.nik_index.clone()).collect();
         let mut known = Known::default();
-        for keys in db.match_keys(&str_keys, &match_keys, &nik_keys).await? {
+        for keys in crate::store::practitioners::match_keys(tx, &str_keys, &match_keys, &nik_keys).await? {
             known.remember(keys);
         }
         Ok(known)

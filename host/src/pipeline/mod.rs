@@ -132,18 +132,17 @@ impl Pipeline {
         };
 
         // 3. Match against what is stored; read what each matched practitioner's sources said
-        // (by hash), and the sealed records of those the batch changes.
-        let known = Known::lookup(&self.db, &taken.keyed).await?;
+        // (by hash), and the sealed records of those the batch changes. One read transaction,
+        // outside the write: matching runs before sealing, which takes a while; the write
+        // checks that the hashes are still current.
+        let mut reads = self.db.begin().await?;
+        let known = Known::lookup(&mut reads, &taken.keyed).await?;
         let stored_ids: HashSet<String> = known.ids().cloned().collect();
-        let sources = {
-            let ids: Vec<String> = stored_ids.iter().cloned().collect();
-            // Read outside the write: matching runs before sealing, which takes a while; the
-            // write checks that the hashes are still current.
-            let mut tx = self.db.begin().await?;
-            let sources = Sources::new(store::practitioners::contribution_hashes(&mut tx, &ids).await?);
-            let to_read = sources.to_read(&known, &taken.keyed);
-            sources.with_sealed(store::practitioners::contributions(&mut tx, &to_read).await?)
-        };
+        let ids: Vec<String> = stored_ids.iter().cloned().collect();
+        let sources = Sources::new(store::practitioners::contribution_hashes(&mut reads, &ids).await?);
+        let to_read = sources.to_read(&known, &taken.keyed);
+        let sources = sources.with_sealed(store::practitioners::contributions(&mut reads, &to_read).await?);
+        drop(reads);
 
         // 3-5. Decide, merge and seal.
         let mut merged = {

@@ -109,27 +109,6 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
 impl Db {
-    /// Stored practitioners whose STR, fallback or NIK index is among the given ones (one
-    /// query per 1,000 keys).
-    pub async fn match_keys(
-        &self,
-        str_indexes: &[Vec<u8>],
-        match_indexes: &[Vec<u8>],
-        nik_indexes: &[Vec<u8>],
-    ) -> Result<Vec<MatchKeys>, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut found = Vec::new();
-        for (column, keys) in [
-            ("str_index", str_indexes),
-            ("match_index", match_indexes),
-            ("nik_index", nik_indexes),
-        ] {
-            let select = "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners";
-            found.extend(super::select_where_in::<MatchKeys, _>(&mut tx, select, column, keys).await?);
-        }
-        Ok(found)
-    }
-
     pub async fn practitioners_by_index(
         &self,
         column: IndexColumn,
@@ -270,6 +249,26 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
 }
 
 const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
+
+/// Stored practitioners whose STR, fallback or NIK index is among the given ones, read in
+/// the caller's transaction.
+pub async fn match_keys(
+    tx: &mut Tx,
+    str_indexes: &[Vec<u8>],
+    match_indexes: &[Vec<u8>],
+    nik_indexes: &[Vec<u8>],
+) -> Result<Vec<MatchKeys>, StoreError> {
+    let select = "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners";
+    let mut found = Vec::new();
+    for (column, keys) in [
+        ("str_index", str_indexes),
+        ("match_index", match_indexes),
+        ("nik_index", nik_indexes),
+    ] {
+        found.extend(super::select_where_in::<MatchKeys, _>(tx, select, column, keys).await?);
+    }
+    Ok(found)
+}
 
 /// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
 /// writing transaction, after [`lock`], it sees what no concurrent writer can change.
