@@ -29,12 +29,14 @@ pub struct ObservationRecord {
 const COLUMNS: &str =
     "id, connector_id, device_id, code, value, unit, effective_at, key_version, details, source_system, created_at";
 const COLUMN_COUNT: usize = 11;
-/// The columns read back; PostgreSQL stores `effective_at` as a TIMESTAMPTZ and gives it
-/// back in the text form SQLite stores (RFC 3339, UTC, milliseconds).
-const SELECT_SQLITE: &str = COLUMNS;
+/// The columns read back on PostgreSQL, which stores `effective_at` as a TIMESTAMPTZ and
+/// gives it back in the text form SQLite stores (RFC 3339, UTC, milliseconds).
 const SELECT_POSTGRES: &str = "id, connector_id, device_id, code, value, unit, \
      to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS effective_at, key_version, \
      details, source_system, created_at";
+
+/// Hubs sharing a database prepare and drop partitions one at a time under this advisory lock.
+const PARTITIONS_LOCK: &str = "SELECT pg_advisory_xact_lock(7264002)";
 
 /// Partitions of `observations` on PostgreSQL are named by month: `observations_2026_11`.
 const PARTITION_PREFIX: &str = "observations_";
@@ -49,7 +51,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<ObservationRecord>, StoreError> {
         let columns = match self.backend() {
-            Backend::Sqlite => SELECT_SQLITE,
+            Backend::Sqlite => COLUMNS,
             Backend::Postgres => SELECT_POSTGRES,
         };
         let sql = format!(
@@ -80,10 +82,7 @@ impl Db {
             return Ok(Vec::new());
         };
         let mut tx = pool.begin().await?;
-        // Hubs sharing the database prepare one at a time.
-        sqlx::query("SELECT pg_advisory_xact_lock(7264002)")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(PARTITIONS_LOCK).execute(&mut *tx).await?;
         let existing = partitions(&mut tx).await?;
         let mut created = Vec::new();
         for offset in 0..=ahead {
@@ -135,9 +134,7 @@ impl Db {
                 .rows_affected()),
             Backed::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(7264002)")
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(PARTITIONS_LOCK).execute(&mut *tx).await?;
                 let mut deleted = 0;
                 for (name, start) in partitions(&mut tx).await? {
                     let end = month_start(start, 1).expect("the month after a valid month");
