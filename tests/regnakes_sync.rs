@@ -238,6 +238,82 @@ async fn outage_is_retried_three_times_then_fails_and_the_hub_keeps_serving() {
     }
 }
 
+/// A database refusal planted in the practitioners table: once it holds `limit` rows, the
+/// next insert fails, as a full disk would. The statements that plant it, and the one that
+/// lifts it.
+fn refuse_practitioners_after(backend: Backend, limit: usize) -> (Vec<String>, &'static str) {
+    match backend {
+        Backend::Sqlite => (
+            vec![format!(
+                "CREATE TRIGGER test_refuse BEFORE INSERT ON practitioners \
+             WHEN (SELECT count(*) FROM practitioners) >= {limit} \
+             BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END"
+            )],
+            "DROP TRIGGER test_refuse",
+        ),
+        Backend::Postgres => (
+            vec![
+                format!(
+                    "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF (SELECT count(*) FROM practitioners) >= {limit} THEN \
+                 RAISE EXCEPTION 'test: the disk is full'; END IF; RETURN NEW; END $$"
+                ),
+                "CREATE TRIGGER test_refuse BEFORE INSERT ON practitioners \
+             FOR EACH ROW EXECUTE FUNCTION test_refuse()"
+                    .into(),
+            ],
+            "DROP TRIGGER test_refuse ON practitioners",
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_the_hub_cannot_store_fails_the_run_and_the_next_run_resumes_after_the_last_stored_page() {
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        // Four pages of 250 (the test connector's page size), each queued while the next is
+        // fetched; the second cannot be stored.
+        let (sim, server) = regnakes(sim_config(1_000)).await;
+        let connector = hub
+            .regnakes_connector("regnakes", &server.base_url(), sim.config())
+            .await;
+        let db = hub.raw_sql().await;
+        let (plant, lift) = refuse_practitioners_after(backend, 400);
+        for statement in plant {
+            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&db).await.unwrap();
+        }
+
+        let run = hub.run_to_end(&connector).await;
+        assert_eq!(run["status"], "failed", "{backend:?}: {run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("could not store"), "{backend:?}: {error}");
+        // The cursor stops after the last page stored, whatever the plugin queued after it.
+        let cursor: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT value FROM connector_state WHERE connector_id = '{connector}' AND key = 'cursor'"
+        )))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        let cursor: Value = serde_json::from_str(&cursor).unwrap();
+        assert_eq!(cursor["page"], 2, "{backend:?}: {cursor}");
+        let stored = hub.hub.manager.db().count_practitioners().await.unwrap();
+        assert!(
+            (1..=250).contains(&stored),
+            "{backend:?}: {stored} stored, the first page's"
+        );
+
+        sqlx::query(lift).execute(&db).await.unwrap();
+        let run = hub.run_to_end(&connector).await;
+        assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
+        assert_eq!(run["records_received"], 750, "resumed at the second page: {run}");
+        assert_eq!(
+            hub.hub.manager.db().count_practitioners().await.unwrap(),
+            (sim.total() - sim.expected_rejects().len()) as i64,
+            "{backend:?}: every valid person once"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_plugins_fail_their_jobs_and_nothing_else() {
     let hub = TestHub::start_with(Backend::Sqlite, |config| {

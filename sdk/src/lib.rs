@@ -171,9 +171,10 @@ pub struct Page<C> {
     pub more: bool,
 }
 
-/// Drives a paginated pull: fetch a page with `next`, emit its records, save its checkpoint as
-/// the cursor, and repeat while pages remain. A run that stops half-way resumes from the last
-/// saved checkpoint.
+/// Drives a paginated pull: fetch a page with `next`, queue its records ([`records::queue`]),
+/// save its checkpoint as the cursor, and repeat while pages remain. The host stores each
+/// page while the next is fetched, and keeps a checkpoint only once the pages before it are
+/// stored, so a run that stops half-way resumes from the last stored page.
 pub fn pull_pages<C: Serialize>(
     start: C,
     mut next: impl FnMut(&C) -> Result<Page<C>, Error>,
@@ -187,7 +188,7 @@ pub fn pull_pages<C: Serialize>(
         let page = next(&cursor)?;
         let count = page.records.len() as u32;
         if count > 0 {
-            records::emit(&page.records)?;
+            records::queue(&page.records)?;
         }
         let checkpoint = serde_json::to_string(&page.checkpoint)
             .map_err(|e| Error::InvalidInput(format!("cursor does not serialize: {e}")))?;

@@ -7,7 +7,7 @@ use super::http::Egress;
 use super::limits::MemoryLimiter;
 use super::log::{Log, LogSink};
 use super::quotas::Quotas;
-use super::records::RecordSink;
+use super::records::{Queue, RecordSink};
 use super::secrets::SecretSource;
 use super::state::StateStore;
 use std::sync::Arc;
@@ -116,6 +116,8 @@ pub struct HostState {
     /// Epoch ticks (10 ms each) of guest execution so far, against the CPU budget.
     pub(super) cpu_ticks: u64,
     pub(super) records: Arc<dyn RecordSink>,
+    /// Pages queued (`records.queue`) and not yet stored.
+    pub(super) queue: Queue,
     pub(super) state: Arc<dyn StateStore>,
     pub(super) secrets: Arc<dyn SecretSource>,
     pub(super) tokens: Arc<dyn TokenSource>,
@@ -144,6 +146,7 @@ impl HostState {
             quotas: spec.quotas,
             cpu_ticks: 0,
             records: backends.records,
+            queue: Queue::default(),
             state: backends.state,
             secrets: backends.secrets,
             tokens: backends.tokens,

@@ -73,6 +73,9 @@ pub enum CallError {
     Trap(String),
     #[error("could not instantiate the plugin: {0}")]
     Instantiate(String),
+    /// A page the plugin queued could not be stored.
+    #[error("the hub could not store a page the plugin queued: {0}")]
+    Store(String),
 }
 
 impl CallError {
@@ -259,7 +262,12 @@ impl Runtime {
                     .instantiate_async(&mut store)
                     .await
                     .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
-                f(&connector, &mut store).await.map_err(CallError::from_wasmtime)
+                let value = f(&connector, &mut store).await.map_err(CallError::from_wasmtime)?;
+                // The call ends once what it queued is stored (or could not be).
+                match store.data_mut().queue.drain().await.map_err(CallError::from_wasmtime)? {
+                    Ok(()) => Ok(value),
+                    Err(error) => Err(CallError::Store(error.reason().to_string())),
+                }
             };
             tokio::select! {
                 result = tokio::time::timeout_at(deadline.into(), run) => {

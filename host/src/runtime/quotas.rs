@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
-    /// Records in one `records.emit` call. The host stores an emit in transactions of at
-    /// most 500 rows whatever this is, so a large emit never holds the database long.
+    /// Records in one `records.emit` or `records.queue` call. The host stores a batch in
+    /// transactions of at most 500 rows whatever this is, so a large one never holds the
+    /// database long.
     pub records_per_emit: u32,
     /// Bytes of one record (its JSON form); a larger record is rejected with its reason.
     pub record_bytes: u32,

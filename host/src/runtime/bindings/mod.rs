@@ -28,14 +28,28 @@ pub use latest::healthforce::hub::types::{
 };
 
 use super::host::HostState;
+
+impl PluginError {
+    /// What the plugin (or the host, for its own failures) said went wrong.
+    pub fn reason(&self) -> &str {
+        let (Self::Unauthorized(reason)
+        | Self::Unavailable(reason)
+        | Self::InvalidInput(reason)
+        | Self::Config(reason)
+        | Self::Unsupported(reason)) = self;
+        reason
+    }
+}
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, Linker};
 
-/// The contract versions this host runs, oldest first.
-pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, CONTRACT];
+/// The contract versions this host runs, oldest first. A minor version only adds (0.2.1 adds
+/// `records.queue`), so wasmtime's linker, which resolves imports by semver, runs a 0.2.0
+/// component on the 0.2.1 bindings.
+pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, "0.2.0", CONTRACT];
 
 /// The contract version of `wit/connector.wit`.
-pub const CONTRACT: &str = "0.2.0";
+pub const CONTRACT: &str = "0.2.1";
 
 /// Adds the imports of every supported contract version to `linker`: each capability links
 /// its latest interface itself; earlier versions link theirs onto the same capabilities.
@@ -51,7 +65,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 /// A component ready to instantiate, by the contract version it exports.
 pub enum ConnectorPre {
-    Latest(latest::ConnectorPre<HostState>),
+    /// With the version of the latest line the component imports.
+    Latest(latest::ConnectorPre<HostState>, &'static str),
     V0_1_0(since_v0_1_0::ConnectorPre<HostState>),
 }
 
@@ -65,8 +80,9 @@ impl ConnectorPre {
     /// The component's exports checked against each supported contract, newest first; the
     /// error names what the latest contract wanted.
     pub fn new(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        let contract = imported_contract(pre.component());
         match latest::ConnectorPre::new(pre.clone()) {
-            Ok(pre) => Ok(Self::Latest(pre)),
+            Ok(pre) => Ok(Self::Latest(pre, contract)),
             Err(latest_error) => since_v0_1_0::ConnectorPre::new(pre)
                 .map(Self::V0_1_0)
                 .map_err(|_| latest_error),
@@ -76,17 +92,30 @@ impl ConnectorPre {
     /// The contract version the component was built against.
     pub fn contract(&self) -> &'static str {
         match self {
-            Self::Latest(_) => CONTRACT,
+            Self::Latest(_, contract) => contract,
             Self::V0_1_0(_) => since_v0_1_0::CONTRACT,
         }
     }
 
     pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Connector> {
         Ok(match self {
-            Self::Latest(pre) => Connector::Latest(pre.instantiate_async(store).await?),
+            Self::Latest(pre, _) => Connector::Latest(pre.instantiate_async(store).await?),
             Self::V0_1_0(pre) => Connector::V0_1_0(pre.instantiate_async(store).await?),
         })
     }
+}
+
+/// The contract version whose `healthforce:hub` interfaces `component` imports; the latest
+/// when it imports none.
+fn imported_contract(component: &wasmtime::component::Component) -> &'static str {
+    component
+        .component_type()
+        .imports(component.engine())
+        .find_map(|(name, _)| {
+            let version = name.strip_prefix("healthforce:hub/")?.split_once('@')?.1;
+            SUPPORTED_CONTRACTS.iter().copied().find(|c| *c == version)
+        })
+        .unwrap_or(CONTRACT)
 }
 
 impl Connector {
