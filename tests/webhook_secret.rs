@@ -24,7 +24,7 @@ async fn webhook_secrets_rotate_with_a_grace_period_and_are_shown_once() {
             .regnakes_connector("webhooks", &server.base_url(), sim.config())
             .await;
         let path = format!("/api/v1/connectors/{id}/webhook-secret");
-        assert!(hub.hub.manager.webhook_secrets(&id).await.unwrap().is_empty());
+        assert!(hub.hub.webhook_secrets.valid(&id).await.unwrap().is_empty());
 
         let (status, first) = hub.post(&path, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{keeper:?}: {first}");
@@ -38,7 +38,7 @@ async fn webhook_secrets_rotate_with_a_grace_period_and_are_shown_once() {
         assert!(second["previous_valid_until"].is_string(), "{second}");
 
         // Both verify during the grace period; a made-up secret does not.
-        let secrets = hub.hub.manager.webhook_secrets(&id).await.unwrap();
+        let secrets = hub.hub.webhook_secrets.valid(&id).await.unwrap();
         let now = chrono::Utc::now().timestamp();
         let body = br#"{"type":"str.revoked"}"#;
         for (secret, expected) in [(&first_secret, true), (&second_secret, true)] {
@@ -65,7 +65,7 @@ async fn webhook_secrets_rotate_with_a_grace_period_and_are_shown_once() {
             .put(&id, "hub.webhook-previous", &format!("{} {first_secret}", now - 1))
             .await
             .unwrap();
-        let secrets = hub.hub.manager.webhook_secrets(&id).await.unwrap();
+        let secrets = hub.hub.webhook_secrets.valid(&id).await.unwrap();
         assert_eq!(
             secrets,
             vec![WebhookSecret::parse(&second_secret).unwrap()],

@@ -56,7 +56,7 @@ async fn main() {
             )
             .await
             .unwrap();
-        let secret = hub.manager.rotate_webhook_secret(&connector.id, "bench").await.unwrap();
+        let secret = hub.webhook_secrets.rotate(&connector.id, "bench").await.unwrap();
         let key = base64_decode(secret.secret.trim_start_matches("whsec_"));
         let url = format!("{}/webhooks/{}", hub.url(), connector.id);
 

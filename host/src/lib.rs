@@ -80,6 +80,8 @@ pub enum StartError {
 /// A running hub: the API server and everything behind it.
 pub struct Hub {
     pub manager: Manager,
+    /// Connectors' webhook signing secrets.
+    pub webhook_secrets: webhooks::WebhookSecrets,
     /// Where the API listens.
     pub addr: SocketAddr,
     /// The bootstrap admin key, when this start generated it (shown once, stored hashed).
@@ -135,12 +137,12 @@ impl Hub {
         );
         let mut background = vec![
             manager.watch_keys(key_reload),
-            manager.run_schedules(std::time::Duration::from_secs(1)),
+            triggers::Scheduler::new(manager.clone()).spawn(std::time::Duration::from_secs(1)),
         ];
         background.extend(queue.start(Arc::new(manager.clone())));
         background.push(observations::run_maintenance(db.clone(), config.observations.clone()));
         if let Some(mqtt) = &config.mqtt {
-            background.push(manager.run_mqtt(mqtt.clone()));
+            background.push(triggers::MqttIngest::new(manager.clone(), mqtt.clone()).spawn());
         }
         let backups = Arc::new(backup::Backups::new(db.clone(), manager.audit().clone(), &config)?);
         if config.backup.enabled {
@@ -165,7 +167,12 @@ impl Hub {
             addr: config.listen,
             source,
         })?;
-        let inbox = Arc::new(webhooks::Inbox::new(manager.clone(), &config.webhooks));
+        let webhook_secrets = webhooks::WebhookSecrets::new(manager.clone());
+        let inbox = Arc::new(webhooks::Inbox::new(
+            manager.clone(),
+            webhook_secrets.clone(),
+            &config.webhooks,
+        ));
         let app = api::router(api::AppState::new(manager.clone(), inbox, &config.auth), &config.auth);
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(api::listener::ApiListener(listener), app).await {
@@ -175,6 +182,7 @@ impl Hub {
         tracing::info!(%addr, "hub API listening");
         Ok(Self {
             manager,
+            webhook_secrets,
             addr,
             generated_admin_key,
             backups,

@@ -249,7 +249,5 @@ pub async fn rotate_webhook_secret(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<crate::webhooks::RotatedWebhookSecret>, Problem> {
-    Ok(axum::Json(
-        state.manager.rotate_webhook_secret(&id, &caller.actor).await?,
-    ))
+    Ok(axum::Json(state.webhooks.secrets().rotate(&id, &caller.actor).await?))
 }

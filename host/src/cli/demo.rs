@@ -146,7 +146,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         &[("api-token", &kki.config().api_token)],
     );
     let kki_connector = ensure_connector(&hub, kki_connector).await?;
-    let webhook_secret = hub.manager.rotate_webhook_secret(&kki_connector.id, ACTOR).await?;
+    let webhook_secret = hub.webhook_secrets.rotate(&kki_connector.id, ACTOR).await?;
     kki.subscribe(
         &format!("{}/webhooks/{}", hub.url(), kki_connector.id),
         &webhook_secret.secret,
@@ -163,7 +163,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         &[("api-token", &sisdmk.config().api_token)],
     );
     let sisdmk_connector = ensure_connector(&hub, sisdmk_connector).await?;
-    let sisdmk_secret = hub.manager.rotate_webhook_secret(&sisdmk_connector.id, ACTOR).await?;
+    let sisdmk_secret = hub.webhook_secrets.rotate(&sisdmk_connector.id, ACTOR).await?;
     sisdmk.subscribe(
         &format!("{}/webhooks/{}", hub.url(), sisdmk_connector.id),
         &sisdmk_secret.secret,

@@ -73,13 +73,22 @@ impl Schedule {
     }
 }
 
-impl Manager {
+/// Fires connectors' schedules: every hub checks each tick, and the run of one fire time is
+/// started once whatever the number of hubs (its fire key is unique).
+pub struct Scheduler {
+    manager: Manager,
+}
+
+impl Scheduler {
+    pub fn new(manager: Manager) -> Self {
+        Self { manager }
+    }
+
     /// Fires due schedules every `tick` until the hub stops.
-    pub fn run_schedules(&self, tick: Duration) -> tokio::task::JoinHandle<()> {
-        let manager = self.clone();
+    pub fn spawn(self, tick: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                if let Err(error) = manager.fire_due_schedules(Utc::now()).await {
+                if let Err(error) = self.fire_due(Utc::now()).await {
                     tracing::error!(%error, "checking connector schedules failed");
                 }
                 tokio::time::sleep(tick).await;
@@ -89,9 +98,10 @@ impl Manager {
 
     /// Starts one run per connector whose schedule has a fire time due since the last one
     /// handled; returns how many this hub started (another hub may have fired some).
-    pub async fn fire_due_schedules(&self, now: DateTime<Utc>) -> Result<usize, crate::manager::ManagerError> {
+    pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, crate::manager::ManagerError> {
+        let manager = &self.manager;
         let mut started = 0;
-        for (connector, last_fired) in self.db().scheduled_connectors().await? {
+        for (connector, last_fired) in manager.db().scheduled_connectors().await? {
             let Some(expression) = &connector.schedule else {
                 continue;
             };
@@ -113,14 +123,14 @@ impl Manager {
             let fire_key = crate::store::format_time(due);
             // A run still waiting for its slot will fetch what this tick would: ticks coalesce
             // instead of piling up behind a slow sync.
-            let counts = self.db().run_counts(&connector.id).await?;
+            let counts = manager.db().run_counts(&connector.id).await?;
             if counts.iter().any(|(status, n)| status == "queued" && *n > 0) {
                 tracing::debug!(connector = %connector.id, fire = %fire_key, "a run is already queued; tick skipped");
-            } else if self.start_scheduled_run(&connector, &fire_key).await?.is_some() {
+            } else if manager.start_scheduled_run(&connector, &fire_key).await?.is_some() {
                 tracing::info!(connector = %connector.id, fire = %fire_key, "scheduled run started");
                 started += 1;
             }
-            self.db().set_last_fired(&connector.id, &fire_key).await?;
+            manager.db().set_last_fired(&connector.id, &fire_key).await?;
         }
         Ok(started)
     }

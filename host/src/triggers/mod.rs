@@ -4,5 +4,5 @@
 pub mod cron;
 pub mod mqtt;
 
-pub use cron::{DEFAULT_TIMEZONE, Schedule, ScheduleError, parse_timezone};
-pub use mqtt::MqttConfig;
+pub use cron::{DEFAULT_TIMEZONE, Schedule, ScheduleError, Scheduler, parse_timezone};
+pub use mqtt::{MqttConfig, MqttIngest};

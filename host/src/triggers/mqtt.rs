@@ -67,15 +67,25 @@ impl Default for MqttConfig {
 const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-impl Manager {
+/// MQTT ingest under its `[mqtt]` settings: the subscribers of every MQTT connector.
+pub struct MqttIngest {
+    manager: Manager,
+    config: MqttConfig,
+}
+
+impl MqttIngest {
+    pub fn new(manager: Manager, config: MqttConfig) -> Self {
+        Self { manager, config }
+    }
+
     /// Keeps one subscriber running per enabled MQTT connector until the hub stops.
-    pub fn run_mqtt(&self, config: MqttConfig) -> JoinHandle<()> {
-        let manager = self.clone();
+    pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
+            let Self { manager, config } = &self;
             // Dropped with this task when the hub stops, which stops the subscribers too.
             let mut running: HashMap<String, Subscriber> = HashMap::new();
             loop {
-                match manager.mqtt_connectors().await {
+                match self.wanted().await {
                     Ok(wanted) => {
                         running.retain(|id, subscriber| {
                             wanted
@@ -89,7 +99,7 @@ impl Manager {
                             tracing::info!(connector = %connector.id, ?topics, "MQTT subscriber starting");
                             let subscriber = Subscriber {
                                 fingerprint: fingerprint_of(&connector),
-                                tasks: subscribe(manager.clone(), &config, &connector, topics),
+                                tasks: subscribe(manager.clone(), config, &connector, topics),
                             };
                             running.insert(connector.id.clone(), subscriber);
                         }
@@ -102,18 +112,19 @@ impl Manager {
     }
 
     /// Enabled connectors whose plugin takes MQTT, with their topic filters.
-    async fn mqtt_connectors(&self) -> Result<Vec<(ConnectorRecord, Vec<String>)>, crate::manager::ManagerError> {
+    async fn wanted(&self) -> Result<Vec<(ConnectorRecord, Vec<String>)>, crate::manager::ManagerError> {
+        let manager = &self.manager;
         let mut wanted = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.db().list_connectors(after.as_deref(), 500).await?;
+            let page = manager.db().list_connectors(after.as_deref(), 500).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             for connector in page {
                 if !connector.enabled {
                     continue;
                 }
-                let manifest = self.manifest_of(&connector.plugin_digest).await?;
+                let manifest = manager.manifest_of(&connector.plugin_digest).await?;
                 if !manifest.triggers.contains(&Trigger::Mqtt) {
                     continue;
                 }

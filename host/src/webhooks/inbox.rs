@@ -4,7 +4,7 @@
 //! Stores are group-committed by the job queue: webhooks arriving together go into one
 //! multi-row insert, and each request is answered after the commit that holds it.
 
-use super::{SignatureError, SignedHeaders, WebhookSecret, verify};
+use super::{SignatureError, SignedHeaders, WebhookSecret, WebhookSecrets, verify};
 use crate::jobs::{CommitError, JobKind, WebhookPayload};
 use crate::manager::{Manager, ManagerError};
 use crate::store::connectors::ConnectorRecord;
@@ -80,14 +80,16 @@ struct Cached {
 
 pub struct Inbox {
     manager: Manager,
+    secrets: WebhookSecrets,
     max_body_bytes: usize,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl Inbox {
-    pub fn new(manager: Manager, config: &WebhooksConfig) -> Self {
+    pub fn new(manager: Manager, secrets: WebhookSecrets, config: &WebhooksConfig) -> Self {
         Self {
             manager,
+            secrets,
             max_body_bytes: config.max_body_bytes,
             cache: Mutex::default(),
         }
@@ -95,6 +97,11 @@ impl Inbox {
 
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
+    }
+
+    /// The signing secrets webhooks are verified with.
+    pub fn secrets(&self) -> &WebhookSecrets {
+        &self.secrets
     }
 
     /// Verifies a webhook for `connector_id` and stores it durably; `Ok` only once it is
@@ -169,7 +176,7 @@ impl Inbox {
                 if !manifest.triggers.contains(&hub_registry::Trigger::Webhook) {
                     return Err(InboxError::NoWebhooks(connector_id.into()));
                 }
-                let secrets = Arc::new(self.manager.webhook_secrets(connector_id).await?);
+                let secrets = Arc::new(self.secrets.valid(connector_id).await?);
                 let fetched = Instant::now();
                 let mut cache = self.cache.lock().unwrap();
                 // Bounded: ids of deleted connectors must not pile up.

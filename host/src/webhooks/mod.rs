@@ -7,5 +7,5 @@ mod secret;
 pub mod signature;
 
 pub use inbox::{Accepted, Inbox, InboxError, WebhooksConfig};
-pub use secret::{ROTATION_GRACE_SECS, RotatedWebhookSecret};
+pub use secret::{ROTATION_GRACE_SECS, RotatedWebhookSecret, WebhookSecrets};
 pub use signature::{SignatureError, SignedHeaders, TOLERANCE_SECS, WebhookSecret, verify};

@@ -22,15 +22,22 @@ pub struct RotatedWebhookSecret {
     pub previous_valid_until: Option<String>,
 }
 
-impl Manager {
+/// Connectors' webhook signing secrets: rotated by integrators, read by the inbox.
+#[derive(Clone)]
+pub struct WebhookSecrets {
+    manager: Manager,
+}
+
+impl WebhookSecrets {
+    pub fn new(manager: Manager) -> Self {
+        Self { manager }
+    }
+
     /// Creates or rotates a connector's webhook secret.
-    pub async fn rotate_webhook_secret(
-        &self,
-        connector_id: &str,
-        actor: &str,
-    ) -> Result<RotatedWebhookSecret, ManagerError> {
-        self.connector(connector_id).await?;
-        let store = self.secrets();
+    pub async fn rotate(&self, connector_id: &str, actor: &str) -> Result<RotatedWebhookSecret, ManagerError> {
+        let manager = &self.manager;
+        manager.connector(connector_id).await?;
+        let store = manager.secrets();
         let now = chrono::Utc::now();
         let previous_valid_until = match store.get(connector_id, CURRENT).await? {
             Some(current) => {
@@ -45,8 +52,9 @@ impl Manager {
         let secret = WebhookSecret::generate();
         let info = store.put(connector_id, CURRENT, &secret.encode()).await?;
         // This hub's inbox verifies with the new secret from the next webhook on.
-        self.settings_changed();
-        self.audit()
+        manager.settings_changed();
+        manager
+            .audit()
             .record(
                 Event::new(actor, "webhook-secret.rotate", connector_id).details(serde_json::json!({
                     "version": info.version,
@@ -62,8 +70,8 @@ impl Manager {
 
     /// The secrets a webhook for this connector may be signed with now: the current one and,
     /// within its grace period, the one before it. Empty when none was ever created.
-    pub async fn webhook_secrets(&self, connector_id: &str) -> Result<Vec<WebhookSecret>, ManagerError> {
-        let store = self.secrets();
+    pub async fn valid(&self, connector_id: &str) -> Result<Vec<WebhookSecret>, ManagerError> {
+        let store = self.manager.secrets();
         let mut secrets = Vec::with_capacity(2);
         if let Some(current) = store.get(connector_id, CURRENT).await? {
             secrets.push(parse_stored(&current)?);
