@@ -31,13 +31,16 @@ enum Step {
 const WAITING_STEPS: usize = 1;
 
 /// The per-instance state of `queue`: one task stores the queued steps in order while the
-/// plugin goes on; it stops at the first step it cannot store, so no cursor saved after an
-/// unstored page is kept. Dropping the queue (the call was cut off) aborts the task: nothing
-/// of a call outlives it, and what was not stored is fetched again from the last kept cursor.
+/// plugin goes on; it stops at the first step it cannot store, and from then on the call
+/// stores nothing more (a plugin that ignores the error cannot get a cursor kept past the
+/// unstored page). Dropping the queue (the call was cut off) aborts the task: nothing of a
+/// call outlives it, and what was not stored is fetched again from the last kept cursor.
 #[derive(Default)]
 pub(super) struct Queue {
     steps: Option<mpsc::Sender<Step>>,
     task: Option<JoinHandle<wasmtime::Result<Result<(), PluginError>>>>,
+    /// Why a queued page could not be stored, once one could not.
+    failed: Option<PluginError>,
 }
 
 impl Queue {
@@ -64,18 +67,22 @@ impl Queue {
         self.steps.insert(sender)
     }
 
-    /// Whether steps were queued that may not be done yet.
-    pub(super) fn is_active(&self) -> bool {
-        self.task.is_some()
+    /// Whether nothing was queued that may not be done yet, and nothing failed.
+    fn is_idle(&self) -> bool {
+        self.task.is_none() && self.failed.is_none()
     }
 
     /// Waits until every queued step is done; what stopped the queue, if something did.
     pub(super) async fn drain(&mut self) -> wasmtime::Result<Result<(), PluginError>> {
         self.steps = None;
-        match self.task.take() {
-            None => Ok(Ok(())),
-            Some(task) => task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+        if let Some(task) = self.task.take()
+            && let Err(error) = task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        {
+            self.failed = Some(error);
         }
+        Ok(self.failed.clone().map_or(Ok(()), Err))
     }
 }
 
@@ -91,6 +98,9 @@ impl HostState {
     /// Adds `step` to the queue, starting its task on first use; waits while the queue is
     /// full. Fails with what stopped the queue, if an earlier step could not be stored.
     async fn enqueue(&mut self, step: Step) -> wasmtime::Result<Result<(), PluginError>> {
+        if let Some(error) = &self.queue.failed {
+            return Ok(Err(error.clone()));
+        }
         let steps = match &self.queue.steps {
             Some(steps) => steps,
             None => self
@@ -106,7 +116,7 @@ impl HostState {
 
     /// Saves the cursor after what is queued, or at once when nothing is.
     pub(super) async fn save_cursor_in_order(&mut self, cursor: String) -> wasmtime::Result<()> {
-        if !self.queue.is_active() {
+        if self.queue.is_idle() {
             return state::write(&*self.state, CURSOR_KEY.into(), cursor, self.quotas.state_keys).await;
         }
         match self.enqueue(Step::SaveCursor(cursor)).await? {
@@ -169,4 +179,127 @@ impl records::Host for HostState {
 pub(super) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
     types::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)?;
     records::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bindings::latest::healthforce::hub::{records::Host as _, state::Host as _};
+    use super::super::{Backends, JobSpec, LogLevel, LogSink, SecretSource, TokenSource};
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// Stores pages slowly, refuses the `refuse`-th (1-based), and records what it kept:
+    /// `page N` for each stored page, `cursor C` for each cursor.
+    #[derive(Default)]
+    struct Recorder {
+        refuse: usize,
+        pages: Mutex<usize>,
+        kept: Mutex<Vec<String>>,
+    }
+
+    impl RecordSink for Recorder {
+        fn emit(&self, _batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let page = {
+                    let mut pages = self.pages.lock().unwrap();
+                    *pages += 1;
+                    *pages
+                };
+                if page == self.refuse {
+                    return Err(PluginError::Unavailable("the disk is full".into()));
+                }
+                self.kept.lock().unwrap().push(format!("page {page}"));
+                Ok(EmitOutcome {
+                    accepted: 0,
+                    rejected: Vec::new(),
+                })
+            })
+        }
+    }
+
+    impl StateStore for Recorder {
+        fn state_get(&self, _key: String) -> BoxFuture<'_, wasmtime::Result<Option<String>>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn state_set(&self, _key: String, value: String, _max_keys: u32) -> BoxFuture<'_, wasmtime::Result<bool>> {
+            self.kept.lock().unwrap().push(format!("cursor {value}"));
+            Box::pin(async { Ok(true) })
+        }
+    }
+
+    impl TokenSource for Recorder {
+        fn bearer_token(&self, _credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
+            Box::pin(async { Err(PluginError::Config("no credentials here".into())) })
+        }
+
+        fn invalidate_token(&self, _credential: String, _token: String) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    impl SecretSource for Recorder {
+        fn secret(&self, _name: String) -> BoxFuture<'_, Result<String, PluginError>> {
+            Box::pin(async { Err(PluginError::Config("no secrets here".into())) })
+        }
+    }
+
+    impl LogSink for Recorder {
+        fn log(&self, _level: LogLevel, _message: String, _fields: Vec<(String, String)>, _from_plugin: bool) {}
+
+        fn flush_logs(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn host(recorder: &Arc<Recorder>) -> HostState {
+        let spec = JobSpec::new(Vec::new(), "0".repeat(32));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        HostState::new(spec, Backends::of(recorder.clone()), 64 << 20, deadline)
+    }
+
+    /// What a pull does: queue a page, save its cursor, and go on — here even after an error,
+    /// as a careless plugin might.
+    async fn pull(host: &mut HostState, pages: usize) -> Vec<bool> {
+        let mut accepted = Vec::new();
+        for page in 1..=pages {
+            accepted.push(host.queue(Vec::new()).await.unwrap().is_ok());
+            let _ = host.save_cursor(page.to_string()).await;
+        }
+        accepted
+    }
+
+    #[tokio::test]
+    async fn queued_pages_and_their_cursors_are_kept_in_order() {
+        let recorder = Arc::new(Recorder::default());
+        let mut host = host(&recorder);
+        assert_eq!(pull(&mut host, 3).await, [true, true, true]);
+        assert!(host.queue.drain().await.unwrap().is_ok());
+        assert_eq!(
+            *recorder.kept.lock().unwrap(),
+            ["page 1", "cursor 1", "page 2", "cursor 2", "page 3", "cursor 3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_page_cannot_be_stored_nothing_later_is_kept_even_if_the_plugin_goes_on() {
+        let recorder = Arc::new(Recorder {
+            refuse: 2,
+            ..Recorder::default()
+        });
+        let mut host = host(&recorder);
+        let accepted = pull(&mut host, 5).await;
+        assert!(
+            !accepted[4],
+            "the queue keeps refusing once a page failed: {accepted:?}"
+        );
+        let error = host.queue.drain().await.unwrap().unwrap_err();
+        assert_eq!(error.reason(), "the disk is full");
+        // A direct emit or state write after the failure stores nothing either.
+        assert!(host.emit(Vec::new()).await.unwrap().is_err());
+        assert!(host.save_cursor("9".into()).await.is_err());
+        assert_eq!(*recorder.kept.lock().unwrap(), ["page 1", "cursor 1"]);
+    }
 }
