@@ -93,8 +93,16 @@ impl Pipeline {
         source: BatchSource<'_>,
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
-        const TRIES: usize = 3;
-        for _ in 1..TRIES {
+        // A try after a conflict succeeds unless yet another writer created one more of the
+        // batch's people meanwhile: two hubs working the webhooks of 60 people beside a sync
+        // of the same 60 needed more than 3 back-to-back tries in CI. Short jittered pauses
+        // (10, 20, 40, 80 ms ±25 %) spread the writers apart.
+        const CONFLICTS: crate::jobs::RetryPolicy = crate::jobs::RetryPolicy {
+            base_delay_ms: 10,
+            max_delay_ms: 200,
+            default_attempts: 5,
+        };
+        for attempt in 1..CONFLICTS.default_attempts {
             match self.ingest_once(source, batch.clone()).await {
                 Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     tracing::debug!(
@@ -110,6 +118,7 @@ impl Pipeline {
                 }
                 other => return other,
             }
+            tokio::time::sleep(CONFLICTS.delay(attempt)).await;
         }
         self.ingest_once(source, batch).await
     }

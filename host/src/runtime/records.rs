@@ -131,13 +131,14 @@ impl HostState {
         self.queue.drain().await?.map_err(queue_failed)
     }
 
-    fn check_batch_size(&self, batch: &[super::bindings::CanonicalRecord]) -> wasmtime::Result<()> {
+    /// Refuses a batch over `records_per_emit`; `call` names it (`an emit`, `a queued page`).
+    fn check_batch_size(&self, call: &str, batch: &[super::bindings::CanonicalRecord]) -> wasmtime::Result<()> {
         let limit = self.quotas.records_per_emit;
         if batch.len() > limit as usize {
             return Err(QuotaExceeded {
                 quota: "records_per_emit",
                 limit: limit.into(),
-                what: format!("a batch of {} records; emit page by page", batch.len()),
+                what: format!("{call} of {} records; emit page by page", batch.len()),
             }
             .into());
         }
@@ -157,7 +158,7 @@ impl records::Host for HostState {
         &mut self,
         batch: Vec<super::bindings::CanonicalRecord>,
     ) -> wasmtime::Result<Result<EmitOutcome, PluginError>> {
-        self.check_batch_size(&batch)?;
+        self.check_batch_size("an emit", &batch)?;
         if let Err(error) = self.queue.drain().await? {
             return Ok(Err(error));
         }
@@ -169,7 +170,7 @@ impl records::Host for HostState {
         &mut self,
         batch: Vec<super::bindings::CanonicalRecord>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        self.check_batch_size(&batch)?;
+        self.check_batch_size("a queued page", &batch)?;
         self.enqueue(Step::Store(batch.into_iter().map(Into::into).collect()))
             .await
     }
