@@ -29,6 +29,9 @@ async fn every_operation_keeps_the_contract_its_openapi_document_states() {
         "[checks.positive_data_acceptance]\nexpected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"422\"]\n",
     )
     .unwrap();
+    // One worker: with two, Python 3.11.7's `ast.parse` (which hypothesis calls to describe
+    // its filters) failed in CI with "AST constructor recursion depth mismatch", a CPython
+    // thread-safety bug, not a finding about the API.
     let output = std::process::Command::new(schemathesis)
         .current_dir(dir.path())
         .arg("--config-file")
@@ -42,7 +45,7 @@ async fn every_operation_keeps_the_contract_its_openapi_document_states() {
             "--seed",
             "20261130",
             "--workers",
-            "2",
+            "1",
             "--no-color",
         ])
         .output()
