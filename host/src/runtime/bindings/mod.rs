@@ -28,6 +28,8 @@ pub use latest::healthforce::hub::types::{
 };
 
 use super::host::HostState;
+use wasmtime::Store;
+use wasmtime::component::{InstancePre, Linker};
 
 impl PluginError {
     /// What the plugin (or the host, for its own failures) said went wrong.
@@ -40,8 +42,6 @@ impl PluginError {
         reason
     }
 }
-use wasmtime::Store;
-use wasmtime::component::{InstancePre, Linker};
 
 /// The contract versions this host runs, oldest first. A minor version only adds (0.2.1 adds
 /// `records.queue`), so wasmtime's linker, which resolves imports by semver, runs a 0.2.0
