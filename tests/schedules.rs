@@ -99,7 +99,7 @@ async fn a_schedule_missed_during_downtime_runs_once() {
     let (status, body) = set_schedule(&hub, &id, "0 * * * *", "UTC").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // As if the hub had been down for five hours since its last fire.
-    let five_hours_ago = hub::store::format_time(chrono::Utc::now() - chrono::Duration::hours(5));
+    let five_hours_ago = hub::store::Timestamp::from(chrono::Utc::now() - chrono::Duration::hours(5)).to_string();
     sqlx::query("UPDATE connectors SET last_fired_at = $1 WHERE id = $2")
         .bind(&five_hours_ago)
         .bind(&id)

@@ -68,7 +68,7 @@ impl Event {
 
 fn entry(event: &Event) -> AuditEntry {
     AuditEntry {
-        at: store::now(),
+        at: store::Timestamp::now(),
         actor: event.actor.clone(),
         action: event.action.to_string(),
         target: event.target.clone(),
@@ -261,9 +261,12 @@ impl Auditor {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(b"audit-entry-v1\0");
         mac.update(&seq.to_be_bytes());
+        // The time's text form: what the log held when times were text, so entries written
+        // then still verify.
+        let at = fields.at.to_string();
         for part in [
             previous,
-            fields.at.as_bytes(),
+            at.as_bytes(),
             fields.actor.as_bytes(),
             fields.action.as_bytes(),
             fields.target.as_bytes(),

@@ -1,5 +1,6 @@
 //! Migrations keep the data they convert: a PostgreSQL database written before the native
-//! types (0011) and the partitioned observations (0012) reads the same afterwards.
+//! types (0011), the partitioned observations (0012) and TIMESTAMPTZ times (0013) reads the
+//! same afterwards.
 
 #[path = "common/database.rs"]
 mod database;
@@ -16,7 +17,7 @@ async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
         return;
     };
     let url = database::fresh_postgres(&base).await;
-    // The schema as of 0010, with rows in the columns 0011 and 0012 convert.
+    // The schema as of 0010, with rows in the columns 0011, 0012 and 0013 convert.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::migrate!("../migrations/postgres")
         .run_to(10, &pool)
@@ -31,14 +32,21 @@ async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
          ('off', 'off', 'd', '{}', '[]', '{}', 0, 1, 3, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
         "INSERT INTO observations (id, connector_id, device_id, code, value, unit, effective_at, key_version, \
          details, source_system, created_at) VALUES \
-         ('o1', 'on', 'dev', '8867-4', 72, '/min', '2025-03-04T05:06:07.890Z', 1, '\\x00', 'iot', 'x'), \
-         ('o2', 'on', 'dev', '8867-4', 73, '/min', '2026-11-30T01:00:00.000Z', 1, '\\x00', 'iot', 'x')",
+         ('o1', 'on', 'dev', '8867-4', 72, '/min', '2025-03-04T05:06:07.890Z', 1, '\\x00', 'iot', \
+          '2025-03-04T05:06:08.001Z'), \
+         ('o2', 'on', 'dev', '8867-4', 73, '/min', '2026-11-30T01:00:00.000Z', 1, '\\x00', 'iot', \
+          '2026-11-30T01:00:00.999Z')",
+        // Its MAC covers the time's text: it must read back as the same text.
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, details, mac) \
+         VALUES (1, '2026-02-03T04:05:06.789Z', 'admin', 'connector.create', 'on', 'ok', '{}', '\\x00')",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
     pool.close().await;
 
     let db = Db::open(&url).await.unwrap();
+    let connectors = db.list_connectors(None, 10).await.unwrap();
+    assert_eq!(connectors[0].created_at.to_string(), "2026-01-01T00:00:00.000Z");
     let enabled: Vec<(String, bool)> = db
         .list_connectors(None, 10)
         .await
@@ -47,19 +55,21 @@ async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
         .map(|c| (c.id, c.enabled))
         .collect();
     assert_eq!(enabled, [("off".to_string(), false), ("on".to_string(), true)]);
-    let times: Vec<(String, String)> = db
+    let times: Vec<[String; 3]> = db
         .list_observations(None, None, None, 10)
         .await
         .unwrap()
         .into_iter()
-        .map(|o| (o.id, o.effective_at))
+        .map(|o| [o.id, o.effective_at.to_string(), o.created_at.to_string()])
         .collect();
     assert_eq!(
         times,
         [
-            ("o2".to_string(), "2026-11-30T01:00:00.000Z".to_string()),
-            ("o1".to_string(), "2025-03-04T05:06:07.890Z".to_string())
+            ["o2", "2026-11-30T01:00:00.000Z", "2026-11-30T01:00:00.999Z"].map(String::from),
+            ["o1", "2025-03-04T05:06:07.890Z", "2025-03-04T05:06:08.001Z"].map(String::from),
         ]
     );
+    let audit = db.audit_entries(0, 10).await.unwrap();
+    assert_eq!(audit[0].entry.at.to_string(), "2026-02-03T04:05:06.789Z");
     db.close().await;
 }

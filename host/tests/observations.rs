@@ -39,11 +39,11 @@ fn observation(effective_at: DateTime<Utc>) -> ObservationRecord {
         code: "8867-4".into(),
         value: Some(72.0),
         unit: Some("/min".into()),
-        effective_at: hub::store::format_time(effective_at),
+        effective_at: effective_at.into(),
         key_version: 1,
         details: vec![0; 32],
         source_system: "iot".into(),
-        created_at: hub::store::now(),
+        created_at: hub::store::Timestamp::now(),
     }
 }
 
@@ -60,7 +60,7 @@ async fn stored_times(db: &Db) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|o| o.effective_at)
+        .map(|o| o.effective_at.to_string())
         .collect();
     times.sort();
     times
@@ -93,7 +93,10 @@ async fn observations_older_than_the_retention_are_deleted_and_newer_ones_kept()
         let done = maintain(&db, &config, now).await.unwrap();
         assert_eq!(done.deleted, 3, "{:?}", db.backend());
         assert!(done.partitions_created.is_empty());
-        let expected: Vec<String> = kept.iter().map(|t| hub::store::format_time(*t)).collect();
+        let expected: Vec<String> = kept
+            .iter()
+            .map(|t| hub::store::Timestamp::from(*t).to_string())
+            .collect();
         assert_eq!(stored_times(&db).await, expected, "{:?}", db.backend());
         db.close().await;
     }

@@ -6,6 +6,7 @@ use super::problem::Problem;
 use super::{AppState, Page};
 use crate::audit::Event;
 use crate::auth::Caller;
+use crate::store::Timestamp;
 use crate::store::accounts::SealedAccount;
 use axum::Extension;
 use axum::extract::State;
@@ -33,7 +34,7 @@ pub struct AccountView {
     pub active: bool,
     /// The practitioner with the account's NIK; null when none is stored (yet).
     pub practitioner_id: Option<String>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 pub async fn list(
@@ -73,6 +74,6 @@ fn open(state: &AppState, row: &SealedAccount) -> Result<AccountView, crate::cry
         roles: serde_json::from_str(&row.roles).unwrap_or_default(),
         active: row.active,
         practitioner_id: row.practitioner_id.clone(),
-        updated_at: row.updated_at.clone(),
+        updated_at: row.updated_at,
     })
 }

@@ -53,7 +53,7 @@ pub async fn create(
         name: new.name,
         role: role.as_str().into(),
         permissions: new.permissions.iter().map(|g| g.as_str().to_string()).collect(),
-        created_at: crate::store::now(),
+        created_at: crate::store::Timestamp::now(),
         created_by: Some(caller.actor.clone()),
         revoked_at: None,
     };

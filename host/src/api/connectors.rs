@@ -5,6 +5,7 @@ use super::problem::Problem;
 use super::{AppState, Page, PageQuery};
 use crate::auth::Caller;
 use crate::manager::{ConnectorPatch, Health, NewConnector};
+use crate::store::Timestamp;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::logs::LogLine;
 use crate::store::runs::RunRecord;
@@ -35,12 +36,12 @@ pub struct ConnectorView {
     /// IANA time zone of the schedule.
     pub timezone: String,
     /// When the schedule fires next (while enabled).
-    pub next_run_at: Option<String>,
+    pub next_run_at: Option<Timestamp>,
     /// Quotas this connector overrides (the rest are the hub's `[quotas]`).
     pub quotas: Value,
     pub health: Health,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -80,11 +81,11 @@ async fn views(state: &AppState, connectors: &[ConnectorRecord]) -> Result<Vec<C
                 .filter(|_| c.enabled)
                 .and_then(|s| crate::triggers::Schedule::parse(s, &c.timezone).ok())
                 .and_then(|s| s.next_after(chrono::Utc::now()))
-                .map(crate::store::format_time),
+                .map(Timestamp::from),
             quotas: serde_json::from_str(&c.quotas).unwrap_or_else(|_| serde_json::json!({})),
             health,
-            created_at: c.created_at.clone(),
-            updated_at: c.updated_at.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
         });
     }
     Ok(views)

@@ -4,6 +4,7 @@ use super::extract::Query;
 use super::problem::Problem;
 use super::{AppState, Page, PageQuery};
 use crate::auth::Caller;
+use crate::store::Timestamp;
 use crate::store::plugins::PluginRecord;
 use axum::Extension;
 use axum::body::Bytes;
@@ -26,7 +27,7 @@ pub struct PluginView {
     /// sync, webhook, mqtt.
     #[schemars(with = "Vec<String>")]
     pub triggers: Vec<hub_registry::Trigger>,
-    pub installed_at: String,
+    pub installed_at: Timestamp,
 }
 
 impl From<&PluginRecord> for PluginView {
@@ -40,7 +41,7 @@ impl From<&PluginRecord> for PluginView {
             description: manifest.as_ref().map(|m| m.description.clone()).unwrap_or_default(),
             publisher: p.publisher.clone(),
             triggers: manifest.map(|m| m.triggers).unwrap_or_default(),
-            installed_at: p.installed_at.clone(),
+            installed_at: p.installed_at,
         }
     }
 }

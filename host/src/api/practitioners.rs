@@ -8,6 +8,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::crypto::CryptoError;
 use crate::pipeline::golden::{FieldSource, Provenance};
+use crate::store::Timestamp;
 use crate::store::practitioners::{IndexColumn, SealedPractitioner};
 use axum::Extension;
 use axum::extract::State;
@@ -99,14 +100,15 @@ pub struct PractitionerView {
     /// Systems whose connector's last finished sync failed and that gave a field here: those
     /// fields are the last data the hub has and may be out of date.
     pub stale_sources: BTreeSet<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]
 pub struct LastSource {
     pub system: String,
     pub id: String,
+    /// As the source wrote it.
     pub updated_at: Option<String>,
 }
 
@@ -191,7 +193,7 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, 
             .map(|(field, from)| (field, FieldOrigin { from, stale: false }))
             .collect(),
         stale_sources: BTreeSet::new(),
-        created_at: row.created_at.clone(),
-        updated_at: row.updated_at.clone(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }

@@ -274,7 +274,7 @@ impl Backups {
             id: id.to_string(),
             file,
             backend: backend_name(backend).into(),
-            created_at: crate::store::format_time(created_at),
+            created_at: crate::store::Timestamp::from(created_at).to_string(),
             bytes,
             sha256,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -347,7 +347,7 @@ impl Backups {
             return Ok(None);
         };
         self.take(Trigger::Scheduled {
-            fire_key: crate::store::format_time(due),
+            fire_key: crate::store::Timestamp::from(due).to_string(),
         })
         .await
     }

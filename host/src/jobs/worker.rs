@@ -4,7 +4,7 @@ use super::committer::{CommitError, Committer};
 use super::running::Running;
 use super::{JobKind, JobsConfig, RetryPolicy};
 use crate::store::jobs::{ClaimedJob, JobFailure, NewJob};
-use crate::store::{Backend, Db, format_time};
+use crate::store::{Backend, Db, Timestamp};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -121,8 +121,8 @@ impl Queue {
         Duration::from_secs(self.config.lease_secs.max(1))
     }
 
-    fn lease_until(&self) -> String {
-        format_time(Utc::now() + self.lease())
+    fn lease_until(&self) -> Timestamp {
+        Timestamp::from(Utc::now() + self.lease())
     }
 
     /// Renews this hub's leases every third of a lease, and stops calls whose connector was
@@ -132,13 +132,13 @@ impl Queue {
         let every = self.lease() / 3;
         loop {
             tokio::time::sleep(every).await;
-            let mut renewed = self.db.renew_leases(&self.worker_id, &self.lease_until()).await;
+            let mut renewed = self.db.renew_leases(&self.worker_id, self.lease_until()).await;
             for pause in [50, 200, 800] {
                 if renewed.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(pause)).await;
-                renewed = self.db.renew_leases(&self.worker_id, &self.lease_until()).await;
+                renewed = self.db.renew_leases(&self.worker_id, self.lease_until()).await;
             }
             if let Err(error) = renewed {
                 tracing::error!(%error, "could not renew job leases; other hubs may take over this hub's jobs");
@@ -155,18 +155,18 @@ impl Queue {
     }
 
     async fn claim(&self, syncs: bool) -> Vec<ClaimedJob> {
-        let now = format_time(Utc::now());
+        let now = Timestamp::now();
         let claimed = if syncs {
             self.db
-                .claim_sync(&self.worker_id, &self.lease_until(), &now)
+                .claim_sync(&self.worker_id, self.lease_until(), now)
                 .await
                 .map(|job| job.into_iter().collect())
         } else {
             self.db
                 .claim_jobs(
                     &self.worker_id,
-                    &self.lease_until(),
-                    &now,
+                    self.lease_until(),
+                    now,
                     self.config.batch.max(1) as i64,
                 )
                 .await
@@ -211,7 +211,7 @@ impl Queue {
                 Outcome::Succeeded => succeeded.push(id),
                 Outcome::Retry(error) if attempt < max => {
                     let delay = self.retry.delay(attempt.max(1) as u32);
-                    let run_after = format_time(Utc::now() + delay);
+                    let run_after = Timestamp::from(Utc::now() + delay);
                     tracing::warn!(job = %id, %kind, attempt, max, %error, delay_ms = delay.as_millis() as u64, "job attempt failed; retrying");
                     retries.push(JobFailure {
                         id,

@@ -82,7 +82,7 @@ impl Inner {
             run_id: run_id.map(str::to_string),
             kind: kind.to_string(),
             message,
-            raised_at: crate::store::now(),
+            raised_at: crate::store::Timestamp::now(),
             resolved_at: None,
         };
         if let Err(error) = self.db.insert_alert(&alert).await {

@@ -345,7 +345,7 @@ impl LogSink for ConnectorJob {
             id: 0,
             connector_id: connector.clone(),
             run_id: self.run_id.clone(),
-            at: store::now(),
+            at: store::Timestamp::now(),
             level: level.as_str().into(),
             origin: origin.into(),
             message,

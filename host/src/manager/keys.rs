@@ -12,6 +12,7 @@ use super::{Manager, ManagerError};
 use crate::audit::{Event, Outcome};
 use crate::crypto::CryptoError;
 use crate::crypto::keyring::{DATA, RETIRED};
+use crate::store::Timestamp;
 use crate::store::keys::{KeyRotation, Resealed, SEALED_TABLES, SealedRow, SealedTable};
 use serde::Serialize;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub struct DataKeyView {
     pub version: u32,
     /// `active`, `retiring` (readable, rows being moved off it) or `retired` (not loaded).
     pub status: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 impl Manager {
@@ -90,7 +91,7 @@ impl Manager {
             done: 0,
             error: None,
             requested_by: actor.to_string(),
-            started_at: crate::store::now(),
+            started_at: crate::store::Timestamp::now(),
             finished_at: None,
         };
         db.insert_rotation(&rotation).await?;
@@ -143,7 +144,7 @@ impl Manager {
                     .await
                     .map_err(Into::into);
             }
-            rotation.finished_at = Some(crate::store::now());
+            rotation.finished_at = Some(crate::store::Timestamp::now());
             let event = Event::new(
                 format!("rotation:{}", rotation.id),
                 "keys.re-encrypt",

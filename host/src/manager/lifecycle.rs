@@ -353,7 +353,7 @@ mod tests {
             trigger: "manual".into(),
             status: status.into(),
             attempts: 1,
-            queued_at: String::new(),
+            queued_at: crate::store::Timestamp::now(),
             started_at: None,
             finished_at: None,
             trace_id: String::new(),

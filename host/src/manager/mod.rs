@@ -288,7 +288,7 @@ impl Manager {
             .unwrap_or_else(|| crate::triggers::DEFAULT_TIMEZONE.to_string());
         let schedule = new.schedule.filter(|s| !s.trim().is_empty());
         lifecycle::check_schedule(schedule.as_deref(), &timezone)?;
-        let now = store::now();
+        let now = store::Timestamp::now();
         let record = ConnectorRecord {
             id: uuid::Uuid::now_v7().to_string(),
             name: new.name,
@@ -306,7 +306,7 @@ impl Manager {
             schedule,
             timezone,
             quotas: new.quotas.to_string(),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.inner.db.insert_connector(&record).await?;
@@ -505,7 +505,7 @@ impl Manager {
             dedup_key,
             run_id,
             max_attempts: connector.max_attempts,
-            run_after: store::now(),
+            run_after: store::Timestamp::now(),
         }
     }
 

@@ -148,7 +148,7 @@ impl Manager {
                 Trust::SignedBy(key) => Some(key.to_string()),
                 Trust::UnsignedAllowed => None,
             },
-            installed_at: store::now(),
+            installed_at: store::Timestamp::now(),
         };
         self.inner.db.insert_plugin(&record, &package.component).await?;
         tracing::info!(plugin = %manifest.id(), digest = %record.digest, "plugin installed");

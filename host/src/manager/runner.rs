@@ -260,7 +260,7 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
         (Ok(()), Ok(_), Ok(None)) => return Outcome::Failed(format!("run {run_id} is gone")),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Outcome::Retry(database_failed(e)),
     };
-    let Some(run_deadline) = run_deadline(inner, run.started_at.as_deref()) else {
+    let Some(run_deadline) = run_deadline(inner, run.started_at) else {
         let limit = inner.runtime.limits().run_deadline_secs;
         return Outcome::Failed(format!(
             "sync run exceeded its wall-clock deadline of {limit} s over all its attempts (limits.run_deadline_secs)"
@@ -314,12 +314,9 @@ async fn sync_attempt(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &Cla
 
 /// When a run that started at `started_at` must end (`limits.run_deadline_secs` after its
 /// first attempt); `None` when that is past already.
-fn run_deadline(inner: &Inner, started_at: Option<&str>) -> Option<Instant> {
+fn run_deadline(inner: &Inner, started_at: Option<crate::store::Timestamp>) -> Option<Instant> {
     let limit = inner.runtime.limits().run_deadline();
-    let started = started_at
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or_else(chrono::Utc::now);
+    let started = started_at.map_or_else(chrono::Utc::now, |t| t.as_datetime());
     let spent = (chrono::Utc::now() - started).to_std().unwrap_or_default();
     limit.checked_sub(spent).map(|left| Instant::now() + left)
 }

@@ -4,6 +4,7 @@
 use super::Pipeline;
 use crate::model::{Account, CanonicalRecord};
 use crate::store::StoreError;
+use crate::store::Timestamp;
 use crate::store::accounts::SealedAccount;
 use crate::store::runs::RunCounts;
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ impl Pipeline {
     pub(super) async fn seal_accounts(
         &self,
         accounts: Vec<Account>,
-        now: &str,
+        now: Timestamp,
         counts: &mut RunCounts,
     ) -> Result<Vec<SealedAccount>, StoreError> {
         if accounts.is_empty() {
@@ -101,8 +102,8 @@ impl Pipeline {
                 roles: serde_json::to_string(&account.roles).expect("strings serialize"),
                 active: account.active,
                 content_hash,
-                created_at: now.to_string(),
-                updated_at: now.to_string(),
+                created_at: now,
+                updated_at: now,
             };
             // One subject twice in a batch: the later row wins, stored once.
             match row_of.get(&subject_index) {

@@ -9,6 +9,7 @@ use super::matching::{Decision, Known};
 use super::seal;
 use crate::crypto::FieldCipher;
 use crate::store::StoreError;
+use crate::store::Timestamp;
 use crate::store::practitioners::{ContributionHash, MatchKeys, SealedContribution};
 use std::collections::{HashMap, HashSet};
 
@@ -84,7 +85,7 @@ impl Sources {
         id: &str,
         contribution: Contribution,
         content_hash: Vec<u8>,
-        now: &str,
+        now: Timestamp,
     ) -> Result<&[Contribution], StoreError> {
         if !self.merged.contains_key(id) {
             if self.stored.contains_key(id) && !self.sealed.contains_key(id) {

@@ -31,6 +31,7 @@ mod write;
 
 use crate::crypto::KeyRing;
 use crate::model::CanonicalRecord;
+use crate::store::Timestamp;
 use crate::store::practitioners::{MatchKeys, SealedPractitioner};
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
@@ -128,16 +129,15 @@ impl Pipeline {
         source: BatchSource<'_>,
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
-        let now = store::now();
+        let now = Timestamp::now();
         let connector_id = source.connector_id.to_string();
         let run_id = source.run_id.map(str::to_string);
         let quotas = source.quotas.clone();
 
         // 1-2. Validate; index the valid practitioners.
         let taken = {
-            let (keys, connector_id, quotas, now) =
-                (self.keys.clone(), connector_id.clone(), quotas.clone(), now.clone());
-            off_async(move || Taken::from_batch(&keys, &quotas, &connector_id, batch, &now)).await
+            let (keys, connector_id, quotas, now) = (self.keys.clone(), connector_id.clone(), quotas.clone(), now);
+            off_async(move || Taken::from_batch(&keys, &quotas, &connector_id, batch, now)).await
         };
 
         // 3. Match against what is stored; read what each matched practitioner's sources said
@@ -155,19 +155,19 @@ impl Pipeline {
 
         // 3-5. Decide, merge and seal.
         let mut merged = {
-            let (keys, now) = (self.keys.clone(), now.clone());
+            let keys = self.keys.clone();
             off_async(move || {
                 let source = BatchSource {
                     connector_id: &connector_id,
                     run_id: run_id.as_deref(),
                     quotas: &quotas,
                 };
-                taken.merge(&keys, source, known, sources, &now)
+                taken.merge(&keys, source, known, sources, now)
             })
             .await?
         };
         let accounts = std::mem::take(&mut merged.accounts);
-        let account_rows = self.seal_accounts(accounts, &now, &mut merged.counts).await?;
+        let account_rows = self.seal_accounts(accounts, now, &mut merged.counts).await?;
 
         // 6. Write.
         let mut counts = merged.counts;
@@ -223,7 +223,7 @@ impl Taken {
         quotas: &crate::runtime::Quotas,
         connector_id: &str,
         batch: Vec<CanonicalRecord>,
-        now: &str,
+        now: Timestamp,
     ) -> Self {
         let today = chrono::Utc::now().date_naive();
         let cipher = keys.cipher();
@@ -251,9 +251,10 @@ impl Taken {
                     accounts::take_account(index, a, &mut taken.accounts, &mut taken.rejects)
                 }
                 CanonicalRecord::Observation(o) => match observations::validate(&o) {
-                    Ok(()) => taken
-                        .observations
-                        .push(observations::seal(&cipher, connector_id, o, now)),
+                    Ok(effective_at) => {
+                        let sealed = observations::seal(&cipher, connector_id, o, effective_at, now);
+                        taken.observations.push(sealed)
+                    }
                     Err(reason) => taken.rejects.push((index, reason, CanonicalRecord::Observation(o))),
                 },
             }
@@ -269,7 +270,7 @@ impl Taken {
         source: BatchSource<'_>,
         mut known: Known,
         mut sources: Sources,
-        now: &str,
+        now: Timestamp,
     ) -> Result<Merged, StoreError> {
         let Taken {
             mut counts,
@@ -321,7 +322,7 @@ impl Taken {
             match row_of_id.get(&id) {
                 Some(&pos) => {
                     rows[pos] = SealedPractitioner {
-                        created_at: rows[pos].created_at.clone(),
+                        created_at: rows[pos].created_at,
                         ..row
                     }
                 }

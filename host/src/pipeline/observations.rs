@@ -3,10 +3,12 @@
 
 use crate::crypto::FieldCipher;
 use crate::model::Observation;
+use crate::store::Timestamp;
 use crate::store::observations::ObservationRecord;
 
-/// An observation's reason for rejection, if any.
-pub(super) fn validate(o: &Observation) -> Result<(), String> {
+/// An observation's time (in UTC, to the millisecond, so one instant is one key however it
+/// was written), or its reason for rejection.
+pub(super) fn validate(o: &Observation) -> Result<Timestamp, String> {
     let within = |value: &str, max: usize| !value.trim().is_empty() && value.len() <= max;
     if !within(&o.device_id, 128) {
         return Err("device_id must be 1-128 characters".into());
@@ -14,9 +16,9 @@ pub(super) fn validate(o: &Observation) -> Result<(), String> {
     if !within(&o.code, 32) {
         return Err("code (LOINC) must be 1-32 characters".into());
     }
-    if chrono::DateTime::parse_from_rfc3339(&o.effective_at).is_err() {
+    let Ok(effective_at) = o.effective_at.parse() else {
         return Err("effective_at is not an RFC 3339 instant".into());
-    }
+    };
     if o.value.is_none() && o.components.is_empty() {
         return Err("an observation needs a value or components".into());
     }
@@ -24,11 +26,17 @@ pub(super) fn validate(o: &Observation) -> Result<(), String> {
     if !finite {
         return Err("values must be finite numbers".into());
     }
-    Ok(())
+    Ok(effective_at)
 }
 
 /// An observation as stored: subject and components sealed in `details`.
-pub(super) fn seal(cipher: &FieldCipher, connector_id: &str, o: Observation, now: &str) -> ObservationRecord {
+pub(super) fn seal(
+    cipher: &FieldCipher,
+    connector_id: &str,
+    o: Observation,
+    effective_at: Timestamp,
+    now: Timestamp,
+) -> ObservationRecord {
     let id = uuid::Uuid::now_v7().to_string();
     let details = serde_json::json!({
         "subject": o.subject,
@@ -36,10 +44,6 @@ pub(super) fn seal(cipher: &FieldCipher, connector_id: &str, o: Observation, now
         "source": o.source,
     })
     .to_string();
-    // Stored in UTC at a fixed width, so one instant is one key however it was written.
-    let effective_at = chrono::DateTime::parse_from_rfc3339(&o.effective_at)
-        .map(|t| crate::store::format_time(t.with_timezone(&chrono::Utc)))
-        .unwrap_or(o.effective_at);
     ObservationRecord {
         details: cipher.encrypt_str("observations", "details", &id, &details),
         key_version: cipher.active_version() as i64,
@@ -51,6 +55,6 @@ pub(super) fn seal(cipher: &FieldCipher, connector_id: &str, o: Observation, now
         unit: o.unit,
         effective_at,
         source_system: o.source.system,
-        created_at: now.to_string(),
+        created_at: now,
     }
 }

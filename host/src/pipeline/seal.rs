@@ -7,6 +7,7 @@ use super::{BatchSource, index};
 use crate::crypto::{BlindIndexer, FieldCipher};
 use crate::model::{CanonicalRecord, Gender, Practitioner};
 use crate::store::StoreError;
+use crate::store::Timestamp;
 use crate::store::practitioners::{SealedContribution, SealedPractitioner};
 use crate::store::rejects::RejectRecord;
 
@@ -17,7 +18,7 @@ pub(super) fn practitioner(
     id: &str,
     p: &Practitioner,
     provenance: &Provenance,
-    now: &str,
+    now: Timestamp,
 ) -> SealedPractitioner {
     let seal = |column: &str, value: &Option<String>| {
         value
@@ -52,8 +53,8 @@ pub(super) fn practitioner(
         source_id: p.source.id.clone(),
         source_updated_at: p.source.updated_at.clone(),
         provenance: Some(serde_json::to_string(provenance).expect("provenance serializes")),
-        created_at: now.to_string(),
-        updated_at: now.to_string(),
+        created_at: now,
+        updated_at: now,
     }
 }
 
@@ -63,7 +64,7 @@ pub(super) fn contribution(
     id: &str,
     contribution: &Contribution,
     content_hash: Vec<u8>,
-    now: &str,
+    now: Timestamp,
 ) -> SealedContribution {
     let row_id = SealedContribution::row_id(id, &contribution.system);
     let json = serde_json::to_string(&contribution.record).expect("records serialize");
@@ -75,7 +76,7 @@ pub(super) fn contribution(
         record: cipher.encrypt_str("practitioner_sources", "record", &row_id, &json),
         content_hash,
         source_updated_at: contribution.record.source.updated_at.clone(),
-        received_at: now.to_string(),
+        received_at: now,
     }
 }
 
@@ -95,7 +96,7 @@ pub(super) fn open_contribution(cipher: &FieldCipher, sealed: &SealedContributio
         at: sealed
             .source_updated_at
             .clone()
-            .unwrap_or_else(|| sealed.received_at.clone()),
+            .unwrap_or_else(|| sealed.received_at.to_string()),
         record,
     })
 }
@@ -106,7 +107,7 @@ pub(super) fn reject(
     source: BatchSource<'_>,
     reason: &str,
     record: &CanonicalRecord,
-    now: &str,
+    now: Timestamp,
 ) -> RejectRecord {
     let id = uuid::Uuid::now_v7().to_string();
     let (system, source_id) = match record {
@@ -124,7 +125,7 @@ pub(super) fn reject(
         source_system: shown(system),
         source_id: shown(source_id),
         reason: reason.to_string(),
-        created_at: now.to_string(),
+        created_at: now,
     }
 }
 

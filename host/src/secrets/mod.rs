@@ -18,6 +18,7 @@ pub const HUB_SECRET_PREFIX: &str = "hub.";
 
 use crate::crypto::CryptoError;
 use crate::store::StoreError;
+use crate::store::Timestamp;
 use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,7 @@ pub struct SecretInfo {
     pub name: String,
     /// 1 when set, +1 on every change.
     pub version: i64,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 pub enum SecretStore {

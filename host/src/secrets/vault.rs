@@ -55,7 +55,7 @@ impl VaultSecrets {
         Ok(SecretInfo {
             name: name.to_string(),
             version: written.version as i64,
-            updated_at: written.created_time,
+            updated_at: vault_time(&written.created_time)?,
         })
     }
 
@@ -111,7 +111,7 @@ impl VaultSecrets {
             secrets.push(SecretInfo {
                 name,
                 version: meta.current_version as i64,
-                updated_at: meta.updated_time,
+                updated_at: vault_time(&meta.updated_time)?,
             });
         }
         secrets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -137,4 +137,13 @@ impl VaultSecrets {
             .map_err(|e| VaultError::request(&e))?;
         Ok(true)
     }
+}
+
+/// A time Vault reports (RFC 3339, nanoseconds), as the hub shows times.
+fn vault_time(text: &str) -> Result<crate::store::Timestamp, VaultError> {
+    text.parse().map_err(|_| {
+        VaultError::Request(format!(
+            "Vault/OpenBao answered with a time the hub cannot read: {text:?}"
+        ))
+    })
 }

@@ -1,6 +1,7 @@
 //! SSO accounts: identifying fields sealed, looked up by the blind index of their subject,
 //! linked to a practitioner by the blind index of the NIK.
 
+use super::Timestamp;
 use super::{Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
@@ -19,8 +20,8 @@ pub struct SealedAccount {
     pub roles: String,
     pub active: bool,
     pub content_hash: Vec<u8>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, source_system, subject_index, nik_index, practitioner_id, key_version, subject, username, \
@@ -136,8 +137,8 @@ pub async fn upsert(tx: &mut Tx, rows: &[SealedAccount]) -> Result<(), StoreErro
                     .bind(&a.roles)
                     .bind(a.active)
                     .bind(&a.content_hash)
-                    .bind(&a.created_at)
-                    .bind(&a.updated_at);
+                    .bind(a.created_at)
+                    .bind(a.updated_at);
             }
             query.execute(&mut *tx).await?;
         }

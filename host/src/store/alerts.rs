@@ -1,5 +1,6 @@
 //! Alerts raised for a connector, open until resolved.
 
+use super::Timestamp;
 use super::{Db, StoreError, on, trusted};
 use sqlx::Row;
 
@@ -12,9 +13,9 @@ pub struct AlertRecord {
     /// (a batch had more than 20 % rejected rows).
     pub kind: String,
     pub message: String,
-    pub raised_at: String,
+    pub raised_at: Timestamp,
     /// Set when the condition cleared (credentials: the next successful run).
-    pub resolved_at: Option<String>,
+    pub resolved_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, connector_id, run_id, kind, message, raised_at, resolved_at";
@@ -30,8 +31,8 @@ impl Db {
             .bind(&alert.run_id)
             .bind(&alert.kind)
             .bind(&alert.message)
-            .bind(&alert.raised_at)
-            .bind(&alert.resolved_at)
+            .bind(alert.raised_at)
+            .bind(alert.resolved_at)
             .execute(pool)
             .await?;
             Ok(())
@@ -46,7 +47,7 @@ impl Db {
             )
             .bind(connector_id)
             .bind(kind)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(pool)
             .await?;
             Ok(done.rows_affected())

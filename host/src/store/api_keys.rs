@@ -1,5 +1,6 @@
 //! API keys, stored as SHA-256 hashes only, with a role and extra permissions.
 
+use super::Timestamp;
 use super::{Db, StoreError, on, trusted};
 
 /// Name of the bootstrap admin key (from `HUB_ADMIN_KEY`, or generated on first start).
@@ -12,9 +13,9 @@ pub struct ApiKeyRecord {
     pub role: String,
     /// Grants beyond the role, e.g. `pii:read`.
     pub permissions: Vec<String>,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub created_by: Option<String>,
-    pub revoked_at: Option<String>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, name, role, permissions, created_at, created_by, revoked_at";
@@ -26,9 +27,9 @@ struct ApiKeyRow {
     name: String,
     role: String,
     permissions: String,
-    created_at: String,
+    created_at: Timestamp,
     created_by: Option<String>,
-    revoked_at: Option<String>,
+    revoked_at: Option<Timestamp>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKeyRecord {
@@ -84,7 +85,7 @@ impl Db {
             .bind(&key.role)
             .bind(key_hash)
             .bind(serde_json::to_string(&key.permissions).expect("strings serialize"))
-            .bind(&key.created_at)
+            .bind(key.created_at)
             .bind(&key.created_by)
             .execute(pool)
             .await?;
@@ -115,7 +116,7 @@ impl Db {
                  AND (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
             )
             .bind(id)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(pool)
             .await?;
             if done.rows_affected() > 0 {
@@ -157,7 +158,7 @@ impl Db {
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(BOOTSTRAP)
             .bind(key_hash)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -1,13 +1,14 @@
 //! The audit log: append under a lock on `audit_head`, read in order for verification and
 //! the API.
 
+use super::Timestamp;
 use super::{Db, StoreError, Tx, on, on_tx};
 use sqlx::{FromRow, Row};
 
 /// What an audit entry says, exactly as stored: the fields its MAC covers.
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct AuditEntry {
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
     pub action: String,
     pub target: String,
@@ -110,7 +111,7 @@ pub async fn append_audit_in(
         for ((seq, entry), mac) in (first..).zip(entries).zip(&macs) {
             insert = insert
                 .bind(seq)
-                .bind(&entry.at)
+                .bind(entry.at)
                 .bind(&entry.actor)
                 .bind(&entry.action)
                 .bind(&entry.target)

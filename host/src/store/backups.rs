@@ -1,5 +1,6 @@
 //! Backups taken by this hub or a replica: claimed, then finished (backup/).
 
+use super::Timestamp;
 use super::{Db, StoreError, on};
 use sqlx::Row;
 
@@ -24,7 +25,7 @@ impl Db {
             )
             .bind(id)
             .bind(fire_key)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
@@ -40,7 +41,7 @@ impl Db {
             )
             .bind(backup.id)
             .bind(status)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .bind(backup.file)
             .bind(backup.bytes)
             .bind(backup.sha256)

@@ -1,6 +1,7 @@
 //! Connector instances: a plugin version plus its config, egress allow-list, credentials,
 //! concurrency and retry policy.
 
+use super::Timestamp;
 use super::{Db, StoreError, on, trusted};
 use sqlx::{FromRow, Row};
 
@@ -26,8 +27,8 @@ pub struct ConnectorRecord {
     pub timezone: String,
     /// JSON object of quotas this connector overrides (`runtime::Quotas`).
     pub quotas: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
@@ -49,8 +50,8 @@ impl Db {
             .bind(c.concurrency)
             .bind(c.max_attempts)
             .bind(&c.previous_plugin_digest)
-            .bind(&c.created_at)
-            .bind(&c.updated_at)
+            .bind(c.created_at)
+            .bind(c.updated_at)
             .bind(&c.schedule)
             .bind(&c.timezone)
             .bind(&c.quotas)
@@ -74,7 +75,7 @@ impl Db {
             .bind(&c.credentials)
             .bind(c.concurrency)
             .bind(c.max_attempts)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .bind(&c.schedule)
             .bind(&c.timezone)
             .bind(&c.quotas)
@@ -124,7 +125,7 @@ impl Db {
             let done = sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(enabled)
-                .bind(super::now())
+                .bind(Timestamp::now())
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() > 0)
@@ -142,7 +143,7 @@ impl Db {
             .bind(id)
             .bind(from)
             .bind(to)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)
@@ -162,7 +163,7 @@ impl Db {
     }
 
     /// Enabled connectors with a schedule, with the last fire time handled (when any).
-    pub async fn scheduled_connectors(&self) -> Result<Vec<(ConnectorRecord, Option<String>)>, StoreError> {
+    pub async fn scheduled_connectors(&self) -> Result<Vec<(ConnectorRecord, Option<Timestamp>)>, StoreError> {
         on!(self.pool(), pool => {
             let rows = sqlx::query(trusted(format!(
                 "SELECT {COLUMNS}, last_fired_at FROM connectors WHERE enabled AND schedule IS NOT NULL ORDER BY id"
@@ -176,7 +177,7 @@ impl Db {
     }
 
     /// Records that the schedule tick `fired_at` was handled (moves forward only).
-    pub async fn set_last_fired(&self, id: &str, fired_at: &str) -> Result<(), StoreError> {
+    pub async fn set_last_fired(&self, id: &str, fired_at: Timestamp) -> Result<(), StoreError> {
         on!(self.pool(), pool => {
             sqlx::query(
                 "UPDATE connectors SET last_fired_at = $2 WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at < $2)",

@@ -4,6 +4,7 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas never claim the same row and never wait on each
 //! other; SQLite has one writer, so its statement is atomic as it is.
 
+use super::Timestamp;
 use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
@@ -23,11 +24,11 @@ pub struct JobRecord {
     pub attempts: i64,
     pub max_attempts: i64,
     /// When it may run (next): later than `created_at` while it waits out a retry delay.
-    pub run_after: String,
+    pub run_after: Timestamp,
     /// The last attempt's error.
     pub error: Option<String>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// A job to queue; `payload` is sealed already.
@@ -40,7 +41,7 @@ pub struct NewJob {
     pub payload: Vec<u8>,
     pub key_version: i64,
     pub max_attempts: i64,
-    pub run_after: String,
+    pub run_after: Timestamp,
 }
 
 /// A failed attempt of a job: queued again after `run_after`, or dead-lettered without one.
@@ -48,7 +49,7 @@ pub struct NewJob {
 pub struct JobFailure {
     pub id: String,
     pub error: String,
-    pub run_after: Option<String>,
+    pub run_after: Option<Timestamp>,
 }
 
 /// A job a worker holds.
@@ -97,8 +98,8 @@ impl Db {
     pub async fn claim_jobs(
         &self,
         worker: &str,
-        lease_until: &str,
-        now: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         on!(self.pool(), pool => {
@@ -132,8 +133,8 @@ impl Db {
     pub async fn claim_sync(
         &self,
         worker: &str,
-        lease_until: &str,
-        now: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
     ) -> Result<Option<ClaimedJob>, StoreError> {
         on!(self.pool(), pool => {
             let mut tx = pool.begin().await?;
@@ -163,7 +164,7 @@ impl Db {
     }
 
     /// Extends the lease of every job `worker` holds.
-    pub async fn renew_leases(&self, worker: &str, lease_until: &str) -> Result<u64, StoreError> {
+    pub async fn renew_leases(&self, worker: &str, lease_until: Timestamp) -> Result<u64, StoreError> {
         on!(self.pool(), pool => {
             let done = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE worker = $2 AND status = 'running'")
                 .bind(lease_until)
@@ -207,7 +208,7 @@ impl Db {
                 sqlx::query(trusted(format!(
                     "{DONE}, finished_at = $1 WHERE status = 'running' AND worker = $2 AND id = ANY($3)"
                 )))
-                .bind(super::now())
+                .bind(Timestamp::now())
                 .bind(worker)
                 .bind(ids)
                 .execute(pool)
@@ -220,7 +221,7 @@ impl Db {
                         "{DONE}, finished_at = ? WHERE status = 'running' AND worker = ? AND id IN ({})",
                         Backend::Sqlite.list_placeholders(chunk.len(), 3)
                     );
-                    let mut query = sqlx::query(trusted(sql)).bind(super::now()).bind(worker);
+                    let mut query = sqlx::query(trusted(sql)).bind(Timestamp::now()).bind(worker);
                     for id in chunk {
                         query = query.bind(id);
                     }
@@ -251,9 +252,9 @@ impl Db {
                 );
                 let mut query = super::batch_write(sql);
                 for failure in chunk {
-                    query = query.bind(&failure.id).bind(&failure.error).bind(&failure.run_after);
+                    query = query.bind(&failure.id).bind(&failure.error).bind(failure.run_after);
                 }
-                query.bind(super::now()).bind(worker).execute(pool).await?;
+                query.bind(Timestamp::now()).bind(worker).execute(pool).await?;
             }
             Ok(())
         })
@@ -298,7 +299,7 @@ impl Db {
                  WHERE id = $1 AND status = 'dead' RETURNING {COLUMNS}"
             )))
             .bind(id)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .fetch_optional(pool)
             .await?;
             Ok(row.as_ref().map(JobRecord::from_row).transpose()?)
@@ -364,7 +365,7 @@ async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError>
     let backend = tx.backend();
     on_tx!(tx, conn => {
         let mut inserted = Vec::with_capacity(jobs.len());
-        let now = super::now();
+        let now = Timestamp::now();
         for chunk in jobs.chunks(500) {
             let sql = format!(
                 "INSERT INTO jobs (id, connector_id, kind, dedup_key, run_id, payload, key_version, status, max_attempts, \
@@ -383,8 +384,8 @@ async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError>
                     .bind(job.key_version)
                     .bind("queued")
                     .bind(job.max_attempts)
-                    .bind(&job.run_after)
-                    .bind(&now);
+                    .bind(job.run_after)
+                    .bind(now);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.push(row.try_get("id")?);
@@ -412,7 +413,7 @@ pub async fn enqueue_run(
         .bind(run_id)
         .bind(&job.connector_id)
         .bind(trigger)
-        .bind(super::now())
+        .bind(Timestamp::now())
         .bind(trace_id)
         .bind(fire_key)
         .execute(&mut *tx)

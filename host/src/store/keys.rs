@@ -1,6 +1,7 @@
 //! Wrapped keys by purpose (`data`, `blind-index`, `audit`) and version; the tables holding
 //! sealed columns; and data key rotations with their progress.
 
+use super::Timestamp;
 use super::{Backend, Db, StoreError, on, trusted};
 use sqlx::Row;
 
@@ -11,7 +12,7 @@ pub struct StoredKey {
     pub wrapped: Vec<u8>,
     /// `active`, `retiring` (readable, being re-encrypted away) or `retired` (not loaded).
     pub status: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// A table with columns sealed under the data keys. Every row records the lowest key version
@@ -96,8 +97,8 @@ pub struct KeyRotation {
     pub done: i64,
     pub error: Option<String>,
     pub requested_by: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 const ROTATION_COLUMNS: &str = "id, to_version, status, total, done, error, requested_by, started_at, finished_at";
@@ -135,7 +136,7 @@ impl Db {
             .bind(purpose)
             .bind(version as i64)
             .bind(wrapped)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)
@@ -282,8 +283,8 @@ impl Db {
             .bind(rotation.done)
             .bind(&rotation.error)
             .bind(&rotation.requested_by)
-            .bind(&rotation.started_at)
-            .bind(&rotation.finished_at)
+            .bind(rotation.started_at)
+            .bind(rotation.finished_at)
             .execute(pool)
             .await?;
             Ok(())
@@ -301,7 +302,7 @@ impl Db {
             .bind(rotation.total)
             .bind(rotation.done)
             .bind(&rotation.error)
-            .bind(&rotation.finished_at)
+            .bind(rotation.finished_at)
             .execute(pool)
             .await?;
             Ok(())

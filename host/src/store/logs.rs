@@ -1,5 +1,6 @@
 //! Connector logs: the plugin's own lines and the host's events about the connector.
 
+use super::Timestamp;
 use super::{Db, StoreError, on, trusted};
 use sqlx::Row;
 
@@ -31,7 +32,7 @@ pub struct LogLine {
     pub id: i64,
     pub connector_id: String,
     pub run_id: Option<String>,
-    pub at: String,
+    pub at: Timestamp,
     pub level: String,
     /// `plugin` or `host`.
     pub origin: String,
@@ -54,7 +55,7 @@ impl Db {
                     query = query
                         .bind(&line.connector_id)
                         .bind(&line.run_id)
-                        .bind(&line.at)
+                        .bind(line.at)
                         .bind(&line.level)
                         .bind(&line.origin)
                         .bind(&line.message)

@@ -23,6 +23,9 @@ pub mod rejects;
 pub mod runs;
 pub mod secrets;
 pub mod state;
+mod time;
+
+pub use time::Timestamp;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -237,16 +240,6 @@ fn batch_write<'q, DB: sqlx::Database + sqlx::database::HasStatementCache>(
     sql: String,
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments> {
     sqlx::query(trusted(sql)).persistent(false)
-}
-
-/// The current time as stored: RFC 3339, UTC, milliseconds (fixed width, so text order is
-/// time order).
-pub fn now() -> String {
-    format_time(chrono::Utc::now())
-}
-
-pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Backend {

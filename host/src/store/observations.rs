@@ -1,6 +1,7 @@
 //! Device observations: one row per device, LOINC code and time; the subject and components
 //! sealed in `details`.
 
+use super::Timestamp;
 use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use sqlx::{PgConnection, SqliteConnection};
@@ -16,25 +17,19 @@ pub struct ObservationRecord {
     pub value: Option<f64>,
     /// UCUM unit.
     pub unit: Option<String>,
-    pub effective_at: String,
+    pub effective_at: Timestamp,
     #[serde(skip)]
     pub key_version: i64,
     /// Sealed: subject and components.
     #[serde(skip)]
     pub details: Vec<u8>,
     pub source_system: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 const COLUMNS: &str =
     "id, connector_id, device_id, code, value, unit, effective_at, key_version, details, source_system, created_at";
 const COLUMN_COUNT: usize = 11;
-/// The columns read back on PostgreSQL, which stores `effective_at` as a TIMESTAMPTZ and
-/// gives it back in the text form SQLite stores (RFC 3339, UTC, milliseconds).
-const SELECT_POSTGRES: &str = "id, connector_id, device_id, code, value, unit, \
-     to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS effective_at, key_version, \
-     details, source_system, created_at";
-
 /// Hubs sharing a database prepare and drop partitions one at a time under this advisory lock.
 const PARTITIONS_LOCK: &str = "SELECT pg_advisory_xact_lock(7264002)";
 
@@ -50,12 +45,8 @@ impl Db {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ObservationRecord>, StoreError> {
-        let columns = match self.backend() {
-            Backend::Sqlite => COLUMNS,
-            Backend::Postgres => SELECT_POSTGRES,
-        };
         let sql = format!(
-            "SELECT {columns} FROM observations WHERE ($1 = '' OR device_id = $1) AND ($2 = '' OR code = $2) \
+            "SELECT {COLUMNS} FROM observations WHERE ($1 = '' OR device_id = $1) AND ($2 = '' OR code = $2) \
              AND id < $3 ORDER BY id DESC LIMIT $4"
         );
         on!(self.pool(), pool => {
@@ -95,11 +86,10 @@ impl Db {
             }
             let end = month_start(start, 1).expect("the month after a valid month");
             let in_default: (bool,) = sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM observations_default WHERE effective_at >= $1::timestamptz \
-                 AND effective_at < $2::timestamptz)",
+                "SELECT EXISTS (SELECT 1 FROM observations_default WHERE effective_at >= $1 AND effective_at < $2)",
             )
-            .bind(super::format_time(start))
-            .bind(super::format_time(end))
+            .bind(start)
+            .bind(end)
             .fetch_one(&mut *tx)
             .await?;
             if in_default.0 {
@@ -109,8 +99,8 @@ impl Db {
             }
             sqlx::query(trusted(format!(
                 "CREATE TABLE {name} PARTITION OF observations FOR VALUES FROM ('{}') TO ('{}')",
-                super::format_time(start),
-                super::format_time(end)
+                Timestamp::from(start),
+                Timestamp::from(end)
             )))
             .execute(&mut *tx)
             .await?;
@@ -125,10 +115,10 @@ impl Db {
     /// until then) and deleting from the default partition; on SQLite row by row. Returns
     /// how many rows went.
     pub async fn delete_observations_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let cutoff_text = super::format_time(cutoff);
+        let cutoff = Timestamp::from(cutoff);
         match self.pool() {
             Backed::Sqlite(pool) => Ok(sqlx::query("DELETE FROM observations WHERE effective_at < $1")
-                .bind(cutoff_text)
+                .bind(cutoff)
                 .execute(pool)
                 .await?
                 .rows_affected()),
@@ -138,7 +128,7 @@ impl Db {
                 let mut deleted = 0;
                 for (name, start) in partitions(&mut tx).await? {
                     let end = month_start(start, 1).expect("the month after a valid month");
-                    if end <= cutoff {
+                    if end <= cutoff.as_datetime() {
                         let (rows,): (i64,) = sqlx::query_as(trusted(format!("SELECT COUNT(*) FROM {name}")))
                             .fetch_one(&mut *tx)
                             .await?;
@@ -148,8 +138,8 @@ impl Db {
                         deleted += rows as u64;
                     }
                 }
-                deleted += sqlx::query("DELETE FROM observations_default WHERE effective_at < $1::timestamptz")
-                    .bind(cutoff_text)
+                deleted += sqlx::query("DELETE FROM observations_default WHERE effective_at < $1")
+                    .bind(cutoff)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -217,29 +207,28 @@ async fn insert_sqlite(tx: &mut SqliteConnection, rows: &[ObservationRecord]) ->
                 .bind(&o.code)
                 .bind(o.value)
                 .bind(&o.unit)
-                .bind(&o.effective_at)
+                .bind(o.effective_at)
                 .bind(o.key_version)
                 .bind(&o.details)
                 .bind(&o.source_system)
-                .bind(&o.created_at);
+                .bind(o.created_at);
         }
         inserted += query.execute(&mut *tx).await?.rows_affected();
     }
     Ok(inserted)
 }
 
-/// PostgreSQL: one array per column (see `practitioners::upsert`); times are cast to
-/// TIMESTAMPTZ by the server, which routes each row to its month's partition.
+/// PostgreSQL: one array per column (see `practitioners::upsert`); the server routes each
+/// row to its month's partition.
 async fn insert_postgres(tx: &mut PgConnection, rows: &[ObservationRecord]) -> Result<u64, StoreError> {
     if rows.is_empty() {
         return Ok(0);
     }
     let text = |f: fn(&ObservationRecord) -> &str| rows.iter().map(f).collect::<Vec<_>>();
     Ok(sqlx::query(trusted(format!(
-        "INSERT INTO observations ({COLUMNS}) SELECT id, connector_id, device_id, code, value, unit, \
-         effective_at::timestamptz, key_version, details, source_system, created_at FROM UNNEST($1::text[], \
-         $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::int8[], $9::bytea[], \
-         $10::text[], $11::text[]) AS o ({COLUMNS}){INSERT_TAIL}"
+        "INSERT INTO observations ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+         $3::text[], $4::text[], $5::float8[], $6::text[], $7::timestamptz[], $8::int8[], $9::bytea[], $10::text[], \
+         $11::timestamptz[]) AS o ({COLUMNS}){INSERT_TAIL}"
     )))
     .bind(text(|o| &o.id))
     .bind(text(|o| &o.connector_id))
@@ -247,11 +236,11 @@ async fn insert_postgres(tx: &mut PgConnection, rows: &[ObservationRecord]) -> R
     .bind(text(|o| &o.code))
     .bind(rows.iter().map(|o| o.value).collect::<Vec<_>>())
     .bind(rows.iter().map(|o| o.unit.as_deref()).collect::<Vec<_>>())
-    .bind(text(|o| &o.effective_at))
+    .bind(rows.iter().map(|o| o.effective_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|o| o.key_version).collect::<Vec<_>>())
     .bind(rows.iter().map(|o| o.details.as_slice()).collect::<Vec<_>>())
     .bind(text(|o| &o.source_system))
-    .bind(text(|o| &o.created_at))
+    .bind(rows.iter().map(|o| o.created_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?
     .rows_affected())

@@ -1,5 +1,6 @@
 //! Installed plugin versions: manifest and component, by digest.
 
+use super::Timestamp;
 use super::{Db, StoreError, on, trusted};
 use sqlx::{FromRow, Row};
 
@@ -12,7 +13,7 @@ pub struct PluginRecord {
     pub manifest: String,
     /// The publisher key that signed the package; `None` for bundled or dev-mode installs.
     pub publisher: Option<String>,
-    pub installed_at: String,
+    pub installed_at: Timestamp,
 }
 
 const COLUMNS: &str = "digest, name, version, contract, manifest, publisher, installed_at";
@@ -32,7 +33,7 @@ impl Db {
             .bind(&plugin.manifest)
             .bind(component)
             .bind(&plugin.publisher)
-            .bind(&plugin.installed_at)
+            .bind(plugin.installed_at)
             .execute(pool)
             .await?;
             Ok(())

@@ -1,6 +1,7 @@
 //! Practitioners: identifying columns sealed (see `crypto`), blind indexes for matching and
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
+use super::Timestamp;
 use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
@@ -17,7 +18,7 @@ pub struct MatchKeys {
 /// A practitioner row as stored: identifying columns are ciphertexts. On update, a `None`
 /// sealed column keeps the stored value (a source that does not know a field never erases
 /// it).
-#[derive(Clone, Debug, Default, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SealedPractitioner {
     pub id: String,
     pub str_index: Option<Vec<u8>>,
@@ -40,8 +41,8 @@ pub struct SealedPractitioner {
     pub source_updated_at: Option<String>,
     /// JSON: each golden field's source system and time (`pipeline::golden::Provenance`).
     pub provenance: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// What one source system last said about a practitioner: the canonical record, sealed whole
@@ -56,7 +57,7 @@ pub struct SealedContribution {
     pub record: Vec<u8>,
     pub content_hash: Vec<u8>,
     pub source_updated_at: Option<String>,
-    pub received_at: String,
+    pub received_at: Timestamp,
 }
 
 /// A contribution's keyed content hash, without the record.
@@ -198,8 +199,8 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
                 .bind(&p.source_id)
                 .bind(&p.source_updated_at)
                 .bind(&p.provenance)
-                .bind(&p.created_at)
-                .bind(&p.updated_at);
+                .bind(p.created_at)
+                .bind(p.updated_at);
         }
         query.execute(&mut *tx).await?;
     }
@@ -219,7 +220,7 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
         "INSERT INTO practitioners ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], \
          $4::bytea[], $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
          $12::bytea[], $13::bytea[], $14::text[], $15::text[], $16::bytea[], $17::text[], $18::text[], $19::text[], \
-         $20::text[], $21::text[], $22::text[]){UPSERT_TAIL}"
+         $20::text[], $21::timestamptz[], $22::timestamptz[]){UPSERT_TAIL}"
     )))
     .bind(text(|p| &p.id))
     .bind(column(|p| &p.str_index))
@@ -241,8 +242,8 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
     .bind(text(|p| &p.source_id))
     .bind(optional_text(|p| p.source_updated_at.as_deref()))
     .bind(optional_text(|p| p.provenance.as_deref()))
-    .bind(text(|p| &p.created_at))
-    .bind(text(|p| &p.updated_at))
+    .bind(rows.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|p| p.updated_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -345,7 +346,7 @@ async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedCo
                 .bind(&c.record)
                 .bind(&c.content_hash)
                 .bind(&c.source_updated_at)
-                .bind(&c.received_at);
+                .bind(c.received_at);
         }
         query.execute(&mut *tx).await?;
     }
@@ -361,7 +362,7 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     let bytes = |f: fn(&SealedContribution) -> &[u8]| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(trusted(format!(
         "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
-         $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::text[]){CONTRIBUTION_UPSERT_TAIL}"
+         $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::timestamptz[]){CONTRIBUTION_UPSERT_TAIL}"
     )))
     .bind(
         rows.iter()
@@ -375,7 +376,7 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     .bind(bytes(|c| &c.record))
     .bind(bytes(|c| &c.content_hash))
     .bind(rows.iter().map(|c| c.source_updated_at.as_deref()).collect::<Vec<_>>())
-    .bind(text(|c| &c.received_at))
+    .bind(rows.iter().map(|c| c.received_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

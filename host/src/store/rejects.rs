@@ -1,6 +1,7 @@
 //! Rejected rows: kept with their reason; the row itself is sealed, since it may hold a NIK or
 //! a name.
 
+use super::Timestamp;
 use super::{Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::FromRow;
 
@@ -16,7 +17,7 @@ pub struct RejectRecord {
     pub record: Vec<u8>,
     #[serde(skip)]
     pub key_version: i64,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at";
@@ -83,7 +84,7 @@ pub async fn insert(tx: &mut Tx, rows: &[RejectRecord]) -> Result<(), StoreError
                     .bind(&r.reason)
                     .bind(&r.record)
                     .bind(r.key_version)
-                    .bind(&r.created_at);
+                    .bind(r.created_at);
             }
             query.execute(&mut *tx).await?;
         }

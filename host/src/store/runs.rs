@@ -1,5 +1,6 @@
 //! Runs: one per sync (or other job), with its counters, timing, trace id and error.
 
+use super::Timestamp;
 use super::{Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
@@ -12,9 +13,9 @@ pub struct RunRecord {
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
     pub attempts: i64,
-    pub queued_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub queued_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     pub trace_id: String,
     /// The plugin version the run used; set when an attempt starts.
     pub plugin_digest: Option<String>,
@@ -48,7 +49,7 @@ impl Db {
                  plugin_digest = $3 WHERE id = $1",
             )
             .bind(id)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .bind(plugin_digest)
             .execute(pool)
             .await?;
@@ -83,7 +84,7 @@ impl Db {
             sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
                 .bind(id)
                 .bind(if error.is_some() { "failed" } else { "succeeded" })
-                .bind(super::now())
+                .bind(Timestamp::now())
                 .bind(error)
                 .execute(pool)
                 .await?;

@@ -1,6 +1,7 @@
 //! Connector secrets of the local backend, encrypted under the data keys (never stored or
 //! returned in clear).
 
+use super::Timestamp;
 use super::{Db, StoreError, on};
 use crate::secrets::SecretInfo;
 use sqlx::Row;
@@ -25,7 +26,7 @@ impl Db {
             .bind(connector_id)
             .bind(name)
             .bind(sealed)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .bind(key_version as i64)
             .fetch_one(pool)
             .await?;

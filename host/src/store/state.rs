@@ -1,5 +1,6 @@
 //! Durable per-connector key/value state (cursors, checkpoints).
 
+use super::Timestamp;
 use super::{Db, StoreError, on};
 use sqlx::Row;
 
@@ -35,7 +36,7 @@ impl Db {
             .bind(connector_id)
             .bind(key)
             .bind(value)
-            .bind(super::now())
+            .bind(Timestamp::now())
             .bind(i64::from(max_keys))
             .execute(pool)
             .await?;

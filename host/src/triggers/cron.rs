@@ -112,15 +112,12 @@ impl Scheduler {
                     continue;
                 }
             };
-            let since = last_fired
-                .as_deref()
-                .unwrap_or(&connector.updated_at)
-                .parse::<DateTime<Utc>>()
-                .unwrap_or(now);
+            let since = last_fired.unwrap_or(connector.updated_at).as_datetime();
             let Some(due) = schedule.latest_due(since, now) else {
                 continue;
             };
-            let fire_key = crate::store::format_time(due);
+            let due = crate::store::Timestamp::from(due);
+            let fire_key = due.to_string();
             // A run still waiting for its slot will fetch what this tick would: ticks coalesce
             // instead of piling up behind a slow sync.
             let counts = manager.db().run_counts(&connector.id).await?;
@@ -130,7 +127,7 @@ impl Scheduler {
                 tracing::info!(connector = %connector.id, fire = %fire_key, "scheduled run started");
                 started += 1;
             }
-            manager.db().set_last_fired(&connector.id, &fire_key).await?;
+            manager.db().set_last_fired(&connector.id, due).await?;
         }
         Ok(started)
     }

@@ -19,7 +19,7 @@ pub struct RotatedWebhookSecret {
     /// `whsec_…`: give it to the sender; the hub never shows it again.
     pub secret: String,
     /// Until when the secret it replaced still verifies (none on the first call).
-    pub previous_valid_until: Option<String>,
+    pub previous_valid_until: Option<crate::store::Timestamp>,
 }
 
 /// Connectors' webhook signing secrets: rotated by integrators, read by the inbox.
@@ -45,7 +45,7 @@ impl WebhookSecrets {
                 store
                     .put(connector_id, PREVIOUS, &format!("{} {current}", until.timestamp()))
                     .await?;
-                Some(crate::store::format_time(until))
+                Some(crate::store::Timestamp::from(until))
             }
             None => None,
         };
