@@ -33,7 +33,7 @@ async fn backup_during_sync(backend: Backend) {
         .regnakes_connector("regnakes", &server.base_url(), registry.config())
         .await;
     let db = hub.hub.manager.db();
-    let run = hub.hub.manager.request_run(&id, "test", "test").await.unwrap();
+    let run = hub.hub.manager.runs().request(&id, "test", "test").await.unwrap();
     let mut stored_before = 0;
     for _ in 0..600 {
         stored_before = db.count_practitioners().await.unwrap();

@@ -260,7 +260,7 @@ async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
         .regnakes_connector("replicated", &server.base_url(), sim.config())
         .await;
     // The replica syncs while the first hub rotates.
-    let run = replica.manager.request_run(&id, "test", "test").await.unwrap();
+    let run = replica.manager.runs().request(&id, "test", "test").await.unwrap();
     let (status, body) = first.post("/api/v1/keys/rotate", json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let done = wait_for_rotation(&first).await;

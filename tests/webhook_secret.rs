@@ -62,6 +62,7 @@ async fn webhook_secrets_rotate_with_a_grace_period_and_are_shown_once() {
         hub.hub
             .manager
             .secrets()
+            .store()
             .put(&id, "hub.webhook-previous", &format!("{} {first_secret}", now - 1))
             .await
             .unwrap();

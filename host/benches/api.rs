@@ -53,7 +53,12 @@ async fn main() {
                 .create_connector(regnakes(&format!("regnakes-{i}"), &server, sim.config()), "bench")
                 .await
                 .unwrap();
-            let run = hub.manager.request_run(&connector.id, "bench", "bench").await.unwrap();
+            let run = hub
+                .manager
+                .runs()
+                .request(&connector.id, "bench", "bench")
+                .await
+                .unwrap();
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();

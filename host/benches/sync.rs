@@ -240,7 +240,7 @@ async fn main() {
 
 /// Runs a sync of `connector` to its end.
 async fn sync(hub: &Hub, connector: &str) -> hub::store::runs::RunRecord {
-    let run = hub.manager.request_run(connector, "bench", "bench").await.unwrap();
+    let run = hub.manager.runs().request(connector, "bench", "bench").await.unwrap();
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();

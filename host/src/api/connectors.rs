@@ -182,7 +182,7 @@ pub async fn run(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<RunRecord>), Problem> {
-    let run = state.manager.request_run(&id, "manual", &caller.actor).await?;
+    let run = state.manager.runs().request(&id, "manual", &caller.actor).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
 

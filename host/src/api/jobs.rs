@@ -76,6 +76,6 @@ pub async fn retry(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<JobRecord>), Problem> {
-    let job = state.manager.retry_job(&id, &caller.actor).await?;
+    let job = state.manager.runs().retry_job(&id, &caller.actor).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(job)))
 }

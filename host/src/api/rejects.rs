@@ -41,5 +41,7 @@ pub async fn reprocess(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Reprocessed>, Problem> {
-    Ok(axum::Json(state.manager.reprocess_reject(&id, &caller.actor).await?))
+    Ok(axum::Json(
+        state.manager.runs().reprocess_reject(&id, &caller.actor).await?,
+    ))
 }

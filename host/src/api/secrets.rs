@@ -25,7 +25,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Page<SecretInfo>>, Problem> {
-    let items = state.manager.list_secrets(&id).await?;
+    let items = state.manager.secrets().list(&id).await?;
     Ok(axum::Json(Page {
         items,
         next_cursor: None,
@@ -38,7 +38,11 @@ pub async fn put(
     Path((id, name)): Path<(String, String)>,
     Json(body): Json<SecretValue>,
 ) -> Result<axum::Json<SecretInfo>, Problem> {
-    let info = state.manager.set_secret(&id, &name, &body.value, &caller.actor).await?;
+    let info = state
+        .manager
+        .secrets()
+        .set(&id, &name, &body.value, &caller.actor)
+        .await?;
     Ok(axum::Json(info))
 }
 
@@ -47,6 +51,6 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    state.manager.delete_secret(&id, &name, &caller.actor).await?;
+    state.manager.secrets().delete(&id, &name, &caller.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }

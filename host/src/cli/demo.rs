@@ -151,7 +151,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         &format!("{}/webhooks/{}", hub.url(), kki_connector.id),
         &webhook_secret.secret,
     )?;
-    let kki_run = hub.manager.request_run(&kki_connector.id, "demo", ACTOR).await?;
+    let kki_run = hub.manager.runs().request(&kki_connector.id, "demo", ACTOR).await?;
 
     // SISDMK: an incremental pull (after RegNakes: SISDMK knows no STR status, so its rows
     // only add to practitioners a registry made), and signed webhooks when a worker moves.
@@ -181,7 +181,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let run = hub.manager.request_run(&regnakes.id, "demo", ACTOR).await?;
+    let run = hub.manager.runs().request(&regnakes.id, "demo", ACTOR).await?;
     let admin_token = login(&sso_url).await?;
 
     let api = hub.url();
@@ -304,7 +304,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                     // Accounts link to practitioners by NIK and SISDMK adds to them, so both
                     // sync once practitioners are in.
                     for connector in &after_registry {
-                        if let Err(error) = manager.request_run(connector, "demo", ACTOR).await {
+                        if let Err(error) = manager.runs().request(connector, "demo", ACTOR).await {
                             eprintln!("could not start the sync of {connector}: {error}");
                         }
                     }

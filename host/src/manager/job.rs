@@ -115,6 +115,7 @@ impl ConnectorJob {
         let value = self
             .inner
             .secrets
+            .store()
             .get(&self.connector.id, name)
             .await
             .map_err(|e| match e {
@@ -199,7 +200,7 @@ impl RecordSink for ConnectorJob {
             while rows.len() > 0 {
                 let chunk: Vec<CanonicalRecord> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
                 let stored = chunk.len() as u32;
-                match self.inner.pipeline.ingest(source, chunk).await {
+                match self.inner.runs.pipeline.ingest(source, chunk).await {
                     Ok(part) => outcome.add(part, offset),
                     Err(error) => {
                         result = Err(error);

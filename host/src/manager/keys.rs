@@ -62,7 +62,7 @@ impl Manager {
             .collect();
         Ok(KeysStatus {
             kek: self.inner.keys.kek().describe(),
-            secrets_backend: self.inner.secrets.backend().into(),
+            secrets_backend: self.inner.secrets.store().backend().into(),
             active_version: self.inner.keys.cipher().active_version(),
             versions,
             rotation: db.latest_rotation().await?,

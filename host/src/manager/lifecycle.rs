@@ -97,7 +97,7 @@ impl Manager {
             record.timezone = timezone;
         }
         if let Some(quotas) = patch.quotas {
-            self.check_quotas(&quotas)?;
+            self.inner.runs.check_quotas(&quotas)?;
             record.quotas = quotas.to_string();
         }
         check_schedule(record.schedule.as_deref(), &record.timezone)?;
@@ -187,12 +187,11 @@ impl Manager {
     /// Deletes a connector; its runs, logs and the records it stored stay.
     pub async fn delete_connector(&self, id: &str, actor: &str) -> Result<(), ManagerError> {
         let record = self.connector(id).await?;
-        self.inner
-            .queue
+        self.queue()
             .running()
             .cancel_connector(id, "the connector was deleted while the job ran");
         // Secrets first: a connector whose secrets could not be removed is not deleted.
-        self.inner.secrets.delete_all(id).await?;
+        self.inner.secrets.store().delete_all(id).await?;
         if !self.inner.db.delete_connector(id).await? {
             return Err(ManagerError::NotFound {
                 what: "connector",

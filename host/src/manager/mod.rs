@@ -1,5 +1,6 @@
-//! The integration manager: installed plugins, connector instances and their lifecycle
-//! (create, enable, disable, run), and the execution of runs.
+//! The integration manager: installed plugins and connector instances with their lifecycle
+//! (create, configure, enable, disable, upgrade, delete); their secrets (`secrets.rs`); the
+//! runs and jobs users start (`runs.rs`) and their execution (`runner.rs`).
 
 pub mod alerts;
 pub mod credentials;
@@ -8,25 +9,28 @@ pub mod keys;
 mod lifecycle;
 mod plugins;
 mod runner;
+mod runs;
+mod secrets;
 
 pub use crate::json_schema::FieldError;
 pub use credentials::CredentialSpec;
 pub use lifecycle::{ConnectorPatch, Health};
+pub use runs::Runs;
+pub use secrets::ConnectorSecrets;
 
 use crate::audit::{Auditor, Event};
 use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
-use crate::jobs::{JobKind, Queue};
+use crate::jobs::Queue;
 use crate::pipeline::Pipeline;
 use crate::runtime::{Quotas, Runtime};
-use crate::secrets::{SecretError, SecretInfo, SecretStore};
+use crate::secrets::{SecretError, SecretStore};
 use crate::store::connectors::ConnectorRecord;
-use crate::store::jobs::{JobRecord, NewJob};
-use crate::store::runs::RunRecord;
 use crate::store::{self, Db, StoreError};
 use hub_registry::{Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,24 +130,34 @@ fn empty_object() -> serde_json::Value {
 pub(crate) struct Inner {
     db: Db,
     keys: Arc<KeyRing>,
-    secrets: SecretStore,
+    secrets: ConnectorSecrets,
+    runs: Runs,
     runtime: Arc<Runtime>,
-    pipeline: Pipeline,
     tokens: credentials::TokenCache,
-    queue: Arc<Queue>,
     audit: Auditor,
     trust: TrustPolicy,
     plugins: PluginsConfig,
     /// How often every replica reloads the data keys (see `keys.rs`).
     key_reload: Duration,
-    /// `[quotas]`: what a connector gets unless it overrides some.
-    quotas: Quotas,
-    /// Bumped whenever a connector's settings or secrets change on this hub, so caches of
-    /// them (the webhook inbox's) drop what they hold at once.
-    settings_generation: std::sync::atomic::AtomicU64,
-    /// Manifests by plugin digest (see `manifest_of`).
+    settings_generation: SettingsGeneration,
+    /// Parsed manifests by plugin digest (a digest's manifest never changes).
     manifests: Mutex<HashMap<String, Arc<Manifest>>>,
     reject_windows: alerts::RejectWindows,
+}
+
+/// Changes whenever a connector's settings or secrets change on this hub: caches of them
+/// (the webhook inbox's) compare it with what it was when they read.
+#[derive(Clone, Default)]
+pub(crate) struct SettingsGeneration(Arc<AtomicU64>);
+
+impl SettingsGeneration {
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn changed(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Clone)]
@@ -179,21 +193,20 @@ impl Manager {
             trusted_keys: plugins.trusted_keys.clone(),
             allow_unsigned: plugins.allow_unsigned,
         };
+        let settings_generation = SettingsGeneration::default();
         Self {
             inner: Arc::new(Inner {
+                secrets: ConnectorSecrets::new(db.clone(), secrets, audit.clone(), settings_generation.clone()),
+                runs: Runs::new(db.clone(), keys.clone(), audit.clone(), queue, pipeline, quotas),
                 db,
                 keys,
-                secrets,
                 runtime,
-                pipeline,
                 tokens: credentials::TokenCache::new(),
-                queue,
                 audit,
                 trust,
                 plugins,
                 key_reload,
-                quotas,
-                settings_generation: Default::default(),
+                settings_generation,
                 manifests: Mutex::default(),
                 reject_windows: Default::default(),
             }),
@@ -202,16 +215,12 @@ impl Manager {
 
     /// Changes whenever a connector's settings or secrets change on this hub.
     pub fn settings_generation(&self) -> u64 {
-        self.inner
-            .settings_generation
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.inner.settings_generation.get()
     }
 
     /// Tells caches of connector settings that what they hold may be stale.
     pub(crate) fn settings_changed(&self) {
-        self.inner
-            .settings_generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.inner.settings_generation.changed()
     }
 
     pub fn audit(&self) -> &Auditor {
@@ -226,8 +235,14 @@ impl Manager {
         &self.inner.keys
     }
 
-    pub fn secrets(&self) -> &SecretStore {
+    /// Connector secrets: set, list, delete (`secrets.rs`).
+    pub fn secrets(&self) -> &ConnectorSecrets {
         &self.inner.secrets
+    }
+
+    /// Runs and jobs: start, retry, reprocess (`runs.rs`).
+    pub fn runs(&self) -> &Runs {
+        &self.inner.runs
     }
 
     pub async fn create_connector(&self, new: NewConnector, actor: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -268,7 +283,7 @@ impl Manager {
                 )));
             }
         }
-        self.check_quotas(&new.quotas)?;
+        self.inner.runs.check_quotas(&new.quotas)?;
         check_credential_secrets(&manifest, &new.credentials)?;
         for (name, spec) in &new.credentials {
             if !(spec.token_url.starts_with("https://") || spec.token_url.starts_with("http://")) {
@@ -300,7 +315,7 @@ impl Manager {
             concurrency: new.concurrency.unwrap_or(1).clamp(1, MAX_CONCURRENCY) as i64,
             max_attempts: new
                 .max_attempts
-                .unwrap_or(self.inner.queue.retry_policy().default_attempts)
+                .unwrap_or(self.inner.runs.queue.retry_policy().default_attempts)
                 .clamp(1, MAX_ATTEMPTS) as i64,
             previous_plugin_digest: None,
             schedule,
@@ -311,7 +326,7 @@ impl Manager {
         };
         self.inner.db.insert_connector(&record).await?;
         for (name, value) in &new.secrets {
-            self.put_secret(&record.id, name, value).await?;
+            self.inner.secrets.put(&record.id, name, value).await?;
         }
         tracing::info!(connector = %record.id, name = %record.name, plugin = %manifest.id(), "connector created");
         self.inner
@@ -334,66 +349,10 @@ impl Manager {
     ) -> Result<(), ManagerError> {
         self.inner.db.update_connector(record).await?;
         for (name, value) in secrets {
-            self.put_secret(&record.id, name, value).await?;
+            self.inner.secrets.put(&record.id, name, value).await?;
         }
         self.settings_changed();
         Ok(())
-    }
-
-    /// Sets or rotates a connector secret; audited by name and version, never by value.
-    pub async fn set_secret(
-        &self,
-        connector_id: &str,
-        name: &str,
-        value: &str,
-        actor: &str,
-    ) -> Result<SecretInfo, ManagerError> {
-        self.connector(connector_id).await?;
-        let info = self.put_secret(connector_id, name, value).await?;
-        self.inner
-            .audit
-            .record(
-                Event::new(actor, "secret.set", connector_id)
-                    .details(serde_json::json!({ "name": name, "version": info.version })),
-            )
-            .await;
-        Ok(info)
-    }
-
-    /// Names and versions of a connector's secrets.
-    pub async fn list_secrets(&self, connector_id: &str) -> Result<Vec<SecretInfo>, ManagerError> {
-        self.connector(connector_id).await?;
-        let mut secrets = self.inner.secrets.list(connector_id).await?;
-        secrets.retain(|s| !s.name.starts_with(crate::secrets::HUB_SECRET_PREFIX));
-        Ok(secrets)
-    }
-
-    pub async fn delete_secret(&self, connector_id: &str, name: &str, actor: &str) -> Result<(), ManagerError> {
-        self.connector(connector_id).await?;
-        // The same rule as setting one: the hub's own secrets (`hub.…`) are out of reach.
-        validate_name(name)?;
-        if !self.inner.secrets.delete(connector_id, name).await? {
-            return Err(ManagerError::NotFound {
-                what: "secret",
-                id: name.into(),
-            });
-        }
-        self.settings_changed();
-        self.inner
-            .audit
-            .record(Event::new(actor, "secret.delete", connector_id).details(serde_json::json!({ "name": name })))
-            .await;
-        Ok(())
-    }
-
-    async fn put_secret(&self, connector_id: &str, name: &str, value: &str) -> Result<SecretInfo, ManagerError> {
-        validate_name(name)?;
-        if value.is_empty() || value.len() > 64 * 1024 {
-            return Err(ManagerError::invalid("a secret value must be 1 byte to 64 KiB"));
-        }
-        let info = self.inner.secrets.put(connector_id, name, value).await?;
-        self.settings_changed();
-        Ok(info)
     }
 
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -424,8 +383,7 @@ impl Manager {
         self.inner.audit.record(Event::new(actor, action, id)).await;
         if !enabled {
             let stopped = self
-                .inner
-                .queue
+                .queue()
                 .running()
                 .cancel_connector(id, "the connector was disabled while the job ran");
             if stopped > 0 {
@@ -435,168 +393,8 @@ impl Manager {
         self.connector(id).await
     }
 
-    /// Queues a run of an enabled connector and starts it in the background; the run waits
-    /// for a slot when the connector is at its concurrency limit.
-    pub async fn request_run(&self, id: &str, trigger: &str, actor: &str) -> Result<RunRecord, ManagerError> {
-        let connector = self.connector(id).await?;
-        if !connector.enabled {
-            return Err(ManagerError::Conflict(format!(
-                "connector {:?} is disabled; enable it (POST /api/v1/connectors/{id}/enable) before running it",
-                connector.name
-            )));
-        }
-        let run = self.start_run(&connector, trigger, actor, None).await?;
-        Ok(run.expect("a run without a fire key is always created"))
-    }
-
-    /// Queues and starts the run of a schedule's fire time; `None` when another hub fired it.
-    pub(crate) async fn start_scheduled_run(
-        &self,
-        connector: &ConnectorRecord,
-        fire_key: &str,
-    ) -> Result<Option<RunRecord>, ManagerError> {
-        self.start_run(connector, "cron", "scheduler", Some(fire_key)).await
-    }
-
-    /// Queues a run as a durable job; `None` when `fire_key` was taken (another hub fired
-    /// this schedule tick).
-    async fn start_run(
-        &self,
-        connector: &ConnectorRecord,
-        trigger: &str,
-        actor: &str,
-        fire_key: Option<&str>,
-    ) -> Result<Option<RunRecord>, ManagerError> {
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
-        let job = self.new_job(connector, JobKind::Sync, None, Some(run_id.clone()), &());
-        // The run and its audit entry commit together: a run is never accepted unaudited.
-        let db = &self.inner.db;
-        let mut tx = db.begin().await?;
-        if !store::jobs::enqueue_run(&mut tx, &job, trigger, &trace_id, fire_key).await? {
-            return Ok(None);
-        }
-        let event = Event::new(actor, "connector.run", &connector.id)
-            .details(serde_json::json!({ "run": run_id, "trigger": trigger, "job": job.id }));
-        self.inner.audit.record_in(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.inner.queue.notify_sync();
-        let run = db.run(&run_id).await?.expect("run just created");
-        Ok(Some(run))
-    }
-
-    /// A job for `connector` with its payload sealed, due now.
-    pub(crate) fn new_job(
-        &self,
-        connector: &ConnectorRecord,
-        kind: JobKind,
-        dedup_key: Option<String>,
-        run_id: Option<String>,
-        payload: &impl Serialize,
-    ) -> NewJob {
-        let id = uuid::Uuid::now_v7().to_string();
-        let cipher = self.inner.keys.cipher();
-        NewJob {
-            payload: crate::jobs::seal_payload(&cipher, &id, payload),
-            key_version: cipher.active_version() as i64,
-            id,
-            connector_id: connector.id.clone(),
-            kind: kind.as_str(),
-            dedup_key,
-            run_id,
-            max_attempts: connector.max_attempts,
-            run_after: store::Timestamp::now(),
-        }
-    }
-
-    /// Queues a dead job again with a fresh set of attempts; a sync's run opens again.
-    pub async fn retry_job(&self, id: &str, actor: &str) -> Result<JobRecord, ManagerError> {
-        let db = &self.inner.db;
-        let Some(job) = db.requeue_dead_job(id).await? else {
-            return Err(match db.job(id).await? {
-                Some(job) => {
-                    ManagerError::Conflict(format!("job {id:?} is {}; only dead jobs are retried", job.status))
-                }
-                None => ManagerError::NotFound {
-                    what: "job",
-                    id: id.into(),
-                },
-            });
-        };
-        match &job.run_id {
-            Some(run_id) => {
-                db.reopen_run(run_id).await?;
-                self.inner.queue.notify_sync();
-            }
-            None => self.inner.queue.notify_work(),
-        }
-        self.inner
-            .audit
-            .record(
-                Event::new(actor, "job.retry", id)
-                    .details(serde_json::json!({ "kind": job.kind, "connector": job.connector_id })),
-            )
-            .await;
-        Ok(job)
-    }
-
-    /// Runs a rejected row through the pipeline again, as its connector emitted it: it is
-    /// stored when what made it fail has changed (the person it names is now known, the rules
-    /// changed), else rejected again with the current reason. Either way the old reject goes.
-    pub async fn reprocess_reject(&self, id: &str, actor: &str) -> Result<Reprocessed, ManagerError> {
-        let db = &self.inner.db;
-        let reject = db.reject(id).await?.ok_or_else(|| ManagerError::NotFound {
-            what: "reject",
-            id: id.into(),
-        })?;
-        let json = self
-            .inner
-            .keys
-            .cipher()
-            .decrypt_str("rejects", "record", &reject.id, &reject.record)?;
-        let record = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-            what: "rejected record",
-            detail: e.to_string(),
-        })?;
-        // The connector's quotas; the hub's when the connector is gone.
-        let quotas = match db.connector(&reject.connector_id).await? {
-            Some(connector) => self.inner.quotas_of(&connector).map_err(ManagerError::invalid)?,
-            None => self.inner.quotas.clone(),
-        };
-        let source = crate::pipeline::BatchSource {
-            connector_id: &reject.connector_id,
-            run_id: None,
-            quotas: &quotas,
-        };
-        let outcome = self.inner.pipeline.ingest(source, vec![record]).await?;
-        db.delete_reject(&reject.id).await?;
-        let reprocessed = match outcome.rejected.into_iter().next() {
-            Some((_, reason)) => Reprocessed {
-                outcome: "rejected",
-                reason: Some(reason),
-            },
-            None => Reprocessed {
-                outcome: if outcome.counts.created > 0 {
-                    "created"
-                } else if outcome.counts.updated > 0 {
-                    "updated"
-                } else {
-                    "unchanged"
-                },
-                reason: None,
-            },
-        };
-        self.inner
-            .audit
-            .record(Event::new(actor, "reject.reprocess", id).details(serde_json::json!({
-                "connector": reject.connector_id, "outcome": reprocessed.outcome,
-            })))
-            .await;
-        Ok(reprocessed)
-    }
-
     pub(crate) fn queue(&self) -> &Queue {
-        &self.inner.queue
+        &self.inner.runs.queue
     }
 }
 
@@ -607,26 +405,6 @@ pub struct Reprocessed {
     pub outcome: &'static str,
     /// Why it was rejected again.
     pub reason: Option<String>,
-}
-
-/// Row id of a connector secret in the AAD of its ciphertext.
-impl Inner {
-    /// The quotas `connector` runs under: the hub's, with its overrides over them.
-    pub(crate) fn quotas_of(&self, connector: &ConnectorRecord) -> Result<Quotas, String> {
-        let overrides = serde_json::from_str(&connector.quotas).unwrap_or_else(|_| serde_json::json!({}));
-        self.quotas.with_overrides(&overrides)
-    }
-}
-
-impl Manager {
-    /// Refuses quota overrides that name no quota or are not positive whole numbers.
-    fn check_quotas(&self, overrides: &serde_json::Value) -> Result<(), ManagerError> {
-        self.inner
-            .quotas
-            .with_overrides(overrides)
-            .map(drop)
-            .map_err(ManagerError::invalid)
-    }
 }
 
 /// A credential's client secret is the host's alone: a plugin whose manifest declares a

@@ -145,13 +145,13 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[Claime
         .map_err(|e| Outcome::Failed(e.to_string()))?
         .secrets
         .clone();
-    let quotas = inner.quotas_of(connector).map_err(Outcome::Failed)?;
+    let quotas = inner.runs.quotas_of(connector).map_err(Outcome::Failed)?;
     Ok(Prepared {
         plugin,
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
         granted,
         quotas,
-        running: inner.queue.running().start(&connector.id, &job_ids(jobs)),
+        running: inner.runs.queue.running().start(&connector.id, &job_ids(jobs)),
     })
 }
 

@@ -123,7 +123,7 @@ impl Scheduler {
             let counts = manager.db().run_counts(&connector.id).await?;
             if counts.iter().any(|(status, n)| status == "queued" && *n > 0) {
                 tracing::debug!(connector = %connector.id, fire = %fire_key, "a run is already queued; tick skipped");
-            } else if manager.start_scheduled_run(&connector, &fire_key).await?.is_some() {
+            } else if manager.runs().start_scheduled(&connector, &fire_key).await?.is_some() {
                 tracing::info!(connector = %connector.id, fire = %fire_key, "scheduled run started");
                 started += 1;
             }

@@ -269,7 +269,9 @@ async fn store_batches(
         };
         let mut backoff = Duration::from_millis(100);
         loop {
-            let job = manager.new_job(&connector, JobKind::Messages, None, None, &payload);
+            let job = manager
+                .runs()
+                .new_job(&connector, JobKind::Messages, None, None, &payload);
             match manager.queue().store(job).await {
                 Ok(_) => break,
                 Err(CommitError::Stopping) => return,

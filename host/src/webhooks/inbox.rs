@@ -140,6 +140,7 @@ impl Inbox {
         };
         let job = self
             .manager
+            .runs()
             .new_job(&connector, JobKind::Webhook, Some(id), None, &payload);
         let job_id = job.id.clone();
         match self.manager.queue().store(job).await {

@@ -37,7 +37,7 @@ impl WebhookSecrets {
     pub async fn rotate(&self, connector_id: &str, actor: &str) -> Result<RotatedWebhookSecret, ManagerError> {
         let manager = &self.manager;
         manager.connector(connector_id).await?;
-        let store = manager.secrets();
+        let store = manager.secrets().store();
         let now = chrono::Utc::now();
         let previous_valid_until = match store.get(connector_id, CURRENT).await? {
             Some(current) => {
@@ -71,7 +71,7 @@ impl WebhookSecrets {
     /// The secrets a webhook for this connector may be signed with now: the current one and,
     /// within its grace period, the one before it. Empty when none was ever created.
     pub async fn valid(&self, connector_id: &str) -> Result<Vec<WebhookSecret>, ManagerError> {
-        let store = self.manager.secrets();
+        let store = self.manager.secrets().store();
         let mut secrets = Vec::with_capacity(2);
         if let Some(current) = store.get(connector_id, CURRENT).await? {
             secrets.push(parse_stored(&current)?);
