@@ -5,7 +5,7 @@ use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT, REJECT_WINDOW_ROWS};
 use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::model::CanonicalRecord;
-use crate::pipeline::{BatchOutcome, BatchSource};
+use crate::pipeline::{BatchOutcome, BatchSource, Preparing};
 use crate::runtime::{
     EmitOutcome, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, SecretSource, StateStore, TokenSource,
 };
@@ -184,57 +184,81 @@ impl ConnectorJob {
     }
 }
 
+impl ConnectorJob {
+    fn source(&self) -> BatchSource<'_> {
+        BatchSource {
+            connector_id: &self.connector.id,
+            run_id: self.run_id.as_deref(),
+            quotas: &self.quotas,
+        }
+    }
+
+    /// Starts stages 1-2 of each transaction's rows of `batch` at once (see
+    /// [`crate::pipeline::Pipeline::prepare`]): `(rows, preparing)` in order.
+    fn prepare(&self, batch: Vec<CanonicalRecord>) -> Vec<(u32, Preparing)> {
+        let mut rows = batch.into_iter();
+        let mut prepared = Vec::new();
+        while rows.len() > 0 {
+            let chunk: Vec<CanonicalRecord> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
+            let len = chunk.len() as u32;
+            prepared.push((len, self.inner.runs.pipeline.prepare(self.source(), chunk)));
+        }
+        prepared
+    }
+
+    /// Stores prepared rows in order, one transaction each; audits the batch as one.
+    async fn store(&self, prepared: Vec<(u32, Preparing)>) -> Result<EmitOutcome, PluginError> {
+        let received: u32 = prepared.iter().map(|(rows, _)| rows).sum();
+        let mut outcome = BatchOutcome::default();
+        let mut result = Ok(());
+        let mut offset = 0u32;
+        for (rows, preparing) in prepared {
+            match self.inner.runs.pipeline.store(self.source(), preparing).await {
+                Ok(part) => outcome.add(part, offset),
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            }
+            offset += rows;
+        }
+        let result = result.map(|()| outcome);
+        self.flush_logs().await;
+        self.audit_batch(received as usize, &result).await;
+        match result {
+            Ok(outcome) => Ok(EmitOutcome {
+                accepted: (outcome.counts.created + outcome.counts.updated + outcome.counts.unchanged) as u32,
+                rejected: outcome
+                    .rejected
+                    .into_iter()
+                    .map(|(index, reason)| RejectedRow { index, reason })
+                    .collect(),
+            }),
+            Err(error) => {
+                self.log(
+                    LogLevel::Error,
+                    format!("storing a batch failed: {error}"),
+                    vec![],
+                    false,
+                );
+                self.store_failure.lock().unwrap().get_or_insert(error.to_string());
+                Err(PluginError::Unavailable(
+                    "the hub could not store this batch; the run will be retried".into(),
+                ))
+            }
+        }
+    }
+}
+
 impl RecordSink for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
-        Box::pin(async move {
-            let source = BatchSource {
-                connector_id: &self.connector.id,
-                run_id: self.run_id.as_deref(),
-                quotas: &self.quotas,
-            };
-            let received = batch.len();
-            let mut outcome = BatchOutcome::default();
-            let mut result = Ok(());
-            let mut rows = batch.into_iter();
-            let mut offset = 0u32;
-            while rows.len() > 0 {
-                let chunk: Vec<CanonicalRecord> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
-                let stored = chunk.len() as u32;
-                match self.inner.runs.pipeline.ingest(source, chunk).await {
-                    Ok(part) => outcome.add(part, offset),
-                    Err(error) => {
-                        result = Err(error);
-                        break;
-                    }
-                }
-                offset += stored;
-            }
-            let result = result.map(|()| outcome);
-            self.flush_logs().await;
-            self.audit_batch(received, &result).await;
-            match result {
-                Ok(outcome) => Ok(EmitOutcome {
-                    accepted: (outcome.counts.created + outcome.counts.updated + outcome.counts.unchanged) as u32,
-                    rejected: outcome
-                        .rejected
-                        .into_iter()
-                        .map(|(index, reason)| RejectedRow { index, reason })
-                        .collect(),
-                }),
-                Err(error) => {
-                    self.log(
-                        LogLevel::Error,
-                        format!("storing a batch failed: {error}"),
-                        vec![],
-                        false,
-                    );
-                    self.store_failure.lock().unwrap().get_or_insert(error.to_string());
-                    Err(PluginError::Unavailable(
-                        "the hub could not store this batch; the run will be retried".into(),
-                    ))
-                }
-            }
-        })
+        let prepared = self.prepare(batch);
+        Box::pin(self.store(prepared))
+    }
+
+    fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
+        let prepared = self.prepare(batch);
+        Box::pin(async move { self.store(prepared).await })
     }
 }
 

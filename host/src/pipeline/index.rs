@@ -5,6 +5,7 @@ use crate::crypto::BlindIndexer;
 use crate::model::Practitioner;
 
 /// A practitioner's blind indexes.
+#[derive(Clone)]
 pub(super) struct Indexes {
     pub str_index: Vec<u8>,
     pub nik_index: Vec<u8>,
@@ -12,6 +13,7 @@ pub(super) struct Indexes {
 }
 
 /// A valid practitioner of the batch with its blind indexes.
+#[derive(Clone)]
 pub(super) struct Keyed {
     /// Its position in the batch.
     pub index: usize,

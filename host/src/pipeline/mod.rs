@@ -16,6 +16,10 @@
 //! 5. `seal`: identifying columns and whole records encrypted under the active data key.
 //! 6. `write`: one statement per table, in one transaction.
 //!
+//! Stages 1-2 need nothing stored: [`Pipeline::prepare`] starts them on the blocking pool at
+//! once, so they run while earlier batches are matched and written, over every core.
+//! Stages 3-6 ([`Pipeline::store`]) run batch after batch, in the order the batches came.
+//!
 //! Accounts (`accounts`) and observations (`observations`) take their own short paths.
 
 mod accounts;
@@ -85,15 +89,37 @@ impl Pipeline {
         Self { db, keys }
     }
 
-    /// Stores a batch in one transaction. When another writer (a concurrent run, another
-    /// replica) created one of the same people between this batch's match and its insert,
-    /// the unique STR index refuses the insert and the batch is matched and stored again, so
-    /// the person is updated rather than duplicated or lost.
+    /// Stores a batch in one transaction: [`Pipeline::prepare`], then [`Pipeline::store`].
     pub async fn ingest(
         &self,
         source: BatchSource<'_>,
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
+        let prepared = self.prepare(source, batch);
+        self.store(source, prepared).await
+    }
+
+    /// Starts stages 1-2 (validate; index the valid practitioners) of a batch on the
+    /// blocking pool at once: they need nothing stored, so they run while earlier batches
+    /// are matched and written, and batches prepared together use every core.
+    pub fn prepare(&self, source: BatchSource<'_>, batch: Vec<CanonicalRecord>) -> Preparing {
+        let (keys, connector_id, quotas) = (
+            self.keys.clone(),
+            source.connector_id.to_string(),
+            source.quotas.clone(),
+        );
+        Preparing(tokio::task::spawn_blocking(move || {
+            Taken::from_batch(&keys, &quotas, &connector_id, batch, Timestamp::now())
+        }))
+    }
+
+    /// Matches, merges, seals and writes a prepared batch (stages 3-6) in one transaction.
+    /// Batches of one source must be stored in the order they came: a later one may update
+    /// a person an earlier one created. When another writer (a concurrent run, another
+    /// replica) created one of the same people between this batch's match and its insert,
+    /// the unique STR index refuses the insert and the batch is matched and stored again, so
+    /// the person is updated rather than duplicated or lost.
+    pub async fn store(&self, source: BatchSource<'_>, prepared: Preparing) -> Result<BatchOutcome, StoreError> {
         // A try after a conflict succeeds unless yet another writer created one more of the
         // batch's people meanwhile: two hubs working the webhooks of 60 people beside a sync
         // of the same 60 needed more than 3 back-to-back tries in CI. Short jittered pauses
@@ -103,8 +129,12 @@ impl Pipeline {
             max_delay_ms: 200,
             default_attempts: 5,
         };
+        let taken = prepared
+            .0
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         for attempt in 1..CONFLICTS.default_attempts {
-            match self.ingest_once(source, batch.clone()).await {
+            match self.store_once(source, taken.clone()).await {
                 Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     tracing::debug!(
                         connector = source.connector_id,
@@ -121,24 +151,14 @@ impl Pipeline {
             }
             tokio::time::sleep(CONFLICTS.delay(attempt)).await;
         }
-        self.ingest_once(source, batch).await
+        self.store_once(source, taken).await
     }
 
-    async fn ingest_once(
-        &self,
-        source: BatchSource<'_>,
-        batch: Vec<CanonicalRecord>,
-    ) -> Result<BatchOutcome, StoreError> {
+    async fn store_once(&self, source: BatchSource<'_>, taken: Taken) -> Result<BatchOutcome, StoreError> {
         let now = Timestamp::now();
         let connector_id = source.connector_id.to_string();
         let run_id = source.run_id.map(str::to_string);
         let quotas = source.quotas.clone();
-
-        // 1-2. Validate; index the valid practitioners.
-        let taken = {
-            let (keys, connector_id, quotas, now) = (self.keys.clone(), connector_id.clone(), quotas.clone(), now);
-            off_async(move || Taken::from_batch(&keys, &quotas, &connector_id, batch, now)).await
-        };
 
         // 3. Match against what is stored; read what each matched practitioner's sources said
         // (by hash), and the sealed records of those the batch changes. One read transaction,
@@ -196,7 +216,11 @@ async fn off_async<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
+/// A batch being prepared by [`Pipeline::prepare`]; dropped, its result is discarded.
+pub struct Preparing(tokio::task::JoinHandle<Taken>);
+
 /// A batch after validation (stages 1-2): what goes on to matching, and what was refused.
+#[derive(Clone)]
 struct Taken {
     counts: RunCounts,
     keyed: Vec<index::Keyed>,

@@ -17,17 +17,26 @@ use tokio::task::JoinHandle;
 pub trait RecordSink: Send + Sync + 'static {
     /// Validate, match, encrypt and store a batch.
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>>;
+
+    /// A queued batch: starts at once what needs no earlier batch stored (validating,
+    /// indexing) and returns the rest, which the queue awaits in order. By default nothing
+    /// starts early.
+    fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
+        Box::pin(async move { self.emit(batch).await })
+    }
 }
 
-/// What a plugin queued, in order: pages to store, and the cursors it saved after them.
+/// What a plugin queued, in order: pages being stored (begun by [`RecordSink::begin`]), and
+/// the cursors it saved after them.
 enum Step {
-    Store(Vec<CanonicalRecord>),
+    Store(BoxFuture<'static, Result<EmitOutcome, PluginError>>),
     SaveCursor(String),
 }
 
 /// How many steps wait behind the one being stored. One: a page of 1,000 records is stored in
 /// ~100 ms and fetched in ~25 ms (BENCHMARKS.md, sync), so a deeper queue would only hold
-/// more pages in memory; the plugin waits in `queue` instead (back-pressure).
+/// more pages in memory; the plugin waits in `queue` instead (back-pressure). The waiting
+/// page is validated and indexed meanwhile, as is the one the plugin waits to hand over.
 const WAITING_STEPS: usize = 1;
 
 /// The per-instance state of `queue`: one task stores the queued steps in order while the
@@ -44,18 +53,13 @@ pub(super) struct Queue {
 }
 
 impl Queue {
-    fn start(
-        &mut self,
-        records: Arc<dyn RecordSink>,
-        state: Arc<dyn StateStore>,
-        max_keys: u32,
-    ) -> &mpsc::Sender<Step> {
+    fn start(&mut self, state: Arc<dyn StateStore>, max_keys: u32) -> &mpsc::Sender<Step> {
         let (sender, mut steps) = mpsc::channel(WAITING_STEPS);
         self.task = Some(tokio::spawn(async move {
             while let Some(step) = steps.recv().await {
                 match step {
-                    Step::Store(batch) => {
-                        if let Err(error) = records.emit(batch).await {
+                    Step::Store(storing) => {
+                        if let Err(error) = storing.await {
                             return Ok(Err(error));
                         }
                     }
@@ -103,9 +107,7 @@ impl HostState {
         }
         let steps = match &self.queue.steps {
             Some(steps) => steps,
-            None => self
-                .queue
-                .start(self.records.clone(), self.state.clone(), self.quotas.state_keys),
+            None => self.queue.start(self.state.clone(), self.quotas.state_keys),
         };
         if steps.send(step).await.is_ok() {
             return Ok(Ok(()));
@@ -171,8 +173,8 @@ impl records::Host for HostState {
         batch: Vec<super::bindings::CanonicalRecord>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
         self.check_batch_size("a queued page", &batch)?;
-        self.enqueue(Step::Store(batch.into_iter().map(Into::into).collect()))
-            .await
+        let batch = batch.into_iter().map(Into::into).collect();
+        self.enqueue(Step::Store(self.records.clone().begin(batch))).await
     }
 }
 
@@ -191,12 +193,15 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// Stores pages slowly, refuses the `refuse`-th (1-based), and records what it kept:
-    /// `page N` for each stored page, `cursor C` for each cursor.
+    /// `page N` for each stored page, `cursor C` for each cursor; and in `events`, when each
+    /// queued page was begun and stored.
     #[derive(Default)]
     struct Recorder {
         refuse: usize,
         pages: Mutex<usize>,
         kept: Mutex<Vec<String>>,
+        begun: Mutex<usize>,
+        events: Mutex<Vec<String>>,
     }
 
     impl RecordSink for Recorder {
@@ -212,11 +217,22 @@ mod tests {
                     return Err(PluginError::Unavailable("the disk is full".into()));
                 }
                 self.kept.lock().unwrap().push(format!("page {page}"));
+                self.events.lock().unwrap().push(format!("stored {page}"));
                 Ok(EmitOutcome {
                     accepted: 0,
                     rejected: Vec::new(),
                 })
             })
+        }
+
+        fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
+            let page = {
+                let mut begun = self.begun.lock().unwrap();
+                *begun += 1;
+                *begun
+            };
+            self.events.lock().unwrap().push(format!("begun {page}"));
+            Box::pin(async move { self.emit(batch).await })
         }
     }
 
@@ -278,6 +294,22 @@ mod tests {
         let mut host = host(&recorder);
         assert_eq!(pull(&mut host, 3).await, [true, true, true]);
         assert!(host.queue.drain().await.unwrap().is_ok());
+        assert_eq!(
+            *recorder.kept.lock().unwrap(),
+            ["page 1", "cursor 1", "page 2", "cursor 2", "page 3", "cursor 3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_page_is_begun_while_the_page_before_it_is_stored() {
+        let recorder = Arc::new(Recorder::default());
+        let mut host = host(&recorder);
+        pull(&mut host, 3).await;
+        assert!(host.queue.drain().await.unwrap().is_ok());
+        let events = recorder.events.lock().unwrap().clone();
+        let at = |event: &str| events.iter().position(|e| e == event).unwrap();
+        assert!(at("begun 2") < at("stored 1"), "{events:?}");
+        assert!(at("begun 3") < at("stored 2"), "{events:?}");
         assert_eq!(
             *recorder.kept.lock().unwrap(),
             ["page 1", "cursor 1", "page 2", "cursor 2", "page 3", "cursor 3"]
