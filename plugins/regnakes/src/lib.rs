@@ -5,13 +5,12 @@
 //! a finished run leaves `updated_since` at the newest change it saw.
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{pull_json_listing, text};
+use healthforce_sdk::listing::{Lenient, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Employment, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest,
     SyncSummary,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 const SYSTEM: &str = "regnakes";
 
@@ -47,12 +46,12 @@ impl Connector for RegNakes {
             None => "/api/v1/nakes".to_string(),
         };
         // RegNakes writes every timestamp in one format (UTC, microseconds).
-        pull_json_listing(
+        pull_typed_listing(
             &request,
             &client,
             &path,
             config.per_page,
-            "diperbarui_pada",
+            |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )
     }
@@ -60,61 +59,120 @@ impl Connector for RegNakes {
 
 healthforce_sdk::export_connector!(RegNakes);
 
-/// Maps one RegNakes row onto the canonical practitioner. Nothing is dropped here: the host
-/// validates and keeps bad rows as rejects with their reason.
-fn to_practitioner(row: &Value) -> CanonicalRecord {
-    let str_doc = row.get("str").filter(|v| v.is_object());
-    let mut registrations: Vec<Registration> = str_doc
+/// A RegNakes row as listed. Every field is lenient ([`Text`], [`Lenient`]): nothing is
+/// dropped here, the host validates and keeps bad rows as rejects with their reason.
+#[derive(Deserialize)]
+struct Row {
+    #[serde(default)]
+    id: Text,
+    #[serde(default)]
+    nik: Text,
+    #[serde(default)]
+    nama: Text,
+    #[serde(default)]
+    tempat_lahir: Text,
+    #[serde(default)]
+    tanggal_lahir: Text,
+    #[serde(default)]
+    jenis_kelamin: Text,
+    #[serde(default)]
+    profesi: Text,
+    #[serde(default)]
+    no_hp: Text,
+    #[serde(default)]
+    email: Text,
+    #[serde(default)]
+    diperbarui_pada: Text,
+    #[serde(default, rename = "str")]
+    str_doc: Lenient<StrDoc>,
+    #[serde(default)]
+    sip: Lenient<Vec<Lenient<Sip>>>,
+}
+
+#[derive(Deserialize)]
+struct StrDoc {
+    #[serde(default)]
+    nomor: Text,
+    #[serde(default)]
+    status: Text,
+    #[serde(default)]
+    tanggal_terbit: Text,
+    #[serde(default)]
+    berlaku_sampai: Text,
+}
+
+#[derive(Default, Deserialize)]
+struct Sip {
+    #[serde(default)]
+    nomor: Text,
+    #[serde(default)]
+    berlaku_sampai: Text,
+    #[serde(default)]
+    fasyankes: Text,
+}
+
+/// Maps one RegNakes row onto the canonical practitioner.
+fn to_practitioner(row: Row) -> CanonicalRecord {
+    let sips: Vec<Sip> = row
+        .sip
+        .0
+        .unwrap_or_default()
+        .into_iter()
+        .map(|sip| sip.0.unwrap_or_default())
+        .collect();
+    let str_number = row.str_doc.0.as_ref().and_then(|s| s.nomor.0.clone());
+    let mut registrations: Vec<Registration> = row
+        .str_doc
+        .0
         .map(|s| Registration {
             kind: "str".into(),
-            number: text(s, "nomor").unwrap_or_default(),
-            status: status(text(s, "status").as_deref()),
+            number: s.nomor.0.unwrap_or_default(),
+            status: status(s.status.0.as_deref()),
             issuer: Some("KKI".into()),
-            valid_from: text(s, "tanggal_terbit"),
-            valid_until: text(s, "berlaku_sampai"),
+            valid_from: s.tanggal_terbit.0,
+            valid_until: s.berlaku_sampai.0,
         })
         .into_iter()
         .collect();
-    let sips = row.get("sip").and_then(Value::as_array).cloned().unwrap_or_default();
-    registrations.extend(sips.iter().map(|sip| Registration {
-        kind: "sip".into(),
-        number: text(sip, "nomor").unwrap_or_default(),
-        status: "active".into(),
-        issuer: None,
-        valid_from: None,
-        valid_until: text(sip, "berlaku_sampai"),
-    }));
     let employments = sips
         .iter()
-        .filter_map(|sip| text(sip, "fasyankes"))
+        .filter_map(|sip| sip.fasyankes.0.clone())
         .map(|facility_name| Employment {
             facility_code: None,
             facility_name,
-            position: text(row, "profesi"),
+            position: row.profesi.0.clone(),
             start_date: None,
             end_date: None,
         })
         .collect();
+    registrations.extend(sips.into_iter().map(|sip| Registration {
+        kind: "sip".into(),
+        number: sip.nomor.0.unwrap_or_default(),
+        status: "active".into(),
+        issuer: None,
+        valid_from: None,
+        valid_until: sip.berlaku_sampai.0,
+    }));
     CanonicalRecord::Practitioner(Practitioner {
-        nik: text(row, "nik"),
-        str_number: str_doc.and_then(|s| text(s, "nomor")),
-        full_name: text(row, "nama"),
-        birth_place: text(row, "tempat_lahir"),
-        birth_date: text(row, "tanggal_lahir"),
-        gender: match text(row, "jenis_kelamin").as_deref() {
+        nik: row.nik.0,
+        str_number,
+        full_name: row.nama.0,
+        birth_place: row.tempat_lahir.0,
+        birth_date: row.tanggal_lahir.0,
+        gender: match row.jenis_kelamin.0.as_deref() {
             Some("L") => Gender::Male,
             Some("P") => Gender::Female,
             _ => Gender::Unknown,
         },
-        profession: text(row, "profesi"),
-        phone: text(row, "no_hp"),
-        email: text(row, "email"),
+        profession: row.profesi.0,
+        phone: row.no_hp.0,
+        email: row.email.0,
         registrations,
         employments,
         source: SourceRef {
             system: SYSTEM.into(),
-            id: text(row, "id").unwrap_or_default(),
-            updated_at: text(row, "diperbarui_pada"),
+            id: row.id.0.unwrap_or_default(),
+            updated_at: row.diperbarui_pada.0,
         },
         ..healthforce_sdk::empty_practitioner()
     })
