@@ -182,9 +182,7 @@ impl ConnectorJob {
         };
         self.inner.audit.record(event).await;
     }
-}
 
-impl ConnectorJob {
     fn source(&self) -> BatchSource<'_> {
         BatchSource {
             connector_id: &self.connector.id,

@@ -315,7 +315,7 @@ impl Manager {
             concurrency: new.concurrency.unwrap_or(1).clamp(1, MAX_CONCURRENCY) as i64,
             max_attempts: new
                 .max_attempts
-                .unwrap_or(self.inner.runs.queue.retry_policy().default_attempts)
+                .unwrap_or(self.queue().retry_policy().default_attempts)
                 .clamp(1, MAX_ATTEMPTS) as i64,
             previous_plugin_digest: None,
             schedule,
@@ -356,14 +356,7 @@ impl Manager {
     }
 
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
-        self.inner
-            .db
-            .connector(id)
-            .await?
-            .ok_or_else(|| ManagerError::NotFound {
-                what: "connector",
-                id: id.into(),
-            })
+        stored_connector(&self.inner.db, id).await
     }
 
     pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &str) -> Result<ConnectorRecord, ManagerError> {
@@ -405,6 +398,15 @@ pub struct Reprocessed {
     pub outcome: &'static str,
     /// Why it was rejected again.
     pub reason: Option<String>,
+}
+
+/// The connector `id`, or why there is none: what every service of the manager answers for
+/// an unknown connector.
+async fn stored_connector(db: &Db, id: &str) -> Result<ConnectorRecord, ManagerError> {
+    db.connector(id).await?.ok_or_else(|| ManagerError::NotFound {
+        what: "connector",
+        id: id.into(),
+    })
 }
 
 /// A credential's client secret is the host's alone: a plugin whose manifest declares a

@@ -47,10 +47,7 @@ impl Runs {
     /// Queues a run of an enabled connector; it waits for a slot when the connector is at
     /// its concurrency limit.
     pub async fn request(&self, id: &str, trigger: &str, actor: &str) -> Result<RunRecord, ManagerError> {
-        let connector = self.db.connector(id).await?.ok_or_else(|| ManagerError::NotFound {
-            what: "connector",
-            id: id.into(),
-        })?;
+        let connector = super::stored_connector(&self.db, id).await?;
         if !connector.enabled {
             return Err(ManagerError::Conflict(format!(
                 "connector {:?} is disabled; enable it (POST /api/v1/connectors/{id}/enable) before running it",

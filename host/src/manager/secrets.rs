@@ -89,12 +89,6 @@ impl ConnectorSecrets {
     }
 
     async fn connector_exists(&self, id: &str) -> Result<(), ManagerError> {
-        match self.db.connector(id).await? {
-            Some(_) => Ok(()),
-            None => Err(ManagerError::NotFound {
-                what: "connector",
-                id: id.into(),
-            }),
-        }
+        super::stored_connector(&self.db, id).await.map(drop)
     }
 }
