@@ -133,7 +133,7 @@ async fn sso() -> (SsoSim, hub_sim::Running) {
 async fn hub_with_sso(sim: &SsoSim) -> TestHub {
     let (issuer, audience) = (sim.issuer(), sim.audience().to_string());
     TestHub::start_with(Backend::Sqlite, move |config| {
-        config.auth.oidc = Some(hub::config::OidcConfig {
+        config.auth.oidc = Some(hub::auth::OidcConfig {
             issuer,
             audience,
             roles_claim: "roles".into(),

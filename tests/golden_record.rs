@@ -170,7 +170,7 @@ async fn three_sources_make_one_practitioner_with_each_field_from_its_owner() {
             "nama": other.full_name,
             "tempat_lahir": other.birth_place,
             "tanggal_lahir": other.birth_date.to_string(),
-            "jenis_kelamin": match other.sex { hub_sim::people::Sex::Male => "L", hub_sim::people::Sex::Female => "P" },
+            "jenis_kelamin": other.sex.code(),
             "nomor_str": person.str_number,
             "no_hp": "081299990000",
             "diperbarui_pada": chrono::Utc::now().to_rfc3339(),

@@ -252,7 +252,7 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
         // events carry a record the hub rejects.
         let now = chrono::Utc::now();
         let mut bodies: Vec<(String, Value, bool)> = (0..sim.total())
-            .map(|i| (i, sim.read(i, hub_sim::registry::RegistryRow::to_json)))
+            .map(|i| (i, sim.json(i)))
             .filter(|(_, data)| data["status_str"] == "aktif")
             .map(|(i, mut data)| {
                 data["pelatihan"]
@@ -264,7 +264,7 @@ async fn a_burst_of_webhooks_is_worked_in_batches_each_job_once_and_a_few_reject
             })
             .collect();
         for i in 0..2 {
-            let mut data = sim.read(i, hub_sim::registry::RegistryRow::to_json);
+            let mut data = sim.json(i);
             data["nik"] = json!("12345");
             bodies.push((format!("msg_bad_{i}"), data, false));
         }

@@ -168,7 +168,7 @@ async fn main() {
             data_dir: dir.path().to_path_buf(),
             database_url,
             admin_key: Some(hub::config::SecretString::new("bench-admin-key-0123456789abcdef")),
-            keys: hub::config::KeysConfig {
+            keys: hub::crypto::KeysConfig {
                 reload_secs: 1,
                 ..Default::default()
             },

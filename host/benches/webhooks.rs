@@ -66,7 +66,7 @@ async fn main() {
             ..Default::default()
         });
         let event = |i: usize, valid: bool, training: bool| {
-            let mut data = doctors.read(i, hub_sim::registry::RegistryRow::to_json);
+            let mut data = doctors.json(i);
             if !valid {
                 data["nik"] = serde_json::json!("12345");
             }

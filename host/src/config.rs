@@ -1,7 +1,18 @@
 //! Hub configuration: `hub.toml`, then `HUB_*` environment variables over it.
+//!
+//! Each section's type lives with what it configures: `[limits]` and `[quotas]` in
+//! `runtime/`, `[jobs]` and `[retry]` in `jobs/`, `[webhooks]` in `webhooks/`, `[mqtt]` in
+//! `triggers/`, `[plugins]` in `manager/plugins.rs`, `[auth]` in `auth/`, `[vault]` in
+//! `vault.rs`, `[secrets]` in `secrets/`, `[keys]` in `crypto/`, `[backup]` in `backup/`,
+//! `[observations]` in `observations.rs`. This file only puts them together.
 
+use crate::auth::AuthConfig;
+use crate::crypto::KeysConfig;
 use crate::jobs::{JobsConfig, RetryPolicy};
+use crate::manager::PluginsConfig;
 use crate::runtime::{Limits, Quotas};
+use crate::secrets::SecretsConfig;
+use crate::vault::VaultConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,152 +78,6 @@ impl std::fmt::Debug for SecretString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
     }
-}
-
-/// `[vault]`: a Vault or OpenBao server. The token (`HUB_VAULT_TOKEN`) or AppRole secret id
-/// (`HUB_VAULT_SECRET_ID`) come from the environment only, never from the file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VaultConfig {
-    /// `https://vault.example.go.id:8200`.
-    pub address: String,
-    /// Vault Enterprise / OpenBao namespace.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// AppRole login when set (with `HUB_VAULT_SECRET_ID`); else the token in `HUB_VAULT_TOKEN`.
-    #[serde(default)]
-    pub role_id: Option<String>,
-    #[serde(default = "default_approle_mount")]
-    pub approle_mount: String,
-    #[serde(default = "default_vault_timeout_secs")]
-    pub timeout_secs: u64,
-    #[serde(skip)]
-    pub token: Option<SecretString>,
-    #[serde(skip)]
-    pub secret_id: Option<SecretString>,
-}
-
-fn default_approle_mount() -> String {
-    "approle".into()
-}
-
-fn default_vault_timeout_secs() -> u64 {
-    10
-}
-
-/// Where connector secrets are kept.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SecretsBackend {
-    /// The hub's database, sealed under the data keys.
-    #[default]
-    Local,
-    /// Vault/OpenBao KV v2 (`[vault]`).
-    Vault,
-}
-
-/// `[secrets]`: the connector secret backend.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecretsConfig {
-    pub backend: SecretsBackend,
-    /// KV v2 mount.
-    pub kv_mount: String,
-    /// Secrets live at `<kv_mount>/<path_prefix>/<connector id>/<name>`.
-    pub path_prefix: String,
-    /// How long a secret read from Vault is reused before it is read again.
-    pub cache_ttl_secs: u64,
-}
-
-impl Default for SecretsConfig {
-    fn default() -> Self {
-        Self {
-            backend: SecretsBackend::Local,
-            kv_mount: "secret".into(),
-            path_prefix: "healthforce-hub".into(),
-            cache_ttl_secs: 30,
-        }
-    }
-}
-
-/// What wraps the data keys.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum KekKind {
-    /// `master.key` in the data directory (mode 0600).
-    #[default]
-    Local,
-    /// A Vault/OpenBao transit key (`[vault]`): the key never leaves Vault.
-    Transit,
-}
-
-/// `[keys]`: the key-encryption key and key rotation.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KeysConfig {
-    pub kek: KekKind,
-    pub transit_mount: String,
-    pub transit_key: String,
-    /// How often a hub re-reads the data key list, so a rotation started on another replica
-    /// reaches it. A rotation waits twice this long before re-encrypting.
-    pub reload_secs: u64,
-}
-
-impl Default for KeysConfig {
-    fn default() -> Self {
-        Self {
-            kek: KekKind::Local,
-            transit_mount: "transit".into(),
-            transit_key: "healthforce-hub".into(),
-            reload_secs: 10,
-        }
-    }
-}
-
-/// `[plugins]`: where packages come from and whose signatures are trusted.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PluginsConfig {
-    /// Publisher keys (`ed25519:...`) whose packages may be installed.
-    pub trusted_keys: Vec<hub_registry::PublicKey>,
-    /// Dev mode only: install packages that carry no signature.
-    pub allow_unsigned: bool,
-    /// Registries searched in order for `name@version`: directories or `http(s)://` base URLs.
-    pub registries: Vec<String>,
-}
-
-/// `[auth]`: SSO bearer tokens and CORS.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    pub oidc: Option<OidcConfig>,
-    /// Origins allowed to call the API from a browser; none by default.
-    pub cors_origins: Vec<String>,
-}
-
-/// `[auth.oidc]`: the SSO whose JWTs the API accepts.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    /// Issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`.
-    pub issuer: String,
-    /// The `aud` a token must carry.
-    pub audience: String,
-    /// Claim holding the caller's roles (a string or a list of strings).
-    #[serde(default = "default_roles_claim")]
-    pub roles_claim: String,
-    /// Shortest time between two JWKS fetches caused by unknown key ids, so forged `kid`s
-    /// cannot make the hub hammer the SSO.
-    #[serde(default = "default_jwks_refresh_secs")]
-    pub jwks_min_refresh_secs: u64,
-}
-
-fn default_jwks_refresh_secs() -> u64 {
-    10
-}
-
-fn default_roles_claim() -> String {
-    "roles".into()
 }
 
 impl Default for HubConfig {
@@ -351,6 +216,8 @@ pub(crate) fn assert_settings_documented(page: &str, doc: &str, sections: &[serd
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::KekKind;
+    use crate::secrets::SecretsBackend;
 
     #[test]
     fn env_overrides_file_and_bad_values_say_why() {

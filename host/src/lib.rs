@@ -39,7 +39,9 @@ pub mod triggers;
 pub mod vault;
 pub mod webhooks;
 
-use crate::config::{HubConfig, KekKind, SecretsBackend};
+use crate::config::HubConfig;
+use crate::crypto::KekKind;
+use crate::secrets::SecretsBackend;
 use crate::crypto::{Kek, KeyRing, LocalMasterKey, TransitKek};
 use crate::manager::Manager;
 use crate::runtime::Runtime;

@@ -2,13 +2,45 @@
 //! key-encryption key: token or AppRole login, token renewal before the lease runs out, and
 //! a fresh AppRole login when renewal is refused (token past its max TTL, or revoked).
 
-use crate::config::VaultConfig;
+use crate::config::SecretString;
+use serde::Deserialize;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::RwLock;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
+
+/// `[vault]`: a Vault or OpenBao server. The token (`HUB_VAULT_TOKEN`) or AppRole secret id
+/// (`HUB_VAULT_SECRET_ID`) come from the environment only, never from the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// `https://vault.example.go.id:8200`.
+    pub address: String,
+    /// Vault Enterprise / OpenBao namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// AppRole login when set (with `HUB_VAULT_SECRET_ID`); else the token in `HUB_VAULT_TOKEN`.
+    #[serde(default)]
+    pub role_id: Option<String>,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    #[serde(default = "default_vault_timeout_secs")]
+    pub timeout_secs: u64,
+    #[serde(skip)]
+    pub token: Option<SecretString>,
+    #[serde(skip)]
+    pub secret_id: Option<SecretString>,
+}
+
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+
+fn default_vault_timeout_secs() -> u64 {
+    10
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {

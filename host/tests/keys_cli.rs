@@ -4,7 +4,8 @@
 mod common;
 
 use hub::Hub;
-use hub::config::{HubConfig, KeysConfig, SecretString};
+use hub::config::{HubConfig, SecretString};
+use hub::crypto::KeysConfig;
 
 const KEY: &str = "keys-cli-test-key-0123456789abcdef";
 

@@ -235,9 +235,34 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     }
 }
 
+/// A list field as the registry sends it: not a list reads as empty, and an entry without
+/// `T`'s shape reads as `T::default()`, so it still reaches the host, which rejects the row
+/// with its reason instead of the entry vanishing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LenientList<T>(pub Vec<T>);
+
+impl<T> Default for LenientList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for LenientList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let list = Lenient::<Vec<Lenient<T>>>::deserialize(deserializer)?;
+        Ok(LenientList(
+            list.0
+                .unwrap_or_default()
+                .into_iter()
+                .map(|entry| entry.0.unwrap_or_default())
+                .collect(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{JsonListing, Lenient, Text};
+    use super::{JsonListing, Lenient, LenientList, Text};
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -248,9 +273,11 @@ mod tests {
         name: Text,
         #[serde(default)]
         licence: Lenient<Licence>,
+        #[serde(default)]
+        posts: LenientList<Licence>,
     }
 
-    #[derive(Deserialize)]
+    #[derive(Default, Deserialize)]
     struct Licence {
         #[serde(default)]
         number: Text,
@@ -260,8 +287,8 @@ mod tests {
     fn odd_fields_of_a_typed_row_read_as_missing_and_the_page_still_reads() {
         let page: JsonListing<Row> = serde_json::from_str(
             r#"{"data": [
-                {"nik": 3174014506850001, "name": "  Siti ", "licence": {"number": "STR1"}},
-                {"nik": ["x"], "name": "", "licence": "-"},
+                {"nik": 3174014506850001, "name": "  Siti ", "licence": {"number": "STR1"}, "posts": [{"number": "P1"}, 7]},
+                {"nik": ["x"], "name": "", "licence": "-", "posts": "none"},
                 {"licence": {"number": {"odd": true}}}
             ], "meta": {"total_pages": 1}}"#,
         )
@@ -280,6 +307,13 @@ mod tests {
             (&None, &None, true)
         );
         assert_eq!(third.licence.0.as_ref().map(|l| l.number.0.is_none()), Some(true));
+        let posts: Vec<_> = first.posts.0.iter().map(|p| p.number.0.as_deref()).collect();
+        assert_eq!(
+            posts,
+            [Some("P1"), None],
+            "an odd entry is kept, empty, for the host to reject"
+        );
+        assert!(second.posts.0.is_empty() && third.posts.0.is_empty());
         assert_eq!(third.nik, Text(None));
     }
 }

@@ -6,10 +6,41 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use std::sync::RwLock;
+
+/// A row's change time as the registries write it: UTC, microseconds, always the same width
+/// (so the newest is the greatest string, which the plugins' cursors rely on).
+pub fn change_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A Standard Webhooks payload.
+#[derive(Serialize)]
+pub struct Envelope<'a, T> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub timestamp: String,
+    pub data: T,
+}
+
+impl<'a, T: Serialize> Envelope<'a, T> {
+    /// Event `kind` carrying `data`, stamped now.
+    pub fn now(kind: &'a str, data: T) -> Self {
+        Self {
+            kind,
+            timestamp: Utc::now().to_rfc3339(),
+            data,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an event serializes")
+    }
+}
 
 /// What sending one event came to.
 #[derive(Clone, Debug)]
@@ -57,10 +88,10 @@ impl EventSender {
     }
 
     /// Sends event `kind` carrying `data`, with a fresh webhook id.
-    pub async fn send(&self, kind: &str, data: Value) -> anyhow::Result<Delivery> {
+    pub async fn send(&self, kind: &str, data: impl Serialize) -> anyhow::Result<Delivery> {
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        let body = json!({ "type": kind, "timestamp": Utc::now().to_rfc3339(), "data": data }).to_string();
-        self.deliver(&id, Utc::now().timestamp(), body.as_bytes()).await
+        let body = Envelope::now(kind, data).to_bytes();
+        self.deliver(&id, Utc::now().timestamp(), &body).await
     }
 
     /// Sends one signed webhook as it is (tests use it to repeat a delivery or sign it at
@@ -117,15 +148,44 @@ pub fn unauthorized(headers: &HeaderMap, name: &str, expected: &str) -> Option<R
     })
 }
 
-/// Page `page` (from 1) of `rows`, `per_page` each (1..=1000, default 100), as
-/// `{"data": [...], "meta": {page, per_page, total, total_pages}}`.
-pub fn paged(rows: Vec<Value>, page: Option<usize>, per_page: Option<usize>) -> Json<Value> {
+/// A page of a listing: `{"data": [...], "meta": {page, per_page, total, total_pages}}`.
+#[derive(Serialize)]
+pub struct Listing<T> {
+    pub data: Vec<T>,
+    pub meta: ListingMeta,
+}
+
+#[derive(Serialize)]
+pub struct ListingMeta {
+    pub page: usize,
+    pub per_page: usize,
+    pub total: usize,
+    pub total_pages: usize,
+}
+
+/// Page `page` (from 1) of `rows`, `per_page` each (1..=1000, default 100); only the rows
+/// on the page are turned into JSON (`to_json`).
+pub fn paged<R, T: Serialize>(
+    rows: &[R],
+    page: Option<usize>,
+    per_page: Option<usize>,
+    to_json: impl Fn(&R) -> T,
+) -> Json<Listing<T>> {
     let page = page.unwrap_or(1).max(1);
     let per_page = per_page.unwrap_or(100).clamp(1, 1000);
     let total = rows.len();
-    let data: Vec<Value> = rows.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-    Json(json!({
-        "data": data,
-        "meta": { "page": page, "per_page": per_page, "total": total, "total_pages": total.div_ceil(per_page) },
-    }))
+    Json(Listing {
+        data: rows
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(to_json)
+            .collect(),
+        meta: ListingMeta {
+            page,
+            per_page,
+            total,
+            total_pages: total.div_ceil(per_page),
+        },
+    })
 }

@@ -5,12 +5,12 @@
 //! Doctors are the people of the shared generator (same seed, same index: same NIK and STR
 //! as in RegNakes), so the hub sees one person from several systems.
 
-use crate::events::Delivery;
+use crate::events::{Delivery, change_time};
 use crate::people::{self, Person, Seeded};
 use crate::registry::{Registry, RegistryRow, TokenHeader};
 use axum::Router;
 use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -59,26 +59,36 @@ pub struct Doctor {
     updated_at: DateTime<Utc>,
 }
 
-impl Doctor {
-    fn to_json(&self) -> Value {
-        json!({
-            "id_registrasi": format!("KKI-{:07}", self.person.index),
-            "nomor_str": self.person.str_number,
-            "nik": self.person.nik,
-            "nama": self.person.full_name,
-            "tempat_lahir": self.person.birth_place,
-            "tanggal_lahir": self.person.birth_date.to_string(),
-            "jenis_kelamin": match self.person.sex { people::Sex::Male => "L", people::Sex::Female => "P" },
-            "status_str": self.status,
-            "tanggal_terbit": self.issued.to_string(),
-            "berlaku_sampai": (self.issued + Days::days(5 * 365)).to_string(),
-            "sertifikasi": [{ "nama": self.certification.0, "status": self.certification.1 }],
-            "pelatihan": self.trainings.iter().map(|(nama, penyelenggara, tanggal, jpl)| json!({
-                "nama": nama, "penyelenggara": penyelenggara, "tanggal": tanggal.to_string(), "jpl": jpl,
-            })).collect::<Vec<_>>(),
-            "diperbarui_pada": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        })
-    }
+/// A doctor's registration as KKI lists it and sends it in events.
+#[derive(Serialize)]
+struct DoctorJson<'a> {
+    id_registrasi: String,
+    nomor_str: &'a str,
+    nik: &'a str,
+    nama: &'a str,
+    tempat_lahir: &'a str,
+    tanggal_lahir: NaiveDate,
+    jenis_kelamin: &'static str,
+    status_str: &'static str,
+    tanggal_terbit: NaiveDate,
+    berlaku_sampai: NaiveDate,
+    sertifikasi: [CertificationJson; 1],
+    pelatihan: Vec<TrainingJson>,
+    diperbarui_pada: String,
+}
+
+#[derive(Serialize)]
+struct CertificationJson {
+    nama: &'static str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct TrainingJson {
+    nama: &'static str,
+    penyelenggara: &'static str,
+    tanggal: NaiveDate,
+    jpl: u32,
 }
 
 /// A KKI simulator's shared state; cheap to clone.
@@ -110,8 +120,33 @@ impl RegistryRow for Doctor {
         self.updated_at = at;
     }
 
-    fn to_json(&self) -> Value {
-        Doctor::to_json(self)
+    fn to_json(&self) -> impl Serialize + '_ {
+        let p = &self.person;
+        DoctorJson {
+            id_registrasi: format!("KKI-{:07}", p.index),
+            nomor_str: &p.str_number,
+            nik: &p.nik,
+            nama: &p.full_name,
+            tempat_lahir: &p.birth_place,
+            tanggal_lahir: p.birth_date,
+            jenis_kelamin: p.sex.code(),
+            status_str: self.status,
+            tanggal_terbit: self.issued,
+            berlaku_sampai: self.issued + Days::days(5 * 365),
+            sertifikasi: [CertificationJson {
+                nama: self.certification.0,
+                status: self.certification.1,
+            }],
+            pelatihan: (self.trainings.iter())
+                .map(|&(nama, penyelenggara, tanggal, jpl)| TrainingJson {
+                    nama,
+                    penyelenggara,
+                    tanggal,
+                    jpl,
+                })
+                .collect(),
+            diperbarui_pada: change_time(self.updated_at),
+        }
     }
 }
 

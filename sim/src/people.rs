@@ -150,6 +150,16 @@ pub enum Sex {
     Female,
 }
 
+impl Sex {
+    /// As Indonesian registries write it (`jenis_kelamin`): `L` (laki-laki) or `P` (perempuan).
+    pub fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "L",
+            Sex::Female => "P",
+        }
+    }
+}
+
 /// One synthetic person, as every simulated system knows them underneath their own format.
 #[derive(Clone, Debug)]
 pub struct Person {

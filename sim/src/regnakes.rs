@@ -6,16 +6,17 @@
 //! that is no longer active; [`RegnakesSim::expected_rejects`] says which, for tests.
 //! [`RegnakesSim::mutate`] changes people so that the next incremental sync has updates.
 
+use crate::events::{change_time, paged};
 use crate::faults::{self, FaultState, Faults};
 use crate::oauth::{TokenIssuer, TokenRequest};
-use crate::people::{self, Person, Seeded, Sex};
+use crate::people::{self, Person, Seeded};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use chrono::{DateTime, Duration as Days, NaiveDate, SubsecRound, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -67,6 +68,39 @@ const FLAWS: &[Flaw] = &[
     Flaw::MissingStr,
 ];
 
+/// A health worker as RegNakes lists them.
+#[derive(Serialize)]
+struct NakesJson<'a> {
+    id: String,
+    nik: String,
+    nama: Option<&'a String>,
+    tempat_lahir: &'a str,
+    tanggal_lahir: NaiveDate,
+    jenis_kelamin: &'static str,
+    profesi: &'static str,
+    no_hp: &'a str,
+    email: &'a str,
+    #[serde(rename = "str")]
+    str_doc: Option<StrJson<'a>>,
+    sip: [SipJson; 1],
+    diperbarui_pada: String,
+}
+
+#[derive(Serialize)]
+struct StrJson<'a> {
+    nomor: &'a str,
+    status: &'static str,
+    tanggal_terbit: NaiveDate,
+    berlaku_sampai: Option<NaiveDate>,
+}
+
+#[derive(Serialize)]
+struct SipJson {
+    nomor: String,
+    fasyankes: &'static str,
+    berlaku_sampai: NaiveDate,
+}
+
 #[derive(Clone)]
 struct Nakes {
     person: Person,
@@ -86,7 +120,7 @@ impl Nakes {
         self.flaw.is_some() || !self.str_active
     }
 
-    fn to_json(&self) -> Value {
+    fn to_json(&self) -> NakesJson<'_> {
         let p = &self.person;
         let mut nik = p.nik.clone();
         match self.flaw {
@@ -95,36 +129,31 @@ impl Nakes {
             Some(Flaw::ImpossibleBirthDay) => nik.replace_range(6..8, "35"),
             _ => {}
         }
-        let name = (self.flaw != Some(Flaw::MissingName)).then(|| p.full_name.clone());
-        let str_doc = (self.flaw != Some(Flaw::MissingStr)).then(|| {
-            json!({
-                "nomor": p.str_number,
-                "status": if self.str_active { "AKTIF" } else { "NONAKTIF" },
-                "tanggal_terbit": self.str_issued.to_string(),
+        let sip_until = self.str_issued + Days::days(5 * 365);
+        NakesJson {
+            id: self.id(),
+            nik,
+            nama: (self.flaw != Some(Flaw::MissingName)).then_some(&p.full_name),
+            tempat_lahir: &p.birth_place,
+            tanggal_lahir: p.birth_date,
+            jenis_kelamin: p.sex.code(),
+            profesi: p.profession,
+            no_hp: &p.phone,
+            email: &p.email,
+            str_doc: (self.flaw != Some(Flaw::MissingStr)).then(|| StrJson {
+                nomor: &p.str_number,
+                status: if self.str_active { "AKTIF" } else { "NONAKTIF" },
+                tanggal_terbit: self.str_issued,
                 // STRs are valid for life since UU 17/2023; older ones carry an end date.
-                "berlaku_sampai": if self.str_active { Value::Null } else {
-                    json!((self.str_issued + Days::days(5 * 365)).to_string())
-                },
-            })
-        });
-        json!({
-            "id": self.id(),
-            "nik": nik,
-            "nama": name,
-            "tempat_lahir": p.birth_place,
-            "tanggal_lahir": p.birth_date.to_string(),
-            "jenis_kelamin": match p.sex { Sex::Male => "L", Sex::Female => "P" },
-            "profesi": p.profession,
-            "no_hp": p.phone,
-            "email": p.email,
-            "str": str_doc,
-            "sip": [{
-                "nomor": format!("SIP/{}/{}", p.index, self.str_issued.format("%Y")),
-                "fasyankes": self.facility,
-                "berlaku_sampai": (self.str_issued + Days::days(5 * 365)).to_string(),
+                berlaku_sampai: (!self.str_active).then_some(sip_until),
+            }),
+            sip: [SipJson {
+                nomor: format!("SIP/{}/{}", p.index, self.str_issued.format("%Y")),
+                fasyankes: self.facility,
+                berlaku_sampai: sip_until,
             }],
-            "diperbarui_pada": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        })
+            diperbarui_pada: change_time(self.updated_at),
+        }
     }
 }
 
@@ -327,41 +356,25 @@ async fn list(State(sim): State<RegnakesSim>, headers: HeaderMap, query: Query<L
     if !sim.0.tokens.authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token"}))).into_response();
     }
-    let page = query.page.unwrap_or(1).max(1);
-    let per_page = query.per_page.unwrap_or(100).clamp(1, 1000);
     let body = {
         let data = sim.0.data.read().unwrap();
         let start = match query.updated_since {
             Some(since) => data.order.partition_point(|&i| data.rows[i].updated_at <= since),
             None => 0,
         };
-        let profession = query.profession.as_deref().map(str::to_lowercase);
         let matching: Vec<&Nakes> = data.order[start..]
             .iter()
             .map(|&i| &data.rows[i])
-            .filter(|r| {
-                profession
-                    .as_deref()
-                    .is_none_or(|p| r.person.profession.to_lowercase() == p)
-            })
+            .filter(|r| (query.profession.as_deref()).is_none_or(|p| r.person.profession.eq_ignore_ascii_case(p)))
             .collect();
-        let total = matching.len();
-        let rows: Vec<Value> = matching
-            .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .map(|r| r.to_json())
-            .collect();
-        json!({
-            "data": rows,
-            "meta": { "page": page, "per_page": per_page, "total": total,
-                      "total_pages": total.div_ceil(per_page) },
-        })
+        // Serialized under the read lock: the rows borrow from it.
+        serde_json::to_vec(&paged(&matching, query.page, query.per_page, |r| r.to_json()).0)
+            .expect("a listing serializes")
     };
     if sim.0.faults.after_data_request() {
         sim.0.tokens.revoke_all();
     }
-    Json(body).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[derive(Deserialize)]

@@ -8,12 +8,12 @@
 //! in RegNakes and KKI). SISDMK keeps contacts more current than the registries: a share of
 //! workers have a newer phone number here than in RegNakes.
 
-use crate::events::Delivery;
+use crate::events::{Delivery, change_time};
 use crate::people::{self, Person, Seeded};
 use crate::registry::{Registry, RegistryRow, TokenHeader};
 use axum::Router;
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, SubsecRound, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -80,37 +80,40 @@ pub struct Worker {
     updated_at: DateTime<Utc>,
 }
 
-impl Worker {
-    fn to_json(&self) -> Value {
-        let p = &self.person;
-        json!({
-            "id_sdmk": format!("SDMK-{:07}", p.index),
-            "nik": p.nik,
-            "nama": p.full_name,
-            "tempat_lahir": p.birth_place,
-            "tanggal_lahir": p.birth_date.to_string(),
-            "jenis_kelamin": match p.sex { people::Sex::Male => "L", people::Sex::Female => "P" },
-            "nomor_str": p.str_number,
-            "jenis_sdmk": p.profession,
-            "no_hp": self.phone,
-            "email": p.email,
-            "riwayat_pekerjaan": self.jobs.iter().map(|j| json!({
-                "kode_fasyankes": FACILITIES[j.facility].0,
-                "nama_fasyankes": FACILITIES[j.facility].1,
-                "jabatan": p.profession,
-                "status_kepegawaian": j.kind,
-                "tmt_mulai": j.start.to_string(),
-                "tmt_selesai": j.end.map(|d| d.to_string()),
-            })).collect::<Vec<_>>(),
-            "riwayat_pendidikan": self.educations.iter().map(|(level, school, year)| json!({
-                "jenjang": level,
-                "institusi": school,
-                "program_studi": p.profession,
-                "tahun_lulus": year,
-            })).collect::<Vec<_>>(),
-            "diperbarui_pada": self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        })
-    }
+/// A worker as SISDMK lists them and sends them in events.
+#[derive(Serialize)]
+struct WorkerJson<'a> {
+    id_sdmk: String,
+    nik: &'a str,
+    nama: &'a str,
+    tempat_lahir: &'a str,
+    tanggal_lahir: NaiveDate,
+    jenis_kelamin: &'static str,
+    nomor_str: &'a str,
+    jenis_sdmk: &'static str,
+    no_hp: &'a str,
+    email: &'a str,
+    riwayat_pekerjaan: Vec<PostJson>,
+    riwayat_pendidikan: Vec<SchoolJson>,
+    diperbarui_pada: String,
+}
+
+#[derive(Serialize)]
+struct PostJson {
+    kode_fasyankes: &'static str,
+    nama_fasyankes: &'static str,
+    jabatan: &'static str,
+    status_kepegawaian: &'static str,
+    tmt_mulai: NaiveDate,
+    tmt_selesai: Option<NaiveDate>,
+}
+
+#[derive(Serialize)]
+struct SchoolJson {
+    jenjang: &'static str,
+    institusi: &'static str,
+    program_studi: &'static str,
+    tahun_lulus: i32,
 }
 
 /// A SISDMK simulator's shared state; cheap to clone.
@@ -142,8 +145,39 @@ impl RegistryRow for Worker {
         self.updated_at = at;
     }
 
-    fn to_json(&self) -> Value {
-        Worker::to_json(self)
+    fn to_json(&self) -> impl Serialize + '_ {
+        let p = &self.person;
+        WorkerJson {
+            id_sdmk: format!("SDMK-{:07}", p.index),
+            nik: &p.nik,
+            nama: &p.full_name,
+            tempat_lahir: &p.birth_place,
+            tanggal_lahir: p.birth_date,
+            jenis_kelamin: p.sex.code(),
+            nomor_str: &p.str_number,
+            jenis_sdmk: p.profession,
+            no_hp: &self.phone,
+            email: &p.email,
+            riwayat_pekerjaan: (self.jobs.iter())
+                .map(|job| PostJson {
+                    kode_fasyankes: FACILITIES[job.facility].0,
+                    nama_fasyankes: FACILITIES[job.facility].1,
+                    jabatan: p.profession,
+                    status_kepegawaian: job.kind,
+                    tmt_mulai: job.start,
+                    tmt_selesai: job.end,
+                })
+                .collect(),
+            riwayat_pendidikan: (self.educations.iter())
+                .map(|&(jenjang, institusi, tahun_lulus)| SchoolJson {
+                    jenjang,
+                    institusi,
+                    program_studi: p.profession,
+                    tahun_lulus,
+                })
+                .collect(),
+            diperbarui_pada: change_time(self.updated_at),
+        }
     }
 }
 

@@ -124,7 +124,7 @@ pub async fn use_openbao(config: &mut HubConfig) {
     let (address, token) = openbao();
     openbao_enable("mounts", "transit", "transit").await;
     let run = uuid::Uuid::new_v4().simple().to_string();
-    config.vault = Some(hub::config::VaultConfig {
+    config.vault = Some(hub::vault::VaultConfig {
         address,
         namespace: None,
         role_id: None,
@@ -133,9 +133,9 @@ pub async fn use_openbao(config: &mut HubConfig) {
         token: Some(hub::config::SecretString::new(token)),
         secret_id: None,
     });
-    config.secrets.backend = hub::config::SecretsBackend::Vault;
+    config.secrets.backend = hub::secrets::SecretsBackend::Vault;
     config.secrets.path_prefix = format!("hub-test/{run}");
-    config.keys.kek = hub::config::KekKind::Transit;
+    config.keys.kek = hub::crypto::KekKind::Transit;
     config.keys.transit_key = format!("hub-test-{run}");
 }
 
@@ -187,7 +187,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         auth: Default::default(),
         vault: None,
         secrets: Default::default(),
-        keys: hub::config::KeysConfig {
+        keys: hub::crypto::KeysConfig {
             reload_secs: 1,
             ..Default::default()
         },

@@ -32,8 +32,8 @@ mod webhooks;
 pub use auth::hash_key;
 pub use problem::Problem;
 
+use crate::auth::AuthConfig;
 use crate::auth::OidcVerifier;
-use crate::config::AuthConfig;
 use crate::manager::Manager;
 use axum::Router;
 use schemars::JsonSchema;

@@ -3,5 +3,15 @@
 pub mod oidc;
 pub mod roles;
 
-pub use oidc::{OidcVerifier, TokenError};
+pub use oidc::{OidcConfig, OidcVerifier, TokenError};
 pub use roles::{Caller, Grant, PII_READ, Permission, Role};
+use serde::Deserialize;
+
+/// `[auth]`: SSO bearer tokens and CORS.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub oidc: Option<OidcConfig>,
+    /// Origins allowed to call the API from a browser; none by default.
+    pub cors_origins: Vec<String>,
+}

@@ -3,13 +3,37 @@
 //! from a configurable claim.
 
 use super::roles::{Caller, PII_READ, Role};
-use crate::config::OidcConfig;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
+
+/// `[auth.oidc]`: the SSO whose JWTs the API accepts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The `aud` a token must carry.
+    pub audience: String,
+    /// Claim holding the caller's roles (a string or a list of strings).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Shortest time between two JWKS fetches caused by unknown key ids, so forged `kid`s
+    /// cannot make the hub hammer the SSO.
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    10
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
 
 /// Signature algorithms accepted. HMAC and `none` are refused: with HMAC a public key
 /// could be used as a shared secret.

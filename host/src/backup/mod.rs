@@ -16,7 +16,8 @@ mod postgres;
 mod sqlite;
 
 use crate::audit::{Auditor, Event, Outcome};
-use crate::config::{HubConfig, KekKind};
+use crate::config::HubConfig;
+use crate::crypto::KekKind;
 use crate::store::backups::FinishedBackup;
 use crate::store::{Backend, Db, StoreError};
 use crate::triggers::cron::{Schedule, ScheduleError};

@@ -87,7 +87,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         mqtt: mqtt.clone(),
         ..HubConfig::default()
     };
-    config.auth.oidc = Some(hub::config::OidcConfig {
+    config.auth.oidc = Some(hub::auth::OidcConfig {
         issuer: sso.issuer(),
         audience: sso.audience().to_string(),
         roles_claim: "roles".into(),

@@ -37,7 +37,7 @@ impl DataArgs {
     pub async fn open(self) -> anyhow::Result<(HubConfig, Db, KeyRing)> {
         let config = self.config()?;
         let key_path = config.data_dir.join("master.key");
-        if config.keys.kek == hub::config::KekKind::Local && !key_path.exists() {
+        if config.keys.kek == hub::crypto::KekKind::Local && !key_path.exists() {
             anyhow::bail!(
                 "{} does not exist: point --data-dir at the hub's data directory",
                 key_path.display()

@@ -19,6 +19,41 @@ pub use cipher::{CryptoError, FieldCipher};
 pub use kek::{Kek, KekError, TransitKek};
 pub use keyring::{KeyError, KeyRing};
 pub use master_key::{LocalMasterKey, MasterKeyError};
+use serde::Deserialize;
+
+/// What wraps the data keys.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KekKind {
+    /// `master.key` in the data directory (mode 0600).
+    #[default]
+    Local,
+    /// A Vault/OpenBao transit key (`[vault]`): the key never leaves Vault.
+    Transit,
+}
+
+/// `[keys]`: the key-encryption key and key rotation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    pub kek: KekKind,
+    pub transit_mount: String,
+    pub transit_key: String,
+    /// How often a hub re-reads the data key list, so a rotation started on another replica
+    /// reaches it. A rotation waits twice this long before re-encrypting.
+    pub reload_secs: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            kek: KekKind::Local,
+            transit_mount: "transit".into(),
+            transit_key: "healthforce-hub".into(),
+            reload_secs: 10,
+        }
+    }
+}
 
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

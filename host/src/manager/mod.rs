@@ -15,11 +15,11 @@ mod secrets;
 pub use crate::json_schema::FieldError;
 pub use credentials::CredentialSpec;
 pub use lifecycle::{ConnectorPatch, Health};
+pub use plugins::PluginsConfig;
 pub use runs::Runs;
 pub use secrets::ConnectorSecrets;
 
 use crate::audit::{Auditor, Event};
-use crate::config::PluginsConfig;
 use crate::crypto::KeyRing;
 use crate::jobs::Queue;
 use crate::pipeline::Pipeline;

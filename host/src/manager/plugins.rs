@@ -8,7 +8,20 @@ use crate::runtime::bindings::SUPPORTED_CONTRACTS;
 use crate::store::{self, plugins::PluginRecord};
 use hub_registry::index::{INDEX_FILE, check_fetched, is_safe_file_name};
 use hub_registry::{DirRegistry, Index, IndexEntry, Package, Trust};
+use serde::Deserialize;
 use serde_json::json;
+
+/// `[plugins]`: where packages come from and whose signatures are trusted.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Publisher keys (`ed25519:...`) whose packages may be installed.
+    pub trusted_keys: Vec<hub_registry::PublicKey>,
+    /// Dev mode only: install packages that carry no signature.
+    pub allow_unsigned: bool,
+    /// Registries searched in order for `name@version`: directories or `http(s)://` base URLs.
+    pub registries: Vec<String>,
+}
 
 impl Manager {
     /// Installs an uploaded or fetched package after checking its signature against the

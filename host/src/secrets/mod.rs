@@ -20,6 +20,42 @@ use crate::crypto::CryptoError;
 use crate::store::StoreError;
 use crate::store::Timestamp;
 use crate::vault::VaultError;
+use serde::Deserialize;
+
+/// Where connector secrets are kept.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// The hub's database, sealed under the data keys.
+    #[default]
+    Local,
+    /// Vault/OpenBao KV v2 (`[vault]`).
+    Vault,
+}
+
+/// `[secrets]`: the connector secret backend.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub backend: SecretsBackend,
+    /// KV v2 mount.
+    pub kv_mount: String,
+    /// Secrets live at `<kv_mount>/<path_prefix>/<connector id>/<name>`.
+    pub path_prefix: String,
+    /// How long a secret read from Vault is reused before it is read again.
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            backend: SecretsBackend::Local,
+            kv_mount: "secret".into(),
+            path_prefix: "healthforce-hub".into(),
+            cache_ttl_secs: 30,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

@@ -7,13 +7,12 @@
 
 use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
-use healthforce_sdk::listing::{pull_json_listing, text};
+use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
     Training, WebhookRequest, WebhookResponse,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 const SYSTEM: &str = "kki";
 
@@ -36,19 +35,19 @@ impl Connector for Kki {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let token = healthforce_sdk::secrets::get("api-token")?;
         let client = HttpClient::new(&config.base_url)?.with_header("x-api-key", &token);
-        pull_json_listing(
+        pull_typed_listing(
             &request,
             &client,
             "/api/v1/str",
             config.per_page,
-            "diperbarui_pada",
+            |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )
     }
 
     fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
-        events::store_each(&requests, "KKI", |event: &Event| match event.kind.as_str() {
-            "str.revoked" | "str.updated" => Some(to_practitioner(&event.data)),
+        events::store_each(&requests, "KKI", |event: Event<Row>| match event.kind.as_str() {
+            "str.revoked" | "str.updated" => Some(to_practitioner(event.data)),
             _ => None,
         })
     }
@@ -56,23 +55,74 @@ impl Connector for Kki {
 
 healthforce_sdk::export_connector!(Kki);
 
+/// A KKI registration as listed and as carried by its webhooks. Every field is lenient
+/// ([`Text`], [`Lenient`], [`LenientList`]): the host validates and keeps bad rows as rejects with a reason.
+#[derive(Default, Deserialize)]
+struct Row {
+    #[serde(default)]
+    id_registrasi: Text,
+    #[serde(default)]
+    nik: Text,
+    #[serde(default)]
+    nama: Text,
+    #[serde(default)]
+    tempat_lahir: Text,
+    #[serde(default)]
+    tanggal_lahir: Text,
+    #[serde(default)]
+    jenis_kelamin: Text,
+    #[serde(default)]
+    nomor_str: Text,
+    #[serde(default)]
+    status_str: Text,
+    #[serde(default)]
+    tanggal_terbit: Text,
+    #[serde(default)]
+    berlaku_sampai: Text,
+    #[serde(default)]
+    diperbarui_pada: Text,
+    #[serde(default)]
+    sertifikasi: LenientList<Certification>,
+    #[serde(default)]
+    pelatihan: LenientList<Course>,
+}
+
+#[derive(Default, Deserialize)]
+struct Certification {
+    #[serde(default)]
+    nama: Text,
+    #[serde(default)]
+    status: Text,
+}
+
+#[derive(Default, Deserialize)]
+struct Course {
+    #[serde(default)]
+    nama: Text,
+    #[serde(default)]
+    penyelenggara: Text,
+    #[serde(default)]
+    tanggal: Text,
+    #[serde(default)]
+    jpl: Lenient<u32>,
+}
+
 /// One KKI registration as the canonical practitioner: the STR with its status, the
 /// certifications as registrations of kind `certificate`, and the training history.
-fn to_practitioner(row: &Value) -> CanonicalRecord {
-    let list = |key: &str| row.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    let str_number = text(row, "nomor_str");
+fn to_practitioner(row: Row) -> CanonicalRecord {
+    let str_number = row.nomor_str.0;
     let mut registrations = vec![Registration {
         kind: "str".into(),
         number: str_number.clone().unwrap_or_default(),
-        status: status(text(row, "status_str").as_deref()),
+        status: status(row.status_str.0.as_deref()),
         issuer: Some("KKI".into()),
-        valid_from: text(row, "tanggal_terbit"),
-        valid_until: text(row, "berlaku_sampai"),
+        valid_from: row.tanggal_terbit.0,
+        valid_until: row.berlaku_sampai.0,
     }];
-    registrations.extend(list("sertifikasi").iter().map(|c| Registration {
+    registrations.extend(row.sertifikasi.0.into_iter().map(|c| Registration {
         kind: "certificate".into(),
-        number: text(c, "nama").unwrap_or_default(),
-        status: match text(c, "status").as_deref() {
+        number: c.nama.0.unwrap_or_default(),
+        status: match c.status.0.as_deref() {
             Some("berlaku") => "active".into(),
             other => status(other),
         },
@@ -80,22 +130,24 @@ fn to_practitioner(row: &Value) -> CanonicalRecord {
         valid_from: None,
         valid_until: None,
     }));
-    let trainings = list("pelatihan")
-        .iter()
+    let trainings = row
+        .pelatihan
+        .0
+        .into_iter()
         .map(|t| Training {
-            name: text(t, "nama").unwrap_or_default(),
-            provider: text(t, "penyelenggara"),
-            completed_on: text(t, "tanggal"),
-            hours: t.get("jpl").and_then(Value::as_u64).map(|h| h as u32),
+            name: t.nama.0.unwrap_or_default(),
+            provider: t.penyelenggara.0,
+            completed_on: t.tanggal.0,
+            hours: t.jpl.0,
         })
         .collect();
     CanonicalRecord::Practitioner(Practitioner {
-        nik: text(row, "nik"),
+        nik: row.nik.0,
         str_number,
-        full_name: text(row, "nama"),
-        birth_place: text(row, "tempat_lahir"),
-        birth_date: text(row, "tanggal_lahir"),
-        gender: match text(row, "jenis_kelamin").as_deref() {
+        full_name: row.nama.0,
+        birth_place: row.tempat_lahir.0,
+        birth_date: row.tanggal_lahir.0,
+        gender: match row.jenis_kelamin.0.as_deref() {
             Some("L") => Gender::Male,
             Some("P") => Gender::Female,
             _ => Gender::Unknown,
@@ -106,13 +158,12 @@ fn to_practitioner(row: &Value) -> CanonicalRecord {
         // KKI's own record id, never the STR number: source ids are stored in clear.
         source: SourceRef {
             system: SYSTEM.into(),
-            id: text(row, "id_registrasi").unwrap_or_default(),
-            updated_at: text(row, "diperbarui_pada"),
+            id: row.id_registrasi.0.unwrap_or_default(),
+            updated_at: row.diperbarui_pada.0,
         },
         ..healthforce_sdk::empty_practitioner()
     })
 }
-
 fn status(raw: Option<&str>) -> String {
     match raw.map(str::to_ascii_lowercase).as_deref() {
         Some("aktif") => "active",

@@ -5,7 +5,7 @@
 //! a finished run leaves `updated_since` at the newest change it saw.
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{Lenient, Text, pull_typed_listing};
+use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Employment, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest,
     SyncSummary,
@@ -59,7 +59,7 @@ impl Connector for RegNakes {
 
 healthforce_sdk::export_connector!(RegNakes);
 
-/// A RegNakes row as listed. Every field is lenient ([`Text`], [`Lenient`]): nothing is
+/// A RegNakes row as listed. Every field is lenient ([`Text`], [`Lenient`], [`LenientList`]): nothing is
 /// dropped here, the host validates and keeps bad rows as rejects with their reason.
 #[derive(Deserialize)]
 struct Row {
@@ -86,7 +86,7 @@ struct Row {
     #[serde(default, rename = "str")]
     str_doc: Lenient<StrDoc>,
     #[serde(default)]
-    sip: Lenient<Vec<Lenient<Sip>>>,
+    sip: LenientList<Sip>,
 }
 
 #[derive(Deserialize)]
@@ -113,13 +113,7 @@ struct Sip {
 
 /// Maps one RegNakes row onto the canonical practitioner.
 fn to_practitioner(row: Row) -> CanonicalRecord {
-    let sips: Vec<Sip> = row
-        .sip
-        .0
-        .unwrap_or_default()
-        .into_iter()
-        .map(|sip| sip.0.unwrap_or_default())
-        .collect();
+    let sips = row.sip.0;
     let str_number = row.str_doc.0.as_ref().and_then(|s| s.nomor.0.clone());
     let mut registrations: Vec<Registration> = row
         .str_doc

@@ -9,13 +9,12 @@
 
 use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
-use healthforce_sdk::listing::{pull_json_listing, text};
+use healthforce_sdk::listing::{LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Education, Employment, Error, Gender, Practitioner, SourceRef, SyncRequest,
     SyncSummary, WebhookRequest, WebhookResponse,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 const SYSTEM: &str = "sisdmk";
 
@@ -38,19 +37,19 @@ impl Connector for Sisdmk {
         let config: Config = healthforce_sdk::config(&request.config)?;
         let token = healthforce_sdk::secrets::get("api-token")?;
         let client = HttpClient::new(&config.base_url)?.with_header("authorization", &format!("Bearer {token}"));
-        pull_json_listing(
+        pull_typed_listing(
             &request,
             &client,
             "/api/v1/sdmk",
             config.per_page,
-            "diperbarui_pada",
+            |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )
     }
 
     fn handle_webhooks(requests: Vec<WebhookRequest>) -> Vec<Result<WebhookResponse, Error>> {
-        events::store_each(&requests, "SISDMK", |event: &Event| match event.kind.as_str() {
-            "pegawai.mutasi" | "pegawai.diperbarui" => Some(to_practitioner(&event.data)),
+        events::store_each(&requests, "SISDMK", |event: Event<Row>| match event.kind.as_str() {
+            "pegawai.mutasi" | "pegawai.diperbarui" => Some(to_practitioner(event.data)),
             _ => None,
         })
     }
@@ -58,50 +57,111 @@ impl Connector for Sisdmk {
 
 healthforce_sdk::export_connector!(Sisdmk);
 
+/// A SISDMK worker as listed and as carried by its webhooks. Every field is lenient
+/// ([`Text`], [`LenientList`]): the host validates and keeps bad rows as rejects with a reason.
+#[derive(Default, Deserialize)]
+struct Row {
+    #[serde(default)]
+    id_sdmk: Text,
+    #[serde(default)]
+    nik: Text,
+    #[serde(default)]
+    nomor_str: Text,
+    #[serde(default)]
+    nama: Text,
+    #[serde(default)]
+    tempat_lahir: Text,
+    #[serde(default)]
+    tanggal_lahir: Text,
+    #[serde(default)]
+    jenis_kelamin: Text,
+    #[serde(default)]
+    jenis_sdmk: Text,
+    #[serde(default)]
+    no_hp: Text,
+    #[serde(default)]
+    email: Text,
+    #[serde(default)]
+    diperbarui_pada: Text,
+    #[serde(default)]
+    riwayat_pekerjaan: LenientList<Post>,
+    #[serde(default)]
+    riwayat_pendidikan: LenientList<School>,
+}
+
+#[derive(Default, Deserialize)]
+struct Post {
+    #[serde(default)]
+    kode_fasyankes: Text,
+    #[serde(default)]
+    nama_fasyankes: Text,
+    #[serde(default)]
+    jabatan: Text,
+    #[serde(default)]
+    tmt_mulai: Text,
+    #[serde(default)]
+    tmt_selesai: Text,
+}
+
+#[derive(Default, Deserialize)]
+struct School {
+    #[serde(default)]
+    institusi: Text,
+    #[serde(default)]
+    jenjang: Text,
+    #[serde(default)]
+    program_studi: Text,
+    #[serde(default)]
+    tahun_lulus: Text,
+}
+
 /// One SISDMK worker as the canonical practitioner: personal data, every post held
 /// (`riwayat_pekerjaan`) and the education history (`riwayat_pendidikan`). SISDMK carries
 /// the STR number but not its status; the registries own that.
-fn to_practitioner(row: &Value) -> CanonicalRecord {
-    let list = |key: &str| row.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    let employments = list("riwayat_pekerjaan")
-        .iter()
-        .map(|job| Employment {
-            facility_code: text(job, "kode_fasyankes"),
-            facility_name: text(job, "nama_fasyankes").unwrap_or_default(),
-            position: text(job, "jabatan"),
-            start_date: text(job, "tmt_mulai"),
-            end_date: text(job, "tmt_selesai"),
+fn to_practitioner(row: Row) -> CanonicalRecord {
+    let employments = row
+        .riwayat_pekerjaan
+        .0
+        .into_iter()
+        .map(|post| Employment {
+            facility_code: post.kode_fasyankes.0,
+            facility_name: post.nama_fasyankes.0.unwrap_or_default(),
+            position: post.jabatan.0,
+            start_date: post.tmt_mulai.0,
+            end_date: post.tmt_selesai.0,
         })
         .collect();
-    let educations = list("riwayat_pendidikan")
-        .iter()
+    let educations = row
+        .riwayat_pendidikan
+        .0
+        .into_iter()
         .map(|school| Education {
-            institution: text(school, "institusi").unwrap_or_default(),
-            degree: text(school, "jenjang"),
-            major: text(school, "program_studi"),
-            graduated_on: text(school, "tahun_lulus"),
+            institution: school.institusi.0.unwrap_or_default(),
+            degree: school.jenjang.0,
+            major: school.program_studi.0,
+            graduated_on: school.tahun_lulus.0,
         })
         .collect();
     CanonicalRecord::Practitioner(Practitioner {
-        nik: text(row, "nik"),
-        str_number: text(row, "nomor_str"),
-        full_name: text(row, "nama"),
-        birth_place: text(row, "tempat_lahir"),
-        birth_date: text(row, "tanggal_lahir"),
-        gender: match text(row, "jenis_kelamin").as_deref() {
+        nik: row.nik.0,
+        str_number: row.nomor_str.0,
+        full_name: row.nama.0,
+        birth_place: row.tempat_lahir.0,
+        birth_date: row.tanggal_lahir.0,
+        gender: match row.jenis_kelamin.0.as_deref() {
             Some("L") => Gender::Male,
             Some("P") => Gender::Female,
             _ => Gender::Unknown,
         },
-        profession: text(row, "jenis_sdmk"),
-        phone: text(row, "no_hp"),
-        email: text(row, "email"),
+        profession: row.jenis_sdmk.0,
+        phone: row.no_hp.0,
+        email: row.email.0,
         employments,
         educations,
         source: SourceRef {
             system: SYSTEM.into(),
-            id: text(row, "id_sdmk").unwrap_or_default(),
-            updated_at: text(row, "diperbarui_pada"),
+            id: row.id_sdmk.0.unwrap_or_default(),
+            updated_at: row.diperbarui_pada.0,
         },
         ..healthforce_sdk::empty_practitioner()
     })
