@@ -69,9 +69,8 @@ async fn three_sources_make_one_practitioner_with_each_field_from_its_owner() {
             events.subscribe(&url, &secret).unwrap();
         }
 
-        // The registry first: SISDMK knows no STR status, so its rows only add to
-        // practitioners a registry made. Then KKI and SISDMK at once: concurrent merges into
-        // the same people.
+        // The registry first, so that SISDMK's rows join the people it made. Then KKI and
+        // SISDMK at once: concurrent merges into the same people.
         let regnakes_run = hub.run_to_end(&from_regnakes).await;
         assert_eq!(regnakes_run["status"], "succeeded", "{regnakes_run}");
         let (kki_run, sisdmk_run) = tokio::join!(hub.run_to_end(&from_kki), hub.run_to_end(&from_sisdmk));

@@ -112,6 +112,7 @@ async fn main() {
                         connector_id: "bench",
                         run_id: None,
                         quotas: &Default::default(),
+                        creates: hub_registry::CreatePolicy::WithActiveStr,
                     },
                     batch,
                 )

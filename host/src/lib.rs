@@ -41,10 +41,10 @@ pub mod webhooks;
 
 use crate::config::HubConfig;
 use crate::crypto::KekKind;
-use crate::secrets::SecretsBackend;
 use crate::crypto::{Kek, KeyRing, LocalMasterKey, TransitKek};
 use crate::manager::Manager;
 use crate::runtime::Runtime;
+use crate::secrets::SecretsBackend;
 use crate::secrets::{LocalSecrets, SecretStore, VaultSecrets};
 use crate::store::Db;
 use crate::vault::Vault;
@@ -123,6 +123,15 @@ impl Hub {
         let orphaned = db.requeue_orphaned_jobs().await?;
         if orphaned > 0 {
             tracing::warn!(count = orphaned, "jobs interrupted by the last stop were queued again");
+        }
+        let recorded = pipeline::Pipeline::new(db.clone(), keys.clone())
+            .record_str_history()
+            .await?;
+        if recorded > 0 {
+            tracing::info!(
+                count = recorded,
+                "STR numbers of practitioners stored before 0014 recorded as held"
+            );
         }
         let queue = jobs::Queue::new(db.clone(), config.jobs.clone(), config.retry.clone());
         let manager = Manager::new(

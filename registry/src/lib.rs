@@ -11,6 +11,6 @@ pub mod package;
 pub mod signature;
 
 pub use index::{DirRegistry, Index, IndexEntry, RegistryError};
-pub use manifest::{Manifest, ManifestError, Trigger};
+pub use manifest::{CreatePolicy, Manifest, ManifestError, Trigger};
 pub use package::{Package, PackageError};
 pub use signature::{PublicKey, SigningKey, Trust, TrustPolicy, VerifyError};

@@ -21,6 +21,44 @@ pub enum Trigger {
     Mqtt,
 }
 
+/// Whether a connector's records may create practitioners (docs/golden-record.md). Records
+/// of any policy update the practitioner they match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreatePolicy {
+    /// Only a record with an active STR creates a practitioner (seed 002: "STR harus valid
+    /// dan aktif"): a licensing registry such as RegNakes or KKI. The default.
+    #[default]
+    WithActiveStr,
+    /// Any record with a valid NIK creates one: a staff registry such as SISDMK or SIMPEG,
+    /// which lists workers who hold no STR.
+    WithValidNik,
+    /// Records only update practitioners other connectors made.
+    Never,
+}
+
+impl CreatePolicy {
+    /// As written in `plugin.toml` and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreatePolicy::WithActiveStr => "with-active-str",
+            CreatePolicy::WithValidNik => "with-valid-nik",
+            CreatePolicy::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for CreatePolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [Self::WithActiveStr, Self::WithValidNik, Self::Never]
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not a creation policy: use with-active-str, with-valid-nik or never"))
+    }
+}
+
 /// `plugin.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +83,10 @@ pub struct Manifest {
     /// MQTT topic filters the plugin consumes.
     #[serde(default)]
     pub mqtt_topics: Vec<String>,
+    /// Whether the connector's practitioner records may create practitioners; a connector
+    /// may override it.
+    #[serde(default)]
+    pub creates_practitioners: CreatePolicy,
     /// JSON Schema of an instance's config.
     #[serde(default)]
     pub config_schema: serde_json::Value,

@@ -201,6 +201,23 @@ impl KkiSim {
             .await
     }
 
+    /// Re-issues doctor `index`'s STR under a new number, valid from today, and sends
+    /// `str.updated`; returns the new number. The old number stays in other systems until
+    /// they catch up.
+    pub async fn reissue(&self, index: usize) -> anyhow::Result<(String, Delivery)> {
+        let today = Utc::now().date_naive();
+        let number = format!("9{}", &self.person(index).str_number[1..]);
+        let delivery = self
+            .registry
+            .change(index, "str.updated", |d| {
+                d.person.str_number = number.clone();
+                d.status = "aktif";
+                d.issued = today;
+            })
+            .await?;
+        Ok((number, delivery))
+    }
+
     /// Adds a training to doctor `index` and sends `str.updated`.
     pub async fn add_training(&self, index: usize, name: &'static str) -> anyhow::Result<Delivery> {
         let today = Utc::now().date_naive();

@@ -89,7 +89,9 @@ impl<R: RegistryRow> Registry<R> {
     /// Row `index` in the registry's JSON, as a tree to edit (tests and benches forge events
     /// from it).
     pub fn json(&self, index: usize) -> serde_json::Value {
-        self.read(index, |row| serde_json::to_value(row.to_json()).expect("a row serializes"))
+        self.read(index, |row| {
+            serde_json::to_value(row.to_json()).expect("a row serializes")
+        })
     }
 
     /// Sends events to `url`, signed with `secret` (`whsec_…`, as the hub returned it).

@@ -25,6 +25,9 @@ pub struct SisdmkConfig {
     pub api_token: String,
     /// Share of workers whose phone number here is newer than the registries'.
     pub new_phone_rate: f64,
+    /// Workers only SISDMK knows, after the registries' `people`: support staff who hold no
+    /// STR (SDMK counts them too).
+    pub staff_without_str: usize,
 }
 
 impl Default for SisdmkConfig {
@@ -34,6 +37,7 @@ impl Default for SisdmkConfig {
             seed: 2026,
             api_token: "sisdmk-sim-token-0001".into(),
             new_phone_rate: 0.2,
+            staff_without_str: 0,
         }
     }
 }
@@ -62,6 +66,9 @@ const SCHOOLS: &[&str] = &[
     "Universitas Hasanuddin",
 ];
 
+/// `jenis_sdmk` of the workers who hold no STR.
+pub const SUPPORT_STAFF: &str = "Tenaga Penunjang";
+
 #[derive(Clone)]
 struct Job {
     facility: usize,
@@ -73,6 +80,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Worker {
     person: Person,
+    /// Support staff hold none.
+    holds_str: bool,
     phone: String,
     jobs: Vec<Job>,
     /// (level, school, graduation year)
@@ -89,7 +98,7 @@ struct WorkerJson<'a> {
     tempat_lahir: &'a str,
     tanggal_lahir: NaiveDate,
     jenis_kelamin: &'static str,
-    nomor_str: &'a str,
+    nomor_str: Option<&'a str>,
     jenis_sdmk: &'static str,
     no_hp: &'a str,
     email: &'a str,
@@ -154,8 +163,8 @@ impl RegistryRow for Worker {
             tempat_lahir: &p.birth_place,
             tanggal_lahir: p.birth_date,
             jenis_kelamin: p.sex.code(),
-            nomor_str: &p.str_number,
-            jenis_sdmk: p.profession,
+            nomor_str: self.holds_str.then_some(p.str_number.as_str()),
+            jenis_sdmk: if self.holds_str { p.profession } else { SUPPORT_STAFF },
             no_hp: &self.phone,
             email: &p.email,
             riwayat_pekerjaan: (self.jobs.iter())
@@ -185,7 +194,7 @@ impl SisdmkSim {
     pub fn new(config: SisdmkConfig) -> Self {
         let now = Utc::now().trunc_subsecs(6);
         let mut rng = Seeded::new(config.seed ^ 0x5344_4D4B);
-        let workers = (0..config.people)
+        let workers = (0..config.people + config.staff_without_str)
             .map(|index| {
                 let person = people::person(config.seed, index);
                 let phone = if rng.chance(config.new_phone_rate) {
@@ -224,6 +233,7 @@ impl SisdmkSim {
                     educations.push(("Profesi", *rng.pick(SCHOOLS), graduated + 1));
                 }
                 Worker {
+                    holds_str: index < config.people,
                     person,
                     phone,
                     jobs,

@@ -39,6 +39,8 @@ pub struct ConnectorView {
     pub next_run_at: Option<Timestamp>,
     /// Quotas this connector overrides (the rest are the hub's `[quotas]`).
     pub quotas: Value,
+    /// Whether its records may create practitioners: its own setting, else its plugin's.
+    pub creates_practitioners: hub_registry::CreatePolicy,
     pub health: Health,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -83,6 +85,7 @@ async fn views(state: &AppState, connectors: &[ConnectorRecord]) -> Result<Vec<C
                 .and_then(|s| s.next_after(chrono::Utc::now()))
                 .map(Timestamp::from),
             quotas: serde_json::from_str(&c.quotas).unwrap_or_else(|_| serde_json::json!({})),
+            creates_practitioners: state.manager.runs().creates_of(c).await?,
             health,
             created_at: c.created_at,
             updated_at: c.updated_at,

@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::crypto::CryptoError;
 use crate::pipeline::golden::{FieldSource, Provenance};
 use crate::store::Timestamp;
-use crate::store::practitioners::{IndexColumn, SealedPractitioner};
+use crate::store::practitioners::{IndexColumn, SealedPractitioner, SourceLink};
 use axum::Extension;
 use axum::extract::State;
 use schemars::JsonSchema;
@@ -59,6 +59,7 @@ pub async fn list(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Problem::internal(&e))?;
     mark_stale(&state, &mut items).await?;
+    add_sources(&state, &mut items).await?;
     // The audit says how the caller looked and how many they saw, never the values.
     let lookup = match (&q.str_number, &q.nik) {
         (Some(_), Some(_)) => "str+nik",
@@ -100,6 +101,9 @@ pub struct PractitionerView {
     /// Systems whose connector's last finished sync failed and that gave a field here: those
     /// fields are the last data the hub has and may be out of date.
     pub stale_sources: BTreeSet<String>,
+    /// Every source system whose latest record this golden record is merged from, and the
+    /// matching tier that joined it (docs/golden-record.md).
+    pub sources: Vec<SourceLink>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -143,6 +147,20 @@ async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<
                 origin.stale = true;
                 item.stale_sources.insert(origin.from.source.clone());
             }
+        }
+    }
+    Ok(())
+}
+
+async fn add_sources(state: &AppState, items: &mut [PractitionerView]) -> Result<(), Problem> {
+    let ids: Vec<String> = items.iter().map(|p| p.id.clone()).collect();
+    let mut tx = state.manager.db().begin().await?;
+    let mut links = crate::store::practitioners::source_links(&mut tx, &ids).await?;
+    drop(tx);
+    links.sort_by(|a, b| a.source_system.cmp(&b.source_system));
+    for link in links {
+        if let Some(item) = items.iter_mut().find(|p| p.id == link.practitioner_id) {
+            item.sources.push(link);
         }
     }
     Ok(())
@@ -193,6 +211,7 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, 
             .map(|(field, from)| (field, FieldOrigin { from, stale: false }))
             .collect(),
         stale_sources: BTreeSet::new(),
+        sources: Vec::new(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

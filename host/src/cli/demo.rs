@@ -70,6 +70,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let sisdmk = SisdmkSim::new(SisdmkConfig {
         people: options.people.min(2_000),
         seed: sim_config.seed,
+        // Support staff without an STR, whom only SISDMK knows (and creates).
+        staff_without_str: options.people.min(2_000) / 20,
         ..SisdmkConfig::default()
     });
     let sisdmk_server = hub_sim::serve(sisdmk.router(), options.sisdmk_listen)
@@ -153,8 +155,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     )?;
     let kki_run = hub.manager.runs().request(&kki_connector.id, "demo", ACTOR).await?;
 
-    // SISDMK: an incremental pull (after RegNakes: SISDMK knows no STR status, so its rows
-    // only add to practitioners a registry made), and signed webhooks when a worker moves.
+    // SISDMK: an incremental pull (after RegNakes, so its rows join the people the registries
+    // made; it creates the support staff no registry knows), and signed webhooks when a
+    // worker moves.
     let sisdmk_connector = demo_connector(
         SISDMK_CONNECTOR,
         "sisdmk",

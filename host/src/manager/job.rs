@@ -13,6 +13,7 @@ use crate::secrets::SecretError;
 use crate::store::logs::LogLine;
 use crate::store::{self, StoreError, connectors::ConnectorRecord};
 use futures::future::BoxFuture;
+use hub_registry::CreatePolicy;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,8 @@ pub struct ConnectorJob {
     granted_secrets: Vec<String>,
     /// The connector's quotas.
     quotas: Quotas,
+    /// Whether its records may create practitioners.
+    creates: CreatePolicy,
     logs: Mutex<Vec<LogLine>>,
     /// Secret values and bearer tokens handed out in this job: scrubbed from everything it
     /// logs and from its error, should a plugin try to leak them.
@@ -56,6 +59,7 @@ impl ConnectorJob {
         run_id: Option<String>,
         granted_secrets: Vec<String>,
         quotas: Quotas,
+        creates: CreatePolicy,
     ) -> Self {
         let credentials = serde_json::from_str(&connector.credentials).unwrap_or_default();
         Self {
@@ -66,6 +70,7 @@ impl ConnectorJob {
             run_id,
             granted_secrets,
             quotas,
+            creates,
             logs: Mutex::default(),
             revealed: Mutex::default(),
             store_failure: Mutex::default(),
@@ -188,6 +193,7 @@ impl ConnectorJob {
             connector_id: &self.connector.id,
             run_id: self.run_id.as_deref(),
             quotas: &self.quotas,
+            creates: self.creates,
         }
     }
 

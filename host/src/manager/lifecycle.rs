@@ -8,7 +8,7 @@ use super::{FieldError, Manager, ManagerError, check_credential_secrets, validat
 use crate::audit::Event;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
-use hub_registry::Manifest;
+use hub_registry::{CreatePolicy, Manifest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -30,6 +30,15 @@ pub struct ConnectorPatch {
     /// Quota overrides; replaces the connector's overrides whole (`{}` returns to the
     /// hub's `[quotas]`).
     pub quotas: Option<serde_json::Value>,
+    /// Whether the connector's records may create practitioners; `null` returns to its
+    /// plugin manifest's `creates_practitioners`.
+    #[serde(default, deserialize_with = "present")]
+    pub creates_practitioners: Option<Option<CreatePolicy>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null`, `None` when absent.
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Health of a connector, derived from its runs.
@@ -68,6 +77,7 @@ impl Manager {
             patch.schedule.as_ref().map(|_| "schedule"),
             patch.timezone.as_ref().map(|_| "timezone"),
             patch.quotas.as_ref().map(|_| "quotas"),
+            patch.creates_practitioners.map(|_| "creates_practitioners"),
         ]
         .into_iter()
         .flatten()
@@ -99,6 +109,9 @@ impl Manager {
         if let Some(quotas) = patch.quotas {
             self.inner.runs.check_quotas(&quotas)?;
             record.quotas = quotas.to_string();
+        }
+        if let Some(creates) = patch.creates_practitioners {
+            record.creates_practitioners = creates.map(|p| p.as_str().to_string());
         }
         check_schedule(record.schedule.as_deref(), &record.timezone)?;
         self.inner.db.update_connector(&record).await?;
@@ -244,33 +257,9 @@ impl Manager {
             })?)
     }
 
-    /// The manifest of an installed plugin version; cached, since a digest names one
-    /// immutable package.
+    /// The manifest of an installed plugin version.
     pub(crate) async fn manifest_of(&self, digest: &str) -> Result<Arc<Manifest>, ManagerError> {
-        if let Some(manifest) = self.inner.manifests.lock().unwrap().get(digest) {
-            return Ok(manifest.clone());
-        }
-        let plugin = self
-            .inner
-            .db
-            .plugin_by_digest(digest)
-            .await?
-            .ok_or_else(|| ManagerError::NotFound {
-                what: "plugin",
-                id: digest.into(),
-            })?;
-        let manifest = Arc::new(
-            Manifest::parse(&plugin.manifest).map_err(|e| crate::store::StoreError::Corrupt {
-                what: "plugin manifest",
-                detail: e.to_string(),
-            })?,
-        );
-        self.inner
-            .manifests
-            .lock()
-            .unwrap()
-            .insert(digest.to_string(), manifest.clone());
-        Ok(manifest)
+        self.inner.manifests.get(digest).await
     }
 }
 

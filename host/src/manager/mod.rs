@@ -7,6 +7,7 @@ pub mod credentials;
 mod job;
 pub mod keys;
 mod lifecycle;
+mod manifests;
 mod plugins;
 mod runner;
 mod runs;
@@ -27,11 +28,11 @@ use crate::runtime::{Quotas, Runtime};
 use crate::secrets::{SecretError, SecretStore};
 use crate::store::connectors::ConnectorRecord;
 use crate::store::{self, Db, StoreError};
-use hub_registry::{Manifest, TrustPolicy};
+use hub_registry::{CreatePolicy, Manifest, TrustPolicy};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,9 @@ pub struct NewConnector {
     /// `{"log_lines": 50000}` (docs/limits.md).
     #[serde(default = "empty_object")]
     pub quotas: serde_json::Value,
+    /// Whether this connector's records may create practitioners; default: its plugin
+    /// manifest's `creates_practitioners` (docs/golden-record.md).
+    pub creates_practitioners: Option<CreatePolicy>,
 }
 
 impl NewConnector {
@@ -119,6 +123,7 @@ impl NewConnector {
             schedule: None,
             timezone: None,
             quotas: empty_object(),
+            creates_practitioners: None,
         }
     }
 }
@@ -140,8 +145,7 @@ pub(crate) struct Inner {
     /// How often every replica reloads the data keys (see `keys.rs`).
     key_reload: Duration,
     settings_generation: SettingsGeneration,
-    /// Parsed manifests by plugin digest (a digest's manifest never changes).
-    manifests: Mutex<HashMap<String, Arc<Manifest>>>,
+    manifests: manifests::Manifests,
     reject_windows: alerts::RejectWindows,
 }
 
@@ -194,10 +198,19 @@ impl Manager {
             allow_unsigned: plugins.allow_unsigned,
         };
         let settings_generation = SettingsGeneration::default();
+        let manifests = manifests::Manifests::new(db.clone());
         Self {
             inner: Arc::new(Inner {
                 secrets: ConnectorSecrets::new(db.clone(), secrets, audit.clone(), settings_generation.clone()),
-                runs: Runs::new(db.clone(), keys.clone(), audit.clone(), queue, pipeline, quotas),
+                runs: Runs::new(
+                    db.clone(),
+                    keys.clone(),
+                    audit.clone(),
+                    queue,
+                    pipeline,
+                    quotas,
+                    manifests.clone(),
+                ),
                 db,
                 keys,
                 runtime,
@@ -207,7 +220,7 @@ impl Manager {
                 plugins,
                 key_reload,
                 settings_generation,
-                manifests: Mutex::default(),
+                manifests,
                 reject_windows: Default::default(),
             }),
         }
@@ -321,6 +334,7 @@ impl Manager {
             schedule,
             timezone,
             quotas: new.quotas.to_string(),
+            creates_practitioners: new.creates_practitioners.map(|p| p.as_str().to_string()),
             created_at: now,
             updated_at: now,
         };

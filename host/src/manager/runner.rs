@@ -13,6 +13,7 @@ use crate::runtime::{
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::ClaimedJob;
 use futures::future::BoxFuture;
+use hub_registry::CreatePolicy;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,6 +118,7 @@ struct Prepared {
     /// secrets the host uses for its credentials.
     granted: Vec<String>,
     quotas: Quotas,
+    creates: CreatePolicy,
     running: RunningCall,
 }
 
@@ -146,11 +148,17 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[Claime
         .secrets
         .clone();
     let quotas = inner.runs.quotas_of(connector).map_err(Outcome::Failed)?;
+    let creates = inner
+        .runs
+        .creates_of(connector)
+        .await
+        .map_err(|e| Outcome::Failed(e.to_string()))?;
     Ok(Prepared {
         plugin,
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
         granted,
         quotas,
+        creates,
         running: inner.runs.queue.running().start(&connector.id, &job_ids(jobs)),
     })
 }
@@ -164,6 +172,7 @@ impl Prepared {
             jobs[0].run_id.clone(),
             self.granted.clone(),
             self.quotas.clone(),
+            self.creates,
         ))
     }
 

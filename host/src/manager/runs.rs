@@ -2,6 +2,7 @@
 //! webhook or MQTT batch, a dead job retried, a reject reprocessed. Every one goes through
 //! the durable queue and is audited; `runner.rs` executes what this queues.
 
+use super::manifests::Manifests;
 use super::{ManagerError, Reprocessed};
 use crate::audit::{Auditor, Event};
 use crate::crypto::KeyRing;
@@ -12,6 +13,7 @@ use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::{JobRecord, NewJob};
 use crate::store::runs::RunRecord;
 use crate::store::{self, Db, StoreError, Timestamp};
+use hub_registry::CreatePolicy;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ pub struct Runs {
     pub(super) pipeline: Pipeline,
     /// `[quotas]`: what a connector gets unless it overrides some.
     quotas: Quotas,
+    manifests: Manifests,
 }
 
 impl Runs {
@@ -33,6 +36,7 @@ impl Runs {
         queue: Arc<Queue>,
         pipeline: Pipeline,
         quotas: Quotas,
+        manifests: Manifests,
     ) -> Self {
         Self {
             db,
@@ -41,6 +45,7 @@ impl Runs {
             queue,
             pipeline,
             quotas,
+            manifests,
         }
     }
 
@@ -162,15 +167,19 @@ impl Runs {
             what: "rejected record",
             detail: e.to_string(),
         })?;
-        // The connector's quotas; the hub's when the connector is gone.
-        let quotas = match self.db.connector(&reject.connector_id).await? {
-            Some(connector) => self.quotas_of(&connector).map_err(ManagerError::invalid)?,
-            None => self.quotas.clone(),
+        // The connector's quotas and creation policy; the hub's defaults when it is gone.
+        let (quotas, creates) = match self.db.connector(&reject.connector_id).await? {
+            Some(connector) => (
+                self.quotas_of(&connector).map_err(ManagerError::invalid)?,
+                self.creates_of(&connector).await?,
+            ),
+            None => (self.quotas.clone(), CreatePolicy::default()),
         };
         let source = BatchSource {
             connector_id: &reject.connector_id,
             run_id: None,
             quotas: &quotas,
+            creates,
         };
         let outcome = self.pipeline.ingest(source, vec![record]).await?;
         self.db.delete_reject(&reject.id).await?;
@@ -202,6 +211,24 @@ impl Runs {
     pub(crate) fn quotas_of(&self, connector: &ConnectorRecord) -> Result<Quotas, String> {
         let overrides = serde_json::from_str(&connector.quotas).unwrap_or_else(|_| serde_json::json!({}));
         self.quotas.with_overrides(&overrides)
+    }
+
+    /// Whether `connector`'s records may create practitioners: its own setting, else its
+    /// plugin manifest's `creates_practitioners`.
+    pub(crate) async fn creates_of(&self, connector: &ConnectorRecord) -> Result<CreatePolicy, ManagerError> {
+        match connector.creates_practitioners.as_deref() {
+            Some(policy) => policy.parse().map_err(|e: String| {
+                ManagerError::from(StoreError::Corrupt {
+                    what: "connector creation policy",
+                    detail: e,
+                })
+            }),
+            None => Ok(self
+                .manifests
+                .get(&connector.plugin_digest)
+                .await?
+                .creates_practitioners),
+        }
     }
 
     /// Refuses quota overrides that name no quota or are not positive whole numbers.

@@ -7,7 +7,8 @@ use crate::model::Practitioner;
 /// A practitioner's blind indexes.
 #[derive(Clone)]
 pub(super) struct Indexes {
-    pub str_index: Vec<u8>,
+    /// Of the STR number, when the record carries one.
+    pub str_index: Option<Vec<u8>>,
     pub nik_index: Vec<u8>,
     pub match_index: Option<Vec<u8>>,
 }
@@ -21,7 +22,8 @@ pub(super) struct Keyed {
     pub indexes: Indexes,
     /// Of the record as its source sent it.
     pub content_hash: Vec<u8>,
-    /// Why its STR is not current, if it is not: then it only updates a stored practitioner.
+    /// Why it holds no active STR, if it does not: then it creates a practitioner only
+    /// where its connector's policy allows.
     pub inactive_str: Option<String>,
 }
 
@@ -38,7 +40,9 @@ pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, in
 pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
     let nik = p.nik.as_deref().unwrap_or_default();
     Indexes {
-        str_index: blind.str_number(p.str_number.as_deref().unwrap_or_default()),
+        str_index: (p.str_number.as_deref())
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| blind.str_number(s)),
         nik_index: blind.nik(nik),
         match_index: match (&p.full_name, &p.birth_place) {
             (Some(name), Some(place)) => Some(blind.fallback(name, nik, place)),

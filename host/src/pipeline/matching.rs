@@ -1,20 +1,50 @@
 //! Stage `matching`: which stored practitioner (or one created earlier in the same batch) a
-//! valid row is, by blind indexes only — STR first, then the fallback tuple (normalized name
-//! + NIK + birth place, seed 002) — and what becomes of the row.
+//! valid row is, by blind indexes only, tier by tier (docs/golden-record.md), and what
+//! becomes of the row:
+//!
+//! 1. `str`: an STR number the person holds or once held, under the same NIK;
+//! 2. `nik`: the same NIK, with a birth date (validation has checked that it agrees with the
+//!    NIK's date segment, +40 for women);
+//! 3. `fallback`: the same NIK, normalized name and birth place (seed 002), for a row
+//!    without a birth date.
+//!
+//! A person is identified by their NIK: the same STR under another NIK is a conflicting
+//! identifier, and a row under a stored NIK that no tier confirms is refused, never merged
+//! and never a second person. A row that matches nobody creates a practitioner where its
+//! connector's creation policy allows.
 
 use super::index::Keyed;
 use super::merge::Sources;
 use crate::store::practitioners::MatchKeys;
 use crate::store::{StoreError, Tx};
+use hub_registry::CreatePolicy;
 use std::collections::HashMap;
 
 /// The practitioners a batch may match, stored or created earlier in the batch, by each of
 /// their blind indexes.
 #[derive(Default)]
 pub(super) struct Known {
+    /// By every STR number they hold or held.
     by_str: HashMap<Vec<u8>, MatchKeys>,
-    by_match: HashMap<Vec<u8>, MatchKeys>,
     by_nik: HashMap<Vec<u8>, MatchKeys>,
+}
+
+/// The tier that joined a row to a practitioner, recorded with its contribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tier {
+    Str,
+    Nik,
+    Fallback,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Str => "str",
+            Tier::Nik => "nik",
+            Tier::Fallback => "fallback",
+        }
+    }
 }
 
 /// What becomes of one valid row.
@@ -22,7 +52,7 @@ pub(super) enum Decision {
     /// A new practitioner with this id.
     Create(String),
     /// Merged into the stored (or earlier in the batch) practitioner with this id.
-    Update(String),
+    Update(String, Tier),
     /// Its source said exactly this about that practitioner last time.
     Unchanged,
     Reject(String),
@@ -31,29 +61,26 @@ pub(super) enum Decision {
 impl Known {
     /// The stored practitioners any row of the batch may match: one query per index kind.
     pub async fn lookup(tx: &mut Tx, rows: &[Keyed]) -> Result<Self, StoreError> {
-        let str_keys: Vec<Vec<u8>> = rows.iter().map(|k| k.indexes.str_index.clone()).collect();
-        let match_keys: Vec<Vec<u8>> = rows.iter().filter_map(|k| k.indexes.match_index.clone()).collect();
+        let str_keys: Vec<Vec<u8>> = rows.iter().filter_map(|k| k.indexes.str_index.clone()).collect();
         let nik_keys: Vec<Vec<u8>> = rows.iter().map(|k| k.indexes.nik_index.clone()).collect();
+        let (holders, by_nik) = crate::store::practitioners::match_keys(tx, &str_keys, &nik_keys).await?;
         let mut known = Known::default();
-        for keys in crate::store::practitioners::match_keys(tx, &str_keys, &match_keys, &nik_keys).await? {
+        for keys in by_nik {
             known.remember(keys);
+        }
+        for holder in holders {
+            known.by_str.insert(holder.held_str, holder.keys);
         }
         Ok(known)
     }
 
     /// The ids of every practitioner known.
     pub fn ids(&self) -> impl Iterator<Item = &String> {
-        self.by_str
-            .values()
-            .chain(self.by_match.values())
-            .chain(self.by_nik.values())
-            .map(|k| &k.id)
+        self.by_str.values().chain(self.by_nik.values()).map(|k| &k.id)
     }
 
+    /// Remembers a practitioner the batch wrote, under their golden indexes.
     pub fn remember(&mut self, keys: MatchKeys) {
-        if let Some(m) = &keys.match_index {
-            self.by_match.insert(m.clone(), keys.clone());
-        }
         if let Some(n) = &keys.nik_index {
             self.by_nik.insert(n.clone(), keys.clone());
         }
@@ -62,33 +89,59 @@ impl Known {
         }
     }
 
-    /// What becomes of `row`, given what its source said before (`sources`).
-    pub fn decide(&self, row: &Keyed, sources: &Sources) -> Decision {
-        let found = self
-            .by_str
-            .get(&row.indexes.str_index)
-            .or_else(|| row.indexes.match_index.as_ref().and_then(|m| self.by_match.get(m)));
-        match found {
-            Some(existing) if existing.nik_index.as_ref().is_some_and(|n| *n != row.indexes.nik_index) => {
-                Decision::Reject(
+    /// Remembers that practitioner `keys` holds the STR number `str_index`.
+    pub fn remember_str(&mut self, str_index: Vec<u8>, keys: MatchKeys) {
+        self.by_str.insert(str_index, keys);
+    }
+
+    /// Whether the STR number `str_index` is known to be held by practitioner `id`.
+    pub fn holds(&self, str_index: &[u8], id: &str) -> bool {
+        self.by_str.get(str_index).is_some_and(|k| k.id == id)
+    }
+
+    /// What becomes of `row`, given what its source said before (`sources`) and whether its
+    /// connector's records may create practitioners (`creates`).
+    pub fn decide(&self, row: &Keyed, sources: &Sources, creates: CreatePolicy) -> Decision {
+        let matched = |existing: &MatchKeys, tier: Tier| {
+            if sources.unchanged(existing, &row.record.source.system, &row.content_hash) {
+                Decision::Unchanged
+            } else {
+                Decision::Update(existing.id.clone(), tier)
+            }
+        };
+        if let Some(existing) = row.indexes.str_index.as_ref().and_then(|s| self.by_str.get(s)) {
+            if existing.nik_index.as_ref().is_some_and(|n| *n != row.indexes.nik_index) {
+                return Decision::Reject(
                     "conflicting identifier: this STR belongs to a stored practitioner with a different NIK; not merged"
                         .into(),
-                )
+                );
             }
-            Some(existing) if sources.unchanged(existing, &row.record.source.system, &row.content_hash) => {
-                Decision::Unchanged
+            return matched(existing, Tier::Str);
+        }
+        if let Some(existing) = self.by_nik.get(&row.indexes.nik_index) {
+            if row.record.birth_date.is_some() {
+                return matched(existing, Tier::Nik);
             }
-            Some(existing) => Decision::Update(existing.id.clone()),
-            // Who a NIK belongs to is settled by identity rules (docs/golden-record.md);
-            // until a record matches by STR or the fallback tuple, a second person under a
-            // stored NIK is never created.
-            None if self.by_nik.contains_key(&row.indexes.nik_index) => Decision::Reject(
-                "conflicting identifier: a stored practitioner already has this NIK under another STR number; not created as a second person".into(),
+            if row.indexes.match_index.is_some() && row.indexes.match_index == existing.match_index {
+                return matched(existing, Tier::Fallback);
+            }
+            return Decision::Reject(
+                "conflicting identifier: a stored practitioner has this NIK, but the record has no birth date and \
+                 its name or birth place differs, so nothing confirms it is the same person; not merged"
+                    .into(),
+            );
+        }
+        match (creates, &row.inactive_str) {
+            (CreatePolicy::Never, _) => Decision::Reject(
+                "matches no stored practitioner, and this connector's records only update practitioners others \
+                 made (creates_practitioners = never)"
+                    .into(),
             ),
-            None => match &row.inactive_str {
-                Some(reason) => Decision::Reject(reason.clone()),
-                None => Decision::Create(uuid::Uuid::now_v7().to_string()),
-            },
+            (CreatePolicy::WithActiveStr, Some(reason)) => Decision::Reject(format!(
+                "{reason}: it matches no stored practitioner, and this connector creates practitioners only from \
+                 records with an active STR (creates_practitioners = with-active-str)"
+            )),
+            _ => Decision::Create(uuid::Uuid::now_v7().to_string()),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::crypto::FieldCipher;
 use crate::store::StoreError;
 use crate::store::Timestamp;
 use crate::store::practitioners::{ContributionHash, MatchKeys, SealedContribution};
+use hub_registry::CreatePolicy;
 use std::collections::{HashMap, HashSet};
 
 /// Every practitioner's contributions in this batch.
@@ -43,11 +44,11 @@ impl Sources {
     /// stored practitioner is decided the same way when the batch is merged (earlier rows
     /// only add keys pointing at other practitioners, and nothing was written for this one
     /// yet), so this finds every practitioner the merge opens.
-    pub fn to_read(&self, known: &Known, rows: &[Keyed]) -> Vec<String> {
+    pub fn to_read(&self, known: &Known, rows: &[Keyed], creates: CreatePolicy) -> Vec<String> {
         let mut ids: Vec<String> = rows
             .iter()
-            .filter_map(|row| match known.decide(row, self) {
-                Decision::Update(id) if self.stored.contains_key(&id) => Some(id),
+            .filter_map(|row| match known.decide(row, self, creates) {
+                Decision::Update(id, _) if self.stored.contains_key(&id) => Some(id),
                 _ => None,
             })
             .collect();
@@ -85,6 +86,7 @@ impl Sources {
         id: &str,
         contribution: Contribution,
         content_hash: Vec<u8>,
+        matched_by: &str,
         now: Timestamp,
     ) -> Result<&[Contribution], StoreError> {
         if !self.merged.contains_key(id) {
@@ -105,7 +107,7 @@ impl Sources {
         }
         self.written.insert(
             (id.to_string(), contribution.system.clone()),
-            seal::contribution(cipher, id, &contribution, content_hash, now),
+            seal::contribution(cipher, id, &contribution, content_hash, matched_by, now),
         );
         let list = self.merged.get_mut(id).expect("inserted above");
         list.retain(|c| c.system != contribution.system);

@@ -5,12 +5,12 @@
 //!    characters, dates, identifiers, sizes), then the row's own rules. A row that fails is
 //!    kept as a reject (sealed, with its reason) and the batch goes on.
 //! 2. `index`: blind indexes (STR, NIK, the fallback tuple) and the keyed content hash.
-//! 3. `matching`: the stored practitioner a row is, by blind indexes only: STR first, then
-//!    the fallback tuple (normalized name + NIK + birth place, seed 002). A match whose NIK
-//!    differs is a conflicting identifier: rejected, never merged. A row whose STR is not
-//!    active (revoked, expired) updates the practitioner it matches, so the revocation is
-//!    recorded, but never creates one. A row whose keyed content hash is unchanged since its
-//!    source last sent it is counted and not rewritten.
+//! 3. `matching`: the stored person a row is, by blind indexes only, in tiers: an STR they
+//!    hold or held, then the same NIK with a birth date, then the same NIK, name and birth
+//!    place (seed 002). A match that no tier confirms, or an STR under another NIK, is a
+//!    conflicting identifier: rejected, never merged. A row that matches nobody creates a
+//!    person where its connector's policy allows (`CreatePolicy`). A row whose keyed content
+//!    hash is unchanged since its source last sent it is counted and not rewritten.
 //! 4. `merge`: each source's latest record is kept per practitioner, and the stored
 //!    practitioner is the golden record merged from them field by field (`golden`).
 //! 5. `seal`: identifying columns and whole records encrypted under the active data key.
@@ -36,7 +36,7 @@ mod write;
 use crate::crypto::KeyRing;
 use crate::model::CanonicalRecord;
 use crate::store::Timestamp;
-use crate::store::practitioners::{MatchKeys, SealedPractitioner};
+use crate::store::practitioners::{MatchKeys, SealedPractitioner, SealedStr};
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
 use golden::Contribution;
@@ -52,6 +52,8 @@ pub struct BatchSource<'a> {
     pub run_id: Option<&'a str>,
     /// The connector's quotas (field and record sizes, list lengths).
     pub quotas: &'a crate::runtime::Quotas,
+    /// Whether its practitioner records may create practitioners.
+    pub creates: hub_registry::CreatePolicy,
 }
 
 /// What became of a batch.
@@ -97,6 +99,35 @@ impl Pipeline {
     ) -> Result<BatchOutcome, StoreError> {
         let prepared = self.prepare(source, batch);
         self.store(source, prepared).await
+    }
+
+    /// Records the STR numbers of practitioners stored before migration 0014 among the STRs
+    /// they hold, so an old number keeps finding them after a re-issue; run once at start.
+    /// Returns how many it recorded.
+    pub async fn record_str_history(&self) -> Result<usize, StoreError> {
+        let cipher = self.keys.cipher();
+        let mut recorded = 0;
+        loop {
+            let rows = self.db.strs_without_history(1000).await?;
+            if rows.is_empty() {
+                return Ok(recorded);
+            }
+            let sealed =
+                rows.into_iter()
+                    .map(|r| {
+                        let number = (cipher.decrypt_str("practitioners", "str_number", &r.id, &r.str_number))
+                            .map_err(|e| StoreError::Corrupt {
+                                what: "practitioner STR number",
+                                detail: e.to_string(),
+                            })?;
+                        Ok(seal::str_held(&cipher, r.str_index, &r.id, &number, r.created_at))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut tx = self.db.begin().await?;
+            store::practitioners::insert_strs(&mut tx, &sealed).await?;
+            tx.commit().await?;
+            recorded += sealed.len();
+        }
     }
 
     /// Starts stages 1-2 (validate; index the valid practitioners) of a batch on the
@@ -159,6 +190,7 @@ impl Pipeline {
         let connector_id = source.connector_id.to_string();
         let run_id = source.run_id.map(str::to_string);
         let quotas = source.quotas.clone();
+        let creates = source.creates;
 
         // 3. Match against what is stored; read what each matched practitioner's sources said
         // (by hash), and the sealed records of those the batch changes. One read transaction,
@@ -169,7 +201,7 @@ impl Pipeline {
         let stored_ids: HashSet<String> = known.ids().cloned().collect();
         let ids: Vec<String> = stored_ids.iter().cloned().collect();
         let sources = Sources::new(store::practitioners::contribution_hashes(&mut reads, &ids).await?);
-        let to_read = sources.to_read(&known, &taken.keyed);
+        let to_read = sources.to_read(&known, &taken.keyed, source.creates);
         let sources = sources.with_sealed(store::practitioners::contributions(&mut reads, &to_read).await?);
         drop(reads);
 
@@ -181,6 +213,7 @@ impl Pipeline {
                     connector_id: &connector_id,
                     run_id: run_id.as_deref(),
                     quotas: &quotas,
+                    creates,
                 };
                 taken.merge(&keys, source, known, sources, now)
             })
@@ -193,6 +226,7 @@ impl Pipeline {
         let mut counts = merged.counts;
         let rows = write::Rows {
             practitioners: merged.practitioners,
+            strs: merged.strs,
             stored_ids,
             sources: merged.sources,
             accounts: account_rows,
@@ -233,6 +267,8 @@ struct Taken {
 struct Merged {
     counts: RunCounts,
     practitioners: Vec<SealedPractitioner>,
+    /// STR numbers the batch found on practitioners for the first time.
+    strs: Vec<SealedStr>,
     sources: Sources,
     accounts: Vec<crate::model::Account>,
     observations: Vec<crate::store::observations::ObservationRecord>,
@@ -306,9 +342,10 @@ impl Taken {
         let cipher = keys.cipher();
         let blind = &keys.blind;
         let mut rows: Vec<SealedPractitioner> = Vec::new();
+        let mut strs: Vec<SealedStr> = Vec::new();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
-            let id = match known.decide(&k, &sources) {
+            let (id, matched_by) = match known.decide(&k, &sources, source.creates) {
                 Decision::Reject(reason) => {
                     rejects.push((k.index, reason, CanonicalRecord::Practitioner(k.record)));
                     continue;
@@ -317,15 +354,18 @@ impl Taken {
                     counts.unchanged += 1;
                     continue;
                 }
-                Decision::Update(id) => {
+                Decision::Update(id, tier) => {
                     counts.updated += 1;
-                    id
+                    (id, tier.as_str())
                 }
                 Decision::Create(id) => {
                     counts.created += 1;
-                    id
+                    (id, "created")
                 }
             };
+            let new_str = (k.indexes.str_index.clone())
+                .filter(|s| !known.holds(s, &id))
+                .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
@@ -333,16 +373,21 @@ impl Taken {
                 at: latest.updated_at.clone().unwrap_or_else(|| now.to_string()),
                 record: k.record,
             };
-            let merged = sources.add(&cipher, &id, contribution, k.content_hash, now)?;
+            let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
             let row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, now);
-            known.remember(MatchKeys {
+            let keys = MatchKeys {
                 id: id.clone(),
                 str_index: row.str_index.clone(),
                 nik_index: row.nik_index.clone(),
                 match_index: row.match_index.clone(),
                 content_hash: row.content_hash.clone(),
-            });
+            };
+            if let Some((str_index, number)) = new_str {
+                strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
+                known.remember_str(str_index, keys.clone());
+            }
+            known.remember(keys);
             match row_of_id.get(&id) {
                 Some(&pos) => {
                     rows[pos] = SealedPractitioner {
@@ -366,6 +411,7 @@ impl Taken {
         Ok(Merged {
             counts,
             practitioners: rows,
+            strs,
             sources,
             accounts,
             observations,

@@ -8,7 +8,7 @@ use crate::crypto::{BlindIndexer, FieldCipher};
 use crate::model::{CanonicalRecord, Gender, Practitioner};
 use crate::store::StoreError;
 use crate::store::Timestamp;
-use crate::store::practitioners::{SealedContribution, SealedPractitioner};
+use crate::store::practitioners::{SealedContribution, SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
 
 /// The golden record `p` as the practitioners row `id`.
@@ -34,7 +34,7 @@ pub(super) fn practitioner(
     let indexes = index::indexes(blind, p);
     SealedPractitioner {
         id: id.to_string(),
-        str_index: Some(indexes.str_index),
+        str_index: indexes.str_index,
         nik_index: Some(indexes.nik_index),
         match_index: indexes.match_index,
         key_version: cipher.active_version() as i64,
@@ -58,12 +58,26 @@ pub(super) fn practitioner(
     }
 }
 
+/// STR number `number` (blind index `str_index`) as one that practitioner `id` holds.
+pub(super) fn str_held(cipher: &FieldCipher, str_index: Vec<u8>, id: &str, number: &str, now: Timestamp) -> SealedStr {
+    let row_id = uuid::Uuid::now_v7().to_string();
+    SealedStr {
+        str_number: cipher.encrypt_str("practitioner_strs", "str_number", &row_id, number),
+        id: row_id,
+        str_index,
+        practitioner_id: id.to_string(),
+        key_version: cipher.active_version() as i64,
+        first_seen: now,
+    }
+}
+
 /// What `contribution`'s system said about practitioner `id`, sealed whole.
 pub(super) fn contribution(
     cipher: &FieldCipher,
     id: &str,
     contribution: &Contribution,
     content_hash: Vec<u8>,
+    matched_by: &str,
     now: Timestamp,
 ) -> SealedContribution {
     let row_id = SealedContribution::row_id(id, &contribution.system);
@@ -77,6 +91,7 @@ pub(super) fn contribution(
         content_hash,
         source_updated_at: contribution.record.source.updated_at.clone(),
         received_at: now,
+        matched_by: Some(matched_by.to_string()),
     }
 }
 

@@ -13,10 +13,11 @@ const PROVINCES: &[u8] = &[
 /// Registration statuses that make an STR valid (seed 002: STR must be valid and active).
 const ACTIVE: &[&str] = &["active"];
 
-/// `Err` when the row is malformed. `Ok(Some(reason))` when it is well-formed but its STR is
-/// not active, past its validity or of unknown status: such a row may update a stored
-/// practitioner (their STR was revoked or has expired, which the hub must record; another
-/// system adds employment) but never creates one (seed 002).
+/// `Err` when the row is malformed. `Ok(Some(reason))` when it is well-formed but carries no
+/// active STR (none at all, not active, past its validity or of unknown status): such a row
+/// updates the practitioner it matches (their STR was revoked, which the hub must record;
+/// a staff registry adds employment) and creates one only where its connector's policy
+/// allows (`CreatePolicy`; seed 002 for the licensing registries).
 pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
     if p.full_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err("full_name is missing".into());
@@ -84,24 +85,19 @@ pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -
     Ok(())
 }
 
-/// The STR number must be present (else `Err`); `Ok(Some(reason))` when its registration is
-/// missing, not active or not in its validity period.
+/// `Some(reason)` when the record holds no active STR: none at all, its registration missing
+/// (a source that carries the number but not its status, like SISDMK, cannot say whether it
+/// is active), not active, or not in its validity period.
 fn str_active(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
-    let number = p
-        .str_number
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or("STR number is missing")?;
-    // A source that carries the STR number but not its status (SISDMK) can say nothing
-    // about whether it is active: it may add to a practitioner a registry made, not make one.
+    let Some(number) = p.str_number.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Ok(Some("the record carries no STR number".into()));
+    };
     let Some(registration) = p
         .registrations
         .iter()
         .find(|r| r.kind.eq_ignore_ascii_case("str") && r.number == number)
     else {
-        return Ok(Some(
-            "STR status unknown: the record has no STR registration, so it may update a known practitioner but not create one".into(),
-        ));
+        return Ok(Some("STR status unknown: the record has no STR registration".into()));
     };
     if !ACTIVE.contains(&registration.status.to_ascii_lowercase().as_str()) {
         return Ok(Some(format!("STR is not active (status: {})", registration.status)));

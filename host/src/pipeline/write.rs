@@ -6,7 +6,7 @@
 use super::merge::Sources;
 use crate::store::accounts::SealedAccount;
 use crate::store::observations::ObservationRecord;
-use crate::store::practitioners::SealedPractitioner;
+use crate::store::practitioners::{SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
@@ -15,6 +15,7 @@ use std::collections::HashSet;
 /// Everything a batch stores.
 pub(super) struct Rows {
     pub practitioners: Vec<SealedPractitioner>,
+    pub strs: Vec<SealedStr>,
     /// Which of them were stored before this batch.
     pub stored_ids: HashSet<String>,
     pub sources: Sources,
@@ -41,6 +42,7 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
         }
     }
     store::practitioners::upsert(&mut tx, &rows.practitioners).await?;
+    store::practitioners::insert_strs(&mut tx, &rows.strs).await?;
     store::practitioners::upsert_contributions(&mut tx, &rows.sources.into_written()).await?;
     store::accounts::upsert(&mut tx, &rows.accounts).await?;
     store::rejects::insert(&mut tx, &rows.rejects).await?;

@@ -27,18 +27,22 @@ pub struct ConnectorRecord {
     pub timezone: String,
     /// JSON object of quotas this connector overrides (`runtime::Quotas`).
     pub quotas: String,
+    /// Whether its records may create practitioners (`hub_registry::CreatePolicy`); `None`
+    /// keeps its plugin manifest's.
+    pub creates_practitioners: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, enabled, concurrency, max_attempts, \
-                       previous_plugin_digest, created_at, updated_at, schedule, timezone, quotas";
+                       previous_plugin_digest, created_at, updated_at, schedule, timezone, quotas, \
+                       creates_practitioners";
 
 impl Db {
     pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
         on!(self.pool(), pool => {
             sqlx::query(trusted(format!(
-                "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+                "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
             )))
             .bind(&c.id)
             .bind(&c.name)
@@ -55,6 +59,7 @@ impl Db {
             .bind(&c.schedule)
             .bind(&c.timezone)
             .bind(&c.quotas)
+            .bind(&c.creates_practitioners)
             .execute(pool)
             .await?;
             Ok(())
@@ -66,7 +71,8 @@ impl Db {
         on!(self.pool(), pool => {
             sqlx::query(
                 "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
-                 concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11 WHERE id = $1",
+                 concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11, \
+                 creates_practitioners = $12 WHERE id = $1",
             )
             .bind(&c.id)
             .bind(&c.plugin_digest)
@@ -79,6 +85,7 @@ impl Db {
             .bind(&c.schedule)
             .bind(&c.timezone)
             .bind(&c.quotas)
+            .bind(&c.creates_practitioners)
             .execute(pool)
             .await?;
             Ok(())

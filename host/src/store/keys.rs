@@ -42,6 +42,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         ],
     },
     SealedTable {
+        table: "practitioner_strs",
+        row_id: "id",
+        columns: &["str_number"],
+    },
+    SealedTable {
         table: "practitioner_sources",
         row_id: "id",
         columns: &["record"],

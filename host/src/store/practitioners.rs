@@ -15,6 +15,64 @@ pub struct MatchKeys {
     pub content_hash: Vec<u8>,
 }
 
+/// A stored practitioner found by an STR number they hold or once held.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StrHolder {
+    pub held_str: Vec<u8>,
+    #[sqlx(flatten)]
+    pub keys: MatchKeys,
+}
+
+/// One STR number a practitioner holds or held (`practitioner_strs`): its blind index finds
+/// them after a re-issue; the number is sealed (AAD `practitioner_strs.str_number`, `id`) so
+/// a reindex can recompute the index.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SealedStr {
+    pub id: String,
+    pub str_index: Vec<u8>,
+    pub practitioner_id: String,
+    pub key_version: i64,
+    pub str_number: Vec<u8>,
+    pub first_seen: Timestamp,
+}
+
+/// Which source systems contributed to a practitioner, through which connector, and the
+/// matching tier that joined each (`created`, `str`, `nik`, `fallback`).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize, schemars::JsonSchema)]
+pub struct SourceLink {
+    #[serde(skip)]
+    pub practitioner_id: String,
+    #[serde(rename = "system")]
+    pub source_system: String,
+    pub connector_id: String,
+    /// `None` for records stored before the hub recorded tiers (migration 0014).
+    pub matched_by: Option<String>,
+    /// The source's own change time of its latest record.
+    #[serde(rename = "updated_at")]
+    pub source_updated_at: Option<String>,
+}
+
+/// The sources of the given practitioners (see [`SourceLink`]), without their records.
+pub async fn source_links(tx: &mut Tx, ids: &[String]) -> Result<Vec<SourceLink>, StoreError> {
+    contributions_as(
+        tx,
+        "practitioner_id, source_system, connector_id, matched_by, source_updated_at",
+        ids,
+    )
+    .await
+}
+
+/// A practitioner's golden STR not yet among the STRs they hold (see
+/// [`Db::strs_without_history`]).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UnrecordedStr {
+    pub id: String,
+    pub str_index: Vec<u8>,
+    /// Sealed as `practitioners.str_number`.
+    pub str_number: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
 /// A practitioner row as stored: identifying columns are ciphertexts. On update, a `None`
 /// sealed column keeps the stored value (a source that does not know a field never erases
 /// it).
@@ -58,6 +116,9 @@ pub struct SealedContribution {
     pub content_hash: Vec<u8>,
     pub source_updated_at: Option<String>,
     pub received_at: Timestamp,
+    /// The matching tier that joined this record to the practitioner (`created` for the
+    /// record that made them); `None` for records stored before migration 0014.
+    pub matched_by: Option<String>,
 }
 
 /// A contribution's keyed content hash, without the record.
@@ -117,12 +178,13 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<SealedPractitioner>, StoreError> {
         on!(self.pool(), pool => {
-            let column = match column {
-                IndexColumn::Str => "str_index",
-                IndexColumn::Nik => "nik_index",
+            // An STR number finds whoever holds it or held it before a re-issue.
+            let filter = match column {
+                IndexColumn::Str => "id IN (SELECT practitioner_id FROM practitioner_strs WHERE str_index = $1)",
+                IndexColumn::Nik => "nik_index = $1",
             };
             let rows = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS} FROM practitioners WHERE {column} = $1 ORDER BY id LIMIT $2"
+                "SELECT {COLUMNS} FROM practitioners WHERE {filter} ORDER BY id LIMIT $2"
             )))
             .bind(index)
             .bind(limit)
@@ -147,6 +209,22 @@ impl Db {
             .fetch_all(pool)
             .await?;
             Ok(rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Up to `limit` practitioners whose golden STR has no `practitioner_strs` row: those
+    /// stored before migration 0014.
+    pub async fn strs_without_history(&self, limit: i64) -> Result<Vec<UnrecordedStr>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as(
+                "SELECT id, str_index, str_number, created_at FROM practitioners p \
+                 WHERE str_index IS NOT NULL AND str_number IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM practitioner_strs s WHERE s.str_index = p.str_index) \
+                 ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
         })
     }
 
@@ -249,26 +327,77 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
     Ok(())
 }
 
-const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at";
+const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at, matched_by";
 
-/// Stored practitioners whose STR, fallback or NIK index is among the given ones, read in
-/// the caller's transaction.
+/// The stored practitioners who hold or held any of the STR numbers, and those under any of
+/// the NIKs, by blind index, read in the caller's transaction.
 pub async fn match_keys(
     tx: &mut Tx,
     str_indexes: &[Vec<u8>],
-    match_indexes: &[Vec<u8>],
     nik_indexes: &[Vec<u8>],
-) -> Result<Vec<MatchKeys>, StoreError> {
-    let select = "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners";
-    let mut found = Vec::new();
-    for (column, keys) in [
-        ("str_index", str_indexes),
-        ("match_index", match_indexes),
-        ("nik_index", nik_indexes),
-    ] {
-        found.extend(super::select_where_in::<MatchKeys, _>(tx, select, column, keys).await?);
+) -> Result<(Vec<StrHolder>, Vec<MatchKeys>), StoreError> {
+    let holders = super::select_where_in::<StrHolder, _>(
+        tx,
+        "SELECT s.str_index AS held_str, p.id, p.str_index, p.nik_index, p.match_index, p.content_hash \
+         FROM practitioner_strs s JOIN practitioners p ON p.id = s.practitioner_id",
+        "s.str_index",
+        str_indexes,
+    )
+    .await?;
+    let by_nik = super::select_where_in::<MatchKeys, _>(
+        tx,
+        "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners",
+        "nik_index",
+        nik_indexes,
+    )
+    .await?;
+    Ok((holders, by_nik))
+}
+
+const STR_COLUMNS: &str = "id, str_index, practitioner_id, key_version, str_number, first_seen";
+
+/// Records STR numbers practitioners hold; one already recorded keeps its holder.
+pub async fn insert_strs(tx: &mut Tx, rows: &[SealedStr]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(found)
+    const TAIL: &str = " ON CONFLICT (str_index) DO NOTHING";
+    match tx {
+        Backed::Sqlite(tx) => {
+            for chunk in rows.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO practitioner_strs ({STR_COLUMNS}) VALUES {}{TAIL}",
+                    Backend::Sqlite.placeholders(chunk.len(), 6, 1)
+                );
+                let mut query = super::batch_write(sql);
+                for r in chunk {
+                    query = query
+                        .bind(&r.id)
+                        .bind(&r.str_index)
+                        .bind(&r.practitioner_id)
+                        .bind(r.key_version)
+                        .bind(&r.str_number)
+                        .bind(r.first_seen);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Backed::Postgres(tx) => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO practitioner_strs ({STR_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], \
+                 $3::text[], $4::int8[], $5::bytea[], $6::timestamptz[]){TAIL}"
+            )))
+            .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.str_index.as_slice()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.practitioner_id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.key_version).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.str_number.as_slice()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.first_seen).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The contributions to the given practitioners (one query per 1,000 ids). Run inside the
@@ -327,13 +456,14 @@ pub async fn upsert_contributions(tx: &mut Tx, rows: &[SealedContribution]) -> R
 
 const CONTRIBUTION_UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id, \
      key_version = excluded.key_version, record = excluded.record, content_hash = excluded.content_hash, \
-     source_updated_at = excluded.source_updated_at, received_at = excluded.received_at";
+     source_updated_at = excluded.source_updated_at, received_at = excluded.received_at, \
+     matched_by = excluded.matched_by";
 
 async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedContribution]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {}{CONTRIBUTION_UPSERT_TAIL}",
-            Backend::Sqlite.placeholders(chunk.len(), 9, 1)
+            Backend::Sqlite.placeholders(chunk.len(), 10, 1)
         );
         let mut query = super::batch_write(sql);
         for c in chunk {
@@ -346,7 +476,8 @@ async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedCo
                 .bind(&c.record)
                 .bind(&c.content_hash)
                 .bind(&c.source_updated_at)
-                .bind(c.received_at);
+                .bind(c.received_at)
+                .bind(&c.matched_by);
         }
         query.execute(&mut *tx).await?;
     }
@@ -362,7 +493,8 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     let bytes = |f: fn(&SealedContribution) -> &[u8]| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(trusted(format!(
         "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
-         $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::timestamptz[]){CONTRIBUTION_UPSERT_TAIL}"
+         $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::timestamptz[], \
+         $10::text[]){CONTRIBUTION_UPSERT_TAIL}"
     )))
     .bind(
         rows.iter()
@@ -377,6 +509,7 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     .bind(bytes(|c| &c.content_hash))
     .bind(rows.iter().map(|c| c.source_updated_at.as_deref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.received_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.matched_by.as_deref()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
