@@ -149,3 +149,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+impl Practitioner {
+    /// A valid practitioner from RegNakes: a woman born 5 June 1985 in Jakarta with an active
+    /// STR, for tests.
+    pub(crate) fn sample() -> Self {
+        Practitioner {
+            nik: Some("3174014506850001".into()),
+            str_number: Some("STR-1".into()),
+            full_name: Some("Siti Rahayu".into()),
+            birth_place: Some("Jakarta".into()),
+            birth_date: Some("1985-06-05".into()),
+            gender: Gender::Female,
+            profession: None,
+            phone: None,
+            email: None,
+            registrations: vec![Registration {
+                kind: "str".into(),
+                number: "STR-1".into(),
+                status: "active".into(),
+                issuer: None,
+                valid_from: None,
+                valid_until: Some("2030-01-01".into()),
+            }],
+            trainings: vec![],
+            employments: vec![],
+            educations: vec![],
+            source: SourceRef {
+                system: "regnakes".into(),
+                id: "r-1".into(),
+                updated_at: Some("2026-11-30T00:00:00Z".into()),
+            },
+        }
+    }
+}

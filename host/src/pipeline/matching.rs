@@ -145,3 +145,109 @@ impl Known {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::BlindIndexer;
+    use crate::model::Practitioner;
+    use crate::pipeline::index;
+
+    fn blind() -> BlindIndexer {
+        BlindIndexer::new(vec![7; 32])
+    }
+
+    /// What the batch knows: `stored`, as a practitioner with id `p-1`.
+    fn known(stored: &Practitioner) -> Known {
+        let indexes = index::indexes(&blind(), stored);
+        let mut known = Known::default();
+        known.remember(MatchKeys {
+            id: "p-1".into(),
+            str_index: indexes.str_index,
+            nik_index: Some(indexes.nik_index),
+            match_index: indexes.match_index,
+            content_hash: vec![0],
+        });
+        known
+    }
+
+    fn decide(known: &Known, record: Practitioner, inactive_str: Option<&str>, creates: CreatePolicy) -> String {
+        let row = index::keyed(&blind(), 0, record, inactive_str.map(str::to_string));
+        match known.decide(&row, &Sources::new(Vec::new()), creates) {
+            Decision::Create(_) => "create".into(),
+            Decision::Update(id, tier) => format!("{id} by {}", tier.as_str()),
+            Decision::Unchanged => "unchanged".into(),
+            Decision::Reject(reason) => reason,
+        }
+    }
+
+    #[test]
+    fn each_tier_joins_the_same_person_and_says_which_it_was() {
+        let stored = Practitioner::sample();
+        let known = known(&stored);
+        let active = CreatePolicy::WithActiveStr;
+        assert_eq!(decide(&known, stored.clone(), None, active), "p-1 by str");
+        let reissued = Practitioner {
+            str_number: Some("STR-2".into()),
+            ..stored.clone()
+        };
+        assert_eq!(decide(&known, reissued, None, active), "p-1 by nik");
+        let undated = Practitioner {
+            str_number: None,
+            birth_date: None,
+            full_name: Some("SITI  rahayu".into()),
+            ..stored.clone()
+        };
+        assert_eq!(decide(&known, undated, Some("no STR"), active), "p-1 by fallback");
+    }
+
+    #[test]
+    fn what_no_tier_confirms_is_a_conflict_never_a_merge_or_a_second_person() {
+        let stored = Practitioner::sample();
+        let known = known(&stored);
+        let policy = CreatePolicy::WithValidNik;
+        let renamed_undated = Practitioner {
+            str_number: None,
+            birth_date: None,
+            full_name: Some("Dewi Lestari".into()),
+            ..stored.clone()
+        };
+        let reason = decide(&known, renamed_undated, Some("no STR"), policy);
+        assert!(reason.starts_with("conflicting identifier"), "{reason}");
+        let other_nik = Practitioner {
+            nik: Some("3174014506850002".into()),
+            ..stored.clone()
+        };
+        let reason = decide(&known, other_nik, None, policy);
+        assert!(
+            reason.contains("this STR belongs to a stored practitioner with a different NIK"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn whether_a_record_that_matches_nobody_creates_a_person_is_its_connectors_policy() {
+        let known = Known::default();
+        let staff = Practitioner {
+            str_number: None,
+            registrations: Vec::new(),
+            ..Practitioner::sample()
+        };
+        let no_str = Some("the record carries no STR number");
+        assert_eq!(
+            decide(&known, staff.clone(), no_str, CreatePolicy::WithValidNik),
+            "create"
+        );
+        let reason = decide(&known, staff.clone(), no_str, CreatePolicy::WithActiveStr);
+        assert!(
+            reason.starts_with("the record carries no STR number") && reason.contains("with-active-str"),
+            "{reason}"
+        );
+        let reason = decide(&known, Practitioner::sample(), None, CreatePolicy::Never);
+        assert!(reason.contains("creates_practitioners = never"), "{reason}");
+        assert_eq!(
+            decide(&known, Practitioner::sample(), None, CreatePolicy::WithActiveStr),
+            "create"
+        );
+    }
+}
