@@ -130,27 +130,6 @@ pub enum CanonicalRecord {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::CanonicalRecord;
-
-    /// Records as contract 0.1.0's bindings serialized them into `practitioner_sources.record`
-    /// and `rejects.record`: they must read back, and write out, exactly so.
-    const STORED: &[&str] = &[
-        r#"{"Practitioner":{"nik":"3174014506850001","str_number":"STR1","full_name":"Siti","birth_place":"Bandung","birth_date":"1985-06-05","gender":"Female","profession":"dokter","phone":null,"email":"s@x.id","registrations":[{"kind":"str","number":"STR1","status":"active","issuer":"KKI","valid_from":null,"valid_until":"2029-01-01"}],"trainings":[{"name":"PPI","provider":null,"completed_on":"2023","hours":16}],"employments":[{"facility_code":"F1","facility_name":"RS","position":null,"start_date":null,"end_date":null}],"educations":[{"institution":"UI","degree":"S1","major":null,"graduated_on":null}],"source":{"system":"kki","id":"K1","updated_at":"2026-01-01T00:00:00Z"}}}"#,
-        r#"{"Observation":{"device_id":"d1","subject":null,"code":"8867-4","value":72.5,"unit":"/min","components":[{"code":"8480-6","value":120.0,"unit":"mm[Hg]"}],"effective_at":"2026-01-01T00:00:00.000Z","source":{"system":"iot","id":"m1","updated_at":null}}}"#,
-        r#"{"Account":{"subject":"u1","username":"siti","email":null,"nik":"3174014506850001","roles":["nakes"],"active":true,"source":{"system":"sso","id":"u1","updated_at":null}}}"#,
-    ];
-
-    #[test]
-    fn records_stored_by_earlier_versions_read_back_and_serialize_the_same() {
-        for stored in STORED {
-            let record: CanonicalRecord = serde_json::from_str(stored).unwrap();
-            assert_eq!(serde_json::to_string(&record).unwrap(), *stored);
-        }
-    }
-}
-
-#[cfg(test)]
 impl Practitioner {
     /// A valid practitioner from RegNakes: a woman born 5 June 1985 in Jakarta with an active
     /// STR, for tests.
@@ -181,6 +160,27 @@ impl Practitioner {
                 id: "r-1".into(),
                 updated_at: Some("2026-11-30T00:00:00Z".into()),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CanonicalRecord;
+
+    /// Records as contract 0.1.0's bindings serialized them into `practitioner_sources.record`
+    /// and `rejects.record`: they must read back, and write out, exactly so.
+    const STORED: &[&str] = &[
+        r#"{"Practitioner":{"nik":"3174014506850001","str_number":"STR1","full_name":"Siti","birth_place":"Bandung","birth_date":"1985-06-05","gender":"Female","profession":"dokter","phone":null,"email":"s@x.id","registrations":[{"kind":"str","number":"STR1","status":"active","issuer":"KKI","valid_from":null,"valid_until":"2029-01-01"}],"trainings":[{"name":"PPI","provider":null,"completed_on":"2023","hours":16}],"employments":[{"facility_code":"F1","facility_name":"RS","position":null,"start_date":null,"end_date":null}],"educations":[{"institution":"UI","degree":"S1","major":null,"graduated_on":null}],"source":{"system":"kki","id":"K1","updated_at":"2026-01-01T00:00:00Z"}}}"#,
+        r#"{"Observation":{"device_id":"d1","subject":null,"code":"8867-4","value":72.5,"unit":"/min","components":[{"code":"8480-6","value":120.0,"unit":"mm[Hg]"}],"effective_at":"2026-01-01T00:00:00.000Z","source":{"system":"iot","id":"m1","updated_at":null}}}"#,
+        r#"{"Account":{"subject":"u1","username":"siti","email":null,"nik":"3174014506850001","roles":["nakes"],"active":true,"source":{"system":"sso","id":"u1","updated_at":null}}}"#,
+    ];
+
+    #[test]
+    fn records_stored_by_earlier_versions_read_back_and_serialize_the_same() {
+        for stored in STORED {
+            let record: CanonicalRecord = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&record).unwrap(), *stored);
         }
     }
 }
