@@ -108,8 +108,9 @@ pub fn pull_json_listing(
 }
 
 /// [`pull_json_listing`] with each row read straight into `T` (no JSON tree in between),
-/// its change time given by `changed_at`. Make `T`'s fields [`Text`] and [`Lenient`] so that
-/// one odd field does not fail the page: the host rejects that row, with its reason.
+/// its change time given by `changed_at`. Make `T` `#[serde(default)]` with [`Text`],
+/// [`Lenient`] and [`LenientList`] fields, so that a missing or odd field does not fail the
+/// page: the host rejects that row, with its reason.
 pub fn pull_typed_listing<T: DeserializeOwned>(
     request: &crate::SyncRequest,
     client: &HttpClient,

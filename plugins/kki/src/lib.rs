@@ -58,52 +58,36 @@ healthforce_sdk::export_connector!(Kki);
 /// A KKI registration as listed and as carried by its webhooks. Every field is lenient
 /// ([`Text`], [`Lenient`], [`LenientList`]): the host validates and keeps bad rows as rejects with a reason.
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Row {
-    #[serde(default)]
     id_registrasi: Text,
-    #[serde(default)]
     nik: Text,
-    #[serde(default)]
     nama: Text,
-    #[serde(default)]
     tempat_lahir: Text,
-    #[serde(default)]
     tanggal_lahir: Text,
-    #[serde(default)]
     jenis_kelamin: Text,
-    #[serde(default)]
     nomor_str: Text,
-    #[serde(default)]
     status_str: Text,
-    #[serde(default)]
     tanggal_terbit: Text,
-    #[serde(default)]
     berlaku_sampai: Text,
-    #[serde(default)]
     diperbarui_pada: Text,
-    #[serde(default)]
     sertifikasi: LenientList<Certification>,
-    #[serde(default)]
     pelatihan: LenientList<Course>,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Certification {
-    #[serde(default)]
     nama: Text,
-    #[serde(default)]
     status: Text,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Course {
-    #[serde(default)]
     nama: Text,
-    #[serde(default)]
     penyelenggara: Text,
-    #[serde(default)]
     tanggal: Text,
-    #[serde(default)]
     jpl: Lenient<u32>,
 }
 

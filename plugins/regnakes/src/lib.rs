@@ -61,53 +61,38 @@ healthforce_sdk::export_connector!(RegNakes);
 
 /// A RegNakes row as listed. Every field is lenient ([`Text`], [`Lenient`], [`LenientList`]): nothing is
 /// dropped here, the host validates and keeps bad rows as rejects with their reason.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Row {
-    #[serde(default)]
     id: Text,
-    #[serde(default)]
     nik: Text,
-    #[serde(default)]
     nama: Text,
-    #[serde(default)]
     tempat_lahir: Text,
-    #[serde(default)]
     tanggal_lahir: Text,
-    #[serde(default)]
     jenis_kelamin: Text,
-    #[serde(default)]
     profesi: Text,
-    #[serde(default)]
     no_hp: Text,
-    #[serde(default)]
     email: Text,
-    #[serde(default)]
     diperbarui_pada: Text,
-    #[serde(default, rename = "str")]
+    #[serde(rename = "str")]
     str_doc: Lenient<StrDoc>,
-    #[serde(default)]
     sip: LenientList<Sip>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct StrDoc {
-    #[serde(default)]
     nomor: Text,
-    #[serde(default)]
     status: Text,
-    #[serde(default)]
     tanggal_terbit: Text,
-    #[serde(default)]
     berlaku_sampai: Text,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Sip {
-    #[serde(default)]
     nomor: Text,
-    #[serde(default)]
     berlaku_sampai: Text,
-    #[serde(default)]
     fasyankes: Text,
 }
 

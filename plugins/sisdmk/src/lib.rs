@@ -60,58 +60,39 @@ healthforce_sdk::export_connector!(Sisdmk);
 /// A SISDMK worker as listed and as carried by its webhooks. Every field is lenient
 /// ([`Text`], [`LenientList`]): the host validates and keeps bad rows as rejects with a reason.
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Row {
-    #[serde(default)]
     id_sdmk: Text,
-    #[serde(default)]
     nik: Text,
-    #[serde(default)]
     nomor_str: Text,
-    #[serde(default)]
     nama: Text,
-    #[serde(default)]
     tempat_lahir: Text,
-    #[serde(default)]
     tanggal_lahir: Text,
-    #[serde(default)]
     jenis_kelamin: Text,
-    #[serde(default)]
     jenis_sdmk: Text,
-    #[serde(default)]
     no_hp: Text,
-    #[serde(default)]
     email: Text,
-    #[serde(default)]
     diperbarui_pada: Text,
-    #[serde(default)]
     riwayat_pekerjaan: LenientList<Post>,
-    #[serde(default)]
     riwayat_pendidikan: LenientList<School>,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Post {
-    #[serde(default)]
     kode_fasyankes: Text,
-    #[serde(default)]
     nama_fasyankes: Text,
-    #[serde(default)]
     jabatan: Text,
-    #[serde(default)]
     tmt_mulai: Text,
-    #[serde(default)]
     tmt_selesai: Text,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct School {
-    #[serde(default)]
     institusi: Text,
-    #[serde(default)]
     jenjang: Text,
-    #[serde(default)]
     program_studi: Text,
-    #[serde(default)]
     tahun_lulus: Text,
 }
 
