@@ -202,6 +202,16 @@ pub fn pull_pages<C: Serialize>(
     }
 }
 
+/// `jenis_kelamin` as Indonesian registries write it: `L` (laki-laki) is male, `P`
+/// (perempuan) female; anything else, or nothing, is unknown.
+pub fn gender_from_code(code: Option<&str>) -> Gender {
+    match code {
+        Some("L") => Gender::Male,
+        Some("P") => Gender::Female,
+        _ => Gender::Unknown,
+    }
+}
+
 /// A practitioner with every field empty, for struct-update syntax in mappings.
 pub fn empty_practitioner() -> Practitioner {
     Practitioner {

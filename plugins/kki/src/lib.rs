@@ -9,8 +9,8 @@ use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
 use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
-    Training, WebhookRequest, WebhookResponse,
+    CanonicalRecord, Connector, Error, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary, Training,
+    WebhookRequest, WebhookResponse,
 };
 use serde::Deserialize;
 
@@ -131,11 +131,7 @@ fn to_practitioner(row: Row) -> CanonicalRecord {
         full_name: row.nama.0,
         birth_place: row.tempat_lahir.0,
         birth_date: row.tanggal_lahir.0,
-        gender: match row.jenis_kelamin.0.as_deref() {
-            Some("L") => Gender::Male,
-            Some("P") => Gender::Female,
-            _ => Gender::Unknown,
-        },
+        gender: healthforce_sdk::gender_from_code(row.jenis_kelamin.0.as_deref()),
         profession: Some("Dokter".into()),
         registrations,
         trainings,

@@ -7,8 +7,7 @@
 use healthforce_sdk::http::{HttpClient, encode_query_value};
 use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Employment, Error, Gender, Practitioner, Registration, SourceRef, SyncRequest,
-    SyncSummary,
+    CanonicalRecord, Connector, Employment, Error, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
 };
 use serde::Deserialize;
 
@@ -138,11 +137,7 @@ fn to_practitioner(row: Row) -> CanonicalRecord {
         full_name: row.nama.0,
         birth_place: row.tempat_lahir.0,
         birth_date: row.tanggal_lahir.0,
-        gender: match row.jenis_kelamin.0.as_deref() {
-            Some("L") => Gender::Male,
-            Some("P") => Gender::Female,
-            _ => Gender::Unknown,
-        },
+        gender: healthforce_sdk::gender_from_code(row.jenis_kelamin.0.as_deref()),
         profession: row.profesi.0,
         phone: row.no_hp.0,
         email: row.email.0,

@@ -11,8 +11,8 @@ use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
 use healthforce_sdk::listing::{LenientList, Text, pull_typed_listing};
 use healthforce_sdk::{
-    CanonicalRecord, Connector, Education, Employment, Error, Gender, Practitioner, SourceRef, SyncRequest,
-    SyncSummary, WebhookRequest, WebhookResponse,
+    CanonicalRecord, Connector, Education, Employment, Error, Practitioner, SourceRef, SyncRequest, SyncSummary,
+    WebhookRequest, WebhookResponse,
 };
 use serde::Deserialize;
 
@@ -129,11 +129,7 @@ fn to_practitioner(row: Row) -> CanonicalRecord {
         full_name: row.nama.0,
         birth_place: row.tempat_lahir.0,
         birth_date: row.tanggal_lahir.0,
-        gender: match row.jenis_kelamin.0.as_deref() {
-            Some("L") => Gender::Male,
-            Some("P") => Gender::Female,
-            _ => Gender::Unknown,
-        },
+        gender: healthforce_sdk::gender_from_code(row.jenis_kelamin.0.as_deref()),
         profession: row.jenis_sdmk.0,
         phone: row.no_hp.0,
         email: row.email.0,
