@@ -168,7 +168,7 @@ async fn three_sources_make_one_practitioner_with_each_field_from_its_owner() {
             "nik": other.nik,
             "nama": other.full_name,
             "tempat_lahir": other.birth_place,
-            "tanggal_lahir": other.birth_date.to_string(),
+            "tanggal_lahir": other.birth_date,
             "jenis_kelamin": other.sex.code(),
             "nomor_str": person.str_number,
             "no_hp": "081299990000",

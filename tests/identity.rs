@@ -151,7 +151,7 @@ async fn an_old_str_number_still_finds_the_person_after_a_re_issue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn practitioners_stored_before_the_str_history_are_found_by_their_str_once_a_hub_starts() {
+async fn practitioners_stored_by_an_older_hub_are_brought_up_to_date_when_a_hub_starts() {
     const PEOPLE: usize = 15;
     for backend in backends() {
         let hub = TestHub::start(backend).await;
@@ -164,13 +164,28 @@ async fn practitioners_stored_before_the_str_history_are_found_by_their_str_once
         let run = hub.run_to_end(&connector).await;
         assert_eq!(run["status"], "succeeded", "{run}");
         let person = registry.valid_people().remove(0);
-
-        // As a database upgraded to 0014 holds them: no STR recorded as held.
         let sql = hub.raw_sql().await;
-        sqlx::query("DELETE FROM practitioner_strs")
-            .execute(&sql)
-            .await
-            .unwrap();
+        let keys = || async {
+            let rows: Vec<(String, Option<Vec<u8>>, Option<i64>)> =
+                sqlx::query_as("SELECT id, match_index, match_version FROM practitioners ORDER BY id")
+                    .fetch_all(&sql)
+                    .await
+                    .unwrap();
+            rows
+        };
+        let computed = keys().await;
+        let record_id = the_one(&hub, &format!("nik={}", person.nik)).await["sources"][0]["record_id"].clone();
+        assert!(record_id.is_string(), "{record_id}");
+
+        // As a database upgraded from before 0014 and 0015 holds them: no STR recorded as
+        // held, match keys of the titles-only rule, no source record ids.
+        for statement in [
+            "DELETE FROM practitioner_strs",
+            "UPDATE practitioners SET match_index = NULL, match_version = NULL",
+            "UPDATE practitioner_sources SET source_id = NULL",
+        ] {
+            sqlx::query(statement).execute(&sql).await.unwrap();
+        }
         let found = hub
             .get(&format!("/api/v1/practitioners?str={}", person.str_number))
             .await;
@@ -189,5 +204,12 @@ async fn practitioners_stored_before_the_str_history_are_found_by_their_str_once
         assert_eq!(held as usize, registry.valid_people().len());
         let found = the_one(&hub, &format!("str={}", person.str_number)).await;
         assert_eq!(found["nik"], person.nik.as_str(), "{found}");
+        assert_eq!(found["sources"][0]["record_id"], record_id, "{found}");
+        assert_eq!(keys().await, computed, "the keys the pipeline computes when it writes");
+        assert!(
+            computed
+                .iter()
+                .all(|(_, key, version)| key.is_some() && *version == Some(2))
+        );
     }
 }

@@ -124,13 +124,13 @@ impl Hub {
         if orphaned > 0 {
             tracing::warn!(count = orphaned, "jobs interrupted by the last stop were queued again");
         }
-        let recorded = pipeline::Pipeline::new(db.clone(), keys.clone())
-            .record_str_history()
-            .await?;
-        if recorded > 0 {
+        let upgraded = pipeline::Pipeline::new(db.clone(), keys.clone()).upgrade().await?;
+        if upgraded != pipeline::Upgraded::default() {
             tracing::info!(
-                count = recorded,
-                "STR numbers of practitioners stored before 0014 recorded as held"
+                strs_recorded = upgraded.strs_recorded,
+                match_keys = upgraded.match_keys,
+                source_ids = upgraded.source_ids,
+                "stored practitioners brought up to this version"
             );
         }
         let queue = jobs::Queue::new(db.clone(), config.jobs.clone(), config.retry.clone());

@@ -67,7 +67,7 @@ struct DoctorJson<'a> {
     nik: &'a str,
     nama: &'a str,
     tempat_lahir: &'a str,
-    tanggal_lahir: NaiveDate,
+    tanggal_lahir: Option<NaiveDate>,
     jenis_kelamin: &'static str,
     status_str: &'static str,
     tanggal_terbit: NaiveDate,
@@ -123,7 +123,7 @@ impl RegistryRow for Doctor {
     fn to_json(&self) -> impl Serialize + '_ {
         let p = &self.person;
         DoctorJson {
-            id_registrasi: format!("KKI-{:07}", p.index),
+            id_registrasi: record_id(p),
             nomor_str: &p.str_number,
             nik: &p.nik,
             nama: &p.full_name,
@@ -150,13 +150,28 @@ impl RegistryRow for Doctor {
     }
 }
 
+/// KKI's id of `person`'s registration.
+pub fn record_id(person: &Person) -> String {
+    format!("KKI-{:07}", person.index)
+}
+
 impl KkiSim {
+    /// `config.people` doctors of the shared generator.
     pub fn new(config: KkiConfig) -> Self {
+        let doctors = (0..config.people)
+            .map(|index| people::person(config.seed, index))
+            .collect();
+        Self::with_people(config, doctors)
+    }
+
+    /// A registry of exactly these doctors (`config.people` is not read), e.g. a
+    /// [`crate::population::Population`]'s.
+    pub fn with_people(config: KkiConfig, doctors: Vec<Person>) -> Self {
         let now = Utc::now().trunc_subsecs(6);
         let mut rng = Seeded::new(config.seed ^ 0x4B4B_4931);
-        let doctors = (0..config.people)
-            .map(|index| {
-                let person = people::person(config.seed, index);
+        let doctors = doctors
+            .into_iter()
+            .map(|person| {
                 let status = if rng.chance(config.expired_rate) {
                     "kedaluwarsa"
                 } else {

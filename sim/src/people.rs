@@ -167,7 +167,8 @@ pub struct Person {
     pub nik: String,
     pub full_name: String,
     pub birth_place: String,
-    pub birth_date: NaiveDate,
+    /// `None` where a system does not record it.
+    pub birth_date: Option<NaiveDate>,
     pub sex: Sex,
     pub profession: &'static str,
     pub str_number: String,
@@ -212,7 +213,7 @@ pub fn person(seed: u64, index: usize) -> Person {
         nik,
         full_name,
         birth_place: city.to_string(),
-        birth_date,
+        birth_date: Some(birth_date),
         sex,
         profession,
         str_number,
@@ -257,8 +258,8 @@ mod tests {
             assert_eq!(a.nik.len(), 16, "{}", a.nik);
             let day: u32 = a.nik[6..8].parse().unwrap();
             match a.sex {
-                Sex::Female => assert_eq!(day, a.birth_date.day() + 40),
-                Sex::Male => assert_eq!(day, a.birth_date.day()),
+                Sex::Female => assert_eq!(day, a.birth_date.unwrap().day() + 40),
+                Sex::Male => assert_eq!(day, a.birth_date.unwrap().day()),
             }
             let province: u8 = a.nik[..2].parse().unwrap();
             assert!(PROVINCES.iter().any(|(p, _, _)| *p == province));

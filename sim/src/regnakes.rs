@@ -75,7 +75,7 @@ struct NakesJson<'a> {
     nik: String,
     nama: Option<&'a String>,
     tempat_lahir: &'a str,
-    tanggal_lahir: NaiveDate,
+    tanggal_lahir: Option<NaiveDate>,
     jenis_kelamin: &'static str,
     profesi: &'static str,
     no_hp: &'a str,
@@ -113,7 +113,7 @@ struct Nakes {
 
 impl Nakes {
     fn id(&self) -> String {
-        format!("RN-{:07}", self.person.index)
+        record_id(&self.person)
     }
 
     fn rejected(&self) -> bool {
@@ -199,12 +199,26 @@ struct Inner {
 #[derive(Clone)]
 pub struct RegnakesSim(Arc<Inner>);
 
+/// RegNakes's id of `person`.
+pub fn record_id(person: &Person) -> String {
+    format!("RN-{:07}", person.index)
+}
+
 impl RegnakesSim {
+    /// `config.people` health workers of the shared generator.
     pub fn new(config: RegnakesConfig) -> Self {
+        let people = (0..config.people).map(|i| people::person(config.seed, i)).collect();
+        Self::with_people(config, people)
+    }
+
+    /// A registry of exactly these people (`config.people` is not read), e.g. a
+    /// [`crate::population::Population`]'s.
+    pub fn with_people(config: RegnakesConfig, people: Vec<Person>) -> Self {
         let now = now_micros();
         let mut rng = Seeded::new(config.seed);
-        let rows: Vec<Nakes> = (0..config.people)
-            .map(|i| generate(&config, &mut rng, i, now))
+        let rows: Vec<Nakes> = people
+            .into_iter()
+            .map(|person| generate(&config, &mut rng, person, now))
             .collect();
         let mut data = Dataset {
             order: (0..rows.len()).collect(),
@@ -317,8 +331,7 @@ fn now_micros() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn generate(config: &RegnakesConfig, rng: &mut Seeded, index: usize, now: DateTime<Utc>) -> Nakes {
-    let person = people::person(config.seed, index);
+fn generate(config: &RegnakesConfig, rng: &mut Seeded, person: Person, now: DateTime<Utc>) -> Nakes {
     let flaw = rng.chance(config.malformed_rate).then(|| *rng.pick(FLAWS));
     let str_active = !rng.chance(config.inactive_rate);
     let str_issued = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap() + Days::days(rng.below(3650) as i64);

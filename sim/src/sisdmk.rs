@@ -79,9 +79,8 @@ struct Job {
 
 #[derive(Clone)]
 pub struct Worker {
+    /// Support staff hold no STR: an empty `str_number`.
     person: Person,
-    /// Support staff hold none.
-    holds_str: bool,
     phone: String,
     jobs: Vec<Job>,
     /// (level, school, graduation year)
@@ -96,7 +95,7 @@ struct WorkerJson<'a> {
     nik: &'a str,
     nama: &'a str,
     tempat_lahir: &'a str,
-    tanggal_lahir: NaiveDate,
+    tanggal_lahir: Option<NaiveDate>,
     jenis_kelamin: &'static str,
     nomor_str: Option<&'a str>,
     jenis_sdmk: &'static str,
@@ -157,14 +156,18 @@ impl RegistryRow for Worker {
     fn to_json(&self) -> impl Serialize + '_ {
         let p = &self.person;
         WorkerJson {
-            id_sdmk: format!("SDMK-{:07}", p.index),
+            id_sdmk: record_id(p),
             nik: &p.nik,
             nama: &p.full_name,
             tempat_lahir: &p.birth_place,
             tanggal_lahir: p.birth_date,
             jenis_kelamin: p.sex.code(),
-            nomor_str: self.holds_str.then_some(p.str_number.as_str()),
-            jenis_sdmk: if self.holds_str { p.profession } else { SUPPORT_STAFF },
+            nomor_str: (!p.str_number.is_empty()).then_some(p.str_number.as_str()),
+            jenis_sdmk: if p.str_number.is_empty() {
+                SUPPORT_STAFF
+            } else {
+                p.profession
+            },
             no_hp: &self.phone,
             email: &p.email,
             riwayat_pekerjaan: (self.jobs.iter())
@@ -190,19 +193,42 @@ impl RegistryRow for Worker {
     }
 }
 
+/// SISDMK's id of `person`.
+pub fn record_id(person: &Person) -> String {
+    format!("SDMK-{:07}", person.index)
+}
+
 impl SisdmkSim {
+    /// `config.people` workers of the shared generator, then `config.staff_without_str`.
     pub fn new(config: SisdmkConfig) -> Self {
-        let now = Utc::now().trunc_subsecs(6);
-        let mut rng = Seeded::new(config.seed ^ 0x5344_4D4B);
         let workers = (0..config.people + config.staff_without_str)
             .map(|index| {
-                let person = people::person(config.seed, index);
+                let mut person = people::person(config.seed, index);
+                if index >= config.people {
+                    person.str_number.clear();
+                }
+                person
+            })
+            .collect();
+        Self::with_people(config, workers)
+    }
+
+    /// A registry of exactly these workers (`config.people` and `staff_without_str` are not
+    /// read; a worker with an empty `str_number` holds none), e.g. a
+    /// [`crate::population::Population`]'s.
+    pub fn with_people(config: SisdmkConfig, workers: Vec<Person>) -> Self {
+        let now = Utc::now().trunc_subsecs(6);
+        let mut rng = Seeded::new(config.seed ^ 0x5344_4D4B);
+        let workers = workers
+            .into_iter()
+            .map(|person| {
                 let phone = if rng.chance(config.new_phone_rate) {
                     format!("0813{:08}", rng.below(100_000_000))
                 } else {
                     person.phone.clone()
                 };
-                let graduated = person.birth_date.year() + 22 + rng.below(3) as i32;
+                let born = person.birth_date.map_or(1985, |d| d.year());
+                let graduated = born + 22 + rng.below(3) as i32;
                 // Never in the future, however young the worker.
                 let start = NaiveDate::from_ymd_opt(graduated + 1, 1 + rng.below(12) as u32, 1)
                     .unwrap()
@@ -233,7 +259,6 @@ impl SisdmkSim {
                     educations.push(("Profesi", *rng.pick(SCHOOLS), graduated + 1));
                 }
                 Worker {
-                    holds_str: index < config.people,
                     person,
                     phone,
                     jobs,

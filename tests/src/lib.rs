@@ -525,7 +525,8 @@ pub async fn sisdmk(config: hub_sim::SisdmkConfig) -> (hub_sim::SisdmkSim, hub_s
     (sim, running)
 }
 
-async fn serve(router: axum::Router) -> hub_sim::Running {
+/// A simulator's router on a free local port.
+pub async fn serve(router: axum::Router) -> hub_sim::Running {
     hub_sim::serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 

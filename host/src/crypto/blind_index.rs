@@ -1,6 +1,7 @@
 //! Blind indexes: HMAC-SHA256 under a key separate from the data keys, over normalized
-//! values. Equal inputs give equal indexes, so the store matches and looks up by NIK, STR and
-//! the fallback tuple without decrypting anything; the index reveals nothing without the key.
+//! values (names and birth places by `pipeline::normalize`). Equal inputs give equal indexes,
+//! so the store matches and looks up by NIK, STR and the fallback tuple without decrypting
+//! anything; the index reveals nothing without the key.
 //!
 //! Rotating the blind-index key means recomputing every index (a reindex job that decrypts
 //! each row once), which is why it is versioned apart from the data keys.
@@ -40,18 +41,6 @@ impl BlindIndexer {
     pub fn str_number(&self, str_number: &str) -> Vec<u8> {
         self.index("str", &[&normalize_code(str_number)])
     }
-
-    /// The fallback match key: normalized name, NIK and birth place (seed 002).
-    pub fn fallback(&self, full_name: &str, nik: &str, birth_place: &str) -> Vec<u8> {
-        self.index(
-            "match",
-            &[
-                &normalize_name(full_name),
-                &normalize_digits(nik),
-                &normalize_name(birth_place),
-            ],
-        )
-    }
 }
 
 pub fn normalize_digits(value: &str) -> String {
@@ -67,37 +56,14 @@ pub fn normalize_code(value: &str) -> String {
         .collect()
 }
 
-/// Names: lower case, punctuation dropped, academic and professional titles removed, spaces
-/// collapsed — "dr. Siti  Rahayu, S.Kep." and "SITI RAHAYU" match.
-pub fn normalize_name(value: &str) -> String {
-    const TITLES: &[&str] = &[
-        "dr", "drg", "apt", "ns", "bd", "skep", "sked", "amd", "amdkeb", "amdkep", "skm", "sst", "sfarm", "sgz", "spd",
-        "mkes", "mkm", "sp", "h", "hj", "prof", "ir",
-    ];
-    value
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|word| {
-            word.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
-        .filter(|word| !word.is_empty() && !TITLES.contains(&word.as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn normalization_makes_spelling_variants_match() {
+    fn normalization_makes_written_variants_match() {
         let ix = BlindIndexer::new(vec![9; 32]);
-        assert_eq!(
-            ix.fallback("dr. Siti  Rahayu, S.Kep.", "3174 0145 0685 0001", "Jakarta"),
-            ix.fallback("SITI RAHAYU", "3174014506850001", "jakarta")
-        );
+        assert_eq!(ix.nik("3174 0145 0685 0001"), ix.nik("3174014506850001"));
         assert_eq!(ix.str_number("31-12 3456"), ix.str_number("3112 3456"));
         assert_ne!(
             ix.nik("3174014506850001"),

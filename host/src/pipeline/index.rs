@@ -1,7 +1,8 @@
 //! Stage `index`: the blind indexes a practitioner is matched and looked up by, and the keyed
 //! hash of what a source said (to tell an unchanged row without decrypting anything).
 
-use crate::crypto::BlindIndexer;
+use super::normalize;
+use crate::crypto::{BlindIndexer, normalize_digits};
 use crate::model::Practitioner;
 
 /// A practitioner's blind indexes.
@@ -45,10 +46,20 @@ pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
             .map(|s| blind.str_number(s)),
         nik_index: blind.nik(nik),
         match_index: match (&p.full_name, &p.birth_place) {
-            (Some(name), Some(place)) => Some(blind.fallback(name, nik, place)),
+            (Some(name), Some(place)) => Some(match_index(blind, name, nik, place)),
             _ => None,
         },
     }
+}
+
+/// The fallback tier's key (seed 002): normalized name, NIK and normalized birth place.
+pub(super) fn match_index(blind: &BlindIndexer, full_name: &str, nik: &str, birth_place: &str) -> Vec<u8> {
+    let (name, nik, place) = (
+        normalize::name(full_name),
+        normalize_digits(nik),
+        normalize::place(birth_place),
+    );
+    blind.index("match", &[&name, &nik, &place])
 }
 
 /// Keyed hash of what a record says; the source's own timestamp is not content, so a row

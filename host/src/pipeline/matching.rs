@@ -195,7 +195,8 @@ mod tests {
         let undated = Practitioner {
             str_number: None,
             birth_date: None,
-            full_name: Some("SITI  rahayu".into()),
+            full_name: Some("dr. SITI  rahayu, S.Kep".into()),
+            birth_place: Some("DKI Jakarta".into()),
             ..stored.clone()
         };
         assert_eq!(decide(&known, undated, Some("no STR"), active), "p-1 by fallback");

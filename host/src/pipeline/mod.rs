@@ -28,8 +28,10 @@ pub mod golden;
 mod index;
 mod matching;
 mod merge;
+mod normalize;
 mod observations;
 mod seal;
+mod upgrade;
 mod validate;
 mod write;
 
@@ -44,6 +46,7 @@ use matching::{Decision, Known};
 use merge::Sources;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+pub use upgrade::Upgraded;
 
 /// Who emitted a batch.
 #[derive(Clone, Copy, Debug)]
@@ -99,35 +102,6 @@ impl Pipeline {
     ) -> Result<BatchOutcome, StoreError> {
         let prepared = self.prepare(source, batch);
         self.store(source, prepared).await
-    }
-
-    /// Records the STR numbers of practitioners stored before migration 0014 among the STRs
-    /// they hold, so an old number keeps finding them after a re-issue; run once at start.
-    /// Returns how many it recorded.
-    pub async fn record_str_history(&self) -> Result<usize, StoreError> {
-        let cipher = self.keys.cipher();
-        let mut recorded = 0;
-        loop {
-            let rows = self.db.strs_without_history(1000).await?;
-            if rows.is_empty() {
-                return Ok(recorded);
-            }
-            let sealed =
-                rows.into_iter()
-                    .map(|r| {
-                        let number = (cipher.decrypt_str("practitioners", "str_number", &r.id, &r.str_number))
-                            .map_err(|e| StoreError::Corrupt {
-                                what: "practitioner STR number",
-                                detail: e.to_string(),
-                            })?;
-                        Ok(seal::str_held(&cipher, r.str_index, &r.id, &number, r.created_at))
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut tx = self.db.begin().await?;
-            store::practitioners::insert_strs(&mut tx, &sealed).await?;
-            tx.commit().await?;
-            recorded += sealed.len();
-        }
     }
 
     /// Starts stages 1-2 (validate; index the valid practitioners) of a batch on the

@@ -3,7 +3,7 @@
 //! opening.
 
 use super::golden::{Contribution, Provenance};
-use super::{BatchSource, index};
+use super::{BatchSource, index, normalize};
 use crate::crypto::{BlindIndexer, FieldCipher};
 use crate::model::{CanonicalRecord, Gender, Practitioner};
 use crate::store::StoreError;
@@ -37,6 +37,7 @@ pub(super) fn practitioner(
         str_index: indexes.str_index,
         nik_index: Some(indexes.nik_index),
         match_index: indexes.match_index,
+        match_version: Some(normalize::VERSION),
         key_version: cipher.active_version() as i64,
         nik: seal("nik", &p.nik),
         str_number: seal("str_number", &p.str_number),
@@ -92,6 +93,7 @@ pub(super) fn contribution(
         source_updated_at: contribution.record.source.updated_at.clone(),
         received_at: now,
         matched_by: Some(matched_by.to_string()),
+        source_id: Some(contribution.record.source.id.clone()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod connectors;
+pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod logs;

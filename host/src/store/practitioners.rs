@@ -45,6 +45,10 @@ pub struct SourceLink {
     #[serde(rename = "system")]
     pub source_system: String,
     pub connector_id: String,
+    /// The source's own id of the record (`None` only until the hub, upgraded from before
+    /// migration 0015, has started once).
+    #[serde(rename = "record_id")]
+    pub source_id: Option<String>,
     /// `None` for records stored before the hub recorded tiers (migration 0014).
     pub matched_by: Option<String>,
     /// The source's own change time of its latest record.
@@ -56,21 +60,10 @@ pub struct SourceLink {
 pub async fn source_links(tx: &mut Tx, ids: &[String]) -> Result<Vec<SourceLink>, StoreError> {
     contributions_as(
         tx,
-        "practitioner_id, source_system, connector_id, matched_by, source_updated_at",
+        "practitioner_id, source_system, connector_id, source_id, matched_by, source_updated_at",
         ids,
     )
     .await
-}
-
-/// A practitioner's golden STR not yet among the STRs they hold (see
-/// [`Db::strs_without_history`]).
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct UnrecordedStr {
-    pub id: String,
-    pub str_index: Vec<u8>,
-    /// Sealed as `practitioners.str_number`.
-    pub str_number: Vec<u8>,
-    pub created_at: Timestamp,
 }
 
 /// A practitioner row as stored: identifying columns are ciphertexts. On update, a `None`
@@ -82,6 +75,8 @@ pub struct SealedPractitioner {
     pub str_index: Option<Vec<u8>>,
     pub nik_index: Option<Vec<u8>>,
     pub match_index: Option<Vec<u8>>,
+    /// The normalization tables `match_index` was computed with (`pipeline::normalize`).
+    pub match_version: Option<i64>,
     pub key_version: i64,
     pub nik: Option<Vec<u8>>,
     pub str_number: Option<Vec<u8>>,
@@ -119,6 +114,8 @@ pub struct SealedContribution {
     /// The matching tier that joined this record to the practitioner (`created` for the
     /// record that made them); `None` for records stored before migration 0014.
     pub matched_by: Option<String>,
+    /// The source's own id of the record, in clear (see [`SourceLink`]).
+    pub source_id: Option<String>,
 }
 
 /// A contribution's keyed content hash, without the record.
@@ -143,16 +140,18 @@ pub enum IndexColumn {
     Nik,
 }
 
-const COLUMNS: &str = "id, str_index, nik_index, match_index, key_version, nik, str_number, full_name, birth_place, \
+const COLUMNS: &str = "id, str_index, nik_index, match_index, match_version, key_version, nik, str_number, full_name, birth_place, \
      birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
      provenance, created_at, updated_at";
-const COLUMN_COUNT: usize = 22;
+const COLUMN_COUNT: usize = 23;
 
 /// Sealed columns merge on update: new ciphertext if given, else the stored one.
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      str_index = COALESCE(excluded.str_index, practitioners.str_index), \
      nik_index = COALESCE(excluded.nik_index, practitioners.nik_index), \
      match_index = COALESCE(excluded.match_index, practitioners.match_index), \
+     match_version = CASE WHEN excluded.match_index IS NULL THEN practitioners.match_version \
+                          ELSE excluded.match_version END, \
      key_version = CASE WHEN excluded.key_version < practitioners.key_version \
                         THEN excluded.key_version ELSE practitioners.key_version END, \
      nik = COALESCE(excluded.nik, practitioners.nik), \
@@ -212,22 +211,6 @@ impl Db {
         })
     }
 
-    /// Up to `limit` practitioners whose golden STR has no `practitioner_strs` row: those
-    /// stored before migration 0014.
-    pub async fn strs_without_history(&self, limit: i64) -> Result<Vec<UnrecordedStr>, StoreError> {
-        on!(self.pool(), pool => {
-            Ok(sqlx::query_as(
-                "SELECT id, str_index, str_number, created_at FROM practitioners p \
-                 WHERE str_index IS NOT NULL AND str_number IS NOT NULL \
-                 AND NOT EXISTS (SELECT 1 FROM practitioner_strs s WHERE s.str_index = p.str_index) \
-                 ORDER BY id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?)
-        })
-    }
-
     pub async fn count_practitioners(&self) -> Result<i64, StoreError> {
         on!(self.pool(), pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners")
@@ -261,6 +244,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
                 .bind(&p.str_index)
                 .bind(&p.nik_index)
                 .bind(&p.match_index)
+                .bind(p.match_version)
                 .bind(p.key_version)
                 .bind(&p.nik)
                 .bind(&p.str_number)
@@ -286,7 +270,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
 }
 
 /// PostgreSQL: one array per column through `UNNEST`, so a batch of any size is one
-/// statement of 22 parameters (a 1,000-row VALUES list has 22,000, each parsed and planned).
+/// statement of 23 parameters (a 1,000-row VALUES list has 23,000, each parsed and planned).
 async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -296,14 +280,15 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
     let optional_text = |f: fn(&SealedPractitioner) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(trusted(format!(
         "INSERT INTO practitioners ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], \
-         $4::bytea[], $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
-         $12::bytea[], $13::bytea[], $14::text[], $15::text[], $16::bytea[], $17::text[], $18::text[], $19::text[], \
-         $20::text[], $21::timestamptz[], $22::timestamptz[]){UPSERT_TAIL}"
+         $4::bytea[], $5::int8[], $6::int8[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
+         $12::bytea[], $13::bytea[], $14::bytea[], $15::text[], $16::text[], $17::bytea[], $18::text[], $19::text[], \
+         $20::text[], $21::text[], $22::timestamptz[], $23::timestamptz[]){UPSERT_TAIL}"
     )))
     .bind(text(|p| &p.id))
     .bind(column(|p| &p.str_index))
     .bind(column(|p| &p.nik_index))
     .bind(column(|p| &p.match_index))
+    .bind(rows.iter().map(|p| p.match_version).collect::<Vec<_>>())
     .bind(rows.iter().map(|p| p.key_version).collect::<Vec<_>>())
     .bind(column(|p| &p.nik))
     .bind(column(|p| &p.str_number))
@@ -327,7 +312,8 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
     Ok(())
 }
 
-const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, content_hash, source_updated_at, received_at, matched_by";
+pub(super) const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, \
+     content_hash, source_updated_at, received_at, matched_by, source_id";
 
 /// The stored practitioners who hold or held any of the STR numbers, and those under any of
 /// the NIKs, by blind index, read in the caller's transaction.
@@ -457,13 +443,13 @@ pub async fn upsert_contributions(tx: &mut Tx, rows: &[SealedContribution]) -> R
 const CONTRIBUTION_UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id, \
      key_version = excluded.key_version, record = excluded.record, content_hash = excluded.content_hash, \
      source_updated_at = excluded.source_updated_at, received_at = excluded.received_at, \
-     matched_by = excluded.matched_by";
+     matched_by = excluded.matched_by, source_id = excluded.source_id";
 
 async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedContribution]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
             "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) VALUES {}{CONTRIBUTION_UPSERT_TAIL}",
-            Backend::Sqlite.placeholders(chunk.len(), 10, 1)
+            Backend::Sqlite.placeholders(chunk.len(), 11, 1)
         );
         let mut query = super::batch_write(sql);
         for c in chunk {
@@ -477,7 +463,8 @@ async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedCo
                 .bind(&c.content_hash)
                 .bind(&c.source_updated_at)
                 .bind(c.received_at)
-                .bind(&c.matched_by);
+                .bind(&c.matched_by)
+                .bind(&c.source_id);
         }
         query.execute(&mut *tx).await?;
     }
@@ -494,7 +481,7 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     sqlx::query(trusted(format!(
         "INSERT INTO practitioner_sources ({CONTRIBUTION_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
          $3::text[], $4::text[], $5::int8[], $6::bytea[], $7::bytea[], $8::text[], $9::timestamptz[], \
-         $10::text[]){CONTRIBUTION_UPSERT_TAIL}"
+         $10::text[], $11::text[]){CONTRIBUTION_UPSERT_TAIL}"
     )))
     .bind(
         rows.iter()
@@ -510,6 +497,7 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     .bind(rows.iter().map(|c| c.source_updated_at.as_deref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.received_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.matched_by.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.source_id.as_deref()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -1,0 +1,105 @@
+//! Bringing practitioners stored by an older hub up to this one, when the hub starts: what a
+//! migration cannot compute in SQL because it needs the sealed values. Each step reads a
+//! page, opens it, and writes it back in one statement, until nothing is left; a step cut
+//! short by a stop resumes at the next start.
+
+use super::{Pipeline, index, normalize, seal};
+use crate::crypto::FieldCipher;
+use crate::store::practitioners::SealedContribution;
+use crate::store::{self, StoreError};
+
+/// Rows per page: 1,000 opened values are well under a megabyte.
+const PAGE: i64 = 1000;
+
+/// What [`Pipeline::upgrade`] brought up to date.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Upgraded {
+    /// STR numbers recorded as held (practitioners stored before migration 0014).
+    pub strs_recorded: usize,
+    /// Match keys recomputed with the current normalization tables.
+    pub match_keys: usize,
+    /// Contributions given their source's record id (stored before migration 0015).
+    pub source_ids: usize,
+}
+
+impl Pipeline {
+    /// Brings every stored practitioner up to this hub: the STR numbers they held before
+    /// migration 0014 recorded, so an old number finds them after a re-issue; match keys
+    /// computed with older normalization tables recomputed (`normalize::VERSION`); each
+    /// contribution's source record id filled in.
+    pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
+        let cipher = self.keys.cipher();
+        let mut upgraded = Upgraded::default();
+        loop {
+            let rows = self.db.strs_without_history(PAGE).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let sealed = rows
+                .into_iter()
+                .map(|r| {
+                    let number = open(&cipher, "str_number", &r.id, &r.str_number)?;
+                    Ok(seal::str_held(&cipher, r.str_index, &r.id, &number, r.created_at))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut tx = self.db.begin().await?;
+            store::practitioners::insert_strs(&mut tx, &sealed).await?;
+            tx.commit().await?;
+            upgraded.strs_recorded += sealed.len();
+        }
+        loop {
+            let rows = self.db.stale_match_keys(normalize::VERSION, PAGE).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let keys = rows
+                .into_iter()
+                .map(|r| {
+                    let opened = |column, value: &Option<Vec<u8>>| {
+                        value.as_ref().map(|v| open(&cipher, column, &r.id, v)).transpose()
+                    };
+                    let key = match (
+                        opened("full_name", &r.full_name)?,
+                        opened("nik", &r.nik)?,
+                        opened("birth_place", &r.birth_place)?,
+                    ) {
+                        (Some(name), Some(nik), Some(place)) => {
+                            Some(index::match_index(&self.keys.blind, &name, &nik, &place))
+                        }
+                        _ => None,
+                    };
+                    Ok((r.id, key))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.db.set_match_keys(&keys, normalize::VERSION).await?;
+            upgraded.match_keys += keys.len();
+        }
+        loop {
+            let rows = self.db.contributions_without_source_id(PAGE).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let ids = rows
+                .iter()
+                .map(|c| {
+                    let opened = seal::open_contribution(&cipher, c)?;
+                    let row_id = SealedContribution::row_id(&c.practitioner_id, &c.source_system);
+                    Ok((row_id, opened.record.source.id))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.db.set_source_ids(&ids).await?;
+            upgraded.source_ids += ids.len();
+        }
+        Ok(upgraded)
+    }
+}
+
+/// Opens `practitioners.<column>` of row `id`.
+fn open(cipher: &FieldCipher, column: &str, id: &str, sealed: &[u8]) -> Result<String, StoreError> {
+    cipher
+        .decrypt_str("practitioners", column, id, sealed)
+        .map_err(|e| StoreError::Corrupt {
+            what: "practitioner",
+            detail: format!("{column}: {e}"),
+        })
+}
