@@ -7,6 +7,9 @@ use hub_e2e::{TestHub, backends, kki, regnakes, sisdmk};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A practitioner's id, `match_index`, `twin_index` and `match_version`, as stored.
+type StoredKeys = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>);
+
 /// The one practitioner a lookup (`str=…` or `nik=…`) finds.
 async fn the_one(hub: &TestHub, query: &str) -> Value {
     let found = hub.get(&format!("/api/v1/practitioners?{query}")).await;
@@ -166,8 +169,8 @@ async fn practitioners_stored_by_an_older_hub_are_brought_up_to_date_when_a_hub_
         let person = registry.valid_people().remove(0);
         let sql = hub.raw_sql().await;
         let keys = || async {
-            let rows: Vec<(String, Option<Vec<u8>>, Option<i64>)> =
-                sqlx::query_as("SELECT id, match_index, match_version FROM practitioners ORDER BY id")
+            let rows: Vec<StoredKeys> =
+                sqlx::query_as("SELECT id, match_index, twin_index, match_version FROM practitioners ORDER BY id")
                     .fetch_all(&sql)
                     .await
                     .unwrap();
@@ -181,7 +184,7 @@ async fn practitioners_stored_by_an_older_hub_are_brought_up_to_date_when_a_hub_
         // held, match keys of the titles-only rule, no source record ids.
         for statement in [
             "DELETE FROM practitioner_strs",
-            "UPDATE practitioners SET match_index = NULL, match_version = NULL",
+            "UPDATE practitioners SET match_index = NULL, twin_index = NULL, match_version = NULL",
             "UPDATE practitioner_sources SET source_id = NULL",
         ] {
             sqlx::query(statement).execute(&sql).await.unwrap();
@@ -209,7 +212,7 @@ async fn practitioners_stored_by_an_older_hub_are_brought_up_to_date_when_a_hub_
         assert!(
             computed
                 .iter()
-                .all(|(_, key, version)| key.is_some() && *version == Some(2))
+                .all(|(_, key, twin, version)| key.is_some() && twin.is_some() && *version == Some(2))
         );
     }
 }

@@ -3,12 +3,15 @@
 //! and STRs, re-issued STRs, people without any STR, and hard negatives) synced through the
 //! bundled RegNakes, KKI and SISDMK plugins over HTTP, then scored pair by pair: of every two
 //! records the hub put in one practitioner, how many are one person (precision), and of
-//! every two records of one person, how many the hub put together (recall). Both backends.
+//! every two records of one person, how many the hub put together (recall); then again after
+//! a reviewer who knows the truth has worked the review queue. Both backends.
 
 use hub_e2e::{TestHub, backends, serve};
 use hub_sim::people::Person;
 use hub_sim::{KkiConfig, Population, RegnakesConfig, SisdmkConfig, kki, regnakes, sisdmk};
-use std::collections::{HashMap, HashSet};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::HashMap;
 
 const PEOPLE: usize = 3_000;
 
@@ -75,51 +78,121 @@ async fn records_of_one_person_become_one_practitioner_and_two_people_never_merg
             assert_eq!(run["status"], "succeeded", "{run}");
         }
 
-        // Where every record went: into one practitioner, or a reject with its reason.
+        let automatic = Score::of(&hub, &truth, true_pairs).await;
+        automatic.report(&format!("{backend:?}, matched by the hub"), population.people.len());
+        assert_eq!(
+            automatic.rejected, 0,
+            "records carrying another's STR are held, not rejected"
+        );
+        assert_eq!(
+            automatic.correct_pairs, automatic.predicted_pairs,
+            "two different people merged"
+        );
+        // The goal is 0.99. What is missed are records the hub held for review: those carrying
+        // another person's STR (2 % of SISDMK's) are probable, not sure, and never guessed.
+        assert!(automatic.recall() >= 0.98, "recall below 0.98 (the goal is 0.99)");
+        assert!(automatic.held > 0);
+
+        // A reviewer who knows the truth works the queue: every decision is right.
+        for candidate in hub.all_pages("/api/v1/identity/candidates").await {
+            let person = &automatic.people[candidate["practitioner_id"].as_str().unwrap()];
+            let same = truth[candidate["record_id"].as_str().unwrap()] == *person;
+            let verdict = if same { "merge" } else { "keep-apart" };
+            let (status, outcome) = hub
+                .post(
+                    &format!(
+                        "/api/v1/identity/candidates/{}/{verdict}",
+                        candidate["id"].as_str().unwrap()
+                    ),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{outcome}");
+        }
+        let reviewed = Score::of(&hub, &truth, true_pairs).await;
+        reviewed.report(&format!("{backend:?}, after review"), population.people.len());
+        assert_eq!(reviewed.held, 0);
+        assert_eq!(
+            reviewed.correct_pairs, reviewed.predicted_pairs,
+            "two different people merged"
+        );
+        assert!(reviewed.recall() >= 0.99, "recall after review below the goal of 0.99");
+    }
+}
+
+/// Where every record went (into one practitioner, held for review, or rejected) and the
+/// pairs that makes.
+struct Score {
+    true_pairs: usize,
+    predicted_pairs: usize,
+    correct_pairs: usize,
+    rejected: usize,
+    held: usize,
+    /// The true person of each practitioner (by its first record).
+    people: HashMap<String, usize>,
+}
+
+impl Score {
+    async fn of(hub: &TestHub, truth: &HashMap<String, usize>, true_pairs: usize) -> Self {
         let mut placed: HashMap<String, String> = HashMap::new();
-        let mut predicted_pairs = 0;
-        let mut correct_pairs = 0;
+        let mut place = |record: &str, to: &str| {
+            assert!(
+                placed.insert(record.to_string(), to.to_string()).is_none(),
+                "{record} in two places"
+            );
+        };
+        let mut score = Score {
+            true_pairs,
+            predicted_pairs: 0,
+            correct_pairs: 0,
+            rejected: 0,
+            held: 0,
+            people: HashMap::new(),
+        };
         for practitioner in hub.all_pages("/api/v1/practitioners").await {
-            let records: Vec<String> = (practitioner["sources"].as_array().unwrap().iter())
-                .map(|s| s["record_id"].as_str().unwrap().to_string())
+            let id = practitioner["id"].as_str().unwrap();
+            let records: Vec<&str> = (practitioner["sources"].as_array().unwrap().iter())
+                .map(|s| s["record_id"].as_str().unwrap())
                 .collect();
-            let people: Vec<usize> = records.iter().map(|r| truth[r]).collect();
-            predicted_pairs += pairs(people.len());
+            let people: Vec<usize> = records.iter().map(|r| truth[*r]).collect();
+            score.people.insert(id.to_string(), people[0]);
+            score.predicted_pairs += pairs(people.len());
             for (i, a) in people.iter().enumerate() {
-                correct_pairs += people[i + 1..].iter().filter(|b| *b == a).count();
+                score.correct_pairs += people[i + 1..].iter().filter(|b| *b == a).count();
             }
             for record in records {
-                let id = practitioner["id"].as_str().unwrap().to_string();
-                assert!(placed.insert(record.clone(), id).is_none(), "{record} in two people");
+                place(record, id);
             }
         }
-        let rejects = hub.all_pages("/api/v1/rejects").await;
-        for reject in &rejects {
-            let reason = reject["reason"].as_str().unwrap();
-            assert!(reason.starts_with("conflicting identifier"), "{reject}");
-            let record = reject["source_id"].as_str().unwrap().to_string();
-            assert!(
-                placed.insert(record.clone(), "rejected".into()).is_none(),
-                "{record} twice"
-            );
+        for candidate in hub.all_pages("/api/v1/identity/candidates").await {
+            place(candidate["record_id"].as_str().unwrap(), "held");
+            score.held += 1;
+        }
+        for reject in hub.all_pages("/api/v1/rejects").await {
+            place(reject["source_id"].as_str().unwrap(), "rejected");
+            score.rejected += 1;
         }
         let lost: Vec<&String> = truth.keys().filter(|r| !placed.contains_key(*r)).collect();
-        assert!(lost.is_empty(), "records neither stored nor rejected: {lost:?}");
+        assert!(lost.is_empty(), "records neither stored, held nor rejected: {lost:?}");
+        score
+    }
 
-        let precision = correct_pairs as f64 / predicted_pairs as f64;
-        let recall = correct_pairs as f64 / true_pairs as f64;
-        let practitioners: HashSet<&String> = placed.values().filter(|v| *v != "rejected").collect();
+    fn recall(&self) -> f64 {
+        self.correct_pairs as f64 / self.true_pairs as f64
+    }
+
+    fn report(&self, what: &str, people: usize) {
         println!(
-            "{backend:?}: {} people, {} records ({} rejected), {} practitioners; {true_pairs} true pairs, \
-             {predicted_pairs} put together, {correct_pairs} correctly: precision {precision:.3}, recall {recall:.3}",
-            population.people.len(),
-            truth.len(),
-            rejects.len(),
-            practitioners.len(),
+            "{what}: {people} people, {} practitioners, {} held, {} rejected; {} true pairs, {} put together, \
+             {} correctly: precision {:.3}, recall {:.3}",
+            self.people.len(),
+            self.held,
+            self.rejected,
+            self.true_pairs,
+            self.predicted_pairs,
+            self.correct_pairs,
+            self.correct_pairs as f64 / self.predicted_pairs.max(1) as f64,
+            self.recall(),
         );
-        assert_eq!(correct_pairs, predicted_pairs, "two different people merged");
-        // The goal is 0.99. What is missed are records carrying another person's STR (2 % of
-        // SISDMK's): refused as conflicting identifiers, never guessed.
-        assert!(recall >= 0.98, "recall {recall:.3} below 0.98 (the goal is 0.99)");
     }
 }

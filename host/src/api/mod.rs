@@ -14,6 +14,7 @@ mod body;
 mod coalesce;
 mod connectors;
 mod extract;
+mod identity;
 mod jobs;
 mod keys;
 pub(crate) mod listener;

@@ -3,8 +3,8 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, jobs, keys, observations, plugins, practitioners, rejects,
-    runs, secrets, service, webhooks,
+    AppState, accounts, alerts, api_keys, audit, connectors, identity, jobs, keys, observations, plugins,
+    practitioners, rejects, runs, secrets, service, webhooks,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -297,6 +297,15 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<practitioners::PractitionerView>>(200),
+        Route::get("/api/v1/identity/candidates", Needs(Read), "The identity review queue: records held because they are probably, not surely, a stored person, beside that person field by field (values with pii:read only, audited)", identity::list)
+            .query::<identity::ListQuery>()
+            .returns::<super::Page<crate::manager::review::CandidateView>>(200),
+        Route::post("/api/v1/identity/candidates/{id}/merge", Needs(Operate), "Decide a held record is its candidate person's: it is merged into them, and so is every later version of it", identity::merge)
+            .returns::<crate::manager::Reprocessed>(200)
+            .errors(&[(404, "No such candidate"), (409, "The candidate is already decided")]),
+        Route::post("/api/v1/identity/candidates/{id}/keep-apart", Needs(Operate), "Decide a held record is not its candidate person's: it goes on as if they did not match, and is never proposed against them again", identity::keep_apart)
+            .returns::<crate::manager::Reprocessed>(200)
+            .errors(&[(404, "No such candidate"), (409, "The candidate is already decided")]),
         Route::get("/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
             .query::<accounts::ListQuery>()
             .returns::<super::Page<accounts::AccountView>>(200),

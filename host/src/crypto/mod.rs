@@ -14,7 +14,7 @@ mod kek;
 pub mod keyring;
 mod master_key;
 
-pub use blind_index::{BlindIndexer, normalize_digits};
+pub use blind_index::{BlindIndexer, normalize_code, normalize_digits};
 pub use cipher::{CryptoError, FieldCipher};
 pub use kek::{Kek, KekError, TransitKek};
 pub use keyring::{KeyError, KeyRing};

@@ -351,6 +351,7 @@ mod tests {
             records_updated: 0,
             records_unchanged: 0,
             records_rejected: 0,
+            records_held: 0,
             error: (status == "failed").then(|| "HTTP 503".into()),
         }
     }

@@ -9,6 +9,7 @@ pub mod keys;
 mod lifecycle;
 mod manifests;
 mod plugins;
+pub mod review;
 mod runner;
 mod runs;
 mod secrets;
@@ -405,10 +406,12 @@ impl Manager {
     }
 }
 
-/// What reprocessing a reject came to.
+/// What running a record through the pipeline again (a reject reprocessed, a review
+/// decided) came to.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Reprocessed {
-    /// `created`, `updated`, `unchanged` (stored) or `rejected` (again; a new reject holds it).
+    /// `created`, `updated`, `unchanged` (stored), `held` (for identity review) or
+    /// `rejected` (a new reject holds it).
     pub outcome: &'static str,
     /// Why it was rejected again.
     pub reason: Option<String>,

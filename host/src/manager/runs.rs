@@ -167,8 +167,24 @@ impl Runs {
             what: "rejected record",
             detail: e.to_string(),
         })?;
-        // The connector's quotas and creation policy; the hub's defaults when it is gone.
-        let (quotas, creates) = match self.db.connector(&reject.connector_id).await? {
+        let reprocessed = self.ingest_as(&reject.connector_id, record).await?;
+        self.db.delete_reject(&reject.id).await?;
+        self.audit
+            .record(Event::new(actor, "reject.reprocess", id).details(serde_json::json!({
+                "connector": reject.connector_id, "outcome": reprocessed.outcome,
+            })))
+            .await;
+        Ok(reprocessed)
+    }
+
+    /// Runs one record through the pipeline as connector `connector_id` emitted it, under its
+    /// quotas and creation policy (the hub's defaults when the connector is gone).
+    pub(crate) async fn ingest_as(
+        &self,
+        connector_id: &str,
+        record: crate::model::CanonicalRecord,
+    ) -> Result<Reprocessed, ManagerError> {
+        let (quotas, creates) = match self.db.connector(connector_id).await? {
             Some(connector) => (
                 self.quotas_of(&connector).map_err(ManagerError::invalid)?,
                 self.creates_of(&connector).await?,
@@ -176,35 +192,31 @@ impl Runs {
             None => (self.quotas.clone(), CreatePolicy::default()),
         };
         let source = BatchSource {
-            connector_id: &reject.connector_id,
+            connector_id,
             run_id: None,
             quotas: &quotas,
             creates,
         };
         let outcome = self.pipeline.ingest(source, vec![record]).await?;
-        self.db.delete_reject(&reject.id).await?;
-        let reprocessed = match outcome.rejected.into_iter().next() {
+        let counts = outcome.counts;
+        Ok(match outcome.rejected.into_iter().next() {
             Some((_, reason)) => Reprocessed {
                 outcome: "rejected",
                 reason: Some(reason),
             },
             None => Reprocessed {
-                outcome: if outcome.counts.created > 0 {
+                outcome: if counts.created > 0 {
                     "created"
-                } else if outcome.counts.updated > 0 {
+                } else if counts.updated > 0 {
                     "updated"
+                } else if counts.held > 0 {
+                    "held"
                 } else {
                     "unchanged"
                 },
                 reason: None,
             },
-        };
-        self.audit
-            .record(Event::new(actor, "reject.reprocess", id).details(serde_json::json!({
-                "connector": reject.connector_id, "outcome": reprocessed.outcome,
-            })))
-            .await;
-        Ok(reprocessed)
+        })
     }
 
     /// The quotas `connector` runs under: the hub's, with its overrides over them.

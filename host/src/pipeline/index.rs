@@ -2,6 +2,7 @@
 //! hash of what a source said (to tell an unchanged row without decrypting anything).
 
 use super::normalize;
+use super::validate::Findings;
 use crate::crypto::{BlindIndexer, normalize_digits};
 use crate::model::Practitioner;
 
@@ -12,6 +13,9 @@ pub(super) struct Indexes {
     pub str_index: Option<Vec<u8>>,
     pub nik_index: Vec<u8>,
     pub match_index: Option<Vec<u8>>,
+    /// Of the normalized name, birth date and birth place, without the NIK: the same person
+    /// under another NIK has the same one.
+    pub twin_index: Option<Vec<u8>>,
 }
 
 /// A valid practitioner of the batch with its blind indexes.
@@ -23,19 +27,25 @@ pub(super) struct Keyed {
     pub indexes: Indexes,
     /// Of the record as its source sent it.
     pub content_hash: Vec<u8>,
-    /// Why it holds no active STR, if it does not: then it creates a practitioner only
-    /// where its connector's policy allows.
-    pub inactive_str: Option<String>,
+    /// Of its source system and the source's record id: what review decisions are pinned to.
+    pub source_key: Vec<u8>,
+    pub findings: Findings,
 }
 
-pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, inactive_str: Option<String>) -> Keyed {
+pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, findings: Findings) -> Keyed {
     Keyed {
         index,
         indexes: indexes(blind, &record),
         content_hash: content_hash(blind, &record),
+        source_key: source_key(blind, &record.source.system, &record.source.id),
         record,
-        inactive_str,
+        findings,
     }
+}
+
+/// The key of source record `id` of `system`.
+pub(super) fn source_key(blind: &BlindIndexer, system: &str, id: &str) -> Vec<u8> {
+    blind.index("source", &[system, id])
 }
 
 pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
@@ -49,6 +59,10 @@ pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
             (Some(name), Some(place)) => Some(match_index(blind, name, nik, place)),
             _ => None,
         },
+        twin_index: match (&p.full_name, &p.birth_date, &p.birth_place) {
+            (Some(name), Some(date), Some(place)) => Some(twin_index(blind, name, date, place)),
+            _ => None,
+        },
     }
 }
 
@@ -60,6 +74,12 @@ pub(super) fn match_index(blind: &BlindIndexer, full_name: &str, nik: &str, birt
         normalize::place(birth_place),
     );
     blind.index("match", &[&name, &nik, &place])
+}
+
+/// The review key: normalized name, birth date and normalized birth place.
+pub(super) fn twin_index(blind: &BlindIndexer, full_name: &str, birth_date: &str, birth_place: &str) -> Vec<u8> {
+    let (name, place) = (normalize::name(full_name), normalize::place(birth_place));
+    blind.index("twin", &[&name, birth_date, &place])
 }
 
 /// Keyed hash of what a record says; the source's own timestamp is not content, so a row

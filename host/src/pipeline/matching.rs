@@ -2,36 +2,53 @@
 //! valid row is, by blind indexes only, tier by tier (docs/golden-record.md), and what
 //! becomes of the row:
 //!
+//! 0. `review`: a review decision pinned to this source record says whose it is;
 //! 1. `str`: an STR number the person holds or once held, under the same NIK;
-//! 2. `nik`: the same NIK, with a birth date (validation has checked that it agrees with the
-//!    NIK's date segment, +40 for women);
+//! 2. `nik`: the same NIK, with a birth date that agrees with the NIK's date segment (+40
+//!    for women);
 //! 3. `fallback`: the same NIK, normalized name and birth place (seed 002), for a row
 //!    without a birth date.
 //!
-//! A person is identified by their NIK: the same STR under another NIK is a conflicting
-//! identifier, and a row under a stored NIK that no tier confirms is refused, never merged
-//! and never a second person. A row that matches nobody creates a practitioner where its
-//! connector's creation policy allows.
+//! A person is identified by their NIK. A row that is probably, not surely, a stored person
+//! is held for review, never merged ([`Ambiguity`]); a row under a stored NIK that nothing
+//! confirms, without a birth date, is refused. A row that matches nobody creates a
+//! practitioner where its connector's creation policy allows.
 
 use super::index::Keyed;
 use super::merge::Sources;
+use super::validate::BIRTH_DATE_DISAGREES;
 use crate::store::practitioners::MatchKeys;
+use crate::store::review::Pin;
 use crate::store::{StoreError, Tx};
 use hub_registry::CreatePolicy;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-/// The practitioners a batch may match, stored or created earlier in the batch, by each of
-/// their blind indexes.
+/// The practitioners a batch may match, stored or created earlier in the batch, by id and by
+/// each of their blind indexes, and the review decisions on the batch's source records.
 #[derive(Default)]
 pub(super) struct Known {
+    people: HashMap<String, MatchKeys>,
     /// By every STR number they hold or held.
-    by_str: HashMap<Vec<u8>, MatchKeys>,
-    by_nik: HashMap<Vec<u8>, MatchKeys>,
+    by_str: HashMap<Vec<u8>, String>,
+    by_nik: HashMap<Vec<u8>, String>,
+    by_twin: HashMap<Vec<u8>, String>,
+    /// By source key.
+    pins: HashMap<Vec<u8>, Pins>,
+}
+
+/// What review decided about one source record.
+#[derive(Default)]
+struct Pins {
+    /// Whose it is: merged into them, or split out as them (who may not exist yet).
+    is: Option<String>,
+    /// Whom it is not.
+    apart: HashSet<String>,
 }
 
 /// The tier that joined a row to a practitioner, recorded with its contribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Tier {
+    Review,
     Str,
     Nik,
     Fallback,
@@ -40,9 +57,32 @@ pub(super) enum Tier {
 impl Tier {
     pub fn as_str(self) -> &'static str {
         match self {
+            Tier::Review => "review",
             Tier::Str => "str",
             Tier::Nik => "nik",
             Tier::Fallback => "fallback",
+        }
+    }
+}
+
+/// Why a row is probably, not surely, a stored person: it is held for review instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ambiguity {
+    /// The row's STR number is held by a person under another NIK.
+    StrOnTwoNiks,
+    /// The row's NIK is a person's, but its birth date is not the NIK's.
+    NikBirthDate,
+    /// The row's normalized name, birth date and birth place are a person's, under another
+    /// NIK (a NIK mistyped by a digit, or two people alike).
+    SameNameBirth,
+}
+
+impl Ambiguity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ambiguity::StrOnTwoNiks => "str-on-two-niks",
+            Ambiguity::NikBirthDate => "nik-birth-date",
+            Ambiguity::SameNameBirth => "same-name-birth",
         }
     }
 }
@@ -55,48 +95,77 @@ pub(super) enum Decision {
     Update(String, Tier),
     /// Its source said exactly this about that practitioner last time.
     Unchanged,
+    /// Held for review against the practitioner with this id.
+    Hold(String, Ambiguity),
     Reject(String),
 }
 
 impl Known {
-    /// The stored practitioners any row of the batch may match: one query per index kind.
+    /// The stored practitioners any row of the batch may match (one query per index kind),
+    /// and the review decisions pinned to the batch's records.
     pub async fn lookup(tx: &mut Tx, rows: &[Keyed]) -> Result<Self, StoreError> {
-        let str_keys: Vec<Vec<u8>> = rows.iter().filter_map(|k| k.indexes.str_index.clone()).collect();
-        let nik_keys: Vec<Vec<u8>> = rows.iter().map(|k| k.indexes.nik_index.clone()).collect();
-        let (holders, by_nik) = crate::store::practitioners::match_keys(tx, &str_keys, &nik_keys).await?;
+        let of = |index: fn(&Keyed) -> Option<&Vec<u8>>| rows.iter().filter_map(index).cloned().collect::<Vec<_>>();
+        let str_keys = of(|k| k.indexes.str_index.as_ref());
+        let nik_keys = of(|k| Some(&k.indexes.nik_index));
+        let twin_keys = of(|k| k.indexes.twin_index.as_ref());
+        let source_keys = of(|k| Some(&k.source_key));
         let mut known = Known::default();
-        for keys in by_nik {
+        for pin in crate::store::review::pins(tx, &source_keys).await? {
+            known.pin(pin);
+        }
+        let pinned: Vec<String> = known.pins.values().filter_map(|p| p.is.clone()).collect();
+        let found = crate::store::practitioners::match_keys(tx, &str_keys, &nik_keys, &twin_keys, &pinned).await?;
+        for keys in found.people {
             known.remember(keys);
         }
-        for holder in holders {
-            known.by_str.insert(holder.held_str, holder.keys);
+        for holder in found.holders {
+            known.by_str.insert(holder.held_str, holder.keys.id.clone());
+            known.people.entry(holder.keys.id.clone()).or_insert(holder.keys);
         }
         Ok(known)
     }
 
+    fn pin(&mut self, pin: Pin) {
+        let pins = self.pins.entry(pin.source_key).or_default();
+        match pin.relation.as_str() {
+            "is" => pins.is = Some(pin.practitioner_id),
+            _ => {
+                pins.apart.insert(pin.practitioner_id);
+            }
+        }
+    }
+
     /// The ids of every practitioner known.
     pub fn ids(&self) -> impl Iterator<Item = &String> {
-        self.by_str.values().chain(self.by_nik.values()).map(|k| &k.id)
+        self.people.keys()
     }
 
     /// Remembers a practitioner the batch wrote, under their golden indexes.
     pub fn remember(&mut self, keys: MatchKeys) {
-        if let Some(n) = &keys.nik_index {
-            self.by_nik.insert(n.clone(), keys.clone());
+        for (map, index) in [
+            (&mut self.by_nik, &keys.nik_index),
+            (&mut self.by_str, &keys.str_index),
+            (&mut self.by_twin, &keys.twin_index),
+        ] {
+            if let Some(index) = index {
+                map.insert(index.clone(), keys.id.clone());
+            }
         }
-        if let Some(s) = &keys.str_index {
-            self.by_str.insert(s.clone(), keys);
-        }
+        self.people.insert(keys.id.clone(), keys);
     }
 
-    /// Remembers that practitioner `keys` holds the STR number `str_index`.
-    pub fn remember_str(&mut self, str_index: Vec<u8>, keys: MatchKeys) {
-        self.by_str.insert(str_index, keys);
+    /// Remembers that practitioner `id` holds the STR number `str_index`.
+    pub fn remember_str(&mut self, str_index: Vec<u8>, id: &str) {
+        self.by_str.insert(str_index, id.to_string());
     }
 
-    /// Whether the STR number `str_index` is known to be held by practitioner `id`.
-    pub fn holds(&self, str_index: &[u8], id: &str) -> bool {
-        self.by_str.get(str_index).is_some_and(|k| k.id == id)
+    /// Who holds the STR number `str_index`, if anyone known does.
+    pub fn holder(&self, str_index: &[u8]) -> Option<&str> {
+        self.by_str.get(str_index).map(String::as_str)
+    }
+
+    fn by(&self, map: &HashMap<Vec<u8>, String>, index: Option<&Vec<u8>>) -> Option<&MatchKeys> {
+        index.and_then(|i| map.get(i)).and_then(|id| self.people.get(id))
     }
 
     /// What becomes of `row`, given what its source said before (`sources`) and whether its
@@ -109,16 +178,39 @@ impl Known {
                 Decision::Update(existing.id.clone(), tier)
             }
         };
-        if let Some(existing) = row.indexes.str_index.as_ref().and_then(|s| self.by_str.get(s)) {
-            if existing.nik_index.as_ref().is_some_and(|n| *n != row.indexes.nik_index) {
-                return Decision::Reject(
-                    "conflicting identifier: this STR belongs to a stored practitioner with a different NIK; not merged"
-                        .into(),
-                );
-            }
-            return matched(existing, Tier::Str);
+        let pins = self.pins.get(&row.source_key);
+        if let Some(id) = pins.and_then(|p| p.is.as_ref()) {
+            return match self.people.get(id) {
+                Some(existing) => matched(existing, Tier::Review),
+                None => Decision::Create(id.clone()),
+            };
         }
-        if let Some(existing) = self.by_nik.get(&row.indexes.nik_index) {
+        let apart = |existing: &MatchKeys| pins.is_some_and(|p| p.apart.contains(&existing.id));
+        let same_nik = |existing: &MatchKeys| existing.nik_index.as_ref() == Some(&row.indexes.nik_index);
+
+        let by_nik = self.by(&self.by_nik, Some(&row.indexes.nik_index));
+        if row.findings.birth_date_disagrees {
+            // Whatever else agrees, a birth date that is not the NIK's means one was mistyped:
+            // review decides whether this is the person the NIK names, and it is nobody else.
+            return match by_nik {
+                Some(existing) if apart(existing) => Decision::Reject(format!(
+                    "{BIRTH_DATE_DISAGREES}, and review kept it apart from the practitioner with this NIK: \
+                     correct the NIK or the birth date at the source"
+                )),
+                Some(existing) => Decision::Hold(existing.id.clone(), Ambiguity::NikBirthDate),
+                None => Decision::Reject(BIRTH_DATE_DISAGREES.into()),
+            };
+        }
+        if let Some(existing) = self.by(&self.by_str, row.indexes.str_index.as_ref()) {
+            if same_nik(existing) {
+                return matched(existing, Tier::Str);
+            }
+            if !apart(existing) {
+                return Decision::Hold(existing.id.clone(), Ambiguity::StrOnTwoNiks);
+            }
+            // Kept apart: the STR says nothing about who this is; the other tiers decide.
+        }
+        if let Some(existing) = by_nik {
             if row.record.birth_date.is_some() {
                 return matched(existing, Tier::Nik);
             }
@@ -131,7 +223,12 @@ impl Known {
                     .into(),
             );
         }
-        match (creates, &row.inactive_str) {
+        if let Some(existing) = self.by(&self.by_twin, row.indexes.twin_index.as_ref())
+            && !apart(existing)
+        {
+            return Decision::Hold(existing.id.clone(), Ambiguity::SameNameBirth);
+        }
+        match (creates, &row.findings.inactive_str) {
             (CreatePolicy::Never, _) => Decision::Reject(
                 "matches no stored practitioner, and this connector's records only update practitioners others \
                  made (creates_practitioners = never)"
@@ -151,7 +248,8 @@ mod tests {
     use super::*;
     use crate::crypto::BlindIndexer;
     use crate::model::Practitioner;
-    use crate::pipeline::index;
+    use crate::pipeline::{index, validate};
+    use crate::store::Timestamp;
 
     fn blind() -> BlindIndexer {
         BlindIndexer::new(vec![7; 32])
@@ -166,19 +264,29 @@ mod tests {
             str_index: indexes.str_index,
             nik_index: Some(indexes.nik_index),
             match_index: indexes.match_index,
+            twin_index: indexes.twin_index,
             content_hash: vec![0],
         });
         known
     }
 
-    fn decide(known: &Known, record: Practitioner, inactive_str: Option<&str>, creates: CreatePolicy) -> String {
-        let row = index::keyed(&blind(), 0, record, inactive_str.map(str::to_string));
+    /// What becomes of `record`, validated as the pipeline does, in words.
+    fn decide(known: &Known, record: Practitioner, creates: CreatePolicy) -> String {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let findings = validate::practitioner(&record, today).expect("a well-formed record");
+        let row = index::keyed(&blind(), 0, record, findings);
         match known.decide(&row, &Sources::new(Vec::new()), creates) {
             Decision::Create(_) => "create".into(),
             Decision::Update(id, tier) => format!("{id} by {}", tier.as_str()),
             Decision::Unchanged => "unchanged".into(),
+            Decision::Hold(id, ambiguity) => format!("held against {id}: {}", ambiguity.as_str()),
             Decision::Reject(reason) => reason,
         }
+    }
+
+    /// Another person's NIK: the sample's with the next serial.
+    fn other_nik() -> Option<String> {
+        Some("3174014506850002".into())
     }
 
     #[test]
@@ -186,12 +294,12 @@ mod tests {
         let stored = Practitioner::sample();
         let known = known(&stored);
         let active = CreatePolicy::WithActiveStr;
-        assert_eq!(decide(&known, stored.clone(), None, active), "p-1 by str");
+        assert_eq!(decide(&known, stored.clone(), active), "p-1 by str");
         let reissued = Practitioner {
             str_number: Some("STR-2".into()),
             ..stored.clone()
         };
-        assert_eq!(decide(&known, reissued, None, active), "p-1 by nik");
+        assert_eq!(decide(&known, reissued, active), "p-1 by nik");
         let undated = Practitioner {
             str_number: None,
             birth_date: None,
@@ -199,31 +307,95 @@ mod tests {
             birth_place: Some("DKI Jakarta".into()),
             ..stored.clone()
         };
-        assert_eq!(decide(&known, undated, Some("no STR"), active), "p-1 by fallback");
+        assert_eq!(decide(&known, undated, active), "p-1 by fallback");
     }
 
     #[test]
-    fn what_no_tier_confirms_is_a_conflict_never_a_merge_or_a_second_person() {
+    fn what_is_probable_but_not_sure_is_held_for_review_never_merged() {
         let stored = Practitioner::sample();
         let known = known(&stored);
         let policy = CreatePolicy::WithValidNik;
+        let str_elsewhere = Practitioner {
+            nik: other_nik(),
+            full_name: Some("Dewi Lestari".into()),
+            ..stored.clone()
+        };
+        assert_eq!(
+            decide(&known, str_elsewhere, policy),
+            "held against p-1: str-on-two-niks"
+        );
+        let other_birth_date = Practitioner {
+            birth_date: Some("1985-06-06".into()),
+            ..stored.clone()
+        };
+        assert_eq!(
+            decide(&known, other_birth_date, policy),
+            "held against p-1: nik-birth-date"
+        );
+        let nik_typo = Practitioner {
+            nik: other_nik(),
+            str_number: None,
+            full_name: Some("SITI RAHAYU, A.Md.Keb".into()),
+            ..stored.clone()
+        };
+        assert_eq!(decide(&known, nik_typo, policy), "held against p-1: same-name-birth");
+    }
+
+    #[test]
+    fn what_nothing_confirms_is_a_conflict_never_a_merge_or_a_second_person() {
+        let stored = Practitioner::sample();
+        let known = known(&stored);
         let renamed_undated = Practitioner {
             str_number: None,
             birth_date: None,
             full_name: Some("Dewi Lestari".into()),
             ..stored.clone()
         };
-        let reason = decide(&known, renamed_undated, Some("no STR"), policy);
+        let reason = decide(&known, renamed_undated, CreatePolicy::WithValidNik);
         assert!(reason.starts_with("conflicting identifier"), "{reason}");
-        let other_nik = Practitioner {
-            nik: Some("3174014506850002".into()),
+        let nobodys_nik_with_another_date = Practitioner {
+            nik: other_nik(),
+            str_number: None,
+            birth_date: Some("1990-01-01".into()),
             ..stored.clone()
         };
-        let reason = decide(&known, other_nik, None, policy);
-        assert!(
-            reason.contains("this STR belongs to a stored practitioner with a different NIK"),
-            "{reason}"
+        let reason = decide(&known, nobodys_nik_with_another_date, CreatePolicy::WithValidNik);
+        assert_eq!(reason, BIRTH_DATE_DISAGREES);
+    }
+
+    #[test]
+    fn a_review_decision_on_a_record_decides_it_from_then_on() {
+        let stored = Practitioner::sample();
+        let str_elsewhere = Practitioner {
+            nik: other_nik(),
+            full_name: Some("Dewi Lestari".into()),
+            ..stored.clone()
+        };
+        let pinned = |relation: &str, id: &str| {
+            let mut known = known(&stored);
+            known.pin(Pin {
+                source_key: index::source_key(&blind(), "regnakes", "r-1"),
+                relation: relation.into(),
+                practitioner_id: id.into(),
+                decided_at: Timestamp::now(),
+            });
+            known
+        };
+        let policy = CreatePolicy::WithActiveStr;
+        assert_eq!(
+            decide(&pinned("is", "p-1"), str_elsewhere.clone(), policy),
+            "p-1 by review"
         );
+        // Split out as a person of its own who does not exist yet: it creates them.
+        assert_eq!(decide(&pinned("is", "p-2"), stored.clone(), policy), "create");
+        // Kept apart: the shared STR no longer holds it; it is a person of its own.
+        assert_eq!(decide(&pinned("apart", "p-1"), str_elsewhere, policy), "create");
+        let other_birth_date = Practitioner {
+            birth_date: Some("1985-06-06".into()),
+            ..stored.clone()
+        };
+        let reason = decide(&pinned("apart", "p-1"), other_birth_date, policy);
+        assert!(reason.contains("review kept it apart"), "{reason}");
     }
 
     #[test]
@@ -234,20 +406,16 @@ mod tests {
             registrations: Vec::new(),
             ..Practitioner::sample()
         };
-        let no_str = Some("the record carries no STR number");
-        assert_eq!(
-            decide(&known, staff.clone(), no_str, CreatePolicy::WithValidNik),
-            "create"
-        );
-        let reason = decide(&known, staff.clone(), no_str, CreatePolicy::WithActiveStr);
+        assert_eq!(decide(&known, staff.clone(), CreatePolicy::WithValidNik), "create");
+        let reason = decide(&known, staff, CreatePolicy::WithActiveStr);
         assert!(
             reason.starts_with("the record carries no STR number") && reason.contains("with-active-str"),
             "{reason}"
         );
-        let reason = decide(&known, Practitioner::sample(), None, CreatePolicy::Never);
+        let reason = decide(&known, Practitioner::sample(), CreatePolicy::Never);
         assert!(reason.contains("creates_practitioners = never"), "{reason}");
         assert_eq!(
-            decide(&known, Practitioner::sample(), None, CreatePolicy::WithActiveStr),
+            decide(&known, Practitioner::sample(), CreatePolicy::WithActiveStr),
             "create"
         );
     }

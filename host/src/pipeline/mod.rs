@@ -28,7 +28,7 @@ pub mod golden;
 mod index;
 mod matching;
 mod merge;
-mod normalize;
+pub(crate) mod normalize;
 mod observations;
 mod seal;
 mod upgrade;
@@ -39,6 +39,7 @@ use crate::crypto::KeyRing;
 use crate::model::CanonicalRecord;
 use crate::store::Timestamp;
 use crate::store::practitioners::{MatchKeys, SealedPractitioner, SealedStr};
+use crate::store::review::Candidate;
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
 use golden::Contribution;
@@ -76,6 +77,7 @@ impl BatchOutcome {
         c.updated += p.updated;
         c.unchanged += p.unchanged;
         c.rejected += p.rejected;
+        c.held += p.held;
         self.rejected.extend(
             part.rejected
                 .into_iter()
@@ -201,6 +203,7 @@ impl Pipeline {
         let rows = write::Rows {
             practitioners: merged.practitioners,
             strs: merged.strs,
+            held: merged.held,
             stored_ids,
             sources: merged.sources,
             accounts: account_rows,
@@ -243,6 +246,8 @@ struct Merged {
     practitioners: Vec<SealedPractitioner>,
     /// STR numbers the batch found on practitioners for the first time.
     strs: Vec<SealedStr>,
+    /// Rows held for review.
+    held: Vec<Candidate>,
     sources: Sources,
     accounts: Vec<crate::model::Account>,
     observations: Vec<crate::store::observations::ObservationRecord>,
@@ -278,7 +283,7 @@ impl Taken {
             }
             match record {
                 CanonicalRecord::Practitioner(p) => match validate::practitioner(&p, today) {
-                    Ok(inactive_str) => taken.keyed.push(index::keyed(&keys.blind, index, p, inactive_str)),
+                    Ok(findings) => taken.keyed.push(index::keyed(&keys.blind, index, p, findings)),
                     Err(reason) => taken.rejects.push((index, reason, CanonicalRecord::Practitioner(p))),
                 },
                 CanonicalRecord::Account(a) => {
@@ -317,11 +322,17 @@ impl Taken {
         let blind = &keys.blind;
         let mut rows: Vec<SealedPractitioner> = Vec::new();
         let mut strs: Vec<SealedStr> = Vec::new();
+        let mut held: Vec<Candidate> = Vec::new();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
             let (id, matched_by) = match known.decide(&k, &sources, source.creates) {
                 Decision::Reject(reason) => {
                     rejects.push((k.index, reason, CanonicalRecord::Practitioner(k.record)));
+                    continue;
+                }
+                Decision::Hold(id, ambiguity) => {
+                    counts.held += 1;
+                    held.push(seal::candidate(&cipher, source, k, &id, ambiguity, now));
                     continue;
                 }
                 Decision::Unchanged => {
@@ -337,8 +348,10 @@ impl Taken {
                     (id, "created")
                 }
             };
+            // An STR nobody holds yet becomes this person's; one a person kept apart from this
+            // one holds stays theirs.
             let new_str = (k.indexes.str_index.clone())
-                .filter(|s| !known.holds(s, &id))
+                .filter(|s| known.holder(s).is_none())
                 .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
             let contribution = Contribution {
@@ -349,18 +362,24 @@ impl Taken {
             };
             let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
-            let row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, now);
+            let mut row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, now);
+            if let Some((str_index, number)) = new_str {
+                strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
+                known.remember_str(str_index, &id);
+            }
+            // The golden STR's index is the holder's alone (it is unique): a person whose
+            // golden STR another holds keeps the number, sealed, without the index.
+            if (row.str_index.as_deref()).is_some_and(|s| known.holder(s).is_some_and(|holder| holder != id)) {
+                row.str_index = None;
+            }
             let keys = MatchKeys {
                 id: id.clone(),
                 str_index: row.str_index.clone(),
                 nik_index: row.nik_index.clone(),
                 match_index: row.match_index.clone(),
+                twin_index: row.twin_index.clone(),
                 content_hash: row.content_hash.clone(),
             };
-            if let Some((str_index, number)) = new_str {
-                strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
-                known.remember_str(str_index, keys.clone());
-            }
             known.remember(keys);
             match row_of_id.get(&id) {
                 Some(&pos) => {
@@ -386,6 +405,7 @@ impl Taken {
             counts,
             practitioners: rows,
             strs,
+            held,
             sources,
             accounts,
             observations,

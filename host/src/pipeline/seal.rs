@@ -3,6 +3,8 @@
 //! opening.
 
 use super::golden::{Contribution, Provenance};
+use super::index::Keyed;
+use super::matching::Ambiguity;
 use super::{BatchSource, index, normalize};
 use crate::crypto::{BlindIndexer, FieldCipher};
 use crate::model::{CanonicalRecord, Gender, Practitioner};
@@ -10,6 +12,7 @@ use crate::store::StoreError;
 use crate::store::Timestamp;
 use crate::store::practitioners::{SealedContribution, SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
+use crate::store::review::Candidate;
 
 /// The golden record `p` as the practitioners row `id`.
 pub(super) fn practitioner(
@@ -38,6 +41,7 @@ pub(super) fn practitioner(
         nik_index: Some(indexes.nik_index),
         match_index: indexes.match_index,
         match_version: Some(normalize::VERSION),
+        twin_index: indexes.twin_index,
         key_version: cipher.active_version() as i64,
         nik: seal("nik", &p.nik),
         str_number: seal("str_number", &p.str_number),
@@ -116,6 +120,36 @@ pub(super) fn open_contribution(cipher: &FieldCipher, sealed: &SealedContributio
             .unwrap_or_else(|| sealed.received_at.to_string()),
         record,
     })
+}
+
+/// Row `k`, held for review against practitioner `id` because of `ambiguity`: sealed whole.
+pub(super) fn candidate(
+    cipher: &FieldCipher,
+    source: BatchSource<'_>,
+    k: Keyed,
+    id: &str,
+    ambiguity: Ambiguity,
+    now: Timestamp,
+) -> Candidate {
+    let row_id = uuid::Uuid::now_v7().to_string();
+    let (source_system, source_id) = (shown(&k.record.source.system), shown(&k.record.source.id));
+    let json = serde_json::to_string(&CanonicalRecord::Practitioner(k.record)).expect("records serialize");
+    Candidate {
+        record: cipher.encrypt_str("identity_candidates", "record", &row_id, &json),
+        key_version: cipher.active_version() as i64,
+        id: row_id,
+        kind: ambiguity.as_str().into(),
+        status: "open".into(),
+        practitioner_id: id.to_string(),
+        connector_id: source.connector_id.to_string(),
+        source_system,
+        source_id,
+        source_key: k.source_key,
+        created_at: now,
+        updated_at: now,
+        decided_at: None,
+        decided_by: None,
+    }
 }
 
 /// A rejected row, sealed whole, with its reason in clear (reasons never quote values).

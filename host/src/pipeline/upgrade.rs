@@ -5,6 +5,7 @@
 
 use super::{Pipeline, index, normalize, seal};
 use crate::crypto::FieldCipher;
+use crate::store::identity::MatchKeyUpdate;
 use crate::store::practitioners::SealedContribution;
 use crate::store::{self, StoreError};
 
@@ -16,7 +17,8 @@ const PAGE: i64 = 1000;
 pub struct Upgraded {
     /// STR numbers recorded as held (practitioners stored before migration 0014).
     pub strs_recorded: usize,
-    /// Match keys recomputed with the current normalization tables.
+    /// Match keys (`match_index`, `twin_index`) recomputed with the current normalization
+    /// tables.
     pub match_keys: usize,
     /// Contributions given their source's record id (stored before migration 0015).
     pub source_ids: usize,
@@ -58,17 +60,24 @@ impl Pipeline {
                     let opened = |column, value: &Option<Vec<u8>>| {
                         value.as_ref().map(|v| open(&cipher, column, &r.id, v)).transpose()
                     };
-                    let key = match (
+                    let (name, nik, place, date) = (
                         opened("full_name", &r.full_name)?,
                         opened("nik", &r.nik)?,
                         opened("birth_place", &r.birth_place)?,
-                    ) {
-                        (Some(name), Some(nik), Some(place)) => {
-                            Some(index::match_index(&self.keys.blind, &name, &nik, &place))
-                        }
-                        _ => None,
-                    };
-                    Ok((r.id, key))
+                        opened("birth_date", &r.birth_date)?,
+                    );
+                    let blind = &self.keys.blind;
+                    Ok(MatchKeyUpdate {
+                        match_index: match (&name, &nik, &place) {
+                            (Some(name), Some(nik), Some(place)) => Some(index::match_index(blind, name, nik, place)),
+                            _ => None,
+                        },
+                        twin_index: match (&name, &date, &place) {
+                            (Some(name), Some(date), Some(place)) => Some(index::twin_index(blind, name, date, place)),
+                            _ => None,
+                        },
+                        id: r.id,
+                    })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             self.db.set_match_keys(&keys, normalize::VERSION).await?;

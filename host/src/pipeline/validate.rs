@@ -13,12 +13,27 @@ const PROVINCES: &[u8] = &[
 /// Registration statuses that make an STR valid (seed 002: STR must be valid and active).
 const ACTIVE: &[&str] = &["active"];
 
-/// `Err` when the row is malformed. `Ok(Some(reason))` when it is well-formed but carries no
-/// active STR (none at all, not active, past its validity or of unknown status): such a row
-/// updates the practitioner it matches (their STR was revoked, which the hub must record;
-/// a staff registry adds employment) and creates one only where its connector's policy
-/// allows (`CreatePolicy`; seed 002 for the licensing registries).
-pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, String> {
+/// What a well-formed row carries that decides what it may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Why it holds no active STR (none at all, not active, past its validity or of unknown
+    /// status), if it does not: such a row updates the practitioner it matches (their STR
+    /// was revoked, which the hub must record; a staff registry adds employment) and creates
+    /// one only where its connector's policy allows (`CreatePolicy`; seed 002 for the
+    /// licensing registries).
+    pub inactive_str: Option<String>,
+    /// Its birth date is not the one its NIK's date segment says: one of them is mistyped.
+    /// Such a row never creates a person, and against the person its NIK names it is held
+    /// for review (`matching`), never merged.
+    pub birth_date_disagrees: bool,
+}
+
+/// The reason a row whose birth date disagrees with its NIK is refused when its NIK names
+/// nobody.
+pub const BIRTH_DATE_DISAGREES: &str = "NIK birth date segment does not match birth_date";
+
+/// `Err` when the row is malformed, else what it may do ([`Findings`]).
+pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Findings, String> {
     if p.full_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err("full_name is missing".into());
     }
@@ -35,13 +50,17 @@ pub fn practitioner(p: &Practitioner, today: NaiveDate) -> Result<Option<String>
         return Err("birth_date is implausible for a health worker (before 1900 or under 15 years ago)".into());
     }
     let nik = p.nik.as_deref().ok_or("NIK is missing")?;
-    nik_structure(nik, p.gender, birth_date)?;
-    str_active(p, today)
+    let (day, month, yy) = nik_structure(nik, p.gender)?;
+    Ok(Findings {
+        inactive_str: str_active(p, today)?,
+        birth_date_disagrees: birth_date
+            .is_some_and(|date| (date.day(), date.month(), date.year().rem_euclid(100) as u32) != (day, month, yy)),
+    })
 }
 
 /// NIK: 16 digits = province (2) regency (2) district (2) birth date DDMMYY, day + 40 for
-/// women (6), serial (4).
-pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -> Result<(), String> {
+/// women (6), serial (4). Returns the birth date it says, as (day, month, two-digit year).
+pub fn nik_structure(nik: &str, gender: Gender) -> Result<(u32, u32, u32), String> {
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "NIK must be exactly 16 digits (got {} characters)",
@@ -72,17 +91,13 @@ pub fn nik_structure(nik: &str, gender: Gender, birth_date: Option<NaiveDate>) -
     if !(1..=12).contains(&month) {
         return Err("NIK birth month is not 01-12".into());
     }
-    if let Some(date) = birth_date {
-        if (date.day(), date.month(), date.year().rem_euclid(100) as u32) != (day, month, yy) {
-            return Err("NIK birth date segment does not match birth_date".into());
-        }
-    } else if (1900..2100).all(|y| NaiveDate::from_ymd_opt(y, month, day).is_none()) {
+    if (1900..2100).all(|y| NaiveDate::from_ymd_opt(y, month, day).is_none()) {
         return Err("NIK birth date segment is not a calendar date".into());
     }
     if num(12..16) == 0 {
         return Err("NIK serial number is 0000".into());
     }
-    Ok(())
+    Ok((day, month, yy))
 }
 
 /// `Some(reason)` when the record holds no active STR: none at all, its registration missing
@@ -116,46 +131,37 @@ fn str_active(p: &Practitioner, today: NaiveDate) -> Result<Option<String>, Stri
 mod tests {
     use super::*;
 
-    fn date(s: &str) -> Option<NaiveDate> {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-    }
-
     #[test]
     fn nik_rules() {
         // A woman born 5 June 1985 in Jakarta Selatan.
-        assert!(nik_structure("3174014506850001", Gender::Female, date("1985-06-05")).is_ok());
+        assert!(nik_structure("3174014506850001", Gender::Female) == Ok((5, 6, 85)));
         assert!(
-            nik_structure("3174014506850001", Gender::Male, None)
+            nik_structure("3174014506850001", Gender::Male)
                 .unwrap_err()
                 .contains("+40")
         );
         assert!(
-            nik_structure("3174010506850001", Gender::Female, None)
+            nik_structure("3174010506850001", Gender::Female)
                 .unwrap_err()
                 .contains("lacks")
         );
         assert!(
-            nik_structure("317401450685001", Gender::Female, None)
+            nik_structure("317401450685001", Gender::Female)
                 .unwrap_err()
                 .contains("16 digits")
         );
         assert!(
-            nik_structure("9974014506850001", Gender::Female, None)
+            nik_structure("9974014506850001", Gender::Female)
                 .unwrap_err()
                 .contains("province")
         );
         assert!(
-            nik_structure("3174013506850001", Gender::Unknown, None)
+            nik_structure("3174013506850001", Gender::Unknown)
                 .unwrap_err()
                 .contains("birth day")
         );
         assert!(
-            nik_structure("3174014506850001", Gender::Female, date("1985-06-06"))
-                .unwrap_err()
-                .contains("match")
-        );
-        assert!(
-            nik_structure("3174014506850000", Gender::Female, None)
+            nik_structure("3174014506850000", Gender::Female)
                 .unwrap_err()
                 .contains("serial")
         );
@@ -164,7 +170,18 @@ mod tests {
     #[test]
     fn reasons_never_quote_the_nik() {
         let nik = "9974014506850001";
-        let reason = nik_structure(nik, Gender::Female, None).unwrap_err();
+        let reason = nik_structure(nik, Gender::Female).unwrap_err();
         assert!(!reason.contains(nik) && !reason.contains("450685"));
+    }
+
+    #[test]
+    fn a_birth_date_other_than_the_niks_is_a_finding_not_a_reject() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let mut p = Practitioner::sample();
+        assert_eq!(practitioner(&p, today).map(|f| f.birth_date_disagrees), Ok(false));
+        p.birth_date = Some("1985-06-06".into());
+        assert_eq!(practitioner(&p, today).map(|f| f.birth_date_disagrees), Ok(true));
+        p.birth_date = None;
+        assert_eq!(practitioner(&p, today).map(|f| f.birth_date_disagrees), Ok(false));
     }
 }

@@ -8,6 +8,7 @@ use crate::store::accounts::SealedAccount;
 use crate::store::observations::ObservationRecord;
 use crate::store::practitioners::{SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
+use crate::store::review::Candidate;
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
 use std::collections::HashSet;
@@ -16,6 +17,8 @@ use std::collections::HashSet;
 pub(super) struct Rows {
     pub practitioners: Vec<SealedPractitioner>,
     pub strs: Vec<SealedStr>,
+    /// Rows held for review.
+    pub held: Vec<Candidate>,
     /// Which of them were stored before this batch.
     pub stored_ids: HashSet<String>,
     pub sources: Sources,
@@ -43,6 +46,7 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
     }
     store::practitioners::upsert(&mut tx, &rows.practitioners).await?;
     store::practitioners::insert_strs(&mut tx, &rows.strs).await?;
+    store::review::hold(&mut tx, &rows.held).await?;
     store::practitioners::upsert_contributions(&mut tx, &rows.sources.into_written()).await?;
     store::accounts::upsert(&mut tx, &rows.accounts).await?;
     store::rejects::insert(&mut tx, &rows.rejects).await?;

@@ -16,13 +16,21 @@ pub struct UnrecordedStr {
     pub created_at: Timestamp,
 }
 
-/// What a practitioner's match key is computed from, sealed as `practitioners.<column>`.
+/// What a practitioner's match keys are computed from, sealed as `practitioners.<column>`.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MatchKeySource {
     pub id: String,
     pub nik: Option<Vec<u8>>,
     pub full_name: Option<Vec<u8>>,
     pub birth_place: Option<Vec<u8>>,
+    pub birth_date: Option<Vec<u8>>,
+}
+
+/// A practitioner's match keys (`match_index`, `twin_index`) as recomputed.
+pub struct MatchKeyUpdate {
+    pub id: String,
+    pub match_index: Option<Vec<u8>>,
+    pub twin_index: Option<Vec<u8>>,
 }
 
 impl Db {
@@ -42,12 +50,12 @@ impl Db {
         })
     }
 
-    /// Up to `limit` practitioners whose match key was computed with normalization tables
+    /// Up to `limit` practitioners whose match keys were computed with normalization tables
     /// older than `version`.
     pub async fn stale_match_keys(&self, version: i64, limit: i64) -> Result<Vec<MatchKeySource>, StoreError> {
         on!(self.pool(), pool => {
             Ok(sqlx::query_as(
-                "SELECT id, nik, full_name, birth_place FROM practitioners \
+                "SELECT id, nik, full_name, birth_place, birth_date FROM practitioners \
                  WHERE match_version IS NULL OR match_version < $1 ORDER BY id LIMIT $2",
             )
             .bind(version)
@@ -57,32 +65,34 @@ impl Db {
         })
     }
 
-    /// Sets each `(id, match key)` and marks it computed with tables `version`, in one
-    /// statement.
-    pub async fn set_match_keys(&self, keys: &[(String, Option<Vec<u8>>)], version: i64) -> Result<(), StoreError> {
+    /// Sets each practitioner's match keys and marks them computed with tables `version`, in
+    /// one statement.
+    pub async fn set_match_keys(&self, keys: &[MatchKeyUpdate], version: i64) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
         }
         match self.pool() {
             Backed::Sqlite(pool) => {
                 let sql = format!(
-                    "UPDATE practitioners SET match_index = v.column2, match_version = ? \
+                    "UPDATE practitioners SET match_index = v.column2, twin_index = v.column3, match_version = ? \
                      FROM (VALUES {}) AS v WHERE practitioners.id = v.column1",
-                    Backend::Sqlite.placeholders(keys.len(), 2, 2)
+                    Backend::Sqlite.placeholders(keys.len(), 3, 2)
                 );
                 let mut query = super::batch_write(sql).bind(version);
-                for (id, key) in keys {
-                    query = query.bind(id).bind(key);
+                for k in keys {
+                    query = query.bind(&k.id).bind(&k.match_index).bind(&k.twin_index);
                 }
                 query.execute(pool).await?;
             }
             Backed::Postgres(pool) => {
                 sqlx::query(
-                    "UPDATE practitioners p SET match_index = v.key, match_version = $3 \
-                     FROM UNNEST($1::text[], $2::bytea[]) AS v(id, key) WHERE p.id = v.id",
+                    "UPDATE practitioners p SET match_index = v.match_index, twin_index = v.twin_index, \
+                     match_version = $4 FROM UNNEST($1::text[], $2::bytea[], $3::bytea[]) \
+                     AS v(id, match_index, twin_index) WHERE p.id = v.id",
                 )
-                .bind(keys.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
-                .bind(keys.iter().map(|(_, key)| key.as_deref()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.match_index.as_deref()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.twin_index.as_deref()).collect::<Vec<_>>())
                 .bind(version)
                 .execute(pool)
                 .await?;

@@ -62,6 +62,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         columns: &["record"],
     },
     SealedTable {
+        table: "identity_candidates",
+        row_id: "id",
+        columns: &["record"],
+    },
+    SealedTable {
         table: "observations",
         row_id: "id",
         columns: &["details"],

@@ -21,6 +21,7 @@ pub mod observations;
 pub mod plugins;
 pub mod practitioners;
 pub mod rejects;
+pub mod review;
 pub mod runs;
 pub mod secrets;
 pub mod state;

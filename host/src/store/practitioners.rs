@@ -12,6 +12,7 @@ pub struct MatchKeys {
     pub str_index: Option<Vec<u8>>,
     pub nik_index: Option<Vec<u8>>,
     pub match_index: Option<Vec<u8>>,
+    pub twin_index: Option<Vec<u8>>,
     pub content_hash: Vec<u8>,
 }
 
@@ -75,8 +76,10 @@ pub struct SealedPractitioner {
     pub str_index: Option<Vec<u8>>,
     pub nik_index: Option<Vec<u8>>,
     pub match_index: Option<Vec<u8>>,
-    /// The normalization tables `match_index` was computed with (`pipeline::normalize`).
+    /// The normalization tables `match_index` and `twin_index` were computed with
+    /// (`pipeline::normalize`).
     pub match_version: Option<i64>,
+    pub twin_index: Option<Vec<u8>>,
     pub key_version: i64,
     pub nik: Option<Vec<u8>>,
     pub str_number: Option<Vec<u8>>,
@@ -140,10 +143,10 @@ pub enum IndexColumn {
     Nik,
 }
 
-const COLUMNS: &str = "id, str_index, nik_index, match_index, match_version, key_version, nik, str_number, full_name, birth_place, \
+const COLUMNS: &str = "id, str_index, nik_index, match_index, match_version, twin_index, key_version, nik, str_number, full_name, birth_place, \
      birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
      provenance, created_at, updated_at";
-const COLUMN_COUNT: usize = 23;
+const COLUMN_COUNT: usize = 24;
 
 /// Sealed columns merge on update: new ciphertext if given, else the stored one.
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
@@ -152,6 +155,7 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      match_index = COALESCE(excluded.match_index, practitioners.match_index), \
      match_version = CASE WHEN excluded.match_index IS NULL THEN practitioners.match_version \
                           ELSE excluded.match_version END, \
+     twin_index = COALESCE(excluded.twin_index, practitioners.twin_index), \
      key_version = CASE WHEN excluded.key_version < practitioners.key_version \
                         THEN excluded.key_version ELSE practitioners.key_version END, \
      nik = COALESCE(excluded.nik, practitioners.nik), \
@@ -191,6 +195,13 @@ impl Db {
             .await?;
             Ok(rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?)
         })
+    }
+
+    /// The practitioners with these ids (those that exist).
+    pub async fn practitioners_by_id(&self, ids: &[String]) -> Result<Vec<SealedPractitioner>, StoreError> {
+        let mut tx = self.begin().await?;
+        let select = format!("SELECT {COLUMNS} FROM practitioners");
+        super::select_where_in(&mut tx, &select, "id", ids).await
     }
 
     /// Ordered by id after `after` (cursor pagination).
@@ -245,6 +256,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
                 .bind(&p.nik_index)
                 .bind(&p.match_index)
                 .bind(p.match_version)
+                .bind(&p.twin_index)
                 .bind(p.key_version)
                 .bind(&p.nik)
                 .bind(&p.str_number)
@@ -270,7 +282,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
 }
 
 /// PostgreSQL: one array per column through `UNNEST`, so a batch of any size is one
-/// statement of 23 parameters (a 1,000-row VALUES list has 23,000, each parsed and planned).
+/// statement of 24 parameters (a 1,000-row VALUES list has 24,000, each parsed and planned).
 async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -280,15 +292,16 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
     let optional_text = |f: fn(&SealedPractitioner) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(trusted(format!(
         "INSERT INTO practitioners ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], \
-         $4::bytea[], $5::int8[], $6::int8[], $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
-         $12::bytea[], $13::bytea[], $14::bytea[], $15::text[], $16::text[], $17::bytea[], $18::text[], $19::text[], \
-         $20::text[], $21::text[], $22::timestamptz[], $23::timestamptz[]){UPSERT_TAIL}"
+         $4::bytea[], $5::int8[], $6::bytea[], $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
+         $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::text[], $17::text[], $18::bytea[], \
+         $19::text[], $20::text[], $21::text[], $22::text[], $23::timestamptz[], $24::timestamptz[]){UPSERT_TAIL}"
     )))
     .bind(text(|p| &p.id))
     .bind(column(|p| &p.str_index))
     .bind(column(|p| &p.nik_index))
     .bind(column(|p| &p.match_index))
     .bind(rows.iter().map(|p| p.match_version).collect::<Vec<_>>())
+    .bind(column(|p| &p.twin_index))
     .bind(rows.iter().map(|p| p.key_version).collect::<Vec<_>>())
     .bind(column(|p| &p.nik))
     .bind(column(|p| &p.str_number))
@@ -315,29 +328,39 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
 pub(super) const CONTRIBUTION_COLUMNS: &str = "id, practitioner_id, source_system, connector_id, key_version, record, \
      content_hash, source_updated_at, received_at, matched_by, source_id";
 
-/// The stored practitioners who hold or held any of the STR numbers, and those under any of
-/// the NIKs, by blind index, read in the caller's transaction.
+/// What [`match_keys`] found.
+pub struct Found {
+    /// Who holds or held each STR number found.
+    pub holders: Vec<StrHolder>,
+    /// Those found by NIK, review key or id.
+    pub people: Vec<MatchKeys>,
+}
+
+const MATCH_KEYS: &str = "id, str_index, nik_index, match_index, twin_index, content_hash";
+
+/// The stored practitioners who hold or held any of the STR numbers, those under any of the
+/// NIKs or review keys (`twin_index`), and those with any of the ids, read in the caller's
+/// transaction: one query per kind.
 pub async fn match_keys(
     tx: &mut Tx,
     str_indexes: &[Vec<u8>],
     nik_indexes: &[Vec<u8>],
-) -> Result<(Vec<StrHolder>, Vec<MatchKeys>), StoreError> {
+    twin_indexes: &[Vec<u8>],
+    ids: &[String],
+) -> Result<Found, StoreError> {
     let holders = super::select_where_in::<StrHolder, _>(
         tx,
-        "SELECT s.str_index AS held_str, p.id, p.str_index, p.nik_index, p.match_index, p.content_hash \
-         FROM practitioner_strs s JOIN practitioners p ON p.id = s.practitioner_id",
+        "SELECT s.str_index AS held_str, p.id, p.str_index, p.nik_index, p.match_index, p.twin_index, \
+         p.content_hash FROM practitioner_strs s JOIN practitioners p ON p.id = s.practitioner_id",
         "s.str_index",
         str_indexes,
     )
     .await?;
-    let by_nik = super::select_where_in::<MatchKeys, _>(
-        tx,
-        "SELECT id, str_index, nik_index, match_index, content_hash FROM practitioners",
-        "nik_index",
-        nik_indexes,
-    )
-    .await?;
-    Ok((holders, by_nik))
+    let select = format!("SELECT {MATCH_KEYS} FROM practitioners");
+    let mut people = super::select_where_in::<MatchKeys, _>(tx, &select, "nik_index", nik_indexes).await?;
+    people.extend(super::select_where_in::<MatchKeys, _>(tx, &select, "twin_index", twin_indexes).await?);
+    people.extend(super::select_where_in::<MatchKeys, _>(tx, &select, "id", ids).await?);
+    Ok(Found { holders, people })
 }
 
 const STR_COLUMNS: &str = "id, str_index, practitioner_id, key_version, str_number, first_seen";

@@ -24,6 +24,9 @@ pub struct RunRecord {
     pub records_updated: i64,
     pub records_unchanged: i64,
     pub records_rejected: i64,
+    /// Records held for identity review (`/api/v1/identity/candidates`): neither stored nor
+    /// rejected until someone decides.
+    pub records_held: i64,
     pub error: Option<String>,
 }
 
@@ -35,10 +38,11 @@ pub struct RunCounts {
     pub updated: i64,
     pub unchanged: i64,
     pub rejected: i64,
+    pub held: i64,
 }
 
 const COLUMNS: &str = "id, connector_id, trigger_kind, status, attempts, queued_at, started_at, finished_at, trace_id, \
-     plugin_digest, records_received, records_created, records_updated, records_unchanged, records_rejected, error";
+     plugin_digest, records_received, records_created, records_updated, records_unchanged, records_rejected, records_held, error";
 
 impl Db {
     /// Marks the start of an attempt with the plugin version it runs.
@@ -279,7 +283,7 @@ pub async fn add_counts(tx: &mut Tx, run_id: &str, counts: RunCounts) -> Result<
         sqlx::query(
             "UPDATE runs SET records_received = records_received + $2, records_created = records_created + $3, \
              records_updated = records_updated + $4, records_unchanged = records_unchanged + $5, \
-             records_rejected = records_rejected + $6 WHERE id = $1",
+             records_rejected = records_rejected + $6, records_held = records_held + $7 WHERE id = $1",
         )
         .bind(run_id)
         .bind(counts.received)
@@ -287,6 +291,7 @@ pub async fn add_counts(tx: &mut Tx, run_id: &str, counts: RunCounts) -> Result<
         .bind(counts.updated)
         .bind(counts.unchanged)
         .bind(counts.rejected)
+        .bind(counts.held)
         .execute(tx)
         .await?;
         Ok(())
