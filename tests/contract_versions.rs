@@ -80,11 +80,13 @@ async fn webhooks_reach_a_0_1_0_plugin_one_call_each_and_each_job_gets_its_own_o
         sender.subscribe(&url, &secret).unwrap();
         let mut jobs = Vec::new();
         for i in 0..30 {
-            // Every tenth one has no STR: the plugin answers invalid-input for it alone.
+            // Every tenth one has no STR: the plugin answers invalid-input for it alone. Each
+            // is another person with a name of their own (the fixture gives everyone one birth
+            // date and place, and that under another NIK is held for identity review).
             let body = if i % 10 == 9 {
                 json!({ "nik": nik(100 + i), "name": "Tanpa STR" })
             } else {
-                json!({ "nik": nik(100 + i), "str": format!("LEGACY-W{i:03}"), "name": "Dewi Lestari" })
+                json!({ "nik": nik(100 + i), "str": format!("LEGACY-W{i:03}"), "name": format!("Dewi Lestari {i}") })
             };
             let delivery = sender
                 .deliver(

@@ -1,14 +1,15 @@
 //! `/api/v1/identity/candidates`: the identity review queue (docs/golden-record.md,
-//! "Review"). Which fields agree is shown to any reader; the values only to callers with
-//! `pii:read`, and that read is audited. Deciding takes `operate`.
+//! "Review"), and `/api/v1/practitioners/{id}/split`. Which fields agree is shown to any
+//! reader; the values only to callers with `pii:read`, and that read is audited. Deciding
+//! and splitting take `operate`.
 
-use super::extract::{Path, Query};
+use super::extract::{Json, Path, Query};
 use super::problem::Problem;
 use super::{AppState, Page};
 use crate::audit::Event;
 use crate::auth::{Caller, Permission};
 use crate::manager::Reprocessed;
-use crate::manager::review::{CandidateView, Verdict};
+use crate::manager::review::{CandidateView, Split, Verdict};
 use axum::Extension;
 use axum::extract::State;
 use schemars::JsonSchema;
@@ -76,5 +77,26 @@ pub async fn keep_apart(
 ) -> Result<axum::Json<Reprocessed>, Problem> {
     Ok(axum::Json(
         state.manager.decide(&id, Verdict::KeepApart, &caller.actor).await?,
+    ))
+}
+
+/// `POST /api/v1/practitioners/{id}/split`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    /// The source system whose record becomes a person of its own (`sources[].system`).
+    #[schemars(length(min = 1, max = 64))]
+    pub system: String,
+}
+
+/// Takes one source's record back out of a practitioner into a person of its own.
+pub async fn split(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(request): Json<SplitRequest>,
+) -> Result<axum::Json<Split>, Problem> {
+    Ok(axum::Json(
+        state.manager.split(&id, &request.system, &caller.actor).await?,
     ))
 }

@@ -306,6 +306,10 @@ pub fn table() -> Vec<Route> {
         Route::post("/api/v1/identity/candidates/{id}/keep-apart", Needs(Operate), "Decide a held record is not its candidate person's: it goes on as if they did not match, and is never proposed against them again", identity::keep_apart)
             .returns::<crate::manager::Reprocessed>(200)
             .errors(&[(404, "No such candidate"), (409, "The candidate is already decided")]),
+        Route::post("/api/v1/practitioners/{id}/split", Needs(Operate), "Take one source's record back out of a practitioner into a person of its own, for good; the practitioner is merged again from their other sources", identity::split)
+            .json_body::<identity::SplitRequest>()
+            .returns::<crate::manager::review::Split>(200)
+            .errors(&[(404, "No such practitioner, or no record of that system"), (409, "The record is the practitioner's only one, or carries their own NIK")]),
         Route::get("/api/v1/accounts", Needs(PiiRead), "SSO accounts, decrypted, with their linked practitioner (audited)", accounts::list)
             .query::<accounts::ListQuery>()
             .returns::<super::Page<accounts::AccountView>>(200),

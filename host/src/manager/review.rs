@@ -1,8 +1,8 @@
 //! Identity review (docs/golden-record.md, "Review"): the records the pipeline held because
 //! they are probably, not surely, a stored person, shown beside that person field by field,
-//! and the decisions on them. A decision is pinned to the source record (matching obeys it
-//! from then on, through every re-sync) and the held record runs through the pipeline again
-//! under it. Audited.
+//! and the decisions on them; and splits, which take a source's record back out of a person.
+//! A decision is pinned to the source record (matching obeys it from then on, through every
+//! re-sync) and the record runs through the pipeline again under it. Audited.
 
 use super::{Manager, ManagerError, Reprocessed};
 use crate::audit::Event;
@@ -172,6 +172,75 @@ impl Manager {
             })))
             .await;
         Ok(outcome)
+    }
+}
+
+/// What a split did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Split {
+    /// The person the record now makes.
+    pub practitioner_id: String,
+    /// The person it was taken from, merged again from their other sources.
+    pub taken_from: String,
+}
+
+impl Manager {
+    /// Takes `system`'s record out of practitioner `id` into a person of its own: pinned to
+    /// them (so it stays split through every re-sync), run through the pipeline again to
+    /// create them, then taken out of `id`, whose golden record is merged again from their
+    /// other sources. The record is never in neither.
+    pub async fn split(&self, id: &str, system: &str, actor: &str) -> Result<Split, ManagerError> {
+        let pipeline = &self.runs().pipeline;
+        let taken = pipeline
+            .contribution_of(id, system)
+            .await?
+            .ok_or_else(|| ManagerError::NotFound {
+                what: "source of practitioner",
+                id: format!("{id}/{system}"),
+            })?;
+        if taken.sources < 2 {
+            return Err(ManagerError::Conflict(format!(
+                "{system} is practitioner {id}'s only source: there is no other person to split its record from"
+            )));
+        }
+        if taken.same_nik {
+            return Err(ManagerError::Conflict(format!(
+                "the {system} record carries practitioner {id}'s own NIK, and a person is identified by their NIK, \
+                 so it cannot be a person of its own; if that NIK is wrong, have {system} correct it and the \
+                 corrected record is matched again"
+            )));
+        }
+        let new_id = uuid::Uuid::now_v7().to_string();
+        self.db().pin(&taken.source_key, "is", &new_id, actor).await?;
+        let connector_id = taken.contribution.connector_id.clone();
+        let record = CanonicalRecord::Practitioner(taken.contribution.record);
+        let outcome = match self.runs().ingest_as(&connector_id, record).await {
+            Ok(outcome) if outcome.outcome == "created" => outcome,
+            failed => {
+                self.db().unpin(&taken.source_key, &new_id).await?;
+                let reason = match failed {
+                    Ok(outcome) => outcome.reason.unwrap_or_else(|| outcome.outcome.to_string()),
+                    Err(error) => return Err(error),
+                };
+                return Err(ManagerError::Conflict(format!(
+                    "the {system} record could not become a person of its own ({reason}); practitioner {id} is \
+                     unchanged"
+                )));
+            }
+        };
+        pipeline.take_out(id, system, &new_id).await?;
+        self.audit()
+            .record(Event::new(actor, "practitioner.split", id).details(serde_json::json!({
+                "system": system,
+                "connector": connector_id,
+                "practitioner": new_id,
+                "outcome": outcome.outcome,
+            })))
+            .await;
+        Ok(Split {
+            practitioner_id: new_id,
+            taken_from: id.to_string(),
+        })
     }
 }
 

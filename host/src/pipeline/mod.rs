@@ -31,6 +31,7 @@ mod merge;
 pub(crate) mod normalize;
 mod observations;
 mod seal;
+mod split;
 mod upgrade;
 mod validate;
 mod write;

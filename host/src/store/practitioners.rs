@@ -2,7 +2,7 @@
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
 use super::Timestamp;
-use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
+use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
@@ -524,4 +524,70 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Replaces practitioner `row.id`'s golden record whole: after a split, fields only the taken
+/// record gave must go, where [`upsert`] keeps what a source does not say.
+pub async fn replace(tx: &mut Tx, p: &SealedPractitioner) -> Result<(), StoreError> {
+    on_tx!(tx, tx => {
+        sqlx::query(
+            "UPDATE practitioners SET str_index = $2, nik_index = $3, match_index = $4, match_version = $5, \
+             twin_index = $6, key_version = $7, nik = $8, str_number = $9, full_name = $10, birth_place = $11, \
+             birth_date = $12, phone = $13, email = $14, details = $15, gender = $16, profession = $17, \
+             content_hash = $18, source_system = $19, source_id = $20, source_updated_at = $21, provenance = $22, \
+             updated_at = $23 WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(&p.str_index)
+        .bind(&p.nik_index)
+        .bind(&p.match_index)
+        .bind(p.match_version)
+        .bind(&p.twin_index)
+        .bind(p.key_version)
+        .bind(&p.nik)
+        .bind(&p.str_number)
+        .bind(&p.full_name)
+        .bind(&p.birth_place)
+        .bind(&p.birth_date)
+        .bind(&p.phone)
+        .bind(&p.email)
+        .bind(&p.details)
+        .bind(&p.gender)
+        .bind(&p.profession)
+        .bind(&p.content_hash)
+        .bind(&p.source_system)
+        .bind(&p.source_id)
+        .bind(&p.source_updated_at)
+        .bind(&p.provenance)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
+}
+
+/// Removes `system`'s record from practitioner `id`.
+pub async fn delete_contribution(tx: &mut Tx, id: &str, system: &str) -> Result<(), StoreError> {
+    on_tx!(tx, tx => {
+        sqlx::query("DELETE FROM practitioner_sources WHERE id = $1")
+            .bind(SealedContribution::row_id(id, system))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Makes the STR numbers `str_indexes` that practitioner `from` holds `to`'s.
+pub async fn move_strs(tx: &mut Tx, from: &str, to: &str, str_indexes: &[Vec<u8>]) -> Result<(), StoreError> {
+    on_tx!(tx, tx => {
+        for str_index in str_indexes {
+            sqlx::query("UPDATE practitioner_strs SET practitioner_id = $3 WHERE practitioner_id = $1 AND str_index = $2")
+                .bind(from)
+                .bind(str_index)
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    })
 }

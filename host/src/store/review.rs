@@ -167,6 +167,32 @@ impl Db {
 }
 
 impl Db {
+    /// Pins source record `source_key` as `relation` to `practitioner_id` (see [`pin`]).
+    pub async fn pin(
+        &self,
+        source_key: &[u8],
+        relation: &str,
+        practitioner_id: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        pin(&mut tx, source_key, relation, practitioner_id, actor, Timestamp::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a pin.
+    pub async fn unpin(&self, source_key: &[u8], practitioner_id: &str) -> Result<(), StoreError> {
+        on!(self.pool(), pool => {
+            sqlx::query("DELETE FROM identity_pins WHERE source_key = $1 AND practitioner_id = $2")
+                .bind(source_key)
+                .bind(practitioner_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Takes back a decision whose record could not be run through the pipeline again: the
     /// candidate is open and its record unpinned, as before.
     pub async fn withdraw_decision(&self, candidate: &Candidate) -> Result<(), StoreError> {
