@@ -157,8 +157,9 @@ async fn three_sources_make_one_practitioner_with_each_field_from_its_owner() {
         assert_eq!(str_status(after), "revoked", "{after}");
         assert_eq!(after["id"], golden["id"]);
 
-        // SISDMK sends someone else's NIK under this STR: a conflicting identifier, never
-        // merged; the job is dead with the reason and both people are as they were.
+        // SISDMK sends someone else's NIK under this STR: probably not surely this person,
+        // never merged; the record is held for identity review and both people are as they
+        // were.
         let other = (0..PEOPLE)
             .map(|i| kki_sim.person(i))
             .find(|p| p.nik != person.nik && p.sex == person.sex)
@@ -178,11 +179,11 @@ async fn three_sources_make_one_practitioner_with_each_field_from_its_owner() {
         assert_eq!(conflict.status, 202, "{conflict:?}");
         let job: Value = serde_json::from_str(&conflict.body).unwrap();
         let job = hub.wait_for_job(job["job_id"].as_str().unwrap()).await;
-        assert_eq!(job["status"], "dead", "{job}");
-        assert!(
-            job["error"].as_str().unwrap().contains("conflicting identifier"),
-            "{job}"
-        );
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let held = hub.get("/api/v1/identity/candidates").await;
+        assert_eq!(held["items"][0]["record_id"], "SDMK-9999999", "{held}");
+        assert_eq!(held["items"][0]["kind"], "str-on-two-niks", "{held}");
+        assert_eq!(held["items"][0]["practitioner_id"], after["id"], "{held}");
         let unchanged = &hub.get(&path).await["items"][0];
         assert_eq!(unchanged["nik"], person.nik.as_str());
         assert_eq!(unchanged["phone"], after["phone"]);

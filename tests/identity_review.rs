@@ -66,6 +66,21 @@ async fn split(hub: &TestHub, id: &str, system: &str) -> (StatusCode, Value) {
     .await
 }
 
+/// `people` health workers synced from RegNakes (no malformed rows, every STR active):
+/// the people stored.
+async fn registered(hub: &TestHub, people: usize) -> Vec<Person> {
+    let config = RegnakesConfig {
+        people,
+        malformed_rate: 0.0,
+        inactive_rate: 0.0,
+        ..Default::default()
+    };
+    let (registry, server) = regnakes(config.clone()).await;
+    let connector = hub.regnakes_connector("regnakes", &server.base_url(), &config).await;
+    assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+    registry.all_people()
+}
+
 /// `field`'s comparison in a candidate.
 fn field<'a>(candidate: &'a Value, name: &str) -> &'a Value {
     (candidate["fields"].as_array().unwrap().iter())
@@ -77,20 +92,11 @@ fn field<'a>(candidate: &'a Value, name: &str) -> &'a Value {
 async fn a_probable_match_is_held_for_review_and_the_decision_stands_through_every_re_sync() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
-        let config = RegnakesConfig {
-            people: 10,
-            malformed_rate: 0.0,
-            inactive_rate: 0.0,
-            ..Default::default()
-        };
-        let (registry, server) = regnakes(config.clone()).await;
-        let connector = hub.regnakes_connector("regnakes", &server.base_url(), &config).await;
-        assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
-        let people = registry.valid_people();
+        let people = registered(&hub, 10).await;
         let (p0, p1, p2, p3) = (&people[0], &people[1], &people[2], &people[3]);
 
         // SISDMK's view of four of them: one plainly the same person, three only probably.
-        let stranger = hub_sim::people::person(config.seed, 100);
+        let stranger = hub_sim::people::person(RegnakesConfig::default().seed, 100);
         let str_on_another_nik = Person {
             str_number: p0.str_number.clone(),
             ..stranger.clone()
@@ -236,16 +242,7 @@ async fn a_probable_match_is_held_for_review_and_the_decision_stands_through_eve
 async fn a_split_takes_one_sources_record_out_into_a_person_of_its_own_for_good() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
-        let config = RegnakesConfig {
-            people: 5,
-            malformed_rate: 0.0,
-            inactive_rate: 0.0,
-            ..Default::default()
-        };
-        let (registry, server) = regnakes(config.clone()).await;
-        let connector = hub.regnakes_connector("regnakes", &server.base_url(), &config).await;
-        assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
-        let people = registry.valid_people();
+        let people = registered(&hub, 5).await;
         let (p2, p3) = (&people[2], &people[3]);
 
         // SISDMK has p2 under a NIK one digit off, with another phone, and p3 as they are; the

@@ -234,18 +234,34 @@ impl Db {
 
 /// Inserts new practitioners and merges updates into stored ones.
 pub async fn upsert(tx: &mut Tx, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+    write(tx, rows, UPSERT_TAIL).await
+}
+
+/// Replaces practitioner `row.id`'s golden record whole: after a split, fields only the taken
+/// record gave must go, where [`upsert`] keeps what a source does not say.
+pub async fn replace(tx: &mut Tx, row: &SealedPractitioner) -> Result<(), StoreError> {
+    let every_column: Vec<String> = (COLUMNS.split(", "))
+        .filter(|c| !["id", "created_at"].contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let tail = format!(" ON CONFLICT (id) DO UPDATE SET {}", every_column.join(", "));
+    write(tx, std::slice::from_ref(row), &tail).await
+}
+
+/// Inserts `rows`, and on a stored id does what `tail` (`ON CONFLICT (id) …`) says.
+async fn write(tx: &mut Tx, rows: &[SealedPractitioner], tail: &str) -> Result<(), StoreError> {
     match tx {
-        Backed::Sqlite(tx) => upsert_sqlite(tx, rows).await,
-        Backed::Postgres(tx) => upsert_postgres(tx, rows).await,
+        Backed::Sqlite(tx) => write_sqlite(tx, rows, tail).await,
+        Backed::Postgres(tx) => write_postgres(tx, rows, tail).await,
     }
 }
 
-/// SQLite: one multi-row statement per 1,000 rows (22 columns × 1,000 rows stays under its
+/// SQLite: one multi-row statement per 1,000 rows (24 columns × 1,000 rows stays under its
 /// 32,766-parameter limit).
-async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+async fn write_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner], tail: &str) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
         let sql = format!(
-            "INSERT INTO practitioners ({COLUMNS}) VALUES {}{UPSERT_TAIL}",
+            "INSERT INTO practitioners ({COLUMNS}) VALUES {}{tail}",
             Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
         );
         let mut query = super::batch_write(sql);
@@ -283,7 +299,7 @@ async fn upsert_sqlite(tx: &mut SqliteConnection, rows: &[SealedPractitioner]) -
 
 /// PostgreSQL: one array per column through `UNNEST`, so a batch of any size is one
 /// statement of 24 parameters (a 1,000-row VALUES list has 24,000, each parsed and planned).
-async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+async fn write_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner], tail: &str) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -294,7 +310,7 @@ async fn upsert_postgres(tx: &mut PgConnection, rows: &[SealedPractitioner]) -> 
         "INSERT INTO practitioners ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], \
          $4::bytea[], $5::int8[], $6::bytea[], $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], \
          $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::text[], $17::text[], $18::bytea[], \
-         $19::text[], $20::text[], $21::text[], $22::text[], $23::timestamptz[], $24::timestamptz[]){UPSERT_TAIL}"
+         $19::text[], $20::text[], $21::text[], $22::text[], $23::timestamptz[], $24::timestamptz[]){tail}"
     )))
     .bind(text(|p| &p.id))
     .bind(column(|p| &p.str_index))
@@ -494,7 +510,7 @@ async fn upsert_contributions_sqlite(tx: &mut SqliteConnection, rows: &[SealedCo
     Ok(())
 }
 
-/// PostgreSQL: one array per column, as [`upsert_postgres`].
+/// PostgreSQL: one array per column, as [`write_postgres`].
 async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedContribution]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -524,46 +540,6 @@ async fn upsert_contributions_postgres(tx: &mut PgConnection, rows: &[SealedCont
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Replaces practitioner `row.id`'s golden record whole: after a split, fields only the taken
-/// record gave must go, where [`upsert`] keeps what a source does not say.
-pub async fn replace(tx: &mut Tx, p: &SealedPractitioner) -> Result<(), StoreError> {
-    on_tx!(tx, tx => {
-        sqlx::query(
-            "UPDATE practitioners SET str_index = $2, nik_index = $3, match_index = $4, match_version = $5, \
-             twin_index = $6, key_version = $7, nik = $8, str_number = $9, full_name = $10, birth_place = $11, \
-             birth_date = $12, phone = $13, email = $14, details = $15, gender = $16, profession = $17, \
-             content_hash = $18, source_system = $19, source_id = $20, source_updated_at = $21, provenance = $22, \
-             updated_at = $23 WHERE id = $1",
-        )
-        .bind(&p.id)
-        .bind(&p.str_index)
-        .bind(&p.nik_index)
-        .bind(&p.match_index)
-        .bind(p.match_version)
-        .bind(&p.twin_index)
-        .bind(p.key_version)
-        .bind(&p.nik)
-        .bind(&p.str_number)
-        .bind(&p.full_name)
-        .bind(&p.birth_place)
-        .bind(&p.birth_date)
-        .bind(&p.phone)
-        .bind(&p.email)
-        .bind(&p.details)
-        .bind(&p.gender)
-        .bind(&p.profession)
-        .bind(&p.content_hash)
-        .bind(&p.source_system)
-        .bind(&p.source_id)
-        .bind(&p.source_updated_at)
-        .bind(&p.provenance)
-        .bind(p.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
-    })
 }
 
 /// Removes `system`'s record from practitioner `id`.
