@@ -1,7 +1,8 @@
 -- The identity review queue (issue 15, docs/golden-record.md "Review"): a record that is
 -- probably, not surely, a stored person is held here instead of merged, sealed whole (AAD
--- `identity_candidates.record`, `<id>`), until someone decides. `source_key` is the blind
--- index of its source system and record id. One open candidate per record and person.
+-- `identity_candidates.record`, `<id>`), until someone decides. A record is named by its
+-- source system and that system's record id, in clear as in `rejects` (an id, not personal
+-- data). One open candidate per record and person.
 CREATE TABLE identity_candidates (
     id              TEXT PRIMARY KEY,
     kind            TEXT NOT NULL,
@@ -10,7 +11,6 @@ CREATE TABLE identity_candidates (
     connector_id    TEXT NOT NULL,
     source_system   TEXT NOT NULL,
     source_id       TEXT NOT NULL,
-    source_key      BYTEA NOT NULL,
     key_version     BIGINT NOT NULL,
     record          BYTEA NOT NULL,
     created_at      TIMESTAMPTZ NOT NULL,
@@ -18,7 +18,7 @@ CREATE TABLE identity_candidates (
     decided_at      TIMESTAMPTZ,
     decided_by      TEXT
 );
-CREATE UNIQUE INDEX identity_candidates_open ON identity_candidates (source_key, practitioner_id)
+CREATE UNIQUE INDEX identity_candidates_open ON identity_candidates (source_system, source_id, practitioner_id)
     WHERE status = 'open';
 CREATE INDEX identity_candidates_by_status ON identity_candidates (status, id);
 
@@ -26,12 +26,13 @@ CREATE INDEX identity_candidates_by_status ON identity_candidates (status, id);
 -- record `is` this practitioner's (merged into them, or split out as them), or stays
 -- `apart` from them. No foreign key: a split names the person its record is about to create.
 CREATE TABLE identity_pins (
-    source_key      BYTEA NOT NULL,
+    source_system   TEXT NOT NULL,
+    source_id       TEXT NOT NULL,
     practitioner_id TEXT NOT NULL,
     relation        TEXT NOT NULL,
     decided_by      TEXT NOT NULL,
     decided_at      TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (source_key, practitioner_id)
+    PRIMARY KEY (source_system, source_id, practitioner_id)
 );
 
 -- Blind index of a person's normalized name, birth date and birth place, without the NIK:

@@ -211,13 +211,14 @@ impl Manager {
             )));
         }
         let new_id = uuid::Uuid::now_v7().to_string();
-        self.db().pin(&taken.source_key, "is", &new_id, actor).await?;
+        let source = taken.contribution.record.source.clone();
+        self.db().pin(&source.system, &source.id, "is", &new_id, actor).await?;
         let connector_id = taken.contribution.connector_id.clone();
         let record = CanonicalRecord::Practitioner(taken.contribution.record);
         let outcome = match self.runs().ingest_as(&connector_id, record).await {
             Ok(outcome) if outcome.outcome == "created" => outcome,
             failed => {
-                self.db().unpin(&taken.source_key, &new_id).await?;
+                self.db().unpin(&source.system, &source.id, &new_id).await?;
                 let reason = match failed {
                     Ok(outcome) => outcome.reason.unwrap_or_else(|| outcome.outcome.to_string()),
                     Err(error) => return Err(error),

@@ -27,8 +27,6 @@ pub(super) struct Keyed {
     pub indexes: Indexes,
     /// Of the record as its source sent it.
     pub content_hash: Vec<u8>,
-    /// Of its source system and the source's record id: what review decisions are pinned to.
-    pub source_key: Vec<u8>,
     pub findings: Findings,
 }
 
@@ -37,15 +35,9 @@ pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, fi
         index,
         indexes: indexes(blind, &record),
         content_hash: content_hash(blind, &record),
-        source_key: source_key(blind, &record.source.system, &record.source.id),
         record,
         findings,
     }
-}
-
-/// The key of source record `id` of `system`.
-pub(super) fn source_key(blind: &BlindIndexer, system: &str, id: &str) -> Vec<u8> {
-    blind.index("source", &[system, id])
 }
 
 pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {

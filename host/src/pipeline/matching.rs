@@ -32,8 +32,8 @@ pub(super) struct Known {
     by_str: HashMap<Vec<u8>, String>,
     by_nik: HashMap<Vec<u8>, String>,
     by_twin: HashMap<Vec<u8>, String>,
-    /// By source key.
-    pins: HashMap<Vec<u8>, Pins>,
+    /// By source system and record id.
+    pins: HashMap<(String, String), Pins>,
 }
 
 /// What review decided about one source record.
@@ -108,9 +108,9 @@ impl Known {
         let str_keys = of(|k| k.indexes.str_index.as_ref());
         let nik_keys = of(|k| Some(&k.indexes.nik_index));
         let twin_keys = of(|k| k.indexes.twin_index.as_ref());
-        let source_keys = of(|k| Some(&k.source_key));
+        let source_ids: Vec<String> = rows.iter().map(|k| k.record.source.id.clone()).collect();
         let mut known = Known::default();
-        for pin in crate::store::review::pins(tx, &source_keys).await? {
+        for pin in crate::store::review::pins(tx, &source_ids).await? {
             known.pin(pin);
         }
         let pinned: Vec<String> = known.pins.values().filter_map(|p| p.is.clone()).collect();
@@ -126,7 +126,7 @@ impl Known {
     }
 
     fn pin(&mut self, pin: Pin) {
-        let pins = self.pins.entry(pin.source_key).or_default();
+        let pins = self.pins.entry((pin.source_system, pin.source_id)).or_default();
         match pin.relation.as_str() {
             "is" => pins.is = Some(pin.practitioner_id),
             _ => {
@@ -178,7 +178,8 @@ impl Known {
                 Decision::Update(existing.id.clone(), tier)
             }
         };
-        let pins = self.pins.get(&row.source_key);
+        let source = &row.record.source;
+        let pins = self.pins.get(&(source.system.clone(), source.id.clone()));
         if let Some(id) = pins.and_then(|p| p.is.as_ref()) {
             return match self.people.get(id) {
                 Some(existing) => matched(existing, Tier::Review),
@@ -374,7 +375,8 @@ mod tests {
         let pinned = |relation: &str, id: &str| {
             let mut known = known(&stored);
             known.pin(Pin {
-                source_key: index::source_key(&blind(), "regnakes", "r-1"),
+                source_system: "regnakes".into(),
+                source_id: "r-1".into(),
                 relation: relation.into(),
                 practitioner_id: id.into(),
                 decided_at: Timestamp::now(),

@@ -132,7 +132,8 @@ pub(super) fn candidate(
     now: Timestamp,
 ) -> Candidate {
     let row_id = uuid::Uuid::now_v7().to_string();
-    let (source_system, source_id) = (shown(&k.record.source.system), shown(&k.record.source.id));
+    // A held row passed the boundary checks: its source reference is fit to keep as is.
+    let (source_system, source_id) = (k.record.source.system.clone(), k.record.source.id.clone());
     let json = serde_json::to_string(&CanonicalRecord::Practitioner(k.record)).expect("records serialize");
     Candidate {
         record: cipher.encrypt_str("identity_candidates", "record", &row_id, &json),
@@ -144,7 +145,6 @@ pub(super) fn candidate(
         connector_id: source.connector_id.to_string(),
         source_system,
         source_id,
-        source_key: k.source_key,
         created_at: now,
         updated_at: now,
         decided_at: None,

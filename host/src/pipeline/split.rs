@@ -10,8 +10,6 @@ use crate::store::{StoreError, Timestamp};
 /// What a split takes out.
 pub struct Taken {
     pub contribution: Contribution,
-    /// The blind index of its source system and record id (what a review pin is keyed by).
-    pub source_key: Vec<u8>,
     /// The blind index of its NIK, and whether it is the practitioner's own NIK.
     pub same_nik: bool,
     /// How many sources the practitioner has, this one included.
@@ -33,7 +31,6 @@ impl Pipeline {
             .blind
             .nik(contribution.record.nik.as_deref().unwrap_or_default());
         Ok(Some(Taken {
-            source_key: index::source_key(&self.keys.blind, system, &contribution.record.source.id),
             same_nik: golden_nik.first().and_then(|p| p.nik_index.as_deref()) == Some(nik_index.as_slice()),
             sources: all.len(),
             contribution,

@@ -16,10 +16,9 @@ pub struct Candidate {
     pub practitioner_id: String,
     pub connector_id: String,
     pub source_system: String,
-    /// The source's own record id, in clear as `rejects.source_id` is.
+    /// The source's own record id, in clear as `rejects.source_id` is: with the system, what
+    /// a pin names the record by.
     pub source_id: String,
-    /// Blind index of the source system and record id: what a pin is keyed by.
-    pub source_key: Vec<u8>,
     pub key_version: i64,
     pub record: Vec<u8>,
     pub created_at: Timestamp,
@@ -31,20 +30,22 @@ pub struct Candidate {
 /// What a review decided about one source record.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Pin {
-    pub source_key: Vec<u8>,
+    pub source_system: String,
+    pub source_id: String,
     /// `is`: the record is this practitioner's (a merge or a split); `apart`: it is not.
     pub relation: String,
     pub practitioner_id: String,
     pub decided_at: Timestamp,
 }
 
-const COLUMNS: &str = "id, kind, status, practitioner_id, connector_id, source_system, source_id, source_key, \
-     key_version, record, created_at, updated_at, decided_at, decided_by";
+const COLUMNS: &str = "id, kind, status, practitioner_id, connector_id, source_system, source_id, key_version, \
+     record, created_at, updated_at, decided_at, decided_by";
 
 /// A record held again for the same person while its candidate is open keeps its first
 /// held copy (sealed under the candidate's id): a decision applies to the record, whatever
 /// its source sends later.
-const HOLD_TAIL: &str = " ON CONFLICT (source_key, practitioner_id) WHERE status = 'open' DO UPDATE SET \
+const HOLD_TAIL: &str = " ON CONFLICT (source_system, source_id, practitioner_id) WHERE status = 'open' \
+     DO UPDATE SET \
      kind = excluded.kind, updated_at = excluded.updated_at";
 
 /// Holds records in one statement per chunk.
@@ -54,7 +55,7 @@ pub async fn hold(tx: &mut Tx, rows: &[Candidate]) -> Result<(), StoreError> {
         for chunk in rows.chunks(1000) {
             let sql = format!(
                 "INSERT INTO identity_candidates ({COLUMNS}) VALUES {}{HOLD_TAIL}",
-                backend.placeholders(chunk.len(), 14, 1)
+                backend.placeholders(chunk.len(), 13, 1)
             );
             let mut query = super::batch_write(sql);
             for c in chunk {
@@ -66,7 +67,6 @@ pub async fn hold(tx: &mut Tx, rows: &[Candidate]) -> Result<(), StoreError> {
                     .bind(&c.connector_id)
                     .bind(&c.source_system)
                     .bind(&c.source_id)
-                    .bind(&c.source_key)
                     .bind(c.key_version)
                     .bind(&c.record)
                     .bind(c.created_at)
@@ -80,13 +80,14 @@ pub async fn hold(tx: &mut Tx, rows: &[Candidate]) -> Result<(), StoreError> {
     })
 }
 
-/// The pins on any of the given source records, oldest decision first.
-pub async fn pins(tx: &mut Tx, source_keys: &[Vec<u8>]) -> Result<Vec<Pin>, StoreError> {
+/// The pins on records with any of the given source ids (of any system), oldest decision
+/// first.
+pub async fn pins(tx: &mut Tx, source_ids: &[String]) -> Result<Vec<Pin>, StoreError> {
     let mut pins: Vec<Pin> = super::select_where_in(
         tx,
-        "SELECT source_key, relation, practitioner_id, decided_at FROM identity_pins",
-        "source_key",
-        source_keys,
+        "SELECT source_system, source_id, relation, practitioner_id, decided_at FROM identity_pins",
+        "source_id",
+        source_ids,
     )
     .await?;
     pins.sort_by_key(|p| p.decided_at);
@@ -152,9 +153,11 @@ impl Db {
         if !decided {
             return Ok(false);
         }
+        let (system, source_id) = (&candidate.source_system, &candidate.source_id);
         pin(
             &mut tx,
-            &candidate.source_key,
+            system,
+            source_id,
             relation,
             &candidate.practitioner_id,
             actor,
@@ -167,25 +170,36 @@ impl Db {
 }
 
 impl Db {
-    /// Pins source record `source_key` as `relation` to `practitioner_id` (see [`pin`]).
+    /// Pins `system`'s record `source_id` as `relation` to `practitioner_id` (see [`pin`]).
     pub async fn pin(
         &self,
-        source_key: &[u8],
+        system: &str,
+        source_id: &str,
         relation: &str,
         practitioner_id: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        pin(&mut tx, source_key, relation, practitioner_id, actor, Timestamp::now()).await?;
+        pin(
+            &mut tx,
+            system,
+            source_id,
+            relation,
+            practitioner_id,
+            actor,
+            Timestamp::now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Removes a pin.
-    pub async fn unpin(&self, source_key: &[u8], practitioner_id: &str) -> Result<(), StoreError> {
+    pub async fn unpin(&self, system: &str, source_id: &str, practitioner_id: &str) -> Result<(), StoreError> {
         on!(self.pool(), pool => {
-            sqlx::query("DELETE FROM identity_pins WHERE source_key = $1 AND practitioner_id = $2")
-                .bind(source_key)
+            sqlx::query(UNPIN)
+                .bind(system)
+                .bind(source_id)
                 .bind(practitioner_id)
                 .execute(pool)
                 .await?;
@@ -204,8 +218,9 @@ impl Db {
             .bind(&candidate.id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM identity_pins WHERE source_key = $1 AND practitioner_id = $2")
-                .bind(&candidate.source_key)
+            sqlx::query(UNPIN)
+                .bind(&candidate.source_system)
+                .bind(&candidate.source_id)
                 .bind(&candidate.practitioner_id)
                 .execute(&mut *tx)
                 .await?;
@@ -215,10 +230,13 @@ impl Db {
     }
 }
 
-/// Pins source record `source_key` as `relation` (`is`, `apart`) to `practitioner_id`.
+const UNPIN: &str = "DELETE FROM identity_pins WHERE source_system = $1 AND source_id = $2 AND practitioner_id = $3";
+
+/// Pins `system`'s record `source_id` as `relation` (`is`, `apart`) to `practitioner_id`.
 pub async fn pin(
     tx: &mut Tx,
-    source_key: &[u8],
+    system: &str,
+    source_id: &str,
     relation: &str,
     practitioner_id: &str,
     actor: &str,
@@ -226,11 +244,12 @@ pub async fn pin(
 ) -> Result<(), StoreError> {
     on_tx!(tx, tx => {
         sqlx::query(
-            "INSERT INTO identity_pins (source_key, practitioner_id, relation, decided_by, decided_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_key, practitioner_id) DO UPDATE SET \
-             relation = excluded.relation, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
+            "INSERT INTO identity_pins (source_system, source_id, practitioner_id, relation, decided_by, decided_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_system, source_id, practitioner_id) DO UPDATE \
+             SET relation = excluded.relation, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
         )
-        .bind(source_key)
+        .bind(system)
+        .bind(source_id)
         .bind(practitioner_id)
         .bind(relation)
         .bind(actor)
