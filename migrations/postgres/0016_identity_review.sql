@@ -32,7 +32,8 @@ CREATE TABLE identity_pins (
     relation        TEXT NOT NULL,
     decided_by      TEXT NOT NULL,
     decided_at      TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (source_system, source_id, practitioner_id)
+    -- Source id first: a batch looks its records' pins up by their ids.
+    PRIMARY KEY (source_id, source_system, practitioner_id)
 );
 
 -- Blind index of a person's normalized name, birth date and birth place, without the NIK:

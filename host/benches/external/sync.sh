@@ -36,6 +36,10 @@ connector=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/connec
   \"credentials\": {\"regnakes\": {\"token_url\": \"$sim_url/oauth/token\", \"client_id\": \"$client_id\", \"client_secret\": \"client_secret\"}},
   \"secrets\": {\"client_secret\": \"$client_secret\"}}" | json '["id"]')
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$hub_pid/status")
+# utime + stime of the hub, in clock ticks: how much of the wall time is the hub's own CPU
+# (the rest is the database and waiting).
+cpu() { awk '{print $14 + $15}' "/proc/$hub_pid/stat"; }
+cpu_before=$(cpu)
 started=$(date +%s.%N)
 run=$(curl -fs -H "$auth" -H 'content-type: application/json' -X POST "$api/connectors/$connector/run" -d '{}' | json '["id"]')
 while :; do
@@ -47,6 +51,7 @@ ended=$(date +%s.%N)
 curl -fs -H "$auth" "$api/runs/$run" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print("run", r["status"], "received", r["records_received"], "created", r["records_created"], "rejected", r["records_rejected"])'
+print("run", r["status"], "received", r["records_received"], "created", r["records_created"], "rejected", r["records_rejected"], "held", r["records_held"])'
 python3 -c "print(f'{$people} people in {$ended - $started:.2f} s = {$people / ($ended - $started):.0f} records/s')"
+python3 -c "print(f'hub CPU during the sync: {($(cpu) - $cpu_before) / $(getconf CLK_TCK):.1f} s')"
 echo "hub RSS before the sync: $((rss_before / 1024)) MiB; peak (VmHWM): $(( $(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status") / 1024 )) MiB"

@@ -179,7 +179,9 @@ impl Known {
             }
         };
         let source = &row.record.source;
-        let pins = self.pins.get(&(source.system.clone(), source.id.clone()));
+        let pins = (!self.pins.is_empty())
+            .then(|| self.pins.get(&(source.system.clone(), source.id.clone())))
+            .flatten();
         if let Some(id) = pins.and_then(|p| p.is.as_ref()) {
             return match self.people.get(id) {
                 Some(existing) => matched(existing, Tier::Review),
