@@ -7,10 +7,10 @@
 use super::{Manager, ManagerError, Reprocessed};
 use crate::audit::Event;
 use crate::crypto::{FieldCipher, normalize_code, normalize_digits};
-use crate::model::{CanonicalRecord, Gender, Practitioner};
+use crate::model::{CanonicalRecord, Gender};
 use crate::pipeline::normalize;
 use crate::store::review::Candidate;
-use crate::store::{StoreError, Timestamp};
+use crate::store::Timestamp;
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -247,11 +247,13 @@ impl Manager {
 
 /// The practitioner record a candidate holds.
 fn held_record(cipher: &FieldCipher, candidate: &Candidate) -> Result<CanonicalRecord, ManagerError> {
-    let json = cipher.decrypt_str("identity_candidates", "record", &candidate.id, &candidate.record)?;
-    Ok(serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-        what: "held record",
-        detail: e.to_string(),
-    })?)
+    let table = "identity_candidates";
+    Ok(crate::pipeline::open_record(
+        cipher,
+        table,
+        &candidate.id,
+        &candidate.record,
+    )?)
 }
 
 /// The identifying fields review compares, opened.
@@ -270,22 +272,13 @@ impl Identity {
         let CanonicalRecord::Practitioner(p) = record else {
             return Self::default();
         };
-        let Practitioner {
-            nik,
-            str_number,
-            full_name,
-            birth_date,
-            birth_place,
-            gender,
-            ..
-        } = p.clone();
         Identity {
-            nik,
-            str_number,
-            full_name,
-            birth_date,
-            birth_place,
-            gender: match gender {
+            nik: p.nik.clone(),
+            str_number: p.str_number.clone(),
+            full_name: p.full_name.clone(),
+            birth_date: p.birth_date.clone(),
+            birth_place: p.birth_place.clone(),
+            gender: match p.gender {
                 Gender::Male => Some("male".into()),
                 Gender::Female => Some("female".into()),
                 Gender::Unknown => None,

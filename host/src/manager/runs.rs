@@ -159,14 +159,7 @@ impl Runs {
             what: "reject",
             id: id.into(),
         })?;
-        let json = self
-            .keys
-            .cipher()
-            .decrypt_str("rejects", "record", &reject.id, &reject.record)?;
-        let record = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-            what: "rejected record",
-            detail: e.to_string(),
-        })?;
+        let record = crate::pipeline::open_record(&self.keys.cipher(), "rejects", &reject.id, &reject.record)?;
         let reprocessed = self.ingest_as(&reject.connector_id, record).await?;
         self.db.delete_reject(&reject.id).await?;
         self.audit

@@ -42,36 +42,41 @@ pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, fi
 
 pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
     let nik = p.nik.as_deref().unwrap_or_default();
+    let (match_index, twin_index) = name_keys(
+        blind,
+        p.full_name.as_deref(),
+        nik,
+        p.birth_date.as_deref(),
+        p.birth_place.as_deref(),
+    );
     Indexes {
         str_index: (p.str_number.as_deref())
             .filter(|s| !s.trim().is_empty())
             .map(|s| blind.str_number(s)),
         nik_index: blind.nik(nik),
-        match_index: match (&p.full_name, &p.birth_place) {
-            (Some(name), Some(place)) => Some(match_index(blind, name, nik, place)),
-            _ => None,
-        },
-        twin_index: match (&p.full_name, &p.birth_date, &p.birth_place) {
-            (Some(name), Some(date), Some(place)) => Some(twin_index(blind, name, date, place)),
-            _ => None,
-        },
+        match_index,
+        twin_index,
     }
 }
 
-/// The fallback tier's key (seed 002): normalized name, NIK and normalized birth place.
-pub(super) fn match_index(blind: &BlindIndexer, full_name: &str, nik: &str, birth_place: &str) -> Vec<u8> {
-    let (name, nik, place) = (
-        normalize::name(full_name),
-        normalize_digits(nik),
-        normalize::place(birth_place),
-    );
-    blind.index("match", &[&name, &nik, &place])
-}
-
-/// The review key: normalized name, birth date and normalized birth place.
-pub(super) fn twin_index(blind: &BlindIndexer, full_name: &str, birth_date: &str, birth_place: &str) -> Vec<u8> {
-    let (name, place) = (normalize::name(full_name), normalize::place(birth_place));
-    blind.index("twin", &[&name, birth_date, &place])
+/// `(match_index, twin_index)`: the keys made of a name and birth place, normalized once
+/// for both. The fallback tier's (seed 002: name, NIK and birth place) and the review key
+/// (name, birth date and birth place).
+pub(super) fn name_keys(
+    blind: &BlindIndexer,
+    full_name: Option<&str>,
+    nik: &str,
+    birth_date: Option<&str>,
+    birth_place: Option<&str>,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let (Some(name), Some(place)) = (full_name, birth_place) else {
+        return (None, None);
+    };
+    let (name, place) = (normalize::name(name), normalize::place(place));
+    (
+        Some(blind.index("match", &[&name, &normalize_digits(nik), &place])),
+        birth_date.map(|date| blind.index("twin", &[&name, date, &place])),
+    )
 }
 
 /// Keyed hash of what a record says; the source's own timestamp is not content, so a row

@@ -46,6 +46,7 @@ use crate::store::{self, Db, StoreError};
 use golden::Contribution;
 use matching::{Decision, Known};
 use merge::Sources;
+pub use seal::open_record;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 pub use upgrade::Upgraded;

@@ -152,6 +152,19 @@ pub(super) fn candidate(
     }
 }
 
+/// A whole record sealed in `table`'s `record` column of row `id` (a reject, a held
+/// candidate), opened.
+pub fn open_record(cipher: &FieldCipher, table: &str, id: &str, sealed: &[u8]) -> Result<CanonicalRecord, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "sealed record",
+        detail: format!("{table} {id}: {detail}"),
+    };
+    let json = cipher
+        .decrypt_str(table, "record", id, sealed)
+        .map_err(|e| corrupt(e.to_string()))?;
+    serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))
+}
+
 /// A rejected row, sealed whole, with its reason in clear (reasons never quote values).
 pub(super) fn reject(
     cipher: &FieldCipher,

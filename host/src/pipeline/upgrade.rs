@@ -66,17 +66,17 @@ impl Pipeline {
                         opened("birth_place", &r.birth_place)?,
                         opened("birth_date", &r.birth_date)?,
                     );
-                    let blind = &self.keys.blind;
+                    let (match_index, twin_index) = index::name_keys(
+                        &self.keys.blind,
+                        name.as_deref(),
+                        nik.as_deref().unwrap_or_default(),
+                        date.as_deref(),
+                        place.as_deref(),
+                    );
                     Ok(MatchKeyUpdate {
-                        match_index: match (&name, &nik, &place) {
-                            (Some(name), Some(nik), Some(place)) => Some(index::match_index(blind, name, nik, place)),
-                            _ => None,
-                        },
-                        twin_index: match (&name, &date, &place) {
-                            (Some(name), Some(date), Some(place)) => Some(index::twin_index(blind, name, date, place)),
-                            _ => None,
-                        },
                         id: r.id,
+                        match_index,
+                        twin_index,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
