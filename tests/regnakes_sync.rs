@@ -123,6 +123,44 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
             (Some(0), Some(0))
         );
 
+        // A cursor reset starts the next sync from the beginning: every record is read
+        // again and none stored twice.
+        let reset_path = format!("/api/v1/connectors/{connector}/state/reset");
+        let (status, reset) = hub.post(&reset_path, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{reset}");
+        let saved = reset["previous"].clone();
+        assert!(saved.is_string() && reset["cursor"].is_null(), "{reset}");
+        let full = hub.run_to_end(&connector).await;
+        assert_eq!(full["records_received"], total, "{backend:?}: {full}");
+        assert_eq!(
+            (full["records_created"].as_i64(), full["records_updated"].as_i64()),
+            (Some(0), Some(0)),
+            "{backend:?}: {full}"
+        );
+        assert_eq!(
+            full["records_unchanged"],
+            total - expected_rejects.len() as i64,
+            "{backend:?}: {full}"
+        );
+        assert_eq!(
+            hub.hub.manager.db().count_practitioners().await.unwrap(),
+            total - expected_rejects.len() as i64
+        );
+        // Back to the cursor saved before the reset: nothing new since.
+        let (status, reset) = hub.post(&reset_path, json!({ "cursor": saved })).await;
+        assert_eq!((status, &reset["cursor"]), (StatusCode::OK, &saved), "{reset}");
+        let resumed = hub.run_to_end(&connector).await;
+        assert_eq!(resumed["records_received"], 0, "{backend:?}: {resumed}");
+        let (status, refused) = hub.post(&reset_path, json!({ "cursor": "x".repeat(5000) })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert!(
+            refused["detail"].as_str().unwrap().contains("cursor_bytes"),
+            "{refused}"
+        );
+        let audit = hub.all_pages("/api/v1/audit").await;
+        let resets = audit.iter().filter(|e| e["action"] == "connector.cursor.reset").count();
+        assert_eq!(resets, 2, "each reset is audited, the refused one not");
+
         if backend == Backend::Sqlite {
             hub.hub.manager.db().close().await;
             assert_no_plaintext(hub.data_dir.path(), &sim);

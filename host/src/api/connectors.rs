@@ -4,7 +4,7 @@ use super::extract::{Json, Path, Query};
 use super::problem::Problem;
 use super::{AppState, Page, PageQuery};
 use crate::auth::Caller;
-use crate::manager::{ConnectorPatch, Health, NewConnector};
+use crate::manager::{ConnectorPatch, CursorReset, CursorState, Health, NewConnector};
 use crate::store::Timestamp;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::logs::LogLine;
@@ -187,6 +187,16 @@ pub async fn run(
 ) -> Result<(StatusCode, axum::Json<RunRecord>), Problem> {
     let run = state.manager.runs().request(&id, "manual", &caller.actor).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
+}
+
+/// Sets where the next sync starts; `{}` starts it from the beginning.
+pub async fn reset_cursor(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(reset): Json<CursorReset>,
+) -> Result<axum::Json<CursorState>, Problem> {
+    Ok(axum::Json(state.manager.reset_cursor(&id, reset, &caller.actor).await?))
 }
 
 /// `{"version": "1.2.0"}`.

@@ -252,6 +252,10 @@ pub fn table() -> Vec<Route> {
             .returns::<connectors::ConnectorView>(200),
         Route::post("/api/v1/connectors/{id}/run", Needs(Operate), "Start a run now", connectors::run)
             .returns::<crate::store::runs::RunRecord>(202),
+        Route::post("/api/v1/connectors/{id}/state/reset", Needs(Operate), "Set where the next sync starts: a given cursor, or the beginning (a full resync that updates, never duplicates)", connectors::reset_cursor)
+            .json_body::<crate::manager::CursorReset>()
+            .returns::<crate::manager::CursorState>(200)
+            .errors(&[(409, "A run of the connector is going")]),
         Route::post("/api/v1/connectors/{id}/upgrade", Needs(Integrate), "Move a connector to another installed version of its plugin", connectors::upgrade)
             .json_body::<connectors::UpgradeRequest>()
             .returns::<connectors::ConnectorView>(200),

@@ -40,11 +40,24 @@ impl Client {
 
     /// Calls the API; a problem+json answer becomes an error carrying its `detail`.
     pub async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
+        self.request(method, path, None).await
+    }
+
+    /// POSTs the JSON `body`, as [`Client::call`].
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.api.api.trim_end_matches('/'));
-        let response = self
+        let mut request = self
             .http
             .request(method.clone(), &url)
-            .bearer_auth(self.api.key.as_deref().unwrap_or_default())
+            .bearer_auth(self.api.key.as_deref().unwrap_or_default());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach the hub at {} (set --api or HUB_API_URL)", self.api.api))?;

@@ -1,4 +1,4 @@
-//! `hub connectors list | enable | disable | run | logs`: admin verbs over the REST API.
+//! `hub connectors list | enable | disable | run | reset | logs`: admin verbs over the REST API.
 
 use super::api_client::{ApiArgs, Client, text};
 use clap::Subcommand;
@@ -13,6 +13,14 @@ pub enum ConnectorsCommand {
     Disable { id: String },
     /// Start a run now and print it.
     Run { id: String },
+    /// Set where a connector's next sync starts: the beginning (a full resync, which updates
+    /// and never duplicates), or a cursor the plugin saved.
+    Reset {
+        id: String,
+        /// Start from this cursor instead of the beginning.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// Show a connector's log, newest first.
     Logs {
         id: String,
@@ -80,6 +88,20 @@ pub async fn run(api: ApiArgs, command: ConnectorsCommand) -> anyhow::Result<()>
                 text(&run["id"]),
                 text(&run["status"]),
                 text(&run["id"])
+            );
+        }
+        ConnectorsCommand::Reset { id, cursor } => {
+            let reset = client
+                .post_json(
+                    &format!("/api/v1/connectors/{id}/state/reset"),
+                    &serde_json::json!({ "cursor": cursor }),
+                )
+                .await?;
+            let shown = |v: &serde_json::Value| v.as_str().map_or("the beginning".into(), |c| format!("cursor {c}"));
+            println!(
+                "the next sync of {id} starts from {} (it was at {})",
+                shown(&reset["cursor"]),
+                shown(&reset["previous"])
             );
         }
         ConnectorsCommand::Logs { id, level, run, limit } => {

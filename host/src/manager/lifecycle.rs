@@ -6,6 +6,7 @@
 
 use super::{FieldError, Manager, ManagerError, check_credential_secrets, validate_egress};
 use crate::audit::Event;
+use crate::runtime::state::CURSOR_KEY;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
 use hub_registry::{CreatePolicy, Manifest};
@@ -39,6 +40,26 @@ pub struct ConnectorPatch {
 /// A field that is present, `null` or not: `Some(None)` for `null`, `None` when absent.
 fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// `POST /api/v1/connectors/{id}/state/reset`: where the connector's next sync starts.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CursorReset {
+    /// A cursor as the plugin saves it (see the connector's last one in this call's answer);
+    /// absent, the next sync starts from the beginning: a full resync, which updates the
+    /// practitioners already stored (or counts them unchanged) and never duplicates them.
+    pub cursor: Option<String>,
+}
+
+/// A connector's cursor before and after a reset.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CursorState {
+    pub connector_id: String,
+    /// The cursor the last sync saved; `null` when there was none.
+    pub previous: Option<String>,
+    /// The cursor the next sync starts from; `null` for the beginning.
+    pub cursor: Option<String>,
 }
 
 /// Health of a connector, derived from its runs.
@@ -195,6 +216,54 @@ impl Manager {
             })))
             .await;
         self.connector(&record.id).await
+    }
+
+    /// Sets where the connector's next sync starts (`reset.cursor`, or the beginning).
+    /// Refused while a run is going: it saves its cursor page by page and would write over
+    /// the reset. A run queued meanwhile starts from the reset cursor.
+    pub async fn reset_cursor(&self, id: &str, reset: CursorReset, actor: &str) -> Result<CursorState, ManagerError> {
+        let record = self.connector(id).await?;
+        let db = &self.inner.db;
+        if (db.run_counts(id).await?.iter()).any(|(status, n)| status == "running" && *n > 0) {
+            return Err(ManagerError::Conflict(format!(
+                "connector {:?} has a run going, which saves its cursor page by page and would write over the \
+                 reset; wait for it to end (GET /api/v1/connectors/{id}/runs) or disable the connector, then reset",
+                record.name
+            )));
+        }
+        if let Some(cursor) = &reset.cursor {
+            let quotas = self.runs().quotas_of(&record).map_err(ManagerError::invalid)?;
+            if cursor.len() > quotas.cursor_bytes as usize {
+                return Err(ManagerError::invalid(format!(
+                    "the cursor is {} bytes, more than connector {:?} may save (quota cursor_bytes = {}); give a \
+                     cursor the plugin saved, or none to start from the beginning",
+                    cursor.len(),
+                    record.name,
+                    quotas.cursor_bytes
+                )));
+            }
+        }
+        let previous = db.state_get(id, CURSOR_KEY).await?;
+        match &reset.cursor {
+            // The cursor is the host's own key: the plugin's state_keys quota does not bar it.
+            Some(cursor) => drop(db.state_set(id, CURSOR_KEY, cursor, u32::MAX).await?),
+            None => drop(db.state_delete(id, CURSOR_KEY).await?),
+        }
+        let to = if reset.cursor.is_some() {
+            "a given cursor"
+        } else {
+            "the beginning"
+        };
+        tracing::info!(connector = %id, to, "connector.cursor.reset");
+        self.inner
+            .audit
+            .record(Event::new(actor, "connector.cursor.reset", id).details(json!({ "name": record.name, "to": to })))
+            .await;
+        Ok(CursorState {
+            connector_id: record.id,
+            previous,
+            cursor: reset.cursor,
+        })
     }
 
     /// Deletes a connector; its runs, logs and the records it stored stay.

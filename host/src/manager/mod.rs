@@ -16,8 +16,8 @@ mod secrets;
 
 pub use crate::json_schema::FieldError;
 pub use credentials::CredentialSpec;
-pub use lifecycle::{ConnectorPatch, Health};
-pub use plugins::PluginsConfig;
+pub use lifecycle::{ConnectorPatch, CursorReset, CursorState, Health};
+pub use plugins::{PluginsConfig, check_runnable};
 pub use runs::Runs;
 pub use secrets::ConnectorSecrets;
 

@@ -43,4 +43,16 @@ impl Db {
             Ok(done.rows_affected() > 0)
         })
     }
+
+    /// Removes `key`; whether it was there.
+    pub async fn state_delete(&self, connector_id: &str, key: &str) -> Result<bool, StoreError> {
+        on!(self.pool(), pool => {
+            let done = sqlx::query("DELETE FROM connector_state WHERE connector_id = $1 AND key = $2")
+                .bind(connector_id)
+                .bind(key)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
 }
