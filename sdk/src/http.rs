@@ -7,16 +7,10 @@
 //! `config`.
 
 use crate::Error;
-use crate::bindings::healthforce::hub::auth;
-use crate::bindings::wasi::http::outgoing_handler;
-use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
-};
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::auth;
+pub use crate::bindings::wasi::http::types::Method;
+use crate::bindings::wasi::http::types::{ErrorCode, Scheme};
 use serde::de::DeserializeOwned;
-
-/// Largest response body accepted (bytes); a larger one is `invalid-input`.
-const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// A response: status, headers and the whole body.
 pub struct Response {
@@ -130,42 +124,99 @@ impl HttpClient {
         if let Some(token) = token {
             fields.push(("authorization".into(), format!("Bearer {token}").into_bytes()));
         }
-        let fields =
-            Fields::from_list(&fields).map_err(|e| Error::InvalidInput(format!("bad request header: {e:?}")))?;
-        let request = OutgoingRequest::new(fields);
         let path = format!("{}{}", self.base_path, path_and_query);
+        self.exchange(method, &path, fields, body)
+    }
+
+    /// The request on the wire, through `wasi:http`.
+    #[cfg(target_arch = "wasm32")]
+    fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        fields: Vec<(String, Vec<u8>)>,
+        body: Option<&[u8]>,
+    ) -> Result<Response, Error> {
+        wasi::exchange(&self.scheme, &self.authority, method, path, fields, body)
+    }
+
+    /// The request handed to the [`crate::testing::FakeHost`] of a native test.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        fields: Vec<(String, Vec<u8>)>,
+        body: Option<&[u8]>,
+    ) -> Result<Response, Error> {
+        let scheme = match &self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Other(other) => other.as_str(),
+        };
+        crate::testing::exchange(crate::testing::Request {
+            method: method_name(method).to_string(),
+            url: format!("{scheme}://{}{path}", self.authority),
+            headers: fields,
+            body: body.unwrap_or_default().to_vec(),
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasi {
+    use super::{Response, transport_error};
+    use crate::Error;
+    use crate::bindings::wasi::http::outgoing_handler;
+    use crate::bindings::wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use crate::bindings::wasi::io::streams::StreamError;
+
+    /// Largest response body accepted (bytes); a larger one is `invalid-input`.
+    const MAX_BODY: usize = 64 * 1024 * 1024;
+
+    pub(super) fn exchange(
+        scheme: &Scheme,
+        authority: &str,
+        method: &Method,
+        path: &str,
+        fields: Vec<(String, Vec<u8>)>,
+        body: Option<&[u8]>,
+    ) -> Result<Response, Error> {
+        let fields = Fields::from_list(&fields)
+            .map_err(|_| Error::InvalidInput(format!("{path}: a request header has a forbidden name or value")))?;
+        let request = OutgoingRequest::new(fields);
         let invalid = |what: &str| Error::Config(format!("invalid {what} for {path}"));
         request.set_method(method).map_err(|_| invalid("method"))?;
-        request.set_scheme(Some(&self.scheme)).map_err(|_| invalid("scheme"))?;
+        request.set_scheme(Some(scheme)).map_err(|_| invalid("scheme"))?;
         request
-            .set_authority(Some(&self.authority))
+            .set_authority(Some(authority))
             .map_err(|_| invalid("authority"))?;
-        request.set_path_with_query(Some(&path)).map_err(|_| invalid("path"))?;
+        request.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
         let outgoing_body = request.body().map_err(|_| invalid("body"))?;
         if let Some(bytes) = body {
             let stream = outgoing_body.write().map_err(|_| invalid("body"))?;
             for chunk in bytes.chunks(4096) {
                 stream
                     .blocking_write_and_flush(chunk)
-                    .map_err(|e| Error::Unavailable(format!("writing request body: {e:?}")))?;
+                    .map_err(|_| Error::Unavailable(format!("{path}: the request body could not be sent")))?;
             }
         }
-        OutgoingBody::finish(outgoing_body, None).map_err(|e| transport_error(&path, e))?;
+        OutgoingBody::finish(outgoing_body, None).map_err(|e| transport_error(authority, path, e))?;
 
-        let pending = outgoing_handler::handle(request, None).map_err(|e| transport_error(&path, e))?;
+        let pending = outgoing_handler::handle(request, None).map_err(|e| transport_error(authority, path, e))?;
         pending.subscribe().block();
         let incoming = pending
             .get()
             .ok_or_else(|| Error::Unavailable(format!("{path}: no response")))?
             .map_err(|_| Error::Unavailable(format!("{path}: response already taken")))?
-            .map_err(|e| transport_error(&path, e))?;
+            .map_err(|e| transport_error(authority, path, e))?;
 
         let status = incoming.status();
         let headers = incoming.headers().entries();
         let body = incoming
             .consume()
             .map_err(|_| Error::Unavailable(format!("{path}: response body unavailable")))?;
-        let bytes = read_body(&path, &body)?;
+        let bytes = read_body(path, &body)?;
         IncomingBody::finish(body);
         Ok(Response {
             status,
@@ -173,31 +224,47 @@ impl HttpClient {
             body: bytes,
         })
     }
-}
 
-fn read_body(path: &str, body: &IncomingBody) -> Result<Vec<u8>, Error> {
-    let stream = body
-        .stream()
-        .map_err(|_| Error::Unavailable(format!("{path}: response body unavailable")))?;
-    let mut bytes = Vec::new();
-    loop {
-        match stream.blocking_read(256 * 1024) {
-            Ok(chunk) => {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() > MAX_BODY {
-                    return Err(Error::InvalidInput(format!(
-                        "{path}: response body exceeds {MAX_BODY} bytes"
+    fn read_body(path: &str, body: &IncomingBody) -> Result<Vec<u8>, Error> {
+        let stream = body
+            .stream()
+            .map_err(|_| Error::Unavailable(format!("{path}: response body unavailable")))?;
+        let mut bytes = Vec::new();
+        loop {
+            match stream.blocking_read(256 * 1024) {
+                Ok(chunk) => {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > MAX_BODY {
+                        return Err(Error::InvalidInput(format!(
+                            "{path}: response body exceeds {MAX_BODY} bytes"
+                        )));
+                    }
+                }
+                Err(StreamError::Closed) => return Ok(bytes),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(Error::Unavailable(format!(
+                        "{path}: reading the response body failed: {}",
+                        e.to_debug_string()
                     )));
                 }
             }
-            Err(StreamError::Closed) => return Ok(bytes),
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(Error::Unavailable(format!(
-                    "{path}: reading response body: {}",
-                    e.to_debug_string()
-                )));
-            }
         }
+    }
+}
+
+/// `GET`, `POST`, … as on the wire.
+pub fn method_name(method: &Method) -> &str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(other) => other,
     }
 }
 
@@ -205,7 +272,7 @@ fn check_status(method: &Method, path: &str, response: Response) -> Result<Respo
     let status = response.status;
     let detail = || {
         let snippet = String::from_utf8_lossy(&response.body[..response.body.len().min(200)]);
-        format!("{method:?} {path}: HTTP {status}: {snippet}")
+        format!("{} {path}: HTTP {status}: {snippet}", method_name(method))
     };
     match status {
         200..=299 => Ok(response),
@@ -216,13 +283,57 @@ fn check_status(method: &Method, path: &str, response: Response) -> Result<Respo
     }
 }
 
-fn transport_error(path: &str, error: ErrorCode) -> Error {
-    match error {
-        ErrorCode::HttpRequestDenied => Error::Config(format!(
-            "{path}: request denied by the host: its host is not in this connector's egress allow-list"
-        )),
-        other => Error::Unavailable(format!("{path}: {other:?}")),
+/// A failed exchange in words: the denied host named, the network failure said plainly.
+// Natively a FakeHost answers, and nothing fails on the wire.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn transport_error(authority: &str, path: &str, error: ErrorCode) -> Error {
+    let failure = match error {
+        ErrorCode::HttpRequestDenied => {
+            return Error::Config(format!(
+                "{path}: the host refused the request: {authority} is not in this connector's egress allow-list \
+                 (add it to the connector's \"egress\")"
+            ));
+        }
+        ErrorCode::DnsTimeout => format!("looking up {authority} timed out"),
+        ErrorCode::DnsError(_) => format!("{authority} could not be looked up (DNS)"),
+        ErrorCode::DestinationNotFound => format!("{authority} was not found"),
+        ErrorCode::DestinationUnavailable => format!("{authority} is unavailable"),
+        ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => {
+            format!("{authority}'s address cannot be reached from here")
+        }
+        ErrorCode::ConnectionRefused => format!("{authority} refused the connection (is it running?)"),
+        ErrorCode::ConnectionTerminated => format!("{authority} closed the connection"),
+        ErrorCode::ConnectionTimeout => format!("connecting to {authority} timed out"),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            format!("{authority} did not answer in time")
+        }
+        ErrorCode::ConnectionWriteTimeout => format!("sending to {authority} timed out"),
+        ErrorCode::TlsCertificateError => format!("{authority}'s TLS certificate is not trusted"),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+            format!("the TLS handshake with {authority} failed")
+        }
+        ErrorCode::InternalError(Some(detail)) => format!("the host's HTTP client failed: {detail}"),
+        _ => format!(
+            "the HTTP exchange with {authority} failed ({})",
+            words(&format!("{error:?}"))
+        ),
+    };
+    Error::Unavailable(format!("{path}: {failure}"))
+}
+
+/// `HttpResponseIncomplete` as "http response incomplete": a WASI error code's name, read.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn words(name: &str) -> String {
+    let name = name.split(['(', ' ', '{']).next().unwrap_or(name);
+    let name = name.rsplit("::").next().unwrap_or(name);
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
     }
+    out
 }
 
 /// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass through).
@@ -235,4 +346,34 @@ pub fn encode_query_value(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(error: Error) -> String {
+        match error {
+            Error::Config(m) | Error::Unavailable(m) => m,
+            _ => unreachable!("a transport error is config or unavailable"),
+        }
+    }
+
+    #[test]
+    fn transport_errors_name_the_host_in_words() {
+        let denied = said(transport_error(
+            "api.example:443",
+            "/people",
+            ErrorCode::HttpRequestDenied,
+        ));
+        assert!(
+            denied.contains("api.example:443 is not in this connector's egress allow-list"),
+            "{denied}"
+        );
+        let refused = said(transport_error("127.0.0.1:9", "/people", ErrorCode::ConnectionRefused));
+        assert_eq!(refused, "/people: 127.0.0.1:9 refused the connection (is it running?)");
+        let other = said(transport_error("h", "/p", ErrorCode::HttpResponseIncomplete));
+        assert_eq!(other, "/p: the HTTP exchange with h failed (http response incomplete)");
+        assert_eq!(method_name(&Method::Patch), "PATCH");
+    }
 }

@@ -63,7 +63,9 @@
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the result in
-//! `target/wasm32-wasip2/release/*.wasm` is the component the hub installs.
+//! `target/wasm32-wasip2/release/*.wasm` is the component the hub installs. Natively, in
+//! `cargo test`, [`testing::FakeHost`] answers the host calls, so mappings and whole `sync`
+//! calls are tested without the hub.
 //!
 //! Most registries list rows changed since a time, page by page: [`listing`] runs such a pull
 //! with its cursor for you, and [`events`] handles their signed change events. See
@@ -75,6 +77,8 @@ pub mod events;
 pub mod http;
 pub mod listing;
 pub mod log;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -85,7 +89,11 @@ pub use bindings::healthforce::hub::types::{
     ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef, SyncRequest, SyncSummary, Training,
     WebhookRequest, WebhookResponse,
 };
+/// The host interfaces; natively (in `cargo test`), a [`testing::FakeHost`] answers them.
+#[cfg(target_arch = "wasm32")]
 pub use bindings::healthforce::hub::{auth, records, secrets, state};
+#[cfg(not(target_arch = "wasm32"))]
+pub use testing::imports::{auth, records, secrets, state};
 
 /// What a connector plugin does. Every method has a default that reports `unsupported`, so a
 /// pull-only connector implements [`Connector::sync`] and nothing else.

@@ -1,17 +1,22 @@
 //! Incremental listings: the common shape of a pull from a registry that lists rows changed
-//! after a time, page by page (`?updated_since=…&page=…`).
+//! after a time (`?updated_since=…`), page by page: by page number (`?page=3&per_page=500`),
+//! by offset (`?offset=1000&limit=500`) or by an opaque cursor the registry hands out with
+//! each page (`?cursor=eyJpZCI6…&limit=500`).
 //!
-//! [`pull_updated_since`] keeps the cursor: the page in progress, and once the listing is
-//! done, the newest change it saw, so the next run lists only what changed after it. A run
-//! cut off part-way resumes at its next page with the same `since`. [`pull_json_listing`]
-//! is the whole pull for the usual `?page=&per_page=&updated_since=` JSON API:
+//! [`pull_updated_since`] keeps the connector's cursor: where the listing in progress goes on,
+//! and once the listing is done, the newest change it saw, so the next run lists only what
+//! changed after it. A run cut off part-way resumes at its next page with the same `since`.
+//! [`pull_json_listing`] is the whole pull for the usual JSON API answering
+//! `{"data": [...], "meta": {...}}`:
 //!
 //! ```no_run
 //! # use healthforce_sdk::{http::HttpClient, CanonicalRecord, Error, SyncRequest, SyncSummary};
+//! # use healthforce_sdk::listing::{pull_json_listing, Paging};
 //! # fn to_record(row: &serde_json::Value) -> CanonicalRecord { unimplemented!() }
 //! fn sync(request: SyncRequest) -> Result<SyncSummary, Error> {
-//!     let client = HttpClient::new("https://registry.example")?.with_credential("registry");
-//!     healthforce_sdk::listing::pull_json_listing(&request, &client, "/people", 500, "updated_at", to_record)
+//!     let client = HttpClient::new("https://registry.example")?.with_header("x-api-key", "…");
+//!     // `?cursor=…&limit=500`, the next page's cursor in `meta.next_cursor`.
+//!     pull_json_listing(&request, &client, "/people", Paging::cursor(500), "updated_at", to_record)
 //! }
 //! ```
 
@@ -23,14 +28,36 @@ use serde_json::Value;
 use std::fmt;
 
 /// Where an incremental listing stands; saved as the connector's cursor.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinceCursor {
     /// Rows changed after this instant are listed; `None` lists everything.
     pub since: Option<String>,
-    /// Next page of the listing in progress (1 when none is in progress).
+    /// Next page of a page-number listing in progress (1, or 0, when none is).
+    #[serde(default)]
     pub page: u32,
+    /// Rows of an offset listing in progress read so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
+    /// The next page's token in a cursor listing in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
     /// Newest change seen by the listing in progress.
     pub high_water: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Where a listing goes on after a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NextPage {
+    /// Page number `n` (counting from 1).
+    Number(u32),
+    /// After this many rows.
+    Offset(u64),
+    /// The token the registry gave for the next page.
+    Token(String),
 }
 
 /// One page as fetched.
@@ -39,44 +66,157 @@ pub struct ListedPage {
     /// The newest change time on the page. Times must be in one format (UTC, same
     /// precision), so the newest is the greatest string.
     pub newest: Option<String>,
-    pub total_pages: u32,
+    /// Where the listing goes on; `None` after its last page.
+    pub next: Option<NextPage>,
 }
 
-/// A listing answered as `{"data": [...], "meta": {"total_pages": n, ...}}`, rows as `T`.
+/// How a listing pages, and the names of its query parameters.
+#[derive(Clone, Debug)]
+pub struct Paging {
+    style: Style,
+    size: u32,
+    position_param: String,
+    size_param: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    Number,
+    Offset,
+    Token,
+}
+
+impl Paging {
+    /// `?page=N&per_page=SIZE`, N from 1. The listing ends at `meta.total_pages` when the
+    /// answer has it, else at a page with fewer than SIZE rows.
+    pub fn pages(per_page: u32) -> Self {
+        Self::new(Style::Number, per_page, "page", "per_page")
+    }
+
+    /// `?offset=N&limit=SIZE`, N from 0. The listing ends at `meta.total` rows when the
+    /// answer has it, else at a page with fewer than SIZE rows.
+    pub fn offset(limit: u32) -> Self {
+        Self::new(Style::Offset, limit, "offset", "limit")
+    }
+
+    /// `?limit=SIZE`, then `&cursor=TOKEN` with the token of the page before, which the
+    /// answer carries in `meta.next_cursor` (or `meta.next`). The listing ends at a page
+    /// without one.
+    pub fn cursor(limit: u32) -> Self {
+        Self::new(Style::Token, limit, "cursor", "limit")
+    }
+
+    /// Other names for the position and size parameters: `Paging::cursor(100)
+    /// .with_params("after", "page_size")` sends `?page_size=100&after=…`.
+    pub fn with_params(mut self, position: &str, size: &str) -> Self {
+        self.position_param = position.to_string();
+        self.size_param = size.to_string();
+        self
+    }
+
+    fn new(style: Style, size: u32, position: &str, size_param: &str) -> Self {
+        Self {
+            style,
+            size: size.max(1),
+            position_param: position.to_string(),
+            size_param: size_param.to_string(),
+        }
+    }
+
+    /// The query of the page `cursor` points at, without `?` or `&` before it.
+    fn query(&self, cursor: &SinceCursor) -> String {
+        let (position, size) = (&self.position_param, &self.size_param);
+        let mut query = format!("{size}={}", self.size);
+        match self.style {
+            Style::Number => query.push_str(&format!("&{position}={}", cursor.page.max(1))),
+            Style::Offset => query.push_str(&format!("&{position}={}", cursor.offset)),
+            Style::Token => {
+                if let Some(token) = &cursor.next {
+                    query.push_str(&format!("&{position}={}", encode_query_value(token)));
+                }
+            }
+        }
+        query
+    }
+
+    /// Where the listing goes on after the page `cursor` pointed at, which had `rows` rows.
+    fn next(&self, cursor: &SinceCursor, rows: usize, meta: &JsonListingMeta) -> Result<Option<NextPage>, Error> {
+        let full = rows as u64 >= u64::from(self.size);
+        Ok(match self.style {
+            Style::Number => {
+                let page = cursor.page.max(1);
+                let more = meta.total_pages.map_or(full, |total| page < total);
+                more.then_some(NextPage::Number(page + 1))
+            }
+            Style::Offset => {
+                let read = cursor.offset + rows as u64;
+                let more = rows > 0 && meta.total.map_or(full, |total| read < total);
+                more.then_some(NextPage::Offset(read))
+            }
+            Style::Token => match meta.next_cursor.0.clone() {
+                Some(token) if cursor.next.as_ref() == Some(&token) => {
+                    return Err(Error::InvalidInput(format!(
+                        "the listing answered the next-page cursor {token:?} for the page that cursor fetched; \
+                         stopping, as the listing would never end"
+                    )));
+                }
+                token => token.map(NextPage::Token),
+            },
+        })
+    }
+}
+
+/// A listing answered as `{"data": [...], "meta": {...}}`, rows as `T`.
 #[derive(Deserialize)]
 pub struct JsonListing<T = Value> {
     pub data: Vec<T>,
+    #[serde(default)]
     pub meta: JsonListingMeta,
 }
 
-#[derive(Deserialize)]
+/// What a listing says about itself, as far as paging needs: any of these may be missing.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub struct JsonListingMeta {
-    pub total_pages: u32,
+    pub total_pages: Option<u32>,
+    /// Rows in the whole listing.
+    pub total: Option<u64>,
+    /// The next page's token; blank or missing after the last page.
+    #[serde(alias = "next")]
+    pub next_cursor: Text,
 }
 
-/// Runs an incremental listing from `start`: `fetch(since, page)` gets one page; records are
-/// emitted and the cursor saved after each (see [`pull_pages`]).
+/// Runs an incremental listing from `start`: `fetch(cursor)` gets the page `cursor` points at
+/// (its `since`, and its `page`, `offset` or `next` token); records are emitted and the
+/// cursor saved after each page (see [`pull_pages`]).
 pub fn pull_updated_since(
     start: SinceCursor,
-    mut fetch: impl FnMut(Option<&str>, u32) -> Result<ListedPage, Error>,
+    mut fetch: impl FnMut(&SinceCursor) -> Result<ListedPage, Error>,
 ) -> Result<SyncSummary, Error> {
     pull_pages(start, |cursor| {
-        let page = cursor.page.max(1);
-        let listed = fetch(cursor.since.as_deref(), page)?;
+        let listed = fetch(cursor)?;
         let high_water = listed.newest.into_iter().chain(cursor.high_water.clone()).max();
-        let more = page < listed.total_pages;
-        let checkpoint = if more {
-            SinceCursor {
-                since: cursor.since.clone(),
-                page: page + 1,
-                high_water,
+        let more = listed.next.is_some();
+        let checkpoint = match listed.next {
+            Some(next) => {
+                let going = SinceCursor {
+                    since: cursor.since.clone(),
+                    high_water,
+                    ..SinceCursor::default()
+                };
+                match next {
+                    NextPage::Number(page) => SinceCursor { page, ..going },
+                    NextPage::Offset(offset) => SinceCursor { offset, ..going },
+                    NextPage::Token(token) => SinceCursor {
+                        next: Some(token),
+                        ..going
+                    },
+                }
             }
-        } else {
-            SinceCursor {
+            None => SinceCursor {
                 since: high_water.or_else(|| cursor.since.clone()),
-                page: 1,
-                high_water: None,
-            }
+                ..SinceCursor::default()
+            },
         };
         Ok(Page {
             records: listed.records,
@@ -86,14 +226,14 @@ pub fn pull_updated_since(
     })
 }
 
-/// The common case in full: `GET path?page=…&per_page=…&updated_since=…` (added to any query
-/// `path` has) answered as a [`JsonListing`], each row's change time in field `changed_at`,
-/// each row mapped by `to_record`; resumes from the cursor the last run saved.
+/// The common case in full: `GET path?…&updated_since=…` (added to any query `path` has)
+/// paged as `paging` says, answered as a [`JsonListing`], each row's change time in field
+/// `changed_at`, each row mapped by `to_record`; resumes from the cursor the last run saved.
 pub fn pull_json_listing(
     request: &crate::SyncRequest,
     client: &HttpClient,
     path: &str,
-    per_page: u32,
+    paging: Paging,
     changed_at: &str,
     to_record: impl Fn(&Value) -> CanonicalRecord,
 ) -> Result<SyncSummary, Error> {
@@ -101,7 +241,7 @@ pub fn pull_json_listing(
         request,
         client,
         path,
-        per_page,
+        paging,
         |row: &Value| text(row, changed_at),
         |row| to_record(&row),
     )
@@ -115,22 +255,22 @@ pub fn pull_typed_listing<T: DeserializeOwned>(
     request: &crate::SyncRequest,
     client: &HttpClient,
     path: &str,
-    per_page: u32,
+    paging: Paging,
     changed_at: impl Fn(&T) -> Option<String>,
     to_record: impl Fn(T) -> CanonicalRecord,
 ) -> Result<SyncSummary, Error> {
     let start: SinceCursor = crate::cursor(request)?.unwrap_or_default();
     let separator = if path.contains('?') { '&' } else { '?' };
-    pull_updated_since(start, |since, page| {
-        let mut url = format!("{path}{separator}page={page}&per_page={per_page}");
-        if let Some(since) = since {
+    pull_updated_since(start, |cursor| {
+        let mut url = format!("{path}{separator}{}", paging.query(cursor));
+        if let Some(since) = &cursor.since {
             url.push_str(&format!("&updated_since={}", encode_query_value(since)));
         }
         let listing: JsonListing<T> = client.get_json(&url)?;
         Ok(ListedPage {
             newest: listing.data.iter().filter_map(&changed_at).max(),
+            next: paging.next(cursor, listing.data.len(), &listing.meta)?,
             records: listing.data.into_iter().map(&to_record).collect(),
-            total_pages: listing.meta.total_pages,
         })
     })
 }
@@ -263,8 +403,73 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for LenientList<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{JsonListing, Lenient, LenientList, Text};
+    use super::{JsonListing, JsonListingMeta, Lenient, LenientList, NextPage, Paging, SinceCursor, Text};
     use serde::Deserialize;
+
+    fn meta(json: &str) -> JsonListingMeta {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_cursor_listing_follows_the_token_each_page_hands_out_and_ends_without_one() {
+        let paging = Paging::cursor(500);
+        let start = SinceCursor::default();
+        assert_eq!(paging.query(&start), "limit=500");
+        let next = paging.next(&start, 500, &meta(r#"{"next_cursor": "eyJpZCI6NTAwfQ=="}"#));
+        assert_eq!(next.unwrap(), Some(NextPage::Token("eyJpZCI6NTAwfQ==".into())));
+        let going = SinceCursor {
+            next: Some("eyJpZCI6NTAwfQ==".into()),
+            ..SinceCursor::default()
+        };
+        assert_eq!(paging.query(&going), "limit=500&cursor=eyJpZCI6NTAwfQ%3D%3D");
+        assert_eq!(paging.next(&going, 20, &meta(r#"{"next": null}"#)).unwrap(), None);
+        assert_eq!(paging.next(&going, 0, &meta("{}")).unwrap(), None);
+        let stuck = paging.next(&going, 500, &meta(r#"{"next_cursor": "eyJpZCI6NTAwfQ=="}"#));
+        assert!(matches!(stuck, Err(crate::Error::InvalidInput(m)) if m.contains("would never end")));
+        let renamed = Paging::cursor(100).with_params("after", "page_size");
+        assert_eq!(renamed.query(&going), "page_size=100&after=eyJpZCI6NTAwfQ%3D%3D");
+    }
+
+    #[test]
+    fn offset_and_page_listings_end_at_their_total_or_at_a_short_page() {
+        let offset = Paging::offset(500);
+        let at = |offset: u64| SinceCursor {
+            offset,
+            ..SinceCursor::default()
+        };
+        assert_eq!(offset.query(&at(0)), "limit=500&offset=0");
+        assert_eq!(
+            offset.next(&at(0), 500, &meta("{}")).unwrap(),
+            Some(NextPage::Offset(500))
+        );
+        assert_eq!(offset.next(&at(500), 499, &meta("{}")).unwrap(), None);
+        assert_eq!(offset.next(&at(500), 500, &meta(r#"{"total": 1000}"#)).unwrap(), None);
+        assert_eq!(offset.next(&at(500), 0, &meta("{}")).unwrap(), None);
+
+        let pages = Paging::pages(100);
+        let page = |page: u32| SinceCursor {
+            page,
+            ..SinceCursor::default()
+        };
+        assert_eq!(pages.query(&page(0)), "per_page=100&page=1");
+        let two = meta(r#"{"total_pages": 2}"#);
+        assert_eq!(pages.next(&page(1), 100, &two).unwrap(), Some(NextPage::Number(2)));
+        assert_eq!(pages.next(&page(2), 100, &two).unwrap(), None);
+        assert_eq!(
+            pages.next(&page(3), 100, &meta("{}")).unwrap(),
+            Some(NextPage::Number(4))
+        );
+        assert_eq!(pages.next(&page(4), 7, &meta("{}")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_cursor_saved_before_offset_and_token_paging_still_reads() {
+        let saved: SinceCursor =
+            serde_json::from_str(r#"{"since": "2026-11-01T00:00:00Z", "page": 3, "high_water": null}"#).unwrap();
+        assert_eq!((saved.page, saved.offset, saved.next), (3, 0, None));
+        let written = serde_json::to_string(&SinceCursor::default()).unwrap();
+        assert_eq!(written, r#"{"since":null,"page":0,"high_water":null}"#);
+    }
 
     #[derive(Deserialize)]
     struct Row {

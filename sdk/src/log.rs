@@ -1,7 +1,10 @@
 //! Structured logging: lines land in the connector's log (per run) and in the host's tracing.
 
 pub use crate::bindings::healthforce::hub::log::Level;
+#[cfg(target_arch = "wasm32")]
 use crate::bindings::healthforce::hub::log::write;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::imports::log::write;
 
 /// Writes one log line with structured fields.
 pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {

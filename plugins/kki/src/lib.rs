@@ -7,7 +7,7 @@
 
 use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
-use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
+use healthforce_sdk::listing::{Lenient, LenientList, Paging, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Error, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary, Training,
     WebhookRequest, WebhookResponse,
@@ -39,7 +39,7 @@ impl Connector for Kki {
             &request,
             &client,
             "/api/v1/str",
-            config.per_page,
+            Paging::pages(config.per_page),
             |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )

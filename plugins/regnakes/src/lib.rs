@@ -5,7 +5,7 @@
 //! a finished run leaves `updated_since` at the newest change it saw.
 
 use healthforce_sdk::http::{HttpClient, encode_query_value};
-use healthforce_sdk::listing::{Lenient, LenientList, Text, pull_typed_listing};
+use healthforce_sdk::listing::{Lenient, LenientList, Paging, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Employment, Error, Practitioner, Registration, SourceRef, SyncRequest, SyncSummary,
 };
@@ -49,7 +49,7 @@ impl Connector for RegNakes {
             &request,
             &client,
             &path,
-            config.per_page,
+            Paging::pages(config.per_page),
             |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )

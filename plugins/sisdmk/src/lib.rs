@@ -9,7 +9,7 @@
 
 use healthforce_sdk::events::{self, Event};
 use healthforce_sdk::http::HttpClient;
-use healthforce_sdk::listing::{LenientList, Text, pull_typed_listing};
+use healthforce_sdk::listing::{LenientList, Paging, Text, pull_typed_listing};
 use healthforce_sdk::{
     CanonicalRecord, Connector, Education, Employment, Error, Practitioner, SourceRef, SyncRequest, SyncSummary,
     WebhookRequest, WebhookResponse,
@@ -41,7 +41,7 @@ impl Connector for Sisdmk {
             &request,
             &client,
             "/api/v1/sdmk",
-            config.per_page,
+            Paging::pages(config.per_page),
             |row: &Row| row.diperbarui_pada.0.clone(),
             to_practitioner,
         )
