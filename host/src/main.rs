@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::connectors::ConnectorsCommand,
     },
+    /// The configuration: its reference, or a check of a file.
+    Config {
+        #[command(subcommand)]
+        command: cli::config::ConfigCommand,
+    },
     /// Data keys over the API: status, rotation.
     Keys {
         #[command(flatten)]
@@ -159,7 +164,8 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        Command::Plugin { command } => cli::plugin::run(command)?,
+        Command::Plugin { command } => cli::plugin::run(command).await?,
+        Command::Config { command } => cli::config::run(command)?,
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => {

@@ -15,8 +15,8 @@ const MONTHS_AHEAD: u32 = 2;
 /// queries when there is nothing to do.
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// `[observations]`
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// `[observations]`: how long vital signs and other observations are kept.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObservationsConfig {
     /// Observations whose time is older than this many days are deleted; 0 keeps them all.

@@ -13,7 +13,7 @@ use vaultrs::error::ClientError;
 
 /// `[vault]`: a Vault or OpenBao server. The token (`HUB_VAULT_TOKEN`) or AppRole secret id
 /// (`HUB_VAULT_SECRET_ID`) come from the environment only, never from the file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultConfig {
     /// `https://vault.example.go.id:8200`.
@@ -24,8 +24,10 @@ pub struct VaultConfig {
     /// AppRole login when set (with `HUB_VAULT_SECRET_ID`); else the token in `HUB_VAULT_TOKEN`.
     #[serde(default)]
     pub role_id: Option<String>,
+    /// Mount of the AppRole auth method.
     #[serde(default = "default_approle_mount")]
     pub approle_mount: String,
+    /// How long one request to Vault may take.
     #[serde(default = "default_vault_timeout_secs")]
     pub timeout_secs: u64,
     #[serde(skip)]

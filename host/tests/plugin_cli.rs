@@ -66,3 +66,59 @@ fn keygen_package_publish_produce_a_trusted_package_in_the_index() {
     let (ok, text) = common::run_hub(&["plugin", "keygen", "--out", &path("publisher.key")]);
     assert!(!ok, "{text}");
 }
+
+#[test]
+fn package_refuses_what_the_hub_would_refuse_each_with_its_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    hub(&["plugin", "keygen", "--out", &path("publisher.key")]);
+    let manifest = hub::bundled::REGNAKES.manifest;
+    let package = |manifest: &str, component: &[u8]| {
+        std::fs::write(path("plugin.toml"), manifest).unwrap();
+        std::fs::write(path("component.wasm"), component).unwrap();
+        let (ok, text) = common::run_hub(&[
+            "plugin",
+            "package",
+            "--manifest",
+            &path("plugin.toml"),
+            "--component",
+            &path("component.wasm"),
+            "--key",
+            &path("publisher.key"),
+            "--out",
+            &path("dist"),
+        ]);
+        assert!(!ok, "refused: {text}");
+        assert!(!dir.path().join("dist").exists(), "nothing is signed or written");
+        text
+    };
+
+    let junk = package(manifest, b"#!/bin/sh\necho not a plugin\n");
+    assert!(junk.contains("is not WebAssembly"), "{junk}");
+    let module = package(manifest, b"\0asm\x01\0\0\0");
+    assert!(module.contains("core WebAssembly module, not a component"), "{module}");
+    let contract = package(
+        &manifest.replace("contract = \"0.2.1\"", "contract = \"0.2.0\""),
+        hub::bundled::REGNAKES.component,
+    );
+    assert!(
+        contract.contains("says contract 0.2.0 but the component exports contract 0.2.1"),
+        "{contract}"
+    );
+    let unsupported = package(
+        &manifest.replace("contract = \"0.2.1\"", "contract = \"9.0.0\""),
+        hub::bundled::REGNAKES.component,
+    );
+    assert!(unsupported.contains("cannot run"), "{unsupported}");
+    let bad_name = package(
+        &manifest.replace("name = \"regnakes\"", "name = \"Reg Nakes\""),
+        hub::bundled::REGNAKES.component,
+    );
+    assert!(bad_name.contains("name must be 1-64 characters"), "{bad_name}");
+    for text in [junk, module, contract, unsupported, bad_name] {
+        assert!(
+            !text.contains("Some(") && !text.contains("{ "),
+            "no Debug formatting: {text}"
+        );
+    }
+}

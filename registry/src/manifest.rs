@@ -13,7 +13,7 @@ pub enum ManifestError {
 }
 
 /// How a connector can be started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     Sync,
@@ -60,21 +60,28 @@ impl std::str::FromStr for CreatePolicy {
 }
 
 /// `plugin.toml`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The plugin's name: 1-64 characters of a-z, 0-9 and '-'.
     pub name: String,
+    /// The plugin's version, semantic (`1.2.3`); a hub holds each `name@version` once.
     pub version: String,
-    /// Version of the `healthforce:hub` WIT contract the plugin was built against.
+    /// Version of the `healthforce:hub` WIT contract the plugin was built against
+    /// (semantic); the hub refuses a contract it does not serve.
     pub contract: String,
+    /// One line on what the plugin connects.
     #[serde(default)]
     pub description: String,
+    /// How its connectors start: `sync` (schedules and manual runs), `webhook`, `mqtt`; at
+    /// least one.
     pub triggers: Vec<Trigger>,
     /// Hosts (`host` or `host:port`) the plugin calls by default; an instance may narrow or
-    /// replace the list.
+    /// replace the list. Nothing else is reachable.
     #[serde(default)]
     pub egress: Vec<String>,
-    /// Secret names the plugin reads through the `secrets` import.
+    /// Secret names the plugin reads through the `secrets` import, each 1-64 characters of
+    /// a-z, 0-9, '-' and '_'.
     #[serde(default)]
     pub secrets: Vec<String>,
     /// Host-held credential names the plugin asks tokens for through the `auth` import.
@@ -83,11 +90,12 @@ pub struct Manifest {
     /// MQTT topic filters the plugin consumes.
     #[serde(default)]
     pub mqtt_topics: Vec<String>,
-    /// Whether the connector's practitioner records may create practitioners; a connector
-    /// may override it.
+    /// Whether the connector's practitioner records may create practitioners
+    /// (docs/golden-record.md); a connector may override it.
     #[serde(default)]
     pub creates_practitioners: CreatePolicy,
-    /// JSON Schema of an instance's config.
+    /// JSON Schema of an instance's config (a TOML table); an instance whose config breaks
+    /// it is refused with each broken field named.
     #[serde(default)]
     pub config_schema: serde_json::Value,
 }

@@ -8,7 +8,7 @@ pub use roles::{Caller, Grant, PII_READ, Permission, Role};
 use serde::Deserialize;
 
 /// `[auth]`: SSO bearer tokens and CORS.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub oidc: Option<OidcConfig>,

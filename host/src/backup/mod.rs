@@ -90,7 +90,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {
 }
 
 /// `[backup]`: scheduled backups and how long they are kept.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupConfig {
     /// Take backups on `schedule` while the hub runs (`hub backup` works either way).

@@ -3,6 +3,7 @@
 pub mod api_client;
 pub mod audit;
 pub mod backup;
+pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod keys;

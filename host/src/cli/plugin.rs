@@ -1,4 +1,5 @@
-//! `hub plugin keygen | package | publish`: publisher keys, signed packages, registries.
+//! `hub plugin keygen | package | publish | reference`: publisher keys, signed packages,
+//! registries, and the manifest's reference.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -28,6 +29,9 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Print every plugin.toml field with its type, default and rules (Markdown;
+    /// docs/plugin-toml.md is this output).
+    Reference,
     /// Add a package to a registry directory and its index.json.
     Publish {
         /// The .hfpkg file.
@@ -38,7 +42,7 @@ pub enum PluginCommand {
     },
 }
 
-pub fn run(command: PluginCommand) -> anyhow::Result<()> {
+pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Keygen { out } => {
             let key = SigningKey::generate();
@@ -54,16 +58,22 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
         } => {
             let manifest_text =
                 std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-            let component = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
+            let component_bytes =
+                std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
             let key_text = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let key = SigningKey::from_text(&key_text)?;
-            let mut package = Package::new(&manifest_text, component)?;
+            let mut package = Package::new(&manifest_text, component_bytes)
+                .with_context(|| format!("{} is not a valid plugin manifest", manifest.display()))?;
+            check_runnable(&package)
+                .await
+                .with_context(|| format!("{} cannot be packaged", component.display()))?;
             key.sign(&mut package);
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let path = out.join(package.file_name());
             std::fs::write(&path, package.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
             println!("{} {} signed by {}", path.display(), package.digest(), key.public_key());
         }
+        PluginCommand::Reference => print!("{}", hub::config::reference::manifest_markdown()),
         PluginCommand::Publish { package, registry } => {
             let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
             let package = Package::from_bytes(&bytes)?;
@@ -71,6 +81,15 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
             println!("Published {} ({}) to {}", entry.id(), entry.digest, registry.display());
         }
     }
+    Ok(())
+}
+
+/// Refuses what the hub would refuse on install: a component that is not one, does not link
+/// against this hub, or exports another contract than its manifest names.
+async fn check_runnable(package: &Package) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("creating a scratch compile cache")?;
+    let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), scratch.path().into())?;
+    hub::manager::check_runnable(&runtime, package).await?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //! `vault.rs`, `[secrets]` in `secrets/`, `[keys]` in `crypto/`, `[backup]` in `backup/`,
 //! `[observations]` in `observations.rs`. This file only puts them together.
 
+pub mod reference;
+
 use crate::auth::AuthConfig;
 use crate::crypto::KeysConfig;
 use crate::jobs::{JobsConfig, RetryPolicy};
@@ -16,6 +18,44 @@ use crate::vault::VaultConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// Every environment variable the `hub` binary reads, with what it does: `docs/config.md`
+/// lists them from here, and a test finds every `"HUB_…"` name in the code in this list.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("HUB_LISTEN", "Over `listen`."),
+    ("HUB_DATA_DIR", "Over `data_dir`."),
+    ("HUB_DATABASE_URL", "Over `database_url`."),
+    (
+        "HUB_ADMIN_KEY",
+        "The bootstrap admin API key (at least 24 characters); never read from the file. Set it and restart to \
+         replace a lost one.",
+    ),
+    (
+        "HUB_VAULT_TOKEN",
+        "The Vault/OpenBao token, when `[vault]` has no `role_id`.",
+    ),
+    (
+        "HUB_VAULT_SECRET_ID",
+        "The AppRole secret id that goes with `[vault] role_id`.",
+    ),
+    (
+        "HUB_LOG_FORMAT",
+        "`json` writes the log as JSON lines; anything else, or unset, as text.",
+    ),
+    (
+        "RUST_LOG",
+        "Log filter, e.g. `info,hub::pipeline=debug` (default: `info`, dependencies at `warn`).",
+    ),
+    (
+        "HUB_API_URL",
+        "Where `hub connectors …` and the other API commands reach the hub (default `http://127.0.0.1:8080`).",
+    ),
+    ("HUB_API_KEY", "The API key or SSO token those commands send."),
+    (
+        "HUB_PLUGIN_ARTIFACTS",
+        "Build time only: where `host/build.rs` puts the bundled plugins' components for the binary to embed.",
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -31,7 +71,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubConfig {
     /// Address of the API.
@@ -218,6 +258,101 @@ mod tests {
     use super::*;
     use crate::crypto::KekKind;
     use crate::secrets::SecretsBackend;
+
+    #[test]
+    fn docs_config_md_is_the_reference_the_code_renders() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+        let written = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            written == reference::config_markdown(),
+            "docs/config.md differs from what the code documents: run `cargo run -p hub -- config reference > \
+             docs/config.md` and commit it"
+        );
+        for section in [
+            "[limits]",
+            "[quotas]",
+            "[jobs]",
+            "[mqtt]",
+            "[auth.oidc]",
+            "[vault]",
+            "[backup]",
+        ] {
+            assert!(written.contains(&format!("## `{section}`")), "{section} is documented");
+        }
+        assert!(
+            written.contains("| `memory_mib` | integer | `256` |"),
+            "defaults come from the code"
+        );
+        let unexplained: Vec<&str> = written.lines().filter(|l| l.ends_with("|  |")).collect();
+        assert!(unexplained.is_empty(), "every key says what it does: {unexplained:?}");
+        assert!(
+            written.contains("| `roles_claim` | string | `\"roles\"` |"),
+            "so do absent sections' defaults"
+        );
+    }
+
+    #[test]
+    fn docs_plugin_toml_md_is_the_reference_the_code_renders() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugin-toml.md");
+        let written = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            written == reference::manifest_markdown(),
+            "docs/plugin-toml.md differs from what the code documents: run `cargo run -p hub -- plugin reference > \
+             docs/plugin-toml.md` and commit it"
+        );
+        assert!(written.contains("| `name` | string | required |"), "{written}");
+        assert!(
+            written.contains("\"with-active-str\""),
+            "the creation policies are listed"
+        );
+    }
+
+    #[test]
+    fn every_hub_variable_the_code_reads_is_in_the_reference() {
+        let documented: Vec<&str> = ENVIRONMENT.iter().map(|(name, _)| *name).collect();
+        let asked = std::sync::Mutex::new(Vec::new());
+        let mut config = HubConfig::default();
+        config
+            .apply_env(|var| {
+                asked.lock().unwrap().push(var.to_string());
+                None
+            })
+            .unwrap();
+        for var in asked.into_inner().unwrap() {
+            assert!(
+                documented.contains(&var.as_str()),
+                "{var} is read over hub.toml but not documented"
+            );
+        }
+        let mut in_code = std::collections::BTreeSet::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (at, _) in text.match_indices("\"HUB_") {
+                    let name: String = text[at + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                        .collect();
+                    if !name.ends_with('_') && text[at + 1 + name.len()..].starts_with('"') {
+                        in_code.insert(name);
+                    }
+                }
+            }
+        }
+        assert!(in_code.len() >= 9, "{in_code:?}");
+        for name in in_code {
+            assert!(
+                documented.contains(&name.as_str()),
+                "{name} is read by the code but not in ENVIRONMENT"
+            );
+        }
+    }
 
     #[test]
     fn env_overrides_file_and_bad_values_say_why() {

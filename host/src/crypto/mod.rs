@@ -22,7 +22,7 @@ pub use master_key::{LocalMasterKey, MasterKeyError};
 use serde::Deserialize;
 
 /// What wraps the data keys.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KekKind {
     /// `master.key` in the data directory (mode 0600).
@@ -33,11 +33,13 @@ pub enum KekKind {
 }
 
 /// `[keys]`: the key-encryption key and key rotation.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
     pub kek: KekKind,
+    /// Mount of the Vault/OpenBao transit engine (`kek = "transit"`).
     pub transit_mount: String,
+    /// Name of the transit key that wraps the data keys (`kek = "transit"`).
     pub transit_key: String,
     /// How often a hub re-reads the data key list, so a rotation started on another replica
     /// reaches it. A rotation waits twice this long before re-encrypting.

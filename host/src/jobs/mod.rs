@@ -55,8 +55,8 @@ impl JobKind {
     }
 }
 
-/// `[jobs]` in the config.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// `[jobs]`: the durable job queue's workers, leases and group commits.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// Workers for webhooks and messages.
@@ -92,7 +92,7 @@ impl Default for JobsConfig {
 
 /// Retries of a job that failed for a reason that may pass (an external system unavailable):
 /// exponential backoff with jitter.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Delay before the second attempt, in milliseconds; doubles each attempt.

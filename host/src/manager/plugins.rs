@@ -5,17 +5,20 @@
 use super::{Manager, ManagerError};
 use crate::audit::{Event, Outcome};
 use crate::runtime::bindings::SUPPORTED_CONTRACTS;
+use crate::runtime::{LoadedPlugin, Runtime};
 use crate::store::{self, plugins::PluginRecord};
 use hub_registry::index::{INDEX_FILE, check_fetched, is_safe_file_name};
 use hub_registry::{DirRegistry, Index, IndexEntry, Package, Trust};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 /// `[plugins]`: where packages come from and whose signatures are trusted.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Publisher keys (`ed25519:...`) whose packages may be installed.
+    #[schemars(with = "Vec<String>")]
     pub trusted_keys: Vec<hub_registry::PublicKey>,
     /// Dev mode only: install packages that carry no signature.
     pub allow_unsigned: bool,
@@ -119,14 +122,6 @@ impl Manager {
     /// then records it. Installing the same package twice is a no-op.
     async fn install_checked(&self, package: &Package, trust: Trust) -> Result<PluginRecord, ManagerError> {
         let manifest = &package.manifest;
-        if !SUPPORTED_CONTRACTS.contains(&manifest.contract.as_str()) {
-            return Err(ManagerError::Refused(format!(
-                "plugin {} was built against contract {}, which this hub cannot run (it runs {}); rebuild it with a supported SDK",
-                manifest.id(),
-                manifest.contract,
-                SUPPORTED_CONTRACTS.join(", ")
-            )));
-        }
         let digest = package.digest();
         if let Some(existing) = self
             .inner
@@ -141,16 +136,7 @@ impl Manager {
                 existing.digest
             )));
         }
-        let loaded = self.inner.runtime.load(&digest, &package.component).await?;
-        if loaded.contract() != manifest.contract {
-            return Err(ManagerError::Refused(format!(
-                "plugin {}: its plugin.toml says contract {} but the component exports contract {}; set `contract = \"{}\"` in plugin.toml and package it again",
-                manifest.id(),
-                manifest.contract,
-                loaded.contract(),
-                loaded.contract()
-            )));
-        }
+        check_runnable(&self.inner.runtime, package).await?;
         let record = PluginRecord {
             digest,
             name: manifest.name.clone(),
@@ -167,6 +153,32 @@ impl Manager {
         tracing::info!(plugin = %manifest.id(), digest = %record.digest, "plugin installed");
         Ok(record)
     }
+}
+
+/// Whether `package` runs on this hub: a contract version it serves, a component that
+/// compiles and links against its capabilities, exporting the contract its manifest names.
+/// `hub plugin package` checks the same before it signs anything.
+pub async fn check_runnable(runtime: &Runtime, package: &Package) -> Result<Arc<LoadedPlugin>, ManagerError> {
+    let manifest = &package.manifest;
+    if !SUPPORTED_CONTRACTS.contains(&manifest.contract.as_str()) {
+        return Err(ManagerError::Refused(format!(
+            "plugin {} was built against contract {}, which this hub cannot run (it runs {}); rebuild it with a supported SDK",
+            manifest.id(),
+            manifest.contract,
+            SUPPORTED_CONTRACTS.join(", ")
+        )));
+    }
+    let loaded = runtime.load(&package.digest(), &package.component).await?;
+    if loaded.contract() != manifest.contract {
+        return Err(ManagerError::Refused(format!(
+            "plugin {}: its plugin.toml says contract {} but the component exports contract {}; set `contract = \"{}\"` in plugin.toml and package it again",
+            manifest.id(),
+            manifest.contract,
+            loaded.contract(),
+            loaded.contract()
+        )));
+    }
+    Ok(loaded)
 }
 
 /// An index entry whose file name stays inside the registry.

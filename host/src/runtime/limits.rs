@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 /// `[limits]` in `hub.toml`: applied to every plugin call.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Wall-clock deadline of one call into a plugin (one attempt of a sync, one webhook,

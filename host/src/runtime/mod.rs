@@ -95,6 +95,36 @@ impl CallError {
     }
 }
 
+/// What makes `bytes` no WebAssembly component at all, in one sentence: the common
+/// mistakes (a text file, a zip, a core module built for the wrong target) before the
+/// compiler's own, longer, complaint.
+pub fn component_problem(bytes: &[u8]) -> Option<String> {
+    const MAGIC: &[u8] = b"\0asm";
+    // The version and layer after the magic: a core module is 1.0, a component 0xd.1.
+    const MODULE: &[u8] = &[1, 0, 0, 0];
+    const COMPONENT: &[u8] = &[0x0d, 0, 1, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Some(format!(
+            "the file ({} bytes) is not WebAssembly: it does not start with the WebAssembly magic bytes; give the \
+             .wasm that `cargo build --target wasm32-wasip2` wrote",
+            bytes.len()
+        ));
+    }
+    match &bytes[4..8] {
+        COMPONENT => None,
+        MODULE => Some(
+            "the file is a core WebAssembly module, not a component: build it for wasm32-wasip2 (wasm32-wasip1 and \
+             wasm32-unknown-unknown make modules)"
+                .into(),
+        ),
+        other => Some(format!(
+            "the file is WebAssembly of an unknown version or layer (bytes {}); build it for wasm32-wasip2 with \
+             this hub's SDK",
+            other.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        )),
+    }
+}
+
 /// A plugin version ready to instantiate: compiled, linked, pre-instantiated.
 pub struct LoadedPlugin {
     pub digest: String,
@@ -149,10 +179,19 @@ impl Runtime {
         if let Some(plugin) = self.loaded(digest) {
             return Ok(plugin);
         }
+        if let Some(reason) = component_problem(component) {
+            return Err(RuntimeError::Load {
+                digest: digest.into(),
+                reason,
+            });
+        }
         let compiled = cache::load_or_compile(&self.engine, &self.cache_dir, digest, component).await?;
         let load_error = |e: wasmtime::Error| RuntimeError::Load {
             digest: digest.into(),
-            reason: format!("{e:#}"),
+            reason: format!(
+                "{}; it must target the healthforce:hub connector world (build it with the SDK)",
+                e.root_cause()
+            ),
         };
         let instance_pre = self.linker.instantiate_pre(&compiled).map_err(load_error)?;
         let pre = ConnectorPre::new(instance_pre).map_err(load_error)?;

@@ -23,7 +23,7 @@ use crate::vault::VaultError;
 use serde::Deserialize;
 
 /// Where connector secrets are kept.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretsBackend {
     /// The hub's database, sealed under the data keys.
@@ -34,7 +34,7 @@ pub enum SecretsBackend {
 }
 
 /// `[secrets]`: the connector secret backend.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsConfig {
     pub backend: SecretsBackend,

@@ -32,10 +32,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// `[mqtt]` in the config: the broker every MQTT connector reads from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
+    /// The broker's host name or address.
     pub host: String,
+    /// The broker's MQTT port.
     pub port: u16,
     /// Client ids are `<client_id>-<connector id>-<n>`; give every replica its own.
     pub client_id: String,

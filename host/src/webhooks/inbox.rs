@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// `[webhooks]` in the config.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// `[webhooks]`: the inbound webhook endpoint (`POST /webhooks/{connector id}`).
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Largest body accepted; larger ones get `413`.
