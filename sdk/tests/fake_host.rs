@@ -115,3 +115,18 @@ fn a_request_the_test_gave_no_answer_for_fails_naming_it() {
         other => panic!("an ungranted secret is refused, got {:?}", other.map(|s| s.pages)),
     }
 }
+
+#[test]
+fn the_integrator_guide_shows_this_files_code() {
+    let guide = include_str!("../../docs/plugins.md");
+    let this_file = include_str!("fake_host.rs");
+    let blocks: Vec<&str> = guide
+        .split("```rust\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 2, "the guide has its code blocks");
+    for block in blocks {
+        assert!(this_file.contains(block), "docs/plugins.md shows code this test does not run:\n{block}");
+    }
+}
