@@ -122,3 +122,88 @@ fn package_refuses_what_the_hub_would_refuse_each_with_its_own_reason() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_run_syncs_from_the_simulator_storing_nothing_and_resumes_from_its_state() {
+    let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        people: 300,
+        ..Default::default()
+    });
+    let running = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = running.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("plugin.toml"), hub::bundled::REGNAKES.manifest).unwrap();
+    std::fs::write(path("component.wasm"), hub::bundled::REGNAKES.component).unwrap();
+    std::fs::write(
+        path("config.json"),
+        format!(r#"{{"base_url": "{base}", "per_page": 100}}"#),
+    )
+    .unwrap();
+    let config = sim.config();
+    let secret = format!("client_secret={}", config.client_secret);
+    let credential = format!("regnakes={base}/oauth/token,{},client_secret", config.client_id);
+    let host = base.trim_start_matches("http://").to_string();
+    let run = move |egress: &str| {
+        let args: Vec<String> = [
+            "plugin",
+            "run",
+            "--component",
+            &path("component.wasm"),
+            "--manifest",
+            &path("plugin.toml"),
+            "--config",
+            &path("config.json"),
+            "--secret",
+            &secret,
+            "--credential",
+            &credential,
+            "--state",
+            &path("state"),
+            "--egress",
+            egress,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        async move {
+            tokio::task::spawn_blocking(move || common::run_hub(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .unwrap()
+        }
+    };
+
+    let (ok, text) = run(&host).await;
+    assert!(ok, "{text}");
+    let emitted = text.lines().filter(|l| l.starts_with(r#"{"Practitioner":"#)).count();
+    assert_eq!(emitted, sim.total(), "every record is printed: {text}");
+    let refused = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("refused, record"))
+        .count();
+    assert_eq!(
+        refused,
+        sim.expected_rejects().len(),
+        "what the hub would refuse, with its reason"
+    );
+    assert!(
+        text.contains("STR is not active"),
+        "the creation policy is judged too: {text}"
+    );
+    assert!(text.contains("sync succeeded"), "{text}");
+    let state = std::fs::read_to_string(dir.path().join("state/state.json")).unwrap();
+    assert!(state.contains("cursor"), "{state}");
+
+    // The next run resumes from the saved cursor: nothing changed since.
+    let (ok, text) = run(&host).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("0 records emitted"), "{text}");
+
+    // A host outside the allow-list is refused, named.
+    let (ok, text) = run("elsewhere.example").await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("not in this connector's egress allow-list"), "{text}");
+    assert!(text.contains(&host), "the denied host is named: {text}");
+}

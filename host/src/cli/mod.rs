@@ -9,3 +9,4 @@ pub mod demo;
 pub mod keys;
 pub mod offline;
 pub mod plugin;
+pub mod plugin_run;

@@ -1,5 +1,6 @@
-//! `hub plugin keygen | package | publish | reference`: publisher keys, signed packages,
-//! registries, and the manifest's reference.
+//! `hub plugin keygen | package | publish | run | reference`: publisher keys, signed
+//! packages, registries, a plugin run here storing nothing (`plugin_run.rs`), and the
+//! manifest's reference.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -29,6 +30,10 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Run a plugin's sync here, against the real endpoints, in the hub's sandbox and with
+    /// its record checks, storing nothing: prints the records, what the hub would refuse and
+    /// why, the log and the cursor.
+    Run(super::plugin_run::RunArgs),
     /// Print every plugin.toml field with its type, default and rules (Markdown;
     /// docs/plugin-toml.md is this output).
     Reference,
@@ -73,6 +78,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             std::fs::write(&path, package.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
             println!("{} {} signed by {}", path.display(), package.digest(), key.public_key());
         }
+        PluginCommand::Run(args) => super::plugin_run::run(args).await?,
         PluginCommand::Reference => print!("{}", hub::config::reference::manifest_markdown()),
         PluginCommand::Publish { package, registry } => {
             let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;

@@ -221,20 +221,16 @@ async fn plugin_failure(
     host: &ConnectorJob,
     error: PluginError,
 ) -> Outcome {
+    let message = host.scrub(&format!("{}: {}", error.kind(), error.reason()));
     match error {
-        PluginError::Unavailable(reason) => {
-            Outcome::Retry(host.scrub(&format!("external system unavailable: {reason}")))
-        }
-        PluginError::Unauthorized(reason) => {
-            let message = host.scrub(&format!("unauthorized: {reason}"));
+        PluginError::Unavailable(_) => Outcome::Retry(message),
+        PluginError::Unauthorized(_) => {
             inner
                 .raise_alert(&connector.id, host.run_id(), alerts::CREDENTIALS, message.clone())
                 .await;
             Outcome::Failed(message)
         }
-        PluginError::InvalidInput(reason) => Outcome::Failed(host.scrub(&format!("invalid input: {reason}"))),
-        PluginError::Config(reason) => Outcome::Failed(host.scrub(&format!("configuration error: {reason}"))),
-        PluginError::Unsupported(reason) => Outcome::Failed(host.scrub(&format!("unsupported: {reason}"))),
+        PluginError::InvalidInput(_) | PluginError::Config(_) | PluginError::Unsupported(_) => Outcome::Failed(message),
     }
 }
 

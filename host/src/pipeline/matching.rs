@@ -16,7 +16,7 @@
 
 use super::index::Keyed;
 use super::merge::Sources;
-use super::validate::BIRTH_DATE_DISAGREES;
+use super::validate::{BIRTH_DATE_DISAGREES, Findings};
 use crate::store::practitioners::MatchKeys;
 use crate::store::review::Pin;
 use crate::store::{StoreError, Tx};
@@ -231,18 +231,27 @@ impl Known {
         {
             return Decision::Hold(existing.id.clone(), Ambiguity::SameNameBirth);
         }
-        match (creates, &row.findings.inactive_str) {
-            (CreatePolicy::Never, _) => Decision::Reject(
-                "matches no stored practitioner, and this connector's records only update practitioners others \
-                 made (creates_practitioners = never)"
-                    .into(),
-            ),
-            (CreatePolicy::WithActiveStr, Some(reason)) => Decision::Reject(format!(
-                "{reason}: it matches no stored practitioner, and this connector creates practitioners only from \
-                 records with an active STR (creates_practitioners = with-active-str)"
-            )),
-            _ => Decision::Create(uuid::Uuid::now_v7().to_string()),
+        match creation_refusal(creates, &row.findings) {
+            Some(reason) => Decision::Reject(reason),
+            None => Decision::Create(uuid::Uuid::now_v7().to_string()),
         }
+    }
+}
+
+/// Why a valid row that matches nobody may not create a practitioner under its connector's
+/// creation policy, if it may not.
+pub(super) fn creation_refusal(creates: CreatePolicy, findings: &Findings) -> Option<String> {
+    match (creates, &findings.inactive_str) {
+        (CreatePolicy::Never, _) => Some(
+            "matches no stored practitioner, and this connector's records only update practitioners others made \
+             (creates_practitioners = never)"
+                .into(),
+        ),
+        (CreatePolicy::WithActiveStr, Some(reason)) => Some(format!(
+            "{reason}: it matches no stored practitioner, and this connector creates practitioners only from records \
+             with an active STR (creates_practitioners = with-active-str)"
+        )),
+        _ => None,
     }
 }
 

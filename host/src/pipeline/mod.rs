@@ -220,6 +220,26 @@ impl Pipeline {
     }
 }
 
+/// Why the hub would refuse `record` from a connector with creation policy `creates` were
+/// nobody stored yet: the boundary check, the record's own rules, then whether it may create
+/// a practitioner. What `hub plugin run` reports, with nothing stored; a record refused only
+/// by the policy is taken once it matches a person another connector made.
+pub fn refusal(
+    record: &CanonicalRecord,
+    quotas: &crate::runtime::Quotas,
+    creates: hub_registry::CreatePolicy,
+    today: chrono::NaiveDate,
+) -> Option<String> {
+    boundary::check(record, quotas).err().or_else(|| match record {
+        CanonicalRecord::Practitioner(p) => match validate::practitioner(p, today) {
+            Ok(findings) => matching::creation_refusal(creates, &findings),
+            Err(reason) => Some(reason),
+        },
+        CanonicalRecord::Account(a) => accounts::validate(a).err(),
+        CanonicalRecord::Observation(o) => observations::validate(o).err(),
+    })
+}
+
 /// Runs CPU work of a batch (validating, indexing, merging and sealing 500 rows takes tens of
 /// milliseconds) on the blocking pool, so it never holds one of the async threads that the
 /// API, the webhook inbox and MQTT ingest share (two on this machine).

@@ -41,6 +41,17 @@ impl PluginError {
         | Self::Unsupported(reason)) = self;
         reason
     }
+
+    /// What kind of failure this is, in words: what a run's error starts with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "external system unavailable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::InvalidInput(_) => "invalid input",
+            Self::Config(_) => "configuration error",
+            Self::Unsupported(_) => "unsupported",
+        }
+    }
 }
 
 /// The contract versions this host runs, oldest first. A minor version only adds (0.2.1 adds
