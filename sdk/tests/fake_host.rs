@@ -127,6 +127,9 @@ fn the_integrator_guide_shows_this_files_code() {
         .collect();
     assert!(blocks.len() >= 2, "the guide has its code blocks");
     for block in blocks {
-        assert!(this_file.contains(block), "docs/plugins.md shows code this test does not run:\n{block}");
+        assert!(
+            this_file.contains(block),
+            "docs/plugins.md shows code this test does not run:\n{block}"
+        );
     }
 }
