@@ -376,6 +376,7 @@ impl Taken {
                 .filter(|s| known.holder(s).is_none())
                 .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
+            let identity = index::Identity::new(&k.record, k.indexes);
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
                 connector_id: source.connector_id.to_string(),
@@ -384,7 +385,8 @@ impl Taken {
             };
             let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
-            let mut row = seal::practitioner(&cipher, blind, &id, &golden, &provenance, now);
+            let indexes = identity.indexes_of(blind, &golden);
+            let mut row = seal::practitioner(&cipher, blind, &id, &golden, indexes, &provenance, now);
             if let Some((str_index, number)) = new_str {
                 strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
                 known.remember_str(str_index, &id);
@@ -434,5 +436,64 @@ impl Taken {
             reject_rows,
             rejected,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Practitioner;
+    use hub_registry::CreatePolicy;
+
+    /// A cell's text between backticks.
+    fn code(cell: &str) -> &str {
+        cell.trim().trim_start_matches('`').trim_end_matches('`')
+    }
+
+    /// `"<5000 × a>"` as 5000 a's: long values written short in the docs.
+    fn expand(value: &mut serde_json::Value) {
+        if let Some(text) = value.as_str()
+            && let Some((count, c)) = text
+                .strip_prefix('<')
+                .and_then(|t| t.strip_suffix('>'))
+                .and_then(|t| t.split_once(" × "))
+        {
+            *value = c.repeat(count.parse().expect("a count")).into();
+        }
+    }
+
+    #[test]
+    fn every_rule_in_docs_validation_md_refuses_its_example_with_its_reason() {
+        let doc = include_str!("../../../docs/validation.md");
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let sample = serde_json::to_value(Practitioner::sample()).unwrap();
+        let accepted = CanonicalRecord::Practitioner(Practitioner::sample());
+        let quotas = crate::runtime::Quotas::default();
+        assert_eq!(refusal(&accepted, &quotas, CreatePolicy::WithActiveStr, today), None);
+        let mut rules = 0;
+        for line in doc.lines().filter(|l| l.starts_with("| ") && l.contains("| `{")) {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let (example, reason) = (code(cells[1]), code(cells[2].trim_end_matches(" |")));
+            let mut record = sample.clone();
+            let changes: serde_json::Value = serde_json::from_str(example).expect("the example is JSON");
+            for (field, value) in changes.as_object().unwrap() {
+                let mut value = value.clone();
+                expand(&mut value);
+                record[field] = value;
+            }
+            let record: Practitioner = serde_json::from_value(record).expect("the example is a practitioner");
+            let refused = refusal(
+                &CanonicalRecord::Practitioner(record),
+                &quotas,
+                CreatePolicy::WithActiveStr,
+                today,
+            );
+            assert!(
+                refused.as_deref().is_some_and(|r| r.starts_with(reason)),
+                "docs/validation.md: {example} is refused with {refused:?}, not {reason:?}"
+            );
+            rules += 1;
+        }
+        assert!(rules >= 20, "the tables were read: {rules} rules");
     }
 }

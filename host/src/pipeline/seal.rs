@@ -14,12 +14,13 @@ use crate::store::practitioners::{SealedContribution, SealedPractitioner, Sealed
 use crate::store::rejects::RejectRecord;
 use crate::store::review::Candidate;
 
-/// The golden record `p` as the practitioners row `id`.
+/// The golden record `p`, with its blind `indexes`, as the practitioners row `id`.
 pub(super) fn practitioner(
     cipher: &FieldCipher,
     blind: &BlindIndexer,
     id: &str,
     p: &Practitioner,
+    indexes: index::Indexes,
     provenance: &Provenance,
     now: Timestamp,
 ) -> SealedPractitioner {
@@ -34,7 +35,6 @@ pub(super) fn practitioner(
         "employments": p.employments,
         "educations": p.educations,
     });
-    let indexes = index::indexes(blind, p);
     SealedPractitioner {
         id: id.to_string(),
         str_index: indexes.str_index,
