@@ -6,11 +6,13 @@
 //! toolchain when missing, since `rust-toolchain.toml` alone does not install it when
 //! `RUSTUP_AUTO_INSTALL=0`.
 
+#[path = "src/toolchain.rs"]
+mod toolchain;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const TARGET: &str = "wasm32-wasip2";
+use toolchain::WASM_TARGET as TARGET;
 /// Every plugin crate the build produces: bundled connectors first, then test fixtures.
 const PLUGINS: &[&str] = &[
     "regnakes-plugin",
@@ -34,8 +36,12 @@ fn main() {
         println!("cargo:rerun-if-changed=../{input}");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/toolchain.rs");
 
-    ensure_target();
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Err(problem) = toolchain::ensure_wasm_target(&rustc, env::var("RUSTUP_TOOLCHAIN").ok().as_deref()) {
+        panic!("{problem}");
+    }
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -48,34 +54,6 @@ fn main() {
         assert!(wasm.exists(), "plugin build finished but {} is missing", wasm.display());
     }
     println!("cargo:rustc-env=HUB_PLUGIN_ARTIFACTS={}", artifacts.display());
-}
-
-/// Adds the wasm32-wasip2 standard library to the active toolchain when it is missing.
-fn ensure_target() {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(sysroot) = &sysroot
-        && sysroot.join("lib/rustlib").join(TARGET).exists()
-    {
-        return;
-    }
-    let mut rustup = Command::new("rustup");
-    rustup.args(["target", "add", TARGET]);
-    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
-        rustup.args(["--toolchain", &toolchain]);
-    }
-    let status = rustup.status().unwrap_or_else(|e| {
-        panic!("the {TARGET} target is missing and rustup could not be run ({e}); install it with `rustup target add {TARGET}`")
-    });
-    assert!(
-        status.success(),
-        "`rustup target add {TARGET}` failed; run it by hand and build again"
-    );
 }
 
 fn build_plugins(root: &Path, target_dir: &Path) {

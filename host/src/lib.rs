@@ -35,6 +35,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod toolchain;
 pub mod triggers;
 pub mod vault;
 pub mod webhooks;

@@ -7,141 +7,17 @@
 
 #[path = "common/database.rs"]
 mod database;
+#[path = "common/process.rs"]
+mod process;
 
+use process::{Api, HubProcess, api, hub_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 
-const ADMIN_KEY: &str = "crash-test-admin-key-0123456789abcdef";
 const DOCTORS: usize = 240;
 const TRAINING: &str = "Pelatihan Pasca Insiden";
-
-struct HubProcess {
-    child: Child,
-}
-
-impl HubProcess {
-    /// `hub serve` with `config`; waits until it answers `/readyz`.
-    async fn start(config: &Path, url: &str) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_hub"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("HUB_ADMIN_KEY", ADMIN_KEY)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("starts the hub binary");
-        let hub = Self { child };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = client.get(format!("{url}/readyz")).send().await
-                && response.status().is_success()
-            {
-                return hub;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the hub at {url} did not become ready within 30 s");
-    }
-
-    /// SIGKILL: no shutdown, no handing back of jobs.
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Every page of a list endpoint (`path` has a query string already).
-    async fn all_pages(&self, path: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let (status, page) = self
-                .call(reqwest::Method::GET, &format!("{path}&limit=500{cursor}"), None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            items.extend(page["items"].as_array().unwrap().iter().cloned());
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = format!("&cursor={next}"),
-                None => return items,
-            }
-        }
-    }
-
-    /// The connector's jobs of `kind`, once none is queued or running.
-    async fn settled_jobs(&self, connector: &str, kind: &str) -> Vec<Value> {
-        loop {
-            let jobs = self
-                .all_pages(&format!("/api/v1/jobs?connector_id={connector}&kind={kind}"))
-                .await;
-            if jobs.iter().all(|j| j["status"] == "succeeded" || j["status"] == "dead") {
-                return jobs;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn create(&self, path: &str, body: Value) -> Value {
-        let (status, created) = self.call(reqwest::Method::POST, path, Some(body)).await;
-        assert!(status.is_success(), "POST {path}: {status} {created}");
-        created
-    }
-}
-
-/// A `hub.toml` in `dir` for a hub on a free port (short job leases, fast polling, then
-/// `extra`); returns its path and the hub's URL.
-fn hub_config(dir: &Path, database_url: Option<&str>, extra: &str) -> (std::path::PathBuf, String) {
-    let url = format!("http://127.0.0.1:{}", free_port());
-    let database = database_url
-        .map(|u| format!("database_url = {u:?}\n"))
-        .unwrap_or_default();
-    let config = dir.join(format!("hub-{}.toml", url.rsplit(':').next().unwrap()));
-    std::fs::write(
-        &config,
-        format!(
-            "listen = {:?}\ndata_dir = {:?}\n{database}\n[jobs]\nlease_secs = 3\npoll_ms = 50\n{extra}",
-            url.trim_start_matches("http://"),
-            dir.join("data")
-        ),
-    )
-    .unwrap();
-    (config, url)
-}
-
-fn api(url: &str) -> Api {
-    Api {
-        http: reqwest::Client::new(),
-        url: url.to_string(),
-    }
-}
 
 /// SQLite, and PostgreSQL (a fresh database) when `HUB_TEST_DATABASE_URL` is set, as it must
 /// be in CI.
@@ -157,14 +33,6 @@ async fn databases() -> Vec<Option<String>> {
             vec![None]
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod regnakes;
 pub mod sisdmk;
 pub mod sso;
+pub mod staff;
 
 pub use faults::Faults;
 pub use iot::{IotConfig, IotSim};
@@ -25,6 +26,7 @@ pub use population::Population;
 pub use regnakes::{RegnakesConfig, RegnakesSim};
 pub use sisdmk::{SisdmkConfig, SisdmkSim};
 pub use sso::{SsoConfig, SsoSim};
+pub use staff::{StaffConfig, StaffSim};
 
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

@@ -9,4 +9,5 @@ pub mod demo;
 pub mod keys;
 pub mod offline;
 pub mod plugin;
+pub mod plugin_crate;
 pub mod plugin_run;

@@ -1,6 +1,6 @@
-//! `hub plugin keygen | package | publish | run | reference`: publisher keys, signed
-//! packages, registries, a plugin run here storing nothing (`plugin_run.rs`), and the
-//! manifest's reference.
+//! `hub plugin new | build | run | keygen | package | publish | reference`: a connector's own
+//! crate (`plugin_crate.rs`), a plugin run here storing nothing (`plugin_run.rs`), publisher
+//! keys, signed packages, registries, and the manifest's reference.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Create a connector's own crate from a template (pull, webhook or mqtt), outside this
+    /// repository, with a native test and a README.
+    New(super::plugin_crate::NewArgs),
+    /// Build a connector's crate for wasm32-wasip2 and check the component and manifest as the
+    /// hub checks them on install.
+    Build(super::plugin_crate::BuildArgs),
     /// Create a publisher signing key; prints its public key for the hub's trusted_keys.
     Keygen {
         /// Where to write the private key (mode 0600; refuses to overwrite).
@@ -78,6 +84,8 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             std::fs::write(&path, package.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
             println!("{} {} signed by {}", path.display(), package.digest(), key.public_key());
         }
+        PluginCommand::New(args) => super::plugin_crate::new(args)?,
+        PluginCommand::Build(args) => super::plugin_crate::build(args).await?,
         PluginCommand::Run(args) => super::plugin_run::run(args).await?,
         PluginCommand::Reference => print!("{}", hub::config::reference::manifest_markdown()),
         PluginCommand::Publish { package, registry } => {
@@ -92,7 +100,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
 
 /// Refuses what the hub would refuse on install: a component that is not one, does not link
 /// against this hub, or exports another contract than its manifest names.
-async fn check_runnable(package: &Package) -> anyhow::Result<()> {
+pub(super) async fn check_runnable(package: &Package) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir().context("creating a scratch compile cache")?;
     let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), scratch.path().into())?;
     hub::manager::check_runnable(&runtime, package).await?;
