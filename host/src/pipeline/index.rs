@@ -59,37 +59,6 @@ pub(super) fn indexes(blind: &BlindIndexer, p: &Practitioner) -> Indexes {
     }
 }
 
-/// A record's identity fields and the indexes made of them. Its golden record mostly says
-/// the same (always, for a person one source knows), and then has the same indexes: they are
-/// made once, not again for the golden record (two normalizations and four HMACs a record).
-pub(super) struct Identity {
-    fields: [Option<String>; 5],
-    indexes: Indexes,
-}
-
-impl Identity {
-    pub fn new(record: &Practitioner, indexes: Indexes) -> Self {
-        Self {
-            fields: identity_fields(record),
-            indexes,
-        }
-    }
-
-    /// The indexes of `p`: these, when its identity fields are the record's.
-    pub fn indexes_of(self, blind: &BlindIndexer, p: &Practitioner) -> Indexes {
-        if identity_fields(p) == self.fields {
-            self.indexes
-        } else {
-            indexes(blind, p)
-        }
-    }
-}
-
-/// What the indexes are made of.
-fn identity_fields(p: &Practitioner) -> [Option<String>; 5] {
-    [&p.nik, &p.str_number, &p.full_name, &p.birth_date, &p.birth_place].map(Clone::clone)
-}
-
 /// `(match_index, twin_index)`: the keys made of a name and birth place, normalized once
 /// for both. The fallback tier's (seed 002: name, NIK and birth place) and the review key
 /// (name, birth date and birth place).

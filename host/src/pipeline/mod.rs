@@ -376,7 +376,6 @@ impl Taken {
                 .filter(|s| known.holder(s).is_none())
                 .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
-            let identity = index::Identity::new(&k.record, k.indexes);
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
                 connector_id: source.connector_id.to_string(),
@@ -385,7 +384,7 @@ impl Taken {
             };
             let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
-            let indexes = identity.indexes_of(blind, &golden);
+            let indexes = index::indexes(blind, &golden);
             let mut row = seal::practitioner(&cipher, blind, &id, &golden, indexes, &provenance, now);
             if let Some((str_index, number)) = new_str {
                 strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
