@@ -157,6 +157,8 @@ async fn sync_stores_encrypted_records_and_updates_without_duplicating() {
             refused["detail"].as_str().unwrap().contains("cursor_bytes"),
             "{refused}"
         );
+        let (status, refused) = hub.post(&reset_path, json!({ "cursor": "a\u{0}b" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
         let audit = hub.all_pages("/api/v1/audit").await;
         let resets = audit.iter().filter(|e| e["action"] == "connector.cursor.reset").count();
         assert_eq!(resets, 2, "each reset is audited, the refused one not");

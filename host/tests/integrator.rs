@@ -7,6 +7,7 @@
 //! test resolves nothing new, and into one scratch target directory of their own (the outer
 //! cargo holds the lock on this workspace's).
 
+mod common;
 #[path = "common/process.rs"]
 mod process;
 
@@ -19,17 +20,7 @@ use std::time::Duration;
 
 /// `hub <args>` with the generated crates' target directory; its success and output.
 fn hub(target: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(args)
-        .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("runs the hub binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    common::run_hub_with(args, &[("CARGO_TARGET_DIR", target)])
 }
 
 /// `hub plugin new NAME --template TEMPLATE`, then `cargo test` and `hub plugin build` in it;

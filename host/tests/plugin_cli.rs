@@ -11,6 +11,24 @@ fn hub(args: &[&str]) -> String {
     text
 }
 
+/// `hub plugin package` of `dir`'s plugin.toml and component.wasm, signed with its
+/// publisher.key, into `dir/dist`.
+fn package(dir: &std::path::Path) -> (bool, String) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    common::run_hub(&[
+        "plugin",
+        "package",
+        "--manifest",
+        &path("plugin.toml"),
+        "--component",
+        &path("component.wasm"),
+        "--key",
+        &path("publisher.key"),
+        "--out",
+        &path("dist"),
+    ])
+}
+
 #[test]
 fn keygen_package_publish_produce_a_trusted_package_in_the_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,18 +49,8 @@ fn keygen_package_publish_produce_a_trusted_package_in_the_index() {
 
     std::fs::write(path("plugin.toml"), hub::bundled::REGNAKES.manifest).unwrap();
     std::fs::write(path("component.wasm"), hub::bundled::REGNAKES.component).unwrap();
-    hub(&[
-        "plugin",
-        "package",
-        "--manifest",
-        &path("plugin.toml"),
-        "--component",
-        &path("component.wasm"),
-        "--key",
-        &path("publisher.key"),
-        "--out",
-        &path("dist"),
-    ]);
+    let (ok, text) = package(dir.path());
+    assert!(ok, "{text}");
     hub(&[
         "plugin",
         "publish",
@@ -73,31 +81,20 @@ fn package_refuses_what_the_hub_would_refuse_each_with_its_own_reason() {
     let path = |name: &str| dir.path().join(name).display().to_string();
     hub(&["plugin", "keygen", "--out", &path("publisher.key")]);
     let manifest = hub::bundled::REGNAKES.manifest;
-    let package = |manifest: &str, component: &[u8]| {
+    let refused = |manifest: &str, component: &[u8]| {
         std::fs::write(path("plugin.toml"), manifest).unwrap();
         std::fs::write(path("component.wasm"), component).unwrap();
-        let (ok, text) = common::run_hub(&[
-            "plugin",
-            "package",
-            "--manifest",
-            &path("plugin.toml"),
-            "--component",
-            &path("component.wasm"),
-            "--key",
-            &path("publisher.key"),
-            "--out",
-            &path("dist"),
-        ]);
+        let (ok, text) = package(dir.path());
         assert!(!ok, "refused: {text}");
         assert!(!dir.path().join("dist").exists(), "nothing is signed or written");
         text
     };
 
-    let junk = package(manifest, b"#!/bin/sh\necho not a plugin\n");
+    let junk = refused(manifest, b"#!/bin/sh\necho not a plugin\n");
     assert!(junk.contains("is not WebAssembly"), "{junk}");
-    let module = package(manifest, b"\0asm\x01\0\0\0");
+    let module = refused(manifest, b"\0asm\x01\0\0\0");
     assert!(module.contains("core WebAssembly module, not a component"), "{module}");
-    let contract = package(
+    let contract = refused(
         &manifest.replace("contract = \"0.2.1\"", "contract = \"0.2.0\""),
         hub::bundled::REGNAKES.component,
     );
@@ -105,12 +102,12 @@ fn package_refuses_what_the_hub_would_refuse_each_with_its_own_reason() {
         contract.contains("says contract 0.2.0 but the component exports contract 0.2.1"),
         "{contract}"
     );
-    let unsupported = package(
+    let unsupported = refused(
         &manifest.replace("contract = \"0.2.1\"", "contract = \"9.0.0\""),
         hub::bundled::REGNAKES.component,
     );
     assert!(unsupported.contains("cannot run"), "{unsupported}");
-    let bad_name = package(
+    let bad_name = refused(
         &manifest.replace("name = \"regnakes\"", "name = \"Reg Nakes\""),
         hub::bundled::REGNAKES.component,
     );

@@ -28,7 +28,15 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
                     config.display()
                 );
             }
-            let loaded = HubConfig::load(Some(&config))?;
+            let mut loaded = HubConfig::load(Some(&config))?;
+            // A database password is a secret too.
+            if let Some(url) = loaded.database_url.as_deref()
+                && let Ok(mut parsed) = reqwest::Url::parse(url)
+                && parsed.password().is_some()
+            {
+                let _ = parsed.set_password(Some("hidden"));
+                loaded.database_url = Some(parsed.to_string());
+            }
             println!(
                 "# {} is valid; the settings in effect, secrets left out:",
                 config.display()

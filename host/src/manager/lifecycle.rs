@@ -232,6 +232,11 @@ impl Manager {
             )));
         }
         if let Some(cursor) = &reset.cursor {
+            if cursor.contains('\0') {
+                return Err(ManagerError::invalid(
+                    "the cursor contains a NUL character, which no saved cursor can hold",
+                ));
+            }
             let quotas = self.runs().quotas_of(&record).map_err(ManagerError::invalid)?;
             if cursor.len() > quotas.cursor_bytes as usize {
                 return Err(ManagerError::invalid(format!(

@@ -230,9 +230,9 @@ where
             "SELECT found.* FROM (SELECT DISTINCT key FROM unnest($1) AS keys (key)) keys \
              CROSS JOIN LATERAL ({select} WHERE {column} = keys.key OFFSET 0) found"
         )))
-            .bind(keys)
-            .fetch_all(&mut **tx)
-            .await?),
+        .bind(keys)
+        .fetch_all(&mut **tx)
+        .await?),
     }
 }
 
