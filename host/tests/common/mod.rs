@@ -1,4 +1,6 @@
 //! Running the `hub` binary as an operator does, for the CLI tests.
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
 
 use std::process::Command;
 
