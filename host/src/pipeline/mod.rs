@@ -131,12 +131,13 @@ impl Pipeline {
     pub async fn store(&self, source: BatchSource<'_>, prepared: Preparing) -> Result<BatchOutcome, StoreError> {
         // A try after a conflict succeeds unless yet another writer created one more of the
         // batch's people meanwhile: two hubs working the webhooks of 60 people beside a sync
-        // of the same 60 needed more than 3 back-to-back tries in CI. Short jittered pauses
-        // (10, 20, 40, 80 ms ±25 %) spread the writers apart.
+        // of the same 60 needed more than 3 back-to-back tries in CI, and once (2026-12-01)
+        // more than 5, failing that sync's attempt. Short jittered pauses (10, 20, 40, 80,
+        // 160, 200, 200 ms ±25 %, 0.7 s in all) spread the writers apart.
         const CONFLICTS: crate::jobs::RetryPolicy = crate::jobs::RetryPolicy {
             base_delay_ms: 10,
             max_delay_ms: 200,
-            default_attempts: 5,
+            default_attempts: 8,
         };
         let taken = prepared
             .0
