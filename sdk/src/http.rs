@@ -125,41 +125,23 @@ impl HttpClient {
             fields.push(("authorization".into(), format!("Bearer {token}").into_bytes()));
         }
         let path = format!("{}{}", self.base_path, path_and_query);
-        self.exchange(method, &path, fields, body)
-    }
-
-    /// The request on the wire, through `wasi:http`.
-    #[cfg(target_arch = "wasm32")]
-    fn exchange(
-        &self,
-        method: &Method,
-        path: &str,
-        fields: Vec<(String, Vec<u8>)>,
-        body: Option<&[u8]>,
-    ) -> Result<Response, Error> {
-        wasi::exchange(&self.scheme, &self.authority, method, path, fields, body)
-    }
-
-    /// The request handed to the [`crate::testing::FakeHost`] of a native test.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn exchange(
-        &self,
-        method: &Method,
-        path: &str,
-        fields: Vec<(String, Vec<u8>)>,
-        body: Option<&[u8]>,
-    ) -> Result<Response, Error> {
-        let scheme = match &self.scheme {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-            Scheme::Other(other) => other.as_str(),
-        };
-        crate::testing::exchange(crate::testing::Request {
-            method: method_name(method).to_string(),
-            url: format!("{scheme}://{}{path}", self.authority),
-            headers: fields,
-            body: body.unwrap_or_default().to_vec(),
-        })
+        // On the wire through `wasi:http`; natively, to the test's `testing::FakeHost`.
+        #[cfg(target_arch = "wasm32")]
+        return wasi::exchange(&self.scheme, &self.authority, method, &path, fields, body);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let scheme = match &self.scheme {
+                Scheme::Http => "http",
+                Scheme::Https => "https",
+                Scheme::Other(other) => other.as_str(),
+            };
+            crate::testing::exchange(crate::testing::Request {
+                method: method_name(method).to_string(),
+                url: format!("{scheme}://{}{path}", self.authority),
+                headers: fields,
+                body: body.unwrap_or_default().to_vec(),
+            })
+        }
     }
 }
 
