@@ -98,13 +98,24 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A package loaded as the hub would load it, in a runtime with a scratch compile cache.
+pub(super) struct Loaded {
+    pub runtime: hub::runtime::Runtime,
+    pub plugin: std::sync::Arc<hub::runtime::LoadedPlugin>,
+    _cache: tempfile::TempDir,
+}
+
 /// Refuses what the hub would refuse on install: a component that is not one, does not link
 /// against this hub, or exports another contract than its manifest names.
-pub(super) async fn check_runnable(package: &Package) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir().context("creating a scratch compile cache")?;
-    let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), scratch.path().into())?;
-    hub::manager::check_runnable(&runtime, package).await?;
-    Ok(())
+pub(super) async fn check_runnable(package: &Package) -> anyhow::Result<Loaded> {
+    let cache = tempfile::tempdir().context("creating a scratch compile cache")?;
+    let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), cache.path().into())?;
+    let plugin = hub::manager::check_runnable(&runtime, package).await?;
+    Ok(Loaded {
+        runtime,
+        plugin,
+        _cache: cache,
+    })
 }
 
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {

@@ -12,8 +12,8 @@ use hub::manager::credentials::TokenCache;
 use hub::model::CanonicalRecord;
 use hub::runtime::state::CURSOR_KEY;
 use hub::runtime::{
-    Backends, EmitOutcome, JobSpec, Limits, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, Runtime,
-    SecretSource, StateStore, SyncRequest, TokenSource,
+    Backends, EmitOutcome, JobSpec, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, SecretSource,
+    StateStore, SyncRequest, TokenSource,
 };
 use hub_registry::Package;
 use std::collections::BTreeMap;
@@ -91,9 +91,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => BTreeMap::new(),
     };
 
-    let scratch = tempfile::tempdir().context("creating a scratch compile cache")?;
-    let runtime = Runtime::new(Limits::default(), scratch.path().into())?;
-    let plugin = hub::manager::check_runnable(&runtime, &package).await?;
+    let super::plugin::Loaded { runtime, plugin, .. } = super::plugin::check_runnable(&package).await?;
     let dry = Arc::new(DryRun {
         quotas: Quotas::default(),
         creates: manifest.creates_practitioners,
@@ -191,16 +189,13 @@ impl RecordSink for DryRun {
         for (index, record) in batch.iter().enumerate() {
             let reason = hub::pipeline::refusal(record, &self.quotas, self.creates, today);
             let json = serde_json::to_string(record).expect("records serialize");
-            match &reason {
-                Some(reason) => {
-                    println!("{json}");
-                    eprintln!("  refused, record {}: {reason}", emitted.len() + 1);
-                    rejected.push(RejectedRow {
-                        index: index as u32,
-                        reason: reason.clone(),
-                    });
-                }
-                None => println!("{json}"),
+            println!("{json}");
+            if let Some(reason) = &reason {
+                eprintln!("  refused, record {}: {reason}", emitted.len() + 1);
+                rejected.push(RejectedRow {
+                    index: index as u32,
+                    reason: reason.clone(),
+                });
             }
             emitted.push((json, reason));
         }
