@@ -1,12 +1,17 @@
-//! The wasm32-wasip2 target of the Rust toolchain: what the build script needs to build the
-//! bundled plugins, and `hub plugin build` an integrator's. Shared by both (`build.rs`
-//! includes this file), so they add the target the same way.
+//! The toolchains plugins are built with: the wasm32-wasip2 target of the Rust toolchain —
+//! what the build script needs to build the bundled plugins, and `hub plugin build` an
+//! integrator's; shared by both (`build.rs` includes this file), so they add the target the
+//! same way — and componentize-py for connectors in Python.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 /// The target plugins are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The componentize-py release (PyPI) Python connectors are built and tested with.
+#[allow(dead_code, reason = "build.rs includes this file and builds no Python")]
+pub const COMPONENTIZE_PY: &str = "0.25.1";
 
 /// Adds the wasm32-wasip2 standard library to the toolchain `rustc` belongs to when it is
 /// missing (`rust-toolchain.toml` alone does not install it when `RUSTUP_AUTO_INSTALL=0`).

@@ -26,6 +26,13 @@
 //!
 //! A request the test gave no answer for fails with a `config` error naming it, so a test
 //! never reaches the network by mistake.
+//!
+//! A [`Cassette`] recorded by `hub plugin run --record` answers as the real system did:
+//! [`replay_all`] replays every one in a directory through a connector's `sync`.
+
+mod cassette;
+
+pub use cassette::{Cassette, replay_all};
 
 use crate::http::Response;
 use crate::{CanonicalRecord, EmitOutcome, Error, RejectedRow, SyncRequest};

@@ -19,6 +19,11 @@ pub fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
+enum Payload<'a> {
+    Json(&'a Value),
+    Bytes(Vec<u8>),
+}
+
 pub struct Client {
     http: reqwest::Client,
     api: ApiArgs,
@@ -45,17 +50,36 @@ impl Client {
 
     /// POSTs the JSON `body`, as [`Client::call`].
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.request(reqwest::Method::POST, path, Some(body)).await
+        self.request(reqwest::Method::POST, path, Some(Payload::Json(body)))
+            .await
     }
 
-    async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    /// Sends `method` with the JSON `body`, as [`Client::call`].
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.request(method, path, Some(Payload::Json(body))).await
+    }
+
+    /// POSTs `bytes` as `application/octet-stream` (a package), as [`Client::call`].
+    pub async fn upload(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        self.request(reqwest::Method::POST, path, Some(Payload::Bytes(bytes)))
+            .await
+    }
+
+    async fn request(&self, method: reqwest::Method, path: &str, body: Option<Payload<'_>>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.api.api.trim_end_matches('/'));
         let mut request = self
             .http
             .request(method.clone(), &url)
             .bearer_auth(self.api.key.as_deref().unwrap_or_default());
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Some(Payload::Json(body)) => request = request.json(body),
+            Some(Payload::Bytes(bytes)) => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .timeout(std::time::Duration::from_secs(300))
+                    .body(bytes)
+            }
+            None => {}
         }
         let response = request
             .send()

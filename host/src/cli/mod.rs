@@ -10,4 +10,5 @@ pub mod keys;
 pub mod offline;
 pub mod plugin;
 pub mod plugin_crate;
+pub mod plugin_dev;
 pub mod plugin_run;

@@ -1,6 +1,7 @@
-//! `hub plugin new | build | run | keygen | package | publish | reference`: a connector's own
-//! crate (`plugin_crate.rs`), a plugin run here storing nothing (`plugin_run.rs`), publisher
-//! keys, signed packages, registries, and the manifest's reference.
+//! `hub plugin new | build | run | test | dev | wit | keygen | package | publish | reference`:
+//! a connector's own crate (`plugin_crate.rs`), a plugin run here storing nothing or replayed
+//! from a cassette (`plugin_run.rs`), the dev loop against a local hub (`plugin_dev.rs`), the
+//! contract's WIT, publisher keys, signed packages, registries, and the manifest's reference.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -40,6 +41,19 @@ pub enum PluginCommand {
     /// its record checks, storing nothing: prints the records, what the hub would refuse and
     /// why, the log and the cursor.
     Run(super::plugin_run::RunArgs),
+    /// Replay cassettes recorded by `hub plugin run --record`, offline, and fail when the
+    /// plugin no longer emits the same records, refusals and cursor.
+    Test(super::plugin_run::TestArgs),
+    /// Build, install into a local dev hub unsigned under a fresh `-dev.N` version, move a
+    /// connector to it (and run it with --run), then again on every change of the sources.
+    Dev(super::plugin_dev::DevArgs),
+    /// Write the WIT of the contract this hub speaks (`connector.wit` and its wasi deps), to
+    /// generate a plugin's bindings in any language.
+    Wit {
+        /// The directory to write into.
+        #[arg(long, default_value = "wit")]
+        out: PathBuf,
+    },
     /// Print every plugin.toml field with its type, default and rules (Markdown;
     /// docs/plugin-toml.md is this output).
     Reference,
@@ -87,6 +101,16 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::New(args) => super::plugin_crate::new(args)?,
         PluginCommand::Build(args) => super::plugin_crate::build(args).await?,
         PluginCommand::Run(args) => super::plugin_run::run(args).await?,
+        PluginCommand::Test(args) => super::plugin_run::test(args).await?,
+        PluginCommand::Dev(args) => super::plugin_dev::dev(args).await?,
+        PluginCommand::Wit { out } => {
+            hub::runtime::bindings::write_wit(&out).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "Wrote the healthforce:hub@{} WIT to {} (world `connector`)",
+                hub::runtime::bindings::CONTRACT,
+                out.display()
+            );
+        }
         PluginCommand::Reference => print!("{}", hub::config::reference::manifest_markdown()),
         PluginCommand::Publish { package, registry } => {
             let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
@@ -98,24 +122,49 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A package loaded as the hub would load it, in a runtime with a scratch compile cache.
+/// A package loaded as the hub would load it, in a runtime of its own.
 pub(super) struct Loaded {
     pub runtime: hub::runtime::Runtime,
     pub plugin: std::sync::Arc<hub::runtime::LoadedPlugin>,
-    _cache: tempfile::TempDir,
 }
+
+/// Compiled components the CLI keeps, newest first: a Python component takes tens of seconds
+/// to compile, and `build`, `run`, `test` and `package` of one version compile it once.
+const CACHED_COMPILES: usize = 16;
 
 /// Refuses what the hub would refuse on install: a component that is not one, does not link
 /// against this hub, or exports another contract than its manifest names.
 pub(super) async fn check_runnable(package: &Package) -> anyhow::Result<Loaded> {
-    let cache = tempfile::tempdir().context("creating a scratch compile cache")?;
-    let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), cache.path().into())?;
+    let cache = compile_cache();
+    let runtime = hub::runtime::Runtime::new(hub::runtime::Limits::default(), cache.clone())?;
     let plugin = hub::manager::check_runnable(&runtime, package).await?;
-    Ok(Loaded {
-        runtime,
-        plugin,
-        _cache: cache,
-    })
+    prune(&cache, CACHED_COMPILES);
+    Ok(Loaded { runtime, plugin })
+}
+
+/// The CLI's compile cache: `$XDG_CACHE_HOME/healthforce-hub/compiled`, else under
+/// `~/.cache`, else the temporary directory.
+fn compile_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("healthforce-hub/compiled")
+}
+
+/// Deletes all but the `keep` most recently written entries of the cache at `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            Some((entry.metadata().ok()?.modified().ok()?, entry.path()))
+        })
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, path) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {

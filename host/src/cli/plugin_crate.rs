@@ -1,8 +1,10 @@
 //! `hub plugin new | build`: a connector's own crate, outside this repository. `new` writes
 //! one from a template (pull, webhook or mqtt: the SDK dependency, `plugin.toml`, the code
 //! with a native test against the SDK's fake host, a README); `build` compiles it for
-//! wasm32-wasip2 (adding the target when missing) and checks the component and manifest as
-//! the hub checks them on install, so what builds here installs there.
+//! wasm32-wasip2 (adding the target when missing) — or, for a Python connector (`app.py`
+//! beside `plugin.toml`), with componentize-py against this hub's WIT — and checks the
+//! component and manifest as the hub checks them on install, so what builds here installs
+//! there.
 
 use anyhow::Context;
 use hub_registry::Package;
@@ -65,7 +67,7 @@ pub struct NewArgs {
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
-    /// The plugin's crate, with plugin.toml beside its Cargo.toml.
+    /// The plugin's directory: plugin.toml beside a Cargo.toml, or beside an app.py.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 }
@@ -146,13 +148,55 @@ fn type_name(name: &str) -> String {
 }
 
 pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let dir = &args.dir;
+    let built = build_checked(&args.dir).await?;
+    println!(
+        "{} ({} KiB): {} for contract {}, checked as the hub checks it on install",
+        built.component.display(),
+        built.package.component.len() / 1024,
+        built.package.manifest.id(),
+        built.package.manifest.contract
+    );
+    Ok(())
+}
+
+/// A connector built and checked: its package (unsigned) and where the component is.
+pub(super) struct Built {
+    pub package: Package,
+    pub component: PathBuf,
+}
+
+/// Builds the connector in `dir` (Rust or Python) and checks it as the hub checks a package
+/// on install.
+pub(super) async fn build_checked(dir: &Path) -> anyhow::Result<Built> {
     let manifest_path = dir.join("plugin.toml");
     let manifest_text =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     // The manifest first: a broken one is reported before a long build.
-    hub_registry::Manifest::parse(&manifest_text)
+    let manifest = hub_registry::Manifest::parse(&manifest_text)
         .with_context(|| format!("{} is not a valid plugin manifest", manifest_path.display()))?;
+    let component_path = if dir.join("Cargo.toml").exists() {
+        build_rust(dir)?
+    } else if dir.join(PYTHON_MODULE).exists() {
+        build_python(dir, &manifest.name)?
+    } else {
+        anyhow::bail!(
+            "{} has neither a Cargo.toml (a Rust connector) nor an {PYTHON_MODULE} (a Python one): run the \
+             command in the connector's directory, or give it with --dir",
+            dir.display()
+        );
+    };
+    let component = std::fs::read(&component_path).with_context(|| format!("reading {}", component_path.display()))?;
+    let package = Package::new(&manifest_text, component)?;
+    super::plugin::check_runnable(&package)
+        .await
+        .with_context(|| format!("{} would be refused by the hub", component_path.display()))?;
+    Ok(Built {
+        package,
+        component: component_path,
+    })
+}
+
+fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
     hub::toolchain::ensure_wasm_target("rustc", None).map_err(anyhow::Error::msg)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
@@ -161,21 +205,39 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("running {cargo}"))?;
     anyhow::ensure!(status.success(), "cargo build failed (see its output above)");
-    let component_path = artifact(&cargo, dir)?;
-    let component = std::fs::read(&component_path).with_context(|| format!("reading {}", component_path.display()))?;
-    let size = component.len();
-    let package = Package::new(&manifest_text, component)?;
-    super::plugin::check_runnable(&package)
-        .await
-        .with_context(|| format!("{} would be refused by the hub", component_path.display()))?;
-    println!(
-        "{} ({} KiB): {} for contract {}, checked as the hub checks it on install",
-        component_path.display(),
-        size / 1024,
-        package.manifest.id(),
-        package.manifest.contract
-    );
-    Ok(())
+    artifact(&cargo, dir)
+}
+
+/// The module a Python connector's `WitWorld` class is in.
+const PYTHON_MODULE: &str = "app.py";
+
+/// Builds the Python connector in `dir` with componentize-py against this hub's WIT, into
+/// `dir/target/NAME.wasm`.
+fn build_python(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let target = dir.join("target");
+    let wit = target.join("wit");
+    if wit.exists() {
+        std::fs::remove_dir_all(&wit).with_context(|| format!("removing the old {}", wit.display()))?;
+    }
+    hub::runtime::bindings::write_wit(&wit).with_context(|| format!("writing the hub's WIT to {}", wit.display()))?;
+    let out = target.join(format!("{}.wasm", name.replace('-', "_")));
+    let module = PYTHON_MODULE.trim_end_matches(".py");
+    let status = Command::new("componentize-py")
+        .current_dir(dir)
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "connector", "componentize", module, "-o"])
+        .arg(&out)
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "could not run componentize-py ({e}): install it with `python3 -m pip install \
+                 componentize-py=={}`",
+                hub::toolchain::COMPONENTIZE_PY
+            )
+        })?;
+    anyhow::ensure!(status.success(), "componentize-py failed (see its output above)");
+    Ok(out)
 }
 
 /// The component `cargo build` wrote for the crate in `dir`.

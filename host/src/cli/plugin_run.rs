@@ -1,15 +1,19 @@
-//! `hub plugin run`: a plugin's sync on this machine, against the real endpoints, in the
-//! hub's sandbox (limits, quotas, egress allow-list, host-held credentials), with every
-//! record put through the pipeline's own checks, and nothing stored: it prints the records
-//! the plugin emitted (JSON lines on stdout), which ones the hub would refuse and why, its log
-//! and the cursor it saved. `--state DIR` keeps the state between runs, so a second run
-//! resumes from the first one's cursor.
+//! `hub plugin run` and `hub plugin test`: a plugin's sync on this machine in the hub's
+//! sandbox (limits, quotas, egress allow-list, host-held credentials), with every record put
+//! through the pipeline's own checks, and nothing stored.
+//!
+//! `run` goes to the real endpoints and prints the records the plugin emitted (JSON lines on
+//! stdout), which ones the hub would refuse and why, its log and the cursor it saved;
+//! `--state DIR` keeps the state between runs, so a second run resumes from the first one's
+//! cursor, and `--record FILE` keeps the run as a cassette (`runtime::cassette`). `test`
+//! replays a cassette offline and fails when the plugin no longer produces what was recorded.
 
 use anyhow::Context;
 use futures::future::BoxFuture;
 use hub::manager::CredentialSpec;
 use hub::manager::credentials::TokenCache;
 use hub::model::CanonicalRecord;
+use hub::runtime::cassette::{self, Cassette, Outcome, Player, Recorder, Refusal, Transport};
 use hub::runtime::state::CURSOR_KEY;
 use hub::runtime::{
     Backends, EmitOutcome, JobSpec, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, SecretSource,
@@ -17,11 +21,12 @@ use hub::runtime::{
 };
 use hub_registry::Package;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The plugin to run: its component and manifest.
 #[derive(clap::Args)]
-pub struct RunArgs {
+pub struct PluginArgs {
     /// The component (.wasm) built for wasm32-wasip2.
     #[arg(long)]
     component: PathBuf,
@@ -29,6 +34,15 @@ pub struct RunArgs {
     /// config_schema; its egress hosts are allowed.
     #[arg(long, default_value = "plugin.toml")]
     manifest: PathBuf,
+    /// A host the plugin may call besides its manifest's egress, `host` or `host:port`.
+    #[arg(long = "egress", value_name = "HOST[:PORT]")]
+    egress: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    plugin: PluginArgs,
     /// The connector's config, a JSON file.
     #[arg(long)]
     config: PathBuf,
@@ -39,35 +53,34 @@ pub struct RunArgs {
     /// (the client secret named by a --secret); repeat for more.
     #[arg(long = "credential", value_name = "NAME=TOKEN_URL,CLIENT_ID,SECRET")]
     credentials: Vec<String>,
-    /// A host the plugin may call besides its manifest's egress, `host` or `host:port`.
-    #[arg(long = "egress", value_name = "HOST[:PORT]")]
-    egress: Vec<String>,
     /// Keep the plugin's state (its cursor) in this directory between runs.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Keep this run's HTTP exchanges and results in a cassette file, for `hub plugin test`
+    /// (secret values and tokens are replaced by placeholders).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// The cassette recorded by `hub plugin run --record`; repeat for more.
+    #[arg(long = "cassette", value_name = "FILE", required = true)]
+    cassettes: Vec<PathBuf>,
+    /// Accept what the plugin produces now as the cassette's expected outcome.
+    #[arg(long)]
+    update: bool,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let manifest_text =
-        std::fs::read_to_string(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
-    let component = std::fs::read(&args.component).with_context(|| format!("reading {}", args.component.display()))?;
-    let package = Package::new(&manifest_text, component)
-        .with_context(|| format!("{} is not a valid plugin manifest", args.manifest.display()))?;
-    let manifest = &package.manifest;
+    let plugin = PluginUnderTest::load(&args.plugin).await?;
     let config_text =
         std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
     let config: serde_json::Value =
         serde_json::from_str(&config_text).with_context(|| format!("{} is not JSON", args.config.display()))?;
-    let broken = hub::json_schema::validate(&manifest.config_schema, &config);
-    if !broken.is_empty() {
-        let fields: Vec<String> = broken.iter().map(|e| format!("{} {}", e.pointer, e.message)).collect();
-        anyhow::bail!(
-            "{} breaks the config_schema of {}: {}",
-            args.config.display(),
-            args.manifest.display(),
-            fields.join("; ")
-        );
-    }
+    plugin.check_config(&config, &args.config.display().to_string())?;
     let secrets = pairs(&args.secrets, "--secret")?;
     let mut credentials = BTreeMap::new();
     for (name, spec) in pairs(&args.credentials, "--credential")? {
@@ -90,62 +103,252 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{} is not a state file of `hub plugin run`", file.display()))?,
         _ => BTreeMap::new(),
     };
+    let recorder = args.record.as_ref().map(|_| Recorder::default());
+    let transport = recorder.clone().map_or(Transport::Network, Transport::Record);
+    let today = chrono::Utc::now().date_naive();
+    let dry = DryRun::new(
+        &plugin.package,
+        state,
+        Given::Values { secrets, credentials },
+        today,
+        true,
+    );
+    let started_from = dry.cursor();
+    eprintln!("running {} sync (nothing is stored)", plugin.package.manifest.id());
+    let outcome = plugin.sync(&dry, &config, transport, &[]).await;
 
-    let super::plugin::Loaded { runtime, plugin, .. } = super::plugin::check_runnable(&package).await?;
-    let dry = Arc::new(DryRun {
-        quotas: Quotas::default(),
-        creates: manifest.creates_practitioners,
-        state: Mutex::new(state),
-        granted: manifest.secrets.clone(),
-        secrets,
-        credentials,
-        tokens: TokenCache::new(),
-        emitted: Mutex::default(),
-    });
-    let cursor = dry.state.lock().unwrap().get(CURSOR_KEY).cloned();
-    let egress = manifest.egress.iter().chain(&args.egress).cloned().collect();
-    let spec = JobSpec::new(egress, hex::encode(hub::crypto::random_bytes::<16>()));
-    let request = SyncRequest {
-        run_id: uuid::Uuid::now_v7().to_string(),
-        cursor,
-        config: config.to_string(),
-    };
-    eprintln!("running {} sync (nothing is stored)", manifest.id());
-    let result = runtime.sync(&plugin, spec, Backends::of(dry.clone()), request).await;
-
-    let state = dry.state.lock().unwrap().clone();
     if let (Some(file), Some(dir)) = (&state_file, &args.state) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let state = dry.state.lock().unwrap().clone();
         std::fs::write(file, serde_json::to_string_pretty(&state)?)
             .with_context(|| format!("writing {}", file.display()))?;
     }
-    let (emitted, refused) = {
-        let emitted = dry.emitted.lock().unwrap();
-        (
-            emitted.len(),
-            emitted.iter().filter(|(_, reason)| reason.is_some()).count(),
-        )
-    };
+    let refused = outcome.refused.len();
     eprintln!(
-        "{emitted} records emitted: {} the hub would take on to matching, {refused} it would refuse (each above with its reason)",
-        emitted - refused
+        "{} records emitted: {} the hub would take on to matching, {refused} it would refuse (each above with its reason)",
+        outcome.records.len(),
+        outcome.records.len() - refused
     );
-    match state.get(CURSOR_KEY) {
+    match &outcome.cursor {
         Some(cursor) => eprintln!("cursor saved: {cursor}"),
         None => eprintln!("no cursor saved"),
     }
-    match result {
-        Ok(Ok(summary)) => {
-            eprintln!("sync succeeded: {} pages", summary.pages);
-            Ok(())
+    if let (Some(file), Some(recorder)) = (&args.record, recorder) {
+        let mut cassette = Cassette {
+            format: cassette::FORMAT,
+            plugin: plugin.package.manifest.id(),
+            config,
+            egress: args.plugin.egress.clone(),
+            cursor: started_from,
+            recorded_on: today,
+            exchanges: recorder.exchanges(),
+            outcome: outcome.clone(),
+        };
+        cassette.redact(&dry.redactions());
+        write_cassette(file, &cassette)?;
+        eprintln!(
+            "recorded {} HTTP exchanges in {}: it keeps the answers as the system sent them (secrets and tokens \
+             replaced), so record against a test system, or keep the file out of version control when they \
+             hold real people's data",
+            cassette.exchanges.len(),
+            file.display()
+        );
+    }
+    if outcome.result != OK {
+        anyhow::bail!("the sync {}", outcome.result);
+    }
+    eprintln!("sync succeeded");
+    Ok(())
+}
+
+pub async fn test(args: TestArgs) -> anyhow::Result<()> {
+    let plugin = PluginUnderTest::load(&args.plugin).await?;
+    let mut failed = Vec::new();
+    for file in &args.cassettes {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut cassette: Cassette = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a cassette of `hub plugin run --record`", file.display()))?;
+        if cassette.format != cassette::FORMAT {
+            anyhow::bail!(
+                "{} is cassette format {}; this hub reads format {}: record it again",
+                file.display(),
+                cassette.format,
+                cassette::FORMAT
+            );
         }
-        Ok(Err(error)) => anyhow::bail!("the sync failed: {}: {}", error.kind(), error.reason()),
-        Err(error) => anyhow::bail!("the sync was stopped: {error}"),
+        plugin.check_config(&cassette.config, &format!("the config in {}", file.display()))?;
+        let state = cassette
+            .cursor
+            .iter()
+            .map(|c| (CURSOR_KEY.to_string(), c.clone()))
+            .collect();
+        let dry = DryRun::new(&plugin.package, state, Given::Placeholders, cassette.recorded_on, false);
+        let player = Player::new(cassette.exchanges.clone());
+        let replay = Transport::Replay(player.clone());
+        let outcome = plugin.sync(&dry, &cassette.config, replay, &cassette.egress).await;
+        let mut differences = differences(&cassette.outcome, &outcome);
+        differences.extend(
+            player
+                .missed()
+                .iter()
+                .map(|r| format!("the plugin sent {r}, which was not recorded")),
+        );
+        differences.extend(
+            player
+                .unplayed()
+                .iter()
+                .map(|r| format!("the plugin did not send {r} this time")),
+        );
+        if differences.is_empty() {
+            eprintln!(
+                "{}: ok ({} exchanges, {} records, cursor as recorded)",
+                file.display(),
+                cassette.exchanges.len(),
+                outcome.records.len()
+            );
+        } else if args.update {
+            cassette.outcome = outcome;
+            write_cassette(file, &cassette)?;
+            eprintln!("{}: outcome updated ({})", file.display(), differences.join("; "));
+        } else {
+            eprintln!("{}: differs from the recording:", file.display());
+            differences.iter().for_each(|d| eprintln!("  - {d}"));
+            failed.push(file.display().to_string());
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} cassettes replay differently: {} (if the change is intended, run again with --update)",
+            failed.len(),
+            args.cassettes.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// How `expected` and `got` differ, in words; empty when they do not.
+fn differences(expected: &Outcome, got: &Outcome) -> Vec<String> {
+    let mut found = Vec::new();
+    if expected.result != got.result {
+        found.push(format!("the sync {} (recorded: {})", got.result, expected.result));
+    }
+    if expected.records.len() != got.records.len() {
+        found.push(format!(
+            "{} records emitted (recorded: {})",
+            got.records.len(),
+            expected.records.len()
+        ));
+    }
+    if let Some(index) = (expected.records.iter().zip(&got.records)).position(|(e, g)| e != g) {
+        found.push(format!(
+            "record {} is now {} (recorded: {})",
+            index + 1,
+            got.records[index],
+            expected.records[index]
+        ));
+    }
+    if expected.refused != got.refused {
+        let show = |r: &[Refusal]| {
+            let shown: Vec<String> = r.iter().map(|r| format!("{}: {}", r.record + 1, r.reason)).collect();
+            format!("[{}]", shown.join("; "))
+        };
+        found.push(format!(
+            "refused {} (recorded: {})",
+            show(&got.refused),
+            show(&expected.refused)
+        ));
+    }
+    if expected.cursor != got.cursor {
+        found.push(format!(
+            "cursor saved {:?} (recorded: {:?})",
+            got.cursor, expected.cursor
+        ));
+    }
+    found
+}
+
+fn write_cassette(file: &Path, cassette: &Cassette) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(cassette)?;
+    std::fs::write(file, text + "\n").with_context(|| format!("writing {}", file.display()))
+}
+
+/// `Outcome::result` of a sync that succeeded.
+const OK: &str = "ok";
+
+/// A plugin loaded and checked as the hub would, to run here.
+struct PluginUnderTest {
+    package: Package,
+    egress: Vec<String>,
+    loaded: super::plugin::Loaded,
+}
+
+impl PluginUnderTest {
+    async fn load(args: &PluginArgs) -> anyhow::Result<Self> {
+        let manifest_text =
+            std::fs::read_to_string(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
+        let component =
+            std::fs::read(&args.component).with_context(|| format!("reading {}", args.component.display()))?;
+        let package = Package::new(&manifest_text, component)
+            .with_context(|| format!("{} is not a valid plugin manifest", args.manifest.display()))?;
+        let loaded = super::plugin::check_runnable(&package).await?;
+        let egress = package.manifest.egress.iter().chain(&args.egress).cloned().collect();
+        Ok(Self {
+            package,
+            egress,
+            loaded,
+        })
+    }
+
+    fn check_config(&self, config: &serde_json::Value, what: &str) -> anyhow::Result<()> {
+        let broken = hub::json_schema::validate(&self.package.manifest.config_schema, config);
+        if !broken.is_empty() {
+            let fields: Vec<String> = broken.iter().map(|e| format!("{} {}", e.pointer, e.message)).collect();
+            anyhow::bail!("{what} breaks the plugin's config_schema: {}", fields.join("; "));
+        }
+        Ok(())
+    }
+
+    /// One sync on `dry`'s backends, sending requests through `transport`, to hosts in the
+    /// plugin's egress or in `also_allowed`.
+    async fn sync(
+        &self,
+        dry: &Arc<DryRun>,
+        config: &serde_json::Value,
+        transport: Transport,
+        also_allowed: &[String],
+    ) -> Outcome {
+        let egress = self.egress.iter().chain(also_allowed).cloned().collect();
+        let mut spec = JobSpec::new(egress, hex::encode(hub::crypto::random_bytes::<16>()));
+        spec.transport = transport;
+        let request = SyncRequest {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            cursor: dry.cursor(),
+            config: config.to_string(),
+        };
+        let loaded = &self.loaded;
+        let result = loaded
+            .runtime
+            .sync(&loaded.plugin, spec, Backends::of(dry.clone()), request)
+            .await;
+        let emitted = dry.emitted.lock().unwrap();
+        Outcome {
+            records: emitted.iter().map(|(record, _)| record.clone()).collect(),
+            refused: (emitted.iter().enumerate())
+                .filter_map(|(record, (_, reason))| reason.clone().map(|reason| Refusal { record, reason }))
+                .collect(),
+            cursor: dry.cursor(),
+            result: match result {
+                Ok(Ok(_)) => OK.into(),
+                Ok(Err(error)) => format!("failed: {}: {}", error.kind(), error.reason()),
+                Err(error) => format!("was stopped: {error}"),
+            },
+        }
     }
 }
 
 /// `name=value` arguments of `flag`, by name.
-fn pairs(args: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+pub(super) fn pairs(args: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
     args.iter()
         .map(|arg| match arg.split_once('=') {
             Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
@@ -154,27 +357,91 @@ fn pairs(args: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>
         .collect()
 }
 
-/// The backends of a run that stores nothing: records checked and printed, state in memory
-/// (and `--state`), secrets and credentials from the command line, log lines on stderr.
+/// The backends of a run that stores nothing: records checked (and printed by `run`), state
+/// in memory (and `--state`), secrets and credentials as given, log lines on stderr.
 struct DryRun {
     quotas: Quotas,
     /// The manifest's creation policy, judged as if nobody were stored yet.
     creates: hub_registry::CreatePolicy,
+    /// The day records are judged as of.
+    today: chrono::NaiveDate,
+    /// Whether records are printed as they are emitted (`run`; `test` reports differences).
+    print: bool,
     state: Mutex<BTreeMap<String, String>>,
     /// The secret names the plugin may read: its manifest's `secrets`, as on the hub (a
     /// credential's client secret is the host's alone).
     granted: Vec<String>,
-    secrets: BTreeMap<String, String>,
-    credentials: BTreeMap<String, CredentialSpec>,
+    given: Given,
     tokens: TokenCache,
+    /// Tokens handed to the plugin, with their credential's name: kept out of cassettes.
+    issued: Mutex<BTreeMap<String, String>>,
     /// Every record emitted, as JSON, with the reason the hub would refuse it.
-    emitted: Mutex<Vec<(String, Option<String>)>>,
+    emitted: Mutex<Vec<(serde_json::Value, Option<String>)>>,
+}
+
+/// What the plugin's secrets and credentials are.
+enum Given {
+    /// From the command line, for the real endpoints.
+    Values {
+        secrets: BTreeMap<String, String>,
+        credentials: BTreeMap<String, CredentialSpec>,
+    },
+    /// `{{secret:NAME}}` and `{{token:NAME}}`: what a cassette recorded in their place.
+    Placeholders,
 }
 
 impl DryRun {
-    fn given(&self, name: &str) -> Result<String, PluginError> {
-        (self.secrets.get(name).cloned())
-            .ok_or_else(|| PluginError::Config(format!("secret {name:?} was not given (--secret {name}=VALUE)")))
+    fn new(
+        package: &Package,
+        state: BTreeMap<String, String>,
+        given: Given,
+        today: chrono::NaiveDate,
+        print: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            quotas: Quotas::default(),
+            creates: package.manifest.creates_practitioners,
+            today,
+            print,
+            state: Mutex::new(state),
+            granted: package.manifest.secrets.clone(),
+            given,
+            tokens: TokenCache::new(),
+            issued: Mutex::default(),
+            emitted: Mutex::default(),
+        })
+    }
+
+    fn cursor(&self) -> Option<String> {
+        self.state.lock().unwrap().get(CURSOR_KEY).cloned()
+    }
+
+    fn secret_value(&self, name: &str) -> Result<String, PluginError> {
+        match &self.given {
+            Given::Values { secrets, .. } => (secrets.get(name).cloned())
+                .ok_or_else(|| PluginError::Config(format!("secret {name:?} was not given (--secret {name}=VALUE)"))),
+            Given::Placeholders => Ok(format!("{{{{secret:{name}}}}}")),
+        }
+    }
+
+    /// Each secret value and token handed out, with its placeholder.
+    fn redactions(&self) -> Vec<(String, String)> {
+        let mut values: Vec<(String, String)> = match &self.given {
+            Given::Values { secrets, .. } => secrets
+                .iter()
+                .map(|(name, value)| (value.clone(), format!("{{{{secret:{name}}}}}")))
+                .collect(),
+            Given::Placeholders => Vec::new(),
+        };
+        let issued = self.issued.lock().unwrap();
+        values.extend(
+            issued
+                .iter()
+                .map(|(token, name)| (token.clone(), format!("{{{{token:{name}}}}}"))),
+        );
+        // The longest first, so a secret inside another is not replaced piecemeal.
+        values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        values
     }
 }
 
@@ -183,15 +450,18 @@ const CONNECTOR: &str = "plugin-run";
 
 impl RecordSink for DryRun {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
-        let today = chrono::Utc::now().date_naive();
         let mut rejected = Vec::new();
         let mut emitted = self.emitted.lock().unwrap();
         for (index, record) in batch.iter().enumerate() {
-            let reason = hub::pipeline::refusal(record, &self.quotas, self.creates, today);
-            let json = serde_json::to_string(record).expect("records serialize");
-            println!("{json}");
+            let reason = hub::pipeline::refusal(record, &self.quotas, self.creates, self.today);
+            let json = serde_json::to_value(record).expect("records serialize");
+            if self.print {
+                println!("{json}");
+                if let Some(reason) = &reason {
+                    eprintln!("  refused, record {}: {reason}", emitted.len() + 1);
+                }
+            }
             if let Some(reason) = &reason {
-                eprintln!("  refused, record {}: {reason}", emitted.len() + 1);
                 rejected.push(RejectedRow {
                     index: index as u32,
                     reason: reason.clone(),
@@ -223,7 +493,7 @@ impl StateStore for DryRun {
 impl SecretSource for DryRun {
     fn secret(&self, name: String) -> BoxFuture<'_, Result<String, PluginError>> {
         let found = if self.granted.contains(&name) {
-            self.given(&name)
+            self.secret_value(&name)
         } else {
             Err(PluginError::Config(format!(
                 "secret {name:?} is not granted: the plugin's manifest does not declare it in `secrets`"
@@ -236,13 +506,18 @@ impl SecretSource for DryRun {
 impl TokenSource for DryRun {
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
-            let spec = self.credentials.get(&credential).ok_or_else(|| {
+            let Given::Values { credentials, .. } = &self.given else {
+                return Ok(format!("{{{{token:{credential}}}}}"));
+            };
+            let spec = credentials.get(&credential).ok_or_else(|| {
                 PluginError::Config(format!(
                     "credential {credential:?} was not given (--credential {credential}=TOKEN_URL,CLIENT_ID,SECRET)"
                 ))
             })?;
-            let secret = self.given(&spec.client_secret)?;
-            self.tokens.token(CONNECTOR, &credential, spec, &secret).await
+            let secret = self.secret_value(&spec.client_secret)?;
+            let token = self.tokens.token(CONNECTOR, &credential, spec, &secret).await?;
+            self.issued.lock().unwrap().insert(token.clone(), credential);
+            Ok(token)
         })
     }
 

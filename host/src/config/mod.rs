@@ -69,6 +69,11 @@ pub enum ConfigError {
         value: String,
         problem: String,
     },
+    #[error(
+        "plugins.allow_unsigned is for a developer's own hub: it listens on {listen}, which other machines \
+         reach; listen on 127.0.0.1 (or ::1), or sign the packages and trust their key"
+    )]
+    UnsignedOffLoopback { listen: SocketAddr },
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -162,6 +167,10 @@ impl HubConfig {
             None => Self::default(),
         };
         config.apply_env(|var| std::env::var(var).ok())?;
+        // Unsigned packages run whatever code was uploaded: only on a hub nobody else reaches.
+        if config.plugins.allow_unsigned && !config.listen.ip().is_loopback() {
+            return Err(ConfigError::UnsignedOffLoopback { listen: config.listen });
+        }
         Ok(config)
     }
 
@@ -371,6 +380,21 @@ mod tests {
             .apply_env(|v| (v == "HUB_ADMIN_KEY").then(|| "short".to_string()))
             .unwrap_err();
         assert!(!err.to_string().contains("short"), "never echo a key");
+    }
+
+    #[test]
+    fn unsigned_packages_are_allowed_only_on_a_hub_listening_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let write = |listen: &str| {
+            let text = format!("listen = {listen:?}\n[plugins]\nallow_unsigned = true\n");
+            std::fs::write(&path, text).unwrap();
+        };
+        write("0.0.0.0:8080");
+        let refused = HubConfig::load(Some(&path)).unwrap_err();
+        assert!(refused.to_string().contains("listen on 127.0.0.1"), "{refused}");
+        write("[::1]:8080");
+        assert!(HubConfig::load(Some(&path)).unwrap().plugins.allow_unsigned);
     }
 
     #[test]

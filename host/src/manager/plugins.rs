@@ -20,7 +20,8 @@ pub struct PluginsConfig {
     /// Publisher keys (`ed25519:...`) whose packages may be installed.
     #[schemars(with = "Vec<String>")]
     pub trusted_keys: Vec<hub_registry::PublicKey>,
-    /// Dev mode only: install packages that carry no signature.
+    /// Dev mode only: install packages that carry no signature (`hub plugin dev`); the hub
+    /// then refuses to start unless it listens on a loopback address.
     pub allow_unsigned: bool,
     /// Registries searched in order for `name@version`: directories or `http(s)://` base URLs.
     pub registries: Vec<String>,

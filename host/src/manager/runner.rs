@@ -183,6 +183,7 @@ impl Prepared {
             quotas: self.quotas.clone(),
             run_deadline,
             cancel: self.running.cancel.clone(),
+            transport: Default::default(),
         }
     }
 }

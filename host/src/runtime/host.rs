@@ -3,6 +3,7 @@
 //! it has used of them, and each capability's state and backend for the job it serves.
 
 use super::auth::TokenSource;
+use super::cassette::Transport;
 use super::http::Egress;
 use super::limits::MemoryLimiter;
 use super::log::{Log, LogSink};
@@ -56,6 +57,9 @@ pub struct JobSpec {
     pub run_deadline: Option<Instant>,
     /// Cancels the call (the connector was disabled or deleted).
     pub cancel: Cancel,
+    /// Where requests go once allowed: the network, or a cassette (`hub plugin run
+    /// --record`, `hub plugin test`).
+    pub transport: Transport,
 }
 
 impl JobSpec {
@@ -67,6 +71,7 @@ impl JobSpec {
             quotas: Quotas::default(),
             run_deadline: None,
             cancel: Cancel::default(),
+            transport: Transport::Network,
         }
     }
 }
@@ -140,6 +145,7 @@ impl HostState {
                 &spec.quotas,
                 deadline,
                 backends.logs.clone(),
+                spec.transport,
             ),
             limiter: MemoryLimiter::new(memory_bytes),
             stderr,

@@ -3,6 +3,7 @@
 //! call's request quotas, gets timeouts that end within the call's deadline, and carries
 //! `X-Request-ID` and `traceparent` so the external system's logs line up with ours.
 
+use super::cassette::{Sent, Transport};
 use super::log::{LogLevel, LogSink};
 use super::quotas::{QuotaExceeded, Quotas};
 use http::HeaderValue;
@@ -26,6 +27,8 @@ pub struct Egress {
     max_requests: u32,
     sent: u32,
     in_flight: Arc<Semaphore>,
+    /// The network, or a cassette recording or replaying it.
+    transport: Transport,
     /// Set when the plugin went past its request quota: the call fails with it, whatever
     /// the plugin makes of the refused request.
     pub(super) breach: Option<QuotaExceeded>,
@@ -38,6 +41,7 @@ impl Egress {
         quotas: &Quotas,
         deadline: Instant,
         logs: Arc<dyn LogSink>,
+        transport: Transport,
     ) -> Self {
         Self {
             allow,
@@ -47,6 +51,7 @@ impl Egress {
             max_requests: quotas.requests,
             sent: 0,
             in_flight: Arc::new(Semaphore::new(quotas.requests_in_flight.max(1) as usize)),
+            transport,
             breach: None,
         }
     }
@@ -84,17 +89,7 @@ fn split_host_port(entry: &str) -> (&str, Option<u16>) {
     }
 }
 
-type ResponseFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+type ResponseFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
 
 impl WasiHttpHooks for Egress {
     fn send_request(
@@ -142,15 +137,11 @@ impl WasiHttpHooks for Egress {
             headers.insert("traceparent", v);
         }
         drop(fut);
+        let transport = self.transport.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
             // Held until the response head arrives: past `requests_in_flight`, requests wait.
             let _slot = in_flight.acquire_owned().await;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
+            transport.send(request, options).await
         })
     }
 }

@@ -8,7 +8,7 @@
 //! capabilities); records cross into the hub's own model (`crate::model`) at that edge.
 //!
 //! A host capability is one file here plus one interface in `wit/`: `http.rs`
-//! (wasi:http egress), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. Each
+//! (wasi:http egress; `cassette.rs` records and replays it), `secrets.rs`, `auth.rs`, `state.rs`, `records.rs`, `log.rs`. Each
 //! defines the narrow backend trait it calls for the job an instance serves
 //! ([`RecordSink`], [`StateStore`], [`SecretSource`], [`TokenSource`], [`LogSink`]; bundled
 //! as [`Backends`]) and keeps its per-instance state in [`HostState`]. What a
@@ -18,6 +18,7 @@
 mod auth;
 pub mod bindings;
 mod cache;
+pub mod cassette;
 mod engine;
 mod host;
 pub mod http;

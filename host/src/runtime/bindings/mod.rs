@@ -62,6 +62,32 @@ pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, "0.2.0", CONT
 /// The contract version of `wit/connector.wit`.
 pub const CONTRACT: &str = "0.2.1";
 
+/// `wit/` of the latest contract, file by file (path under `wit/`, text): what a plugin in
+/// another language generates its bindings from (`hub plugin wit`).
+pub const WIT: &[(&str, &str)] = &[
+    ("connector.wit", include_str!("../../../../wit/connector.wit")),
+    ("deps/cli.wit", include_str!("../../../../wit/deps/cli.wit")),
+    ("deps/clocks.wit", include_str!("../../../../wit/deps/clocks.wit")),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../../wit/deps/filesystem.wit"),
+    ),
+    ("deps/http.wit", include_str!("../../../../wit/deps/http.wit")),
+    ("deps/io.wit", include_str!("../../../../wit/deps/io.wit")),
+    ("deps/random.wit", include_str!("../../../../wit/deps/random.wit")),
+    ("deps/sockets.wit", include_str!("../../../../wit/deps/sockets.wit")),
+];
+
+/// Writes [`WIT`] into `dir` (`dir/connector.wit`, `dir/deps/…`).
+pub fn write_wit(dir: &std::path::Path) -> std::io::Result<()> {
+    for (path, text) in WIT {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
 /// Adds the imports of every supported contract version to `linker`: each capability links
 /// its latest interface itself; earlier versions link theirs onto the same capabilities.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -170,5 +196,26 @@ impl Connector {
             Self::Latest(c) => c.call_handle_messages(store, messages, config).await,
             Self::V0_1_0(c) => c.call_handle_messages(store, messages, config).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_wit_is_every_file_of_the_wit_directory() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut on_disk = Vec::new();
+        for dir in [root.clone(), root.join("deps")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "wit") {
+                    on_disk.push(path.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = super::WIT.iter().map(|(path, _)| path.to_string()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "add the new file to bindings::WIT");
     }
 }

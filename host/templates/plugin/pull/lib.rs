@@ -104,4 +104,12 @@ mod tests {
                 .contains("2026-11-02T00:00:00Z")
         );
     }
+
+    /// Each cassette in `cassettes/` (`hub plugin run --record cassettes/NAME.json`) replays
+    /// to the records and cursor it recorded.
+    #[test]
+    fn recorded_syncs_replay_as_recorded() {
+        let replayed = healthforce_sdk::testing::replay_all::<{{type}}>("cassettes");
+        eprintln!("{replayed} cassettes replayed");
+    }
 }
