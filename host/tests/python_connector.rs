@@ -1,6 +1,6 @@
 //! A connector written in Python (examples/python-staff-registry, built with componentize-py
 //! from PyPI against the hub's WIT) goes the Rust connector's way, from a directory outside
-//! the checkout: `hub plugin build` → `hub plugin run --record` against the staff registry
+//! the checkout: `hub plugin new --template python` → `hub plugin build` → `hub plugin run --record` against the staff registry
 //! simulator → `hub plugin test` offline → `hub plugin package` → installed into a running
 //! `hub serve` → a sync storing every person. componentize-py is the one on `PATH`, else the
 //! test installs the release the hub names from PyPI once, as the build adds the wasm target.
@@ -26,14 +26,20 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
     let hub = |args: &[&str]| common::run_hub_with(args, &[("PATH", Path::new(&search_path))]);
     let work = tempfile::tempdir().unwrap();
     let path = |name: &str| work.path().join(name).display().to_string();
-    let dir = work.path().join("staff-registry-py");
-    std::fs::create_dir(&dir).unwrap();
-    for file in ["app.py", "plugin.toml"] {
-        std::fs::copy(Path::new(EXAMPLE).join(file), dir.join(file)).unwrap();
-    }
-    let (ok, text) = hub(&["plugin", "build", "--dir", &dir.display().to_string()]);
+    let dir = work.path().join("staff-py");
+    let dir_arg = dir.display().to_string();
+    let (ok, text) = hub(&["plugin", "new", "staff-py", "--template", "python", "--dir", &dir_arg]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.py")).unwrap(),
+        std::fs::read_to_string(Path::new(EXAMPLE).join("app.py"))
+            .unwrap()
+            .replace("staff-registry-py", "staff-py"),
+        "the template is the example"
+    );
+    let (ok, text) = hub(&["plugin", "build", "--dir", &dir_arg]);
     assert!(ok && text.contains("checked as the hub checks it on install"), "{text}");
-    let component = dir.join("target/staff_registry_py.wasm").display().to_string();
+    let component = dir.join("target/staff_py.wasm").display().to_string();
     let manifest = dir.join("plugin.toml").display().to_string();
 
     let sim = hub_sim::StaffSim::new(hub_sim::StaffConfig::default());
@@ -114,7 +120,7 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
         .post(format!("{url}/api/v1/plugins"))
         .bearer_auth(ADMIN_KEY)
         .header("content-type", "application/octet-stream")
-        .body(std::fs::read(path("dist/staff-registry-py-0.1.0.hfpkg")).unwrap())
+        .body(std::fs::read(path("dist/staff-py-0.1.0.hfpkg")).unwrap())
         .send()
         .await
         .unwrap();
@@ -132,7 +138,7 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
         .create(
             "/api/v1/connectors",
             json!({
-                "name": "staff-py", "plugin": "staff-registry-py", "enabled": true,
+                "name": "staff-py", "plugin": "staff-py", "enabled": true,
                 "config": { "base_url": server.base_url() }, "egress": [server.addr.to_string()],
                 "secrets": { "api_key": sim.config().api_key },
             }),

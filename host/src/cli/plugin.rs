@@ -161,7 +161,7 @@ fn prune(dir: &Path, keep: usize) {
             Some((entry.metadata().ok()?.modified().ok()?, entry.path()))
         })
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(written, _)| std::cmp::Reverse(*written));
     for (_, path) in files.into_iter().skip(keep) {
         let _ = std::fs::remove_file(path);
     }

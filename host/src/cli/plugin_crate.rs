@@ -20,7 +20,12 @@ pub enum Template {
     Webhook,
     /// Stores device readings published over MQTT.
     Mqtt,
+    /// The pull connector in Python (componentize-py): examples/python-staff-registry.
+    Python,
 }
+
+/// The name the Python example goes by, replaced by the new connector's.
+const PYTHON_EXAMPLE_NAME: &str = "staff-registry-py";
 
 impl Template {
     fn name(self) -> &'static str {
@@ -28,23 +33,48 @@ impl Template {
             Template::Pull => "pull",
             Template::Webhook => "webhook",
             Template::Mqtt => "mqtt",
+            Template::Python => "python",
         }
     }
 
-    /// `plugin.toml` and `src/lib.rs` of this template.
-    fn files(self) -> [&'static str; 2] {
+    /// The files of this template, by path in the new directory.
+    fn files(self) -> Vec<(&'static str, &'static str)> {
+        let rust = |manifest, code| {
+            vec![
+                ("Cargo.toml", include_str!("../../templates/plugin/Cargo.toml")),
+                ("plugin.toml", manifest),
+                ("src/lib.rs", code),
+                ("README.md", include_str!("../../templates/plugin/README.md")),
+                (".gitignore", include_str!("../../templates/plugin/gitignore")),
+            ]
+        };
         match self {
-            Template::Pull => [
+            Template::Pull => rust(
                 include_str!("../../templates/plugin/pull/plugin.toml"),
                 include_str!("../../templates/plugin/pull/lib.rs"),
-            ],
-            Template::Webhook => [
+            ),
+            Template::Webhook => rust(
                 include_str!("../../templates/plugin/webhook/plugin.toml"),
                 include_str!("../../templates/plugin/webhook/lib.rs"),
-            ],
-            Template::Mqtt => [
+            ),
+            Template::Mqtt => rust(
                 include_str!("../../templates/plugin/mqtt/plugin.toml"),
                 include_str!("../../templates/plugin/mqtt/lib.rs"),
+            ),
+            Template::Python => vec![
+                (
+                    "plugin.toml",
+                    include_str!("../../../examples/python-staff-registry/plugin.toml"),
+                ),
+                (
+                    PYTHON_MODULE,
+                    include_str!("../../../examples/python-staff-registry/app.py"),
+                ),
+                ("README.md", include_str!("../../templates/plugin/python/README.md")),
+                (
+                    ".gitignore",
+                    include_str!("../../../examples/python-staff-registry/.gitignore"),
+                ),
             ],
         }
     }
@@ -59,8 +89,8 @@ pub struct NewArgs {
     /// Where to create the crate (default: ./NAME); it must not exist or be empty.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The hub's SDK crate (`sdk/` of the hub's checkout); default: the one this hub was
-    /// built from.
+    /// The hub's SDK crate to depend on (`sdk/` of a checkout of the hub); default: a copy
+    /// of the one this hub was built with, in `vendor/`.
     #[arg(long)]
     sdk: Option<PathBuf>,
 }
@@ -87,37 +117,38 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         anyhow::bail!("{} exists and is not empty; choose another --dir", dir.display());
     }
-    let sdk = match args.sdk {
-        Some(sdk) => sdk,
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk"),
+    // Rust crates get the SDK of this hub beside them, unless told to use a checkout's.
+    let rust = !matches!(args.template, Template::Python);
+    let sdk = match &args.sdk {
+        Some(sdk) => sdk
+            .canonicalize()
+            .ok()
+            .filter(|s| s.join("Cargo.toml").exists())
+            .with_context(|| {
+                format!(
+                    "{} is not the hub's SDK crate; give --sdk with the path of sdk/ in a checkout of the hub",
+                    sdk.display()
+                )
+            })?
+            .display()
+            .to_string(),
+        None => {
+            if rust {
+                vendor_sdk(&dir.join("vendor"))?;
+            }
+            "vendor/healthforce-sdk".into()
+        }
     };
-    let sdk = sdk
-        .canonicalize()
-        .ok()
-        .filter(|s| s.join("Cargo.toml").exists())
-        .with_context(|| {
-            format!(
-                "{} is not the hub's SDK crate; give --sdk with the path of sdk/ in a checkout of the hub",
-                sdk.display()
-            )
-        })?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
+            .replace(PYTHON_EXAMPLE_NAME, name)
             .replace("{{crate}}", &name.replace('-', "_"))
             .replace("{{type}}", &type_name(name))
             .replace("{{template}}", args.template.name())
             .replace("{{contract}}", hub::runtime::bindings::CONTRACT)
-            .replace("{{sdk}}", &sdk.display().to_string())
+            .replace("{{sdk}}", &sdk)
     };
-    let [manifest, code] = args.template.files();
-    let files = [
-        ("Cargo.toml", include_str!("../../templates/plugin/Cargo.toml")),
-        ("plugin.toml", manifest),
-        ("src/lib.rs", code),
-        ("README.md", include_str!("../../templates/plugin/README.md")),
-        (".gitignore", include_str!("../../templates/plugin/gitignore")),
-    ];
-    for (path, text) in files {
+    for (path, text) in args.template.files() {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().expect("files are in the crate"))
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -129,9 +160,55 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
         args.template.name(),
         dir.display()
     );
-    println!("Next: cd {}; cargo test; hub plugin build", dir.display());
+    match args.template {
+        Template::Python => println!("Next: cd {}; hub plugin build", dir.display()),
+        _ => println!("Next: cd {}; cargo test; hub plugin build", dir.display()),
+    }
     Ok(())
 }
+
+/// The SDK this hub was built with, file by file (path under `sdk/src/`, text).
+const SDK_SOURCES: &[(&str, &str)] = &[
+    ("bindings.rs", include_str!("../../../sdk/src/bindings.rs")),
+    ("events.rs", include_str!("../../../sdk/src/events.rs")),
+    ("http.rs", include_str!("../../../sdk/src/http.rs")),
+    ("lib.rs", include_str!("../../../sdk/src/lib.rs")),
+    ("listing.rs", include_str!("../../../sdk/src/listing.rs")),
+    ("log.rs", include_str!("../../../sdk/src/log.rs")),
+    ("testing.rs", include_str!("../../../sdk/src/testing.rs")),
+    (
+        "testing/cassette.rs",
+        include_str!("../../../sdk/src/testing/cassette.rs"),
+    ),
+];
+
+/// Writes the SDK into `vendor/healthforce-sdk` and the contract it is generated from into
+/// `vendor/wit`, where its bindings look (`../wit`): a crate that builds with no checkout
+/// of the hub, against this hub's contract.
+fn vendor_sdk(vendor: &Path) -> anyhow::Result<()> {
+    let crate_dir = vendor.join("healthforce-sdk");
+    for (path, text) in SDK_SOURCES {
+        let path = crate_dir.join("src").join(path);
+        std::fs::create_dir_all(path.parent().expect("sources are in src/"))
+            .with_context(|| format!("creating {}", crate_dir.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let manifest = SDK_DEPENDENCIES.iter().fold(
+        include_str!("../../templates/plugin/sdk-Cargo.toml").replace("{{sdk_version}}", env!("CARGO_PKG_VERSION")),
+        |text, (name, version)| text.replace(&format!("{{{{{name}}}}}"), version),
+    );
+    std::fs::write(crate_dir.join("Cargo.toml"), manifest).context("writing the vendored SDK's Cargo.toml")?;
+    hub::runtime::bindings::write_wit(&vendor.join("wit")).context("writing the contract's WIT")?;
+    Ok(())
+}
+
+/// The versions of the SDK's dependencies, as this workspace's Cargo.toml gives them.
+const SDK_DEPENDENCIES: &[(&str, &str)] = &[
+    ("wit-bindgen", "0.61"),
+    ("serde", "1"),
+    ("serde_json", "1"),
+    ("base64", "0.22"),
+];
 
 /// `staff-registry` as `StaffRegistry`: the connector's type in the template.
 fn type_name(name: &str) -> String {
@@ -269,4 +346,57 @@ fn artifact(cargo: &str, dir: &Path) -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_vendored_sdk_is_all_of_sdk_with_the_workspaces_dependency_versions() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let src = root.join("sdk/src");
+        let mut on_disk = Vec::new();
+        let mut pending = vec![src.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    on_disk.push(path.strip_prefix(&src).unwrap().display().to_string());
+                }
+            }
+        }
+        on_disk.sort();
+        let vendored: Vec<String> = super::SDK_SOURCES.iter().map(|(path, _)| path.to_string()).collect();
+        assert_eq!(vendored, on_disk, "add the new SDK file to SDK_SOURCES");
+
+        let read = |path: &str| -> toml::Table { std::fs::read_to_string(root.join(path)).unwrap().parse().unwrap() };
+        let (sdk, workspace) = (read("sdk/Cargo.toml"), read("Cargo.toml"));
+        let mut names: Vec<&String> = sdk["dependencies"].as_table().unwrap().keys().collect();
+        for target in sdk
+            .get("target")
+            .and_then(|t| t.as_table())
+            .into_iter()
+            .flat_map(|t| t.values())
+        {
+            names.extend(target["dependencies"].as_table().unwrap().keys());
+        }
+        let versions = workspace["workspace"]["dependencies"].as_table().unwrap();
+        let mut expected: Vec<(String, String)> = names
+            .iter()
+            .map(|name| {
+                let spec = &versions[name.as_str()];
+                let version = spec.as_str().or_else(|| spec.get("version").and_then(|v| v.as_str()));
+                (name.to_string(), version.unwrap().to_string())
+            })
+            .collect();
+        expected.sort();
+        let mut vendored: Vec<(String, String)> = (super::SDK_DEPENDENCIES.iter())
+            .map(|(name, version)| (name.to_string(), version.to_string()))
+            .collect();
+        vendored.sort();
+        assert_eq!(vendored, expected, "SDK_DEPENDENCIES follows sdk/Cargo.toml");
+    }
 }
