@@ -37,8 +37,16 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
             .replace("staff-registry-py", "staff-py"),
         "the template is the example"
     );
-    let (ok, text) = hub(&["plugin", "build", "--dir", &dir_arg]);
-    assert!(ok && text.contains("checked as the hub checks it on install"), "{text}");
+    // From the directory above, as `--dir staff-py`.
+    let built = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["plugin", "build", "--dir", "staff-py"])
+        .current_dir(work.path())
+        .env("PATH", &search_path)
+        .output()
+        .unwrap();
+    let (ok, text) = (built.status.success(), String::from_utf8_lossy(&built.stderr).into_owned());
+    let printed = String::from_utf8_lossy(&built.stdout);
+    assert!(ok && printed.contains("checked as the hub checks it on install"), "{text}{printed}");
     let component = dir.join("target/staff_py.wasm").display().to_string();
     let manifest = dir.join("plugin.toml").display().to_string();
 

@@ -291,6 +291,8 @@ const PYTHON_MODULE: &str = "app.py";
 /// Builds the Python connector in `dir` with componentize-py against this hub's WIT, into
 /// `dir/target/NAME.wasm`.
 fn build_python(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    // componentize-py runs in `dir`: the paths it is given must not be relative to ours.
+    let dir = &std::path::absolute(dir).with_context(|| format!("finding {}", dir.display()))?;
     let target = dir.join("target");
     let wit = target.join("wit");
     if wit.exists() {
