@@ -15,7 +15,6 @@ mod common;
 mod process;
 
 use process::{ADMIN_KEY, HubProcess, api, hub_config};
-use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -196,25 +195,12 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
     );
     let _hub = HubProcess::start(&config, &url).await;
     let package = std::fs::read(path("dist/staff-registry-0.1.0.hfpkg")).unwrap();
-    let installed = reqwest::Client::new()
-        .post(format!("{url}/api/v1/plugins"))
-        .bearer_auth(ADMIN_KEY)
-        .header("content-type", "application/octet-stream")
-        .body(package)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        installed.status(),
-        StatusCode::CREATED,
-        "{}",
-        installed.text().await.unwrap()
-    );
     let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let (base, host) = (server.base_url(), server.addr.to_string());
     let api = api(&url);
+    api.install(package).await;
     let connector = api
         .create(
             "/api/v1/connectors",
@@ -226,16 +212,7 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
         )
         .await;
     let id = connector["id"].as_str().unwrap();
-    let run = api.create(&format!("/api/v1/connectors/{id}/run"), json!({})).await;
-    let run_path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
-    let finished = loop {
-        let (status, run) = api.call(Method::GET, &run_path, None).await;
-        assert_eq!(status, StatusCode::OK, "{run}");
-        if run["status"] == "succeeded" || run["status"] == "failed" {
-            break run;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let finished = api.run_to_end(id).await;
     assert_eq!(finished["status"], "succeeded", "{finished}");
     assert_eq!(
         finished["records_created"], rows as i64,

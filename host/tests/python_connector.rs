@@ -9,13 +9,11 @@ mod common;
 #[path = "common/process.rs"]
 mod process;
 
-use process::{ADMIN_KEY, HubProcess, api, hub_config};
-use reqwest::{Method, StatusCode};
+use process::{HubProcess, api, hub_config};
 use serde_json::json;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python-staff-registry");
 
@@ -44,9 +42,15 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
         .env("PATH", &search_path)
         .output()
         .unwrap();
-    let (ok, text) = (built.status.success(), String::from_utf8_lossy(&built.stderr).into_owned());
+    let (ok, text) = (
+        built.status.success(),
+        String::from_utf8_lossy(&built.stderr).into_owned(),
+    );
     let printed = String::from_utf8_lossy(&built.stdout);
-    assert!(ok && printed.contains("checked as the hub checks it on install"), "{text}{printed}");
+    assert!(
+        ok && printed.contains("checked as the hub checks it on install"),
+        "{text}{printed}"
+    );
     let component = dir.join("target/staff_py.wasm").display().to_string();
     let manifest = dir.join("plugin.toml").display().to_string();
 
@@ -124,24 +128,12 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
     assert!(ok, "{text}");
     let (config, url) = hub_config(work.path(), None, &format!("[plugins]\ntrusted_keys = [{public:?}]\n"));
     let _hub = HubProcess::start(&config, &url).await;
-    let installed = reqwest::Client::new()
-        .post(format!("{url}/api/v1/plugins"))
-        .bearer_auth(ADMIN_KEY)
-        .header("content-type", "application/octet-stream")
-        .body(std::fs::read(path("dist/staff-py-0.1.0.hfpkg")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        installed.status(),
-        StatusCode::CREATED,
-        "{}",
-        installed.text().await.unwrap()
-    );
     let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let api = api(&url);
+    api.install(std::fs::read(path("dist/staff-py-0.1.0.hfpkg")).unwrap())
+        .await;
     let connector = api
         .create(
             "/api/v1/connectors",
@@ -153,16 +145,7 @@ async fn a_python_connector_builds_replays_and_syncs_in_a_hub() {
         )
         .await;
     let id = connector["id"].as_str().unwrap();
-    let run = api.create(&format!("/api/v1/connectors/{id}/run"), json!({})).await;
-    let run_path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
-    let finished = loop {
-        let (status, run) = api.call(Method::GET, &run_path, None).await;
-        assert_eq!(status, StatusCode::OK, "{run}");
-        if !run["finished_at"].is_null() {
-            break run;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let finished = api.run_to_end(id).await;
     assert_eq!(finished["status"], "succeeded", "{finished}");
     assert_eq!(finished["records_created"], rows as i64, "{finished}");
 }

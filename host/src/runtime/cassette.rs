@@ -267,12 +267,7 @@ impl Transport {
                 ))
             }
             Self::Record(recorder) => {
-                let (parts, body) = request.into_parts();
-                let body = body.collect().await?.to_bytes();
-                let mut recorded = Message::new(&parts.headers, &body);
-                recorded.method = Some(parts.method.to_string());
-                recorded.url = Some(parts.uri.to_string());
-                let request = http::Request::from_parts(parts, full(body));
+                let (request, recorded) = read_whole(request).await?;
                 let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
                 let (parts, body) = response.into_parts();
                 // The connection is driven by `io` while the body is read.
@@ -288,11 +283,7 @@ impl Transport {
                 Ok(done(http::Response::from_parts(parts, full(body))))
             }
             Self::Replay(player) => {
-                let (parts, body) = request.into_parts();
-                let body = body.collect().await?.to_bytes();
-                let mut asked = Message::new(&parts.headers, &body);
-                asked.method = Some(parts.method.to_string());
-                asked.url = Some(parts.uri.to_string());
+                let (_, asked) = read_whole(request).await?;
                 let Some(answer) = player.answer(&asked) else {
                     return Err(Error::InternalError(Some(format!(
                         "{} is not in the cassette: record it again with `hub plugin run --record`",
@@ -314,6 +305,16 @@ impl Transport {
             }
         }
     }
+}
+
+/// `request` with its body read whole, and as a cassette keeps it.
+async fn read_whole(request: http::Request<WasiBody>) -> Result<(http::Request<WasiBody>, Message), Error> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let mut message = Message::new(&parts.headers, &body);
+    message.method = Some(parts.method.to_string());
+    message.url = Some(parts.uri.to_string());
+    Ok((http::Request::from_parts(parts, full(body)), message))
 }
 
 fn full(body: Bytes) -> WasiBody {

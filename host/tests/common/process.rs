@@ -100,6 +100,35 @@ impl Api {
         }
     }
 
+    /// Uploads a package (`POST /api/v1/plugins`); panics unless it is installed.
+    pub async fn install(&self, package: Vec<u8>) {
+        let installed = (self.http.post(format!("{}/api/v1/plugins", self.url)))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/octet-stream")
+            .body(package)
+            .send()
+            .await
+            .unwrap();
+        let status = installed.status();
+        assert_eq!(status, StatusCode::CREATED, "{}", installed.text().await.unwrap());
+    }
+
+    /// Starts a run of connector `id` and waits for its end; the finished run.
+    pub async fn run_to_end(&self, id: &str) -> Value {
+        let run = self
+            .create(&format!("/api/v1/connectors/{id}/run"), serde_json::json!({}))
+            .await;
+        let path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
+        loop {
+            let (status, run) = self.call(reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{run}");
+            if !run["finished_at"].is_null() {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn create(&self, path: &str, body: Value) -> Value {
         let (status, created) = self.call(reqwest::Method::POST, path, Some(body)).await;
         assert!(status.is_success(), "POST {path}: {status} {created}");
