@@ -130,8 +130,8 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
     // Replayed offline, by the hub and by the crate's own `cargo test`; a replay that
     // differs from the recording fails in both.
     drop(server);
-    let replay = |cassette: &str| {
-        let args = [
+    let replay = |cassette: &str, update: bool| {
+        let mut args = vec![
             "plugin",
             "test",
             "--component",
@@ -141,9 +141,12 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
             "--cassette",
             cassette,
         ];
+        if update {
+            args.push("--update");
+        }
         hub(&target, &args)
     };
-    let (ok, text) = replay(&cassette_arg);
+    let (ok, text) = replay(&cassette_arg, false);
     assert!(
         ok && text.contains(&format!("{rows} records, cursor as recorded")),
         "{text}"
@@ -154,7 +157,8 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
     tampered["outcome"]["cursor"] = json!("{\"since\":\"2020-01-01T00:00:00Z\"}");
     let tampered_path = dir.join("cassettes/tampered.json");
     std::fs::write(&tampered_path, tampered.to_string()).unwrap();
-    let (ok, text) = replay(&tampered_path.display().to_string());
+    let tampered_arg = tampered_path.display().to_string();
+    let (ok, text) = replay(&tampered_arg, false);
     assert!(!ok, "{text}");
     assert!(
         text.contains(&format!("{rows} records emitted (recorded: {})", rows - 1)) && text.contains("cursor saved"),
@@ -162,6 +166,10 @@ async fn a_connector_made_outside_the_repository_goes_from_new_to_a_synced_hub()
     );
     let (ok, text) = cargo_test(&dir, &target);
     assert!(!ok && text.contains("tampered.json: the records emitted"), "{text}");
+    // `--update` accepts what the plugin produces now.
+    let (ok, text) = replay(&tampered_arg, true);
+    assert!(ok && text.contains("outcome updated"), "{text}");
+    assert!(replay(&tampered_arg, false).0, "the updated cassette replays");
     std::fs::remove_file(&tampered_path).unwrap();
 
     // Packaged, signed, installed into a running hub, and synced there.
