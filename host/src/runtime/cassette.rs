@@ -20,6 +20,12 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 /// The cassette format this hub writes and reads.
 pub const FORMAT: u32 = 1;
 
+/// Headers that carry credentials: kept only as placeholders of secrets and tokens.
+const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
+
+/// What a credential header that is no placeholder is recorded as; replays do not match on it.
+const REDACTED: &str = "{{redacted}}";
+
 /// Headers the host adds to every request with fresh random values: not recorded.
 const HOST_HEADERS: [&str; 2] = ["x-request-id", "traceparent"];
 
@@ -152,6 +158,13 @@ impl Cassette {
                 message.url.iter_mut().for_each(redact);
                 message.headers.iter_mut().for_each(|(_, value)| redact(value));
                 redact(&mut message.body);
+                // A credential derived from a secret (`Basic base64(user:password)`, a
+                // session cookie) holds no value to find: such headers go whole.
+                for (name, value) in &mut message.headers {
+                    if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) && !value.contains("{{") {
+                        *value = REDACTED.into();
+                    }
+                }
             }
         }
     }
@@ -347,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn redaction_replaces_every_secret_value_and_leaves_short_ones() {
+    fn redaction_replaces_every_secret_value_and_credential_header_and_leaves_short_values() {
         let mut cassette = Cassette {
             format: FORMAT,
             plugin: "p@1.0.0".into(),
@@ -358,11 +371,19 @@ mod tests {
             exchanges: vec![exchange("https://r.example/people?key=k-secret-1", "k-secret-1", 200)],
             outcome: Outcome::default(),
         };
+        cassette.exchanges[0]
+            .request
+            .headers
+            .push(("Authorization".into(), "Basic dXNlcjpwYXNz".into()));
         cassette.redact(&[
             ("k-secret-1".into(), "{{secret:api_key}}".into()),
             ("1".into(), "{{secret:short}}".into()),
         ]);
         let request = &cassette.exchanges[0].request;
+        assert_eq!(
+            request.headers[1].1, REDACTED,
+            "a credential derived from a secret goes whole"
+        );
         assert_eq!(
             request.url.as_deref(),
             Some("https://r.example/people?key={{secret:api_key}}")
