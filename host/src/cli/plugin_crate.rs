@@ -148,12 +148,8 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
             .replace("{{contract}}", hub::runtime::bindings::CONTRACT)
             .replace("{{sdk}}", &sdk)
     };
-    for (path, text) in args.template.files() {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().expect("files are in the crate"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(&path, fill(text)).with_context(|| format!("writing {}", path.display()))?;
-    }
+    let files = args.template.files().into_iter().map(|(path, text)| (path, fill(text)));
+    write_files(&dir, files)?;
     println!(
         "Created {} ({} connector) in {}",
         name,
@@ -187,18 +183,24 @@ const SDK_SOURCES: &[(&str, &str)] = &[
 /// of the hub, against this hub's contract.
 fn vendor_sdk(vendor: &Path) -> anyhow::Result<()> {
     let crate_dir = vendor.join("healthforce-sdk");
-    for (path, text) in SDK_SOURCES {
-        let path = crate_dir.join("src").join(path);
-        std::fs::create_dir_all(path.parent().expect("sources are in src/"))
-            .with_context(|| format!("creating {}", crate_dir.display()))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_files(&crate_dir.join("src"), SDK_SOURCES.iter().copied())?;
     let manifest = SDK_DEPENDENCIES.iter().fold(
         include_str!("../../templates/plugin/sdk-Cargo.toml").replace("{{sdk_version}}", env!("CARGO_PKG_VERSION")),
         |text, (name, version)| text.replace(&format!("{{{{{name}}}}}"), version),
     );
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).context("writing the vendored SDK's Cargo.toml")?;
     hub::runtime::bindings::write_wit(&vendor.join("wit")).context("writing the contract's WIT")?;
+    Ok(())
+}
+
+/// Writes each `(path under root, text)`, creating directories as needed.
+fn write_files<T: AsRef<[u8]>>(root: &Path, files: impl IntoIterator<Item = (&'static str, T)>) -> anyhow::Result<()> {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap_or(root))
+            .with_context(|| format!("creating {}", path.parent().unwrap_or(root).display()))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 

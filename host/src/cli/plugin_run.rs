@@ -421,7 +421,7 @@ impl DryRun {
         match &self.given {
             Given::Values { secrets, .. } => (secrets.get(name).cloned())
                 .ok_or_else(|| PluginError::Config(format!("secret {name:?} was not given (--secret {name}=VALUE)"))),
-            Given::Placeholders => Ok(format!("{{{{secret:{name}}}}}")),
+            Given::Placeholders => Ok(cassette::secret_placeholder(name)),
         }
     }
 
@@ -430,7 +430,7 @@ impl DryRun {
         let mut values: Vec<(String, String)> = match &self.given {
             Given::Values { secrets, .. } => secrets
                 .iter()
-                .map(|(name, value)| (value.clone(), format!("{{{{secret:{name}}}}}")))
+                .map(|(name, value)| (value.clone(), cassette::secret_placeholder(name)))
                 .collect(),
             Given::Placeholders => Vec::new(),
         };
@@ -438,7 +438,7 @@ impl DryRun {
         values.extend(
             issued
                 .iter()
-                .map(|(token, name)| (token.clone(), format!("{{{{token:{name}}}}}"))),
+                .map(|(token, name)| (token.clone(), cassette::token_placeholder(name))),
         );
         // The longest first, so a secret inside another is not replaced piecemeal.
         values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
@@ -508,7 +508,7 @@ impl TokenSource for DryRun {
     fn bearer_token(&self, credential: String) -> BoxFuture<'_, Result<String, PluginError>> {
         Box::pin(async move {
             let Given::Values { credentials, .. } = &self.given else {
-                return Ok(format!("{{{{token:{credential}}}}}"));
+                return Ok(cassette::token_placeholder(&credential));
             };
             let spec = credentials.get(&credential).ok_or_else(|| {
                 PluginError::Config(format!(

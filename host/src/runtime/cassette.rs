@@ -170,6 +170,16 @@ impl Cassette {
     }
 }
 
+/// What a cassette holds in place of the value of secret `name`.
+pub fn secret_placeholder(name: &str) -> String {
+    format!("{{{{secret:{name}}}}}")
+}
+
+/// What a cassette holds in place of a bearer token of credential `name`.
+pub fn token_placeholder(name: &str) -> String {
+    format!("{{{{token:{name}}}}}")
+}
+
 /// Where the egress hook sends a request that passed its checks.
 #[derive(Clone, Debug, Default)]
 pub enum Transport {
