@@ -322,7 +322,7 @@ async fn openapi_lists_every_route_and_validates() {
             route.path
         );
         let needs = match route.access {
-            Access::Public => None,
+            Access::Public | Access::Scrape => None,
             Access::Needs(p) => Some(p.as_str()),
         };
         assert_eq!(operation["x-required-permission"].as_str(), needs, "{}", route.path);

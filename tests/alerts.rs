@@ -95,3 +95,132 @@ async fn a_batch_over_twenty_percent_rejected_raises_an_alert() {
         "{dirty_alerts}"
     );
 }
+
+/// What a local alert receiver got: `(path, status it answered, body)`.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, u16, serde_json::Value)>>>;
+
+/// A receiver for `/slack` and `/json` whose JSON endpoint is down (503) for its first
+/// `down_for` requests.
+async fn alert_receiver(down_for: usize) -> (Received, hub_sim::Running) {
+    let received = Received::default();
+    let log = received.clone();
+    let router = axum::Router::new().route(
+        "/{receiver}",
+        axum::routing::post(
+            move |axum::extract::Path(receiver): axum::extract::Path<String>,
+                  axum::Json(body): axum::Json<serde_json::Value>| {
+                let log = log.clone();
+                async move {
+                    let mut log = log.lock().unwrap();
+                    let earlier = log.iter().filter(|(path, ..)| *path == receiver).count();
+                    let status = if receiver == "json" && earlier < down_for {
+                        503
+                    } else {
+                        200
+                    };
+                    log.push((receiver, status, body));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            },
+        ),
+    );
+    (received, hub_e2e::serve(router).await)
+}
+
+/// The bodies `receiver` accepted (answered 200).
+fn accepted(received: &Received, receiver: &str) -> Vec<serde_json::Value> {
+    let log = received.lock().unwrap();
+    log.iter()
+        .filter(|(path, status, _)| path == receiver && *status == 200)
+        .map(|(.., body)| body.clone())
+        .collect()
+}
+
+async fn wait_for_deliveries(received: &Received, receiver: &str, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..300 {
+        let bodies = accepted(received, receiver);
+        if bodies.len() >= count {
+            return bodies;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{receiver} got {:?}, not {count} deliveries",
+        accepted(received, receiver)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiver_gets_them_later() {
+    let (received, receiver) = alert_receiver(2).await;
+    let hub = TestHub::start_with(Backend::Sqlite, |config| {
+        config.alerts.slack_url = Some(hub::config::SecretString::new(format!("{}/slack", receiver.base_url())));
+        config.alerts.json_url = Some(format!("{}/json", receiver.base_url()));
+    })
+    .await;
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people: 50,
+        ..Default::default()
+    })
+    .await;
+    let id = hub
+        .regnakes_connector("alerts-out", &server.base_url(), sim.config())
+        .await;
+    let secret = format!("/api/v1/connectors/{id}/secrets/client_secret");
+    let (status, _) = hub
+        .call(Method::PUT, &secret, Some(json!({ "value": "not-the-secret" })))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hub.run_to_end(&id).await["status"], "failed");
+
+    let slack = wait_for_deliveries(&received, "slack", 1).await;
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[FIRING] credentials alert on connector alerts-out: unauthorized:"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-secret"), "{text}");
+    // The JSON receiver answered 503 twice; the third attempt got through.
+    let json = wait_for_deliveries(&received, "json", 1).await;
+    assert_eq!(json[0]["state"], "firing");
+    assert_eq!(json[0]["connector"], "alerts-out");
+    assert_eq!(json[0]["alert"]["kind"], "credentials");
+    assert_eq!(json[0]["alert"]["connector_id"], id.as_str());
+    assert!(json[0]["alert"]["resolved_at"].is_null());
+
+    let (status, _) = hub
+        .call(
+            Method::PUT,
+            &secret,
+            Some(json!({ "value": sim.config().client_secret })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
+    let slack = wait_for_deliveries(&received, "slack", 2).await;
+    assert!(
+        slack[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[RESOLVED] credentials alert on connector alerts-out")
+    );
+    let json = wait_for_deliveries(&received, "json", 2).await;
+    assert_eq!(json[1]["state"], "resolved");
+    assert!(json[1]["alert"]["resolved_at"].is_string());
+
+    // Once per change: a third good run resolves nothing more, and nothing is sent again.
+    assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
+    let jobs = hub.all_pages("/api/v1/jobs?kind=alert").await;
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    assert!(jobs.iter().all(|job| job["status"] == "succeeded"), "{jobs:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(accepted(&received, "slack").len(), 2);
+    assert_eq!(accepted(&received, "json").len(), 2);
+    let json_requests = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, ..)| path == "json")
+        .count();
+    assert_eq!(json_requests, 4, "two refused, then one per change");
+}

@@ -13,6 +13,7 @@
 //! - `json_schema.rs`: the checker of plugin configs and API request bodies;
 //! - `triggers/`: cron schedules and MQTT subscriptions;
 //! - `webhooks/`: Standard Webhooks signatures and connector webhook secrets;
+//! - `metrics/`: the Prometheus metrics `GET /metrics` serves;
 //! - `audit.rs`: the hash-chained audit trail;
 //! - `backup/`: online backups, retention and restore;
 //! - `observations.rs`: device observations' retention and monthly partitions;
@@ -28,6 +29,7 @@ pub mod crypto;
 pub mod jobs;
 pub mod json_schema;
 pub mod manager;
+pub mod metrics;
 pub mod model;
 pub mod observations;
 pub mod pipeline;
@@ -145,6 +147,7 @@ impl Hub {
                 plugins: config.plugins.clone(),
                 key_reload,
                 quotas: config.quotas.clone(),
+                alerts: config.alerts.clone(),
             },
         );
         let mut background = vec![

@@ -130,8 +130,14 @@ enum AuditCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    hub::telemetry::init();
-    match Cli::parse().command {
+    hub::telemetry::init()?;
+    let result = run(Cli::parse().command).await;
+    hub::telemetry::shutdown();
+    result
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve { config } => {
             let path = config.exists().then_some(config.as_path());
             let config = HubConfig::load(path)?;

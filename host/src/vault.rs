@@ -102,9 +102,25 @@ impl Vault {
         &self.config.address
     }
 
-    /// Runs `op` with the current client. When Vault answers 403 (token expired or revoked)
-    /// and the hub logs in by AppRole, it logs in again and retries once.
-    pub async fn call<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
+    /// Runs `op` (named `operation` in `hub_vault_errors_total`) with the current client.
+    /// When Vault answers 403 (token expired or revoked) and the hub logs in by AppRole, it
+    /// logs in again and retries once.
+    pub async fn call<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T, ClientError>
+    where
+        F: Fn(Arc<VaultClient>) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let result = self.call_once_more_on_403(op).await;
+        // A 404 answers a question (no such secret); it is no failure of Vault.
+        if let Err(error) = &result
+            && !has_status(error, 404)
+        {
+            crate::metrics::metrics().vault_error(operation);
+        }
+        result
+    }
+
+    async fn call_once_more_on_403<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
     where
         F: Fn(Arc<VaultClient>) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,

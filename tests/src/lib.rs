@@ -46,6 +46,23 @@ fn service_configured(var: &str, service: &str) -> bool {
     }
 }
 
+/// Whether the program `name` is on PATH. Under `CI=true` a missing one is an error
+/// (`.ci/run` installs it from `package`).
+pub fn program_installed(name: &str, package: &str) -> bool {
+    let found =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
+    match found {
+        true => true,
+        false if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but {name} is not on PATH: install {package} (.ci/run does)")
+        }
+        false => {
+            eprintln!("{name} not on PATH: its tests are skipped (allowed outside CI only; install {package})");
+            false
+        }
+    }
+}
+
 /// The MQTT broker (`HUB_TEST_MQTT_ADDR`, `host:port`; required under `CI=true`).
 pub fn mqtt_broker() -> Option<(String, u16)> {
     if !service_configured("HUB_TEST_MQTT_ADDR", "MQTT (Mosquitto)") {
@@ -193,6 +210,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         },
         backup: Default::default(),
         observations: Default::default(),
+        alerts: Default::default(),
     }
 }
 
@@ -224,7 +242,7 @@ impl TestHub {
 
     /// A hub whose secrets and key-encryption key live with `keeper`.
     pub async fn start_kept(backend: Backend, keeper: Keeper, adjust: impl FnOnce(&mut HubConfig)) -> Self {
-        hub::telemetry::init();
+        hub::telemetry::init().expect("telemetry from the test environment");
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -240,7 +258,7 @@ impl TestHub {
 
     /// A hub started from `config`, whose data directory `data_dir` lives as long as it.
     pub async fn start_on(backend: Backend, config: HubConfig, data_dir: TempDir) -> Self {
-        hub::telemetry::init();
+        hub::telemetry::init().expect("telemetry from the test environment");
         let hub = Hub::start(config.clone()).await.expect("hub starts");
         Self {
             hub,
@@ -485,6 +503,13 @@ impl TestHub {
     }
 
     /// Every page of a list endpoint.
+    /// `GET /metrics` without credentials, parsed.
+    pub async fn metrics(&self) -> Scraped {
+        let response = self.http.get(self.url("/metrics")).send().await.expect("API reachable");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        Scraped::parse(&response.text().await.unwrap())
+    }
+
     pub async fn all_pages(&self, path: &str) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
@@ -501,6 +526,69 @@ impl TestHub {
                 None => return items,
             }
         }
+    }
+}
+
+/// One sample of a `/metrics` answer: name, labels sorted by name, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// A `/metrics` answer: every sample by name and labels.
+pub struct Scraped {
+    pub text: String,
+    pub samples: Vec<Sample>,
+}
+
+impl Scraped {
+    /// Parses the Prometheus text format (what the hub writes of it: no escaped quotes in
+    /// label values, no timestamps).
+    pub fn parse(text: &str) -> Self {
+        let mut samples = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("sample line {line:?}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line:?}"));
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("labels in {line:?}"));
+                    let mut labels: Vec<(String, String)> = inner
+                        .split("\",")
+                        .filter(|pair| !pair.is_empty())
+                        .map(|pair| {
+                            let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("label in {line:?}"));
+                            (k.to_string(), v.trim_end_matches('"').to_string())
+                        })
+                        .collect();
+                    labels.sort();
+                    (name.to_string(), labels)
+                }
+                None => (series.to_string(), Vec::new()),
+            };
+            samples.push((name, labels, value));
+        }
+        Self {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// The value of the sample `name` whose labels include `labels`, summed over the
+    /// samples that match (0 when none does).
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).map(|(_, _, v)| v).sum()
+    }
+
+    /// Whether some sample `name` has all of `labels`.
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.matching(name, labels).next().is_some()
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |(n, l, _)| {
+            n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
     }
 }
 

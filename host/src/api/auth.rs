@@ -40,6 +40,10 @@ impl LoginCache {
 pub fn guard(access: Access, handler: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
     match access {
         Access::Public => handler,
+        Access::Scrape => match &state.metrics_token {
+            Some(token) => handler.route_layer(axum::middleware::from_fn_with_state(token.clone(), scrape_token)),
+            None => handler,
+        },
         Access::Needs(permission) => handler.route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), permission),
             authorize,
@@ -52,6 +56,26 @@ pub fn guard(access: Access, handler: MethodRouter<AppState>, state: &AppState) 
 fn bearer_credential(value: &str) -> Option<&str> {
     let (scheme, credential) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| credential.trim())
+}
+
+/// Lets a scrape through when it carries the metrics token (compared in constant time).
+async fn scrape_token(
+    State(token): State<std::sync::Arc<crate::config::SecretString>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_credential)
+        .unwrap_or_default();
+    let expected = hash_key(token.expose());
+    if subtle::ConstantTimeEq::ct_eq(hash_key(presented).as_slice(), expected.as_slice()).into() {
+        next.run(request).await
+    } else {
+        unauthorized("this hub's /metrics needs its metrics token: send `Authorization: Bearer <HUB_METRICS_TOKEN>`")
+    }
 }
 
 async fn authorize(

@@ -18,6 +18,7 @@ mod identity;
 mod jobs;
 mod keys;
 pub(crate) mod listener;
+mod metrics;
 mod observations;
 pub mod openapi;
 mod plugins;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub oidc: Option<Arc<OidcVerifier>>,
     pub(crate) logins: Arc<auth::LoginCache>,
     pub(crate) connector_lists: Arc<ConnectorLists>,
+    /// `HUB_METRICS_TOKEN`, when `/metrics` asks for one.
+    pub(crate) metrics_token: Option<Arc<crate::config::SecretString>>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             oidc: auth.oidc.clone().map(|c| Arc::new(OidcVerifier::new(c))),
             logins: Arc::default(),
             connector_lists: Arc::default(),
+            metrics_token: auth.metrics_token.clone().map(Arc::new),
         }
     }
 }
@@ -120,16 +124,41 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::http))
         .layer(PropagateRequestIdLayer::x_request_id())
-        // Spans name the path only: a query string may carry a NIK or STR (`?nik=`).
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-        }));
+        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(
+            |response: &axum::response::Response, _: std::time::Duration, span: &tracing::Span| {
+                span.record("http.response.status_code", response.status().as_u16());
+            },
+        ));
     let router = match cors(auth_config) {
         Some(cors) => router.layer(cors),
         None => router,
     };
     router.layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A request's span, named by its route template: a path holds ids and a query string may
+/// carry a NIK or STR (`?nik=`), so neither is recorded. A `traceparent` header makes it
+/// part of its caller's trace.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str());
+    let method = request.method();
+    let span = tracing::debug_span!(
+        "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(traceparent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        crate::telemetry::context::continue_trace(&span, traceparent);
+    }
+    span
 }
 
 /// CORS for the configured origins only; none configured means no browser access.

@@ -91,7 +91,7 @@ fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value 
     let success = match route.response {
         Some(schema) => json!({
             "description": "Success",
-            "content": { "application/json": { "schema": schema(generator).to_value() } },
+            "content": { route.response_media: { "schema": schema(generator).to_value() } },
         }),
         None => json!({ "description": "Success" }),
     };
@@ -139,7 +139,12 @@ fn operation(route: &Route, generator: &mut schemars::SchemaGenerator) -> Value 
         "tags": [route.tag],
         "parameters": parameters,
         "responses": responses,
-        "security": if public { json!([]) } else { json!([{ "bearer": [] }]) },
+        "security": match route.access {
+            Access::Public => json!([]),
+            // No credentials, or the metrics token when the hub has one.
+            Access::Scrape => json!([{}, { "bearer": [] }]),
+            Access::Needs(_) => json!([{ "bearer": [] }]),
+        },
     });
     if let Access::Needs(permission) = route.access {
         operation["x-required-permission"] = json!(permission.as_str());

@@ -3,7 +3,7 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, identity, jobs, keys, observations, plugins,
+    AppState, accounts, alerts, api_keys, audit, connectors, identity, jobs, keys, metrics, observations, plugins,
     practitioners, rejects, runs, secrets, service, webhooks,
 };
 use crate::auth::Permission;
@@ -19,6 +19,8 @@ pub enum Access {
     Public,
     /// An authenticated caller holding this permission.
     Needs(Permission),
+    /// Prometheus: anyone, or only with `HUB_METRICS_TOKEN` as bearer token when it is set.
+    Scrape,
 }
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -34,6 +36,8 @@ pub struct Route {
     /// Accepted request bodies by media type.
     pub bodies: Vec<(&'static str, SchemaFn)>,
     pub response: Option<SchemaFn>,
+    /// The media type of the success answer.
+    pub response_media: &'static str,
     pub status: u16,
     /// Largest request body, in bytes (`usize::MAX`: the handler enforces a configured one).
     pub max_body: usize,
@@ -78,6 +82,7 @@ impl Route {
             query: None,
             bodies: Vec::new(),
             response: None,
+            response_media: "application/json",
             status: 200,
             max_body: super::body::DEFAULT_LIMIT,
             errors: &[],
@@ -147,6 +152,13 @@ impl Route {
         self
     }
 
+    /// A success answer that is text in `media`, not JSON.
+    fn returns_text<R: JsonSchema>(mut self, media: &'static str) -> Self {
+        self.response = Some(schema::<R>);
+        self.response_media = media;
+        self
+    }
+
     fn upload_body<B: JsonSchema>(mut self) -> Self {
         self.bodies.push(("application/octet-stream", schema::<B>));
         self
@@ -186,6 +198,18 @@ impl JsonSchema for PackageUpload {
     }
 }
 
+/// The Prometheus text exposition format (docs/operations.md lists the metrics).
+pub struct MetricsText;
+
+impl JsonSchema for MetricsText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MetricsText".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "string", "description": "metrics in the Prometheus text format 0.0.4" })
+    }
+}
+
 /// A webhook body: whatever the external system sends, signed as it is.
 pub struct WebhookBody;
 
@@ -200,12 +224,15 @@ impl JsonSchema for WebhookBody {
 
 /// The table.
 pub fn table() -> Vec<Route> {
-    use Access::{Needs, Public};
+    use Access::{Needs, Public, Scrape};
     use Permission::{Admin, Integrate, Operate, PiiRead, Read};
     vec![
         Route::get("/healthz", Public, "Liveness: the process answers", service::healthz),
         Route::get("/readyz", Public, "Readiness: the database answers", service::readyz),
         Route::get("/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
+        Route::get("/metrics", Scrape, "Prometheus metrics (docs/operations.md); with HUB_METRICS_TOKEN set, only for that bearer token", metrics::scrape)
+            .errors(&[(401, "HUB_METRICS_TOKEN is set and the request does not carry it as `Authorization: Bearer`")])
+            .returns_text::<MetricsText>(crate::metrics::CONTENT_TYPE),
         Route::post("/webhooks/{id}", Public, "Inbound webhook for a connector, signed with Standard Webhooks v1 (webhook-id, webhook-timestamp, webhook-signature); 202 once stored, 200 for a repeated webhook-id, 401 for a bad signature or a timestamp over 5 minutes off", webhooks::receive)
             .upload_body::<WebhookBody>()
             // The handler enforces `[webhooks] max_body_bytes`, a setting of this hub.
@@ -280,7 +307,7 @@ pub fn table() -> Vec<Route> {
             .returns::<crate::webhooks::RotatedWebhookSecret>(200),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
-        Route::get("/api/v1/jobs", Needs(Read), "Durable jobs (syncs, webhooks, MQTT batches), newest first; ?status=dead lists the dead-lettered", jobs::list)
+        Route::get("/api/v1/jobs", Needs(Read), "Durable jobs (syncs, webhooks, MQTT batches, alert deliveries), newest first; ?status=dead lists the dead-lettered", jobs::list)
             .query::<jobs::ListQuery>()
             .returns::<super::Page<crate::store::jobs::JobRecord>>(200),
         Route::get("/api/v1/jobs/{id}", Needs(Read), "One job", jobs::get)

@@ -27,6 +27,23 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<WebhookReceipt>), Problem> {
+    let started = std::time::Instant::now();
+    let answer = accept(&state, &connector_id, headers, body).await;
+    let result = match &answer {
+        Ok((_, receipt)) => receipt.0.status,
+        Err((result, _)) => *result,
+    };
+    crate::metrics::metrics().webhook(result, started.elapsed());
+    answer.map_err(|(_, problem)| problem)
+}
+
+/// The answer to a webhook, or why it was refused as `hub_webhooks_received_total` counts it.
+async fn accept(
+    state: &AppState,
+    connector_id: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<WebhookReceipt>), (&'static str, Problem)> {
     let limit = state.webhooks.max_body_bytes();
     let too_large = || {
         Problem::new(
@@ -39,10 +56,12 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         super::body::drain(body).await;
-        return Err(too_large());
+        return Err(("too_large", too_large()));
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    match state.webhooks.accept(&connector_id, &headers, body).await {
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ("too_large", too_large()))?;
+    match state.webhooks.accept(connector_id, &headers, body).await {
         Ok(Accepted::Queued { job_id }) => Ok((
             StatusCode::ACCEPTED,
             Json(WebhookReceipt {
@@ -61,13 +80,13 @@ pub async fn receive(
     }
 }
 
-fn problem(error: InboxError) -> Problem {
-    let status = match &error {
-        InboxError::UnknownConnector(_) | InboxError::NoWebhooks(_) => StatusCode::NOT_FOUND,
-        InboxError::Disabled(_) => StatusCode::CONFLICT,
-        InboxError::NoSecret(_) | InboxError::Signature(_) => StatusCode::UNAUTHORIZED,
-        InboxError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        InboxError::Manager(_) => return Problem::internal(&error),
+fn problem(error: InboxError) -> (&'static str, Problem) {
+    let (result, status) = match &error {
+        InboxError::UnknownConnector(_) | InboxError::NoWebhooks(_) => ("not_found", StatusCode::NOT_FOUND),
+        InboxError::Disabled(_) => ("disabled", StatusCode::CONFLICT),
+        InboxError::NoSecret(_) | InboxError::Signature(_) => ("bad_signature", StatusCode::UNAUTHORIZED),
+        InboxError::Store(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        InboxError::Manager(_) => return ("failed", Problem::internal(&error)),
     };
-    Problem::new(status, error.to_string())
+    (result, Problem::new(status, error.to_string()))
 }

@@ -39,8 +39,23 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "The AppRole secret id that goes with `[vault] role_id`.",
     ),
     (
+        "HUB_METRICS_TOKEN",
+        "The bearer token Prometheus sends to `GET /metrics` (at least 16 characters); unset, `/metrics` needs \
+         none. Never read from the file.",
+    ),
+    (
+        "HUB_ALERTS_SLACK_URL",
+        "The Slack(-compatible) incoming-webhook URL the hub's alerts are delivered to (`[alerts]`); never read \
+         from the file.",
+    ),
+    (
         "HUB_LOG_FORMAT",
         "`json` writes the log as JSON lines; anything else, or unset, as text.",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "Exports traces by OTLP to this collector (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `grpc`); the \
+         other standard `OTEL_*` variables apply too (docs/operations.md).",
     ),
     (
         "RUST_LOG",
@@ -74,6 +89,8 @@ pub enum ConfigError {
          reach; listen on 127.0.0.1 (or ::1), or sign the packages and trust their key"
     )]
     UnsignedOffLoopback { listen: SocketAddr },
+    #[error("{0}")]
+    Alerts(String),
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -103,6 +120,7 @@ pub struct HubConfig {
     pub keys: KeysConfig,
     pub backup: crate::backup::BackupConfig,
     pub observations: crate::observations::ObservationsConfig,
+    pub alerts: crate::manager::alert_delivery::AlertsConfig,
 }
 
 /// A credential from the environment: never printed, not even by `Debug`.
@@ -145,6 +163,7 @@ impl Default for HubConfig {
             keys: KeysConfig::default(),
             backup: Default::default(),
             observations: Default::default(),
+            alerts: Default::default(),
         }
     }
 }
@@ -167,6 +186,7 @@ impl HubConfig {
             None => Self::default(),
         };
         config.apply_env(|var| std::env::var(var).ok())?;
+        config.alerts.check().map_err(ConfigError::Alerts)?;
         // Unsigned packages run whatever code was uploaded: only on a hub nobody else reaches.
         if config.plugins.allow_unsigned && !config.listen.ip().is_loopback() {
             return Err(ConfigError::UnsignedOffLoopback { listen: config.listen });
@@ -197,6 +217,19 @@ impl HubConfig {
                 });
             }
             self.admin_key = Some(SecretString::new(value));
+        }
+        if let Some(value) = var("HUB_ALERTS_SLACK_URL") {
+            self.alerts.slack_url = Some(SecretString::new(value));
+        }
+        if let Some(value) = var("HUB_METRICS_TOKEN") {
+            if value.len() < 16 {
+                return Err(ConfigError::Env {
+                    var: "HUB_METRICS_TOKEN",
+                    value: "<hidden>".into(),
+                    problem: "a metrics token needs at least 16 characters".into(),
+                });
+            }
+            self.auth.metrics_token = Some(SecretString::new(value));
         }
         for (name, is_token) in [("HUB_VAULT_TOKEN", true), ("HUB_VAULT_SECRET_ID", false)] {
             let Some(value) = var(name) else { continue };

@@ -49,7 +49,7 @@ impl Kek {
                 let plaintext = BASE64.encode(labelled(label, key));
                 let sealed = t
                     .vault
-                    .call(|c| {
+                    .call("encrypt", |c| {
                         let plaintext = plaintext.clone();
                         async move { vaultrs::transit::data::encrypt(&*c, &t.mount, &t.key, &plaintext, None).await }
                     })
@@ -66,20 +66,20 @@ impl Kek {
             Kek::Transit(t) => {
                 let refused = || KekError::TransitUnwrap { key: t.key.clone() };
                 let ciphertext = std::str::from_utf8(wrapped).map_err(|_| refused())?;
-                let opened =
-                    t.vault
-                        .call(|c| async move {
-                            vaultrs::transit::data::decrypt(&*c, &t.mount, &t.key, ciphertext, None).await
-                        })
-                        .await
-                        .map_err(|e| {
-                            // Vault answers 400 for ciphertext it cannot open.
-                            if has_status(&e, 400) {
-                                refused()
-                            } else {
-                                KekError::Vault(VaultError::request(&e))
-                            }
-                        })?;
+                let opened = t
+                    .vault
+                    .call("decrypt", |c| async move {
+                        vaultrs::transit::data::decrypt(&*c, &t.mount, &t.key, ciphertext, None).await
+                    })
+                    .await
+                    .map_err(|e| {
+                        // Vault answers 400 for ciphertext it cannot open.
+                        if has_status(&e, 400) {
+                            refused()
+                        } else {
+                            KekError::Vault(VaultError::request(&e))
+                        }
+                    })?;
                 let bytes = BASE64.decode(opened.plaintext).map_err(|_| refused())?;
                 let prefix = labelled(label, &[]);
                 bytes

@@ -37,6 +37,8 @@ pub enum JobKind {
     Webhook,
     /// A batch of MQTT messages.
     Messages,
+    /// A hub alert raised or resolved, for one receiver (`[alerts]`).
+    Alert,
 }
 
 impl JobKind {
@@ -45,13 +47,14 @@ impl JobKind {
             JobKind::Sync => "sync",
             JobKind::Webhook => "webhook",
             JobKind::Messages => "messages",
+            JobKind::Alert => "alert",
         }
     }
 
+    pub const ALL: [JobKind; 4] = [JobKind::Sync, JobKind::Webhook, JobKind::Messages, JobKind::Alert];
+
     pub fn parse(kind: &str) -> Option<Self> {
-        [JobKind::Sync, JobKind::Webhook, JobKind::Messages]
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
 

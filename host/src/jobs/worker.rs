@@ -202,11 +202,21 @@ impl Queue {
             .iter()
             .map(|job| (job.id.clone(), job.attempt, job.max_attempts, job.kind.clone()))
             .collect();
+        let started = std::time::Instant::now();
+        let kind = group[0].kind.clone();
         let outcomes = executor.execute(group).await;
+        let metrics = crate::metrics::metrics();
+        metrics.jobs_ran(&kind, started.elapsed());
         let mut succeeded = Vec::with_capacity(facts.len());
         let mut retries = Vec::new();
         let mut dead = Vec::new();
         for ((id, attempt, max, kind), outcome) in facts.into_iter().zip(outcomes) {
+            let ended = match &outcome {
+                Outcome::Succeeded => "succeeded",
+                Outcome::Retry(_) if attempt < max => "retried",
+                Outcome::Retry(_) | Outcome::Failed(_) => "dead",
+            };
+            metrics.job_finished(&kind, ended, attempt);
             match outcome {
                 Outcome::Succeeded => succeeded.push(id),
                 Outcome::Retry(error) if attempt < max => {

@@ -1,8 +1,11 @@
 //! Raising and clearing alerts: the conditions seed 002 says an operator must hear about.
 
 use super::Inner;
+use super::alert_delivery::AlertState;
 use crate::audit::{Event, Outcome};
 use crate::store::alerts::AlertRecord;
+use crate::store::connectors::ConnectorRecord;
+use crate::store::{self, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -74,7 +77,15 @@ impl RejectWindows {
 impl Inner {
     /// Records an alert, logs it and audits it. Failing to store it is logged, not returned:
     /// the run's own outcome must not change because its alert could not be written.
-    pub(super) async fn raise_alert(&self, connector_id: &str, run_id: Option<&str>, kind: &str, message: String) {
+    /// The alert is stored with its deliveries (`alert_delivery.rs`) in one transaction.
+    pub(super) async fn raise_alert(
+        &self,
+        connector: &ConnectorRecord,
+        run_id: Option<&str>,
+        kind: &str,
+        message: String,
+    ) {
+        let connector_id = &connector.id;
         tracing::warn!(connector = %connector_id, run = ?run_id, kind, "alert: {message}");
         let alert = AlertRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -85,8 +96,18 @@ impl Inner {
             raised_at: crate::store::Timestamp::now(),
             resolved_at: None,
         };
-        if let Err(error) = self.db.insert_alert(&alert).await {
-            tracing::error!(%error, connector = %connector_id, "could not store an alert");
+        let stored = async {
+            let mut tx = self.db.begin().await?;
+            store::alerts::insert(&mut tx, &alert).await?;
+            let queued = self
+                .queue_deliveries(&mut tx, connector, &alert, AlertState::Firing)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(queued)
+        };
+        match stored.await {
+            Ok(queued) => self.deliveries_queued(queued),
+            Err(error) => tracing::error!(%error, connector = %connector_id, "could not store an alert"),
         }
         let event = Event::new(format!("connector:{connector_id}"), "alert.raised", connector_id)
             .outcome(Outcome::Failure)
@@ -94,11 +115,33 @@ impl Inner {
         self.audit.record(event).await;
     }
 
-    pub(super) async fn resolve_alerts(&self, connector_id: &str, kind: &str) {
-        match self.db.resolve_alerts(connector_id, kind).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(connector = %connector_id, kind, count = n, "alerts resolved"),
-            Err(error) => tracing::error!(%error, connector = %connector_id, "could not resolve alerts"),
+    /// Resolves the connector's open alerts of `kind`, queuing their deliveries with them.
+    pub(super) async fn resolve_alerts(&self, connector: &ConnectorRecord, kind: &str) {
+        let resolved = async {
+            let mut tx = self.db.begin().await?;
+            let resolved = store::alerts::resolve(&mut tx, &connector.id, kind).await?;
+            let mut queued = false;
+            for alert in &resolved {
+                queued |= self
+                    .queue_deliveries(&mut tx, connector, alert, AlertState::Resolved)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>((resolved.len(), queued))
+        };
+        match resolved.await {
+            Ok((0, _)) => {}
+            Ok((n, queued)) => {
+                tracing::info!(connector = %connector.id, kind, count = n, "alerts resolved");
+                self.deliveries_queued(queued);
+            }
+            Err(error) => tracing::error!(%error, connector = %connector.id, "could not resolve alerts"),
+        }
+    }
+
+    fn deliveries_queued(&self, queued: bool) {
+        if queued {
+            self.runs.queue.notify_work();
         }
     }
 }

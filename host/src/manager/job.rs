@@ -17,6 +17,7 @@ use hub_registry::CreatePolicy;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 pub struct ConnectorJob {
     inner: Arc<Inner>,
@@ -169,7 +170,7 @@ impl ConnectorJob {
                         self.connector.id
                     );
                     self.inner
-                        .raise_alert(&self.connector.id, self.run_id.as_deref(), REJECT_RATE, message)
+                        .raise_alert(&self.connector, self.run_id.as_deref(), REJECT_RATE, message)
                         .await;
                 }
                 event.details(json!({
@@ -227,6 +228,12 @@ impl ConnectorJob {
             offset += rows;
         }
         let result = result.map(|()| outcome);
+        if let Ok(outcome) = &result {
+            let c = outcome.counts;
+            let rejected = outcome.rejected.len() as i64;
+            let counts = [c.created, c.updated, c.unchanged, rejected, c.held].map(|n| n as u64);
+            crate::metrics::metrics().records(&self.connector.name, counts);
+        }
         self.flush_logs().await;
         self.audit_batch(received as usize, &result).await;
         match result {
@@ -254,15 +261,23 @@ impl ConnectorJob {
     }
 }
 
+/// A batch's span, begun in the plugin call that emitted it: a queued page is stored by a
+/// future polled outside that call's span, and still belongs to its trace.
+fn batch_span(rows: usize) -> tracing::Span {
+    tracing::debug_span!("pipeline.store", rows)
+}
+
 impl RecordSink for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
-        let prepared = self.prepare(batch);
-        Box::pin(self.store(prepared))
+        let span = batch_span(batch.len());
+        let prepared = span.in_scope(|| self.prepare(batch));
+        Box::pin(self.store(prepared).instrument(span))
     }
 
     fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
-        let prepared = self.prepare(batch);
-        Box::pin(async move { self.store(prepared).await })
+        let span = batch_span(batch.len());
+        let prepared = span.in_scope(|| self.prepare(batch));
+        Box::pin(async move { self.store(prepared).await }.instrument(span))
     }
 }
 

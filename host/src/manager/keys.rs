@@ -23,7 +23,7 @@ const BATCH: i64 = 500;
 
 pub const RUNNING: &str = "running";
 const DONE: &str = "done";
-const FAILED: &str = "failed";
+pub const FAILED: &str = "failed";
 
 /// `GET /api/v1/keys`: the key setup and the state of the last rotation. Never key material.
 #[derive(Serialize, schemars::JsonSchema)]

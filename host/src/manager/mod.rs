@@ -2,6 +2,7 @@
 //! (create, configure, enable, disable, upgrade, delete); their secrets (`secrets.rs`); the
 //! runs and jobs users start (`runs.rs`) and their execution (`runner.rs`).
 
+pub mod alert_delivery;
 pub mod alerts;
 pub mod credentials;
 mod job;
@@ -148,6 +149,8 @@ pub(crate) struct Inner {
     settings_generation: SettingsGeneration,
     manifests: manifests::Manifests,
     reject_windows: alerts::RejectWindows,
+    /// Where alerts are delivered as they change.
+    alerts_out: alert_delivery::AlertsConfig,
 }
 
 /// Changes whenever a connector's settings or secrets change on this hub: caches of them
@@ -176,6 +179,7 @@ pub struct Settings {
     /// How often every replica reloads the data keys.
     pub key_reload: Duration,
     pub quotas: Quotas,
+    pub alerts: alert_delivery::AlertsConfig,
 }
 
 impl Manager {
@@ -191,6 +195,7 @@ impl Manager {
             plugins,
             key_reload,
             quotas,
+            alerts,
         } = settings;
         let pipeline = Pipeline::new(db.clone(), keys.clone());
         let audit = Auditor::grouped(db.clone(), keys.audit);
@@ -223,6 +228,7 @@ impl Manager {
                 settings_generation,
                 manifests,
                 reject_windows: Default::default(),
+                alerts_out: alerts,
             }),
         }
     }
@@ -239,6 +245,11 @@ impl Manager {
 
     pub fn audit(&self) -> &Auditor {
         &self.inner.audit
+    }
+
+    /// The data key version new data is sealed under.
+    pub fn data_key_version(&self) -> u32 {
+        self.inner.keys.cipher().active_version()
     }
 
     pub fn db(&self) -> &Db {

@@ -12,22 +12,30 @@ use crate::runtime::{
 };
 use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::ClaimedJob;
+use crate::telemetry;
 use futures::future::BoxFuture;
 use hub_registry::CreatePolicy;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 impl Executor for Manager {
     fn execute(&self, jobs: Vec<ClaimedJob>) -> BoxFuture<'_, Vec<Outcome>> {
         Box::pin(async move {
             let inner = &self.inner;
             let Some(first) = jobs.first() else { return Vec::new() };
+            // Alert deliveries need no plugin, and outlive a deleted connector.
+            if JobKind::parse(&first.kind) == Some(JobKind::Alert) {
+                return super::alert_delivery::deliver(inner, &jobs).await;
+            }
             let connector = match inner.db.connector(&first.connector_id).await {
                 Ok(Some(connector)) => connector,
                 Ok(None) => {
                     let mut outcomes = Vec::with_capacity(jobs.len());
                     for job in &jobs {
-                        outcomes.push(abandon(inner, job, "the connector was deleted before the job ran".into()).await);
+                        outcomes.push(
+                            abandon(inner, None, job, "the connector was deleted before the job ran".into()).await,
+                        );
                     }
                     return outcomes;
                 }
@@ -48,7 +56,7 @@ impl Executor for Manager {
                          long enough for its lease to lapse; retry it when the cause is fixed",
                         job.max_attempts
                     );
-                    outcomes.push(Some(abandon(inner, &job, error).await));
+                    outcomes.push(Some(abandon(inner, Some(&connector), &job, error).await));
                 } else {
                     outcomes.push(None);
                     runnable.push((at, job));
@@ -67,13 +75,14 @@ impl Executor for Manager {
                                 "cancelled: connector {:?} was disabled before the run started",
                                 connector.name
                             );
-                            abandon(inner, job, error).await
+                            abandon(inner, Some(&connector), job, error).await
                         });
                     }
                     ran
                 }
                 Some(Some(JobKind::Webhook)) => events(inner, &connector, &runnable, webhooks).await,
                 Some(Some(JobKind::Messages)) => events(inner, &connector, &runnable, messages).await,
+                Some(Some(JobKind::Alert)) => super::alert_delivery::deliver(inner, &runnable).await,
                 Some(None) => runnable
                     .iter()
                     .map(|job| Outcome::Failed(format!("unknown job kind {:?}", job.kind)))
@@ -91,17 +100,32 @@ fn database_failed(error: impl std::fmt::Display) -> String {
     format!("the hub's database failed: {error}")
 }
 
-/// Gives up on a job before it reaches the plugin; a sync's run fails with it.
-async fn abandon(inner: &Arc<Inner>, job: &ClaimedJob, error: String) -> Outcome {
+/// Gives up on a job before it reaches the plugin; a sync's run fails with it. `connector`
+/// is `None` when it was deleted.
+async fn abandon(inner: &Arc<Inner>, connector: Option<&ConnectorRecord>, job: &ClaimedJob, error: String) -> Outcome {
     if let Some(run_id) = &job.run_id {
-        finish_run(inner, &job.connector_id, run_id, Some(&error)).await;
+        finish_run(inner, connector, &job.connector_id, run_id, Some(&error)).await;
     }
     Outcome::Failed(error)
 }
 
-async fn finish_run(inner: &Inner, connector_id: &str, run_id: &str, error: Option<&str>) {
-    if let Err(store_error) = inner.db.finish_run(run_id, error).await {
-        tracing::error!(run = %run_id, error = %store_error, "could not record the end of a run");
+async fn finish_run(
+    inner: &Inner,
+    connector: Option<&ConnectorRecord>,
+    connector_id: &str,
+    run_id: &str,
+    error: Option<&str>,
+) {
+    match inner.db.finish_run(run_id, error).await {
+        Ok(started_at) => {
+            if let Some(connector) = connector {
+                let took = started_at.and_then(|t| (chrono::Utc::now() - t.as_datetime()).to_std().ok());
+                crate::metrics::metrics().run_finished(&connector.name, error.is_none(), took);
+            }
+        }
+        Err(store_error) => {
+            tracing::error!(run = %run_id, error = %store_error, "could not record the end of a run");
+        }
     }
     match error {
         None => tracing::info!(connector = %connector_id, run = %run_id, "run succeeded"),
@@ -113,6 +137,8 @@ async fn finish_run(inner: &Inner, connector_id: &str, run_id: &str, error: Opti
 /// and its registration among the calls running here (dropped when the call ends).
 struct Prepared {
     plugin: Arc<LoadedPlugin>,
+    /// The plugin's name, for metrics.
+    plugin_name: String,
     egress: Vec<String>,
     /// The secrets the plugin may read: those its manifest declares, never the client
     /// secrets the host uses for its credentials.
@@ -141,12 +167,10 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[Claime
                 .map_err(|e| Outcome::Failed(e.to_string()))?
         }
     };
-    let granted = Manager { inner: inner.clone() }
+    let manifest = Manager { inner: inner.clone() }
         .manifest_of(digest)
         .await
-        .map_err(|e| Outcome::Failed(e.to_string()))?
-        .secrets
-        .clone();
+        .map_err(|e| Outcome::Failed(e.to_string()))?;
     let quotas = inner.runs.quotas_of(connector).map_err(Outcome::Failed)?;
     let creates = inner
         .runs
@@ -155,8 +179,9 @@ async fn prepare(inner: &Arc<Inner>, connector: &ConnectorRecord, jobs: &[Claime
         .map_err(|e| Outcome::Failed(e.to_string()))?;
     Ok(Prepared {
         plugin,
+        plugin_name: manifest.name.clone(),
+        granted: manifest.secrets.clone(),
         egress: serde_json::from_str(&connector.egress).unwrap_or_default(),
-        granted,
         quotas,
         creates,
         running: inner.runs.queue.running().start(&connector.id, &job_ids(jobs)),
@@ -178,6 +203,7 @@ impl Prepared {
 
     fn spec(&self, trace_id: String, run_deadline: Option<Instant>) -> JobSpec {
         JobSpec {
+            plugin: self.plugin_name.clone(),
             egress: self.egress.clone(),
             trace_id,
             quotas: self.quotas.clone(),
@@ -203,7 +229,7 @@ async fn judge<T>(
     }
     match result {
         Ok(Ok(value)) => {
-            inner.resolve_alerts(&connector.id, alerts::CREDENTIALS).await;
+            inner.resolve_alerts(connector, alerts::CREDENTIALS).await;
             Ok(value)
         }
         Ok(Err(error)) => Err(plugin_failure(inner, connector, host, error).await),
@@ -227,7 +253,7 @@ async fn plugin_failure(
         PluginError::Unavailable(_) => Outcome::Retry(message),
         PluginError::Unauthorized(_) => {
             inner
-                .raise_alert(&connector.id, host.run_id(), alerts::CREDENTIALS, message.clone())
+                .raise_alert(connector, host.run_id(), alerts::CREDENTIALS, message.clone())
                 .await;
             Outcome::Failed(message)
         }
@@ -238,16 +264,17 @@ async fn plugin_failure(
 /// One attempt of a sync run; the run records every attempt and its end.
 async fn sync(inner: &Arc<Inner>, connector: &ConnectorRecord, job: &ClaimedJob) -> Outcome {
     let run_id = job.run_id.as_deref().expect("sync jobs name their run");
-    let outcome = sync_attempt(inner, connector, job, run_id).await;
+    let span = job_span(connector, std::slice::from_ref(job));
+    let outcome = sync_attempt(inner, connector, job, run_id).instrument(span).await;
     match &outcome {
-        Outcome::Succeeded => finish_run(inner, &connector.id, run_id, None).await,
+        Outcome::Succeeded => finish_run(inner, Some(connector), &connector.id, run_id, None).await,
         Outcome::Retry(_) if job.attempt < job.max_attempts => {}
         Outcome::Retry(error) => {
             let error = format!("failed after {} attempts; last error: {error}", job.max_attempts);
-            finish_run(inner, &connector.id, run_id, Some(&error)).await;
+            finish_run(inner, Some(connector), &connector.id, run_id, Some(&error)).await;
             return Outcome::Failed(error);
         }
-        Outcome::Failed(error) => finish_run(inner, &connector.id, run_id, Some(error)).await,
+        Outcome::Failed(error) => finish_run(inner, Some(connector), &connector.id, run_id, Some(error)).await,
     }
     outcome
 }
@@ -396,6 +423,38 @@ async fn events_attempt(
     jobs: &[ClaimedJob],
     call: EventCall,
 ) -> Result<Vec<Outcome>, Outcome> {
+    events_attempt_traced(inner, connector, jobs, call)
+        .instrument(job_span(connector, jobs))
+        .await
+}
+
+/// The span of an attempt at `jobs`: it continues the trace the first was queued in (the
+/// run's, the webhook request's, the MQTT batch's) and links the others'.
+fn job_span(connector: &ConnectorRecord, jobs: &[ClaimedJob]) -> tracing::Span {
+    let first = &jobs[0];
+    let span = tracing::debug_span!(
+        "job",
+        job.kind = %first.kind,
+        job.attempt = first.attempt,
+        jobs = jobs.len(),
+        connector = %connector.name,
+        run = first.run_id.as_deref().unwrap_or_default(),
+    );
+    if let Some(traceparent) = &first.traceparent {
+        telemetry::context::continue_trace(&span, traceparent);
+    }
+    for traceparent in jobs[1..].iter().filter_map(|job| job.traceparent.as_deref()) {
+        telemetry::context::link(&span, traceparent);
+    }
+    span
+}
+
+async fn events_attempt_traced(
+    inner: &Arc<Inner>,
+    connector: &ConnectorRecord,
+    jobs: &[ClaimedJob],
+    call: EventCall,
+) -> Result<Vec<Outcome>, Outcome> {
     let prepared = prepare(inner, connector, jobs).await?;
     let host = prepared.host(inner, connector, jobs);
     let result = call(inner, connector, &prepared, host.clone(), jobs).await;
@@ -526,9 +585,11 @@ fn messages<'a>(
     })
 }
 
-/// A fresh W3C trace id for a call that belongs to no run.
+/// The trace id of a call that belongs to no run: its job span's, or a fresh one.
 fn trace_id() -> String {
-    hex::encode(crate::crypto::random_bytes::<16>())
+    telemetry::context::current_traceparent()
+        .and_then(|traceparent| telemetry::context::trace_id(&traceparent))
+        .unwrap_or_else(|| hex::encode(crate::crypto::random_bytes::<16>()))
 }
 
 fn job_ids(jobs: &[ClaimedJob]) -> Vec<String> {

@@ -16,6 +16,7 @@ use crate::store::{self, Db, StoreError, Timestamp};
 use hub_registry::CreatePolicy;
 use serde::Serialize;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct Runs {
     db: Db,
@@ -73,7 +74,8 @@ impl Runs {
     }
 
     /// Queues a run as a durable job; `None` when `fire_key` was taken (another hub fired
-    /// this schedule tick).
+    /// this schedule tick). The run's trace starts in the span that queues it (a child of
+    /// the API request or cron fire), and its trace id is that trace's.
     async fn start(
         &self,
         connector: &ConnectorRecord,
@@ -81,9 +83,25 @@ impl Runs {
         actor: &str,
         fire_key: Option<&str>,
     ) -> Result<Option<RunRecord>, ManagerError> {
+        let span = tracing::debug_span!("run.queue", connector = %connector.name, trigger);
+        self.queue_run(connector, trigger, actor, fire_key)
+            .instrument(span)
+            .await
+    }
+
+    async fn queue_run(
+        &self,
+        connector: &ConnectorRecord,
+        trigger: &str,
+        actor: &str,
+        fire_key: Option<&str>,
+    ) -> Result<Option<RunRecord>, ManagerError> {
         let run_id = uuid::Uuid::now_v7().to_string();
-        let trace_id = hex::encode(crate::crypto::random_bytes::<16>());
         let job = self.new_job(connector, JobKind::Sync, None, Some(run_id.clone()), &());
+        let trace_id = match job.traceparent.as_deref().and_then(crate::telemetry::context::trace_id) {
+            Some(trace_id) => trace_id,
+            None => hex::encode(crate::crypto::random_bytes::<16>()),
+        };
         // The run and its audit entry commit together: a run is never accepted unaudited.
         let mut tx = self.db.begin().await?;
         if !store::jobs::enqueue_run(&mut tx, &job, trigger, &trace_id, fire_key).await? {
@@ -119,6 +137,7 @@ impl Runs {
             run_id,
             max_attempts: connector.max_attempts,
             run_after: Timestamp::now(),
+            traceparent: crate::telemetry::context::current_traceparent(),
         }
     }
 

@@ -49,6 +49,7 @@ use merge::Sources;
 pub use seal::open_record;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use tracing::Instrument;
 pub use upgrade::Upgraded;
 
 /// Who emitted a batch.
@@ -117,8 +118,9 @@ impl Pipeline {
             source.connector_id.to_string(),
             source.quotas.clone(),
         );
+        let span = tracing::debug_span!("pipeline.validate", rows = batch.len());
         Preparing(tokio::task::spawn_blocking(move || {
-            Taken::from_batch(&keys, &quotas, &connector_id, batch, Timestamp::now())
+            span.in_scope(|| Taken::from_batch(&keys, &quotas, &connector_id, batch, Timestamp::now()))
         }))
     }
 
@@ -175,19 +177,25 @@ impl Pipeline {
         // (by hash), and the sealed records of those the batch changes. One read transaction,
         // outside the write: matching runs before sealing, which takes a while; the write
         // checks that the hashes are still current.
-        let mut reads = self.db.begin().await?;
-        let known = Known::lookup(&mut reads, &taken.keyed).await?;
-        let stored_ids: HashSet<String> = known.ids().cloned().collect();
-        let ids: Vec<String> = stored_ids.iter().cloned().collect();
-        let sources = Sources::new(store::practitioners::contribution_hashes(&mut reads, &ids).await?);
-        let to_read = sources.to_read(&known, &taken.keyed, source.creates);
-        let sources = sources.with_sealed(store::practitioners::contributions(&mut reads, &to_read).await?);
-        drop(reads);
+        let (known, stored_ids, sources) = async {
+            let mut reads = self.db.begin().await?;
+            let known = Known::lookup(&mut reads, &taken.keyed).await?;
+            let stored_ids: HashSet<String> = known.ids().cloned().collect();
+            let ids: Vec<String> = stored_ids.iter().cloned().collect();
+            let sources = Sources::new(store::practitioners::contribution_hashes(&mut reads, &ids).await?);
+            let to_read = sources.to_read(&known, &taken.keyed, source.creates);
+            let sources = sources.with_sealed(store::practitioners::contributions(&mut reads, &to_read).await?);
+            Ok::<_, StoreError>((known, stored_ids, sources))
+        }
+        .instrument(tracing::debug_span!("pipeline.match", rows = taken.keyed.len()))
+        .await?;
 
         // 3-5. Decide, merge and seal.
         let mut merged = {
             let keys = self.keys.clone();
+            let span = tracing::debug_span!("pipeline.merge");
             off_async(move || {
+                let _merging = span.enter();
                 let source = BatchSource {
                     connector_id: &connector_id,
                     run_id: run_id.as_deref(),
@@ -213,7 +221,9 @@ impl Pipeline {
             rejects: merged.reject_rows,
             observations: merged.observations,
         };
-        write::write(&self.db, source.run_id, rows, &mut counts).await?;
+        write::write(&self.db, source.run_id, rows, &mut counts)
+            .instrument(tracing::debug_span!("db.write"))
+            .await?;
         Ok(BatchOutcome {
             counts,
             rejected: merged.rejected,

@@ -47,6 +47,8 @@ impl Backends {
 /// Per-job facts the sandbox needs besides its [`Backends`].
 #[derive(Clone, Debug)]
 pub struct JobSpec {
+    /// The plugin's name, as metrics label its calls.
+    pub plugin: String,
     /// Hosts (`host` or `host:port`) the plugin may call.
     pub egress: Vec<String>,
     /// W3C trace id of the run, propagated on every outgoing request.
@@ -66,6 +68,7 @@ impl JobSpec {
     /// Default quotas, no run deadline, cancelled by nobody.
     pub fn new(egress: Vec<String>, trace_id: String) -> Self {
         Self {
+            plugin: String::new(),
             egress,
             trace_id,
             quotas: Quotas::default(),

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Longest wait for a TCP (and TLS) connection when the plugin sets none.
@@ -32,6 +33,9 @@ pub struct Egress {
     /// Set when the plugin went past its request quota: the call fails with it, whatever
     /// the plugin makes of the refused request.
     pub(super) breach: Option<QuotaExceeded>,
+    /// Requests refused for a host off the allow-list (the plugin sees an error; metrics
+    /// count them).
+    pub(super) denied: u64,
 }
 
 impl Egress {
@@ -53,6 +57,7 @@ impl Egress {
             in_flight: Arc::new(Semaphore::new(quotas.requests_in_flight.max(1) as usize)),
             transport,
             breach: None,
+            denied: 0,
         }
     }
 
@@ -108,6 +113,7 @@ impl WasiHttpHooks for Egress {
         if !egress_allowed(&self.allow, host.trim_start_matches('[').trim_end_matches(']'), port) {
             let target = format!("{host}:{}", port.unwrap_or_default());
             tracing::warn!(%target, "plugin request denied: host not in the egress allow-list");
+            self.denied += 1;
             self.logs.log(
                 LogLevel::Warn,
                 format!("request to {target} denied: not in this connector's egress allow-list"),
@@ -128,21 +134,42 @@ impl WasiHttpHooks for Egress {
         let options = self.timeouts(options);
         let in_flight = self.in_flight.clone();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let span_id = hex::encode(crate::crypto::random_bytes::<8>());
+        // The host name only: a path or query may hold an id or a NIK.
+        let span = tracing::debug_span!(
+            "http.request",
+            otel.name = %request.method(),
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            server.address = %host,
+            server.port = port,
+            http.response.status_code = tracing::field::Empty,
+        );
+        // The external system sees this request's span as the parent of its own work.
+        let traceparent = crate::telemetry::context::traceparent(&span).unwrap_or_else(|| {
+            let span_id = hex::encode(crate::crypto::random_bytes::<8>());
+            format!("00-{}-{span_id}-01", self.trace_id)
+        });
         let headers = request.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("00-{}-{span_id}-01", self.trace_id)) {
+        if let Ok(v) = HeaderValue::from_str(&traceparent) {
             headers.insert("traceparent", v);
         }
         drop(fut);
         let transport = self.transport.clone();
-        Box::new(async move {
-            // Held until the response head arrives: past `requests_in_flight`, requests wait.
-            let _slot = in_flight.acquire_owned().await;
-            transport.send(request, options).await
-        })
+        Box::new(
+            async move {
+                // Held until the response head arrives: past `requests_in_flight`, requests wait.
+                let _slot = in_flight.acquire_owned().await;
+                let sent = transport.send(request, options).await;
+                if let Ok((response, _)) = &sent {
+                    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+                }
+                sent
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -45,6 +45,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+use tracing::Instrument;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
@@ -80,6 +81,20 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Why the sandbox stopped the call, as `hub_plugin_traps_total` labels it; `None`
+    /// when it was not the plugin's doing.
+    fn trap_reason(&self) -> Option<&'static str> {
+        match self {
+            Self::Deadline(DeadlineExceeded { clock: Clock::Cpu, .. }) => Some("cpu"),
+            Self::Deadline(_) => Some("deadline"),
+            Self::Memory(_) => Some("memory"),
+            Self::Quota(_) => Some("quota"),
+            Self::Trap(_) => Some("trap"),
+            Self::Instantiate(_) => Some("instantiate"),
+            Self::Cancelled(_) | Self::Store(_) => None,
+        }
+    }
+
     fn from_wasmtime(error: wasmtime::Error) -> Self {
         let error = match error.downcast::<DeadlineExceeded>() {
             Ok(e) => return Self::Deadline(e),
@@ -212,7 +227,7 @@ impl Runtime {
         backends: Backends,
         request: SyncRequest,
     ) -> Result<Result<SyncSummary, PluginError>, CallError> {
-        self.call(plugin, spec, backends, async |connector, store| {
+        self.call(plugin, "sync", spec, backends, async |connector, store| {
             connector.call_sync(store, &request).await
         })
         .await
@@ -227,7 +242,7 @@ impl Runtime {
         backends: Backends,
         requests: Vec<WebhookRequest>,
     ) -> Result<Vec<Result<WebhookResponse, PluginError>>, CallError> {
-        self.call(plugin, spec, backends, async |connector, store| {
+        self.call(plugin, "handle_webhooks", spec, backends, async |connector, store| {
             connector.call_handle_webhooks(store, &requests).await
         })
         .await
@@ -242,7 +257,7 @@ impl Runtime {
         messages: Vec<Message>,
         config: String,
     ) -> Result<Result<(), PluginError>, CallError> {
-        self.call(plugin, spec, backends, async |connector, store| {
+        self.call(plugin, "handle_messages", spec, backends, async |connector, store| {
             connector.call_handle_messages(store, &messages, &config).await
         })
         .await
@@ -255,6 +270,7 @@ impl Runtime {
     async fn call<R>(
         &self,
         plugin: &LoadedPlugin,
+        export: &'static str,
         spec: JobSpec,
         backends: Backends,
         f: impl AsyncFnOnce(&Connector, &mut Store<HostState>) -> wasmtime::Result<R>,
@@ -274,6 +290,8 @@ impl Runtime {
         };
         let cancel = spec.cancel.clone();
         let logs = backends.logs.clone();
+        let metrics = crate::metrics::metrics();
+        let name = spec.plugin.clone();
         let state = HostState::new(spec, backends, self.limits.memory_bytes(), deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -302,15 +320,20 @@ impl Runtime {
                     .instantiate_async(&mut store)
                     .await
                     .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
-                let value = f(&connector, &mut store).await.map_err(CallError::from_wasmtime)?;
+                metrics.instantiated(&name, started.elapsed());
+                let called = Instant::now();
+                let value = f(&connector, &mut store).await.map_err(CallError::from_wasmtime);
+                metrics.plugin_call(&name, export, called.elapsed());
+                let value = value?;
                 // The call ends once what it queued is stored (or could not be).
                 match store.data_mut().queue.drain().await.map_err(CallError::from_wasmtime)? {
                     Ok(()) => Ok(value),
                     Err(error) => Err(CallError::Store(error.reason().to_string())),
                 }
             };
+            let span = tracing::debug_span!("plugin.call", plugin = %name, export);
             tokio::select! {
-                result = tokio::time::timeout_at(deadline.into(), run) => {
+                result = tokio::time::timeout_at(deadline.into(), run).instrument(span) => {
                     result.unwrap_or(Err(CallError::Deadline(over)))
                 }
                 reason = cancel.cancelled() => Err(CallError::Cancelled(reason)),
@@ -322,6 +345,10 @@ impl Runtime {
             Some(breach) => Err(CallError::Quota(breach)),
             None => result,
         };
+        metrics.traps(&name, "egress_denied", store.data().egress.denied);
+        if let Some(reason) = result.as_ref().err().and_then(CallError::trap_reason) {
+            metrics.traps(&name, reason, 1);
+        }
         let stderr = store.data().stderr.contents();
         if !stderr.is_empty() {
             logs.log(

@@ -47,7 +47,10 @@ impl VaultSecrets {
         let (mount, path) = (self.mount.as_str(), path.as_str());
         let written = self
             .vault
-            .call(move |c| async move { kv2::set(&*c, mount, path, stored).await })
+            .call(
+                "write",
+                move |c| async move { kv2::set(&*c, mount, path, stored).await },
+            )
             .await
             .map_err(|e| VaultError::request(&e))?;
         self.cache()
@@ -69,7 +72,9 @@ impl VaultSecrets {
         let (mount, at_path) = (self.mount.as_str(), path.as_str());
         let read = self
             .vault
-            .call(|c| async move { kv2::read::<serde_json::Value>(&*c, mount, at_path).await })
+            .call("read", |c| async move {
+                kv2::read::<serde_json::Value>(&*c, mount, at_path).await
+            })
             .await;
         let data = match read {
             Ok(data) => data,
@@ -91,7 +96,7 @@ impl VaultSecrets {
         let (mount, dir) = (self.mount.as_str(), dir.as_str());
         let names = match self
             .vault
-            .call(|c| async move { kv2::list(&*c, mount, dir).await })
+            .call("list", |c| async move { kv2::list(&*c, mount, dir).await })
             .await
         {
             Ok(names) => names,
@@ -105,7 +110,7 @@ impl VaultSecrets {
             let at_path = path.as_str();
             let meta = self
                 .vault
-                .call(|c| async move { kv2::read_metadata(&*c, mount, at_path).await })
+                .call("read", |c| async move { kv2::read_metadata(&*c, mount, at_path).await })
                 .await
                 .map_err(|e| VaultError::request(&e))?;
             secrets.push(SecretInfo {
@@ -124,7 +129,7 @@ impl VaultSecrets {
         let (mount, at_path) = (self.mount.as_str(), path.as_str());
         match self
             .vault
-            .call(|c| async move { kv2::read_metadata(&*c, mount, at_path).await })
+            .call("read", |c| async move { kv2::read_metadata(&*c, mount, at_path).await })
             .await
         {
             Ok(_) => {}
@@ -132,7 +137,10 @@ impl VaultSecrets {
             Err(e) => return Err(VaultError::request(&e).into()),
         }
         self.vault
-            .call(|c| async move { kv2::delete_metadata(&*c, mount, at_path).await })
+            .call(
+                "delete",
+                |c| async move { kv2::delete_metadata(&*c, mount, at_path).await },
+            )
             .await
             .map_err(|e| VaultError::request(&e))?;
         Ok(true)

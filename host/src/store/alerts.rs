@@ -1,10 +1,10 @@
 //! Alerts raised for a connector, open until resolved.
 
 use super::Timestamp;
-use super::{Db, StoreError, on, trusted};
-use sqlx::Row;
+use super::{Db, StoreError, Tx, on, on_tx, trusted};
+use sqlx::{FromRow, Row};
 
-#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema, sqlx::FromRow)]
 pub struct AlertRecord {
     pub id: String,
     pub connector_id: String,
@@ -21,39 +21,6 @@ pub struct AlertRecord {
 const COLUMNS: &str = "id, connector_id, run_id, kind, message, raised_at, resolved_at";
 
 impl Db {
-    pub async fn insert_alert(&self, alert: &AlertRecord) -> Result<(), StoreError> {
-        on!(self.pool(), pool => {
-            sqlx::query(trusted(format!(
-                "INSERT INTO alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            )))
-            .bind(&alert.id)
-            .bind(&alert.connector_id)
-            .bind(&alert.run_id)
-            .bind(&alert.kind)
-            .bind(&alert.message)
-            .bind(alert.raised_at)
-            .bind(alert.resolved_at)
-            .execute(pool)
-            .await?;
-            Ok(())
-        })
-    }
-
-    /// Resolves the open alerts of `kind` for a connector; returns how many.
-    pub async fn resolve_alerts(&self, connector_id: &str, kind: &str) -> Result<u64, StoreError> {
-        on!(self.pool(), pool => {
-            let done = sqlx::query(
-                "UPDATE alerts SET resolved_at = $3 WHERE connector_id = $1 AND kind = $2 AND resolved_at IS NULL",
-            )
-            .bind(connector_id)
-            .bind(kind)
-            .bind(Timestamp::now())
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected())
-        })
-    }
-
     pub async fn count_open_alerts(&self, connector_id: &str) -> Result<i64, StoreError> {
         on!(self.pool(), pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM alerts WHERE connector_id = $1 AND resolved_at IS NULL")
@@ -83,19 +50,41 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AlertRecord {
-                        id: r.try_get("id")?,
-                        connector_id: r.try_get("connector_id")?,
-                        run_id: r.try_get("run_id")?,
-                        kind: r.try_get("kind")?,
-                        message: r.try_get("message")?,
-                        raised_at: r.try_get("raised_at")?,
-                        resolved_at: r.try_get("resolved_at")?,
-                    })
-                })
-                .collect()
+            Ok(rows.iter().map(AlertRecord::from_row).collect::<Result<_, _>>()?)
         })
     }
+}
+
+/// Stores a raised alert in the caller's transaction.
+pub async fn insert(tx: &mut Tx, alert: &AlertRecord) -> Result<(), StoreError> {
+    on_tx!(tx, conn => {
+        sqlx::query(trusted(format!("INSERT INTO alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)")))
+            .bind(&alert.id)
+            .bind(&alert.connector_id)
+            .bind(&alert.run_id)
+            .bind(&alert.kind)
+            .bind(&alert.message)
+            .bind(alert.raised_at)
+            .bind(alert.resolved_at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Resolves the open alerts of `kind` for a connector in the caller's transaction; returns
+/// them, resolved.
+pub async fn resolve(tx: &mut Tx, connector_id: &str, kind: &str) -> Result<Vec<AlertRecord>, StoreError> {
+    on_tx!(tx, conn => {
+        let rows = sqlx::query(trusted(format!(
+            "UPDATE alerts SET resolved_at = $3 WHERE connector_id = $1 AND kind = $2 AND resolved_at IS NULL \
+             RETURNING {COLUMNS}"
+        )))
+        .bind(connector_id)
+        .bind(kind)
+        .bind(Timestamp::now())
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.iter().map(AlertRecord::from_row).collect::<Result<_, _>>()?)
+    })
 }

@@ -42,6 +42,8 @@ pub struct NewJob {
     pub key_version: i64,
     pub max_attempts: i64,
     pub run_after: Timestamp,
+    /// The W3C `traceparent` of the span that queued it: its run continues that trace.
+    pub traceparent: Option<String>,
 }
 
 /// A failed attempt of a job: queued again after `run_after`, or dead-lettered without one.
@@ -64,12 +66,14 @@ pub struct ClaimedJob {
     #[sqlx(rename = "attempts")]
     pub attempt: i64,
     pub max_attempts: i64,
+    /// The trace it was queued in.
+    pub traceparent: Option<String>,
 }
 
 const COLUMNS: &str = "id, connector_id, kind, dedup_key, run_id, status, attempts, max_attempts, run_after, error, \
      created_at, finished_at";
-const CLAIMED: &str = "id, connector_id, kind, run_id, payload, attempts, max_attempts";
-const INSERT_COLUMNS: usize = 11;
+const CLAIMED: &str = "id, connector_id, kind, run_id, payload, attempts, max_attempts, traceparent";
+const INSERT_COLUMNS: usize = 12;
 
 /// Claimable rows of `jobs` (as `alias`, with the claiming worker in `$2` and the current
 /// time in `$3`): queued and due, or running under a lease that lapsed because another
@@ -93,8 +97,8 @@ impl Db {
     }
 
     /// Claims up to `limit` due jobs other than syncs for `worker`, leased until `lease_until`.
-    /// Jobs of a disabled connector wait, queued, until it is enabled again: they carry data
-    /// (webhooks, messages) that must not be lost.
+    /// Events of a disabled connector wait, queued, until it is enabled again: they carry data
+    /// (webhooks, messages) that must not be lost. Alert deliveries go out regardless.
     pub async fn claim_jobs(
         &self,
         worker: &str,
@@ -110,7 +114,7 @@ impl Db {
             let rows = sqlx::query(trusted(format!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = $1, worker = $2 \
                  WHERE id IN (SELECT id FROM jobs j WHERE kind <> 'sync' AND {} \
-                   AND NOT EXISTS (SELECT 1 FROM connectors c WHERE c.id = j.connector_id AND NOT c.enabled) \
+                   AND (kind = 'alert' OR NOT EXISTS (SELECT 1 FROM connectors c WHERE c.id = j.connector_id AND NOT c.enabled)) \
                    ORDER BY run_after LIMIT $4 {lock}) \
                  RETURNING {CLAIMED}",
                 claimable("")
@@ -360,8 +364,9 @@ pub struct JobFilter<'a> {
     pub kind: Option<&'a str>,
 }
 
-/// Inserts jobs in one statement per chunk; returns the ids inserted (duplicates skipped).
-async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError> {
+/// Inserts jobs in the caller's transaction, one statement per chunk; returns the ids
+/// inserted (duplicates skipped).
+pub async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError> {
     let backend = tx.backend();
     on_tx!(tx, conn => {
         let mut inserted = Vec::with_capacity(jobs.len());
@@ -369,7 +374,7 @@ async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError>
         for chunk in jobs.chunks(500) {
             let sql = format!(
                 "INSERT INTO jobs (id, connector_id, kind, dedup_key, run_id, payload, key_version, status, max_attempts, \
-                 run_after, created_at) VALUES {} ON CONFLICT (connector_id, kind, dedup_key) DO NOTHING RETURNING id",
+                 run_after, created_at, traceparent) VALUES {} ON CONFLICT (connector_id, kind, dedup_key) DO NOTHING RETURNING id",
                 backend.placeholders(chunk.len(), INSERT_COLUMNS, 1)
             );
             let mut query = super::batch_write(sql);
@@ -385,7 +390,8 @@ async fn insert(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<String>, StoreError>
                     .bind("queued")
                     .bind(job.max_attempts)
                     .bind(job.run_after)
-                    .bind(now);
+                    .bind(now)
+                    .bind(&job.traceparent);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.push(row.try_get("id")?);

@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod connectors;
+pub mod gauges;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
@@ -161,6 +162,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.pool.backend()
+    }
+
+    /// The pool's connections: `(open, idle, most it opens)`.
+    pub fn pool_use(&self) -> (u32, usize, u32) {
+        on!(self.pool(), pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
     }
 
     /// Starts a transaction.

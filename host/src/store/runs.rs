@@ -83,16 +83,22 @@ impl Db {
         })
     }
 
-    pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
+    /// Ends a run; returns when its first attempt started (`None` if it never did).
+    pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<Option<Timestamp>, StoreError> {
         on!(self.pool(), pool => {
-            sqlx::query("UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
-                .bind(id)
-                .bind(if error.is_some() { "failed" } else { "succeeded" })
-                .bind(Timestamp::now())
-                .bind(error)
-                .execute(pool)
-                .await?;
-            Ok(())
+            let row = sqlx::query(
+                "UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1 RETURNING started_at",
+            )
+            .bind(id)
+            .bind(if error.is_some() { "failed" } else { "succeeded" })
+            .bind(Timestamp::now())
+            .bind(error)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => row.try_get("started_at")?,
+                None => None,
+            })
         })
     }
 

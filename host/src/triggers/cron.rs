@@ -62,6 +62,20 @@ impl Schedule {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The longest wait between two of the next fire times after `now` (looking at up to
+    /// 64 of them, within 35 days): what a connector on this schedule may go without a run.
+    pub fn longest_gap(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let horizon = now + chrono::Duration::days(35);
+        let fires: Vec<DateTime<Utc>> = self
+            .cron
+            .after(&now.with_timezone(&self.tz))
+            .take(64)
+            .map(|t| t.with_timezone(&Utc))
+            .take_while(|t| *t <= horizon)
+            .collect();
+        fires.windows(2).filter_map(|w| (w[1] - w[0]).to_std().ok()).max()
+    }
+
     /// The latest fire time in `(since, now]`, if any.
     pub fn latest_due(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let since = since.max(now - CATCH_UP).with_timezone(&self.tz);

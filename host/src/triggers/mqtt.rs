@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// `[mqtt]` in the config: the broker every MQTT connector reads from.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -100,6 +101,7 @@ impl MqttIngest {
                             }
                             tracing::info!(connector = %connector.id, ?topics, "MQTT subscriber starting");
                             let subscriber = Subscriber {
+                                name: connector.name.clone(),
                                 fingerprint: fingerprint_of(&connector),
                                 tasks: subscribe(manager.clone(), config, &connector, topics),
                             };
@@ -144,6 +146,8 @@ impl MqttIngest {
 
 /// A connector's running subscriber; stopped when dropped.
 struct Subscriber {
+    /// The connector's name: its metrics series go with it.
+    name: String,
     fingerprint: String,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -151,6 +155,7 @@ struct Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.tasks.iter().for_each(JoinHandle::abort);
+        crate::metrics::metrics().mqtt_forget(&self.name);
     }
 }
 
@@ -175,6 +180,7 @@ fn subscribe(
         .map(|t| format!("$share/{}/{t}", config.share_group))
         .collect();
     let max_batch = config.max_batch.max(1);
+    crate::metrics::metrics().mqtt_subscribed(&connector.name);
     let mut tasks = Vec::new();
     for n in 0..config.connections.max(1) {
         let mut options = MqttOptions::new(
@@ -196,7 +202,7 @@ fn subscribe(
             client.clone(),
             filters.clone(),
             received,
-            connector.id.clone(),
+            connector.clone(),
         )));
         tasks.push(tokio::spawn(store_batches(
             manager.clone(),
@@ -214,13 +220,20 @@ async fn connection(
     client: AsyncClient,
     filters: Vec<String>,
     received: mpsc::Sender<Publish>,
-    connector: String,
+    record: ConnectorRecord,
 ) {
+    let metrics = crate::metrics::metrics();
+    let connector = &record.id;
     let mut backoff = Duration::from_millis(100);
+    let mut up = false;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 tracing::info!(%connector, "MQTT connected");
+                if !up {
+                    up = true;
+                    metrics.mqtt_connection(&record.name, true);
+                }
                 backoff = Duration::from_millis(100);
                 for filter in &filters {
                     if let Err(error) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
@@ -229,13 +242,38 @@ async fn connection(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
+                metrics.mqtt_received(&record.name, 1);
                 if received.send(publish).await.is_err() {
                     return;
                 }
             }
             Ok(_) => {}
             Err(error) => {
+                if up {
+                    up = false;
+                    metrics.mqtt_connection(&record.name, false);
+                }
                 tracing::warn!(%connector, %error, retry_ms = backoff.as_millis() as u64, "MQTT connection lost; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Stores one batch as a job, retrying until it is stored; false when the hub is stopping.
+async fn store_batch(manager: &Manager, connector: &ConnectorRecord, payload: &MessagesPayload) -> bool {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let job = manager
+            .runs()
+            .new_job(connector, JobKind::Messages, None, None, payload);
+        match manager.queue().store(job).await {
+            Ok(_) => return true,
+            Err(CommitError::Stopping) => return false,
+            Err(error) => {
+                let count = payload.messages.len();
+                tracing::error!(connector = %connector.id, %error, count, "storing MQTT messages failed; retrying before acknowledging");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -269,25 +307,20 @@ async fn store_batches(
                 })
                 .collect(),
         };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let job = manager
-                .runs()
-                .new_job(&connector, JobKind::Messages, None, None, &payload);
-            match manager.queue().store(job).await {
-                Ok(_) => break,
-                Err(CommitError::Stopping) => return,
+        // The batch's trace: its job continues it through the plugin to the database.
+        let span = tracing::debug_span!("mqtt.batch", connector = %connector.name, messages = batch.len());
+        if !store_batch(&manager, &connector, &payload).instrument(span).await {
+            return;
+        }
+        let mut acked = 0;
+        for publish in &batch {
+            match client.ack(publish).await {
+                Ok(()) => acked += 1,
                 Err(error) => {
-                    tracing::error!(connector = %connector.id, %error, count = batch.len(), "storing MQTT messages failed; retrying before acknowledging");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tracing::warn!(connector = %connector.id, %error, "MQTT ack failed; the broker sends the message again")
                 }
             }
         }
-        for publish in &batch {
-            if let Err(error) = client.ack(publish).await {
-                tracing::warn!(connector = %connector.id, %error, "MQTT ack failed; the broker sends the message again");
-            }
-        }
+        crate::metrics::metrics().mqtt_acked(&connector.name, acked);
     }
 }

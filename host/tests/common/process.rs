@@ -17,15 +17,24 @@ pub struct HubProcess {
 impl HubProcess {
     /// `hub serve` with `config`; waits until it answers `/readyz`.
     pub async fn start(config: &Path, url: &str) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_hub"))
+        Self::start_with(config, url, &[("RUST_LOG", "warn")], None).await
+    }
+
+    /// [`HubProcess::start`] with environment variables `env`, writing its log to `log`
+    /// when given.
+    pub async fn start_with(config: &Path, url: &str, env: &[(&str, &str)], log: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hub"));
+        command
             .args(["serve", "--config"])
             .arg(config)
             .env("HUB_ADMIN_KEY", ADMIN_KEY)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("starts the hub binary");
+            .envs(env.iter().copied());
+        if let Some(log) = log {
+            command.stdout(std::fs::File::create(log).expect("log file"));
+        }
+        let child = command.spawn().expect("starts the hub binary");
         let hub = Self { child };
-        let client = reqwest::Client::new();
+        let client = client();
         for _ in 0..300 {
             if let Ok(response) = client.get(format!("{url}/readyz")).send().await
                 && response.status().is_success()
@@ -158,9 +167,15 @@ pub fn hub_config(dir: &Path, database_url: Option<&str>, extra: &str) -> (std::
 
 pub fn api(url: &str) -> Api {
     Api {
-        http: reqwest::Client::new(),
+        http: client(),
         url: url.to_string(),
     }
+}
+
+/// An HTTP client (reqwest's TLS needs the process's crypto provider first).
+fn client() -> reqwest::Client {
+    hub::manager::credentials::install_tls_provider();
+    reqwest::Client::new()
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,37 @@
+//! `GET /metrics` and the API's own request metrics.
+
+use super::AppState;
+use crate::metrics::{self, scrape};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+/// Reads the gauges from the database, then renders every metric. A database that does not
+/// answer shows as `hub_database_up 0` with the gauges as last read: the scrape itself
+/// still succeeds, so what the process counted stays visible while the database is down.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let metrics = metrics::metrics();
+    let _scraping = metrics.state.scraping.lock().await;
+    if let Err(error) = scrape::refresh(metrics, &state.manager).await {
+        tracing::warn!(%error, "metrics scrape: the database did not answer; gauges are as last read");
+        metrics.state.database_up(false);
+    }
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics.render()).into_response()
+}
+
+/// Counts every API request by method, route template (never the path itself: it holds
+/// ids) and status, with its latency.
+pub async fn http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let response = next.run(request).await;
+    metrics::metrics().http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    response
+}

@@ -1,0 +1,82 @@
+//! Logs and traces.
+//!
+//! Logs are human-readable by default, JSON lines with `HUB_LOG_FORMAT=json`; `RUST_LOG`
+//! filters them. Every line written inside a traced span starts with its `trace_id` and
+//! `span_id` (`log_format.rs`).
+//!
+//! Traces: the hub's own spans (target `hub`) go through `tracing-opentelemetry` to an
+//! OpenTelemetry SDK tracer, always, so run trace ids, `traceparent` headers and log lines
+//! agree; they are exported by OTLP when the standard `OTEL_*` variables name an endpoint
+//! (`otlp.rs`). `context.rs` carries a trace across the job queue.
+
+pub mod context;
+mod log_format;
+mod otlp;
+
+pub use otlp::TelemetryError;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::sync::OnceLock;
+use tracing::Metadata;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, filter};
+
+/// The tracer provider of this process, once [`init`] ran: flushed by [`shutdown`].
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Sets up logging and tracing for this process from the environment. A second call (tests
+/// start many hubs in one process) keeps the first setup.
+pub fn init() -> Result<(), TelemetryError> {
+    if PROVIDER.get().is_some() {
+        return Ok(());
+    }
+    let provider = otlp::provider_from_env(|var| std::env::var(var).ok())?;
+    let tracer = provider.tracer("hub");
+    if PROVIDER.set(provider).is_err() {
+        return Ok(());
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn,tower_http=info,rustify=off,vaultrs=off")
+    });
+    let json = std::env::var("HUB_LOG_FORMAT").as_deref() == Ok("json");
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
+            .event_format(log_format::WithTraceIds::json(tracing_subscriber::fmt::format().json()))
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .with_filter(filter)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .event_format(log_format::WithTraceIds::text(tracing_subscriber::fmt::format()))
+            .with_filter(filter)
+            .boxed()
+    };
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(filter::filter_fn(traced));
+    // A subscriber set elsewhere first (a test's) keeps its place.
+    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    Ok(())
+}
+
+/// What becomes part of a trace: the hub's spans (debug and up: they cost nothing when
+/// nothing traces), and warnings and errors as events on them.
+fn traced(metadata: &Metadata<'_>) -> bool {
+    let ours = metadata.target().starts_with("hub");
+    if metadata.is_span() {
+        ours && *metadata.level() <= tracing::Level::DEBUG
+    } else {
+        ours && *metadata.level() <= tracing::Level::WARN
+    }
+}
+
+/// Exports the spans not yet sent; the end of `main` calls it.
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get()
+        && let Err(error) = provider.shutdown()
+    {
+        eprintln!("exporting the last traces failed: {error}");
+    }
+}

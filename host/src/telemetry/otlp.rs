@@ -1,0 +1,158 @@
+//! The tracer provider, exporting by OTLP when the standard variables say so:
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` turn export on;
+//! `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks `http/protobuf` (the default) or `grpc`;
+//! `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn it off. The SDK and the
+//! exporter read the rest themselves: headers, timeout, compression, `OTEL_TRACES_SAMPLER`
+//! (default: every trace), `OTEL_BSP_*` batching, `OTEL_SERVICE_NAME` (default
+//! `healthforce-hub`) and `OTEL_RESOURCE_ATTRIBUTES`.
+
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("{var}={value:?} is not supported: {expected}")]
+    Unsupported {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("the OTLP trace exporter could not be set up: {0}; check the OTEL_EXPORTER_OTLP_* variables")]
+    Exporter(String),
+}
+
+/// The protocols an OTLP endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+/// How traces leave the process, as the variables `var` reads say.
+#[derive(Debug, PartialEq, Eq)]
+enum Export {
+    Nowhere,
+    Otlp(Protocol),
+}
+
+fn export_from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Export, TelemetryError> {
+    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(Export::Nowhere);
+    }
+    match var("OTEL_TRACES_EXPORTER").as_deref() {
+        None | Some("otlp") => {}
+        Some("none") => return Ok(Export::Nowhere),
+        Some(other) => {
+            return Err(TelemetryError::Unsupported {
+                var: "OTEL_TRACES_EXPORTER",
+                value: other.into(),
+                expected: "the hub exports traces by OTLP only: set otlp or none",
+            });
+        }
+    }
+    if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() && var("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() {
+        return Ok(Export::Nowhere);
+    }
+    let (protocol_var, protocol) = match var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+        Some(value) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(value)),
+        None => ("OTEL_EXPORTER_OTLP_PROTOCOL", var("OTEL_EXPORTER_OTLP_PROTOCOL")),
+    };
+    match protocol.as_deref() {
+        None | Some("http/protobuf") => Ok(Export::Otlp(Protocol::HttpProtobuf)),
+        Some("grpc") => Ok(Export::Otlp(Protocol::Grpc)),
+        Some(other) => Err(TelemetryError::Unsupported {
+            var: protocol_var,
+            value: other.into(),
+            expected: "set http/protobuf or grpc (http/json is not built in)",
+        }),
+    }
+}
+
+/// The process's tracer provider: with a batch exporter when OTLP is configured, else
+/// without one (spans still get ids, for logs and `traceparent`, and go nowhere). A gRPC
+/// exporter must be built inside the Tokio runtime it sends on.
+pub(super) fn provider_from_env(var: impl Fn(&str) -> Option<String>) -> Result<SdkTracerProvider, TelemetryError> {
+    let mut resource = Resource::builder();
+    if var("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("healthforce-hub");
+    }
+    let resource = resource
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let export = export_from_env(&var)?;
+    if export != Export::Nowhere {
+        // The HTTP exporter's client speaks TLS to an https:// endpoint.
+        crate::manager::credentials::install_tls_provider();
+    }
+    let exporter = match export {
+        Export::Nowhere => return Ok(builder.build()),
+        Export::Otlp(Protocol::HttpProtobuf) => SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .build(),
+        Export::Otlp(Protocol::Grpc) => SpanExporter::builder().with_tonic().build(),
+    }
+    .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    Ok(builder.with_batch_exporter(exporter).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(vars: &[(&str, &str)]) -> Result<Export, TelemetryError> {
+        export_from_env(&|name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn traces_leave_the_process_only_when_an_otlp_endpoint_is_named() {
+        assert_eq!(export(&[]).unwrap(), Export::Nowhere);
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert_eq!(export(&[endpoint]).unwrap(), Export::Otlp(Protocol::HttpProtobuf));
+        assert_eq!(
+            export(&[
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            ])
+            .unwrap(),
+            Export::Otlp(Protocol::Grpc)
+        );
+        assert_eq!(
+            export(&[
+                endpoint,
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+            ])
+            .unwrap(),
+            Export::Otlp(Protocol::HttpProtobuf),
+            "the traces variable wins over the general one"
+        );
+        assert_eq!(
+            export(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).unwrap(),
+            Export::Nowhere
+        );
+        assert_eq!(
+            export(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).unwrap(),
+            Export::Nowhere
+        );
+    }
+
+    #[test]
+    fn an_unsupported_exporter_or_protocol_is_refused_by_name() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        let error = export(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\""),
+            "{error}"
+        );
+        let error = export(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
+        assert!(error.to_string().contains("OTLP only"), "{error}");
+    }
+}
