@@ -6,6 +6,13 @@ use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+/// Sets the secret behind `connector`'s RegNakes credential.
+async fn set_client_secret(hub: &TestHub, connector: &str, value: &str) {
+    let path = format!("/api/v1/connectors/{connector}/secrets/client_secret");
+    let (status, body) = hub.call(Method::PUT, &path, Some(json!({ "value": value }))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_stop_the_run_and_raise_an_alert_until_fixed() {
     for keeper in keepers() {
@@ -21,11 +28,7 @@ async fn refused_credentials(keeper: Keeper) {
     })
     .await;
     let id = hub.regnakes_connector("alerts", &server.base_url(), sim.config()).await;
-    let secret = format!("/api/v1/connectors/{id}/secrets/client_secret");
-    let (status, _) = hub
-        .call(Method::PUT, &secret, Some(json!({ "value": "not-the-secret" })))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_client_secret(&hub, &id, "not-the-secret").await;
 
     let run = hub.run_to_end(&id).await;
     assert_eq!(run["status"], "failed");
@@ -41,14 +44,7 @@ async fn refused_credentials(keeper: Keeper) {
     assert_eq!(connector["health"]["status"], "failing", "{connector}");
     assert_eq!(connector["health"]["open_alerts"], 1, "{connector}");
 
-    let (status, _) = hub
-        .call(
-            Method::PUT,
-            &secret,
-            Some(json!({ "value": sim.config().client_secret })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_client_secret(&hub, &id, &sim.config().client_secret).await;
     assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
     let open = hub.get(&format!("/api/v1/alerts?connector_id={id}&open=true")).await;
     assert_eq!(open["items"].as_array().unwrap().len(), 0, "{open}");
@@ -166,11 +162,7 @@ async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiv
     let id = hub
         .regnakes_connector("alerts-out", &server.base_url(), sim.config())
         .await;
-    let secret = format!("/api/v1/connectors/{id}/secrets/client_secret");
-    let (status, _) = hub
-        .call(Method::PUT, &secret, Some(json!({ "value": "not-the-secret" })))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_client_secret(&hub, &id, "not-the-secret").await;
     assert_eq!(hub.run_to_end(&id).await["status"], "failed");
 
     let slack = wait_for_deliveries(&received, "slack", 1).await;
@@ -188,14 +180,7 @@ async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiv
     assert_eq!(json[0]["alert"]["connector_id"], id.as_str());
     assert!(json[0]["alert"]["resolved_at"].is_null());
 
-    let (status, _) = hub
-        .call(
-            Method::PUT,
-            &secret,
-            Some(json!({ "value": sim.config().client_secret })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_client_secret(&hub, &id, &sim.config().client_secret).await;
     assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
     let slack = wait_for_deliveries(&received, "slack", 2).await;
     assert!(

@@ -5,7 +5,6 @@
 
 use hub_e2e::{Backend, Scraped, TestHub, backends, kki, regnakes};
 use reqwest::StatusCode;
-use serde_json::json;
 
 fn backend_name(backend: Backend) -> &'static str {
     match backend {
@@ -111,14 +110,7 @@ async fn requests_off_the_allow_list_and_refused_webhooks_are_counted() {
     let connector = hub
         .regnakes_connector("metrics-fenced", &server.base_url(), &sim_config)
         .await;
-    let (status, body) = hub
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/connectors/{connector}"),
-            Some(json!({ "egress": ["registry.invalid"], "max_attempts": 1 })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    hub.refuse_egress(&connector).await;
     let before = hub.metrics().await;
     let denied = [("plugin", "regnakes"), ("reason", "egress_denied")];
     let run = hub.run_to_end(&connector).await;
@@ -148,7 +140,7 @@ async fn requests_off_the_allow_list_and_refused_webhooks_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_need_the_metrics_token_when_the_hub_has_one() {
+async fn metrics_need_the_metrics_token_and_without_one_are_served_to_no_one_unless_made_public() {
     const TOKEN: &str = "metrics-token-0123456789";
     let hub = TestHub::start_with(Backend::Sqlite, |config| {
         config.auth.metrics_token = Some(hub::config::SecretString::new(TOKEN));
@@ -178,6 +170,22 @@ async fn metrics_need_the_metrics_token_when_the_hub_has_one() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     assert!(answer.text().await.unwrap().contains("hub_build_info"));
+
+    // Deny by default: no token and not made public, no one gets the metrics.
+    let closed = TestHub::start_with(Backend::Sqlite, |config| config.auth.metrics_public = false).await;
+    for credential in [None, Some(hub_e2e::ADMIN_KEY)] {
+        let mut request = closed.http.get(closed.url("/metrics"));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        let problem: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("metrics_public"),
+            "{problem}"
+        );
+    }
 }
 
 /// The bound: a hub that synced 5,000 people and took 1,000 webhooks shows fewer

@@ -113,7 +113,7 @@ async fn http_receiver(collector: Collector) -> String {
             }
         }),
     );
-    let running = hub_sim::serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = serve(router).await;
     let url = running.base_url();
     std::mem::forget(running);
     url
@@ -146,7 +146,23 @@ async fn traced_hub(dir: &std::path::Path, endpoint: &str, protocol: &str) -> (H
     (hub, api(&url))
 }
 
-/// A RegNakes connector on the simulator at `sim`; its id.
+/// `router` on a free local port.
+async fn serve(router: axum::Router) -> hub_sim::Running {
+    hub_sim::serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// A RegNakes simulator of `people` and an enabled connector on it: the simulator, its
+/// server and the connector's id.
+async fn regnakes(api: &process::Api, people: usize) -> (hub_sim::RegnakesSim, hub_sim::Running, String) {
+    let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        people,
+        ..Default::default()
+    });
+    let server = serve(sim.router()).await;
+    let id = regnakes_connector(api, &sim, &server.base_url()).await;
+    (sim, server, id)
+}
+
 async fn regnakes_connector(api: &process::Api, sim: &hub_sim::RegnakesSim, url: &str) -> String {
     let config = sim.config();
     let created = api
@@ -226,14 +242,7 @@ async fn a_webhook_and_a_run_each_make_one_connected_trace_exported_by_otlp_http
     let (_hub, api) = traced_hub(dir.path(), &endpoint, "http/protobuf").await;
 
     // A run, started by a caller inside its own trace.
-    let regnakes = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
-        people: 120,
-        ..Default::default()
-    });
-    let regnakes_server = hub_sim::serve(regnakes.router(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let connector = regnakes_connector(&api, &regnakes, &regnakes_server.base_url()).await;
+    let (registry, registry_server, connector) = regnakes(&api, 120).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let run = run_in_trace(&api, &connector, trace_id, caller_span).await;
@@ -264,10 +273,10 @@ async fn a_webhook_and_a_run_each_make_one_connected_trace_exported_by_otlp_http
     let call = child(&trace, "plugin.call", job);
     assert_eq!(call.attribute("plugin"), Some("regnakes"));
     let outbound = child(&trace, "http.request", call);
-    let sim_host = regnakes_server.addr.ip().to_string();
+    let sim_host = registry_server.addr.ip().to_string();
     assert_eq!(outbound.attribute("server.address"), Some(sim_host.as_str()));
     assert_eq!(outbound.attribute("http.response.status_code"), Some("200"));
-    let (traceparent, _) = regnakes.last_trace_headers();
+    let (traceparent, _) = registry.last_trace_headers();
     let traceparent = traceparent.expect("the simulator got a traceparent");
     assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
     let sent_span = &traceparent[36..52];
@@ -286,9 +295,7 @@ async fn a_webhook_and_a_run_each_make_one_connected_trace_exported_by_otlp_http
         people: 10,
         ..Default::default()
     });
-    let kki_server = hub_sim::serve(kki.router(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let kki_server = serve(kki.router()).await;
     let kki_url = kki_server.base_url();
     let kki_connector = api
         .create(
@@ -372,14 +379,7 @@ async fn a_run_is_exported_over_otlp_grpc_with_its_stored_trace_id() {
     let collector = Collector::default();
     let endpoint = grpc_receiver(collector.clone()).await;
     let (_hub, api) = traced_hub(dir.path(), &endpoint, "grpc").await;
-    let regnakes = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
-        people: 30,
-        ..Default::default()
-    });
-    let server = hub_sim::serve(regnakes.router(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let connector = regnakes_connector(&api, &regnakes, &server.base_url()).await;
+    let (_sim, _server, connector) = regnakes(&api, 30).await;
     let run = api.run_to_end(&connector).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let trace_id = run["trace_id"].as_str().unwrap();

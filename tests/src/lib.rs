@@ -201,7 +201,12 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         webhooks: Default::default(),
         mqtt: None,
         plugins: Default::default(),
-        auth: Default::default(),
+        // Tests scrape `/metrics` without a token; tests/metrics.rs checks the token and
+        // a hub with neither.
+        auth: hub::auth::AuthConfig {
+            metrics_public: true,
+            ..Default::default()
+        },
         vault: None,
         secrets: Default::default(),
         keys: hub::crypto::KeysConfig {
@@ -374,6 +379,19 @@ impl TestHub {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Takes every host off `connector`'s egress allow-list and gives it one attempt: its
+    /// next run fails on its first request, refused by the sandbox.
+    pub async fn refuse_egress(&self, connector: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/connectors/{connector}"),
+                Some(json!({ "egress": ["registry.invalid"], "max_attempts": 1 })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Creates and enables an SSO connector pulling accounts from the simulator at `sso_url`;

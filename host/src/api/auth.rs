@@ -40,10 +40,11 @@ impl LoginCache {
 pub fn guard(access: Access, handler: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
     match access {
         Access::Public => handler,
-        Access::Scrape => match &state.metrics_token {
-            Some(token) => handler.route_layer(axum::middleware::from_fn_with_state(token.clone(), scrape_token)),
-            None => handler,
-        },
+        Access::Scrape if state.metrics_public => handler,
+        Access::Scrape => handler.route_layer(axum::middleware::from_fn_with_state(
+            state.metrics_token.clone(),
+            scrape_token,
+        )),
         Access::Needs(permission) => handler.route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), permission),
             authorize,
@@ -58,12 +59,19 @@ fn bearer_credential(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| credential.trim())
 }
 
-/// Lets a scrape through when it carries the metrics token (compared in constant time).
+/// Lets a scrape through when it carries the metrics token (compared in constant time); a
+/// hub without one serves its metrics to nobody unless `[auth] metrics_public` says so.
 async fn scrape_token(
-    State(token): State<std::sync::Arc<crate::config::SecretString>>,
+    State(token): State<Option<std::sync::Arc<crate::config::SecretString>>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let Some(token) = token else {
+        return unauthorized(
+            "this hub serves /metrics to no one yet: set HUB_METRICS_TOKEN and have Prometheus send it as \
+             `Authorization: Bearer`, or set [auth] metrics_public = true",
+        );
+    };
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)

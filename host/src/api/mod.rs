@@ -54,6 +54,8 @@ pub struct AppState {
     pub(crate) connector_lists: Arc<ConnectorLists>,
     /// `HUB_METRICS_TOKEN`, when `/metrics` asks for one.
     pub(crate) metrics_token: Option<Arc<crate::config::SecretString>>,
+    /// `[auth] metrics_public`: `/metrics` for anyone, without a token.
+    pub(crate) metrics_public: bool,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             logins: Arc::default(),
             connector_lists: Arc::default(),
             metrics_token: auth.metrics_token.clone().map(Arc::new),
+            metrics_public: auth.metrics_public && auth.metrics_token.is_none(),
         }
     }
 }

@@ -19,7 +19,8 @@ pub enum Access {
     Public,
     /// An authenticated caller holding this permission.
     Needs(Permission),
-    /// Prometheus: anyone, or only with `HUB_METRICS_TOKEN` as bearer token when it is set.
+    /// Prometheus: with `HUB_METRICS_TOKEN` as bearer token, or anyone when `[auth]
+    /// metrics_public` is set; else no one.
     Scrape,
 }
 
@@ -230,8 +231,8 @@ pub fn table() -> Vec<Route> {
         Route::get("/healthz", Public, "Liveness: the process answers", service::healthz),
         Route::get("/readyz", Public, "Readiness: the database answers", service::readyz),
         Route::get("/openapi.json", Public, "This API as OpenAPI 3.1", service::openapi),
-        Route::get("/metrics", Scrape, "Prometheus metrics (docs/operations.md); with HUB_METRICS_TOKEN set, only for that bearer token", metrics::scrape)
-            .errors(&[(401, "HUB_METRICS_TOKEN is set and the request does not carry it as `Authorization: Bearer`")])
+        Route::get("/metrics", Scrape, "Prometheus metrics (docs/operations.md), for the bearer token HUB_METRICS_TOKEN (or anyone, with [auth] metrics_public = true)", metrics::scrape)
+            .errors(&[(401, "The request does not carry HUB_METRICS_TOKEN as `Authorization: Bearer`, or the hub has no metrics token and is not metrics_public")])
             .returns_text::<MetricsText>(crate::metrics::CONTENT_TYPE),
         Route::post("/webhooks/{id}", Public, "Inbound webhook for a connector, signed with Standard Webhooks v1 (webhook-id, webhook-timestamp, webhook-signature); 202 once stored, 200 for a repeated webhook-id, 401 for a bad signature or a timestamp over 5 minutes off", webhooks::receive)
             .upload_body::<WebhookBody>()

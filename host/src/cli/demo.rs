@@ -89,6 +89,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         mqtt: mqtt.clone(),
         ..HubConfig::default()
     };
+    // The demo listens on loopback: its metrics are for whoever runs it.
+    config.auth.metrics_public = true;
     config.auth.oidc = Some(hub::auth::OidcConfig {
         issuer: sso.issuer(),
         audience: sso.audience().to_string(),

@@ -40,8 +40,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "HUB_METRICS_TOKEN",
-        "The bearer token Prometheus sends to `GET /metrics` (at least 16 characters); unset, `/metrics` needs \
-         none. Never read from the file.",
+        "The bearer token Prometheus sends to `GET /metrics` (at least 16 characters); without it `/metrics` \
+         answers only if `[auth] metrics_public = true`. Never read from the file.",
     ),
     (
         "HUB_ALERTS_SLACK_URL",
