@@ -10,6 +10,11 @@ use hub::config::HubConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// mimalloc: with glibc's allocator, malloc and free took a quarter of the hub's CPU while
+/// it accepted webhooks (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hub",
