@@ -140,6 +140,39 @@ async fn requests_off_the_allow_list_and_refused_webhooks_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_and_paths_are_counted_under_two_labels_not_one_series_each() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{n}").as_bytes()).unwrap();
+        let answer = hub
+            .http
+            .request(method, hub.url(&format!("/api/v1/connectors/{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let answer = hub
+            .http
+            .get(hub.url(&format!("/no-such-page-{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    }
+    let scraped = hub.metrics().await;
+    let other = [
+        ("method", "other"),
+        ("route", "/api/v1/connectors/{id}"),
+        ("status", "405"),
+    ];
+    assert_eq!(scraped.sum("hub_http_requests_total", &other), 20.0);
+    let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
+    assert_eq!(scraped.sum("hub_http_requests_total", &unmatched), 20.0);
+    assert!(!scraped.text.contains("PROBE"), "a method as sent is no label");
+    assert!(!scraped.text.contains("no-such-page"), "a path as sent is no label");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_need_the_metrics_token_and_without_one_are_served_to_no_one_unless_made_public() {
     const TOKEN: &str = "metrics-token-0123456789";
     let hub = TestHub::start_with(Backend::Sqlite, |config| {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of metrics and tracing: a build from before them against one with them, without and
 # with OTLP export (to otlp_sink.py), round by round on PostgreSQL with a fresh database each
-# run: `sync.sh PEOPLE` three rounds, then `webhooks.sh` two rounds.
+# run: `sync.sh PEOPLE` SYNC_ROUNDS rounds, then `webhooks.sh` WEBHOOK_ROUNDS rounds (five
+# each by default: runs of one build differ by up to 20 % on this machine).
 #
 #   host/benches/external/overhead.sh BASE_BIN_DIR HEAD_BIN_DIR [PEOPLE]
 #
@@ -27,15 +28,15 @@ run() {
   HUB_BIN_DIR=$bin HUB_BIN=$bin/hub HUB_BENCH_ENV="$env" "$@"
   if [ "$variant" = head-otlp ]; then kill "$sink_pid"; wait "$sink_pid" 2>/dev/null; cat "${TMPDIR:-/tmp}/otlp-sink.out"; fi
 }
-for round in 1 2 3; do
+for round in $(seq 1 "${SYNC_ROUNDS:-5}"); do
   for variant in base head head-otlp; do
     echo "== sync $variant, round $round"
     run "$variant" "$here/sync.sh" "$people" "$db" | grep -E "records/s|CPU|RSS|^run"
   done
 done
-for round in 1 2; do
+for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
   for variant in base head head-otlp; do
     echo "== webhooks $variant, round $round"
-    HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" "$db" | grep -E "Requests/sec|50%|99%|RSS"
+    HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" "$db" | grep -E "Requests/sec|50%|99%|RSS|per webhook"
   done
 done

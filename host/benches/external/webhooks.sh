@@ -37,6 +37,13 @@ secret=$(curl -fs -H "$auth" -X POST "$api/connectors/$connector/webhook-secret"
 
 python3 "$here/signed_requests.py" "$secret" "$requests" >"$work/requests.tsv"
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+# utime + stime of the hub, in clock ticks. Its CPU per webhook is steadier than webhooks per
+# second: wrk and the database share the two cores with it.
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cpu_before=$(cpu)
 wrk -t2 -c256 -d15s --latency -s "$here/webhooks.lua" "http://127.0.0.1:$port/webhooks/$connector" -- "$work/requests.tsv" 2 | tee "$work/wrk.txt"
+cpu_during=$(( $(cpu) - cpu_before ))
+sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+python3 -c "print(f'hub CPU per webhook while accepting: {$cpu_during / $(getconf CLK_TCK) / $sent * 1e6:.0f} µs')"
 sleep 5  # the workers drain what was accepted
 echo "hub RSS before the burst: $((rss_before / 1024)) MiB; peak (VmHWM) after it: $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 )) MiB"

@@ -1,9 +1,9 @@
 //! `GET /metrics` and the API's own request metrics.
 
-use super::AppState;
+use super::{AppState, routes};
 use crate::metrics::{self, scrape};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -25,13 +25,21 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 /// ids) and status, with its latency.
 pub async fn http(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| path.as_str())
-        .to_string();
+    let method = method_label(request.method());
+    let route = routes::template(request.extensions().get::<MatchedPath>());
     let response = next.run(request).await;
-    metrics::metrics().http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    metrics::metrics().http_request(method, route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The method as a label: the ones HTTP defines, `other` for the rest (a method is any
+/// token a client sends, so it cannot be a label as sent).
+fn method_label(method: &Method) -> &'static str {
+    const METHODS: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    METHODS
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
 }

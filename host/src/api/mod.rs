@@ -145,10 +145,7 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
 /// carry a NIK or STR (`?nik=`), so neither is recorded. A `traceparent` header makes it
 /// part of its caller's trace.
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |path| path.as_str());
+    let route = routes::template(request.extensions().get::<axum::extract::MatchedPath>());
     let method = request.method();
     let span = tracing::debug_span!(
         "request",

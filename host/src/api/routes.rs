@@ -223,6 +223,16 @@ impl JsonSchema for WebhookBody {
     }
 }
 
+/// The template of the route a request matched, as this table's `&'static str` (metrics
+/// label requests with it without allocating); `unmatched` for a path no route has.
+pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
+    static TEMPLATES: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| table().iter().map(|route| route.path).collect());
+    matched
+        .and_then(|path| TEMPLATES.get(path.as_str()).copied())
+        .unwrap_or("unmatched")
+}
+
 /// The table.
 pub fn table() -> Vec<Route> {
     use Access::{Needs, Public, Scrape};

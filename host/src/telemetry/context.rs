@@ -18,10 +18,7 @@ fn format(span: &SpanContext) -> String {
 
 /// The `traceparent` of the span being executed, when it is traced.
 pub fn current_traceparent() -> Option<String> {
-    let context = opentelemetry::Context::current();
-    let span = context.span();
-    let span = span.span_context();
-    span.is_valid().then(|| format(span))
+    traceparent(&tracing::Span::current())
 }
 
 /// The `traceparent` of `span`, when it is traced (this starts it).

@@ -24,9 +24,12 @@ impl<F> WithTraceIds<F> {
     }
 }
 
-/// The trace and span of the span being executed, when it is traced.
+/// The trace and span of the span being executed, when it is traced. Read from the tracing
+/// span, not `Context::current()`: the hub does not make OpenTelemetry contexts current
+/// (`telemetry::init` says why).
 fn current_ids() -> Option<(String, String)> {
-    let context = opentelemetry::Context::current();
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
     let span = context.span();
     let span = span.span_context();
     span.is_valid()

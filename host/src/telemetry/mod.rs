@@ -53,8 +53,19 @@ pub fn init() -> Result<(), TelemetryError> {
             .with_filter(filter)
             .boxed()
     };
+    // A request's span is entered on every poll of its future, so what the layer does on
+    // enter and exit is paid several times a webhook: no busy/idle timing (two clock reads
+    // each time) and no OpenTelemetry context made current (a context clone each time;
+    // `context.rs` and `log_format.rs` read the ids from the tracing span instead). No
+    // thread or source-location attributes either: a task moves between threads, and span
+    // names already say where. Together these took the webhook bench's cost of tracing
+    // from ~5 % to within noise (BENCHMARKS.md).
     let traces = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_threads(false)
+        .with_location(false)
         .with_filter(filter::filter_fn(traced));
     // A subscriber set elsewhere first (a test's) keeps its place.
     let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
