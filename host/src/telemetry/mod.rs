@@ -58,8 +58,9 @@ pub fn init() -> Result<(), TelemetryError> {
     // each time) and no OpenTelemetry context made current (a context clone each time;
     // `context.rs` and `log_format.rs` read the ids from the tracing span instead). No
     // thread or source-location attributes either: a task moves between threads, and span
-    // names already say where. Together these took the webhook bench's cost of tracing
-    // from ~5 % to within noise (BENCHMARKS.md).
+    // names already say where. (Measured: no gain beyond the webhook bench's noise; the
+    // cost left is the span itself and its export — BENCHMARKS.md, "Allocator, and the
+    // overhead of metrics and tracing again".)
     let traces = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_tracked_inactivity(false)
