@@ -138,6 +138,7 @@ async fn hub_with_sso(sim: &SsoSim) -> TestHub {
             audience,
             roles_claim: "roles".into(),
             jwks_min_refresh_secs: 0,
+            console_client_id: None,
         });
     })
     .await

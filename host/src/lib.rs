@@ -25,6 +25,7 @@ pub mod auth;
 pub mod backup;
 pub mod bundled;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod jobs;
 pub mod json_schema;
@@ -188,7 +189,10 @@ impl Hub {
             webhook_secrets.clone(),
             &config.webhooks,
         ));
-        let app = api::router(api::AppState::new(manager.clone(), inbox, &config.auth), &config.auth);
+        let app = api::router(
+            api::AppState::new(manager.clone(), inbox, &config.auth, addr),
+            &config.auth,
+        );
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(api::listener::ApiListener(listener), app).await {
                 tracing::error!(%error, "API server stopped");

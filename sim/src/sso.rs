@@ -1,6 +1,8 @@
-//! The SSO: OpenID Connect discovery, a JWKS with an RS256 and an ES256 key, a token
-//! endpoint (client credentials, and the password grant for seeded users with roles), and a
-//! users API listing accounts linked to practitioners by NIK.
+//! The SSO: OpenID Connect discovery, a JWKS with an RS256 and an ES256 key, a sign-in page
+//! for browsers (authorization code with PKCE, S256 only, for the public client
+//! [`CONSOLE_CLIENT`]), a token endpoint (that code, client credentials, and the password
+//! grant for seeded users with roles), and a users API listing accounts linked to
+//! practitioners by NIK.
 //!
 //! Tests mint tokens of any shape through [`SsoSim::mint`] to check what the hub refuses.
 
@@ -15,10 +17,17 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Token lifetime.
 const TOKEN_SECS: u64 = 600;
+/// The public client the hub's console signs browsers in with.
+pub const CONSOLE_CLIENT: &str = "hub-console";
+/// How long an authorization code may wait to be redeemed (RFC 6749 §4.1.2 suggests at most
+/// ten minutes; one is plenty for a browser's redirect).
+const CODE_SECS: u64 = 60;
 
 #[derive(Clone, Debug)]
 pub struct SsoConfig {
@@ -116,6 +125,16 @@ struct Inner {
     users: Vec<User>,
     accounts: Vec<Value>,
     client_tokens: Mutex<Vec<String>>,
+    /// Authorization codes not yet redeemed.
+    codes: Mutex<HashMap<String, Grant>>,
+}
+
+/// What an authorization code stands for, until redeemed once.
+struct Grant {
+    username: String,
+    redirect_uri: String,
+    challenge: String,
+    expires_at: u64,
 }
 
 /// The SSO simulator.
@@ -164,6 +183,7 @@ impl SsoSim {
                 users,
                 accounts,
                 client_tokens: Mutex::default(),
+                codes: Mutex::default(),
             }),
         }
     }
@@ -251,6 +271,7 @@ impl SsoSim {
         Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
+            .route("/authorize", get(sign_in_page).post(sign_in))
             .route("/oauth/token", post(token))
             .route("/api/users", get(users))
             .with_state(self.clone())
@@ -280,10 +301,12 @@ async fn discovery(State(sim): State<SsoSim>) -> Json<Value> {
     Json(json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
-        "grant_types_supported": ["client_credentials", "password"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password"],
+        "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "response_types_supported": ["token"],
+        "response_types_supported": ["code", "token"],
         "subject_types_supported": ["public"],
     }))
 }
@@ -307,6 +330,9 @@ struct TokenRequest {
     client_secret: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    code: Option<String>,
+    code_verifier: Option<String>,
+    redirect_uri: Option<String>,
 }
 
 async fn token(State(sim): State<SsoSim>, Form(request): Form<TokenRequest>) -> Response {
@@ -332,9 +358,146 @@ async fn token(State(sim): State<SsoSim>, Form(request): Form<TokenRequest>) -> 
                 None => return error("invalid_grant"),
             }
         }
+        "authorization_code" => {
+            let grant = request
+                .code
+                .as_ref()
+                .and_then(|code| sim.inner.codes.lock().unwrap().remove(code));
+            let Some(grant) = grant else {
+                return error("invalid_grant");
+            };
+            let verifier = request.code_verifier.as_deref().unwrap_or_default();
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let valid = grant.expires_at > now()
+                && request.client_id.as_deref() == Some(CONSOLE_CLIENT)
+                && request.redirect_uri.as_deref() == Some(grant.redirect_uri.as_str())
+                && challenge == grant.challenge;
+            if !valid {
+                return error("invalid_grant");
+            }
+            sim.login(&grant.username).expect("seeded user")
+        }
         _ => return error("unsupported_grant_type"),
     };
     Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": TOKEN_SECS })).into_response()
+}
+
+/// `/authorize`'s query: an OAuth authorization request.
+#[derive(Deserialize)]
+struct Authorize {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+impl Authorize {
+    /// The request's redirect URI, state and challenge, or why it is refused.
+    fn check(&self) -> Result<(&str, &str, &str), &'static str> {
+        if self.client_id.as_deref() != Some(CONSOLE_CLIENT) {
+            return Err("unknown client_id");
+        }
+        if self.response_type.as_deref() != Some("code") {
+            return Err("response_type must be code");
+        }
+        if self.code_challenge_method.as_deref() != Some("S256") {
+            return Err("PKCE with code_challenge_method=S256 is required");
+        }
+        match (&self.redirect_uri, &self.state, &self.code_challenge) {
+            (Some(uri), Some(state), Some(challenge))
+                if uri.ends_with("/login/callback") && (uri.starts_with("http://") || uri.starts_with("https://")) =>
+            {
+                Ok((uri, state, challenge))
+            }
+            _ => Err("redirect_uri (the hub's /login/callback), state and code_challenge are required"),
+        }
+    }
+}
+
+/// The sign-in form a browser is sent to.
+async fn sign_in_page(Query(request): Query<Authorize>) -> Response {
+    if let Err(why) = request.check() {
+        return (StatusCode::BAD_REQUEST, why).into_response();
+    }
+    sign_in_form(&request, None)
+}
+
+fn sign_in_form(request: &Authorize, error: Option<&str>) -> Response {
+    let hidden = |name: &str, value: &Option<String>| {
+        format!(
+            r#"<input type="hidden" name="{name}" value="{}">"#,
+            escape(value.as_deref().unwrap_or_default())
+        )
+    };
+    let error = error
+        .map(|e| format!(r#"<p role="alert">{}</p>"#, escape(e)))
+        .unwrap_or_default();
+    let page = format!(
+        r#"<!doctype html><html lang="id"><head><meta charset="utf-8"><title>SSO Kemenkes (simulator)</title></head>
+<body><main><h1>SSO Kemenkes (simulator)</h1>{error}
+<form method="post" action="/authorize">{}{}{}{}{}{}
+<label for="username">Nama pengguna</label> <input id="username" name="username" autocomplete="username" required>
+<label for="password">Kata sandi</label> <input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Masuk</button></form></main></body></html>"#,
+        hidden("response_type", &request.response_type),
+        hidden("client_id", &request.client_id),
+        hidden("redirect_uri", &request.redirect_uri),
+        hidden("state", &request.state),
+        hidden("code_challenge", &request.code_challenge),
+        hidden("code_challenge_method", &request.code_challenge_method),
+    );
+    axum::response::Html(page).into_response()
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    #[serde(flatten)]
+    request: Authorize,
+    username: String,
+    password: String,
+}
+
+/// The form posted: a seeded user's password gets a one-time code, sent back to the hub.
+async fn sign_in(State(sim): State<SsoSim>, Form(form): Form<SignIn>) -> Response {
+    let (redirect_uri, state, challenge) = match form.request.check() {
+        Ok(checked) => checked,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    let user = sim
+        .inner
+        .users
+        .iter()
+        .find(|u| u.username == form.username && u.password == form.password);
+    let Some(user) = user else {
+        return sign_in_form(&form.request, Some("Nama pengguna atau kata sandi salah."));
+    };
+    let code = uuid::Uuid::new_v4().simple().to_string();
+    sim.inner.codes.lock().unwrap().insert(
+        code.clone(),
+        Grant {
+            username: user.username.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            challenge: challenge.to_string(),
+            expires_at: now() + CODE_SECS,
+        },
+    );
+    let mut back = match reqwest::Url::parse(redirect_uri) {
+        Ok(url) => url,
+        Err(_) => return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response(),
+    };
+    back.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", state);
+    axum::response::Redirect::to(back.as_str()).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[derive(Deserialize)]

@@ -6,9 +6,9 @@ use super::AppState;
 use super::problem::Problem;
 use super::routes::Access;
 use crate::audit::{Event, Outcome};
-use crate::auth::{Caller, PII_READ, Permission, Role};
+use crate::auth::{Caller, PII_READ, Permission, Role, session};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -98,10 +98,20 @@ async fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_credential)
         .filter(|k| !k.is_empty());
-    let Some(credential) = presented else {
-        return unauthorized("missing credentials: send `Authorization: Bearer <API key or SSO token>`");
+    let authenticated = match (presented, session::token_of(request.headers())) {
+        (Some(credential), _) => authenticate(&state, credential).await,
+        (None, Some(session)) => {
+            let csrf = request
+                .headers()
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok());
+            authenticate_session(&state, session, request.method(), csrf).await
+        }
+        (None, None) => {
+            return unauthorized("missing credentials: send `Authorization: Bearer <API key or SSO token>`");
+        }
     };
-    let caller = match authenticate(&state, credential).await {
+    let caller = match authenticated {
         Ok(caller) => caller,
         Err(Refusal::Internal(problem)) => return problem.into_response(),
         Err(Refusal::Credential(reason)) => {
@@ -111,6 +121,14 @@ async fn authorize(
                 .details(json!({ "reason": reason }));
             state.manager.audit().record(event).await;
             return unauthorized(&reason);
+        }
+        Err(Refusal::Forged { actor, reason }) => {
+            tracing::warn!(request = %what, %actor, "refused a request without its session's CSRF token");
+            let event = Event::new(&actor, "access.denied", &what)
+                .outcome(Outcome::Denied)
+                .details(json!({ "reason": reason }));
+            state.manager.audit().record(event).await;
+            return Problem::new(StatusCode::FORBIDDEN, reason).into_response();
         }
     };
     if !caller.may(permission) {
@@ -135,7 +153,52 @@ async fn authorize(
 enum Refusal {
     /// The credential is not valid; the reason is safe to show.
     Credential(String),
+    /// A live session's request that changes something came without the session's CSRF
+    /// token: another site may have sent it.
+    Forged {
+        actor: String,
+        reason: &'static str,
+    },
     Internal(Problem),
+}
+
+/// The caller a console session signed in. A request that may change something (any method
+/// but GET and HEAD) must carry the session's CSRF token in `x-csrf-token`.
+async fn authenticate_session(
+    state: &AppState,
+    token: &str,
+    method: &Method,
+    csrf: Option<&str>,
+) -> Result<Caller, Refusal> {
+    let caller = match state.sessions.caller(token).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => {
+            return Err(Refusal::Credential(
+                "the console session has ended (signed out, idle too long or too old): sign in again".into(),
+            ));
+        }
+        Err(error) => return Err(Refusal::Internal(Problem::internal(&error))),
+    };
+    let safe = matches!(*method, Method::GET | Method::HEAD);
+    if !safe && !session::csrf_matches(token, csrf.unwrap_or_default()) {
+        return Err(Refusal::Forged {
+            actor: caller.actor,
+            reason: "this request changes something, so it needs the console session's CSRF token in x-csrf-token; \
+                     reload the page and try again",
+        });
+    }
+    Ok(caller)
+}
+
+/// The caller a bearer credential (API key or SSO token) stands for, for the console's
+/// sign-in; `Ok(Err(reason))` when it is refused, with a reason safe to show.
+pub(crate) async fn caller_of(state: &AppState, credential: &str) -> Result<Result<Caller, String>, Problem> {
+    match authenticate(state, credential).await {
+        Ok(caller) => Ok(Ok(caller)),
+        Err(Refusal::Credential(reason)) => Ok(Err(reason)),
+        Err(Refusal::Forged { reason, .. }) => Ok(Err(reason.into())),
+        Err(Refusal::Internal(problem)) => Err(problem),
+    }
 }
 
 async fn authenticate(state: &AppState, credential: &str) -> Result<Caller, Refusal> {

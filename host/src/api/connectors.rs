@@ -60,7 +60,7 @@ async fn view(state: &AppState, c: &ConnectorRecord) -> Result<ConnectorView, Pr
 
 /// The views of `connectors`: their health from one batch of queries, plugin versions from
 /// the manifest cache (a digest names one immutable package).
-async fn views(state: &AppState, connectors: &[ConnectorRecord]) -> Result<Vec<ConnectorView>, Problem> {
+pub(crate) async fn views(state: &AppState, connectors: &[ConnectorRecord]) -> Result<Vec<ConnectorView>, Problem> {
     let health = state.manager.health_of(connectors).await?;
     let mut views = Vec::with_capacity(connectors.len());
     for (c, health) in connectors.iter().zip(health) {

@@ -9,10 +9,10 @@ mod accounts;
 mod alerts;
 mod api_keys;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod coalesce;
-mod connectors;
+pub(crate) mod connectors;
 mod extract;
 mod identity;
 mod jobs;
@@ -22,7 +22,7 @@ mod metrics;
 mod observations;
 pub mod openapi;
 mod plugins;
-mod practitioners;
+pub(crate) mod practitioners;
 mod problem;
 mod rejects;
 pub mod routes;
@@ -56,10 +56,30 @@ pub struct AppState {
     pub(crate) metrics_token: Option<Arc<crate::config::SecretString>>,
     /// `[auth] metrics_public`: `/metrics` for anyone, without a token.
     pub(crate) metrics_public: bool,
+    /// Console sign-ins, which the API accepts as it accepts a bearer credential.
+    pub(crate) sessions: Arc<crate::auth::session::Sessions>,
+    /// Where browsers reach the hub (`[auth] public_url`).
+    pub(crate) public_url: Arc<str>,
+    /// SSO sign-ins under way.
+    pub(crate) sign_ins: Arc<crate::console::sign_in::Pending>,
 }
 
 impl AppState {
-    pub fn new(manager: Manager, webhooks: Arc<crate::webhooks::Inbox>, auth: &AuthConfig) -> Self {
+    /// `listening`: the address the API is bound to (the configured one may be port 0).
+    pub fn new(
+        manager: Manager,
+        webhooks: Arc<crate::webhooks::Inbox>,
+        auth: &AuthConfig,
+        listening: std::net::SocketAddr,
+    ) -> Self {
+        let public_url = auth.public_url(listening);
+        let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+        let sessions = crate::auth::session::Sessions::new(
+            manager.db().clone(),
+            minutes(auth.session_idle_minutes),
+            minutes(auth.session_max_hours * 60),
+            public_url.starts_with("https://"),
+        );
         Self {
             manager,
             webhooks,
@@ -68,6 +88,9 @@ impl AppState {
             connector_lists: Arc::default(),
             metrics_token: auth.metrics_token.clone().map(Arc::new),
             metrics_public: auth.metrics_public && auth.metrics_token.is_none(),
+            sessions: Arc::new(sessions),
+            public_url: public_url.into(),
+            sign_ins: Arc::default(),
         }
     }
 }
@@ -103,7 +126,7 @@ pub struct PageQuery {
 }
 
 pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
-    let mut router = Router::new();
+    let mut router = crate::console::router();
     for route in routes::table() {
         let handler = extract::check_path_patterns(body::limit(route.handler, route.max_body), route.patterns);
         router = router.route(route.path, auth::guard(route.access, handler, &state));
@@ -113,7 +136,7 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
             let where_ = if uri.path().starts_with("/api/v1/") {
                 "no such API path; GET /openapi.json lists them"
             } else {
-                "no such path; the API lives under /api/v1 (GET /openapi.json lists it)"
+                "no such path; the console is at / and the API under /api/v1 (GET /openapi.json lists it)"
             };
             Problem::not_found(where_)
         })

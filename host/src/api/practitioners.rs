@@ -1,7 +1,7 @@
 //! `/api/v1/practitioners?str=&nik=`: decrypted practitioners, looked up by blind index.
 //! Needs the `pii:read` grant (checked by the route table); every read is audited.
 
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::problem::Problem;
 use super::{AppState, Page};
 use crate::audit::Event;
@@ -34,48 +34,113 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Page<PractitionerView>>, Problem> {
+    let limit = crate::store::clamp_limit(q.limit);
+    let lookup = Lookup::of(q.str_number.as_deref(), q.nik.as_deref(), q.cursor.as_deref());
+    let items = find(&state, &lookup, limit).await?;
+    audit_read(&state, &caller, lookup.name(), &items, false).await?;
+    Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
+}
+
+/// `/api/v1/practitioners/{id}`: one practitioner, decrypted (audited).
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<PractitionerView>, Problem> {
+    let items = find(&state, &Lookup::Id(&id), 1).await?;
+    if items.is_empty() {
+        return Err(Problem::not_found(format!("no practitioner {id}")));
+    }
+    audit_read(&state, &caller, "id", &items, false).await?;
+    Ok(axum::Json(items.into_iter().next().expect("one practitioner")))
+}
+
+/// How practitioners are looked up: by blind index (never by the clear value).
+pub enum Lookup<'a> {
+    Str {
+        str_number: &'a str,
+        nik: Option<&'a str>,
+    },
+    Nik(&'a str),
+    Id(&'a str),
+    /// Every practitioner, a page after `cursor`.
+    All {
+        cursor: Option<&'a str>,
+    },
+}
+
+impl<'a> Lookup<'a> {
+    pub fn of(str_number: Option<&'a str>, nik: Option<&'a str>, cursor: Option<&'a str>) -> Self {
+        match (str_number, nik) {
+            (Some(str_number), nik) => Lookup::Str { str_number, nik },
+            (None, Some(nik)) => Lookup::Nik(nik),
+            (None, None) => Lookup::All { cursor },
+        }
+    }
+
+    /// What the audit log records: how the caller looked, never the value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Lookup::Str { nik: Some(_), .. } => "str+nik",
+            Lookup::Str { nik: None, .. } => "str",
+            Lookup::Nik(_) => "nik",
+            Lookup::Id(_) => "id",
+            Lookup::All { .. } => "list",
+        }
+    }
+}
+
+/// The practitioners a lookup finds, decrypted, with their sources and stale fields marked.
+/// The caller audits the read before anything leaves the hub.
+pub(crate) async fn find(state: &AppState, lookup: &Lookup<'_>, limit: i64) -> Result<Vec<PractitionerView>, Problem> {
     let db = state.manager.db();
     let blind = &state.manager.keys().blind;
-    let limit = crate::store::clamp_limit(q.limit);
-    let rows = match (&q.str_number, &q.nik) {
-        (Some(str_number), nik) => {
+    let rows = match lookup {
+        Lookup::Str { str_number, nik } => {
             let rows = db
                 .practitioners_by_index(IndexColumn::Str, &blind.str_number(str_number), limit)
                 .await?;
-            let nik_index = nik.as_deref().map(|n| blind.nik(n));
+            let nik_index = nik.map(|n| blind.nik(n));
             rows.into_iter()
                 .filter(|r| nik_index.is_none() || r.nik_index == nik_index)
                 .collect()
         }
-        (None, Some(nik)) => {
+        Lookup::Nik(nik) => {
             db.practitioners_by_index(IndexColumn::Nik, &blind.nik(nik), limit)
                 .await?
         }
-        (None, None) => db.list_practitioners(q.cursor.as_deref(), limit).await?,
+        Lookup::Id(id) => db.practitioners_by_id(&[id.to_string()]).await?,
+        Lookup::All { cursor } => db.list_practitioners(*cursor, limit).await?,
     };
     let mut items = rows
         .iter()
-        .map(|row| open(&state, row))
+        .map(|row| open(state, row))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Problem::internal(&e))?;
-    mark_stale(&state, &mut items).await?;
-    add_sources(&state, &mut items).await?;
-    // The audit says how the caller looked and how many they saw, never the values.
-    let lookup = match (&q.str_number, &q.nik) {
-        (Some(_), Some(_)) => "str+nik",
-        (Some(_), None) => "str",
-        (None, Some(_)) => "nik",
-        (None, None) => "list",
-    };
-    let ids: Vec<&str> = items.iter().map(|v| v.id.as_str()).collect();
-    let event = Event::new(&caller.actor, "pii.read", "practitioners")
-        .details(json!({ "lookup": lookup, "count": items.len(), "ids": ids }));
-    // No audit entry, no data.
-    state.manager.audit().try_record(&event).await?;
-    Ok(axum::Json(Page::new(items, limit, |v| v.id.clone())))
+    mark_stale(state, &mut items).await?;
+    add_sources(state, &mut items).await?;
+    Ok(items)
 }
 
-/// A practitioner's golden record, decrypted (`pii:read`).
+/// Records that `caller` read `items` (`masked`: with identifying fields hidden); no audit
+/// entry, no data.
+pub(crate) async fn audit_read(
+    state: &AppState,
+    caller: &Caller,
+    lookup: &str,
+    items: &[PractitionerView],
+    masked: bool,
+) -> Result<(), Problem> {
+    let ids: Vec<&str> = items.iter().map(|v| v.id.as_str()).collect();
+    let mut details = json!({ "lookup": lookup, "count": items.len(), "ids": ids });
+    if masked {
+        details["masked"] = json!(true);
+    }
+    let event = Event::new(&caller.actor, "pii.read", "practitioners").details(details);
+    state.manager.audit().try_record(&event).await?;
+    Ok(())
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct PractitionerView {
     pub id: String,

@@ -223,11 +223,17 @@ impl JsonSchema for WebhookBody {
     }
 }
 
-/// The template of the route a request matched, as this table's `&'static str` (metrics
-/// label requests with it without allocating); `unmatched` for a path no route has.
+/// The template of the route a request matched, as this table's (or the console's)
+/// `&'static str` (metrics label requests with it without allocating); `unmatched` for a
+/// path no route has.
 pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
-    static TEMPLATES: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
-        std::sync::LazyLock::new(|| table().iter().map(|route| route.path).collect());
+    static TEMPLATES: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
+        table()
+            .iter()
+            .map(|route| route.path)
+            .chain(crate::console::PATHS.iter().copied())
+            .collect()
+    });
     matched
         .and_then(|path| TEMPLATES.get(path.as_str()).copied())
         .unwrap_or("unmatched")
@@ -339,6 +345,9 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/practitioners", Needs(PiiRead), "Decrypted practitioners by STR or NIK (audited)", practitioners::list)
             .query::<practitioners::ListQuery>()
             .returns::<super::Page<practitioners::PractitionerView>>(200),
+        Route::get("/api/v1/practitioners/{id}", Needs(PiiRead), "One practitioner, decrypted, with per-field provenance and sources (audited)", practitioners::get)
+            .returns::<practitioners::PractitionerView>(200)
+            .errors(&[(404, "No such practitioner")]),
         Route::get("/api/v1/identity/candidates", Needs(Read), "The identity review queue: records held because they are probably, not surely, a stored person, beside that person field by field (values with pii:read only, audited)", identity::list)
             .query::<identity::ListQuery>()
             .returns::<super::Page<crate::manager::review::CandidateView>>(200),

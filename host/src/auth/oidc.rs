@@ -25,6 +25,11 @@ pub struct OidcConfig {
     /// cannot make the hub hammer the SSO.
     #[serde(default = "default_jwks_refresh_secs")]
     pub jwks_min_refresh_secs: u64,
+    /// The OAuth client id the console signs in with (authorization code with PKCE, a public
+    /// client; register `<public_url>/login/callback` as its redirect URI). Unset, the
+    /// console offers sign-in with an API key only.
+    #[serde(default)]
+    pub console_client_id: Option<String>,
 }
 
 fn default_jwks_refresh_secs() -> u64 {
@@ -68,6 +73,14 @@ pub enum TokenError {
 struct Discovery {
     issuer: String,
     jwks_uri: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+}
+
+/// Where a browser signs in at the SSO, and where the code it brings back is redeemed.
+pub struct SignInEndpoints {
+    pub authorization: String,
+    pub token: String,
 }
 
 struct Keys {
@@ -141,6 +154,63 @@ impl OidcVerifier {
         self.caller(&claims)
     }
 
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    /// The SSO's authorization and token endpoints, from its discovery document.
+    pub async fn sign_in_endpoints(&self) -> Result<SignInEndpoints, TokenError> {
+        let discovery = self.discovery().await?;
+        match (discovery.authorization_endpoint, discovery.token_endpoint) {
+            (Some(authorization), Some(token)) => Ok(SignInEndpoints { authorization, token }),
+            _ => Err(TokenError::Sso(
+                "its discovery document names no authorization_endpoint or token_endpoint, so browsers cannot sign \
+                 in with it; sign in with an API key"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Redeems an authorization code with its PKCE verifier (RFC 7636) at `token_endpoint`,
+    /// and verifies the access token it brings like any bearer token.
+    pub async fn redeem(
+        &self,
+        token_endpoint: &str,
+        client_id: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<Verified, TokenError> {
+        #[derive(Deserialize)]
+        struct Tokens {
+            access_token: String,
+        }
+        let response = self
+            .http
+            .post(token_endpoint)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", verifier),
+                ("redirect_uri", redirect_uri),
+                ("client_id", client_id),
+            ])
+            .send()
+            .await
+            .map_err(|e| TokenError::Sso(format!("POST {token_endpoint}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(TokenError::Sso(format!(
+                "POST {token_endpoint} refused the sign-in code: HTTP {}",
+                response.status()
+            )));
+        }
+        let tokens: Tokens = response
+            .json()
+            .await
+            .map_err(|e| TokenError::Sso(format!("POST {token_endpoint}: {e}")))?;
+        self.verify(&tokens.access_token).await
+    }
+
     fn caller(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Result<Verified, TokenError> {
         let grants: Vec<&str> = match claims.get(&self.config.roles_claim) {
             Some(serde_json::Value::String(one)) => one.split_whitespace().collect(),
@@ -192,7 +262,7 @@ impl OidcVerifier {
         keys.by_kid.get(kid).cloned().ok_or(TokenError::UnknownKey)
     }
 
-    async fn fetch_jwks(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, TokenError> {
+    async fn discovery(&self) -> Result<Discovery, TokenError> {
         let issuer = self.config.issuer.trim_end_matches('/');
         let discovery: Discovery = self
             .get_json(&format!("{issuer}/.well-known/openid-configuration"))
@@ -203,6 +273,11 @@ impl OidcVerifier {
                 discovery.issuer
             )));
         }
+        Ok(discovery)
+    }
+
+    async fn fetch_jwks(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, TokenError> {
+        let discovery = self.discovery().await?;
         let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         let keys: HashMap<_, _> = set.keys.iter().filter_map(usable).collect();
         tracing::info!(keys = keys.len(), "fetched the SSO's signing keys");

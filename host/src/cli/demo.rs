@@ -96,6 +96,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         audience: sso.audience().to_string(),
         roles_claim: "roles".into(),
         jwks_min_refresh_secs: 10,
+        console_client_id: Some(hub_sim::sso::CONSOLE_CLIENT.into()),
     });
     config.apply_env(|var| std::env::var(var).ok())?;
     // The demo prints a working admin key on every start (the hub stores only its hash).
@@ -192,6 +193,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let api = hub.url();
     println!();
     println!("HealthForce Hub demo");
+    println!(
+        "  Console             {api}/   (sign in with the SSO as admin / admin-password, or with the API key below)"
+    );
     println!("  API                 {api}/api/v1   (health: {api}/healthz)");
     println!("  RegNakes simulator  {sim_url}   (faults: PUT {sim_url}/_sim/faults; 25 people change every minute)");
     println!("  SSO simulator       {sso_url}   (users admin, operator, integrator, viewer; password <user>-password)");

@@ -91,6 +91,8 @@ pub enum ConfigError {
     UnsignedOffLoopback { listen: SocketAddr },
     #[error("{0}")]
     Alerts(String),
+    #[error("{0}")]
+    Auth(String),
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -187,6 +189,7 @@ impl HubConfig {
         };
         config.apply_env(|var| std::env::var(var).ok())?;
         config.alerts.check().map_err(ConfigError::Alerts)?;
+        config.auth.check().map_err(ConfigError::Auth)?;
         // Unsigned packages run whatever code was uploaded: only on a hub nobody else reaches.
         if config.plugins.allow_unsigned && !config.listen.ip().is_loopback() {
             return Err(ConfigError::UnsignedOffLoopback { listen: config.listen });

@@ -25,6 +25,7 @@ pub mod rejects;
 pub mod review;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
 pub mod state;
 mod time;
 

@@ -1,0 +1,13 @@
+-- Console sign-ins. The session token lives only in the browser's HttpOnly cookie; the hub
+-- keeps its SHA-256, so a copy of the database signs no one in. A session ends at
+-- expires_at, or sooner when idle (last_seen_at, against [auth] session_idle_minutes).
+CREATE TABLE console_sessions (
+    token_hash BYTEA PRIMARY KEY,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    pii_read BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
