@@ -107,6 +107,66 @@ try {
   );
   await shot(page, "practitioner-revealed");
 
+  step("an integrator's settings: a secret set from the connector page");
+  await page.goto(`${HUB_URL}/connectors/${CONNECTOR_ID}`);
+  await page.getByLabel("Nama", { exact: true }).fill("console_secret");
+  await page.getByLabel("Nilai", { exact: true }).fill("s3cret-from-the-console");
+  await page.getByRole("button", { name: "Simpan", exact: true }).click();
+  await page.locator("#status", { hasText: "OK" }).waitFor();
+  await page.reload();
+  assert.match(await page.locator("ul.secrets").innerText(), /console_secret — versi 1/);
+  assert.ok(!(await page.content()).includes("s3cret-from-the-console"), "a secret's value is never shown");
+
+  step("rejects are grouped by reason, and one can be reprocessed");
+  await page.getByRole("link", { name: "Penolakan", exact: true }).click();
+  const group = page.locator("#reject-groups tbody tr").first();
+  await group.waitFor();
+  await accessible(page, "rejects");
+  await group.getByRole("link").click();
+  await page.locator("#rejects tbody tr").first().waitFor();
+  await page.getByRole("button", { name: "Proses ulang", exact: true }).first().click();
+  await page.locator("#status", { hasText: "Proses ulang: OK" }).waitFor();
+  await accessible(page, "rejects of one reason");
+  await shot(page, "rejects");
+
+  step("the job queue, alerts, identity review, plugins and key pages open and are accessible");
+  for (const [link, name] of [
+    ["Antrean", "jobs"],
+    ["Peringatan", "alerts"],
+    ["Tinjauan identitas", "identity"],
+    ["Plugin", "plugins"],
+    ["Kunci enkripsi", "keys"],
+  ]) {
+    await page.getByRole("link", { name: link, exact: true }).click();
+    await page.getByRole("heading", { level: 1 }).waitFor();
+    await accessible(page, name);
+  }
+  assert.match(await page.locator("#key-versions").innerText(), /active/);
+  await page.getByRole("link", { name: "Plugin", exact: true }).click();
+  assert.match(await page.locator("#plugins").innerText(), /regnakes/);
+  await shot(page, "plugins");
+
+  step("the audit log verifies its chain and filters by action");
+  await page.getByRole("link", { name: "Log audit", exact: true }).click();
+  await page.getByRole("button", { name: "Periksa rantai audit", exact: true }).click();
+  await page.locator("#status", { hasText: "Rantai audit utuh sampai entri" }).waitFor();
+  await page.getByLabel("Tindakan", { exact: true }).fill("auth.login");
+  await page.getByRole("button", { name: "Saring", exact: true }).click();
+  const actions = await page.locator("#audit tbody tr td:nth-child(4)").allInnerTexts();
+  assert.ok(actions.length > 0 && actions.every((a) => a === "auth.login"), `only sign-ins: ${actions}`);
+  await accessible(page, "audit");
+  await shot(page, "audit");
+
+  step("an admin creates an API key, shown once");
+  await page.getByRole("link", { name: "Kunci API", exact: true }).click();
+  await page.getByLabel("Nama", { exact: true }).fill("from-the-console");
+  await page.getByLabel("Peran", { exact: true }).selectOption("operator");
+  await page.getByRole("button", { name: "Buat", exact: true }).click();
+  await page.locator("#status", { hasText: "OK: hub_" }).waitFor();
+  await accessible(page, "api keys");
+  await page.reload();
+  assert.match(await page.locator("#api-keys").innerText(), /from-the-console\s+operator/);
+
   step("the console speaks English on request");
   await page.goto(`${HUB_URL}/`);
   await page.getByRole("link", { name: "English", exact: true }).click();
@@ -136,6 +196,12 @@ try {
     return response.status;
   }, CONNECTOR_ID);
   assert.equal(forged, 403);
+  for (const adminOnly of ["Log audit", "Kunci API", "Kunci enkripsi"]) {
+    assert.equal(await viewer.getByRole("link", { name: adminOnly, exact: true }).count(), 0, `no ${adminOnly} link for a viewer`);
+  }
+  const auditPage = await viewer.goto(`${HUB_URL}/audit`);
+  assert.equal(auditPage.status(), 403, "the audit page refuses a viewer");
+  await viewer.goto(`${HUB_URL}/connectors/${CONNECTOR_ID}`);
   await accessible(viewer, "connector (viewer)");
   await shot(viewer, "connector-viewer");
 

@@ -21,7 +21,7 @@ pub(crate) mod listener;
 mod metrics;
 mod observations;
 pub mod openapi;
-mod plugins;
+pub(crate) mod plugins;
 pub(crate) mod practitioners;
 mod problem;
 mod rejects;

@@ -17,6 +17,8 @@ use serde::Deserialize;
 pub struct ListQuery {
     /// Only rejects of this connector.
     pub connector_id: Option<String>,
+    /// Only rejects for exactly this reason.
+    pub reason: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -30,7 +32,12 @@ pub async fn list(
     let rejects = state
         .manager
         .db()
-        .list_rejects(q.connector_id.as_deref(), q.cursor.as_deref(), limit)
+        .list_rejects(
+            q.connector_id.as_deref(),
+            q.reason.as_deref(),
+            q.cursor.as_deref(),
+            limit,
+        )
         .await?;
     Ok(axum::Json(Page::new(rejects, limit, |r| r.id.clone())))
 }

@@ -239,6 +239,21 @@ pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
         .unwrap_or("unmatched")
 }
 
+/// The permission the route `method path` (a template of the table) needs; `None` for a
+/// public route or a route the table does not have. The console shows a button only when
+/// this says the caller may use it, so buttons follow the very checks the API makes.
+pub fn permission_of(method: &Method, path: &str) -> Option<Permission> {
+    static ACCESS: std::sync::LazyLock<Vec<(Method, &'static str, Access)>> =
+        std::sync::LazyLock::new(|| table().into_iter().map(|r| (r.method, r.path, r.access)).collect());
+    ACCESS
+        .iter()
+        .find(|(m, p, _)| m == method && *p == path)
+        .and_then(|(_, _, access)| match access {
+            Access::Needs(permission) => Some(*permission),
+            Access::Public | Access::Scrape => None,
+        })
+}
+
 /// The table.
 pub fn table() -> Vec<Route> {
     use Access::{Needs, Public, Scrape};
@@ -376,6 +391,9 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/audit", Needs(Admin), "The audit trail, oldest first", audit::list)
             .query::<audit::ListQuery>()
             .returns::<super::Page<crate::store::audit::AuditRow>>(200),
+        Route::get("/api/v1/audit/verify", Needs(Admin), "Check the whole audit chain: every entry's MAC, the numbering and the head", audit::verify)
+            .returns::<audit::ChainStatus>(200)
+            .errors(&[(409, "An entry was edited or deleted, or the log was cut off: the detail names the first")]),
         // Keys
         Route::get("/api/v1/keys", Needs(Admin), "Data key versions, what wraps them, and the last rotation's progress", keys::status)
             .returns::<crate::manager::keys::KeysStatus>(200),

@@ -2,14 +2,14 @@
 //! outcome), its settings and secrets (names and versions, never values), its log filtered
 //! by level and run, and the buttons for what the signed-in role may do.
 
-use super::layout::{self, badge, took, when};
+use super::layout::{self, api_button, badge, took, when};
 use super::overview::{counts_text, run_counts};
 use super::{PageError, Signed, i18n::Lang};
 use crate::api::AppState;
-use crate::auth::Permission;
 use crate::store::logs::LEVELS;
 use crate::store::runs::RunRecord;
 use axum::extract::{Path, Query, State};
+use axum::http::Method;
 use axum::response::sse::Sse;
 use futures::Stream;
 use maud::{Markup, html};
@@ -54,6 +54,21 @@ pub async fn page(
         .await
         .map_err(PageError::from)
         .map_err(in_lang)?;
+    // The other installed versions of its plugin, for an upgrade (or a move back).
+    let versions: Vec<String> = match &view.plugin {
+        Some(current) => state
+            .manager
+            .db()
+            .list_plugins(None, 500)
+            .await
+            .map_err(PageError::from)
+            .map_err(in_lang)?
+            .into_iter()
+            .filter(|p| p.name == current.name && p.version != current.version)
+            .map(|p| p.version)
+            .collect(),
+        None => Vec::new(),
+    };
     let live = live(&state, &id, lang).await.map_err(in_lang)?;
     // A level shows that level and the more severe ones, as the API's `?level=` does.
     let level = filter
@@ -69,25 +84,20 @@ pub async fn page(
         .await
         .map_err(PageError::from)
         .map_err(in_lang)?;
-    let api = format!("/api/v1/connectors/{id}");
     let body = html! {
         section aria-labelledby="actions-title" {
             h2 #actions-title { (text.actions) }
             div.actions {
-                @if signed.may(Permission::Operate) {
-                    @if view.enabled {
-                        button type="button" data-api={ (api) "/disable" } { (text.disable) }
-                    } @else {
-                        button type="button" data-api={ (api) "/enable" } { (text.enable) }
-                    }
-                    button type="button" data-api={ (api) "/run" } { (text.run_now) }
-                    button type="button" data-api={ (api) "/state/reset" } data-body="{}" data-confirm=(text.reset_cursor_confirm) { (text.reset_cursor) }
+                @if view.enabled {
+                    (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/disable", &id, text.disable, None))
+                } @else {
+                    (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/enable", &id, text.enable, None))
                 }
-                @if signed.may(Permission::Integrate) {
-                    button type="button" data-api={ (api) "/webhook-secret" } data-confirm=(text.rotate_webhook_secret_confirm) data-show="secret" { (text.rotate_webhook_secret) }
-                    @if view.previous_plugin.is_some() {
-                        button type="button" data-api={ (api) "/rollback" } data-confirm=(text.rollback_confirm) { (text.rollback) }
-                    }
+                (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/run", &id, text.run_now, None))
+                (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/state/reset", &id, text.reset_cursor, Some(text.reset_cursor_confirm)))
+                (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/webhook-secret", &id, text.rotate_webhook_secret, Some(text.rotate_webhook_secret_confirm)))
+                @if view.previous_plugin.is_some() {
+                    (api_button(&signed, Method::POST, "/api/v1/connectors/{id}/rollback", &id, text.rollback, Some(text.rollback_confirm)))
                 }
             }
         }
@@ -113,6 +123,26 @@ pub async fn page(
                     @for secret in &secrets {
                         li { code { (secret.name) } " — " (text.secret_version) " " (secret.version) ", " (when(&secret.updated_at)) }
                     }
+                }
+            }
+            @if signed.may_call(&Method::PUT, "/api/v1/connectors/{id}/secrets/{name}") {
+                form.create data-api={ "/api/v1/connectors/" (id) "/secrets/{name}" } data-method="PUT" {
+                    h3 { (text.set_secret) }
+                    label for="secret-name" { (text.name) }
+                    input #secret-name name="name" required autocomplete="off";
+                    label for="secret-value" { (text.value) }
+                    input #secret-value name="value" type="password" required autocomplete="new-password";
+                    button type="submit" { (text.save) }
+                }
+            }
+            @if signed.may_call(&Method::POST, "/api/v1/connectors/{id}/upgrade") && !versions.is_empty() {
+                form.create data-api={ "/api/v1/connectors/" (id) "/upgrade" } {
+                    h3 { (text.upgrade) }
+                    label for="upgrade-version" { (text.version) }
+                    select #upgrade-version name="version" {
+                        @for version in &versions { option value=(version) { (version) } }
+                    }
+                    button type="submit" { (text.upgrade) }
                 }
             }
         }
@@ -214,15 +244,18 @@ async fn live(state: &AppState, id: &str, lang: Lang) -> Result<Markup, PageErro
     })
 }
 
-/// A bar's part: outcome (its CSS class), top and height.
+/// A bar's part: what it counts (its CSS class), top and height.
 type Segment = (&'static str, f64, f64);
+/// A bar: its title (read by screen readers and shown on hover) and its parts.
+type Bar = (String, Vec<Segment>);
 
-/// The latest runs as stacked bars of records by outcome, oldest on the left, drawn on the
-/// server (no chart library, nothing to fetch). Each bar has a title a screen reader reads.
+const CHART_HEIGHT: f64 = 120.0;
+
+/// The latest runs as two bar charts, oldest on the left, drawn on the server (no chart
+/// library, nothing to fetch): records by outcome, stacked, and how long each run took.
 fn chart(runs: &[RunRecord], lang: Lang) -> Markup {
-    const BAR: usize = 24;
-    const HEIGHT: f64 = 120.0;
     let text = lang.text();
+    let oldest_first: Vec<&RunRecord> = runs.iter().rev().collect();
     let outcomes = |r: &RunRecord| {
         [
             (r.records_created, "created"),
@@ -232,47 +265,73 @@ fn chart(runs: &[RunRecord], lang: Lang) -> Markup {
             (r.records_held, "held"),
         ]
     };
-    let most = runs
+    let most = oldest_first
         .iter()
         .map(|r| outcomes(r).iter().map(|(n, _)| n).sum::<i64>())
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    // Each run's segments, stacked from the bottom.
-    let bars: Vec<(&RunRecord, Vec<Segment>)> = runs
+    let label =
+        |run: &RunRecord, what: String| format!("{}: {what}", when(run.started_at.as_ref().unwrap_or(&run.queued_at)));
+    let records: Vec<Bar> = oldest_first
         .iter()
-        .rev()
         .map(|run| {
-            let mut top = HEIGHT;
+            let mut top = CHART_HEIGHT;
             let segments = outcomes(run)
                 .into_iter()
                 .filter(|(n, _)| *n > 0)
                 .map(|(n, class)| {
-                    let height = n as f64 / most * (HEIGHT - 4.0);
+                    let height = n as f64 / most * (CHART_HEIGHT - 4.0);
                     top -= height;
                     (class, top, height)
                 })
                 .collect();
-            (run, segments)
+            (label(run, counts_text(run, lang)), segments)
         })
         .collect();
-    let width = runs.len() * BAR;
+    let millis = |r: &RunRecord| match (&r.started_at, &r.finished_at) {
+        (Some(start), Some(end)) => (end.as_datetime() - start.as_datetime()).num_milliseconds().max(0),
+        _ => 0,
+    };
+    let longest = oldest_first.iter().map(|r| millis(r)).max().unwrap_or(0).max(1) as f64;
+    let durations: Vec<Bar> = oldest_first
+        .iter()
+        .map(|run| {
+            let height = millis(run) as f64 / longest * (CHART_HEIGHT - 4.0);
+            let took = took(run.started_at.as_ref(), run.finished_at.as_ref());
+            (label(run, took), vec![("duration", CHART_HEIGHT - height, height)])
+        })
+        .collect();
     html! {
-        figure.chart {
-            svg role="img" aria-labelledby="chart-title" viewBox={ "0 0 " (width) " " (HEIGHT) } width=(width) height=(HEIGHT) {
-                title #chart-title { (text.runs_chart) }
-                @for (i, (run, segments)) in bars.iter().enumerate() {
-                    g {
-                        title { (when(run.started_at.as_ref().unwrap_or(&run.queued_at))) ": " (counts_text(run, lang)) }
-                        @for (class, top, height) in segments {
-                            rect class=(class) x=(i * BAR + 3) y=(format!("{top:.1}")) width=(BAR - 6) height=(format!("{height:.1}")) {}
-                        }
+        div.charts {
+            figure.chart {
+                (bars("records-chart", text.runs_chart, &records))
+                figcaption.legend {
+                    @for (label, class) in [(text.created, "created"), (text.updated, "updated"), (text.unchanged, "unchanged"), (text.rejected, "rejected"), (text.held, "held")] {
+                        span { span class={ "swatch " (class) } {} " " (label) }
                     }
                 }
             }
-            figcaption.legend {
-                @for (label, class) in [(text.created, "created"), (text.updated, "updated"), (text.unchanged, "unchanged"), (text.rejected, "rejected"), (text.held, "held")] {
-                    span { span class={ "swatch " (class) } {} " " (label) }
+            figure.chart {
+                (bars("durations-chart", text.durations_chart, &durations))
+                figcaption.legend { span { span class="swatch duration" {} " " (text.duration) } }
+            }
+        }
+    }
+}
+
+fn bars(id: &str, title: &str, bars: &[Bar]) -> Markup {
+    const WIDTH: usize = 24;
+    let width = bars.len() * WIDTH;
+    html! {
+        svg role="img" aria-labelledby=(id) viewBox={ "0 0 " (width) " " (CHART_HEIGHT) } width=(width) height=(CHART_HEIGHT) {
+            title #(id) { (title) }
+            @for (i, (label, segments)) in bars.iter().enumerate() {
+                g {
+                    title { (label) }
+                    @for (class, top, height) in segments {
+                        rect class=(class) x=(i * WIDTH + 3) y=(format!("{top:.1}")) width=(WIDTH - 6) height=(format!("{height:.1}")) {}
+                    }
                 }
             }
         }

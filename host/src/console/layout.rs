@@ -3,8 +3,8 @@
 
 use super::Signed;
 use super::i18n::Lang;
-use crate::auth::Permission;
 use crate::store::Timestamp;
+use axum::http::Method;
 use maud::{DOCTYPE, Markup, html};
 
 /// A page for a signed-in browser; `path` is where it lives (for the language switch).
@@ -17,12 +17,23 @@ pub fn page(signed: &Signed, path: &str, title: &str, body: Markup) -> Markup {
         Some(&signed.csrf),
         html! {
             header.top {
-                nav aria-label=(text.overview) {
+                nav aria-label=(text.menu) {
                     a.brand href="/" { "HealthForce Hub" }
-                    a href="/" aria-current=[(path == "/").then_some("page")] { (text.overview) }
-                    @if signed.may(Permission::PiiRead) {
-                        a href="/practitioners" aria-current=[(path.starts_with("/practitioners")).then_some("page")] {
-                            (text.practitioners)
+                    @for (href, label, template) in [
+                        ("/", text.overview, "/api/v1/connectors"),
+                        ("/rejects", text.rejects, "/api/v1/rejects"),
+                        ("/jobs", text.jobs, "/api/v1/jobs"),
+                        ("/alerts", text.alerts, "/api/v1/alerts"),
+                        ("/identity", text.identity_review, "/api/v1/identity/candidates"),
+                        ("/plugins", text.plugins, "/api/v1/plugins"),
+                        ("/practitioners", text.practitioners, "/api/v1/practitioners"),
+                        ("/audit", text.audit, "/api/v1/audit"),
+                        ("/api-keys", text.api_keys, "/api/v1/api-keys"),
+                        ("/keys", text.keys, "/api/v1/keys"),
+                    ] {
+                        // Only the pages this role may read.
+                        @if signed.may_call(&Method::GET, template) {
+                            a href=(href) aria-current=[(path == href).then_some("page")] { (label) }
                         }
                     }
                 }
@@ -117,4 +128,22 @@ pub fn took(started: Option<&Timestamp>, finished: Option<&Timestamp>) -> String
 /// there too).
 pub fn badge(status: &str) -> Markup {
     html! { span class={ "badge " (status) } { (status) } }
+}
+
+/// A button that calls the API route `method template` with `{id}` filled in, shown only when
+/// the caller may call it; `confirm` asks first.
+pub fn api_button(
+    signed: &Signed,
+    method: Method,
+    template: &str,
+    id: &str,
+    label: &str,
+    confirm: Option<&str>,
+) -> Markup {
+    if !signed.may_call(&method, template) {
+        return html! {};
+    }
+    let path = template.replace("{id}", id);
+    let other_method = (method != Method::POST).then(|| method.as_str());
+    html! { button type="button" data-api=(path) data-method=[other_method] data-confirm=[confirm] { (label) } }
 }

@@ -7,11 +7,19 @@
 //! permission checks and audit of the same call made with curl (`api/routes.rs`); a button
 //! is shown only to roles that may use it, and the API refuses the others anyway.
 
+mod alerts;
+mod api_keys;
+mod audit;
 mod connector;
 pub mod i18n;
+mod identity;
+mod jobs;
+mod keys;
 mod layout;
 mod overview;
+mod plugins;
 mod practitioners;
+mod rejects;
 pub mod sign_in;
 
 use crate::api::{AppState, Problem};
@@ -40,6 +48,14 @@ pub const PATHS: &[&str] = &[
     "/connectors/{id}",
     "/connectors/{id}/events",
     "/practitioners",
+    "/rejects",
+    "/jobs",
+    "/alerts",
+    "/identity",
+    "/plugins",
+    "/audit",
+    "/api-keys",
+    "/keys",
     "/assets/console.css",
     "/assets/console.js",
 ];
@@ -56,6 +72,14 @@ pub fn router() -> Router<AppState> {
         .route("/connectors/{id}", get(connector::page))
         .route("/connectors/{id}/events", get(connector::events))
         .route("/practitioners", get(practitioners::page))
+        .route("/rejects", get(rejects::page))
+        .route("/jobs", get(jobs::page))
+        .route("/alerts", get(alerts::page))
+        .route("/identity", get(identity::page))
+        .route("/plugins", get(plugins::page))
+        .route("/audit", get(audit::page))
+        .route("/api-keys", get(api_keys::page))
+        .route("/keys", get(keys::page))
         .route(
             "/assets/console.css",
             get(|| asset(include_str!("assets/console.css"), "text/css")),
@@ -80,6 +104,34 @@ impl Signed {
     pub fn may(&self, permission: Permission) -> bool {
         self.caller.may(permission)
     }
+
+    /// Whether the caller may call the API route `method template` (`api/routes.rs`).
+    pub fn may_call(&self, method: &axum::http::Method, template: &str) -> bool {
+        let permission = crate::api::routes::permission_of(method, template);
+        debug_assert!(
+            permission.is_some(),
+            "the console names an API route the table lacks: {method} {template}"
+        );
+        permission.is_some_and(|p| self.may(p))
+    }
+
+    /// Refuses a page whose data comes from the API route `GET template` to a caller who may
+    /// not call it.
+    pub fn must_read(&self, template: &str) -> Result<(), PageError> {
+        if self.may_call(&axum::http::Method::GET, template) {
+            return Ok(());
+        }
+        let needs =
+            crate::api::routes::permission_of(&axum::http::Method::GET, template).map_or("?", Permission::as_str);
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this page needs the {needs} permission, which your role {} does not grant",
+                self.caller.role
+            ),
+        )
+        .in_lang(self.lang))
+    }
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -102,6 +154,12 @@ impl FromRequestParts<AppState> for Signed {
             Err(error) => Err(PageError::from(Problem::internal(&error)).in_lang(lang).into_response()),
         }
     }
+}
+
+/// Connector names by id, for pages that list connectors' rows.
+async fn connector_names(state: &AppState) -> Result<std::collections::HashMap<String, String>, PageError> {
+    let connectors = state.manager.db().list_connectors(None, 500).await?;
+    Ok(connectors.into_iter().map(|c| (c.id, c.name)).collect())
 }
 
 /// How often a live page looks for changes: a sync batch lands every second or so, and

@@ -69,6 +69,29 @@ impl Db {
         })
     }
 
+    /// Entries before `before`, newest first, optionally only one actor's or one action's.
+    pub async fn audit_entries_newest(
+        &self,
+        actor: Option<&str>,
+        action: Option<&str>,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        on!(self.pool(), pool => {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, target, outcome, details, mac FROM audit_log \
+                 WHERE seq < $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) ORDER BY seq DESC LIMIT $4",
+            )
+            .bind(before)
+            .bind(actor.unwrap_or(""))
+            .bind(action.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.iter().map(AuditRow::from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
     /// The head: number and head MAC of the last entry.
     pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), StoreError> {
         on!(self.pool(), pool => {

@@ -20,26 +20,51 @@ pub struct RejectRecord {
     pub created_at: Timestamp,
 }
 
+/// Rejects of one connector for one reason.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RejectReason {
+    pub connector_id: String,
+    pub reason: String,
+    pub count: i64,
+    pub latest: Timestamp,
+}
+
 const COLUMNS: &str = "id, connector_id, run_id, source_system, source_id, reason, record, key_version, created_at";
 
 impl Db {
-    /// Rejects of one connector (or all), newest first, before the cursor `before`.
+    /// Newest first, before the cursor `before`; optionally one connector's, one reason's.
     pub async fn list_rejects(
         &self,
         connector_id: Option<&str>,
+        reason: Option<&str>,
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RejectRecord>, StoreError> {
         on!(self.pool(), pool => {
             let rows = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS} FROM rejects WHERE ($1 = '' OR connector_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
+                "SELECT {COLUMNS} FROM rejects WHERE ($1 = '' OR connector_id = $1) AND ($2 = '' OR reason = $2) \
+                 AND id < $3 ORDER BY id DESC LIMIT $4"
             )))
             .bind(connector_id.unwrap_or(""))
+            .bind(reason.unwrap_or(""))
             .bind(before.unwrap_or("~"))
             .bind(limit)
             .fetch_all(pool)
             .await?;
             Ok(rows.iter().map(RejectRecord::from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Rejects grouped by connector and reason, the largest groups first.
+    pub async fn reject_reasons(&self, limit: i64) -> Result<Vec<RejectReason>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as::<_, RejectReason>(
+                "SELECT connector_id, reason, COUNT(*) AS count, MAX(created_at) AS latest FROM rejects \
+                 GROUP BY connector_id, reason ORDER BY count DESC, reason LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
         })
     }
 

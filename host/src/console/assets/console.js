@@ -32,21 +32,92 @@ for (const region of document.querySelectorAll("[data-live]")) {
   source.addEventListener("live", (event) => { region.innerHTML = event.data; });
 }
 
-// <button data-api="/api/v1/..." data-body="{}" data-confirm="..." data-show="secret">
+// A secret the API shows once (a webhook secret, an API key) is shown in the status line.
+const shownOnce = (body) => (body && (body.secret ?? body.key)) || null;
+
+// <button data-api="/api/v1/..." data-method="DELETE" data-confirm="...">: POSTs `{}` (or
+// sends the method given, without a body).
 for (const button of document.querySelectorAll("button[data-api]")) {
   button.addEventListener("click", async () => {
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     button.disabled = true;
     try {
-      const body = await callApi(button.dataset.api, { method: "POST", body: button.dataset.body });
-      const shown = button.dataset.show && body ? body[button.dataset.show] : null;
-      say(shown ? `${button.textContent.trim()}: ${shown}` : `${button.textContent.trim()}: OK`);
+      const method = button.dataset.method ?? "POST";
+      const body = await callApi(button.dataset.api, method === "POST" ? { method, body: "{}" } : { method });
+      const secret = shownOnce(body);
+      say(secret ? `${button.textContent.trim()}: ${secret}` : `${button.textContent.trim()}: OK`);
       // Enable and disable change which buttons the page shows.
       if (/\/(enable|disable|rollback)$/.test(button.dataset.api)) window.location.reload();
     } catch (error) {
       say(error.message, true);
     } finally {
       button.disabled = false;
+    }
+  });
+}
+
+// <button data-get="/api/v1/audit/verify" data-say="...">: says the answer's first value.
+for (const button of document.querySelectorAll("button[data-get]")) {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const body = await callApi(button.dataset.get, { method: "GET" });
+      say(`${button.dataset.say} ${Object.values(body ?? {})[0] ?? ""}`);
+    } catch (error) {
+      say(error.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// <form data-api="/api/v1/.../{name}" data-method="PUT">: its fields sent as a JSON object
+// (POST unless data-method says otherwise); a `{field}` in the path takes that field's value
+// instead; a checkbox marked data-list adds its value to a list of that name.
+for (const form of document.querySelectorAll("form[data-api]")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {};
+    let path = form.dataset.api;
+    for (const field of form.elements) {
+      if (!field.name) continue;
+      if (path.includes(`{${field.name}}`)) {
+        path = path.replace(`{${field.name}}`, encodeURIComponent(field.value));
+      } else if (field.hasAttribute("data-list")) {
+        body[field.name] ??= [];
+        if (field.checked) body[field.name].push(field.value);
+      } else {
+        body[field.name] = field.value;
+      }
+    }
+    try {
+      const method = form.dataset.method ?? "POST";
+      const answer = await callApi(path, { method, body: JSON.stringify(body) });
+      const secret = shownOnce(answer);
+      say(secret ? `OK: ${secret}` : "OK");
+      form.reset();
+    } catch (error) {
+      say(error.message, true);
+    }
+  });
+}
+
+// <form data-upload="/api/v1/plugins">: its file is the request body.
+for (const form of document.querySelectorAll("form[data-upload]")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = form.querySelector("input[type=file]").files[0];
+    if (!file) return;
+    try {
+      const answer = await callApi(form.dataset.upload, {
+        method: "POST",
+        body: file,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      say(`OK: ${answer.name} ${answer.version}`);
+      form.reset();
+    } catch (error) {
+      say(error.message, true);
     }
   });
 }
