@@ -413,3 +413,61 @@ async fn console_pages_load_nothing_from_elsewhere_and_cannot_be_framed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_overview_streams_a_running_syncs_records_so_far_then_its_end() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let regnakes = hub_sim::RegnakesConfig {
+        people: 1000,
+        ..Default::default()
+    };
+    let (sim, sim_server) = hub_e2e::regnakes(regnakes.clone()).await;
+    let connector = hub
+        .regnakes_connector("console-live", &sim_server.base_url(), &regnakes)
+        .await;
+    let viewer = hub.api_key("console-live-viewer", "viewer", false).await;
+    let mut browser = Browser::new();
+    sign_in_with_key(&mut browser, &hub, &viewer).await;
+    // Four pages of 250, each answered after 800 ms: the run is seen between its pages.
+    sim.set_faults(hub_sim::Faults {
+        latency_ms: 800,
+        ..Default::default()
+    });
+    let session = browser.cookie(&hub.url("/"), "hub_session").unwrap();
+    let mut events = reqwest::Client::new()
+        .get(hub.url("/events"))
+        .header(COOKIE, format!("hub_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let (status, run) = hub
+        .post(&format!("/api/v1/connectors/{connector}/run"), serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let mut stream = String::new();
+    let mut seen_progress = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), events.chunk())
+            .await
+            .expect("the stream sends within 10 s while a run goes")
+            .unwrap()
+            .expect("the stream stays open");
+        stream.push_str(&String::from_utf8_lossy(&chunk));
+        // A running sync with records counted so far, then the run's end.
+        seen_progress |= stream
+            .split("event: live")
+            .any(|event| event.contains("berjalan, sejauh ini") && !event.contains(">0 diterima"));
+        if seen_progress
+            && stream
+                .split("event: live")
+                .last()
+                .is_some_and(|e| e.contains("1000 diterima"))
+        {
+            return;
+        }
+    }
+    panic!("the live overview never showed the run's progress and end: {stream}");
+}

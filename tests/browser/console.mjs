@@ -55,7 +55,7 @@ try {
   const row = page.locator(`tr[data-connector="${CONNECTOR_NAME}"]`);
   await row.waitFor();
   assert.match(await row.innerText(), /diterima/, "the last run's counts are shown");
-  assert.match(await row.innerText(), /succeeded/);
+  assert.match(await row.innerText(), /berhasil/);
   assert.ok(Number(await page.locator("#practitioners-stored").innerText()) > 0, "records stored are counted");
   await accessible(page, "overview");
   await shot(page, "overview");
@@ -68,7 +68,7 @@ try {
   await page.waitForFunction(
     ([selector, count]) => {
       const rows = document.querySelectorAll(selector);
-      return rows.length > count && rows[0].innerText.includes("succeeded");
+      return rows.length > count && rows[0].innerText.includes("berhasil");
     },
     ["#runs tbody tr", before],
     { timeout: 60_000 },
@@ -141,7 +141,7 @@ try {
     await page.getByRole("heading", { level: 1 }).waitFor();
     await accessible(page, name);
   }
-  assert.match(await page.locator("#key-versions").innerText(), /active/);
+  assert.match(await page.locator("#key-versions").innerText(), /aktif/);
   await page.getByRole("link", { name: "Plugin", exact: true }).click();
   assert.match(await page.locator("#plugins").innerText(), /regnakes/);
   await shot(page, "plugins");

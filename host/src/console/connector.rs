@@ -84,6 +84,21 @@ pub async fn page(
         .await
         .map_err(PageError::from)
         .map_err(in_lang)?;
+    // Each listed run's trace id, so a log line leads to its trace.
+    let mut traces = std::collections::HashMap::new();
+    for run_id in lines.iter().filter_map(|l| l.run_id.as_deref()) {
+        if !traces.contains_key(run_id)
+            && let Some(run) = state
+                .manager
+                .db()
+                .run(run_id)
+                .await
+                .map_err(PageError::from)
+                .map_err(in_lang)?
+        {
+            traces.insert(run_id.to_string(), run.trace_id);
+        }
+    }
     let body = html! {
         section aria-labelledby="actions-title" {
             h2 #actions-title { (text.actions) }
@@ -167,14 +182,16 @@ pub async fn page(
                     thead { tr {
                         th scope="col" { (text.time) } th scope="col" { (text.level) }
                         th scope="col" { (text.message) } th scope="col" { (text.run_id) }
+                        th scope="col" { (text.trace) }
                     } }
                     tbody {
                         @for line in &lines {
                             tr {
                                 td { (when(&line.at)) }
-                                td { (badge(&line.level)) }
+                                td { (badge(lang, &line.level)) }
                                 td { (line.message) }
                                 td { @if let Some(run) = &line.run_id { a href={ "?run_id=" (run) } { code { (short(run)) } } } }
+                                td { @if let Some(trace) = line.run_id.as_ref().and_then(|r| traces.get(r)) { code title=(trace) { (short(trace)) } } }
                             }
                         }
                     }
@@ -213,7 +230,7 @@ async fn live(state: &AppState, id: &str, lang: Lang) -> Result<Markup, PageErro
         .expect("one health per connector");
     let runs = state.manager.db().list_runs(id, None, RUNS_SHOWN).await?;
     Ok(html! {
-        p.health { (text.health) ": " (badge(health.status)) " " (health.reason) " · " (text.open_alerts) ": " (health.open_alerts) }
+        p.health { (text.health) ": " (badge(lang, health.status)) " " (health.reason) " · " (text.open_alerts) ": " (health.open_alerts) }
         section aria-labelledby="runs-title" {
             h2 #runs-title { (text.runs) }
             @if runs.is_empty() {
@@ -230,7 +247,7 @@ async fn live(state: &AppState, id: &str, lang: Lang) -> Result<Markup, PageErro
                         @for run in &runs {
                             tr data-run=(run.id) {
                                 td { (when(run.started_at.as_ref().unwrap_or(&run.queued_at))) }
-                                td { (badge(&run.status)) @if let Some(error) = &run.error { br; small { (error) } } }
+                                td { (badge(lang, &run.status)) @if let Some(error) = &run.error { br; small { (error) } } }
                                 td { (run.trigger) }
                                 td { (run_counts(run, lang)) }
                                 td { (took(run.started_at.as_ref(), run.finished_at.as_ref())) }

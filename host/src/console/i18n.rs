@@ -33,6 +33,18 @@ impl Lang {
             .unwrap_or(Lang::Id)
     }
 
+    /// A status or level as the API spells it (`succeeded`, `healthy`, `warn`, …), in this
+    /// language's words; English is the API's own word.
+    pub fn status_word(self, status: &str) -> &str {
+        match self {
+            Lang::En => status,
+            Lang::Id => STATUS_ID
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(status, |(_, word)| word),
+        }
+    }
+
     pub fn text(self) -> &'static Text {
         match self {
             Lang::Id => &ID,
@@ -40,6 +52,28 @@ impl Lang {
         }
     }
 }
+
+/// Statuses in Bahasa Indonesia.
+static STATUS_ID: &[(&str, &str)] = &[
+    ("healthy", "sehat"),
+    ("degraded", "terganggu"),
+    ("failing", "gagal berulang"),
+    ("disabled", "nonaktif"),
+    ("queued", "mengantre"),
+    ("running", "berjalan"),
+    ("succeeded", "berhasil"),
+    ("failed", "gagal"),
+    ("dead", "gagal permanen"),
+    ("active", "aktif"),
+    ("retiring", "dipensiunkan"),
+    ("retired", "pensiun"),
+    ("done", "selesai"),
+    ("agree", "cocok"),
+    ("disagree", "berbeda"),
+    ("missing", "kosong"),
+    ("error", "galat"),
+    ("warn", "peringatan"),
+];
 
 pub struct Text {
     pub skip_to_content: &'static str,

@@ -32,7 +32,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
                     thead { tr { th scope="col" { (text.field) } th scope="col" { (text.verdict) } th scope="col" { (text.note) } } }
                     tbody {
                         @for field in &candidate.fields {
-                            tr { td { code { (field.field) } } td { (badge(field.verdict)) } td { (field.note.as_deref().unwrap_or("")) } }
+                            tr { td { code { (field.field) } } td { (badge(signed.lang, field.verdict)) } td { (field.note.as_deref().unwrap_or("")) } }
                         }
                     }
                 }

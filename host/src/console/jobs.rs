@@ -33,7 +33,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
             tbody {
                 @for row in &backlog {
                     tr {
-                        td { (row.kind) } td { (badge(&row.status)) } td { (row.count) }
+                        td { (row.kind) } td { (badge(signed.lang, &row.status)) } td { (row.count) }
                         td { @if let Some(at) = &row.oldest_due { (when(at)) } }
                     }
                 }

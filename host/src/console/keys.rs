@@ -29,14 +29,14 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
             thead { tr { th scope="col" { (text.version) } th scope="col" { (text.status) } th scope="col" { (text.created) } } }
             tbody {
                 @for version in &status.versions {
-                    tr { td { (version.version) } td { (badge(&version.status)) } td { (when(&version.created_at)) } }
+                    tr { td { (version.version) } td { (badge(signed.lang, &version.status)) } td { (when(&version.created_at)) } }
                 }
             }
         }
         @if let Some(rotation) = &status.rotation {
             h2 { (text.rotation) }
             p #rotation {
-                (badge(&rotation.status)) " → v" (rotation.to_version) ": "
+                (badge(signed.lang, &rotation.status)) " → v" (rotation.to_version) ": "
                 progress max=(rotation.total.max(1)) value=(rotation.done) aria-label=(text.rotation) {}
                 " " (rotation.done) " / " (rotation.total)
                 " · " (when(&rotation.started_at)) " · " (rotation.requested_by)

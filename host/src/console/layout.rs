@@ -126,8 +126,8 @@ pub fn took(started: Option<&Timestamp>, finished: Option<&Timestamp>) -> String
 
 /// A health or run status as a labelled badge (colour is never the only signal: the word is
 /// there too).
-pub fn badge(status: &str) -> Markup {
-    html! { span class={ "badge " (status) } { (status) } }
+pub fn badge(lang: Lang, status: &str) -> Markup {
+    html! { span class={ "badge " (status) } { (lang.status_word(status)) } }
 }
 
 /// A button that calls the API route `method template` with `{id}` filled in, shown only when

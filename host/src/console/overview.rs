@@ -82,12 +82,12 @@ fn row(view: &ConnectorView, lang: Lang) -> Markup {
                     br; small { (plugin.name) " " (plugin.version) }
                 }
             }
-            td data-label=(text.health) { (badge(view.health.status)) br; small { (view.health.reason) } }
+            td data-label=(text.health) { (badge(lang, view.health.status)) br; small { (view.health.reason) } }
             td.state data-label=(text.state) { (if view.enabled { text.enabled } else { text.disabled }) }
             td data-label=(text.last_run) {
                 @match last {
                     Some(run) => {
-                        (badge(&run.status))
+                        (badge(lang, &run.status))
                         @if run.status == "running" { " " (text.running_so_far) }
                         br;
                         (run_counts(run, lang))

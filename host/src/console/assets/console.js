@@ -27,9 +27,14 @@ async function callApi(path, init) {
 }
 
 // <div data-live="/events">: replaced by each `live` event the server sends.
+// A keyboard user's focus inside the region stays on the same link after the update.
 for (const region of document.querySelectorAll("[data-live]")) {
   const source = new EventSource(region.dataset.live);
-  source.addEventListener("live", (event) => { region.innerHTML = event.data; });
+  source.addEventListener("live", (event) => {
+    const focused = region.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    region.innerHTML = event.data;
+    if (focused) region.querySelector(`[href="${CSS.escape(focused)}"]`)?.focus();
+  });
 }
 
 // A secret the API shows once (a webhook secret, an API key) is shown in the status line.
