@@ -3,9 +3,8 @@
 //! session cookie reaching the API, CSRF, roles, sign-out and idle expiry, on SQLite and
 //! PostgreSQL. The pages themselves are driven in a real browser by tests/console_browser.rs.
 
-use hub_e2e::{Backend, TestHub, backends, serve};
+use hub_e2e::{Backend, TestHub, backends, sso};
 use hub_sim::sso::CONSOLE_CLIENT;
-use hub_sim::{SsoConfig, SsoSim};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -99,25 +98,22 @@ fn csrf_of(page: &str) -> String {
     rest[..rest.find('"').unwrap()].to_string()
 }
 
-async fn hub_with_console_sso(backend: Backend, sso: &SsoSim) -> TestHub {
-    let (issuer, audience) = (sso.issuer(), sso.audience().to_string());
-    TestHub::start_with(backend, move |config| {
-        config.auth.oidc = Some(hub::auth::OidcConfig {
-            issuer,
-            audience,
-            roles_claim: "roles".into(),
-            jwks_min_refresh_secs: 0,
-            console_client_id: Some(CONSOLE_CLIENT.into()),
-        });
-    })
-    .await
-}
-
-async fn sso() -> (SsoSim, hub_sim::Running) {
-    let sso = SsoSim::new(SsoConfig::default());
-    let running = serve(sso.router()).await;
-    sso.set_issuer(&running.base_url());
-    (sso, running)
+/// A RegNakes connector over `people` synthetic people, and a browser signed in as a viewer.
+async fn connector_and_viewer(
+    hub: &TestHub,
+    name: &str,
+    people: usize,
+) -> (hub_sim::RegnakesSim, hub_sim::Running, String, Browser) {
+    let regnakes = hub_sim::RegnakesConfig {
+        people,
+        ..Default::default()
+    };
+    let (sim, sim_server) = hub_e2e::regnakes(regnakes.clone()).await;
+    let connector = hub.regnakes_connector(name, &sim_server.base_url(), &regnakes).await;
+    let viewer = hub.api_key(&format!("{name}-viewer"), "viewer", false).await;
+    let mut browser = Browser::new();
+    sign_in_with_key(&mut browser, hub, &viewer).await;
+    (sim, sim_server, connector, browser)
 }
 
 /// Signs `browser` in with an API key through the sign-in form; the overview's page.
@@ -144,7 +140,7 @@ async fn audit_actions(hub: &TestHub) -> Vec<Value> {
 async fn sso_sign_in_is_an_authorization_code_flow_with_pkce_and_its_code_works_once() {
     let (sso, sso_server) = sso().await;
     for backend in backends() {
-        let hub = hub_with_console_sso(backend, &sso).await;
+        let hub = TestHub::start_with_console_sso(backend, &sso, |_| {}).await;
         let mut browser = Browser::new();
         // Not signed in: the console sends the browser to its sign-in page.
         let page = browser.get(&hub.url("/")).await;
@@ -265,17 +261,8 @@ async fn a_session_reaches_the_api_and_a_change_needs_its_csrf_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_no_buttons_and_the_api_refuses_its_session_even_with_the_token() {
     let hub = TestHub::start(Backend::Sqlite).await;
-    let regnakes = hub_sim::RegnakesConfig {
-        people: 20,
-        ..Default::default()
-    };
-    let (_sim, sim_server) = hub_e2e::regnakes(regnakes.clone()).await;
-    let connector = hub
-        .regnakes_connector("console-regnakes", &sim_server.base_url(), &regnakes)
-        .await;
-    let viewer = hub.api_key("console-viewer", "viewer", false).await;
-    let mut browser = Browser::new();
-    let overview = sign_in_with_key(&mut browser, &hub, &viewer).await;
+    let (_sim, _sim_server, connector, mut browser) = connector_and_viewer(&hub, "console-regnakes", 20).await;
+    let overview = browser.get(&hub.url("/")).await.body;
     assert!(
         overview.contains("console-regnakes"),
         "the overview lists the connector"
@@ -417,17 +404,7 @@ async fn console_pages_load_nothing_from_elsewhere_and_cannot_be_framed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_overview_streams_a_running_syncs_records_so_far_then_its_end() {
     let hub = TestHub::start(Backend::Sqlite).await;
-    let regnakes = hub_sim::RegnakesConfig {
-        people: 1000,
-        ..Default::default()
-    };
-    let (sim, sim_server) = hub_e2e::regnakes(regnakes.clone()).await;
-    let connector = hub
-        .regnakes_connector("console-live", &sim_server.base_url(), &regnakes)
-        .await;
-    let viewer = hub.api_key("console-live-viewer", "viewer", false).await;
-    let mut browser = Browser::new();
-    sign_in_with_key(&mut browser, &hub, &viewer).await;
+    let (sim, _sim_server, connector, browser) = connector_and_viewer(&hub, "console-live", 1000).await;
     // Four pages of 250, each answered after 800 ms: the run is seen between its pages.
     sim.set_faults(hub_sim::Faults {
         latency_ms: 800,

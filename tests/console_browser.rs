@@ -1,12 +1,11 @@
 //! The console in a real browser: Debian's chromium, driven by playwright-core, runs
 //! tests/browser/console.mjs against a hub with the SSO and RegNakes simulators. It signs in
 //! with the SSO as an admin and as a viewer, watches a run finish, disables a connector,
-//! checks CSRF and role refusals, masks and reveals a practitioner, and runs axe-core on
-//! every page. Screenshots land in `target/tmp/console-screenshots/`.
+//! checks CSRF and role refusals, masks and reveals a practitioner, uploads a plugin version
+//! and moves the connector to it and back, and runs axe-core on every page. Screenshots land in `target/tmp/console-screenshots/`.
 
-use hub_e2e::{Backend, TestHub, program_installed, serve};
-use hub_sim::sso::CONSOLE_CLIENT;
-use hub_sim::{RegnakesConfig, SsoConfig, SsoSim};
+use hub_e2e::{Backend, TestHub, program_installed, sso};
+use hub_sim::RegnakesConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -40,20 +39,9 @@ fn on_path(program: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_a_real_browser_for_an_admin_and_a_viewer() {
     let Some(scripts) = browser_tools() else { return };
-    let sso = SsoSim::new(SsoConfig::default());
-    let sso_server = serve(sso.router()).await;
-    sso.set_issuer(&sso_server.base_url());
-    let (issuer, audience) = (sso.issuer(), sso.audience().to_string());
-    let hub = TestHub::start_with(Backend::Sqlite, move |config| {
-        config.auth.oidc = Some(hub::auth::OidcConfig {
-            issuer,
-            audience,
-            roles_claim: "roles".into(),
-            jwks_min_refresh_secs: 0,
-            console_client_id: Some(CONSOLE_CLIENT.into()),
-        });
-    })
-    .await;
+    let (sso, _sso_server) = sso().await;
+    // Unsigned packages (a hub on loopback may take them), so the browser can upload one.
+    let hub = TestHub::start_with_console_sso(Backend::Sqlite, &sso, |c| c.plugins.allow_unsigned = true).await;
     let regnakes = RegnakesConfig {
         people: 300,
         ..Default::default()
@@ -69,17 +57,25 @@ async fn the_console_works_in_a_real_browser_for_an_admin_and_a_viewer() {
         .expect("a stored practitioner with a NIK")
         .to_string();
 
+    // Another version of the bundled RegNakes plugin, for the upload, upgrade and rollback.
+    let bundled = hub::bundled::REGNAKES;
+    let manifest = bundled
+        .manifest
+        .replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1);
+    let package = hub_registry::Package::new(&manifest, bundled.component.to_vec()).unwrap();
+    let package_path = hub.data_dir.path().join("regnakes-0.2.0.hfpkg");
+    std::fs::write(&package_path, package.to_bytes()).unwrap();
+
     let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let hub_url = hub.url("");
-    let sso_url = sso_server.base_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(scripts.join("console.mjs"))
             .env("HUB_URL", hub_url)
-            .env("SSO_URL", sso_url)
             .env("CONNECTOR_ID", &connector)
             .env("CONNECTOR_NAME", name)
             .env("NIK", &nik)
+            .env("PACKAGE", &package_path)
             .env("CHROMIUM", on_path("chromium"))
             .env("SCREENSHOTS", &screenshots)
             .output()

@@ -1,12 +1,13 @@
 // Drives the console in a real browser (Debian's chromium through playwright-core), as an
 // admin and as a viewer, and runs axe-core on every page. tests/console_browser.rs starts the
-// hub and simulators and runs this with HUB_URL, SSO_URL, CONNECTOR_ID, CONNECTOR_NAME, NIK,
-// CHROMIUM and SCREENSHOTS set; a failed assertion exits non-zero with its message.
+// hub and simulators and runs this with HUB_URL, CONNECTOR_ID, CONNECTOR_NAME, NIK, PACKAGE
+// (a RegNakes 0.2.0 package), CHROMIUM and SCREENSHOTS set; a failed assertion exits non-zero
+// with its message.
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
 import assert from "node:assert/strict";
 
-const { HUB_URL, CONNECTOR_ID, CONNECTOR_NAME, NIK, CHROMIUM, SCREENSHOTS } = process.env;
+const { HUB_URL, CONNECTOR_ID, CONNECTOR_NAME, NIK, PACKAGE, CHROMIUM, SCREENSHOTS } = process.env;
 const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
 mkdirSync(SCREENSHOTS, { recursive: true });
 const step = (what) => console.log(`- ${what}`);
@@ -166,6 +167,25 @@ try {
   await accessible(page, "api keys");
   await page.reload();
   assert.match(await page.locator("#api-keys").innerText(), /from-the-console\s+operator/);
+
+  step("an upload installs a plugin version; the connector moves to it and back");
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.getByRole("link", { name: "Plugin", exact: true }).click();
+  await page.getByLabel("Paket plugin (.hfpkg)").setInputFiles(PACKAGE);
+  await page.getByRole("button", { name: "Pasang", exact: true }).click();
+  await page.locator("#status", { hasText: "OK: regnakes 0.2.0" }).waitFor();
+  await page.goto(`${HUB_URL}/connectors/${CONNECTOR_ID}`);
+  await page.getByLabel("Versi", { exact: true }).selectOption("0.2.0");
+  await page.getByRole("button", { name: "Ganti versi plugin", exact: true }).click();
+  await page.locator("#status", { hasText: "OK" }).waitFor();
+  await page.reload();
+  assert.match(await page.locator("dl.settings").innerText(), /regnakes 0\.2\.0/);
+  await page.getByRole("button", { name: "Kembalikan versi", exact: true }).click();
+  await page.waitForFunction(() => document.querySelector("dl.settings").innerText.includes("regnakes 0.1.0"));
+
+  step("a webhook secret is rotated and shown once");
+  await page.getByRole("button", { name: "Ganti rahasia webhook", exact: true }).click();
+  await page.locator("#status", { hasText: "whsec_" }).waitFor();
 
   step("the console speaks English on request");
   await page.goto(`${HUB_URL}/`);

@@ -636,6 +636,37 @@ pub async fn serve(router: axum::Router) -> hub_sim::Running {
     hub_sim::serve(router, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
+/// The SSO simulator, served, with its issuer set.
+pub async fn sso() -> (hub_sim::SsoSim, hub_sim::Running) {
+    let sso = hub_sim::SsoSim::new(hub_sim::SsoConfig::default());
+    let running = serve(sso.router()).await;
+    sso.set_issuer(&running.base_url());
+    (sso, running)
+}
+
+impl TestHub {
+    /// A hub that accepts `sso`'s tokens and signs console users in with it, its config
+    /// `adjust`ed.
+    pub async fn start_with_console_sso(
+        backend: Backend,
+        sso: &hub_sim::SsoSim,
+        adjust: impl FnOnce(&mut HubConfig),
+    ) -> Self {
+        let (issuer, audience) = (sso.issuer(), sso.audience().to_string());
+        Self::start_with(backend, move |config| {
+            adjust(config);
+            config.auth.oidc = Some(hub::auth::OidcConfig {
+                issuer,
+                audience,
+                roles_claim: "roles".into(),
+                jwks_min_refresh_secs: 0,
+                console_client_id: Some(hub_sim::sso::CONSOLE_CLIENT.into()),
+            });
+        })
+        .await
+    }
+}
+
 /// The SQLite database file and its WAL in `dir`, by name.
 pub fn sqlite_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
