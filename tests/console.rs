@@ -165,27 +165,20 @@ async fn sso_sign_in_is_an_authorization_code_flow_with_pkce_and_its_code_works_
         // The SSO's form: a wrong password stays there; the right one goes back with a code.
         let form_page = browser.get(&authorize).await;
         assert_eq!(form_page.status, StatusCode::OK);
-        let mut fields: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        fields.extend([("username", "admin"), ("password", "wrong")]);
-        let wrong = browser
-            .send(
-                Method::POST,
-                &format!("{}/authorize", sso_server.base_url()),
-                Some(&fields),
-                &[],
-            )
-            .await;
-        assert_eq!(wrong.status, StatusCode::OK, "the form again");
-        fields.pop();
-        fields.push(("password", "admin-password"));
-        let back = browser
-            .send(
-                Method::POST,
-                &format!("{}/authorize", sso_server.base_url()),
-                Some(&fields),
-                &[],
-            )
-            .await;
+        let fields: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut answers = Vec::new();
+        for password in ["wrong", "admin-password"] {
+            let mut form = fields.clone();
+            form.extend([("username", "admin"), ("password", password)]);
+            let sso_form = format!("{}/authorize", sso_server.base_url());
+            answers.push(browser.send(Method::POST, &sso_form, Some(&form), &[]).await);
+        }
+        let back = answers.pop().unwrap();
+        assert_eq!(
+            answers[0].status,
+            StatusCode::OK,
+            "a wrong password gets the form again"
+        );
         let callback = back.location.expect("sent back to the hub");
         assert!(callback.starts_with(&hub.url("/login/callback?code=")), "{callback}");
 

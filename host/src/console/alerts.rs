@@ -21,7 +21,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
         .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
     // Open ones first, each group newest first (the list is newest first already).
     alerts.sort_by_key(|a| a.resolved_at.is_some());
-    let names = super::connector_names(&state).await?;
+    let names = super::ConnectorNames::load(&state).await?;
     let body = html! {
         @if alerts.is_empty() {
             p { (text.no_alerts) }
@@ -35,7 +35,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
                     @for alert in &alerts {
                         tr {
                             td { (when(&alert.raised_at)) }
-                            td { a href={ "/connectors/" (alert.connector_id) } { (names.get(&alert.connector_id).map_or(alert.connector_id.as_str(), String::as_str)) } }
+                            td { a href={ "/connectors/" (alert.connector_id) } { (names.of(&alert.connector_id)) } }
                             td { (alert.kind) }
                             td { (alert.message) }
                             td { @match &alert.resolved_at { Some(at) => (when(at)), None => strong { (text.still_open) } } }

@@ -25,7 +25,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
         kind: None,
     };
     let dead = db.list_jobs(&dead_filter, None, SHOWN).await.map_err(in_lang)?;
-    let names = super::connector_names(&state).await?;
+    let names = super::ConnectorNames::load(&state).await?;
     let body = html! {
         table #backlog {
             caption { (text.backlog_by_kind) }
@@ -52,7 +52,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
                     @for job in &dead {
                         tr {
                             td { (when(job.finished_at.as_ref().unwrap_or(&job.created_at))) }
-                            td { (names.get(&job.connector_id).map_or(job.connector_id.as_str(), String::as_str)) }
+                            td { (names.of(&job.connector_id)) }
                             td { (job.kind) }
                             td { (job.attempts) " / " (job.max_attempts) }
                             td { (job.error.as_deref().unwrap_or("")) }

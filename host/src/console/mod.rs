@@ -157,9 +157,18 @@ impl FromRequestParts<AppState> for Signed {
 }
 
 /// Connector names by id, for pages that list connectors' rows.
-async fn connector_names(state: &AppState) -> Result<std::collections::HashMap<String, String>, PageError> {
-    let connectors = state.manager.db().list_connectors(None, 500).await?;
-    Ok(connectors.into_iter().map(|c| (c.id, c.name)).collect())
+struct ConnectorNames(std::collections::HashMap<String, String>);
+
+impl ConnectorNames {
+    async fn load(state: &AppState) -> Result<Self, PageError> {
+        let connectors = state.manager.db().list_connectors(None, 500).await?;
+        Ok(Self(connectors.into_iter().map(|c| (c.id, c.name)).collect()))
+    }
+
+    /// The name of connector `id`; its id when it is gone.
+    fn of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.0.get(id).map_or(id, String::as_str)
+    }
 }
 
 /// How often a live page looks for changes: a sync batch lands every second or so, and

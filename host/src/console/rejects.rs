@@ -27,7 +27,7 @@ pub async fn page(
     let in_lang = |e: crate::store::StoreError| PageError::from(e).in_lang(signed.lang);
     let db = state.manager.db();
     let groups = db.reject_reasons(SHOWN).await.map_err(in_lang)?;
-    let names = super::connector_names(&state).await?;
+    let names = super::ConnectorNames::load(&state).await?;
     let reason = filter.reason.as_deref().filter(|r| !r.is_empty());
     let rejects = match reason {
         Some(reason) => db
@@ -50,7 +50,7 @@ pub async fn page(
                     @for group in &groups {
                         tr {
                             td { a href={ "?reason=" (urlencode(&group.reason)) } { (group.reason) } }
-                            td { (names.get(&group.connector_id).map_or(group.connector_id.as_str(), String::as_str)) }
+                            td { (names.of(&group.connector_id)) }
                             td { (group.count) }
                             td { (when(&group.latest)) }
                         }
@@ -70,7 +70,7 @@ pub async fn page(
                         tr {
                             td { (when(&reject.created_at)) }
                             td { (reject.source_system) " " code { (reject.source_id) } }
-                            td { (names.get(&reject.connector_id).map_or(reject.connector_id.as_str(), String::as_str)) }
+                            td { (names.of(&reject.connector_id)) }
                             td { (api_button(&signed, Method::POST, "/api/v1/rejects/{id}/reprocess", &reject.id, text.reprocess, None)) }
                         }
                     }
