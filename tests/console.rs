@@ -280,7 +280,7 @@ async fn a_viewer_sees_no_buttons_and_the_api_refuses_its_session_even_with_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_out_or_idling_ends_the_session_for_the_api_too() {
+async fn signing_out_revoking_the_key_or_idling_ends_the_session_for_the_api_too() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
         let key = hub.api_key("console-admin", "admin", false).await;
@@ -312,7 +312,24 @@ async fn signing_out_or_idling_ends_the_session_for_the_api_too() {
         assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "{backend:?}");
         assert!(audit_actions(&hub).await.iter().any(|e| e["action"] == "auth.logout"));
 
+        // Revoking the key a session signed in with ends the session.
+        sign_in_with_key(&mut browser, &hub, &key).await;
+        let keys = hub.all_pages("/api/v1/api-keys").await;
+        let id = keys.iter().find(|k| k["name"] == "console-admin").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, _) = hub.call(Method::DELETE, &format!("/api/v1/api-keys/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let revoked = browser.get(&hub.url("/")).await;
+        assert_eq!(
+            revoked.location.as_deref(),
+            Some("/login"),
+            "{backend:?}: the key's session ended"
+        );
+
         // A session idle longer than [auth] session_idle_minutes ends.
+        let key = hub.api_key("console-admin-2", "admin", false).await;
         sign_in_with_key(&mut browser, &hub, &key).await;
         let sql = match backend {
             Backend::Sqlite => "UPDATE console_sessions SET last_seen_at = '2000-01-01T00:00:00.000Z'",

@@ -1,10 +1,12 @@
 -- Console sign-ins. The session token lives only in the browser's HttpOnly cookie; the hub
 -- keeps its SHA-256, so a copy of the database signs no one in. A session ends at
--- expires_at, or sooner when idle (last_seen_at, against [auth] session_idle_minutes).
+-- expires_at, or sooner when idle (last_seen_at, against [auth] session_idle_minutes), or
+-- when the API key it signed in with (api_key_hash; NULL for the SSO) is revoked.
 CREATE TABLE console_sessions (
     token_hash BYTEA PRIMARY KEY,
     actor TEXT NOT NULL,
     role TEXT NOT NULL,
+    api_key_hash BYTEA,
     pii_read BOOLEAN NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     last_seen_at TIMESTAMPTZ NOT NULL,

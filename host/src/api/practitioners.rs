@@ -47,11 +47,12 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<PractitionerView>, Problem> {
-    let items = find(&state, &Lookup::Id(&id), 1).await?;
+    let lookup = Lookup::Id(&id);
+    let items = find(&state, &lookup, 1).await?;
     if items.is_empty() {
         return Err(Problem::not_found(format!("no practitioner {id}")));
     }
-    audit_read(&state, &caller, "id", &items, false).await?;
+    audit_read(&state, &caller, lookup.name(), &items, false).await?;
     Ok(axum::Json(items.into_iter().next().expect("one practitioner")))
 }
 
@@ -141,6 +142,7 @@ pub(crate) async fn audit_read(
     Ok(())
 }
 
+/// A practitioner's golden record, decrypted (`pii:read`).
 #[derive(Serialize, JsonSchema)]
 pub struct PractitionerView {
     pub id: String,

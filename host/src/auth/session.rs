@@ -41,8 +41,9 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for `caller`; the answer is the token for the cookie.
-    pub async fn start(&self, caller: &Caller) -> Result<String, StoreError> {
+    /// Starts a session for `caller`, signed in with the API key whose hash is `api_key_hash`
+    /// (revoking it ends the session) or with the SSO; the answer is the token for the cookie.
+    pub async fn start(&self, caller: &Caller, api_key_hash: Option<&[u8]>) -> Result<String, StoreError> {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>());
         let now = Timestamp::now();
         let record = SessionRecord {
@@ -52,7 +53,9 @@ impl Sessions {
             last_seen_at: now,
         };
         let expires_at = Timestamp::from(now.as_datetime() + self.lifetime);
-        self.db.insert_session(&hash(&token), &record, expires_at).await?;
+        self.db
+            .insert_session(&hash(&token), &record, api_key_hash, expires_at)
+            .await?;
         Ok(token)
     }
 
@@ -89,8 +92,8 @@ impl Sessions {
         Ok(self.db.live_session(&hash(token), idle_since).await?.is_some())
     }
 
-    /// Ends the session; true when it was live.
-    pub async fn end(&self, token: &str) -> Result<bool, StoreError> {
+    /// Ends the session.
+    pub async fn end(&self, token: &str) -> Result<(), StoreError> {
         self.db.delete_session(&hash(token)).await
     }
 

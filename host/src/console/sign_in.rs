@@ -95,10 +95,17 @@ pub async fn with_key(State(state): State<AppState>, headers: HeaderMap, Form(fo
         return refusal.in_lang(lang).into_response();
     }
     match crate::api::auth::caller_of(&state, form.api_key.trim()).await {
-        Ok(Ok(caller)) => match start(&state, &caller, "api-key").await {
-            Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-            Err(error) => PageError::from(error).in_lang(lang).into_response(),
-        },
+        Ok(Ok(caller)) => {
+            // An SSO token pasted in the key's place signs in as the SSO does.
+            let with = match caller.actor.starts_with("api-key:") {
+                true => SignedInWith::ApiKey(form.api_key.trim()),
+                false => SignedInWith::Sso,
+            };
+            match start(&state, &caller, with).await {
+                Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+                Err(error) => PageError::from(error).in_lang(lang).into_response(),
+            }
+        }
         Ok(Err(reason)) => {
             let event = Event::new("anonymous", "auth.failed", "console")
                 .outcome(Outcome::Denied)
@@ -221,7 +228,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(b
         Ok(verified) => verified.caller,
         Err(error) => return refuse(&state, lang, error.to_string()).await,
     };
-    let cookie = match start(&state, &caller, "sso").await {
+    let cookie = match start(&state, &caller, SignedInWith::Sso).await {
         Ok(cookie) => cookie,
         Err(error) => return PageError::from(error).in_lang(lang).into_response(),
     };
@@ -286,9 +293,20 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Form(fo
         .into_response()
 }
 
+/// What a browser signed in with.
+enum SignedInWith<'a> {
+    Sso,
+    /// This API key: revoking it ends the session.
+    ApiKey(&'a str),
+}
+
 /// Starts a session and audits the sign-in; the answer is its `Set-Cookie`.
-async fn start(state: &AppState, caller: &Caller, method: &str) -> Result<HeaderValue, Problem> {
-    let token = state.sessions.start(caller).await?;
+async fn start(state: &AppState, caller: &Caller, with: SignedInWith<'_>) -> Result<HeaderValue, Problem> {
+    let (method, key_hash) = match with {
+        SignedInWith::Sso => ("sso", None),
+        SignedInWith::ApiKey(key) => ("api-key", Some(crate::api::hash_key(key))),
+    };
+    let token = state.sessions.start(caller, key_hash.as_deref()).await?;
     let event = Event::new(&caller.actor, "auth.login", "console")
         .details(json!({ "method": method, "role": caller.role, "pii_read": caller.pii_read }));
     state.manager.audit().try_record(&event).await?;

@@ -15,10 +15,12 @@ pub struct SessionRecord {
 impl Db {
     /// Stores a new session, and drops the ones that have ended (sign-ins are rare, so this is
     /// where the table is kept small).
+    /// `api_key_hash`: the key it signed in with, whose revocation ends it.
     pub async fn insert_session(
         &self,
         token_hash: &[u8],
         record: &SessionRecord,
+        api_key_hash: Option<&[u8]>,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         on!(self.pool(), pool => {
@@ -28,12 +30,14 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO console_sessions (token_hash, actor, role, pii_read, created_at, last_seen_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                "INSERT INTO console_sessions \
+                 (token_hash, actor, role, api_key_hash, pii_read, created_at, last_seen_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
             )
             .bind(token_hash)
             .bind(&record.actor)
             .bind(&record.role)
+            .bind(api_key_hash)
             .bind(record.pii_read)
             .bind(record.last_seen_at)
             .bind(expires_at)
@@ -44,8 +48,8 @@ impl Db {
         })
     }
 
-    /// The session with this token hash, unless it has expired or was idle since before
-    /// `idle_since`.
+    /// The session with this token hash, unless it has expired, was idle since before
+    /// `idle_since`, or its API key has been revoked.
     pub async fn live_session(
         &self,
         token_hash: &[u8],
@@ -53,8 +57,10 @@ impl Db {
     ) -> Result<Option<SessionRecord>, StoreError> {
         on!(self.pool(), pool => {
             Ok(sqlx::query_as::<_, SessionRecord>(
-                "SELECT actor, role, pii_read, last_seen_at FROM console_sessions \
-                 WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
+                "SELECT s.actor, s.role, s.pii_read, s.last_seen_at FROM console_sessions s \
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+                 AND (s.api_key_hash IS NULL OR EXISTS \
+                      (SELECT 1 FROM api_keys k WHERE k.key_hash = s.api_key_hash AND k.revoked_at IS NULL))",
             )
             .bind(token_hash)
             .bind(Timestamp::now())
@@ -76,14 +82,14 @@ impl Db {
         })
     }
 
-    /// Ends a session; true when there was one.
-    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+    /// Ends a session.
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
         on!(self.pool(), pool => {
-            let done = sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(pool)
                 .await?;
-            Ok(done.rows_affected() > 0)
+            Ok(())
         })
     }
 }
