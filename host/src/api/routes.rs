@@ -231,7 +231,7 @@ pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
         table()
             .iter()
             .map(|route| route.path)
-            .chain(crate::console::PATHS.iter().copied())
+            .chain(crate::console::paths())
             .collect()
     });
     matched

@@ -30,64 +30,54 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use futures::Stream;
 use i18n::Lang;
 use maud::Markup;
 use std::time::Duration;
 
-/// The console's paths, for the request metrics' route label.
-pub const PATHS: &[&str] = &[
-    "/",
-    "/login",
-    "/login/sso",
-    "/login/callback",
-    "/logout",
-    "/lang/{code}",
-    "/events",
-    "/connectors/{id}",
-    "/connectors/{id}/events",
-    "/practitioners",
-    "/rejects",
-    "/jobs",
-    "/alerts",
-    "/identity",
-    "/plugins",
-    "/audit",
-    "/api-keys",
-    "/keys",
-    "/assets/console.css",
-    "/assets/console.js",
-];
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview::page))
-        .route("/login", get(sign_in::page).post(sign_in::with_key))
-        .route("/login/sso", get(sign_in::start_sso))
-        .route("/login/callback", get(sign_in::callback))
-        .route("/logout", post(sign_in::sign_out))
-        .route("/lang/{code}", get(choose_language))
-        .route("/events", get(overview::events))
-        .route("/connectors/{id}", get(connector::page))
-        .route("/connectors/{id}/events", get(connector::events))
-        .route("/practitioners", get(practitioners::page))
-        .route("/rejects", get(rejects::page))
-        .route("/jobs", get(jobs::page))
-        .route("/alerts", get(alerts::page))
-        .route("/identity", get(identity::page))
-        .route("/plugins", get(plugins::page))
-        .route("/audit", get(audit::page))
-        .route("/api-keys", get(api_keys::page))
-        .route("/keys", get(keys::page))
-        .route(
+/// The console's pages and assets, by path. The router is built from this list, and the
+/// request metrics label requests with its paths.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/", get(overview::page)),
+        ("/login", get(sign_in::page).post(sign_in::with_key)),
+        ("/login/sso", get(sign_in::start_sso)),
+        ("/login/callback", get(sign_in::callback)),
+        ("/logout", post(sign_in::sign_out)),
+        ("/lang/{code}", get(choose_language)),
+        ("/events", get(overview::events)),
+        ("/connectors/{id}", get(connector::page)),
+        ("/connectors/{id}/events", get(connector::events)),
+        ("/practitioners", get(practitioners::page)),
+        ("/rejects", get(rejects::page)),
+        ("/jobs", get(jobs::page)),
+        ("/alerts", get(alerts::page)),
+        ("/identity", get(identity::page)),
+        ("/plugins", get(plugins::page)),
+        ("/audit", get(audit::page)),
+        ("/api-keys", get(api_keys::page)),
+        ("/keys", get(keys::page)),
+        (
             "/assets/console.css",
             get(|| asset(include_str!("assets/console.css"), "text/css")),
-        )
-        .route(
+        ),
+        (
             "/assets/console.js",
             get(|| asset(include_str!("assets/console.js"), "text/javascript")),
-        )
+        ),
+    ]
+}
+
+/// The console's paths (templates).
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    routes().into_iter().map(|(path, _)| path)
+}
+
+pub fn router() -> Router<AppState> {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| router.route(path, handler))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -101,10 +91,6 @@ pub struct Signed {
 }
 
 impl Signed {
-    pub fn may(&self, permission: Permission) -> bool {
-        self.caller.may(permission)
-    }
-
     /// Whether the caller may call the API route `method template` (`api/routes.rs`).
     pub fn may_call(&self, method: &axum::http::Method, template: &str) -> bool {
         let permission = crate::api::routes::permission_of(method, template);
@@ -112,7 +98,7 @@ impl Signed {
             permission.is_some(),
             "the console names an API route the table lacks: {method} {template}"
         );
-        permission.is_some_and(|p| self.may(p))
+        permission.is_some_and(|p| self.caller.may(p))
     }
 
     /// Refuses a page whose data comes from the API route `GET template` to a caller who may
@@ -330,7 +316,7 @@ mod tests {
     #[test]
     fn docs_console_md_lists_every_console_path() {
         let doc = include_str!("../../../docs/console.md");
-        for path in super::PATHS {
+        for path in super::paths() {
             assert!(
                 doc.contains(&format!("`{path}`")),
                 "docs/console.md does not list {path}"

@@ -7,9 +7,7 @@ use super::layout::{self, when};
 use super::{PageError, Signed};
 use crate::api::AppState;
 use crate::api::practitioners::{Lookup, PractitionerView, audit_read, find};
-use crate::auth::Permission;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -28,9 +26,7 @@ pub async fn page(
 ) -> Result<Markup, PageError> {
     let lang = signed.lang;
     let text = lang.text();
-    if !signed.may(Permission::PiiRead) {
-        return Err(PageError::new(StatusCode::FORBIDDEN, text.needs_pii_read).in_lang(lang));
-    }
+    signed.must_read("/api/v1/practitioners")?;
     let query = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let found = match query {
         Some(q) => {
