@@ -85,6 +85,8 @@ fn document(lang: Lang, title: &str, csrf: Option<&str>, body: Markup) -> Markup
                     meta name="csrf-token" content=(csrf);
                 }
                 title { (title) " · HealthForce Hub" }
+                // No icon, so the browser asks for no /favicon.ico.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
