@@ -277,6 +277,11 @@ async fn a_viewer_sees_no_buttons_and_the_api_refuses_its_session_even_with_the_
     // Practitioner search is for pii:read holders only.
     let search = browser.get(&hub.url("/practitioners")).await;
     assert_eq!(search.status, StatusCode::FORBIDDEN);
+    assert!(
+        search.body.contains(r#"<html lang="id">"#) && search.body.contains("pii:read"),
+        "the refusal is a page in the browser's language saying why: {}",
+        search.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

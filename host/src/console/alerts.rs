@@ -13,12 +13,7 @@ const SHOWN: i64 = 200;
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/alerts")?;
     let text = signed.lang.text();
-    let mut alerts = state
-        .manager
-        .db()
-        .list_alerts(None, false, None, SHOWN)
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+    let mut alerts = state.manager.db().list_alerts(None, false, None, SHOWN).await?;
     // Open ones first, each group newest first (the list is newest first already).
     alerts.sort_by_key(|a| a.resolved_at.is_some());
     let names = super::ConnectorNames::load(&state).await?;

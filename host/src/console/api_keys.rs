@@ -15,12 +15,7 @@ const SHOWN: i64 = 500;
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/api-keys")?;
     let text = signed.lang.text();
-    let keys = state
-        .manager
-        .db()
-        .list_api_keys(None, SHOWN)
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+    let keys = state.manager.db().list_api_keys(None, SHOWN).await?;
     let body = html! {
         @if signed.may_call(&Method::POST, "/api/v1/api-keys") {
             form.create data-api="/api/v1/api-keys" {

@@ -32,8 +32,7 @@ pub async fn page(
         .manager
         .db()
         .audit_entries_newest(actor, action, filter.before.unwrap_or(i64::MAX), SHOWN)
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+        .await?;
     let next = (entries.len() as i64 == SHOWN)
         .then(|| entries.last().map(|e| e.seq))
         .flatten();

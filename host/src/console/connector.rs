@@ -34,42 +34,26 @@ pub async fn page(
 ) -> Result<Markup, PageError> {
     let lang = signed.lang;
     let text = lang.text();
-    let in_lang = |e: PageError| e.in_lang(lang);
-    let connector = state
-        .manager
-        .connector(&id)
-        .await
-        .map_err(PageError::from)
-        .map_err(in_lang)?;
+    let connector = state.manager.connector(&id).await?;
     let view = crate::api::connectors::views(&state, std::slice::from_ref(&connector))
-        .await
-        .map_err(PageError::from)
-        .map_err(in_lang)?
+        .await?
         .pop()
         .expect("one view per connector");
-    let secrets = state
-        .manager
-        .secrets()
-        .list(&id)
-        .await
-        .map_err(PageError::from)
-        .map_err(in_lang)?;
+    let secrets = state.manager.secrets().list(&id).await?;
     // The other installed versions of its plugin, for an upgrade (or a move back).
     let versions: Vec<String> = match &view.plugin {
         Some(current) => state
             .manager
             .db()
             .list_plugins(None, 500)
-            .await
-            .map_err(PageError::from)
-            .map_err(in_lang)?
+            .await?
             .into_iter()
             .filter(|p| p.name == current.name && p.version != current.version)
             .map(|p| p.version)
             .collect(),
         None => Vec::new(),
     };
-    let live = live(&state, &id, lang).await.map_err(in_lang)?;
+    let live = live(&state, &id, lang).await?;
     // A level shows that level and the more severe ones, as the API's `?level=` does.
     let level = filter
         .level
@@ -81,20 +65,12 @@ pub async fn page(
         .manager
         .db()
         .list_logs(&id, run_id, levels, i64::MAX, LOG_LINES_SHOWN)
-        .await
-        .map_err(PageError::from)
-        .map_err(in_lang)?;
+        .await?;
     // Each listed run's trace id, so a log line leads to its trace.
     let mut traces = std::collections::HashMap::new();
     for run_id in lines.iter().filter_map(|l| l.run_id.as_deref()) {
         if !traces.contains_key(run_id)
-            && let Some(run) = state
-                .manager
-                .db()
-                .run(run_id)
-                .await
-                .map_err(PageError::from)
-                .map_err(in_lang)?
+            && let Some(run) = state.manager.db().run(run_id).await?
         {
             traces.insert(run_id.to_string(), run.trace_id);
         }

@@ -15,11 +15,7 @@ const SHOWN: i64 = 100;
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/identity/candidates")?;
     let text = signed.lang.text();
-    let candidates = state
-        .manager
-        .candidates(Some("open"), None, SHOWN, false)
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+    let candidates = state.manager.candidates(Some("open"), None, SHOWN, false).await?;
     let body = html! {
         @if candidates.is_empty() {
             p { (text.no_candidates) }

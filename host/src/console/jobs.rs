@@ -16,15 +16,14 @@ const SHOWN: i64 = 100;
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/jobs")?;
     let text = signed.lang.text();
-    let in_lang = |e: crate::store::StoreError| PageError::from(e).in_lang(signed.lang);
     let db = state.manager.db();
-    let backlog = db.job_backlog(Timestamp::now()).await.map_err(in_lang)?;
+    let backlog = db.job_backlog(Timestamp::now()).await?;
     let dead_filter = JobFilter {
         status: Some("dead"),
         connector_id: None,
         kind: None,
     };
-    let dead = db.list_jobs(&dead_filter, None, SHOWN).await.map_err(in_lang)?;
+    let dead = db.list_jobs(&dead_filter, None, SHOWN).await?;
     let names = super::ConnectorNames::load(&state).await?;
     let body = html! {
         table #backlog {

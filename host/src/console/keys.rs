@@ -11,11 +11,7 @@ use maud::{Markup, html};
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/keys")?;
     let text = signed.lang.text();
-    let status = state
-        .manager
-        .keys_status()
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+    let status = state.manager.keys_status().await?;
     let body = html! {
         div.actions {
             (api_button(&signed, Method::POST, "/api/v1/keys/rotate", "", text.rotate_keys, Some(text.rotate_keys_confirm)))

@@ -78,6 +78,7 @@ pub fn router() -> Router<AppState> {
     routes()
         .into_iter()
         .fold(Router::new(), |router, (path, handler)| router.route(path, handler))
+        .layer(axum::middleware::from_fn(error_pages))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -115,8 +116,7 @@ impl Signed {
                 "this page needs the {needs} permission, which your role {} does not grant",
                 self.caller.role
             ),
-        )
-        .in_lang(self.lang))
+        ))
     }
 }
 
@@ -137,7 +137,7 @@ impl FromRequestParts<AppState> for Signed {
                 token: token.to_string(),
             }),
             Ok(None) => Err(to_sign_in()),
-            Err(error) => Err(PageError::from(Problem::internal(&error)).in_lang(lang).into_response()),
+            Err(error) => Err(PageError::from(Problem::internal(&error)).into_response()),
         }
     }
 }
@@ -206,11 +206,11 @@ where
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// A page that could not be shown: its status and what to do, as a page.
+/// A page that could not be shown: its status and what to do. [`error_pages`] renders it in
+/// the browser's language.
 pub struct PageError {
     status: StatusCode,
     message: String,
-    lang: Lang,
 }
 
 impl PageError {
@@ -218,13 +218,7 @@ impl PageError {
         Self {
             status,
             message: message.into(),
-            lang: Lang::Id,
         }
-    }
-
-    pub fn in_lang(mut self, lang: Lang) -> Self {
-        self.lang = lang;
-        self
     }
 }
 
@@ -246,16 +240,32 @@ impl From<crate::store::StoreError> for PageError {
     }
 }
 
+/// What a [`PageError`] said, carried to [`error_pages`] in the response.
+#[derive(Clone)]
+struct Failed(String);
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let text = self.lang.text();
-        let body = maud::html! {
-            h1 { (text.error_title) }
-            p role="alert" { (self.message) }
-            p { a href="/" { (text.back_to_overview) } }
-        };
-        (self.status, layout::bare(self.lang, text.error_title, body)).into_response()
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(Failed(self.message));
+        response
     }
+}
+
+/// Renders a failed page as a page in the language of the browser that asked.
+async fn error_pages(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let lang = Lang::of(request.headers());
+    let response = next.run(request).await;
+    let Some(Failed(message)) = response.extensions().get::<Failed>().cloned() else {
+        return response;
+    };
+    let text = lang.text();
+    let body = maud::html! {
+        h1 { (text.error_title) }
+        p role="alert" { (message) }
+        p { a href="/" { (text.back_to_overview) } }
+    };
+    (response.status(), layout::bare(lang, text.error_title, body)).into_response()
 }
 
 /// `/lang/en`: keeps the choice in a cookie, and goes back to the page it was made on.

@@ -18,7 +18,7 @@ const MAX_CONNECTORS: i64 = 500;
 
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     let text = signed.lang.text();
-    let live = live(&state, signed.lang).await.map_err(|e| e.in_lang(signed.lang))?;
+    let live = live(&state, signed.lang).await?;
     Ok(layout::page(
         &signed,
         "/",

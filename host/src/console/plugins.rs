@@ -14,12 +14,7 @@ const SHOWN: i64 = 500;
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/plugins")?;
     let text = signed.lang.text();
-    let plugins = state
-        .manager
-        .db()
-        .list_plugins(None, SHOWN)
-        .await
-        .map_err(|e| PageError::from(e).in_lang(signed.lang))?;
+    let plugins = state.manager.db().list_plugins(None, SHOWN).await?;
     let views: Vec<crate::api::plugins::PluginView> = plugins.iter().map(Into::into).collect();
     let body = html! {
         @if signed.may_call(&Method::POST, "/api/v1/plugins") {

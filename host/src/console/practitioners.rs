@@ -39,12 +39,8 @@ pub async fn page(
                     nik: None,
                 }
             };
-            let items = find(&state, &lookup, SHOWN)
-                .await
-                .map_err(|e| PageError::from(e).in_lang(lang))?;
-            audit_read(&state, &signed.caller, lookup.name(), &items, true)
-                .await
-                .map_err(|e| PageError::from(e).in_lang(lang))?;
+            let items = find(&state, &lookup, SHOWN).await?;
+            audit_read(&state, &signed.caller, lookup.name(), &items, true).await?;
             Some(items)
         }
         None => None,

@@ -24,16 +24,12 @@ pub async fn page(
 ) -> Result<Markup, PageError> {
     signed.must_read("/api/v1/rejects")?;
     let text = signed.lang.text();
-    let in_lang = |e: crate::store::StoreError| PageError::from(e).in_lang(signed.lang);
     let db = state.manager.db();
-    let groups = db.reject_reasons(SHOWN).await.map_err(in_lang)?;
+    let groups = db.reject_reasons(SHOWN).await?;
     let names = super::ConnectorNames::load(&state).await?;
     let reason = filter.reason.as_deref().filter(|r| !r.is_empty());
     let rejects = match reason {
-        Some(reason) => db
-            .list_rejects(None, Some(reason), None, SHOWN)
-            .await
-            .map_err(in_lang)?,
+        Some(reason) => db.list_rejects(None, Some(reason), None, SHOWN).await?,
         None => Vec::new(),
     };
     let body = html! {

@@ -92,7 +92,7 @@ pub struct KeyForm {
 pub async fn with_key(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<KeyForm>) -> Response {
     let lang = Lang::of(&headers);
     if let Err(refusal) = same_origin(&state, &headers) {
-        return refusal.in_lang(lang).into_response();
+        return refusal.into_response();
     }
     match crate::api::auth::caller_of(&state, form.api_key.trim()).await {
         Ok(Ok(caller)) => {
@@ -103,7 +103,7 @@ pub async fn with_key(State(state): State<AppState>, headers: HeaderMap, Form(fo
             };
             match start(&state, &caller, with).await {
                 Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-                Err(error) => PageError::from(error).in_lang(lang).into_response(),
+                Err(error) => PageError::from(error).into_response(),
             }
         }
         Ok(Err(reason)) => {
@@ -113,24 +113,22 @@ pub async fn with_key(State(state): State<AppState>, headers: HeaderMap, Form(fo
             state.manager.audit().record(event).await;
             sign_in_page(&state, lang, StatusCode::UNAUTHORIZED, Some(&reason))
         }
-        Err(problem) => PageError::from(problem).in_lang(lang).into_response(),
+        Err(problem) => PageError::from(problem).into_response(),
     }
 }
 
 /// `GET /login/sso`: off to the SSO's sign-in page, with a fresh `state` and PKCE challenge.
-pub async fn start_sso(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
+pub async fn start_sso(State(state): State<AppState>) -> Response {
     let Some((oidc, client_id)) = sso_client(&state) else {
         return PageError::new(
             StatusCode::NOT_FOUND,
             "this hub has no SSO sign-in: sign in with an API key",
         )
-        .in_lang(lang)
         .into_response();
     };
     let endpoints = match oidc.sign_in_endpoints().await {
         Ok(endpoints) => endpoints,
-        Err(error) => return sso_unavailable(lang, &error),
+        Err(error) => return sso_unavailable(&error),
     };
     let sign_in_state = URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<16>());
     let verifier = URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>());
@@ -140,12 +138,11 @@ pub async fn start_sso(State(state): State<AppState>, headers: HeaderMap) -> Res
             StatusCode::SERVICE_UNAVAILABLE,
             "too many sign-ins are under way at once; try again in a few minutes",
         )
-        .in_lang(lang)
         .into_response();
     }
     let mut url = match reqwest::Url::parse(&endpoints.authorization) {
         Ok(url) => url,
-        Err(error) => return sso_unavailable(lang, &error),
+        Err(error) => return sso_unavailable(&error),
     };
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -230,7 +227,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(b
     };
     let cookie = match start(&state, &caller, SignedInWith::Sso).await {
         Ok(cookie) => cookie,
-        Err(error) => return PageError::from(error).in_lang(lang).into_response(),
+        Err(error) => return PageError::from(error).into_response(),
     };
     let forget_state = format!("{STATE_COOKIE}=; Path=/login; HttpOnly; SameSite=Lax; Max-Age=0");
     // A page that moves on, not a redirect: a SameSite=Strict cookie set at the end of a
@@ -263,7 +260,6 @@ pub struct SignOutForm {
 /// `POST /logout`: ends the session (the form carries its CSRF token: another site must not
 /// sign people out).
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignOutForm>) -> Response {
-    let lang = Lang::of(&headers);
     let Some(token) = session::token_of(&headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -272,12 +268,11 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Form(fo
             StatusCode::FORBIDDEN,
             "signing out needs the page's CSRF token; reload the page and sign out again",
         )
-        .in_lang(lang)
         .into_response();
     }
     let caller = state.sessions.caller(token).await.ok().flatten();
     if let Err(error) = state.sessions.end(token).await {
-        return PageError::from(error).in_lang(lang).into_response();
+        return PageError::from(error).into_response();
     }
     if let Some(caller) = caller {
         state
@@ -323,13 +318,12 @@ fn redirect_uri(state: &AppState) -> String {
     format!("{}/login/callback", state.public_url)
 }
 
-fn sso_unavailable(lang: Lang, error: &dyn std::fmt::Display) -> Response {
+fn sso_unavailable(error: &dyn std::fmt::Display) -> Response {
     tracing::warn!(%error, "the console cannot reach the SSO to sign in");
     PageError::new(
         StatusCode::BAD_GATEWAY,
         format!("the SSO cannot be reached to sign in ({error}); try again, or sign in with an API key"),
     )
-    .in_lang(lang)
     .into_response()
 }
 
