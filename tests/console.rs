@@ -347,7 +347,7 @@ async fn signing_out_revoking_the_key_or_idling_ends_the_session_for_the_api_too
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_refuses_a_form_from_another_site_and_a_wrong_key_and_audits_it() {
+async fn sign_in_refuses_a_cross_site_form_and_a_wrong_key_audits_both_and_repeats_no_made_up_sso_error() {
     let hub = TestHub::start(Backend::Sqlite).await;
     let key = hub.api_key("console-integrator", "integrator", false).await;
     let mut browser = Browser::new();
@@ -361,6 +361,14 @@ async fn sign_in_refuses_a_form_from_another_site_and_a_wrong_key_and_audits_it(
         .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
     assert_eq!(browser.cookie(&hub.url("/"), "hub_session"), None);
+    // An error sent back "from the SSO" is named only when it is an OAuth error code.
+    let denied = browser.get(&hub.url("/login/callback?error=access_denied")).await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    assert!(denied.body.contains("(access_denied)"), "{}", denied.body);
+    let injected = browser
+        .get(&hub.url("/login/callback?error=Call%20%2B62%20800%20to%20unlock"))
+        .await;
+    assert!(!injected.body.contains("unlock"), "{}", injected.body);
     let wrong = browser
         .send(
             Method::POST,

@@ -1,6 +1,6 @@
-//! `/connectors/{id}`: one connector's health and run history (with a chart of records by
-//! outcome), its settings and secrets (names and versions, never values), its log filtered
-//! by level and run, and the buttons for what the signed-in role may do.
+//! `/connectors/{id}`: one connector's health and run history (with charts of records by
+//! outcome and of duration), its settings and secrets (names and versions, never values), its
+//! log filtered by level and run, and the buttons for what the signed-in role may do.
 
 use super::layout::{self, api_button, badge, took, when};
 use super::overview::{counts_text, run_counts};

@@ -185,12 +185,12 @@ pub struct Callback {
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(back): Query<Callback>) -> Response {
     let lang = Lang::of(&headers);
     if let Some(error) = back.error {
-        return refuse(
-            &state,
-            lang,
-            format!("the SSO did not sign you in ({error}); try again"),
-        )
-        .await;
+        // An OAuth error code is a short ASCII word (RFC 6749 §4.1.2.1); anything else in the
+        // link is not repeated on the page or in the audit log.
+        let code = Some(error.as_str())
+            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .unwrap_or("an unknown error");
+        return refuse(&state, lang, format!("the SSO did not sign you in ({code}); try again")).await;
     }
     let (Some(code), Some(returned)) = (back.code, back.state) else {
         return refuse(
