@@ -62,6 +62,7 @@ async fn every_role_reaches_exactly_the_routes_it_is_allowed() {
                 actor: String::new(),
                 role: *role,
                 pii_read: *pii_read,
+                smart: None,
             };
             let allowed = caller.may(permission);
             let (status, problem) = hub.call_as(key, route.method.clone(), &path, body.clone()).await;

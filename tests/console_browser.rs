@@ -4,28 +4,17 @@
 //! checks CSRF and role refusals, masks and reveals a practitioner, uploads a plugin version
 //! and moves the connector to it and back, and runs axe-core on every page. Screenshots land in `target/tmp/console-screenshots/`.
 
-use hub_e2e::{Backend, TestHub, program_installed, sso};
+use hub_e2e::{Backend, TestHub, node_scripts, program_installed, sso};
 use hub_sim::RegnakesConfig;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Everything the browser run needs, or `None` (outside CI only) when some of it is missing.
 fn browser_tools() -> Option<PathBuf> {
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    if !program_installed("node", "nodejs") || !program_installed("chromium", "chromium") {
+    if !program_installed("chromium", "chromium") {
         return None;
     }
-    if !scripts.join("node_modules/playwright-core").is_dir() || !scripts.join("node_modules/axe-core").is_dir() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but tests/browser/node_modules lacks playwright-core or axe-core: run `npm ci --prefix \
-             tests/browser` (.ci/run does)"
-        );
-        eprintln!("tests/browser/node_modules is missing: the browser test is skipped (allowed outside CI only)");
-        return None;
-    }
-    Some(scripts)
+    node_scripts("browser", &["playwright-core", "axe-core"])
 }
 
 fn on_path(program: &str) -> PathBuf {

@@ -63,6 +63,33 @@ pub fn program_installed(name: &str, package: &str) -> bool {
     }
 }
 
+/// The directory `tests/<dir>` of node scripts when node and the npm `packages` they need
+/// are installed there; `None` (outside CI only) when some are missing. Under `CI=true` a
+/// missing one is an error (`.ci/run` runs `npm ci --prefix tests/<dir>`).
+pub fn node_scripts(dir: &str, packages: &[&str]) -> Option<std::path::PathBuf> {
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    if !program_installed("node", "nodejs") {
+        return None;
+    }
+    let missing: Vec<&str> = (packages.iter().copied())
+        .filter(|p| !scripts.join("node_modules").join(p).is_dir())
+        .collect();
+    if missing.is_empty() {
+        return Some(scripts);
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but tests/{dir}/node_modules lacks {}: run `npm ci --prefix tests/{dir}` (.ci/run does)",
+        missing.join(", ")
+    );
+    eprintln!(
+        "tests/{dir}/node_modules lacks {}: its tests are skipped (allowed outside CI only)",
+        missing.join(", ")
+    );
+    None
+}
+
 /// The MQTT broker (`HUB_TEST_MQTT_ADDR`, `host:port`; required under `CI=true`).
 pub fn mqtt_broker() -> Option<(String, u16)> {
     if !service_configured("HUB_TEST_MQTT_ADDR", "MQTT (Mosquitto)") {

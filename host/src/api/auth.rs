@@ -217,6 +217,7 @@ async fn authenticate(state: &AppState, credential: &str) -> Result<Caller, Refu
                 actor: format!("api-key:{}", key.name),
                 role,
                 pii_read: key.permissions.iter().any(|p| p == PII_READ),
+                smart: None,
             })
         }
         Ok(None) => Err(Refusal::Credential("the API key is unknown or revoked".into())),

@@ -126,7 +126,7 @@ pub struct PageQuery {
 }
 
 pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
-    let mut router = crate::console::router();
+    let mut router = crate::console::router().nest(crate::fhir::BASE, crate::fhir::router(&state));
     for route in routes::table() {
         let handler = extract::check_path_patterns(body::limit(route.handler, route.max_body), route.patterns);
         router = router.route(route.path, auth::guard(route.access, handler, &state));

@@ -113,6 +113,12 @@ pub(crate) async fn find(state: &AppState, lookup: &Lookup<'_>, limit: i64) -> R
         Lookup::Id(id) => db.practitioners_by_id(&[id.to_string()]).await?,
         Lookup::All { cursor } => db.list_practitioners(*cursor, limit).await?,
     };
+    views(state, &rows).await
+}
+
+/// Stored practitioners decrypted, in the same order, with their sources and stale fields
+/// marked. The caller audits the read before anything leaves the hub.
+pub(crate) async fn views(state: &AppState, rows: &[SealedPractitioner]) -> Result<Vec<PractitionerView>, Problem> {
     let mut items = rows
         .iter()
         .map(|row| open(state, row))

@@ -61,7 +61,10 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = self.body();
-        (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+        let mut response = (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        // The FHIR server answers it as an OperationOutcome instead.
+        response.extensions_mut().insert(self);
+        response
     }
 }
 

@@ -232,6 +232,7 @@ pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
             .iter()
             .map(|route| route.path)
             .chain(crate::console::paths())
+            .chain(crate::fhir::paths())
             .collect()
     });
     matched

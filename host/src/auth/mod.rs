@@ -3,6 +3,7 @@
 pub mod oidc;
 pub mod roles;
 pub mod session;
+pub mod smart;
 
 pub use oidc::{OidcConfig, OidcVerifier, TokenError};
 pub use roles::{Caller, Grant, PII_READ, Permission, Role};

@@ -228,6 +228,7 @@ impl OidcVerifier {
                 actor: format!("sso:{subject}"),
                 role,
                 pii_read: grants.contains(&PII_READ),
+                smart: (claims.get("scope").and_then(|s| s.as_str())).and_then(super::smart::SmartScopes::of_claim),
             },
             expires_at: claims.get("exp").and_then(|e| e.as_u64()).unwrap_or(0),
         })

@@ -109,6 +109,9 @@ pub struct Caller {
     pub actor: String,
     pub role: Role,
     pub pii_read: bool,
+    /// The SMART system scopes of an SSO token that carries any: the FHIR resource types
+    /// and interactions it is limited to (`None`: its role alone decides).
+    pub smart: Option<super::smart::SmartScopes>,
 }
 
 impl Caller {
@@ -130,6 +133,7 @@ mod tests {
             actor: "t".into(),
             role,
             pii_read: false,
+            smart: None,
         };
         assert!(caller(Role::Viewer).may(Permission::Read));
         assert!(!caller(Role::Viewer).may(Permission::Operate));

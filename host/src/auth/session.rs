@@ -83,6 +83,7 @@ impl Sessions {
             actor: session.actor,
             role,
             pii_read: session.pii_read,
+            smart: None,
         }))
     }
 

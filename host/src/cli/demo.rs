@@ -197,6 +197,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         "  Console             {api}/   (sign in with the SSO as admin / admin-password, or with the API key below)"
     );
     println!("  API                 {api}/api/v1   (health: {api}/healthz)");
+    println!("  FHIR R4             {api}/fhir/r4   (what it serves: {api}/fhir/r4/metadata; docs/fhir.md)");
     println!("  RegNakes simulator  {sim_url}   (faults: PUT {sim_url}/_sim/faults; 25 people change every minute)");
     println!("  SSO simulator       {sso_url}   (users admin, operator, integrator, viewer; password <user>-password)");
     println!(
@@ -230,6 +231,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     println!("Logged in through the SSO as admin (token valid 10 minutes):");
     println!("  export TOKEN={admin_token}");
     println!("  curl -H \"Authorization: Bearer $TOKEN\" {api}/api/v1/connectors");
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" '{api}/fhir/r4/Practitioner?_count=5&_pretty=true'");
     println!("Or with the admin API key:  hub connectors list --key <key> --api {api}");
     println!("Press Ctrl-C to stop.");
 

@@ -60,6 +60,7 @@ pub(super) fn practitioner(
         provenance: Some(serde_json::to_string(provenance).expect("provenance serializes")),
         created_at: now,
         updated_at: now,
+        version_id: 1,
     }
 }
 

@@ -99,6 +99,10 @@ pub struct SealedPractitioner {
     pub provenance: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set by the database, never written: 1 when the practitioner is stored, one more on
+    /// every write of their golden record since (FHIR `meta.versionId`).
+    #[sqlx(default)]
+    pub version_id: i64,
 }
 
 /// What one source system last said about a practitioner: the canonical record, sealed whole
@@ -147,6 +151,8 @@ const COLUMNS: &str = "id, str_index, nik_index, match_index, match_version, twi
      birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
      provenance, created_at, updated_at";
 const COLUMN_COUNT: usize = 24;
+/// Every write of a stored practitioner is a new version of them.
+const NEXT_VERSION: &str = "version_id = practitioners.version_id + 1";
 
 /// Sealed columns merge on update: new ciphertext if given, else the stored one.
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
@@ -173,6 +179,114 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      source_updated_at = excluded.source_updated_at, \
      provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
+/// A search of practitioners: conditions that must all hold, each true when any of its
+/// alternatives is (FHIR: repeated parameters AND, comma-separated values OR). Identifying
+/// fields are matched by blind index only.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub all_of: Vec<Vec<Condition>>,
+    /// Only practitioners with a greater id (the page cursor).
+    pub after: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Condition {
+    Id(String),
+    NikIndex(Vec<u8>),
+    /// An STR number they hold or held before a re-issue.
+    StrIndex(Vec<u8>),
+    Gender(String),
+    /// Last changed at or after `from` and before `until` (either open); `inside: false`
+    /// asks for the times outside that range.
+    UpdatedAt {
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        inside: bool,
+    },
+}
+
+enum Bind {
+    Text(String),
+    Bytes(Vec<u8>),
+    Time(Timestamp),
+}
+
+/// Binds a search's values to `$query`, whichever engine's query it is.
+macro_rules! bind_all {
+    ($query:ident, $binds:expr) => {
+        for bind in $binds {
+            $query = match bind {
+                Bind::Text(v) => $query.bind(v),
+                Bind::Bytes(v) => $query.bind(v),
+                Bind::Time(v) => $query.bind(v),
+            };
+        }
+    };
+}
+
+impl Search {
+    /// The `WHERE` clause (`$1`… in order) and its values; `paged` adds the cursor.
+    fn sql(&self, paged: bool) -> (String, Vec<Bind>) {
+        let mut binds = Vec::new();
+        let mut bind = |value: Bind| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        let mut clauses: Vec<String> = self
+            .all_of
+            .iter()
+            .map(|any_of| {
+                let alternatives: Vec<String> = any_of
+                    .iter()
+                    .map(|condition| match condition {
+                        Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
+                        Condition::NikIndex(index) => format!("nik_index = {}", bind(Bind::Bytes(index.clone()))),
+                        Condition::StrIndex(index) => format!(
+                            "id IN (SELECT practitioner_id FROM practitioner_strs WHERE str_index = {})",
+                            bind(Bind::Bytes(index.clone()))
+                        ),
+                        Condition::Gender(gender) => format!("gender = {}", bind(Bind::Text(gender.clone()))),
+                        Condition::UpdatedAt { from, until, inside } => {
+                            let mut range = Vec::new();
+                            if let Some(from) = from {
+                                range.push(format!("updated_at >= {}", bind(Bind::Time(*from))));
+                            }
+                            if let Some(until) = until {
+                                range.push(format!("updated_at < {}", bind(Bind::Time(*until))));
+                            }
+                            let range = if range.is_empty() {
+                                "TRUE".to_string()
+                            } else {
+                                range.join(" AND ")
+                            };
+                            if *inside {
+                                format!("({range})")
+                            } else {
+                                format!("NOT ({range})")
+                            }
+                        }
+                    })
+                    .collect();
+                if alternatives.is_empty() {
+                    "FALSE".to_string()
+                } else {
+                    format!("({})", alternatives.join(" OR "))
+                }
+            })
+            .collect();
+        if paged {
+            clauses.push(format!(
+                "id > {}",
+                bind(Bind::Text(self.after.clone().unwrap_or_default()))
+            ));
+        }
+        if clauses.is_empty() {
+            clauses.push("TRUE".into());
+        }
+        (clauses.join(" AND "), binds)
+    }
+}
+
 impl Db {
     pub async fn practitioners_by_index(
         &self,
@@ -187,7 +301,7 @@ impl Db {
                 IndexColumn::Nik => "nik_index = $1",
             };
             let rows = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS} FROM practitioners WHERE {filter} ORDER BY id LIMIT $2"
+                "SELECT {COLUMNS}, version_id FROM practitioners WHERE {filter} ORDER BY id LIMIT $2"
             )))
             .bind(index)
             .bind(limit)
@@ -200,7 +314,7 @@ impl Db {
     /// The practitioners with these ids (those that exist).
     pub async fn practitioners_by_id(&self, ids: &[String]) -> Result<Vec<SealedPractitioner>, StoreError> {
         let mut tx = self.begin().await?;
-        let select = format!("SELECT {COLUMNS} FROM practitioners");
+        let select = format!("SELECT {COLUMNS}, version_id FROM practitioners");
         super::select_where_in(&mut tx, &select, "id", ids).await
     }
 
@@ -212,13 +326,41 @@ impl Db {
     ) -> Result<Vec<SealedPractitioner>, StoreError> {
         on!(self.pool(), pool => {
             let rows = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS} FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2"
+                "SELECT {COLUMNS}, version_id FROM practitioners WHERE id > $1 ORDER BY id LIMIT $2"
             )))
             .bind(after.unwrap_or(""))
             .bind(limit)
             .fetch_all(pool)
             .await?;
             Ok(rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// The practitioners every condition of `search` holds for, ordered by id after
+    /// `search.after`, and (when `count`) how many there are in all.
+    pub async fn search_practitioners(
+        &self,
+        search: &Search,
+        limit: i64,
+        count: bool,
+    ) -> Result<(Vec<SealedPractitioner>, Option<i64>), StoreError> {
+        let (filter, binds) = search.sql(false);
+        let (page_filter, page_binds) = search.sql(true);
+        let limit_at = page_binds.len() + 1;
+        on!(self.pool(), pool => {
+            let mut query = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS}, version_id FROM practitioners WHERE {page_filter} ORDER BY id LIMIT ${limit_at}"
+            )));
+            bind_all!(query, page_binds);
+            let rows = query.bind(limit).fetch_all(pool).await?;
+            let rows = rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?;
+            if !count {
+                return Ok((rows, None));
+            }
+            let mut query = sqlx::query(trusted(format!("SELECT COUNT(*) AS n FROM practitioners WHERE {filter}")));
+            bind_all!(query, binds);
+            let total: i64 = query.fetch_one(pool).await?.try_get("n")?;
+            Ok((rows, Some(total)))
         })
     }
 
@@ -234,7 +376,7 @@ impl Db {
 
 /// Inserts new practitioners and merges updates into stored ones.
 pub async fn upsert(tx: &mut Tx, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
-    write(tx, rows, UPSERT_TAIL).await
+    write(tx, rows, &format!("{UPSERT_TAIL}, {NEXT_VERSION}")).await
 }
 
 /// Replaces practitioner `row.id`'s golden record whole: after a split, fields only the taken
@@ -244,7 +386,10 @@ pub async fn replace(tx: &mut Tx, row: &SealedPractitioner) -> Result<(), StoreE
         .filter(|c| !["id", "created_at"].contains(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    let tail = format!(" ON CONFLICT (id) DO UPDATE SET {}", every_column.join(", "));
+    let tail = format!(
+        " ON CONFLICT (id) DO UPDATE SET {}, {NEXT_VERSION}",
+        every_column.join(", ")
+    );
     write(tx, std::slice::from_ref(row), &tail).await
 }
 

