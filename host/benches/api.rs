@@ -9,13 +9,12 @@
 mod backends;
 #[path = "../tests/common/database.rs"]
 mod database;
+#[path = "common/http_load.rs"]
+mod http_load;
 
-use futures::StreamExt;
+use http_load::{load, regnakes, summary};
 use hub::Hub;
 use hub::config::HubConfig;
-use hub::manager::{CredentialSpec, NewConnector};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 const KEY: &str = "bench-admin-key-0123456789abcdef";
 const CONNECTORS: usize = 5;
@@ -53,19 +52,7 @@ async fn main() {
                 .create_connector(regnakes(&format!("regnakes-{i}"), &server, sim.config()), "bench")
                 .await
                 .unwrap();
-            let run = hub
-                .manager
-                .runs()
-                .request(&connector.id, "bench", "bench")
-                .await
-                .unwrap();
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let run = hub.manager.db().run(&run.id).await.unwrap().unwrap();
-                if run.status == "succeeded" || run.status == "failed" {
-                    break;
-                }
-            }
+            http_load::sync(&hub, &connector.id).await;
         }
         for concurrency in [16, 256] {
             for path in [
@@ -74,65 +61,13 @@ async fn main() {
                 "/api/v1/audit?limit=50",
             ] {
                 let url = format!("{}{path}", hub.url());
-                let (took, mut latencies) = load(&url, requests, concurrency).await;
-                latencies.sort();
-                let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+                let (took, latencies) = load(&[url], KEY, requests, concurrency).await;
                 println!(
-                    "{name}: GET {path}, {concurrency} clients: {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms",
-                    requests as f64 / took.as_secs_f64(),
-                    ms(pct(0.50)),
-                    ms(pct(0.99)),
+                    "{name}: GET {path}, {concurrency} clients: {}",
+                    summary(requests, took, &latencies)
                 );
             }
         }
         hub.stop().await;
     }
-}
-
-fn regnakes(name: &str, server: &hub_sim::Running, sim: &hub_sim::RegnakesConfig) -> NewConnector {
-    let base_url = server.base_url();
-    NewConnector {
-        config: serde_json::json!({ "base_url": base_url, "per_page": 500 }),
-        egress: Some(vec![server.addr.to_string()]),
-        credentials: BTreeMap::from([(
-            "regnakes".to_string(),
-            CredentialSpec {
-                token_url: format!("{base_url}/oauth/token"),
-                client_id: sim.client_id.clone(),
-                client_secret: "secret".into(),
-                scope: None,
-            },
-        )]),
-        secrets: BTreeMap::from([("secret".to_string(), sim.client_secret.clone())]),
-        enabled: true,
-        ..NewConnector::new(name, "regnakes")
-    }
-}
-
-/// `count` GETs of `url`, `concurrency` at a time; the wall time and each one's latency.
-async fn load(url: &str, count: usize, concurrency: usize) -> (Duration, Vec<Duration>) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let latencies = futures::stream::iter(0..count)
-        .map(|_| {
-            let request = client.get(url).bearer_auth(KEY);
-            async move {
-                let sent = Instant::now();
-                let response = request.send().await.unwrap();
-                assert!(response.status().is_success(), "{}", response.status());
-                response.bytes().await.unwrap();
-                sent.elapsed()
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    (started.elapsed(), latencies)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

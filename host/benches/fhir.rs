@@ -1,0 +1,148 @@
+//! The FHIR server with 100,000 practitioners stored (issue 19; goal: p99 < 50 ms at 50
+//! clients): a search by identifier (a different NIK each request) and 100-resource pages,
+//! beside the REST API's same reads and the store's own search with no HTTP, decryption or
+//! audit (the database's speed, the limit the server approaches).
+//!
+//! `cargo bench -p hub --bench fhir` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
+//! `HUB_BENCH_PEOPLE` sets the practitioners, default 100,000; `HUB_BENCH_REQUESTS` the
+//! requests per line, default 2,000).
+
+#[path = "common/backends.rs"]
+mod backends;
+#[path = "../tests/common/database.rs"]
+mod database;
+#[path = "common/http_load.rs"]
+mod http_load;
+
+use futures::StreamExt;
+use http_load::{load, regnakes, summary};
+use hub::Hub;
+use hub::config::HubConfig;
+use hub::store::practitioners::{Condition, Search};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "bench-admin-key-0123456789abcdef";
+const CLIENTS: usize = 50;
+const NIK_SYSTEM: &str = "https://fhir.kemkes.go.id/id/nik";
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let people = setting("HUB_BENCH_PEOPLE", 100_000);
+    let requests = setting("HUB_BENCH_REQUESTS", 2_000);
+    hub::manager::credentials::install_tls_provider();
+    let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        people,
+        ..Default::default()
+    });
+    let niks: Vec<String> = sim.valid_people().iter().take(1_000).map(|p| p.nik.clone()).collect();
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    for (name, base) in backends::backends() {
+        let database_url = backends::database_url(&base).await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::start(HubConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+            admin_key: Some(hub::config::SecretString::new(KEY)),
+            ..HubConfig::default()
+        })
+        .await
+        .unwrap();
+        let connector = hub
+            .manager
+            .create_connector(regnakes("regnakes", &server, sim.config()), "bench")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        http_load::sync(&hub, &connector.id).await;
+        let stored = hub.manager.db().count_practitioners().await.unwrap();
+        println!(
+            "{name}: {stored} practitioners stored in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let url = |path: &str| format!("{}{path}", hub.url());
+        let by_nik: Vec<String> = (niks.iter())
+            .map(|nik| url(&format!("/fhir/r4/Practitioner?identifier={NIK_SYSTEM}%7C{nik}")))
+            .collect();
+        let rest_by_nik: Vec<String> = niks
+            .iter()
+            .map(|nik| url(&format!("/api/v1/practitioners?nik={nik}")))
+            .collect();
+        let pages = cursors(&hub, 20).await;
+        let fhir_pages: Vec<String> = (pages.iter())
+            .map(|c| url(&format!("/fhir/r4/Practitioner?_count=100&_cursor={c}")))
+            .collect();
+        let rest_pages: Vec<String> = (pages.iter())
+            .map(|c| url(&format!("/api/v1/practitioners?limit=100&cursor={c}")))
+            .collect();
+        for (what, urls) in [
+            ("FHIR Practitioner?identifier=<NIK>", &by_nik),
+            ("REST /api/v1/practitioners?nik=<NIK>", &rest_by_nik),
+            ("FHIR Practitioner?_count=100 (20 pages)", &fhir_pages),
+            ("REST /api/v1/practitioners?limit=100 (20 pages)", &rest_pages),
+        ] {
+            let (took, latencies) = load(urls, KEY, requests, CLIENTS).await;
+            println!(
+                "{name}: {what}, {CLIENTS} clients: {}",
+                summary(requests, took, &latencies)
+            );
+        }
+        let (took, latencies) = store_searches(&hub, &niks, requests).await;
+        println!(
+            "{name}: the store's search by NIK alone (no HTTP, decryption or audit), {CLIENTS} at once: {}",
+            summary(requests, took, &latencies)
+        );
+        hub.stop().await;
+    }
+}
+
+/// Cursors spread over the stored practitioners: the last id of every `count`th page of
+/// 1,000.
+async fn cursors(hub: &Hub, count: usize) -> Vec<String> {
+    let all = hub.manager.db().count_practitioners().await.unwrap() as usize;
+    let mut cursors = Vec::new();
+    let mut after: Option<String> = None;
+    let step = (all / count).max(1) as i64;
+    while cursors.len() < count {
+        let page = hub
+            .manager
+            .db()
+            .list_practitioners(after.as_deref(), step)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        cursors.push(last.id.clone());
+        after = Some(last.id.clone());
+    }
+    cursors
+}
+
+async fn store_searches(hub: &Hub, niks: &[String], count: usize) -> (Duration, Vec<Duration>) {
+    let blind = &hub.manager.keys().blind;
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..count)
+        .map(|i| {
+            let search = Search {
+                all_of: vec![vec![Condition::NikIndex(blind.nik(&niks[i % niks.len()]))]],
+                after: None,
+            };
+            async move {
+                let sent = Instant::now();
+                let (rows, _) = hub.manager.db().search_practitioners(&search, 50, true).await.unwrap();
+                assert!(!rows.is_empty(), "a stored NIK not found");
+                sent.elapsed()
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .collect()
+        .await;
+    latencies.sort();
+    (started.elapsed(), latencies)
+}
