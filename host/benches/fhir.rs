@@ -18,7 +18,8 @@ use futures::StreamExt;
 use http_load::{load, regnakes, summary};
 use hub::Hub;
 use hub::config::HubConfig;
-use hub::store::practitioners::{Condition, Search};
+use hub::store::practitioners::Condition;
+use hub::store::search::Search;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "bench-admin-key-0123456789abcdef";

@@ -90,6 +90,20 @@ pub fn node_scripts(dir: &str, packages: &[&str]) -> Option<std::path::PathBuf> 
     None
 }
 
+/// The hub's MQTT settings for the broker at `host:port`, with a client id and share group
+/// of their own so that tests running at once do not take each other's messages.
+pub fn mqtt_config(host: &str, port: u16) -> (hub::triggers::MqttConfig, String) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let config = hub::triggers::MqttConfig {
+        host: host.to_string(),
+        port,
+        client_id: format!("hub-test-{run}"),
+        share_group: format!("g{run}"),
+        ..Default::default()
+    };
+    (config, format!("hub-test/{run}"))
+}
+
 /// The MQTT broker (`HUB_TEST_MQTT_ADDR`, `host:port`; required under `CI=true`).
 pub fn mqtt_broker() -> Option<(String, u16)> {
     if !service_configured("HUB_TEST_MQTT_ADDR", "MQTT (Mosquitto)") {
@@ -642,6 +656,44 @@ pub async fn regnakes(config: hub_sim::RegnakesConfig) -> (hub_sim::RegnakesSim,
     let sim = hub_sim::RegnakesSim::new(config);
     let running = serve(sim.router()).await;
     (sim, running)
+}
+
+impl TestHub {
+    /// An enabled iot-sensors connector on the topics `<prefix>/+/vitals`, once the hub has
+    /// taken a probe's message from them (the subscription starts within a couple of
+    /// seconds). The probe's observations are dated 2020.
+    pub async fn iot_connector(&self, host: &str, port: u16, prefix: &str) -> String {
+        let (status, connector) = self
+            .post(
+                "/api/v1/connectors",
+                json!({
+                    "name": "iot", "plugin": "iot-sensors",
+                    "config": { "topics": [format!("{prefix}/+/vitals")] },
+                    "enabled": true,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{connector}");
+        let probe = hub_sim::IotSim::new(hub_sim::IotConfig {
+            devices: 1,
+            topic_prefix: prefix.to_string(),
+            anomaly_rate: 0.0,
+            fault_rate: 0.0,
+            malformed_rate: 0.0,
+            ..Default::default()
+        });
+        for attempt in 0..100 {
+            let at = "2020-01-01T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+                + chrono::Duration::seconds(attempt);
+            probe.publish(host, port, 1, None, at).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let stored = self.get("/api/v1/observations?limit=1").await;
+            if !stored["items"].as_array().unwrap().is_empty() {
+                return connector["id"].as_str().unwrap().to_string();
+            }
+        }
+        panic!("the hub never took a message from {prefix}");
+    }
 }
 
 /// A KKI simulator on a free local port.

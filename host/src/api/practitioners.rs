@@ -139,11 +139,24 @@ pub(crate) async fn audit_read(
     masked: bool,
 ) -> Result<(), Problem> {
     let ids: Vec<&str> = items.iter().map(|v| v.id.as_str()).collect();
-    let mut details = json!({ "lookup": lookup, "count": items.len(), "ids": ids });
+    audit_personal_read(state, caller, "practitioners", lookup, &ids, masked).await
+}
+
+/// Records that `caller` read the rows `ids` of `table`, which hold personal data, found by
+/// `lookup` (how, never the values); `masked`: with identifying fields hidden.
+pub(crate) async fn audit_personal_read(
+    state: &AppState,
+    caller: &Caller,
+    table: &str,
+    lookup: &str,
+    ids: &[&str],
+    masked: bool,
+) -> Result<(), Problem> {
+    let mut details = json!({ "lookup": lookup, "count": ids.len(), "ids": ids });
     if masked {
         details["masked"] = json!(true);
     }
-    let event = Event::new(&caller.actor, "pii.read", "practitioners").details(details);
+    let event = Event::new(&caller.actor, "pii.read", table).details(details);
     state.manager.audit().try_record(&event).await?;
     Ok(())
 }

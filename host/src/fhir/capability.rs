@@ -118,20 +118,21 @@ mod tests {
     fn the_documented_search_parameters_are_the_ones_the_server_takes() {
         let doc = include_str!("../../../docs/fhir.md");
         let table = doc.split("## Search").nth(1).expect("a Search section");
-        let documented: Vec<(String, String)> = table
+        let documented: Vec<(String, String, String)> = table
             .lines()
             .skip_while(|l| !l.starts_with("| `"))
             .take_while(|l| l.starts_with('|'))
             .map(|l| {
                 let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-                (cells[1].trim_matches('`').to_string(), cells[2].to_string())
+                let code = |cell: &str| cell.trim_matches('`').to_string();
+                (code(cells[1]), code(cells[2]), cells[3].to_string())
             })
             .collect();
-        let served: Vec<(String, String)> = interactions()
+        let served: Vec<(String, String, String)> = interactions()
             .iter()
             .filter(|i| i.method == axum::http::Method::GET)
-            .flat_map(|i| i.params)
-            .map(|p| (p.name.to_string(), p.kind.code().to_string()))
+            .flat_map(|i| i.params.iter().map(|p| (i.resource.unwrap_or_default(), p)))
+            .map(|(resource, p)| (resource.to_string(), p.name.to_string(), p.kind.code().to_string()))
             .collect();
         assert_eq!(documented, served);
     }

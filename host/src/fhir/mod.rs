@@ -12,6 +12,7 @@ mod bundle;
 mod capability;
 mod element;
 mod format;
+mod observation;
 mod outcome;
 mod practitioner;
 mod search;
@@ -93,6 +94,18 @@ pub fn interactions() -> Vec<Interaction> {
             "Practitioner",
             axum::routing::get(practitioner::read),
         ),
+        search(
+            "/Observation",
+            "Observation",
+            observation::SEARCH_PARAMS,
+            axum::routing::get(observation::search),
+        ),
+        read(
+            "/Observation/{id}",
+            "Observation",
+            axum::routing::get(observation::read),
+        ),
+        read("/Device/{id}", "Device", axum::routing::get(observation::read_device)),
     ]
 }
 
@@ -187,6 +200,15 @@ async fn within_scopes(
     .into_response()
 }
 
+/// A label of http://terminology.hl7.org/CodeSystem/v3-ObservationValue (`REDACTED`,
+/// `SUBSETTED`) for `meta.security` or `meta.tag`.
+pub(crate) fn label(code: &str, display: &str) -> Element {
+    Element::object()
+        .with("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue")
+        .with("code", code)
+        .with("display", display)
+}
+
 /// A successful answer: a resource and what HTTP says about its version.
 pub struct Reply {
     pub resource: Element,
@@ -236,8 +258,20 @@ async fn render(request: axum::extract::Request, next: axum::middleware::Next) -
         Err(problem) => return write(Format::Json, false, outcome::of(&problem), problem.status, None),
     };
     let pretty = format::pretty(request.uri().query());
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
     let response = next.run(request).await;
     let (mut parts, _) = response.into_parts();
+    // The client's copy is current: the version alone answers.
+    let current = (parts.headers.get(header::ETAG))
+        .and_then(|etag| etag.to_str().ok())
+        .and_then(|etag| etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok())
+        .zip(if_none_match.as_ref().and_then(|v| v.to_str().ok()))
+        .is_some_and(|(version, asked)| format::matches_etag(asked, version));
+    if current && parts.status == StatusCode::OK {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.extensions.remove::<Rendered>();
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
     let resource = match (
         parts.extensions.remove::<Rendered>(),
         parts.extensions.remove::<crate::api::Problem>(),

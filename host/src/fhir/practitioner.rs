@@ -11,7 +11,8 @@ use crate::api::practitioners::{PractitionerView, audit_read, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
 use crate::model::Registration;
-use crate::store::practitioners::{Condition, Search};
+use crate::store::practitioners::Condition;
+use crate::store::search::Search;
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -30,7 +31,6 @@ const QUALIFICATION_STATUS: &str = "urn:healthforce-hub:fhir:qualification-statu
 const SOURCE_SYSTEM: &str = "urn:healthforce-hub:fhir:source-system";
 const STALE_SOURCE: &str = "urn:healthforce-hub:fhir:stale-source";
 const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
-const OBSERVATION_VALUE: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 
 pub const SEARCH_PARAMS: &[SearchParam] = &[
     SearchParam {
@@ -186,7 +186,7 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
 }
 
 /// The store's search for a FHIR one. Identifying parameters need `pii:read`.
-fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Result<Search, Problem> {
+fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Result<Search<Condition>, Problem> {
     let blind = &state.manager.keys().blind;
     let mut search = Search {
         all_of: Vec::new(),
@@ -235,8 +235,7 @@ fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Res
                     }
                 }
                 "_lastUpdated" => {
-                    let (from, until, inside) = DateValue::parse(name, value)?.selects();
-                    any_of.push(Condition::UpdatedAt { from, until, inside });
+                    any_of.push(Condition::UpdatedAt(DateValue::parse(name, value)?.selects()));
                 }
                 _ => unreachable!("every supported parameter is handled"),
             }
@@ -254,15 +253,7 @@ pub fn resource(view: &PractitionerView, version: i64, masked: bool) -> Element 
         .with("lastUpdated", view.updated_at.to_string())
         .with("source", format!("urn:healthforce-hub:source:{}", view.source.system));
     if masked {
-        meta = meta.with(
-            "security",
-            vec![
-                Element::object()
-                    .with("system", OBSERVATION_VALUE)
-                    .with("code", "REDACTED")
-                    .with("display", "redacted"),
-            ],
-        );
+        meta = meta.with("security", vec![super::label("REDACTED", "redacted")]);
     }
     let sources = view.sources.iter().map(|s| coding(SOURCE_SYSTEM, &s.source_system));
     let stale = view.stale_sources.iter().map(|s| coding(STALE_SOURCE, s));

@@ -6,12 +6,14 @@
 use super::element::Element;
 use crate::api::Problem;
 use crate::store::Timestamp;
+use crate::store::search::TimeRange;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamType {
     Token,
     Date,
+    Reference,
 }
 
 impl ParamType {
@@ -19,6 +21,7 @@ impl ParamType {
         match self {
             ParamType::Token => "token",
             ParamType::Date => "date",
+            ParamType::Reference => "reference",
         }
     }
 }
@@ -129,10 +132,7 @@ pub fn subset(resource: Element, elements: &[String]) -> Element {
     let Element::Object(fields) = resource else {
         return resource;
     };
-    let subsetted = Element::object()
-        .with("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue")
-        .with("code", "SUBSETTED")
-        .with("display", "subsetted");
+    let subsetted = super::label("SUBSETTED", "subsetted");
     let fields = fields
         .into_iter()
         .filter(|(name, _)| ["resourceType", "id", "meta"].contains(name) || elements.iter().any(|e| e == name))
@@ -232,17 +232,17 @@ impl DateValue {
         })
     }
 
-    /// The range of times this value selects: `[from, until)`, either open, inside or
-    /// (for `ne`) outside it.
-    pub fn selects(&self) -> (Option<Timestamp>, Option<Timestamp>, bool) {
-        match self.prefix {
+    /// The times this value selects.
+    pub fn selects(&self) -> TimeRange {
+        let (from, until, inside) = match self.prefix {
             Prefix::Eq => (Some(self.start), Some(self.end), true),
             Prefix::Ne => (Some(self.start), Some(self.end), false),
             Prefix::Gt | Prefix::Sa => (Some(self.end), None, true),
             Prefix::Ge => (Some(self.start), None, true),
             Prefix::Lt | Prefix::Eb => (None, Some(self.start), true),
             Prefix::Le => (None, Some(self.end), true),
-        }
+        };
+        TimeRange { from, until, inside }
     }
 }
 

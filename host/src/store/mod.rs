@@ -24,6 +24,7 @@ pub mod practitioners;
 pub mod rejects;
 pub mod review;
 pub mod runs;
+pub mod search;
 pub mod secrets;
 pub mod sessions;
 pub mod state;

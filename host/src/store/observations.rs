@@ -2,6 +2,7 @@
 //! sealed in `details`.
 
 use super::Timestamp;
+use super::search::{Bind, Filter, Search, TimeRange};
 use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use sqlx::{PgConnection, SqliteConnection};
@@ -33,10 +34,42 @@ const COLUMN_COUNT: usize = 11;
 /// Hubs sharing a database prepare and drop partitions one at a time under this advisory lock.
 const PARTITIONS_LOCK: &str = "SELECT pg_advisory_xact_lock(7264002)";
 
+/// A condition of an observation search (`search::Search`).
+#[derive(Clone, Debug)]
+pub enum Condition {
+    Id(String),
+    /// LOINC code.
+    Code(String),
+    Device(String),
+    EffectiveAt(TimeRange),
+}
+
+impl Filter for Condition {
+    fn clause(&self, bind: &mut dyn FnMut(Bind) -> String) -> String {
+        match self {
+            Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
+            Condition::Code(code) => format!("code = {}", bind(Bind::Text(code.clone()))),
+            Condition::Device(device) => format!("device_id = {}", bind(Bind::Text(device.clone()))),
+            Condition::EffectiveAt(range) => range.clause("effective_at", bind),
+        }
+    }
+}
+
 /// Partitions of `observations` on PostgreSQL are named by month: `observations_2026_11`.
 const PARTITION_PREFIX: &str = "observations_";
 
 impl Db {
+    /// The observations every condition of `search` holds for, in id (arrival) order after
+    /// `search.after`, and (when `count`) how many there are in all.
+    pub async fn search_observations(
+        &self,
+        search: &Search<Condition>,
+        limit: i64,
+        count: bool,
+    ) -> Result<(Vec<ObservationRecord>, Option<i64>), StoreError> {
+        self.search("observations", COLUMNS, search, limit, count).await
+    }
+
     /// Newest first, optionally of one device and code; `before` is an observation id.
     pub async fn list_observations(
         &self,

@@ -2,6 +2,7 @@
 //! lookup, a keyed content hash to tell unchanged rows without decrypting.
 
 use super::Timestamp;
+use super::search::{Bind, Filter, Search, TimeRange};
 use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
@@ -179,16 +180,8 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      source_updated_at = excluded.source_updated_at, \
      provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
-/// A search of practitioners: conditions that must all hold, each true when any of its
-/// alternatives is (FHIR: repeated parameters AND, comma-separated values OR). Identifying
-/// fields are matched by blind index only.
-#[derive(Clone, Debug, Default)]
-pub struct Search {
-    pub all_of: Vec<Vec<Condition>>,
-    /// Only practitioners with a greater id (the page cursor).
-    pub after: Option<String>,
-}
-
+/// A condition of a practitioner search (`search::Search`): identifying fields are matched
+/// by blind index only.
 #[derive(Clone, Debug)]
 pub enum Condition {
     Id(String),
@@ -196,94 +189,21 @@ pub enum Condition {
     /// An STR number they hold or held before a re-issue.
     StrIndex(Vec<u8>),
     Gender(String),
-    /// Last changed at or after `from` and before `until` (either open); `inside: false`
-    /// asks for the times outside that range.
-    UpdatedAt {
-        from: Option<Timestamp>,
-        until: Option<Timestamp>,
-        inside: bool,
-    },
+    UpdatedAt(TimeRange),
 }
 
-enum Bind {
-    Text(String),
-    Bytes(Vec<u8>),
-    Time(Timestamp),
-}
-
-/// Binds a search's values to `$query`, whichever engine's query it is.
-macro_rules! bind_all {
-    ($query:ident, $binds:expr) => {
-        for bind in $binds {
-            $query = match bind {
-                Bind::Text(v) => $query.bind(v),
-                Bind::Bytes(v) => $query.bind(v),
-                Bind::Time(v) => $query.bind(v),
-            };
+impl Filter for Condition {
+    fn clause(&self, bind: &mut dyn FnMut(Bind) -> String) -> String {
+        match self {
+            Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
+            Condition::NikIndex(index) => format!("nik_index = {}", bind(Bind::Bytes(index.clone()))),
+            Condition::StrIndex(index) => format!(
+                "id IN (SELECT practitioner_id FROM practitioner_strs WHERE str_index = {})",
+                bind(Bind::Bytes(index.clone()))
+            ),
+            Condition::Gender(gender) => format!("gender = {}", bind(Bind::Text(gender.clone()))),
+            Condition::UpdatedAt(range) => range.clause("updated_at", bind),
         }
-    };
-}
-
-impl Search {
-    /// The `WHERE` clause (`$1`… in order) and its values; `paged` adds the cursor.
-    fn sql(&self, paged: bool) -> (String, Vec<Bind>) {
-        let mut binds = Vec::new();
-        let mut bind = |value: Bind| {
-            binds.push(value);
-            format!("${}", binds.len())
-        };
-        let mut clauses: Vec<String> = self
-            .all_of
-            .iter()
-            .map(|any_of| {
-                let alternatives: Vec<String> = any_of
-                    .iter()
-                    .map(|condition| match condition {
-                        Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
-                        Condition::NikIndex(index) => format!("nik_index = {}", bind(Bind::Bytes(index.clone()))),
-                        Condition::StrIndex(index) => format!(
-                            "id IN (SELECT practitioner_id FROM practitioner_strs WHERE str_index = {})",
-                            bind(Bind::Bytes(index.clone()))
-                        ),
-                        Condition::Gender(gender) => format!("gender = {}", bind(Bind::Text(gender.clone()))),
-                        Condition::UpdatedAt { from, until, inside } => {
-                            let mut range = Vec::new();
-                            if let Some(from) = from {
-                                range.push(format!("updated_at >= {}", bind(Bind::Time(*from))));
-                            }
-                            if let Some(until) = until {
-                                range.push(format!("updated_at < {}", bind(Bind::Time(*until))));
-                            }
-                            let range = if range.is_empty() {
-                                "TRUE".to_string()
-                            } else {
-                                range.join(" AND ")
-                            };
-                            if *inside {
-                                format!("({range})")
-                            } else {
-                                format!("NOT ({range})")
-                            }
-                        }
-                    })
-                    .collect();
-                if alternatives.is_empty() {
-                    "FALSE".to_string()
-                } else {
-                    format!("({})", alternatives.join(" OR "))
-                }
-            })
-            .collect();
-        if paged {
-            clauses.push(format!(
-                "id > {}",
-                bind(Bind::Text(self.after.clone().unwrap_or_default()))
-            ));
-        }
-        if clauses.is_empty() {
-            clauses.push("TRUE".into());
-        }
-        (clauses.join(" AND "), binds)
     }
 }
 
@@ -340,28 +260,12 @@ impl Db {
     /// `search.after`, and (when `count`) how many there are in all.
     pub async fn search_practitioners(
         &self,
-        search: &Search,
+        search: &Search<Condition>,
         limit: i64,
         count: bool,
     ) -> Result<(Vec<SealedPractitioner>, Option<i64>), StoreError> {
-        let (filter, binds) = search.sql(false);
-        let (page_filter, page_binds) = search.sql(true);
-        let limit_at = page_binds.len() + 1;
-        on!(self.pool(), pool => {
-            let mut query = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS}, version_id FROM practitioners WHERE {page_filter} ORDER BY id LIMIT ${limit_at}"
-            )));
-            bind_all!(query, page_binds);
-            let rows = query.bind(limit).fetch_all(pool).await?;
-            let rows = rows.iter().map(SealedPractitioner::from_row).collect::<Result<_, _>>()?;
-            if !count {
-                return Ok((rows, None));
-            }
-            let mut query = sqlx::query(trusted(format!("SELECT COUNT(*) AS n FROM practitioners WHERE {filter}")));
-            bind_all!(query, binds);
-            let total: i64 = query.fetch_one(pool).await?.try_get("n")?;
-            Ok((rows, Some(total)))
-        })
+        self.search("practitioners", &format!("{COLUMNS}, version_id"), search, limit, count)
+            .await
     }
 
     pub async fn count_practitioners(&self) -> Result<i64, StoreError> {

@@ -1,0 +1,367 @@
+//! `Observation` (a device's vital sign, following the FHIR vital-signs profiles) and
+//! `Device` (the sensor). Who was measured is sealed in the stored observation: the subject
+//! goes only to callers with `pii:read` (else it is left out, the resource is labelled
+//! REDACTED and claims no profile, as the profiles require a subject), and those reads are
+//! audited.
+
+use super::bundle::{self, Page};
+use super::element::Element;
+use super::search::{self, DateValue, ParamType, SearchParam, Token};
+use super::{BASE, Reply};
+use crate::api::practitioners::audit_personal_read;
+use crate::api::{AppState, Problem};
+use crate::auth::Caller;
+use crate::model::ObservationComponent;
+use crate::store::observations::{Condition, ObservationRecord};
+use crate::store::search::Search;
+use axum::Extension;
+use axum::extract::{Path, RawQuery, State};
+
+const LOINC: &str = "http://loinc.org";
+const UCUM: &str = "http://unitsofmeasure.org";
+const SUBJECT_SYSTEM: &str = "urn:healthforce-hub:fhir:subject";
+const DEVICE_SYSTEM: &str = "urn:healthforce-hub:fhir:device";
+const PROFILES: &str = "http://hl7.org/fhir/StructureDefinition/";
+
+/// The vital signs the hub knows: LOINC code, name, and the profile of FHIR's vital-signs
+/// set that an observation of it follows. SpO2 by pulse oximetry is also coded 2708-6, as
+/// the oxygensat profile requires.
+const VITAL_SIGNS: &[(&str, &str, &str)] = &[
+    ("8867-4", "Heart rate", "heartrate"),
+    (
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+        "oxygensat",
+    ),
+    ("2708-6", "Oxygen saturation in Arterial blood", "oxygensat"),
+    ("8310-5", "Body temperature", "bodytemp"),
+    ("9279-1", "Respiratory rate", "resprate"),
+    ("85354-9", "Blood pressure panel with all children optional", "bp"),
+    ("8480-6", "Systolic blood pressure", "vitalsigns"),
+    ("8462-4", "Diastolic blood pressure", "vitalsigns"),
+];
+
+pub const SEARCH_PARAMS: &[SearchParam] = &[
+    SearchParam {
+        name: "_id",
+        kind: ParamType::Token,
+        definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
+        documentation: "The observation's id",
+        identifying: false,
+    },
+    SearchParam {
+        name: "code",
+        kind: ParamType::Token,
+        definition: "http://hl7.org/fhir/SearchParameter/clinical-code",
+        documentation: "A LOINC code, as http://loinc.org|code or code alone",
+        identifying: false,
+    },
+    SearchParam {
+        name: "date",
+        kind: ParamType::Date,
+        definition: "http://hl7.org/fhir/SearchParameter/clinical-date",
+        documentation: "When it was measured, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
+        identifying: false,
+    },
+    SearchParam {
+        name: "device",
+        kind: ParamType::Reference,
+        definition: "http://hl7.org/fhir/SearchParameter/Observation-device",
+        documentation: "The sensor, as Device/id or id",
+        identifying: false,
+    },
+];
+
+/// `GET /Observation/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Reply, Problem> {
+    let search = Search {
+        all_of: vec![vec![Condition::Id(id.clone())]],
+        after: None,
+    };
+    let (rows, _) = state.manager.db().search_observations(&search, 1, false).await?;
+    let Some(row) = rows.first() else {
+        return Err(Problem::not_found(format!("no Observation {id}")));
+    };
+    let resources = answer(&state, &caller, "fhir:Observation/read", &rows).await?;
+    Ok(Reply {
+        resource: resources.into_iter().next().expect("one observation"),
+        version: Some(1),
+        last_modified: Some(row.created_at),
+    })
+}
+
+/// `GET /Observation?…`.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Reply, Problem> {
+    let request = search::parse("Observation", query.as_deref(), SEARCH_PARAMS)?;
+    let mut store_search = Search {
+        all_of: Vec::new(),
+        after: request.cursor.clone(),
+    };
+    for (name, values) in &request.params {
+        let mut any_of = Vec::new();
+        for value in values {
+            match *name {
+                "_id" => any_of.push(Condition::Id(value.clone())),
+                "code" => {
+                    let token = Token::parse(value);
+                    if matches!(token.system, None | Some(LOINC)) {
+                        any_of.push(Condition::Code(token.code.to_string()));
+                    }
+                }
+                "date" => any_of.push(Condition::EffectiveAt(DateValue::parse(name, value)?.selects())),
+                "device" => {
+                    let id = value.strip_prefix("Device/").unwrap_or(value);
+                    any_of.push(Condition::Device(device_id(id)));
+                }
+                _ => unreachable!("every supported parameter is handled"),
+            }
+        }
+        store_search.all_of.push(any_of);
+    }
+    let limit = if request.count_only { 0 } else { request.count };
+    let (rows, total) = state
+        .manager
+        .db()
+        .search_observations(&store_search, limit, true)
+        .await?;
+    let names: Vec<&str> = request.params.iter().map(|(name, _)| *name).collect();
+    let lookup = format!("fhir:Observation?{}", names.join(","));
+    let resources = answer(&state, &caller, &lookup, &rows).await?;
+    let next_cursor = (limit > 0 && rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let matches = match &request.elements {
+        Some(elements) => resources.into_iter().map(|r| search::subset(r, elements)).collect(),
+        None => resources,
+    };
+    let page = Page {
+        matches,
+        total,
+        next_cursor,
+    };
+    let base = format!("{}{BASE}", state.public_url);
+    Ok(Reply::new(bundle::searchset(
+        &base,
+        "Observation",
+        query.as_deref(),
+        page,
+    )))
+}
+
+/// The rows as Observations; with their subjects (audited) for a caller with `pii:read`.
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    lookup: &str,
+    rows: &[ObservationRecord],
+) -> Result<Vec<Element>, Problem> {
+    let cipher = state.manager.keys().cipher();
+    let masked = !caller.pii_read;
+    let resources = rows
+        .iter()
+        .map(|row| {
+            let details: Sealed = cipher
+                .decrypt_str("observations", "details", &row.id, &row.details)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .ok_or_else(|| Problem::internal(&format!("observation {} cannot be opened", row.id)))?;
+            Ok(resource(row, &details, masked))
+        })
+        .collect::<Result<Vec<_>, Problem>>()?;
+    let with_subject: Vec<&str> = (rows.iter().zip(&resources))
+        .filter(|(_, r)| r.get("subject").is_some())
+        .map(|(row, _)| row.id.as_str())
+        .collect();
+    if !with_subject.is_empty() {
+        audit_personal_read(state, caller, "observations", lookup, &with_subject, false).await?;
+    }
+    Ok(resources)
+}
+
+/// What an observation keeps sealed.
+#[derive(serde::Deserialize)]
+struct Sealed {
+    subject: Option<String>,
+    #[serde(default)]
+    components: Vec<ObservationComponent>,
+}
+
+fn resource(row: &ObservationRecord, sealed: &Sealed, masked: bool) -> Element {
+    let subject = sealed.subject.as_ref().filter(|_| !masked).map(|subject| {
+        Element::object().with("type", "Patient").with(
+            "identifier",
+            Element::object().with("system", SUBJECT_SYSTEM).with("value", subject),
+        )
+    });
+    // The profiles require a subject: one without it (unknown, or masked) claims none.
+    let profile = subject.as_ref().map(|_| {
+        let name = VITAL_SIGNS
+            .iter()
+            .find(|(c, ..)| *c == row.code)
+            .map_or("vitalsigns", |(.., p)| *p);
+        vec![Element::from(format!("{PROFILES}{name}"))]
+    });
+    let mut meta = Element::object()
+        .with("versionId", "1")
+        .with("lastUpdated", row.created_at.to_string())
+        .with("source", format!("urn:healthforce-hub:source:{}", row.source_system))
+        .with_some("profile", profile);
+    if masked && sealed.subject.is_some() {
+        meta = meta.with("security", vec![super::label("REDACTED", "redacted")]);
+    }
+    let category = Element::object()
+        .with(
+            "coding",
+            vec![
+                Element::object()
+                    .with("system", "http://terminology.hl7.org/CodeSystem/observation-category")
+                    .with("code", "vital-signs")
+                    .with("display", "Vital Signs"),
+            ],
+        )
+        .with("text", "Vital Signs");
+    let value = row
+        .value
+        .map(|value| quantity(value, row.unit.as_deref().unwrap_or_default()));
+    let components: Vec<Element> = (sealed.components.iter())
+        .map(|c| {
+            Element::object()
+                .with("code", code(&c.code))
+                .with("valueQuantity", quantity(c.value, &c.unit))
+        })
+        .collect();
+    Element::resource("Observation")
+        .with("id", &row.id)
+        .with("meta", meta)
+        .with("status", "final")
+        .with("category", vec![category])
+        .with("code", code(&row.code))
+        .with_some("subject", subject)
+        .with("effectiveDateTime", row.effective_at.to_string())
+        .with("issued", row.created_at.to_string())
+        .with_some("valueQuantity", value)
+        .with(
+            "device",
+            Element::object().with("reference", format!("Device/{}", resource_id(&row.device_id))),
+        )
+        .with("component", components)
+}
+
+/// A LOINC code as a CodeableConcept; SpO2 by pulse oximetry with 2708-6 as well.
+fn code(loinc: &str) -> Element {
+    let coding = |code: &str| {
+        let display = VITAL_SIGNS.iter().find(|(c, ..)| *c == code).map(|(_, d, _)| *d);
+        Element::object()
+            .with("system", LOINC)
+            .with("code", code)
+            .with_some("display", display)
+    };
+    let mut codings = vec![coding(loinc)];
+    if loinc == "59408-5" {
+        codings.push(coding("2708-6"));
+    }
+    let text = VITAL_SIGNS.iter().find(|(c, ..)| *c == loinc).map(|(_, d, _)| *d);
+    Element::object().with("coding", codings).with_some("text", text)
+}
+
+fn quantity(value: f64, unit: &str) -> Element {
+    Element::object()
+        .with("value", value)
+        .with("unit", unit)
+        .with("system", UCUM)
+        .with("code", unit)
+}
+
+/// `GET /Device/{id}`: a sensor that has sent observations.
+pub async fn read_device(State(state): State<AppState>, Path(id): Path<String>) -> Result<Reply, Problem> {
+    let search = Search {
+        all_of: vec![vec![Condition::Device(device_id(&id))]],
+        after: None,
+    };
+    let (rows, _) = state.manager.db().search_observations(&search, 1, false).await?;
+    let Some(row) = rows.first() else {
+        return Err(Problem::not_found(format!(
+            "no Device {id}: no sensor of that id has sent an observation"
+        )));
+    };
+    let device = Element::resource("Device")
+        .with("id", resource_id(&row.device_id))
+        .with(
+            "meta",
+            Element::object()
+                .with("versionId", "1")
+                .with("source", format!("urn:healthforce-hub:source:{}", row.source_system)),
+        )
+        .with(
+            "identifier",
+            vec![
+                Element::object()
+                    .with("system", DEVICE_SYSTEM)
+                    .with("value", &row.device_id),
+            ],
+        )
+        .with("status", "active")
+        .with(
+            "deviceName",
+            vec![
+                Element::object()
+                    .with("name", &row.device_id)
+                    .with("type", "user-friendly-name"),
+            ],
+        );
+    // What the hub knows of a sensor (its id and source) never changes: version 1.
+    Ok(Reply {
+        resource: device,
+        version: Some(1),
+        last_modified: None,
+    })
+}
+
+/// A sensor's id as a FHIR id (`[A-Za-z0-9.-]{1,64}`): itself when it is one, else `hex-`
+/// and its bytes in hex.
+fn resource_id(device_id: &str) -> String {
+    let valid = !device_id.is_empty()
+        && device_id.len() <= 64
+        && device_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !device_id.starts_with("hex-");
+    if valid {
+        device_id.to_string()
+    } else {
+        format!("hex-{}", hex::encode(device_id))
+    }
+}
+
+/// The sensor id a FHIR Device id stands for ([`resource_id`] undone).
+fn device_id(resource_id: &str) -> String {
+    (resource_id.strip_prefix("hex-"))
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| resource_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sensor_id_that_is_no_fhir_id_round_trips_through_hex() {
+        for id in ["dev-0001", "sensor_7/ward 3", "hex-looking", ""] {
+            let fhir = resource_id(id);
+            assert!(
+                fhir.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "{fhir}"
+            );
+            assert_eq!(device_id(&fhir), id);
+        }
+    }
+}
