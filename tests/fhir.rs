@@ -333,6 +333,8 @@ async fn each_search_parameter_and_prefix_selects_what_it_says() {
         let count = fhir_json(&hub, &reader, "/Practitioner?_summary=count").await;
         assert_eq!(count["total"], all.len());
         assert!(count.get("entry").is_none(), "{count}");
+        let uncounted = fhir_json(&hub, &reader, "/Practitioner?_count=2&_total=none").await;
+        assert!(uncounted.get("total").is_none(), "{uncounted}");
         let page = fhir_json(&hub, &reader, "/Practitioner?gender=female&_count=2").await;
         assert_eq!(
             page["total"],
@@ -386,6 +388,12 @@ async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a
         let mut changed = 0;
         loop {
             let bundle = fhir_json(&hub, &reader, &path).await;
+            // The total on the first page only.
+            if seen.is_empty() {
+                assert_eq!(bundle["total"], all.len(), "{bundle}");
+            } else {
+                assert!(bundle.get("total").is_none(), "{bundle}");
+            }
             seen.extend(ids(&bundle));
             changed += registry.mutate(3).len();
             let run = hub.run_to_end(&from_registry).await;

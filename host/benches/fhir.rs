@@ -83,8 +83,13 @@ async fn main() {
         let rest_pages: Vec<String> = (pages.iter())
             .map(|c| url(&format!("/api/v1/practitioners?limit=100&cursor={c}")))
             .collect();
+        let first_page = vec![url("/fhir/r4/Practitioner?_count=100")];
         for (what, urls) in [
             ("FHIR Practitioner?identifier=<NIK>", &by_nik),
+            (
+                "FHIR Practitioner?_count=100 (the first page, counting the total)",
+                &first_page,
+            ),
             ("REST /api/v1/practitioners?nik=<NIK>", &rest_by_nik),
             ("FHIR Practitioner?_count=100 (20 pages)", &fhir_pages),
             ("REST /api/v1/practitioners?limit=100 (20 pages)", &rest_pages),

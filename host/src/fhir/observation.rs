@@ -130,7 +130,7 @@ pub async fn search(
     let (rows, total) = state
         .manager
         .db()
-        .search_observations(&store_search, limit, true)
+        .search_observations(&store_search, limit, request.count_only || !request.no_total)
         .await?;
     let names: Vec<&str> = request.params.iter().map(|(name, _)| *name).collect();
     let lookup = format!("fhir:Observation?{}", names.join(","));

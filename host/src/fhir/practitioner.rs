@@ -150,7 +150,7 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
     let (rows, total) = state
         .manager
         .db()
-        .search_practitioners(&store_search, limit, true)
+        .search_practitioners(&store_search, limit, request.count_only || !request.no_total)
         .await?;
     let items = views(state, &rows).await?;
     let masked = !caller.pii_read;

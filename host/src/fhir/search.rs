@@ -54,10 +54,20 @@ pub struct SearchRequest {
     pub elements: Option<Vec<String>>,
     /// `_cursor`: where the page starts (from a `next` link).
     pub cursor: Option<String>,
+    /// `_total=none`: no total, so nothing is counted.
+    pub no_total: bool,
 }
 
 /// Result parameters the server reads itself, and those `render` reads.
-const RESULT_PARAMS: &[&str] = &["_count", "_summary", "_elements", "_cursor", "_format", "_pretty"];
+const RESULT_PARAMS: &[&str] = &[
+    "_count",
+    "_summary",
+    "_elements",
+    "_cursor",
+    "_total",
+    "_format",
+    "_pretty",
+];
 
 /// Parses a search on a resource type that supports `supported`.
 pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchParam]) -> Result<SearchRequest, Problem> {
@@ -106,6 +116,16 @@ pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchPar
                 );
             }
             "_cursor" => request.cursor = Some(value.into_owned()),
+            "_total" => match &*value {
+                "none" => request.no_total = true,
+                // The total is always counted exactly: an estimate would cost the same.
+                "estimate" | "accurate" => request.no_total = false,
+                other => {
+                    return Err(Problem::bad_request(format!(
+                        "_total={other} is not one of none, estimate, accurate"
+                    )));
+                }
+            },
             _ if RESULT_PARAMS.contains(&name) => {}
             _ => {
                 let param = supported.iter().find(|p| p.name == name).ok_or_else(|| {
@@ -367,7 +387,15 @@ mod tests {
             vec![("gender", vec!["male".to_string(), "female".to_string()])]
         );
         assert_eq!(parsed.count, 10);
-        for query in ["family=x", "gender:not=male", "_count=1001", "_summary=true", "gender="] {
+        assert!(parse("Practitioner", Some("_total=none"), PARAMS).unwrap().no_total);
+        for query in [
+            "family=x",
+            "gender:not=male",
+            "_count=1001",
+            "_summary=true",
+            "gender=",
+            "_total=some",
+        ] {
             assert!(parse("Practitioner", Some(query), PARAMS).is_err(), "{query}");
         }
     }
