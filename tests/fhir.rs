@@ -697,6 +697,17 @@ async fn smart_system_scopes_of_an_sso_token_narrow_what_its_role_may_read() {
         status(token(Some("system/*.write")), "/Practitioner").await,
         StatusCode::FORBIDDEN
     );
+    // A scoped token signs no one in to the console, where its scopes would not hold.
+    let scoped = token(Some("system/Practitioner.read"));
+    let sign_in = hub
+        .http
+        .post(hub.url("/login"))
+        .form(&[("api_key", scoped.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), StatusCode::FORBIDDEN);
+    assert!(sign_in.headers().get("set-cookie").is_none());
     // The statement needs no token at all.
     assert_eq!(fhir(&hub, None, "/metadata", &[]).await.0, StatusCode::OK);
     let denied = hub.all_pages("/api/v1/audit").await;

@@ -13,8 +13,6 @@ mod database;
 mod http_load;
 
 use http_load::{load, regnakes, summary};
-use hub::Hub;
-use hub::config::HubConfig;
 
 const KEY: &str = "bench-admin-key-0123456789abcdef";
 const CONNECTORS: usize = 5;
@@ -36,15 +34,7 @@ async fn main() {
     for (name, base) in backends::backends() {
         let database_url = backends::database_url(&base).await;
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hub::start(HubConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            database_url,
-            admin_key: Some(hub::config::SecretString::new(KEY)),
-            ..HubConfig::default()
-        })
-        .await
-        .unwrap();
+        let hub = http_load::start_hub(database_url, dir.path(), KEY).await;
         // Five connectors, each with a run behind it (the first stores 2,000 practitioners).
         for i in 0..CONNECTORS {
             let connector = hub

@@ -17,7 +17,6 @@ mod http_load;
 use futures::StreamExt;
 use http_load::{load, regnakes, summary};
 use hub::Hub;
-use hub::config::HubConfig;
 use hub::store::practitioners::Condition;
 use hub::store::search::Search;
 use std::time::{Duration, Instant};
@@ -46,15 +45,7 @@ async fn main() {
     for (name, base) in backends::backends() {
         let database_url = backends::database_url(&base).await;
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hub::start(HubConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            database_url,
-            admin_key: Some(hub::config::SecretString::new(KEY)),
-            ..HubConfig::default()
-        })
-        .await
-        .unwrap();
+        let hub = http_load::start_hub(database_url, dir.path(), KEY).await;
         let connector = hub
             .manager
             .create_connector(regnakes("regnakes", &server, sim.config()), "bench")

@@ -47,6 +47,20 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// A hub on `database_url` with its data in `dir`, on a free port, with `key` as its admin
+/// key (which holds `pii:read`).
+pub async fn start_hub(database_url: Option<String>, dir: &std::path::Path, key: &str) -> hub::Hub {
+    hub::Hub::start(hub::config::HubConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        database_url,
+        admin_key: Some(hub::config::SecretString::new(key)),
+        ..hub::config::HubConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// A RegNakes connector named `name` on the simulator at `server`.
 pub fn regnakes(name: &str, server: &hub_sim::Running, sim: &hub_sim::RegnakesConfig) -> NewConnector {
     let base_url = server.base_url();

@@ -25,11 +25,18 @@ pub enum Access {
 }
 
 impl SmartScopes {
-    /// The system scopes in a `scope` claim; `None` when it has none.
+    /// The system scopes in a `scope` claim; `None` when it has none. A system scope the
+    /// hub cannot read still limits the token: it grants nothing.
     pub fn of_claim(scope: &str) -> Option<Self> {
-        let scopes: Vec<Scope> = scope
+        let system: Vec<&str> = scope
             .split_whitespace()
             .filter_map(|s| s.strip_prefix("system/"))
+            .collect();
+        if system.is_empty() {
+            return None;
+        }
+        let scopes = system
+            .into_iter()
             .filter_map(|s| {
                 let (resource, permissions) = s.split_once('.')?;
                 let (read, search) = match permissions {
@@ -47,7 +54,7 @@ impl SmartScopes {
                 })
             })
             .collect();
-        (!scopes.is_empty()).then_some(SmartScopes(scopes))
+        Some(SmartScopes(scopes))
     }
 
     pub fn allow(&self, resource: &str, access: Access) -> bool {
@@ -82,6 +89,10 @@ mod tests {
                 .allow("Device", Access::Read)
         );
         assert_eq!(SmartScopes::of_claim("openid profile patient/*.read"), None);
-        assert_eq!(SmartScopes::of_claim("system/Practitioner.bogus"), None);
+        let unreadable = SmartScopes::of_claim("system/Practitioner.bogus").expect("still a system scope");
+        assert!(
+            !unreadable.allow("Practitioner", Access::Read),
+            "an unreadable scope grants nothing"
+        );
     }
 }

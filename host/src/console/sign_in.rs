@@ -297,6 +297,13 @@ enum SignedInWith<'a> {
 
 /// Starts a session and audits the sign-in; the answer is its `Set-Cookie`.
 async fn start(state: &AppState, caller: &Caller, with: SignedInWith<'_>) -> Result<HeaderValue, Problem> {
+    if caller.smart.is_some() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "this SSO token is limited by SMART scopes to parts of the FHIR API, and a console session would not be: \
+             sign in with the SSO's sign-in page or an API key instead",
+        ));
+    }
     let (method, key_hash) = match with {
         SignedInWith::Sso => ("sso", None),
         SignedInWith::ApiKey(key) => ("api-key", Some(crate::api::hash_key(key))),

@@ -4,19 +4,23 @@
 //! nor off the one it is about to read (a skip).
 
 use super::element::Element;
+use super::search::{self, SearchRequest};
 
-/// One page of a search.
-pub struct Page {
-    /// The matches, in order.
-    pub matches: Vec<Element>,
-    pub total: Option<i64>,
-    /// Where the next page starts, when there may be one.
-    pub next_cursor: Option<String>,
-}
-
-/// The searchset Bundle of `page`, for a search of `resource_type` at `base` (the server's
-/// public URL) with the query string `query`.
-pub fn searchset(base: &str, resource_type: &str, query: Option<&str>, page: Page) -> Element {
+/// The searchset Bundle of one page of `request`, a search of `resource_type` with the query
+/// string `query` on the server at `base` (its public URL): the matches in order (cut to
+/// `_elements`), the total when counted, and a `next` link after the last match (`last_id`)
+/// when the page is full.
+pub fn searchset(
+    base: &str,
+    resource_type: &str,
+    query: Option<&str>,
+    request: &SearchRequest,
+    matches: Vec<Element>,
+    last_id: Option<&str>,
+    total: Option<i64>,
+) -> Element {
+    let full = request.limit() > 0 && matches.len() as i64 == request.limit();
+    let next_cursor = last_id.filter(|_| full);
     let search_url = |query: &str| {
         if query.is_empty() {
             format!("{base}/{resource_type}")
@@ -33,14 +37,17 @@ pub fn searchset(base: &str, resource_type: &str, query: Option<&str>, page: Pag
             .finish()
     };
     let mut links = vec![link("self", &search_url(&encode(&asked)))];
-    if let Some(cursor) = page.next_cursor {
+    if let Some(cursor) = next_cursor {
         let mut next: Vec<(String, String)> = asked.into_iter().filter(|(k, _)| k != "_cursor").collect();
-        next.push(("_cursor".into(), cursor));
+        next.push(("_cursor".into(), cursor.to_string()));
         links.push(link("next", &search_url(&encode(&next))));
     }
-    let entries: Vec<Element> = page
-        .matches
+    let entries: Vec<Element> = matches
         .into_iter()
+        .map(|resource| match &request.elements {
+            Some(elements) => search::subset(resource, elements),
+            None => resource,
+        })
         .map(|resource| {
             let id = match resource.get("id") {
                 Some(Element::Text(id)) => id.clone(),
@@ -54,7 +61,7 @@ pub fn searchset(base: &str, resource_type: &str, query: Option<&str>, page: Pag
         .collect();
     Element::resource("Bundle")
         .with("type", "searchset")
-        .with_some("total", page.total)
+        .with_some("total", total)
         .with("link", links)
         .with("entry", entries)
 }

@@ -4,7 +4,7 @@
 //! REDACTED and claims no profile, as the profiles require a subject), and those reads are
 //! audited.
 
-use super::bundle::{self, Page};
+use super::bundle;
 use super::element::Element;
 use super::search::{self, DateValue, ParamType, SearchParam, Token};
 use super::{BASE, Reply};
@@ -42,13 +42,7 @@ const VITAL_SIGNS: &[(&str, &str, &str)] = &[
 ];
 
 pub const SEARCH_PARAMS: &[SearchParam] = &[
-    SearchParam {
-        name: "_id",
-        kind: ParamType::Token,
-        definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
-        documentation: "The observation's id",
-        identifying: false,
-    },
+    search::ID,
     SearchParam {
         name: "code",
         kind: ParamType::Token,
@@ -126,33 +120,22 @@ pub async fn search(
         }
         store_search.all_of.push(any_of);
     }
-    let limit = if request.count_only { 0 } else { request.count };
     let (rows, total) = state
         .manager
         .db()
-        .search_observations(&store_search, limit, request.count_only || !request.no_total)
+        .search_observations(&store_search, request.limit(), request.wants_total())
         .await?;
-    let names: Vec<&str> = request.params.iter().map(|(name, _)| *name).collect();
-    let lookup = format!("fhir:Observation?{}", names.join(","));
-    let resources = answer(&state, &caller, &lookup, &rows).await?;
-    let next_cursor = (limit > 0 && rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
-    let matches = match &request.elements {
-        Some(elements) => resources.into_iter().map(|r| search::subset(r, elements)).collect(),
-        None => resources,
-    };
-    let page = Page {
-        matches,
-        total,
-        next_cursor,
-    };
+    let matches = answer(&state, &caller, &request.lookup("Observation"), &rows).await?;
     let base = format!("{}{BASE}", state.public_url);
+    let last = rows.last().map(|r| r.id.as_str());
     Ok(Reply::new(bundle::searchset(
         &base,
         "Observation",
         query.as_deref(),
-        page,
+        &request,
+        matches,
+        last,
+        total,
     )))
 }
 

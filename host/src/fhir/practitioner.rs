@@ -3,7 +3,7 @@
 //! `pii:read`; for others they are left out and the resource carries the security label
 //! REDACTED. Every read and search is audited as the REST API's practitioner reads are.
 
-use super::bundle::{self, Page};
+use super::bundle;
 use super::element::Element;
 use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Token};
 use super::{BASE, Reply, format};
@@ -33,13 +33,7 @@ const STALE_SOURCE: &str = "urn:healthforce-hub:fhir:stale-source";
 const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
 
 pub const SEARCH_PARAMS: &[SearchParam] = &[
-    SearchParam {
-        name: "_id",
-        kind: ParamType::Token,
-        definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
-        documentation: "The practitioner's id",
-        identifying: false,
-    },
+    search::ID,
     SearchParam {
         name: "identifier",
         kind: ParamType::Token,
@@ -146,42 +140,27 @@ pub async fn search_form(
 async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> Result<Reply, Problem> {
     let request = search::parse("Practitioner", query.as_deref(), SEARCH_PARAMS)?;
     let store_search = conditions(state, caller, &request)?;
-    let limit = if request.count_only { 0 } else { request.count };
     let (rows, total) = state
         .manager
         .db()
-        .search_practitioners(&store_search, limit, request.count_only || !request.no_total)
+        .search_practitioners(&store_search, request.limit(), request.wants_total())
         .await?;
     let items = views(state, &rows).await?;
     let masked = !caller.pii_read;
-    let names: Vec<&str> = request.params.iter().map(|(name, _)| *name).collect();
-    let lookup = format!("fhir:Practitioner?{}", names.join(","));
-    audit_read(state, caller, &lookup, &items, masked).await?;
-    let next_cursor = (limit > 0 && rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
-    let matches = items
-        .iter()
-        .zip(&rows)
-        .map(|(view, row)| {
-            let resource = resource(view, row.version_id, masked);
-            match &request.elements {
-                Some(elements) => search::subset(resource, elements),
-                None => resource,
-            }
-        })
+    audit_read(state, caller, &request.lookup("Practitioner"), &items, masked).await?;
+    let matches = (items.iter().zip(&rows))
+        .map(|(view, row)| resource(view, row.version_id, masked))
         .collect();
-    let page = Page {
-        matches,
-        total,
-        next_cursor,
-    };
     let base = format!("{}{BASE}", state.public_url);
+    let last = rows.last().map(|r| r.id.as_str());
     Ok(Reply::new(bundle::searchset(
         &base,
         "Practitioner",
         query.as_deref(),
-        page,
+        &request,
+        matches,
+        last,
+        total,
     )))
 }
 

@@ -58,6 +58,34 @@ pub struct SearchRequest {
     pub no_total: bool,
 }
 
+impl SearchRequest {
+    /// The most matches a page may hold (0 for the total only).
+    pub fn limit(&self) -> i64 {
+        if self.count_only { 0 } else { self.count }
+    }
+
+    /// Whether the answer says the total.
+    pub fn wants_total(&self) -> bool {
+        self.count_only || !self.no_total
+    }
+
+    /// What the audit log records of a search of `resource`: the parameters' names, never
+    /// their values.
+    pub fn lookup(&self, resource: &str) -> String {
+        let names: Vec<&str> = self.params.iter().map(|(name, _)| *name).collect();
+        format!("fhir:{resource}?{}", names.join(","))
+    }
+}
+
+/// The `_id` parameter, which every resource type takes.
+pub const ID: SearchParam = SearchParam {
+    name: "_id",
+    kind: ParamType::Token,
+    definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
+    documentation: "The resource's id",
+    identifying: false,
+};
+
 /// Result parameters the server reads itself, and those `render` reads.
 const RESULT_PARAMS: &[&str] = &[
     "_count",
