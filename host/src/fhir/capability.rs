@@ -14,20 +14,23 @@ pub async fn statement(State(state): State<AppState>) -> Reply {
 
 fn capability_statement(public_url: &str) -> Element {
     let all = interactions();
-    let mut types: Vec<&str> = all.iter().filter_map(|i| i.resource).collect();
+    let mut types: Vec<&str> = all.iter().filter_map(|i| i.kind.resource()).collect();
     types.dedup();
     let resources: Vec<Element> = types
         .into_iter()
         .map(|resource_type| {
-            let of_type: Vec<_> = all.iter().filter(|i| i.resource == Some(resource_type)).collect();
+            let of_type: Vec<_> = all
+                .iter()
+                .filter(|i| i.kind.resource() == Some(resource_type))
+                .collect();
             // A search by GET and by POST is one interaction with one set of parameters.
-            let mut codes: Vec<&str> = of_type.iter().map(|i| i.code).collect();
+            let mut codes: Vec<&str> = of_type.iter().map(|i| i.kind.code()).collect();
             codes.dedup();
             let codes: Vec<Element> = codes
                 .into_iter()
                 .map(|code| Element::object().with("code", code))
                 .collect();
-            let params: Vec<Element> = (of_type.iter().map(|i| i.params))
+            let params: Vec<Element> = (of_type.iter().map(|i| i.kind.params()))
                 .find(|params| !params.is_empty())
                 .unwrap_or_default()
                 .iter()
@@ -39,7 +42,7 @@ fn capability_statement(public_url: &str) -> Element {
                         .with("documentation", p.documentation)
                 })
                 .collect();
-            let reads = of_type.iter().any(|i| i.code == "read");
+            let reads = of_type.iter().any(|i| matches!(i.kind, super::Kind::Read(_)));
             Element::object()
                 .with("type", resource_type)
                 .with(
@@ -131,7 +134,12 @@ mod tests {
         let served: Vec<(String, String, String)> = interactions()
             .iter()
             .filter(|i| i.method == axum::http::Method::GET)
-            .flat_map(|i| i.params.iter().map(|p| (i.resource.unwrap_or_default(), p)))
+            .flat_map(|i| {
+                i.kind
+                    .params()
+                    .iter()
+                    .map(|p| (i.kind.resource().unwrap_or_default(), p))
+            })
             .map(|(resource, p)| (resource.to_string(), p.name.to_string(), p.kind.code().to_string()))
             .collect();
         assert_eq!(documented, served);

@@ -105,13 +105,11 @@ pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
-/// Whether an `If-None-Match` value names `version` (or is `*`).
+/// Whether an `If-None-Match` value names `version`, weak or strong (a weak comparison,
+/// RFC 9110 §13.1.2), or is `*`.
 pub fn matches_etag(if_none_match: &str, version: i64) -> bool {
-    let wanted = etag(version);
-    if_none_match
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag == wanted || tag.trim_start_matches("W/") == wanted.trim_start_matches("W/"))
+    let wanted = format!("\"{version}\"");
+    (if_none_match.split(',').map(str::trim)).any(|tag| tag == "*" || tag.trim_start_matches("W/") == wanted)
 }
 
 /// An HTTP date (RFC 9110 §5.6.7): `Tue, 01 Dec 2026 23:20:27 GMT`.

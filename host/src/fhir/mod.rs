@@ -38,98 +38,118 @@ pub struct Interaction {
     pub method: Method,
     /// Under [`BASE`], in axum path syntax.
     pub path: &'static str,
-    /// The resource type it is on (`None`: the whole system, as `/metadata`).
-    pub resource: Option<&'static str>,
-    /// The FHIR interaction code: `read`, `search-type`, `capabilities`.
-    pub code: &'static str,
-    /// The search parameters of a `search-type`.
-    pub params: &'static [search::SearchParam],
-    pub public: bool,
+    pub kind: Kind,
     handler: MethodRouter<AppState>,
+}
+
+/// What an interaction does, and on which resource type.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// `/metadata`, the one interaction open to anyone.
+    Capabilities,
+    Read(&'static str),
+    /// A search of a type, with the parameters it takes.
+    Search(&'static str, &'static [search::SearchParam]),
+}
+
+impl Kind {
+    /// The FHIR interaction code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Capabilities => "capabilities",
+            Kind::Read(_) => "read",
+            Kind::Search(..) => "search-type",
+        }
+    }
+
+    pub fn resource(self) -> Option<&'static str> {
+        match self {
+            Kind::Capabilities => None,
+            Kind::Read(resource) | Kind::Search(resource, _) => Some(resource),
+        }
+    }
+
+    pub fn params(self) -> &'static [search::SearchParam] {
+        match self {
+            Kind::Search(_, params) => params,
+            _ => &[],
+        }
+    }
+
+    /// What the interaction does, as SMART scopes name it.
+    fn scope(self) -> Option<smart::Access> {
+        match self {
+            Kind::Capabilities => None,
+            Kind::Read(_) => Some(smart::Access::Read),
+            Kind::Search(..) => Some(smart::Access::Search),
+        }
+    }
 }
 
 /// Everything the server does.
 pub fn interactions() -> Vec<Interaction> {
-    let read = |path, resource, handler: MethodRouter<AppState>| Interaction {
+    let get = |path, kind, handler| Interaction {
         method: Method::GET,
         path,
-        resource: Some(resource),
-        code: "read",
-        params: &[],
-        public: false,
+        kind,
         handler,
     };
-    let search = |path, resource, params, handler: MethodRouter<AppState>| Interaction {
-        code: "search-type",
-        params,
-        ..read(path, resource, handler)
-    };
     vec![
-        Interaction {
-            method: Method::GET,
-            path: "/metadata",
-            resource: None,
-            code: "capabilities",
-            params: &[],
-            public: true,
-            handler: axum::routing::get(capability::statement),
-        },
-        search(
+        get(
+            "/metadata",
+            Kind::Capabilities,
+            axum::routing::get(capability::statement),
+        ),
+        get(
             "/Practitioner",
-            "Practitioner",
-            practitioner::SEARCH_PARAMS,
+            Kind::Search("Practitioner", practitioner::SEARCH_PARAMS),
             axum::routing::get(practitioner::search),
         ),
         Interaction {
             method: Method::POST,
-            ..search(
-                "/Practitioner/_search",
-                "Practitioner",
-                practitioner::SEARCH_PARAMS,
-                axum::routing::post(practitioner::search_form),
-            )
+            path: "/Practitioner/_search",
+            kind: Kind::Search("Practitioner", practitioner::SEARCH_PARAMS),
+            handler: axum::routing::post(practitioner::search_form),
         },
-        read(
+        get(
             "/Practitioner/{id}",
-            "Practitioner",
+            Kind::Read("Practitioner"),
             axum::routing::get(practitioner::read),
         ),
-        search(
+        get(
             "/Observation",
-            "Observation",
-            observation::SEARCH_PARAMS,
+            Kind::Search("Observation", observation::SEARCH_PARAMS),
             axum::routing::get(observation::search),
         ),
-        read(
+        get(
             "/Observation/{id}",
-            "Observation",
+            Kind::Read("Observation"),
             axum::routing::get(observation::read),
         ),
-        read("/Device/{id}", "Device", axum::routing::get(observation::read_device)),
+        get(
+            "/Device/{id}",
+            Kind::Read("Device"),
+            axum::routing::get(observation::read_device),
+        ),
     ]
 }
 
 /// The server's route templates, as the metrics label requests with them.
 pub fn paths() -> impl Iterator<Item = &'static str> {
-    static PATHS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-        interactions()
-            .iter()
-            .map(|i| &*Box::leak(format!("{BASE}{}", i.path).into_boxed_str()))
-            .collect()
-    });
-    PATHS.iter().copied()
+    static PATHS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| interactions().iter().map(|i| format!("{BASE}{}", i.path)).collect());
+    PATHS.iter().map(String::as_str)
 }
 
 /// The FHIR server's router, to nest at [`BASE`].
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for interaction in interactions() {
-        let access = if interaction.public {
-            Access::Public
-        } else {
-            Access::Needs(Permission::Read)
+        let access = match interaction.kind {
+            Kind::Capabilities => Access::Public,
+            _ => Access::Needs(Permission::Read),
         };
-        let handler = match (interaction.resource, scope_access(interaction.code)) {
+        let handler = match (interaction.kind.resource(), interaction.kind.scope()) {
             (Some(resource), Some(access)) => interaction.handler.route_layer(axum::middleware::from_fn_with_state(
                 (state.clone(), resource, access),
                 within_scopes,
@@ -152,15 +172,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )
         })
         .layer(axum::middleware::from_fn(render))
-}
-
-/// What an interaction does, as SMART scopes name it.
-fn scope_access(code: &str) -> Option<smart::Access> {
-    match code {
-        "read" => Some(smart::Access::Read),
-        "search-type" => Some(smart::Access::Search),
-        _ => None,
-    }
 }
 
 /// Lets a caller through whose SMART system scopes, if it has any, allow the interaction;
