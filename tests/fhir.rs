@@ -228,6 +228,38 @@ async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml
             .await,
         );
     }
+    let roles = all_matches(&hub, &reader, "/PractitionerRole?_count=1000").await;
+    let facility = (roles.iter())
+        .find_map(|r| r["organization"]["reference"].as_str())
+        .expect("a role at a facility with a code");
+    let facility = facility.trim_start_matches("Organization/").to_string();
+    documents.push(
+        both(
+            format!(
+                "/PractitionerRole?organization={facility}&_include=PractitionerRole:practitioner&_include=PractitionerRole:organization&_include=PractitionerRole:location"
+            ),
+            "roles-included".into(),
+            reader.clone(),
+        )
+        .await,
+    );
+    for (i, role) in roles.iter().enumerate() {
+        let id = role["id"].as_str().unwrap();
+        documents.push(both(format!("/PractitionerRole/{id}"), format!("role-{i}"), reader.clone()).await);
+    }
+    for (i, organization) in all_matches(&hub, &reader, "/Organization").await.iter().enumerate() {
+        let id = organization["id"].as_str().unwrap();
+        documents.push(
+            both(
+                format!("/Organization/{id}"),
+                format!("organization-{i}"),
+                reader.clone(),
+            )
+            .await,
+        );
+        documents.push(both(format!("/Location/{id}"), format!("location-{i}"), reader.clone()).await);
+    }
+    documents.push(both("/Location?name=rs".into(), "locations".into(), reader.clone()).await);
     let id = everyone[0]["id"].as_str().unwrap();
     documents.push(both(format!("/Practitioner/{id}"), "masked".into(), viewer.clone()).await);
     documents.push(both("/Practitioner/no-such-id".into(), "not-found".into(), reader.clone()).await);
@@ -371,6 +403,183 @@ async fn each_search_parameter_and_prefix_selects_what_it_says() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(ids(&response.json().await.unwrap()), one(a));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_references() {
+    for backend in backends() {
+        let (hub, _registry, _, _servers) = synced_hub(backend).await;
+        let reader = hub.api_key("fhir-reader", "viewer", true).await;
+        let roles = all_matches(&hub, &reader, "/PractitionerRole?_count=7").await;
+        let all: BTreeSet<String> = roles.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(all.len(), roles.len(), "a role on two pages");
+        let role_ids = |keep: &dyn Fn(&Value) -> bool| -> BTreeSet<String> {
+            (roles.iter().filter(|r| keep(r)))
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let role = (roles.iter())
+            .find(|r| r["organization"]["reference"].is_string())
+            .expect("a role at a facility with a code");
+        let organization = role["organization"]["reference"].as_str().unwrap();
+        let facility = organization.trim_start_matches("Organization/");
+        let at_facility = role_ids(&|r| r["organization"]["reference"] == organization);
+        let search = |query: String| {
+            let (hub, reader) = (&hub, &reader);
+            async move { ids(&fhir_json(hub, reader, &format!("/PractitionerRole?{query}&_count=1000")).await) }
+        };
+        assert_eq!(search(format!("organization={organization}")).await, at_facility);
+        assert_eq!(search(format!("location={facility}")).await, at_facility);
+        assert_eq!(search(format!("location=Location/{facility}")).await, at_facility);
+        let practitioner = role["practitioner"]["reference"].as_str().unwrap();
+        assert_eq!(
+            search(format!("practitioner={practitioner}")).await,
+            role_ids(&|r| r["practitioner"]["reference"] == practitioner)
+        );
+        assert_eq!(
+            search(format!("practitioner={practitioner}&organization={facility}")).await,
+            role_ids(
+                &|r| r["practitioner"]["reference"] == practitioner && r["organization"]["reference"] == organization
+            )
+        );
+        let (status, headers, body) = fhir(
+            &hub,
+            Some(&reader),
+            &format!("/PractitionerRole?organization=Location/{facility}"),
+            &[],
+        )
+        .await;
+        outcome(status, &headers, &body, StatusCode::BAD_REQUEST);
+
+        // _include: each referenced Practitioner and the Organization once, after the matches.
+        let bundle = fhir_json(
+            &hub,
+            &reader,
+            &format!(
+                "/PractitionerRole?organization={facility}&_include=PractitionerRole:practitioner\
+                 &_include=PractitionerRole:organization:Organization&_count=1000"
+            ),
+        )
+        .await;
+        let entries = bundle["entry"].as_array().unwrap();
+        let (matched, included): (Vec<&Value>, Vec<&Value>) =
+            entries.iter().partition(|e| e["search"]["mode"] == "match");
+        assert_eq!(matched.len(), at_facility.len());
+        assert!(included.iter().all(|e| e["search"]["mode"] == "include"));
+        let referenced: BTreeSet<String> = (matched.iter())
+            .map(|e| e["resource"]["practitioner"]["reference"].as_str().unwrap().to_string())
+            .chain([organization.to_string()])
+            .collect();
+        let included_refs: Vec<String> = (included.iter())
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["resource"]["resourceType"].as_str().unwrap(),
+                    e["resource"]["id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(included_refs.len(), referenced.len(), "{included_refs:?}");
+        assert_eq!(included_refs.into_iter().collect::<BTreeSet<_>>(), referenced);
+        assert!(included.iter().all(|e| {
+            e["fullUrl"]
+                .as_str()
+                .unwrap()
+                .ends_with(e["resource"]["id"].as_str().unwrap())
+        }));
+
+        // The facility as Organization and Location, versioned, and searchable.
+        let (status, headers, body) = fhir(&hub, Some(&reader), &format!("/Organization/{facility}"), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let found: Value = serde_json::from_str(&body).unwrap();
+        let name = found["name"].as_str().unwrap();
+        assert_eq!(role["organization"]["display"], name);
+        assert_eq!(found["identifier"][0]["value"], facility);
+        let etag = headers[ETAG].to_str().unwrap();
+        assert_eq!(etag, "W/\"1\"");
+        let (status, _, _) = fhir(
+            &hub,
+            Some(&reader),
+            &format!("/Organization/{facility}"),
+            &[(IF_NONE_MATCH.as_str(), etag)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        let location = fhir_json(&hub, &reader, &format!("/Location/{facility}")).await;
+        assert_eq!(location["managingOrganization"]["reference"], organization);
+        let start = name[..4].to_lowercase();
+        let by_name = ids(&fhir_json(&hub, &reader, &format!("/Organization?name={start}&_count=1000")).await);
+        assert!(by_name.contains(facility), "{start}: {by_name:?}");
+        for id in &by_name {
+            let named = fhir_json(&hub, &reader, &format!("/Organization/{id}")).await;
+            assert!(
+                named["name"].as_str().unwrap().to_lowercase().starts_with(&start),
+                "{named}"
+            );
+        }
+        assert!(
+            ids(&fhir_json(&hub, &reader, "/Organization?name=zz%25").await).is_empty(),
+            "% is no wildcard"
+        );
+        let code = format!("https://fhir.kemkes.go.id/id/kode-fasyankes%7C{facility}");
+        assert_eq!(
+            ids(&fhir_json(&hub, &reader, &format!("/Organization?identifier={code}")).await),
+            BTreeSet::from([facility.to_string()])
+        );
+        assert_eq!(
+            ids(&fhir_json(&hub, &reader, &format!("/Location?organization={organization}")).await),
+            BTreeSet::from([facility.to_string()])
+        );
+
+        // A role read is the role the search found, versioned with its practitioner's
+        // record, and audited as a masked read of that practitioner.
+        let id = role["id"].as_str().unwrap();
+        let (status, headers, body) = fhir(&hub, Some(&reader), &format!("/PractitionerRole/{id}"), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(&serde_json::from_str::<Value>(&body).unwrap(), role);
+        let etag = headers[ETAG].to_str().unwrap();
+        let (status, _, _) = fhir(
+            &hub,
+            Some(&reader),
+            &format!("/PractitionerRole/{id}"),
+            &[(IF_NONE_MATCH.as_str(), etag)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        let audit = hub.all_pages("/api/v1/audit").await;
+        let read = (audit.iter())
+            .find(|e| e["action"] == "pii.read" && e["details"]["lookup"] == "fhir:PractitionerRole/read")
+            .expect("the role read audited");
+        assert_eq!(
+            read["details"]["ids"][0],
+            practitioner.trim_start_matches("Practitioner/")
+        );
+        assert_eq!(read["details"]["masked"], true);
+
+        // A hub upgraded from before roles derives them from the sealed records at start.
+        let sql = hub.raw_sql().await;
+        let stored = || async {
+            sqlx::query_as::<_, (String, String, Option<String>)>(
+                "SELECT id, practitioner_id, facility_id FROM practitioner_roles ORDER BY id",
+            )
+            .fetch_all(&sql)
+            .await
+            .unwrap()
+        };
+        let before = stored().await;
+        assert_eq!(before.len(), roles.len());
+        for statement in [
+            "DELETE FROM practitioner_roles",
+            "DELETE FROM facilities",
+            "INSERT INTO practitioner_roles_pending (id) SELECT id FROM practitioners",
+        ] {
+            sqlx::query(statement).execute(&sql).await.unwrap();
+        }
+        let (_replica, _dir) = hub.start_replica().await;
+        assert_eq!(stored().await, before);
+        let facilities = fhir_json(&hub, &reader, "/Organization?_summary=count").await;
+        assert!(facilities["total"].as_i64().unwrap() > 0);
     }
 }
 

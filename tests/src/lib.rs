@@ -327,6 +327,7 @@ impl TestHub {
     pub async fn start_replica(&self) -> (Hub, TempDir) {
         let dir = self.data_dir_sharing_keys();
         let mut config = self.config.clone();
+        config.database_url = Some(self.config.database_url());
         config.data_dir = dir.path().to_path_buf();
         (Hub::start(config).await.expect("replica starts"), dir)
     }

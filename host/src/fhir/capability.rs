@@ -42,6 +42,12 @@ fn capability_statement(public_url: &str) -> Element {
                         .with("documentation", p.documentation)
                 })
                 .collect();
+            let includes: Vec<Element> = (of_type.iter().map(|i| i.kind.includes()))
+                .find(|includes| !includes.is_empty())
+                .unwrap_or_default()
+                .iter()
+                .map(|param| Element::from(format!("{resource_type}:{param}")))
+                .collect();
             let reads = of_type.iter().any(|i| matches!(i.kind, super::Kind::Read(_)));
             Element::object()
                 .with("type", resource_type)
@@ -53,6 +59,7 @@ fn capability_statement(public_url: &str) -> Element {
                 .with("versioning", "versioned")
                 .with("readHistory", false)
                 .with_some("conditionalRead", reads.then_some("not-match"))
+                .with("searchInclude", includes)
                 .with("searchParam", params)
         })
         .collect();

@@ -11,10 +11,13 @@
 mod bundle;
 mod capability;
 mod element;
+mod facility;
 mod format;
+mod id;
 mod observation;
 mod outcome;
 mod practitioner;
+mod practitioner_role;
 mod search;
 mod xml;
 
@@ -49,7 +52,7 @@ pub enum Kind {
     Capabilities,
     Read(&'static str),
     /// A search of a type, with the parameters it takes.
-    Search(&'static str, &'static [search::SearchParam]),
+    Search(&'static str, &'static search::Searchable),
 }
 
 impl Kind {
@@ -71,7 +74,15 @@ impl Kind {
 
     pub fn params(self) -> &'static [search::SearchParam] {
         match self {
-            Kind::Search(_, params) => params,
+            Kind::Search(_, searchable) => searchable.params,
+            _ => &[],
+        }
+    }
+
+    /// What a search's `_include` follows.
+    pub fn includes(self) -> &'static [&'static str] {
+        match self {
+            Kind::Search(_, searchable) => searchable.includes,
             _ => &[],
         }
     }
@@ -102,13 +113,13 @@ pub fn interactions() -> Vec<Interaction> {
         ),
         get(
             "/Practitioner",
-            Kind::Search("Practitioner", practitioner::SEARCH_PARAMS),
+            Kind::Search("Practitioner", &practitioner::SEARCH),
             axum::routing::get(practitioner::search),
         ),
         Interaction {
             method: Method::POST,
             path: "/Practitioner/_search",
-            kind: Kind::Search("Practitioner", practitioner::SEARCH_PARAMS),
+            kind: Kind::Search("Practitioner", &practitioner::SEARCH),
             handler: axum::routing::post(practitioner::search_form),
         },
         get(
@@ -117,8 +128,38 @@ pub fn interactions() -> Vec<Interaction> {
             axum::routing::get(practitioner::read),
         ),
         get(
+            "/PractitionerRole",
+            Kind::Search("PractitionerRole", &practitioner_role::SEARCH),
+            axum::routing::get(practitioner_role::search),
+        ),
+        get(
+            "/PractitionerRole/{id}",
+            Kind::Read("PractitionerRole"),
+            axum::routing::get(practitioner_role::read),
+        ),
+        get(
+            "/Organization",
+            Kind::Search("Organization", &facility::ORGANIZATION_SEARCH),
+            axum::routing::get(facility::search_organizations),
+        ),
+        get(
+            "/Organization/{id}",
+            Kind::Read("Organization"),
+            axum::routing::get(facility::read_organization),
+        ),
+        get(
+            "/Location",
+            Kind::Search("Location", &facility::LOCATION_SEARCH),
+            axum::routing::get(facility::search_locations),
+        ),
+        get(
+            "/Location/{id}",
+            Kind::Read("Location"),
+            axum::routing::get(facility::read_location),
+        ),
+        get(
             "/Observation",
-            Kind::Search("Observation", observation::SEARCH_PARAMS),
+            Kind::Search("Observation", &observation::SEARCH),
             axum::routing::get(observation::search),
         ),
         get(
@@ -218,6 +259,14 @@ pub(crate) fn label(code: &str, display: &str) -> Element {
         .with("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue")
         .with("code", code)
         .with("display", display)
+}
+
+/// 304 Not Modified when the client's copy (`If-None-Match`) is `version`: answered before
+/// anything is decrypted, so nothing personal is opened or leaves the hub.
+pub(crate) fn unchanged(headers: &axum::http::HeaderMap, version: i64) -> Option<Response> {
+    let asked = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    format::matches_etag(asked, version)
+        .then(|| (StatusCode::NOT_MODIFIED, [(header::ETAG, format::etag(version))]).into_response())
 }
 
 /// A successful answer: a resource and what HTTP says about its version.

@@ -6,7 +6,7 @@
 
 use super::bundle;
 use super::element::Element;
-use super::search::{self, DateValue, ParamType, SearchParam, Token};
+use super::search::{self, DateValue, ParamType, SearchParam, Searchable, Token};
 use super::{BASE, Reply};
 use crate::api::practitioners::audit_personal_read;
 use crate::api::{AppState, Problem};
@@ -41,30 +41,33 @@ const VITAL_SIGNS: &[(&str, &str, &str)] = &[
     ("8462-4", "Diastolic blood pressure", "vitalsigns"),
 ];
 
-pub const SEARCH_PARAMS: &[SearchParam] = &[
-    search::ID,
-    SearchParam {
-        name: "code",
-        kind: ParamType::Token,
-        definition: "http://hl7.org/fhir/SearchParameter/clinical-code",
-        documentation: "A LOINC code, as http://loinc.org|code or code alone",
-        identifying: false,
-    },
-    SearchParam {
-        name: "date",
-        kind: ParamType::Date,
-        definition: "http://hl7.org/fhir/SearchParameter/clinical-date",
-        documentation: "When it was measured, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
-        identifying: false,
-    },
-    SearchParam {
-        name: "device",
-        kind: ParamType::Reference,
-        definition: "http://hl7.org/fhir/SearchParameter/Observation-device",
-        documentation: "The sensor, as Device/id or id",
-        identifying: false,
-    },
-];
+pub const SEARCH: Searchable = Searchable {
+    params: &[
+        search::ID,
+        SearchParam {
+            name: "code",
+            kind: ParamType::Token,
+            definition: "http://hl7.org/fhir/SearchParameter/clinical-code",
+            documentation: "A LOINC code, as http://loinc.org|code or code alone",
+            identifying: false,
+        },
+        SearchParam {
+            name: "date",
+            kind: ParamType::Date,
+            definition: "http://hl7.org/fhir/SearchParameter/clinical-date",
+            documentation: "When it was measured, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
+            identifying: false,
+        },
+        SearchParam {
+            name: "device",
+            kind: ParamType::Reference,
+            definition: "http://hl7.org/fhir/SearchParameter/Observation-device",
+            documentation: "The sensor, as Device/id or id",
+            identifying: false,
+        },
+    ],
+    includes: &[],
+};
 
 /// `GET /Observation/{id}`.
 pub async fn read(
@@ -94,7 +97,7 @@ pub async fn search(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply, Problem> {
-    let request = search::parse("Observation", query.as_deref(), SEARCH_PARAMS)?;
+    let request = search::parse("Observation", query.as_deref(), &SEARCH)?;
     let mut store_search = Search {
         all_of: Vec::new(),
         after: request.cursor.clone(),
@@ -113,7 +116,7 @@ pub async fn search(
                 "date" => any_of.push(Condition::EffectiveAt(DateValue::parse(name, value)?.selects())),
                 "device" => {
                     let id = value.strip_prefix("Device/").unwrap_or(value);
-                    any_of.push(Condition::Device(device_id(id)));
+                    any_of.push(Condition::Device(super::id::key(id)));
                 }
                 _ => unreachable!("every supported parameter is handled"),
             }
@@ -133,9 +136,12 @@ pub async fn search(
         "Observation",
         query.as_deref(),
         &request,
-        matches,
-        last,
-        total,
+        bundle::Page {
+            matches,
+            included: Vec::new(),
+            last_id: last,
+            total,
+        },
     )))
 }
 
@@ -233,7 +239,7 @@ fn resource(row: &ObservationRecord, sealed: &Sealed, masked: bool) -> Element {
         .with_some("valueQuantity", value)
         .with(
             "device",
-            Element::object().with("reference", format!("Device/{}", resource_id(&row.device_id))),
+            Element::object().with("reference", format!("Device/{}", super::id::of(&row.device_id))),
         )
         .with("component", components)
 }
@@ -266,7 +272,7 @@ fn quantity(value: f64, unit: &str) -> Element {
 /// `GET /Device/{id}`: a sensor that has sent observations.
 pub async fn read_device(State(state): State<AppState>, Path(id): Path<String>) -> Result<Reply, Problem> {
     let search = Search {
-        all_of: vec![vec![Condition::Device(device_id(&id))]],
+        all_of: vec![vec![Condition::Device(super::id::key(&id))]],
         after: None,
     };
     let (rows, _) = state.manager.db().search_observations(&search, 1, false).await?;
@@ -276,7 +282,7 @@ pub async fn read_device(State(state): State<AppState>, Path(id): Path<String>) 
         )));
     };
     let device = Element::resource("Device")
-        .with("id", resource_id(&row.device_id))
+        .with("id", super::id::of(&row.device_id))
         .with(
             "meta",
             Element::object()
@@ -306,45 +312,4 @@ pub async fn read_device(State(state): State<AppState>, Path(id): Path<String>) 
         version: Some(1),
         last_modified: None,
     })
-}
-
-/// A sensor's id as a FHIR id (`[A-Za-z0-9.-]{1,64}`): itself when it is one, else `hex-`
-/// and its bytes in hex.
-fn resource_id(device_id: &str) -> String {
-    let valid = !device_id.is_empty()
-        && device_id.len() <= 64
-        && device_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && !device_id.starts_with("hex-");
-    if valid {
-        device_id.to_string()
-    } else {
-        format!("hex-{}", hex::encode(device_id))
-    }
-}
-
-/// The sensor id a FHIR Device id stands for ([`resource_id`] undone).
-fn device_id(resource_id: &str) -> String {
-    (resource_id.strip_prefix("hex-"))
-        .and_then(|h| hex::decode(h).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_else(|| resource_id.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sensor_id_that_is_no_fhir_id_round_trips_through_hex() {
-        for id in ["dev-0001", "sensor_7/ward 3", "hex-looking", ""] {
-            let fhir = resource_id(id);
-            assert!(
-                fhir.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
-                "{fhir}"
-            );
-            assert_eq!(device_id(&fhir), id);
-        }
-    }
 }

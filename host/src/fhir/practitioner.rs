@@ -5,8 +5,8 @@
 
 use super::bundle;
 use super::element::Element;
-use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Token};
-use super::{BASE, Reply, format};
+use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Searchable, Token};
+use super::{BASE, Reply};
 use crate::api::practitioners::{PractitionerView, audit_read, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
@@ -32,31 +32,34 @@ const SOURCE_SYSTEM: &str = "urn:healthforce-hub:fhir:source-system";
 const STALE_SOURCE: &str = "urn:healthforce-hub:fhir:stale-source";
 const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
 
-pub const SEARCH_PARAMS: &[SearchParam] = &[
-    search::ID,
-    SearchParam {
-        name: "identifier",
-        kind: ParamType::Token,
-        definition: "http://hl7.org/fhir/SearchParameter/Practitioner-identifier",
-        documentation: "A NIK (system https://fhir.kemkes.go.id/id/nik) or an STR number the practitioner holds or held \
+pub const SEARCH: Searchable = Searchable {
+    params: &[
+        search::ID,
+        SearchParam {
+            name: "identifier",
+            kind: ParamType::Token,
+            definition: "http://hl7.org/fhir/SearchParameter/Practitioner-identifier",
+            documentation: "A NIK (system https://fhir.kemkes.go.id/id/nik) or an STR number the practitioner holds or held \
                         (https://fhir.kemkes.go.id/id/str), as system|value or value alone; matched by blind index. Needs pii:read",
-        identifying: true,
-    },
-    SearchParam {
-        name: "gender",
-        kind: ParamType::Token,
-        definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
-        documentation: "male, female or unknown",
-        identifying: false,
-    },
-    SearchParam {
-        name: "_lastUpdated",
-        kind: ParamType::Date,
-        definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
-        documentation: "When the golden record last changed, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
-        identifying: false,
-    },
-];
+            identifying: true,
+        },
+        SearchParam {
+            name: "gender",
+            kind: ParamType::Token,
+            definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
+            documentation: "male, female or unknown",
+            identifying: false,
+        },
+        SearchParam {
+            name: "_lastUpdated",
+            kind: ParamType::Date,
+            definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+            documentation: "When the golden record last changed, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
+            identifying: false,
+        },
+    ],
+    includes: &[],
+};
 
 /// `GET /Practitioner/{id}`.
 pub async fn read(
@@ -73,12 +76,8 @@ pub async fn read(
     let Some(row) = rows.first() else {
         return Err(Problem::not_found(format!("no Practitioner {id}")));
     };
-    // Unchanged since the client's copy: nothing is decrypted, nothing leaves the hub.
-    if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
-        && format::matches_etag(if_none_match, row.version_id)
-    {
-        let etag = format::etag(row.version_id);
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    if let Some(not_modified) = super::unchanged(&headers, row.version_id) {
+        return Ok(not_modified);
     }
     let items = views(&state, &rows).await?;
     let masked = !caller.pii_read;
@@ -138,7 +137,7 @@ pub async fn search_form(
 }
 
 async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> Result<Reply, Problem> {
-    let request = search::parse("Practitioner", query.as_deref(), SEARCH_PARAMS)?;
+    let request = search::parse("Practitioner", query.as_deref(), &SEARCH)?;
     let store_search = conditions(state, caller, &request)?;
     let (rows, total) = state
         .manager
@@ -158,9 +157,12 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
         "Practitioner",
         query.as_deref(),
         &request,
-        matches,
-        last,
-        total,
+        bundle::Page {
+            matches,
+            included: Vec::new(),
+            last_id: last,
+            total,
+        },
     )))
 }
 
@@ -172,10 +174,7 @@ fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Res
         after: request.cursor.clone(),
     };
     for (name, values) in &request.params {
-        let param = SEARCH_PARAMS
-            .iter()
-            .find(|p| p.name == *name)
-            .expect("parsed parameters are supported");
+        let param = SEARCH.param(name);
         if param.identifying && !caller.pii_read {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,

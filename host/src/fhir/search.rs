@@ -14,6 +14,7 @@ pub enum ParamType {
     Token,
     Date,
     Reference,
+    String,
 }
 
 impl ParamType {
@@ -22,6 +23,7 @@ impl ParamType {
             ParamType::Token => "token",
             ParamType::Date => "date",
             ParamType::Reference => "reference",
+            ParamType::String => "string",
         }
     }
 }
@@ -36,6 +38,22 @@ pub struct SearchParam {
     /// Searching by it needs `pii:read`: it matches identifying data, so even an empty
     /// answer tells something about a person.
     pub identifying: bool,
+}
+
+/// What a search of a resource type takes.
+pub struct Searchable {
+    pub params: &'static [SearchParam],
+    /// The reference parameters `_include` follows (`_include=PractitionerRole:organization`).
+    pub includes: &'static [&'static str],
+}
+
+impl Searchable {
+    /// The parameter a parsed search names.
+    pub fn param(&self, name: &str) -> &SearchParam {
+        (self.params.iter())
+            .find(|p| p.name == name)
+            .expect("parsed parameters are supported")
+    }
 }
 
 /// Page sizes: `_count` defaults to 50 and is at most 1,000.
@@ -56,6 +74,8 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// `_total=none`: no total, so nothing is counted.
     pub no_total: bool,
+    /// `_include`: the reference parameters whose targets the Bundle includes.
+    pub includes: Vec<&'static str>,
 }
 
 impl SearchRequest {
@@ -93,12 +113,13 @@ const RESULT_PARAMS: &[&str] = &[
     "_elements",
     "_cursor",
     "_total",
+    "_include",
     "_format",
     "_pretty",
 ];
 
 /// Parses a search on a resource type that supports `supported`.
-pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchParam]) -> Result<SearchRequest, Problem> {
+pub fn parse(resource: &str, query: Option<&str>, supported: &'static Searchable) -> Result<SearchRequest, Problem> {
     let mut request = SearchRequest {
         count: DEFAULT_COUNT,
         ..Default::default()
@@ -154,10 +175,32 @@ pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchPar
                     )));
                 }
             },
+            "_include" => {
+                let include = (value.strip_prefix(resource))
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .map(|rest| rest.split_once(':').map_or(rest, |(param, _target)| param))
+                    .and_then(|param| supported.includes.iter().find(|i| **i == param));
+                match include {
+                    Some(param) => request.includes.push(param),
+                    None if supported.includes.is_empty() => {
+                        return Err(Problem::bad_request(format!(
+                            "_include={value} is not supported: a search of {resource} includes nothing"
+                        )));
+                    }
+                    None => {
+                        let names: Vec<String> =
+                            (supported.includes.iter()).map(|i| format!("{resource}:{i}")).collect();
+                        return Err(Problem::bad_request(format!(
+                            "_include={value} is not supported: a search of {resource} includes {}",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
             _ if RESULT_PARAMS.contains(&name) => {}
             _ => {
-                let param = supported.iter().find(|p| p.name == name).ok_or_else(|| {
-                    let names: Vec<&str> = supported.iter().map(|p| p.name).collect();
+                let param = supported.params.iter().find(|p| p.name == name).ok_or_else(|| {
+                    let names: Vec<&str> = supported.params.iter().map(|p| p.name).collect();
                     Problem::bad_request(format!(
                         "{name} is not a search parameter of {resource} on this server: use one of {} (GET /fhir/r4/metadata lists them)",
                         names.join(", ")
@@ -172,6 +215,20 @@ pub fn parse(resource: &str, query: Option<&str>, supported: &'static [SearchPar
         }
     }
     Ok(request)
+}
+
+/// The id in the value of a reference parameter to `resource_type`: `id`, `Type/id` or a URL
+/// ending in it. A reference to another type is a 400, as it could match nothing.
+pub fn reference<'v>(name: &str, value: &'v str, resource_type: &str) -> Result<&'v str, Problem> {
+    let mut parts = value.rsplitn(3, '/');
+    let id = parts.next().unwrap_or_default();
+    match parts.next() {
+        None => Ok(id),
+        Some(given) if given == resource_type && !id.is_empty() => Ok(id),
+        Some(_) => Err(Problem::bad_request(format!(
+            "{name}={value} is not a reference to a {resource_type}: give {resource_type}/<id> or the id alone"
+        ))),
+    }
 }
 
 /// `resource` with only the `elements` asked for besides the mandatory ones (`id`, `meta`),
@@ -401,14 +458,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_parameters_and_modifiers_are_refused_rather_than_ignored() {
-        const PARAMS: &[SearchParam] = &[SearchParam {
-            name: "gender",
-            kind: ParamType::Token,
-            definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
-            documentation: "",
-            identifying: false,
-        }];
+    fn unknown_parameters_modifiers_and_includes_are_refused_rather_than_ignored() {
+        const PARAMS: &Searchable = &Searchable {
+            params: &[SearchParam {
+                name: "gender",
+                kind: ParamType::Token,
+                definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
+                documentation: "",
+                identifying: false,
+            }],
+            includes: &["organization"],
+        };
         let parsed = parse("Practitioner", Some("gender=male,female&_count=10&_format=xml"), PARAMS).unwrap();
         assert_eq!(
             parsed.params,
@@ -416,7 +476,15 @@ mod tests {
         );
         assert_eq!(parsed.count, 10);
         assert!(parse("Practitioner", Some("_total=none"), PARAMS).unwrap().no_total);
+        for include in ["Practitioner:organization", "Practitioner:organization:Organization"] {
+            let query = format!("_include={include}");
+            let parsed = parse("Practitioner", Some(&query), PARAMS).unwrap();
+            assert_eq!(parsed.includes, vec!["organization"]);
+        }
         for query in [
+            "_include=Practitioner:location",
+            "_include=*",
+            "_include=PractitionerRole:organization",
             "family=x",
             "gender:not=male",
             "_count=1001",
@@ -425,6 +493,16 @@ mod tests {
             "_total=some",
         ] {
             assert!(parse("Practitioner", Some(query), PARAMS).is_err(), "{query}");
+        }
+    }
+
+    #[test]
+    fn a_reference_value_is_an_id_or_ends_in_the_type_and_id() {
+        for value in ["f1", "Organization/f1", "http://hub/fhir/r4/Organization/f1"] {
+            assert_eq!(reference("organization", value, "Organization").unwrap(), "f1");
+        }
+        for value in ["Location/f1", "Organization/", "http://hub/fhir/r4/Location/f1"] {
+            assert!(reference("organization", value, "Organization").is_err(), "{value}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! page, opens it, and writes it back in one statement, until nothing is left; a step cut
 //! short by a stop resumes at the next start.
 
+use super::roles::{self, RoleSet};
 use super::{Pipeline, index, normalize, seal};
 use crate::crypto::FieldCipher;
 use crate::store::identity::MatchKeyUpdate;
@@ -22,13 +23,16 @@ pub struct Upgraded {
     pub match_keys: usize,
     /// Contributions given their source's record id (stored before migration 0015).
     pub source_ids: usize,
+    /// Practitioners whose roles and facilities were derived (stored before migration 0021).
+    pub roles_derived: usize,
 }
 
 impl Pipeline {
     /// Brings every stored practitioner up to this hub: the STR numbers they held before
     /// migration 0014 recorded, so an old number finds them after a re-issue; match keys
     /// computed with older normalization tables recomputed (`normalize::VERSION`); each
-    /// contribution's source record id filled in.
+    /// contribution's source record id filled in; roles and facilities derived from the
+    /// employments of records stored before migration 0021.
     pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
         let cipher = self.keys.cipher();
         let mut upgraded = Upgraded::default();
@@ -98,6 +102,22 @@ impl Pipeline {
                 .collect::<Result<Vec<_>, StoreError>>()?;
             self.db.set_source_ids(&ids).await?;
             upgraded.source_ids += ids.len();
+        }
+        loop {
+            let ids = self.db.practitioners_without_roles(PAGE).await?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut roles = RoleSet::default();
+            for row in self.db.practitioners_by_id(&ids).await? {
+                let employments = roles::employments(&cipher, &row)?;
+                roles.add(&self.keys.blind, &row.id, &employments, row.updated_at);
+            }
+            let mut tx = self.db.begin().await?;
+            store::facilities::write(&mut tx, &roles.into_rows(ids.clone())).await?;
+            store::facilities::roles_derived(&mut tx, &ids).await?;
+            tx.commit().await?;
+            upgraded.roles_derived += ids.len();
         }
         Ok(upgraded)
     }

@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod connectors;
+pub mod facilities;
 pub mod gauges;
 pub mod identity;
 pub mod jobs;
@@ -242,6 +243,36 @@ where
         .fetch_all(&mut **tx)
         .await?),
     }
+}
+
+/// Deletes the rows of `table` whose `column` is one of `keys`, in the transaction `tx`: one
+/// array parameter on PostgreSQL, lists of 1,000 `?` on SQLite.
+pub(crate) async fn delete_where_in(tx: &mut Tx, table: &str, column: &str, keys: &[String]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Backed::Sqlite(tx) => {
+            for chunk in keys.chunks(1000) {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE {column} IN ({})",
+                    Backend::Sqlite.list_placeholders(chunk.len(), 1)
+                );
+                let mut query = batch_write(sql);
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Backed::Postgres(tx) => {
+            sqlx::query(trusted(format!("DELETE FROM {table} WHERE {column} = ANY($1)")))
+                .bind(keys)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// SQL assembled from this module's constants and generated placeholders only, never from
