@@ -126,6 +126,14 @@ async fn all_matches(hub: &TestHub, credential: &str, first: &str) -> Vec<Value>
     }
 }
 
+fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap().to_string()
+}
+
+fn urlencode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 fn nik_of(practitioner: &Value) -> Option<&str> {
     (practitioner["identifier"].as_array().into_iter().flatten())
         .find(|i| i["system"] == NIK)
@@ -288,6 +296,48 @@ async fn each_search_parameter_and_prefix_selects_what_it_says() {
 
         // identifier: a NIK or an STR, with or without its system, matched by blind index.
         let (a, b) = (&everyone[0], &everyone[1]);
+
+        // name: whole words, any case, by blind index; birthdate: one whole day.
+        let full_name = a["name"][0]["text"].as_str().unwrap();
+        let named = search(format!("name={}", urlencode(full_name))).await;
+        assert!(named.contains(&id_of(a)), "{full_name}: {named:?}");
+        assert_eq!(
+            search(format!("name={}", urlencode(&full_name.to_uppercase()))).await,
+            named
+        );
+        let last_word = full_name.split(' ').next_back().unwrap();
+        let by_word = search(format!("name={}", urlencode(last_word))).await;
+        assert!(by_word.is_superset(&named), "{last_word}");
+        for p in everyone.iter().filter(|p| by_word.contains(&id_of(p))) {
+            let text = p["name"][0]["text"].as_str().unwrap().to_lowercase();
+            assert!(
+                text.split(' ')
+                    .any(|w| w.trim_matches(['.', ',']) == last_word.to_lowercase().trim_matches(['.', ','])),
+                "{text}"
+            );
+        }
+        assert!(search("name=zzqxv".into()).await.is_empty());
+        let birth = a["birthDate"].as_str().unwrap();
+        let born = search(format!("birthdate={birth}")).await;
+        assert!(born.contains(&id_of(a)));
+        assert_eq!(
+            born,
+            (everyone.iter().filter(|p| p["birthDate"] == birth))
+                .map(id_of)
+                .collect()
+        );
+        assert_eq!(
+            search(format!("birthdate=eq{birth}&name={}", urlencode(full_name))).await,
+            one(a)
+        );
+        for bad in [
+            format!("birthdate={}", &birth[..4]),
+            format!("birthdate=ge{birth}"),
+            "name=dr.".to_string(),
+        ] {
+            let (status, headers, body) = fhir(&hub, Some(&reader), &format!("/Practitioner?{bad}"), &[]).await;
+            outcome(status, &headers, &body, StatusCode::BAD_REQUEST);
+        }
         let (nik, str_number) = (nik_of(a).unwrap(), str_of(a).unwrap());
         let encode = |s: &str| s.replace('|', "%7C");
         assert_eq!(
@@ -407,7 +457,8 @@ async fn each_search_parameter_and_prefix_selects_what_it_says() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_references() {
+async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_references_and_an_upgraded_hub_derives_them()
+ {
     for backend in backends() {
         let (hub, _registry, _, _servers) = synced_hub(backend).await;
         let reader = hub.api_key("fhir-reader", "viewer", true).await;
@@ -557,22 +608,32 @@ async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_
         );
         assert_eq!(read["details"]["masked"], true);
 
-        // A hub upgraded from before roles derives them from the sealed records at start.
+        // A hub upgraded from before roles and search keys derives them from the sealed
+        // records at start.
         let sql = hub.raw_sql().await;
         let stored = || async {
-            sqlx::query_as::<_, (String, String, Option<String>)>(
+            let roles = sqlx::query_as::<_, (String, String, Option<String>)>(
                 "SELECT id, practitioner_id, facility_id FROM practitioner_roles ORDER BY id",
             )
             .fetch_all(&sql)
             .await
-            .unwrap()
+            .unwrap();
+            let keys = sqlx::query_as::<_, (String, i64)>(
+                "SELECT practitioner_id, COUNT(*) FROM practitioner_search_keys GROUP BY practitioner_id ORDER BY 1",
+            )
+            .fetch_all(&sql)
+            .await
+            .unwrap();
+            (roles, keys)
         };
         let before = stored().await;
-        assert_eq!(before.len(), roles.len());
+        assert_eq!(before.0.len(), roles.len());
+        assert!(!before.1.is_empty());
         for statement in [
             "DELETE FROM practitioner_roles",
             "DELETE FROM facilities",
-            "INSERT INTO practitioner_roles_pending (id) SELECT id FROM practitioners",
+            "DELETE FROM practitioner_search_keys",
+            "INSERT INTO practitioners_to_derive (id) SELECT id FROM practitioners",
         ] {
             sqlx::query(statement).execute(&sql).await.unwrap();
         }

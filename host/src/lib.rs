@@ -135,7 +135,7 @@ impl Hub {
                 strs_recorded = upgraded.strs_recorded,
                 match_keys = upgraded.match_keys,
                 source_ids = upgraded.source_ids,
-                roles_derived = upgraded.roles_derived,
+                derived = upgraded.derived,
                 "stored practitioners brought up to this version"
             );
         }

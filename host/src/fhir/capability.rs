@@ -161,7 +161,7 @@ mod tests {
             practitioner["interaction"],
             serde_json::json!([{ "code": "search-type" }, { "code": "read" }])
         );
-        assert_eq!(practitioner["searchParam"].as_array().unwrap().len(), 4);
+        assert_eq!(practitioner["searchParam"].as_array().unwrap().len(), 6);
         assert_eq!(statement["implementation"]["url"], "http://hub/fhir/r4");
     }
 }

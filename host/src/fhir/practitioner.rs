@@ -5,12 +5,13 @@
 
 use super::bundle;
 use super::element::Element;
-use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Searchable, Token};
+use super::search::{self, DateValue, ParamType, Prefix, SearchParam, SearchRequest, Searchable, Token};
 use super::{BASE, Reply};
 use crate::api::practitioners::{PractitionerView, audit_read, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
 use crate::model::Registration;
+use crate::pipeline::{derive, normalize};
 use crate::store::practitioners::Condition;
 use crate::store::search::Search;
 use axum::Extension;
@@ -41,6 +42,22 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Practitioner-identifier",
             documentation: "A NIK (system https://fhir.kemkes.go.id/id/nik) or an STR number the practitioner holds or held \
                         (https://fhir.kemkes.go.id/id/str), as system|value or value alone; matched by blind index. Needs pii:read",
+            identifying: true,
+        },
+        SearchParam {
+            name: "name",
+            kind: ParamType::String,
+            definition: "http://hl7.org/fhir/SearchParameter/Practitioner-name",
+            documentation: "Whole words of the name, each matched by blind index after the normalization identity matching \
+                            uses (titles and degrees dropped, old spellings modernized, case ignored); every word given \
+                            must be in the name. Needs pii:read",
+            identifying: true,
+        },
+        SearchParam {
+            name: "birthdate",
+            kind: ParamType::Date,
+            definition: "http://hl7.org/fhir/SearchParameter/individual-birthdate",
+            documentation: "A whole birth date, YYYY-MM-DD (eq only), matched by blind index. Needs pii:read",
             identifying: true,
         },
         SearchParam {
@@ -195,6 +212,29 @@ fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Res
                     if matches!(token.system, None | Some(STR_SYSTEM)) {
                         any_of.push(Condition::StrIndex(blind.str_number(token.code)));
                     }
+                }
+                "name" => {
+                    let words = normalize::name(value);
+                    if words.is_empty() {
+                        return Err(Problem::bad_request(format!(
+                            "name={value} has no word to search by (titles and degrees are left out): give a word of the name"
+                        )));
+                    }
+                    let keys = words.split(' ').map(|w| derive::name_word_key(blind, w)).collect();
+                    any_of.push(Condition::SearchKeys(keys));
+                }
+                "birthdate" => {
+                    let date = DateValue::parse(name, value)?;
+                    let (start, end) = (date.start.as_datetime(), date.end.as_datetime());
+                    let whole_day = end - start == chrono::Duration::days(1) && start.time() == chrono::NaiveTime::MIN;
+                    if date.prefix != Prefix::Eq || !whole_day {
+                        return Err(Problem::bad_request(format!(
+                            "birthdate={value} is not one whole day: birth dates are sealed and matched by blind index, \
+                             so give a date as YYYY-MM-DD without a prefix (a range would need the dates in clear)"
+                        )));
+                    }
+                    let day = start.date_naive().to_string();
+                    any_of.push(Condition::SearchKeys(vec![derive::birth_date_key(blind, &day)]));
                 }
                 "gender" => {
                     let token = Token::parse(value);

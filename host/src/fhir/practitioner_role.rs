@@ -13,7 +13,7 @@ use crate::api::practitioners::{audit_personal_read, audit_read, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
 use crate::model::Employment;
-use crate::pipeline::roles;
+use crate::pipeline::derive;
 use crate::store::facilities::{RoleCondition, RoleLink};
 use crate::store::practitioners::SealedPractitioner;
 use crate::store::search::Search;
@@ -194,7 +194,7 @@ fn resources(state: &AppState, links: &[RoleLink], rows: &[SealedPractitioner]) 
     let cipher = keys.cipher();
     let mut employments: HashMap<&str, (&SealedPractitioner, Vec<Employment>)> = HashMap::new();
     for row in rows {
-        let opened = roles::employments(&cipher, row).map_err(|e| Problem::internal(&e))?;
+        let opened = derive::employments(&cipher, row).map_err(|e| Problem::internal(&e))?;
         employments.insert(row.id.as_str(), (row, opened));
     }
     let today = chrono::Utc::now().date_naive().to_string();
@@ -204,7 +204,7 @@ fn resources(state: &AppState, links: &[RoleLink], rows: &[SealedPractitioner]) 
             let (row, list) = employments.get(link.practitioner_id.as_str())?;
             let employment = list
                 .iter()
-                .find(|e| roles::role_id(&keys.blind, &row.id, e) == link.id)?;
+                .find(|e| derive::role_id(&keys.blind, &row.id, e) == link.id)?;
             Some(resource(link, employment, row.version_id, &today))
         })
         .collect())

@@ -14,7 +14,8 @@
 //! 4. `merge`: each source's latest record is kept per practitioner, and the stored
 //!    practitioner is the golden record merged from them field by field (`golden`).
 //! 5. `seal`: identifying columns and whole records encrypted under the active data key;
-//!    beside it, `roles`: the employments as the roles and facilities FHIR searches.
+//!    beside it, `derive`: what FHIR finds the record by (roles at facilities, blind keys of
+//!    name words and the birth date).
 //! 6. `write`: one statement per table, in one transaction.
 //!
 //! Stages 1-2 need nothing stored: [`Pipeline::prepare`] starts them on the blocking pool at
@@ -25,13 +26,13 @@
 
 mod accounts;
 pub mod boundary;
+pub(crate) mod derive;
 pub mod golden;
 mod index;
 mod matching;
 mod merge;
 pub(crate) mod normalize;
 mod observations;
-pub(crate) mod roles;
 mod seal;
 mod split;
 mod upgrade;
@@ -216,7 +217,7 @@ impl Pipeline {
         let rows = write::Rows {
             practitioners: merged.practitioners,
             strs: merged.strs,
-            roles: merged.roles,
+            derived: merged.derived,
             held: merged.held,
             stored_ids,
             sources: merged.sources,
@@ -282,7 +283,7 @@ struct Merged {
     practitioners: Vec<SealedPractitioner>,
     /// STR numbers the batch found on practitioners for the first time.
     strs: Vec<SealedStr>,
-    roles: roles::RoleSet,
+    derived: derive::Derived,
     /// Rows held for review.
     held: Vec<Candidate>,
     sources: Sources,
@@ -360,7 +361,7 @@ impl Taken {
         let mut rows: Vec<SealedPractitioner> = Vec::new();
         let mut strs: Vec<SealedStr> = Vec::new();
         let mut held: Vec<Candidate> = Vec::new();
-        let mut roles = roles::RoleSet::default();
+        let mut derived = derive::Derived::default();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
         for k in keyed {
             let (id, matched_by) = match known.decide(&k, &sources, source.creates) {
@@ -402,7 +403,7 @@ impl Taken {
             let (golden, provenance) = golden::merge(merged, latest);
             let indexes = index::indexes(blind, &golden);
             let mut row = seal::practitioner(&cipher, blind, &id, &golden, indexes, &provenance, now);
-            roles.add(blind, &id, &golden.employments, now);
+            derived.add(blind, &id, (&golden).into(), now);
             if let Some((str_index, number)) = new_str {
                 strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));
                 known.remember_str(str_index, &id);
@@ -445,7 +446,7 @@ impl Taken {
             counts,
             practitioners: rows,
             strs,
-            roles,
+            derived,
             held,
             sources,
             accounts,

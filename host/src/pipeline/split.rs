@@ -2,11 +2,11 @@
 //! split`): what their other sources said is merged again into their golden record, as if
 //! that record had never joined them, and the STR numbers only it carried go with it.
 
+use super::derive::Derived;
 use super::golden::{self, Contribution};
-use super::roles::RoleSet;
 use super::{Pipeline, index, seal};
 use crate::store::practitioners::{self as stored, SealedContribution};
-use crate::store::{self, StoreError, Timestamp};
+use crate::store::{StoreError, Timestamp};
 
 /// What a split takes out.
 pub struct Taken {
@@ -74,9 +74,9 @@ impl Pipeline {
             .filter(|s| !kept.contains(s))
             .collect();
         stored::replace(&mut tx, &row).await?;
-        let mut roles = RoleSet::default();
-        roles.add(&self.keys.blind, id, &golden.employments, now);
-        store::facilities::write(&mut tx, &roles.into_rows(ids.to_vec())).await?;
+        let mut derived = Derived::default();
+        derived.add(&self.keys.blind, id, (&golden).into(), now);
+        derived.write(&mut tx, ids.to_vec()).await?;
         stored::delete_contribution(&mut tx, id, system).await?;
         stored::move_strs(&mut tx, id, moved_to, &moved).await?;
         tx.commit().await?;

@@ -3,7 +3,7 @@
 //! page, opens it, and writes it back in one statement, until nothing is left; a step cut
 //! short by a stop resumes at the next start.
 
-use super::roles::{self, RoleSet};
+use super::derive::{self, Derived, Findable};
 use super::{Pipeline, index, normalize, seal};
 use crate::crypto::FieldCipher;
 use crate::store::identity::MatchKeyUpdate;
@@ -23,16 +23,18 @@ pub struct Upgraded {
     pub match_keys: usize,
     /// Contributions given their source's record id (stored before migration 0015).
     pub source_ids: usize,
-    /// Practitioners whose roles and facilities were derived (stored before migration 0021).
-    pub roles_derived: usize,
+    /// Practitioners whose roles, facilities and search keys were derived again (stored
+    /// before migration 0021, or their names normalized again).
+    pub derived: usize,
 }
 
 impl Pipeline {
     /// Brings every stored practitioner up to this hub: the STR numbers they held before
     /// migration 0014 recorded, so an old number finds them after a re-issue; match keys
     /// computed with older normalization tables recomputed (`normalize::VERSION`); each
-    /// contribution's source record id filled in; roles and facilities derived from the
-    /// employments of records stored before migration 0021.
+    /// contribution's source record id filled in; what FHIR finds records by (roles,
+    /// facilities, search keys) derived for those stored before migration 0021 and those
+    /// whose names are normalized again.
     pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
         let cipher = self.keys.cipher();
         let mut upgraded = Upgraded::default();
@@ -84,6 +86,12 @@ impl Pipeline {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+            // Their name words are keyed with the same tables: derived again below. Listed
+            // first, so a stop between the two leaves them listed, not stale.
+            let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+            let mut tx = self.db.begin().await?;
+            store::practitioners::to_derive(&mut tx, &ids).await?;
+            tx.commit().await?;
             self.db.set_match_keys(&keys, normalize::VERSION).await?;
             upgraded.match_keys += keys.len();
         }
@@ -104,20 +112,32 @@ impl Pipeline {
             upgraded.source_ids += ids.len();
         }
         loop {
-            let ids = self.db.practitioners_without_roles(PAGE).await?;
+            let ids = self.db.practitioners_to_derive(PAGE).await?;
             if ids.is_empty() {
                 break;
             }
-            let mut roles = RoleSet::default();
+            let mut derived = Derived::default();
             for row in self.db.practitioners_by_id(&ids).await? {
-                let employments = roles::employments(&cipher, &row)?;
-                roles.add(&self.keys.blind, &row.id, &employments, row.updated_at);
+                let opened = |column, value: &Option<Vec<u8>>| {
+                    value.as_ref().map(|v| open(&cipher, column, &row.id, v)).transpose()
+                };
+                let (full_name, birth_date) = (
+                    opened("full_name", &row.full_name)?,
+                    opened("birth_date", &row.birth_date)?,
+                );
+                let employments = derive::employments(&cipher, &row)?;
+                let findable = Findable {
+                    full_name: full_name.as_deref(),
+                    birth_date: birth_date.as_deref(),
+                    employments: &employments,
+                };
+                derived.add(&self.keys.blind, &row.id, findable, row.updated_at);
             }
             let mut tx = self.db.begin().await?;
-            store::facilities::write(&mut tx, &roles.into_rows(ids.clone())).await?;
-            store::facilities::roles_derived(&mut tx, &ids).await?;
+            derived.write(&mut tx, ids.clone()).await?;
+            store::practitioners::derived(&mut tx, &ids).await?;
             tx.commit().await?;
-            upgraded.roles_derived += ids.len();
+            upgraded.derived += ids.len();
         }
         Ok(upgraded)
     }

@@ -3,8 +3,8 @@
 //! if another writer merged into them since the batch read them, this merge would lose its
 //! change, so the batch starts over (`StoreError::Concurrent`).
 
+use super::derive::Derived;
 use super::merge::Sources;
-use super::roles::RoleSet;
 
 use crate::store::accounts::SealedAccount;
 use crate::store::observations::ObservationRecord;
@@ -19,7 +19,7 @@ use std::collections::HashSet;
 pub(super) struct Rows {
     pub practitioners: Vec<SealedPractitioner>,
     pub strs: Vec<SealedStr>,
-    pub roles: RoleSet,
+    pub derived: Derived,
     /// Rows held for review.
     pub held: Vec<Candidate>,
     /// Which of them were stored before this batch.
@@ -49,7 +49,7 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
     }
     store::practitioners::upsert(&mut tx, &rows.practitioners).await?;
     store::practitioners::insert_strs(&mut tx, &rows.strs).await?;
-    store::facilities::write(&mut tx, &rows.roles.into_rows(touched)).await?;
+    rows.derived.write(&mut tx, touched).await?;
     store::review::hold(&mut tx, &rows.held).await?;
     store::practitioners::upsert_contributions(&mut tx, &rows.sources.into_written()).await?;
     store::accounts::upsert(&mut tx, &rows.accounts).await?;

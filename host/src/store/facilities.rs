@@ -1,10 +1,10 @@
 //! Facilities (`facilities`) and the roles linking practitioners to them
 //! (`practitioner_roles`), as FHIR's Organization, Location and PractitionerRole search them
-//! (migration 0021). Both are derived from golden records (`pipeline::roles`) and written in
+//! (migration 0021). Both are derived from golden records (`pipeline::derive`) and written in
 //! the transaction that writes those records.
 
 use super::search::{Bind, Filter, Search, TimeRange};
-use super::{Backed, Backend, Db, StoreError, Timestamp, Tx, on, trusted};
+use super::{Backed, Backend, Db, StoreError, Timestamp, Tx, trusted};
 
 /// A facility: its code (the row id), its name as a source last gave it.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -182,19 +182,4 @@ impl Db {
         let select = format!("SELECT {FACILITY_COLUMNS} FROM facilities");
         super::select_where_in(&mut tx, &select, "id", ids).await
     }
-
-    /// Up to `limit` practitioners stored before their roles were derived (migration 0021).
-    pub async fn practitioners_without_roles(&self, limit: i64) -> Result<Vec<String>, StoreError> {
-        on!(self.pool(), pool => {
-            Ok(sqlx::query_scalar("SELECT id FROM practitioner_roles_pending ORDER BY id LIMIT $1")
-                .bind(limit)
-                .fetch_all(pool)
-                .await?)
-        })
-    }
-}
-
-/// Takes practitioners off the list of those whose roles are yet to be derived.
-pub async fn roles_derived(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
-    super::delete_where_in(tx, "practitioner_roles_pending", "id", ids).await
 }

@@ -185,6 +185,9 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
 #[derive(Clone, Debug)]
 pub enum Condition {
     Id(String),
+    /// Every one of these search keys (words of the name, the birth date:
+    /// `pipeline::derive`).
+    SearchKeys(Vec<Vec<u8>>),
     NikIndex(Vec<u8>),
     /// An STR number they hold or held before a re-issue.
     StrIndex(Vec<u8>),
@@ -196,6 +199,17 @@ impl Filter for Condition {
     fn clause(&self, bind: &mut dyn FnMut(Bind) -> String) -> String {
         match self {
             Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
+            Condition::SearchKeys(keys) => {
+                let each: Vec<String> = (keys.iter())
+                    .map(|key| {
+                        format!(
+                            "id IN (SELECT practitioner_id FROM practitioner_search_keys WHERE search_key = {})",
+                            bind(Bind::Bytes(key.clone()))
+                        )
+                    })
+                    .collect();
+                format!("({})", each.join(" AND "))
+            }
             Condition::NikIndex(index) => format!("nik_index = {}", bind(Bind::Bytes(index.clone()))),
             Condition::StrIndex(index) => format!(
                 "id IN (SELECT practitioner_id FROM practitioner_strs WHERE str_index = {})",
@@ -268,6 +282,16 @@ impl Db {
             .await
     }
 
+    /// Up to `limit` practitioners on the list [`to_derive`] keeps.
+    pub async fn practitioners_to_derive(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_scalar("SELECT id FROM practitioners_to_derive ORDER BY id LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     pub async fn count_practitioners(&self) -> Result<i64, StoreError> {
         on!(self.pool(), pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM practitioners")
@@ -276,6 +300,85 @@ impl Db {
             Ok(row.try_get("n")?)
         })
     }
+}
+
+/// A blind key a practitioner is searched by (a word of the name, the birth date).
+#[derive(Clone, Debug)]
+pub struct SearchKey {
+    pub practitioner_id: String,
+    pub search_key: Vec<u8>,
+}
+
+/// Replaces the search keys of the `replaced` practitioners, and adds `keys`.
+pub async fn write_search_keys(tx: &mut Tx, replaced: &[String], keys: &[SearchKey]) -> Result<(), StoreError> {
+    super::delete_where_in(tx, "practitioner_search_keys", "practitioner_id", replaced).await?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // One practitioner's name may repeat a word ("Nur Nur"): the key is kept once.
+    const TAIL: &str = " ON CONFLICT DO NOTHING";
+    match tx {
+        Backed::Sqlite(tx) => {
+            for chunk in keys.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO practitioner_search_keys (search_key, practitioner_id) VALUES {}{TAIL}",
+                    Backend::Sqlite.placeholders(chunk.len(), 2, 1)
+                );
+                let mut query = super::batch_write(sql);
+                for k in chunk {
+                    query = query.bind(&k.search_key).bind(&k.practitioner_id);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Backed::Postgres(tx) => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO practitioner_search_keys (search_key, practitioner_id) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::text[]){TAIL}"
+            )))
+            .bind(keys.iter().map(|k| k.search_key.as_slice()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.practitioner_id.as_str()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts practitioners on the list of those whose search rows (`pipeline::derive`) are to be
+/// derived again when the hub starts: stored before migration 0021, or their match keys
+/// normalized again.
+pub async fn to_derive(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
+    const TAIL: &str = " ON CONFLICT DO NOTHING";
+    match tx {
+        Backed::Sqlite(tx) => {
+            for chunk in ids.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO practitioners_to_derive (id) VALUES {}{TAIL}",
+                    Backend::Sqlite.placeholders(chunk.len(), 1, 1)
+                );
+                let mut query = super::batch_write(sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Backed::Postgres(tx) => {
+            sqlx::query(trusted(format!(
+                "INSERT INTO practitioners_to_derive (id) SELECT * FROM UNNEST($1::text[]){TAIL}"
+            )))
+            .bind(ids)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes practitioners off the list [`to_derive`] keeps.
+pub async fn derived(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
+    super::delete_where_in(tx, "practitioners_to_derive", "id", ids).await
 }
 
 /// Inserts new practitioners and merges updates into stored ones.
