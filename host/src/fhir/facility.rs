@@ -158,35 +158,25 @@ async fn search_as(state: &AppState, query: Option<String>, shown: Shown) -> Res
 
 /// The store's search for a FHIR one, of either resource.
 fn conditions(request: &SearchRequest) -> Result<Search<FacilityCondition>, Problem> {
-    let mut search = Search {
-        all_of: Vec::new(),
-        after: request.cursor.clone(),
-    };
-    for (name, values) in &request.params {
-        let mut any_of = Vec::new();
-        for value in values {
-            match *name {
-                "_id" => any_of.push(FacilityCondition::Id(super::id::key(value))),
-                "identifier" => {
-                    let token = Token::parse(value);
-                    if matches!(token.system, None | Some(FACILITY_SYSTEM)) {
-                        any_of.push(FacilityCondition::Id(token.code.to_string()));
-                    }
+    request.to_store(|name, value, any_of| {
+        match name {
+            "_id" => any_of.push(FacilityCondition::Id(super::id::key(value))),
+            "identifier" => {
+                let token = Token::parse(value);
+                if matches!(token.system, None | Some(FACILITY_SYSTEM)) {
+                    any_of.push(FacilityCondition::Id(token.code.to_string()));
                 }
-                "name" => any_of.push(FacilityCondition::NameStarts(value.clone())),
-                "organization" => {
-                    let id = search::reference(name, value, "Organization")?;
-                    any_of.push(FacilityCondition::Id(super::id::key(id)));
-                }
-                "_lastUpdated" => {
-                    any_of.push(FacilityCondition::UpdatedAt(DateValue::parse(name, value)?.selects()));
-                }
-                _ => unreachable!("every supported parameter is handled"),
             }
+            "name" => any_of.push(FacilityCondition::NameStarts(value.to_string())),
+            "organization" => {
+                let id = search::reference(name, value, "Organization")?;
+                any_of.push(FacilityCondition::Id(super::id::key(id)));
+            }
+            "_lastUpdated" => any_of.push(FacilityCondition::UpdatedAt(DateValue::parse(name, value)?.selects())),
+            _ => unreachable!("every supported parameter is handled"),
         }
-        search.all_of.push(any_of);
-    }
-    Ok(search)
+        Ok(())
+    })
 }
 
 fn meta(facility: &Facility) -> Element {

@@ -98,31 +98,24 @@ pub async fn search(
     RawQuery(query): RawQuery,
 ) -> Result<Reply, Problem> {
     let request = search::parse("Observation", query.as_deref(), &SEARCH)?;
-    let mut store_search = Search {
-        all_of: Vec::new(),
-        after: request.cursor.clone(),
-    };
-    for (name, values) in &request.params {
-        let mut any_of = Vec::new();
-        for value in values {
-            match *name {
-                "_id" => any_of.push(Condition::Id(value.clone())),
-                "code" => {
-                    let token = Token::parse(value);
-                    if matches!(token.system, None | Some(LOINC)) {
-                        any_of.push(Condition::Code(token.code.to_string()));
-                    }
+    let store_search = request.to_store(|name, value, any_of| {
+        match name {
+            "_id" => any_of.push(Condition::Id(value.to_string())),
+            "code" => {
+                let token = Token::parse(value);
+                if matches!(token.system, None | Some(LOINC)) {
+                    any_of.push(Condition::Code(token.code.to_string()));
                 }
-                "date" => any_of.push(Condition::EffectiveAt(DateValue::parse(name, value)?.selects())),
-                "device" => {
-                    let id = value.strip_prefix("Device/").unwrap_or(value);
-                    any_of.push(Condition::Device(super::id::key(id)));
-                }
-                _ => unreachable!("every supported parameter is handled"),
             }
+            "date" => any_of.push(Condition::EffectiveAt(DateValue::parse(name, value)?.selects())),
+            "device" => {
+                let id = search::reference(name, value, "Device")?;
+                any_of.push(Condition::Device(super::id::key(id)));
+            }
+            _ => unreachable!("every supported parameter is handled"),
         }
-        store_search.all_of.push(any_of);
-    }
+        Ok(())
+    })?;
     let (rows, total) = state
         .manager
         .db()

@@ -186,81 +186,74 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
 /// The store's search for a FHIR one. Identifying parameters need `pii:read`.
 fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Result<Search<Condition>, Problem> {
     let blind = &state.manager.keys().blind;
-    let mut search = Search {
-        all_of: Vec::new(),
-        after: request.cursor.clone(),
-    };
-    for (name, values) in &request.params {
-        let param = SEARCH.param(name);
-        if param.identifying && !caller.pii_read {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "searching by {name} matches identifying data, so it needs the pii:read permission, which this caller lacks"
-                ),
-            ));
-        }
-        let mut any_of = Vec::new();
-        for value in values {
-            match *name {
-                "_id" => any_of.push(Condition::Id(value.clone())),
-                "identifier" => {
-                    let token = Token::parse(value);
-                    if matches!(token.system, None | Some(NIK_SYSTEM)) {
-                        any_of.push(Condition::NikIndex(blind.nik(token.code)));
-                    }
-                    if matches!(token.system, None | Some(STR_SYSTEM)) {
-                        any_of.push(Condition::StrIndex(blind.str_number(token.code)));
-                    }
-                }
-                "name" => {
-                    let words = normalize::name(value);
-                    if words.is_empty() {
-                        return Err(Problem::bad_request(format!(
-                            "name={value} has no word to search by (titles and degrees are left out): give a word of the name"
-                        )));
-                    }
-                    let keys = words.split(' ').map(|w| derive::name_word_key(blind, w)).collect();
-                    any_of.push(Condition::SearchKeys(keys));
-                }
-                "birthdate" => {
-                    let date = DateValue::parse(name, value)?;
-                    let (start, end) = (date.start.as_datetime(), date.end.as_datetime());
-                    let whole_day = end - start == chrono::Duration::days(1) && start.time() == chrono::NaiveTime::MIN;
-                    if date.prefix != Prefix::Eq || !whole_day {
-                        return Err(Problem::bad_request(format!(
-                            "birthdate={value} is not one whole day: birth dates are sealed and matched by blind index, \
-                             so give a date as YYYY-MM-DD without a prefix (a range would need the dates in clear)"
-                        )));
-                    }
-                    let day = start.date_naive().to_string();
-                    any_of.push(Condition::SearchKeys(vec![derive::birth_date_key(blind, &day)]));
-                }
-                "gender" => {
-                    let token = Token::parse(value);
-                    if !matches!(token.system, None | Some(GENDER_SYSTEM)) {
-                        continue;
-                    }
-                    match token.code {
-                        "male" | "female" | "unknown" => any_of.push(Condition::Gender(token.code.to_string())),
-                        // A gender no stored record has.
-                        "other" => {}
-                        code => {
-                            return Err(Problem::bad_request(format!(
-                                "gender={code} is no administrative gender: give male, female, other or unknown"
-                            )));
-                        }
-                    }
-                }
-                "_lastUpdated" => {
-                    any_of.push(Condition::UpdatedAt(DateValue::parse(name, value)?.selects()));
-                }
-                _ => unreachable!("every supported parameter is handled"),
-            }
-        }
-        search.all_of.push(any_of);
+    if let Some((name, _)) = (request.params.iter()).find(|(name, _)| SEARCH.param(name).identifying)
+        && !caller.pii_read
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "searching by {name} matches identifying data, so it needs the pii:read permission, which this caller lacks"
+            ),
+        ));
     }
-    Ok(search)
+    request.to_store(|name, value, any_of| {
+        match name {
+            "_id" => any_of.push(Condition::Id(value.to_string())),
+            "identifier" => {
+                let token = Token::parse(value);
+                if matches!(token.system, None | Some(NIK_SYSTEM)) {
+                    any_of.push(Condition::NikIndex(blind.nik(token.code)));
+                }
+                if matches!(token.system, None | Some(STR_SYSTEM)) {
+                    any_of.push(Condition::StrIndex(blind.str_number(token.code)));
+                }
+            }
+            "name" => {
+                let words = normalize::name(value);
+                if words.is_empty() {
+                    return Err(Problem::bad_request(format!(
+                        "name={value} has no word to search by (titles and degrees are left out): give a word of the name"
+                    )));
+                }
+                let keys = words.split(' ').map(|w| derive::name_word_key(blind, w)).collect();
+                any_of.push(Condition::SearchKeys(keys));
+            }
+            "birthdate" => {
+                let date = DateValue::parse(name, value)?;
+                let (start, end) = (date.start.as_datetime(), date.end.as_datetime());
+                let whole_day = end - start == chrono::Duration::days(1) && start.time() == chrono::NaiveTime::MIN;
+                if date.prefix != Prefix::Eq || !whole_day {
+                    return Err(Problem::bad_request(format!(
+                        "birthdate={value} is not one whole day: birth dates are sealed and matched by blind index, \
+                         so give a date as YYYY-MM-DD without a prefix (a range would need the dates in clear)"
+                    )));
+                }
+                let day = start.date_naive().to_string();
+                any_of.push(Condition::SearchKeys(vec![derive::birth_date_key(blind, &day)]));
+            }
+            "gender" => {
+                let token = Token::parse(value);
+                if !matches!(token.system, None | Some(GENDER_SYSTEM)) {
+                    return Ok(());
+                }
+                match token.code {
+                    "male" | "female" | "unknown" => any_of.push(Condition::Gender(token.code.to_string())),
+                    // A gender no stored record has.
+                    "other" => {}
+                    code => {
+                        return Err(Problem::bad_request(format!(
+                            "gender={code} is no administrative gender: give male, female, other or unknown"
+                        )));
+                    }
+                }
+            }
+            "_lastUpdated" => {
+                any_of.push(Condition::UpdatedAt(DateValue::parse(name, value)?.selects()));
+            }
+            _ => unreachable!("every supported parameter is handled"),
+        }
+        Ok(())
+    })
 }
 
 /// A golden record as a Practitioner, without its identifying elements when `masked`.

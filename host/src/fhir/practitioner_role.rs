@@ -162,28 +162,17 @@ pub async fn search(
 }
 
 fn conditions(request: &SearchRequest) -> Result<Search<RoleCondition>, Problem> {
-    let mut search = Search {
-        all_of: Vec::new(),
-        after: request.cursor.clone(),
-    };
-    for (name, values) in &request.params {
-        let mut any_of = Vec::new();
-        for value in values {
-            let condition = match *name {
-                "_id" => RoleCondition::Id(value.clone()),
-                "practitioner" => RoleCondition::Practitioner(search::reference(name, value, "Practitioner")?.into()),
-                "organization" => {
-                    RoleCondition::Facility(super::id::key(search::reference(name, value, "Organization")?))
-                }
-                "location" => RoleCondition::Facility(super::id::key(search::reference(name, value, "Location")?)),
-                "_lastUpdated" => RoleCondition::UpdatedAt(DateValue::parse(name, value)?.selects()),
-                _ => unreachable!("every supported parameter is handled"),
-            };
-            any_of.push(condition);
-        }
-        search.all_of.push(any_of);
-    }
-    Ok(search)
+    request.to_store(|name, value, any_of| {
+        any_of.push(match name {
+            "_id" => RoleCondition::Id(value.to_string()),
+            "practitioner" => RoleCondition::Practitioner(search::reference(name, value, "Practitioner")?.into()),
+            "organization" => RoleCondition::Facility(super::id::key(search::reference(name, value, "Organization")?)),
+            "location" => RoleCondition::Facility(super::id::key(search::reference(name, value, "Location")?)),
+            "_lastUpdated" => RoleCondition::UpdatedAt(DateValue::parse(name, value)?.selects()),
+            _ => unreachable!("every supported parameter is handled"),
+        });
+        Ok(())
+    })
 }
 
 /// `links` as PractitionerRoles, in order, each with its employment opened from its

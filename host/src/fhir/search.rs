@@ -6,7 +6,7 @@
 use super::element::Element;
 use crate::api::Problem;
 use crate::store::Timestamp;
-use crate::store::search::TimeRange;
+use crate::store::search::{Search, TimeRange};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +87,28 @@ impl SearchRequest {
     /// Whether the answer says the total.
     pub fn wants_total(&self) -> bool {
         self.count_only || !self.no_total
+    }
+
+    /// The store's search for this one: a parameter's values are alternatives, and every
+    /// parameter must hold. `each` adds the conditions one value of parameter `name` stands
+    /// for to that parameter's alternatives; adding none, the value matches nothing (a code
+    /// of a system the server keeps no values of).
+    pub fn to_store<C>(
+        &self,
+        mut each: impl FnMut(&'static str, &str, &mut Vec<C>) -> Result<(), Problem>,
+    ) -> Result<Search<C>, Problem> {
+        let mut search = Search {
+            all_of: Vec::with_capacity(self.params.len()),
+            after: self.cursor.clone(),
+        };
+        for (name, values) in &self.params {
+            let mut any_of = Vec::new();
+            for value in values {
+                each(name, value, &mut any_of)?;
+            }
+            search.all_of.push(any_of);
+        }
+        Ok(search)
     }
 
     /// What the audit log records of a search of `resource`: the parameters' names, never
