@@ -1,5 +1,7 @@
 //! The FHIR server with 100,000 practitioners stored (issue 19; goal: p99 < 50 ms at 50
-//! clients): a search by identifier (a different NIK each request) and 100-resource pages,
+//! clients): a search by identifier (a different NIK each request), by name and birth date
+//! (blind keys of words and dates), a practitioner's roles with the practitioner included,
+//! and 100-resource pages,
 //! beside the REST API's same reads and the store's own search with no HTTP, decryption or
 //! audit (the database's speed, the limit the server approaches).
 //!
@@ -38,7 +40,8 @@ async fn main() {
         people,
         ..Default::default()
     });
-    let niks: Vec<String> = sim.valid_people().iter().take(1_000).map(|p| p.nik.clone()).collect();
+    let people_sample: Vec<hub_sim::people::Person> = sim.valid_people().into_iter().take(1_000).collect();
+    let niks: Vec<String> = people_sample.iter().map(|p| p.nik.clone()).collect();
     let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -67,7 +70,23 @@ async fn main() {
             .iter()
             .map(|nik| url(&format!("/api/v1/practitioners?nik={nik}")))
             .collect();
+        let by_name: Vec<String> = (people_sample.iter())
+            .filter_map(|p| {
+                let name: String = form_urlencoded::byte_serialize(p.full_name.as_bytes()).collect();
+                Some(url(&format!(
+                    "/fhir/r4/Practitioner?name={name}&birthdate={}",
+                    p.birth_date?
+                )))
+            })
+            .collect();
         let pages = cursors(&hub, 20).await;
+        let roles: Vec<String> = (pages.iter())
+            .map(|id| {
+                url(&format!(
+                    "/fhir/r4/PractitionerRole?practitioner={id}&_include=PractitionerRole:practitioner"
+                ))
+            })
+            .collect();
         let fhir_pages: Vec<String> = (pages.iter())
             .map(|c| url(&format!("/fhir/r4/Practitioner?_count=100&_cursor={c}")))
             .collect();
@@ -82,6 +101,11 @@ async fn main() {
                 &first_page,
             ),
             ("REST /api/v1/practitioners?nik=<NIK>", &rest_by_nik),
+            ("FHIR Practitioner?name=<full name>&birthdate=<date>", &by_name),
+            (
+                "FHIR PractitionerRole?practitioner=<id>&_include=PractitionerRole:practitioner",
+                &roles,
+            ),
             ("FHIR Practitioner?_count=100 (20 pages)", &fhir_pages),
             ("REST /api/v1/practitioners?limit=100 (20 pages)", &rest_pages),
         ] {

@@ -25,7 +25,8 @@ CREATE TABLE practitioner_roles (
     updated_at       TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX practitioner_roles_practitioner ON practitioner_roles (practitioner_id, id);
-CREATE INDEX practitioner_roles_facility ON practitioner_roles (facility_id, id);
+-- Partial: RegNakes names facilities without their codes, and such roles need no entry.
+CREATE INDEX practitioner_roles_facility ON practitioner_roles (facility_id, id) WHERE facility_id IS NOT NULL;
 
 -- Blind keys of each word of a practitioner's name and of their birth date (HMAC under
 -- the blind-index key, as the NIK's), so FHIR's name and birthdate searches match without

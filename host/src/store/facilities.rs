@@ -80,26 +80,30 @@ pub async fn write(tx: &mut Tx, roles: &Roles) -> Result<(), StoreError> {
         }
         Backed::Postgres(tx) => {
             let rows = &roles.roles;
-            sqlx::query(trusted(format!(
-                "INSERT INTO practitioner_roles ({ROLE_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
-                 $3::text[], $4::timestamptz[])"
-            )))
-            .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.practitioner_id.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.facility_id.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
+            if !rows.is_empty() {
+                sqlx::query(trusted(format!(
+                    "INSERT INTO practitioner_roles ({ROLE_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+                     $3::text[], $4::timestamptz[])"
+                )))
+                .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.practitioner_id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.facility_id.as_deref()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+            }
             let facilities = &roles.facilities;
-            sqlx::query(trusted(format!(
-                "INSERT INTO facilities (id, name, updated_at) SELECT * FROM UNNEST($1::text[], $2::text[], \
-                 $3::timestamptz[]){UPSERT}"
-            )))
-            .bind(facilities.iter().map(|f| f.id.as_str()).collect::<Vec<_>>())
-            .bind(facilities.iter().map(|f| f.name.as_str()).collect::<Vec<_>>())
-            .bind(facilities.iter().map(|f| f.updated_at).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
+            if !facilities.is_empty() {
+                sqlx::query(trusted(format!(
+                    "INSERT INTO facilities (id, name, updated_at) SELECT * FROM UNNEST($1::text[], $2::text[], \
+                     $3::timestamptz[]){UPSERT}"
+                )))
+                .bind(facilities.iter().map(|f| f.id.as_str()).collect::<Vec<_>>())
+                .bind(facilities.iter().map(|f| f.name.as_str()).collect::<Vec<_>>())
+                .bind(facilities.iter().map(|f| f.updated_at).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+            }
         }
     }
     Ok(())
