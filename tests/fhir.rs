@@ -639,6 +639,17 @@ async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_
         }
         let (_replica, _dir) = hub.start_replica().await;
         assert_eq!(stored().await, before);
+
+        // After a large run the hub refreshes the planner's statistics of these tables.
+        hub.hub.manager.db().refresh_statistics().await.unwrap();
+        let statistics = match backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'practitioner_search_keys'",
+            Backend::Postgres => {
+                "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE relname = 'practitioner_search_keys'"
+            }
+        };
+        let (analyzed,): (i64,) = sqlx::query_as(statistics).fetch_one(&sql).await.unwrap();
+        assert!(analyzed > 0, "no statistics of practitioner_search_keys");
         let facilities = fhir_json(&hub, &reader, "/Organization?_summary=count").await;
         assert!(facilities["total"].as_i64().unwrap() > 0);
     }
