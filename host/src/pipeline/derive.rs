@@ -45,9 +45,9 @@ pub fn birth_date_key(blind: &BlindIndexer, date: &str) -> Vec<u8> {
     search_key(blind, "birth-date", date)
 }
 
-/// The first 16 bytes of the blind index: half the index entries of the whole 32 (a sync
-/// writes four keys a person), and 128 bits make a chance collision among a million keys
-/// about 10^-27 likely.
+/// The first 16 bytes of the blind index: index entries half the size of the whole 32 (the
+/// 100,000-person sync writes 272,000 keys), and 128 bits make a chance collision among a
+/// million keys about 10^-27 likely.
 fn search_key(blind: &BlindIndexer, domain: &str, value: &str) -> Vec<u8> {
     blind.index(domain, &[value])[..16].to_vec()
 }
