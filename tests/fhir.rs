@@ -978,6 +978,24 @@ async fn smart_system_scopes_of_an_sso_token_narrow_what_its_role_may_read() {
         status(token(Some("system/*.write")), "/Practitioner").await,
         StatusCode::FORBIDDEN
     );
+    // An include is a read of its own type: the scopes must allow it too.
+    let include = "/PractitionerRole?_include=PractitionerRole:practitioner";
+    assert_eq!(
+        status(token(Some("system/PractitionerRole.read")), "/PractitionerRole").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(token(Some("system/PractitionerRole.read")), include).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            token(Some("system/PractitionerRole.read system/Practitioner.r")),
+            include
+        )
+        .await,
+        StatusCode::OK
+    );
     // A scoped token signs no one in to the console, where its scopes would not hold.
     let scoped = token(Some("system/Practitioner.read"));
     let sign_in = hub

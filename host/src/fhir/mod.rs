@@ -229,19 +229,30 @@ async fn within_scopes(
     if scopes.allow(resource, access) {
         return next.run(request).await;
     }
+    let target = format!("{} {}", request.method(), request.uri().path());
+    beyond_scopes(&state, caller, resource, access, target)
+        .await
+        .into_response()
+}
+
+/// The 403 for a caller whose SMART scopes do not allow `access` on `resource`, recorded in
+/// the audit log as an `access.denied` of `target`.
+pub(crate) async fn beyond_scopes(
+    state: &AppState,
+    caller: Option<&Caller>,
+    resource: &str,
+    access: smart::Access,
+    target: String,
+) -> crate::api::Problem {
     let actor = caller.map(|c| c.actor.clone()).unwrap_or_default();
     let wanted = match access {
         smart::Access::Read => "read (system/{resource}.read or .r)",
         smart::Access::Search => "search (system/{resource}.read or .s)",
     }
     .replace("{resource}", resource);
-    let event = Event::new(
-        &actor,
-        "access.denied",
-        format!("{} {}", request.method(), request.uri().path()),
-    )
-    .outcome(Outcome::Denied)
-    .details(serde_json::json!({ "needs_scope": wanted }));
+    let event = Event::new(&actor, "access.denied", target)
+        .outcome(Outcome::Denied)
+        .details(serde_json::json!({ "needs_scope": wanted }));
     state.manager.audit().record(event).await;
     crate::api::Problem::new(
         StatusCode::FORBIDDEN,
@@ -249,7 +260,6 @@ async fn within_scopes(
             "this token's SMART scopes do not allow {wanted} on {resource}: ask the SSO for a token with that scope"
         ),
     )
-    .into_response()
 }
 
 /// A label of http://terminology.hl7.org/CodeSystem/v3-ObservationValue (`REDACTED`,

@@ -11,7 +11,7 @@ use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Sear
 use super::{BASE, Reply, facility};
 use crate::api::practitioners::{audit_personal_read, audit_read, views};
 use crate::api::{AppState, Problem};
-use crate::auth::Caller;
+use crate::auth::{Caller, smart};
 use crate::model::Employment;
 use crate::pipeline::derive;
 use crate::store::facilities::{RoleCondition, RoleLink};
@@ -108,6 +108,20 @@ pub async fn search(
     RawQuery(query): RawQuery,
 ) -> Result<Reply, Problem> {
     let request = search::parse("PractitionerRole", query.as_deref(), &SEARCH)?;
+    // What an include adds is read as its own type: a token's scopes must allow that too.
+    for param in &request.includes {
+        let included = match *param {
+            "practitioner" => "Practitioner",
+            "organization" => "Organization",
+            _ => "Location",
+        };
+        if let Some(scopes) = &caller.smart
+            && !scopes.allow(included, smart::Access::Read)
+        {
+            let target = format!("GET {BASE}/PractitionerRole?_include=PractitionerRole:{param}");
+            return Err(super::beyond_scopes(&state, Some(&caller), included, smart::Access::Read, target).await);
+        }
+    }
     let db = state.manager.db();
     let (links, total) = db
         .search_roles(&conditions(&request)?, request.limit(), request.wants_total())
