@@ -329,6 +329,11 @@ impl TestHub {
         let mut config = self.config.clone();
         config.database_url = Some(self.config.database_url());
         config.data_dir = dir.path().to_path_buf();
+        // Its own MQTT client ids, as every replica needs: with the same ones the broker
+        // would drop each hub's session whenever the other connects.
+        if let Some(mqtt) = &mut config.mqtt {
+            mqtt.client_id = format!("{}-replica", mqtt.client_id);
+        }
         (Hub::start(config).await.expect("replica starts"), dir)
     }
 
