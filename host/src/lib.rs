@@ -136,7 +136,8 @@ impl Hub {
                 match_keys = upgraded.match_keys,
                 source_ids = upgraded.source_ids,
                 derived = upgraded.derived,
-                "stored practitioners brought up to this version"
+                observation_subjects = upgraded.observation_subjects,
+                "stored rows brought up to this version"
             );
         }
         let queue = jobs::Queue::new(db.clone(), config.jobs.clone(), config.retry.clone());

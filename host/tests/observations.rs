@@ -42,6 +42,7 @@ fn observation(effective_at: DateTime<Utc>) -> ObservationRecord {
         effective_at: effective_at.into(),
         key_version: 1,
         details: vec![0; 32],
+        subject_key: None,
         source_system: "iot".into(),
         created_at: hub::store::Timestamp::now(),
     }

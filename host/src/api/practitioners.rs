@@ -119,14 +119,18 @@ pub(crate) async fn find(state: &AppState, lookup: &Lookup<'_>, limit: i64) -> R
 /// Stored practitioners decrypted, in the same order, with their sources and stale fields
 /// marked. The caller audits the read before anything leaves the hub.
 pub(crate) async fn views(state: &AppState, rows: &[SealedPractitioner]) -> Result<Vec<PractitionerView>, Problem> {
-    let mut items = rows
-        .iter()
-        .map(|row| open(state, row))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Problem::internal(&e))?;
+    let mut items = opened(state, rows)?;
     mark_stale(state, &mut items).await?;
     add_sources(state, &mut items).await?;
     Ok(items)
+}
+
+/// The rows decrypted as they are stored, without what [`views`] adds of their sources
+/// now: as an earlier version of a record was.
+pub(crate) fn opened(state: &AppState, rows: &[SealedPractitioner]) -> Result<Vec<PractitionerView>, Problem> {
+    (rows.iter().map(|row| open(state, row)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Problem::internal(&e))
 }
 
 /// Records that `caller` read `items` (`masked`: with identifying fields hidden); no audit

@@ -70,6 +70,6 @@ pub fn searchset(base: &str, resource_type: &str, query: Option<&str>, request: 
         .with("entry", entries)
 }
 
-fn link(relation: &str, url: &str) -> Element {
+pub(super) fn link(relation: &str, url: &str) -> Element {
     Element::object().with("relation", relation).with("url", url)
 }

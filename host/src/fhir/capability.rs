@@ -49,6 +49,7 @@ fn capability_statement(public_url: &str) -> Element {
                 .map(|param| Element::from(format!("{resource_type}:{param}")))
                 .collect();
             let reads = of_type.iter().any(|i| matches!(i.kind, super::Kind::Read(_)));
+            let reads_versions = of_type.iter().any(|i| matches!(i.kind, super::Kind::Vread(_)));
             Element::object()
                 .with("type", resource_type)
                 .with(
@@ -57,7 +58,7 @@ fn capability_statement(public_url: &str) -> Element {
                 )
                 .with("interaction", codes)
                 .with("versioning", "versioned")
-                .with("readHistory", false)
+                .with("readHistory", reads_versions)
                 .with_some("conditionalRead", reads.then_some("not-match"))
                 .with("searchInclude", includes)
                 .with("searchParam", params)
@@ -147,7 +148,13 @@ mod tests {
                     .iter()
                     .map(|p| (i.kind.resource().unwrap_or_default(), p))
             })
-            .map(|(resource, p)| (resource.to_string(), p.name.to_string(), p.kind.code().to_string()))
+            .map(|(resource, p)| {
+                let name = match p.modifier {
+                    Some(modifier) => format!("{}:{modifier}", p.name),
+                    None => p.name.to_string(),
+                };
+                (resource.to_string(), name, p.kind.code().to_string())
+            })
             .collect();
         assert_eq!(documented, served);
     }
@@ -159,8 +166,14 @@ mod tests {
         assert_eq!(practitioner["type"], "Practitioner");
         assert_eq!(
             practitioner["interaction"],
-            serde_json::json!([{ "code": "search-type" }, { "code": "read" }])
+            serde_json::json!([
+                { "code": "search-type" },
+                { "code": "read" },
+                { "code": "history-instance" },
+                { "code": "vread" }
+            ])
         );
+        assert_eq!(practitioner["readHistory"], true);
         assert_eq!(practitioner["searchParam"].as_array().unwrap().len(), 6);
         assert_eq!(statement["implementation"]["url"], "http://hub/fhir/r4");
     }

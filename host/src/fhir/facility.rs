@@ -8,8 +8,10 @@ use super::element::Element;
 use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Searchable, Token};
 use super::{BASE, Reply};
 use crate::api::{AppState, Problem};
+use crate::auth::Caller;
 use crate::store::facilities::{Facility, FacilityCondition};
 use crate::store::search::Search;
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 
 /// Facility codes (kode fasyankes, as the ministry's facility registry gives them).
@@ -22,6 +24,7 @@ const IDENTIFIER: SearchParam = SearchParam {
     definition: "http://hl7.org/fhir/SearchParameter/Organization-identifier",
     documentation: "The facility code (https://fhir.kemkes.go.id/id/kode-fasyankes), as system|value or value alone",
     identifying: false,
+    modifier: None,
 };
 const LAST_UPDATED: SearchParam = SearchParam {
     name: "_lastUpdated",
@@ -29,6 +32,7 @@ const LAST_UPDATED: SearchParam = SearchParam {
     definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
     documentation: "When a source last gave the facility's name, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
     identifying: false,
+    modifier: None,
 };
 
 pub const ORGANIZATION_SEARCH: Searchable = Searchable {
@@ -41,6 +45,7 @@ pub const ORGANIZATION_SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Organization-name",
             documentation: "The start of the facility's name, ignoring case",
             identifying: false,
+            modifier: None,
         },
         LAST_UPDATED,
     ],
@@ -60,6 +65,7 @@ pub const LOCATION_SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Location-name",
             documentation: "The start of the facility's name, ignoring case",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "organization",
@@ -67,6 +73,7 @@ pub const LOCATION_SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Location-organization",
             documentation: "The facility as an Organization, as Organization/id or id",
             identifying: false,
+            modifier: None,
         },
         LAST_UPDATED,
     ],
@@ -111,12 +118,20 @@ pub async fn read_location(State(state): State<AppState>, Path(id): Path<String>
     read(&state, &id, Shown::Location).await
 }
 
-pub async fn search_organizations(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Reply, Problem> {
-    search_as(&state, query, Shown::Organization).await
+pub async fn search_organizations(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Reply, Problem> {
+    search_as(&state, &caller, query, Shown::Organization).await
 }
 
-pub async fn search_locations(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Reply, Problem> {
-    search_as(&state, query, Shown::Location).await
+pub async fn search_locations(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Reply, Problem> {
+    search_as(&state, &caller, query, Shown::Location).await
 }
 
 async fn read(state: &AppState, id: &str, shown: Shown) -> Result<Reply, Problem> {
@@ -134,8 +149,8 @@ async fn read(state: &AppState, id: &str, shown: Shown) -> Result<Reply, Problem
     })
 }
 
-async fn search_as(state: &AppState, query: Option<String>, shown: Shown) -> Result<Reply, Problem> {
-    let request = search::parse(shown.name(), query.as_deref(), shown.searchable())?;
+async fn search_as(state: &AppState, caller: &Caller, query: Option<String>, shown: Shown) -> Result<Reply, Problem> {
+    let request = search::parse(shown.name(), query.as_deref(), shown.searchable(), caller.pii_read)?;
     let (rows, total) = state
         .manager
         .db()

@@ -13,6 +13,7 @@ mod capability;
 mod element;
 mod facility;
 mod format;
+mod history;
 mod id;
 mod observation;
 mod outcome;
@@ -51,6 +52,10 @@ pub enum Kind {
     /// `/metadata`, the one interaction open to anyone.
     Capabilities,
     Read(&'static str),
+    /// A version of a resource, by its `meta.versionId`.
+    Vread(&'static str),
+    /// A resource's versions.
+    History(&'static str),
     /// A search of a type, with the parameters it takes.
     Search(&'static str, &'static search::Searchable),
 }
@@ -61,6 +66,8 @@ impl Kind {
         match self {
             Kind::Capabilities => "capabilities",
             Kind::Read(_) => "read",
+            Kind::Vread(_) => "vread",
+            Kind::History(_) => "history-instance",
             Kind::Search(..) => "search-type",
         }
     }
@@ -68,7 +75,9 @@ impl Kind {
     pub fn resource(self) -> Option<&'static str> {
         match self {
             Kind::Capabilities => None,
-            Kind::Read(resource) | Kind::Search(resource, _) => Some(resource),
+            Kind::Read(resource) | Kind::Vread(resource) | Kind::History(resource) | Kind::Search(resource, _) => {
+                Some(resource)
+            }
         }
     }
 
@@ -91,7 +100,8 @@ impl Kind {
     fn scope(self) -> Option<smart::Access> {
         match self {
             Kind::Capabilities => None,
-            Kind::Read(_) => Some(smart::Access::Read),
+            // SMART v2 counts a resource's versions and history as reading it.
+            Kind::Read(_) | Kind::Vread(_) | Kind::History(_) => Some(smart::Access::Read),
             Kind::Search(..) => Some(smart::Access::Search),
         }
     }
@@ -126,6 +136,16 @@ pub fn interactions() -> Vec<Interaction> {
             "/Practitioner/{id}",
             Kind::Read("Practitioner"),
             axum::routing::get(practitioner::read),
+        ),
+        get(
+            "/Practitioner/{id}/_history",
+            Kind::History("Practitioner"),
+            axum::routing::get(practitioner::history),
+        ),
+        get(
+            "/Practitioner/{id}/_history/{version}",
+            Kind::Vread("Practitioner"),
+            axum::routing::get(practitioner::vread),
         ),
         get(
             "/PractitionerRole",

@@ -11,7 +11,8 @@ use super::{BASE, Reply};
 use crate::api::practitioners::audit_personal_read;
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
-use crate::model::ObservationComponent;
+use crate::pipeline::derive;
+use crate::pipeline::observations::{self, Details};
 use crate::store::observations::{Condition, ObservationRecord};
 use crate::store::search::Search;
 use axum::Extension;
@@ -50,6 +51,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/clinical-code",
             documentation: "A LOINC code, as http://loinc.org|code or code alone",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "date",
@@ -57,6 +59,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/clinical-date",
             documentation: "When it was measured, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "device",
@@ -64,6 +67,16 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Observation-device",
             documentation: "The sensor, as Device/id or id",
             identifying: false,
+            modifier: None,
+        },
+        SearchParam {
+            name: "subject",
+            kind: ParamType::Reference,
+            definition: "http://hl7.org/fhir/SearchParameter/Observation-subject",
+            documentation: "Who was measured, by identifier only (subject:identifier=urn:healthforce-hub:fhir:subject|value, \
+                or the value alone), matched by blind index. Needs pii:read",
+            identifying: true,
+            modifier: Some("identifier"),
         },
     ],
     includes: &[],
@@ -97,7 +110,8 @@ pub async fn search(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply, Problem> {
-    let request = search::parse("Observation", query.as_deref(), &SEARCH)?;
+    let request = search::parse("Observation", query.as_deref(), &SEARCH, caller.pii_read)?;
+    let blind = &state.manager.keys().blind;
     let store_search = request.to_store(|name, value, any_of| {
         match name {
             "_id" => any_of.push(Condition::Id(value.to_string())),
@@ -111,6 +125,12 @@ pub async fn search(
             "device" => {
                 let id = search::reference(name, value, "Device")?;
                 any_of.push(Condition::Device(super::id::key(id)));
+            }
+            "subject" => {
+                let token = Token::parse(value);
+                if matches!(token.system, None | Some(SUBJECT_SYSTEM)) {
+                    any_of.push(Condition::SubjectKey(derive::subject_key(blind, token.code)));
+                }
             }
             _ => unreachable!("every supported parameter is handled"),
         }
@@ -150,11 +170,7 @@ async fn answer(
     let resources = rows
         .iter()
         .map(|row| {
-            let details: Sealed = cipher
-                .decrypt_str("observations", "details", &row.id, &row.details)
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .ok_or_else(|| Problem::internal(&format!("observation {} cannot be opened", row.id)))?;
+            let details = observations::open(&cipher, row)?;
             Ok(resource(row, &details, masked))
         })
         .collect::<Result<Vec<_>, Problem>>()?;
@@ -168,15 +184,7 @@ async fn answer(
     Ok(resources)
 }
 
-/// What an observation keeps sealed.
-#[derive(serde::Deserialize)]
-struct Sealed {
-    subject: Option<String>,
-    #[serde(default)]
-    components: Vec<ObservationComponent>,
-}
-
-fn resource(row: &ObservationRecord, sealed: &Sealed, masked: bool) -> Element {
+fn resource(row: &ObservationRecord, sealed: &Details, masked: bool) -> Element {
     let subject = sealed.subject.as_ref().filter(|_| !masked).map(|subject| {
         Element::object().with("type", "Patient").with(
             "identifier",

@@ -5,14 +5,15 @@
 
 use super::bundle;
 use super::element::Element;
+use super::history;
 use super::search::{self, DateValue, ParamType, Prefix, SearchParam, SearchRequest, Searchable, Token};
 use super::{BASE, Reply};
-use crate::api::practitioners::{PractitionerView, audit_read, views};
+use crate::api::practitioners::{PractitionerView, audit_read, opened, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
 use crate::model::Registration;
 use crate::pipeline::{derive, normalize};
-use crate::store::practitioners::Condition;
+use crate::store::practitioners::{Condition, SealedPractitioner};
 use crate::store::search::Search;
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
@@ -43,6 +44,7 @@ pub const SEARCH: Searchable = Searchable {
             documentation: "A NIK (system https://fhir.kemkes.go.id/id/nik) or an STR number the practitioner holds or held \
                         (https://fhir.kemkes.go.id/id/str), as system|value or value alone; matched by blind index. Needs pii:read",
             identifying: true,
+            modifier: None,
         },
         SearchParam {
             name: "name",
@@ -52,6 +54,7 @@ pub const SEARCH: Searchable = Searchable {
                             uses (titles and degrees dropped, old spellings modernized, case ignored); every word given \
                             must be in the name. Needs pii:read",
             identifying: true,
+            modifier: None,
         },
         SearchParam {
             name: "birthdate",
@@ -59,6 +62,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/individual-birthdate",
             documentation: "A whole birth date, YYYY-MM-DD (eq only), matched by blind index. Needs pii:read",
             identifying: true,
+            modifier: None,
         },
         SearchParam {
             name: "gender",
@@ -66,6 +70,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
             documentation: "male, female or unknown",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "_lastUpdated",
@@ -73,6 +78,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
             documentation: "When the golden record last changed, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
             identifying: false,
+            modifier: None,
         },
     ],
     includes: &[],
@@ -85,18 +91,11 @@ pub async fn read(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let rows = state
-        .manager
-        .db()
-        .practitioners_by_id(std::slice::from_ref(&id))
-        .await?;
-    let Some(row) = rows.first() else {
-        return Err(Problem::not_found(format!("no Practitioner {id}")));
-    };
+    let row = current(&state, &id).await?;
     if let Some(not_modified) = super::unchanged(&headers, row.version_id) {
         return Ok(not_modified);
     }
-    let items = views(&state, &rows).await?;
+    let items = views(&state, std::slice::from_ref(&row)).await?;
     let masked = !caller.pii_read;
     audit_read(&state, &caller, "fhir:Practitioner/read", &items, masked).await?;
     let view = items.first().expect("one practitioner");
@@ -106,6 +105,106 @@ pub async fn read(
         last_modified: Some(view.updated_at),
     }
     .into_response())
+}
+
+/// `GET /Practitioner/{id}/_history`: the current version, then the earlier ones newest
+/// first (those superseded since migration 0022; older ones were not kept).
+pub async fn history(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Reply, Problem> {
+    let request = history::parse(query.as_deref())?;
+    let db = state.manager.db();
+    let current = current(&state, &id).await?;
+    let mut rows = Vec::new();
+    let before = match request.before {
+        Some(before) => before,
+        None => {
+            rows.push(current.clone());
+            current.version_id
+        }
+    };
+    let earlier = (request.count - rows.len() as i64).max(0);
+    let versions = db.practitioner_versions(&id, Some(before), earlier).await?;
+    rows.extend(versions.into_iter().map(SealedPractitioner::from));
+    // The current version with its sources now; earlier ones as they were stored.
+    let mut items = match request.before {
+        Some(_) => Vec::new(),
+        None => views(&state, std::slice::from_ref(&current)).await?,
+    };
+    items.extend(opened(&state, &rows[items.len()..])?);
+    let masked = !caller.pii_read;
+    audit_read(&state, &caller, "fhir:Practitioner/_history", &items, masked).await?;
+    let versions = (items.iter().zip(&rows))
+        .map(|(view, row)| history::Version {
+            resource: resource(view, row.version_id, masked),
+            version: row.version_id,
+            updated_at: view.updated_at,
+        })
+        .collect();
+    let base = format!("{}{BASE}", state.public_url);
+    Ok(Reply::new(history::bundle(
+        &base,
+        "Practitioner",
+        &id,
+        &request,
+        versions,
+    )))
+}
+
+/// `GET /Practitioner/{id}/_history/{version}`: one version, current or earlier.
+pub async fn vread(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let current = current(&state, &id).await?;
+    let missing = || {
+        Problem::not_found(format!(
+            "Practitioner {id} has no version {version}: GET {BASE}/Practitioner/{id}/_history lists those kept"
+        ))
+    };
+    let version: i64 = version.parse().map_err(|_| missing())?;
+    let is_current = version == current.version_id;
+    let row = if is_current {
+        current
+    } else {
+        let earlier = state
+            .manager
+            .db()
+            .practitioner_versions(&id, Some(version + 1), 1)
+            .await?;
+        let found = earlier.into_iter().find(|v| v.version_id == version);
+        SealedPractitioner::from(found.ok_or_else(missing)?)
+    };
+    if let Some(not_modified) = super::unchanged(&headers, row.version_id) {
+        return Ok(not_modified);
+    }
+    let rows = std::slice::from_ref(&row);
+    let items = match is_current {
+        true => views(&state, rows).await?,
+        false => opened(&state, rows)?,
+    };
+    let masked = !caller.pii_read;
+    audit_read(&state, &caller, "fhir:Practitioner/vread", &items, masked).await?;
+    let view = items.first().expect("one practitioner");
+    Ok(Reply {
+        resource: resource(view, row.version_id, masked),
+        version: Some(row.version_id),
+        last_modified: Some(view.updated_at),
+    }
+    .into_response())
+}
+
+/// Practitioner `id` as stored now, or 404.
+async fn current(state: &AppState, id: &str) -> Result<SealedPractitioner, Problem> {
+    let rows = state.manager.db().practitioners_by_id(&[id.to_string()]).await?;
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| Problem::not_found(format!("no Practitioner {id}")))
 }
 
 /// `GET /Practitioner?…`.
@@ -154,8 +253,8 @@ pub async fn search_form(
 }
 
 async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> Result<Reply, Problem> {
-    let request = search::parse("Practitioner", query.as_deref(), &SEARCH)?;
-    let store_search = conditions(state, caller, &request)?;
+    let request = search::parse("Practitioner", query.as_deref(), &SEARCH, caller.pii_read)?;
+    let store_search = conditions(state, &request)?;
     let (rows, total) = state
         .manager
         .db()
@@ -183,19 +282,9 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
     )))
 }
 
-/// The store's search for a FHIR one. Identifying parameters need `pii:read`.
-fn conditions(state: &AppState, caller: &Caller, request: &SearchRequest) -> Result<Search<Condition>, Problem> {
+/// The store's search for a FHIR one.
+fn conditions(state: &AppState, request: &SearchRequest) -> Result<Search<Condition>, Problem> {
     let blind = &state.manager.keys().blind;
-    if let Some((name, _)) = (request.params.iter()).find(|(name, _)| SEARCH.param(name).identifying)
-        && !caller.pii_read
-    {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "searching by {name} matches identifying data, so it needs the pii:read permission, which this caller lacks"
-            ),
-        ));
-    }
     request.to_store(|name, value, any_of| {
         match name {
             "_id" => any_of.push(Condition::Id(value.to_string())),

@@ -32,6 +32,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/PractitionerRole-practitioner",
             documentation: "The practitioner, as Practitioner/id or id",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "organization",
@@ -39,6 +40,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/PractitionerRole-organization",
             documentation: "The facility, as Organization/id or id",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "location",
@@ -46,6 +48,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/PractitionerRole-location",
             documentation: "The facility, as Location/id or id",
             identifying: false,
+            modifier: None,
         },
         SearchParam {
             name: "_lastUpdated",
@@ -53,6 +56,7 @@ pub const SEARCH: Searchable = Searchable {
             definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
             documentation: "When the practitioner's golden record last changed, with the prefixes eq, ne, gt, lt, ge, le, sa and eb",
             identifying: false,
+            modifier: None,
         },
     ],
     includes: &["practitioner", "organization", "location"],
@@ -107,7 +111,7 @@ pub async fn search(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply, Problem> {
-    let request = search::parse("PractitionerRole", query.as_deref(), &SEARCH)?;
+    let request = search::parse("PractitionerRole", query.as_deref(), &SEARCH, caller.pii_read)?;
     // What an include adds is read as its own type: a token's scopes must allow that too.
     for param in &request.includes {
         let included = match *param {

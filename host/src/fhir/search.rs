@@ -7,6 +7,7 @@ use super::element::Element;
 use crate::api::Problem;
 use crate::store::Timestamp;
 use crate::store::search::{Search, TimeRange};
+use axum::http::StatusCode;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct SearchParam {
     /// Searching by it needs `pii:read`: it matches identifying data, so even an empty
     /// answer tells something about a person.
     pub identifying: bool,
+    /// The one modifier it is searched with, when it takes no other form
+    /// (`subject:identifier`).
+    pub modifier: Option<&'static str>,
 }
 
 /// What a search of a resource type takes.
@@ -126,6 +130,7 @@ pub const ID: SearchParam = SearchParam {
     definition: "http://hl7.org/fhir/SearchParameter/Resource-id",
     documentation: "The resource's id",
     identifying: false,
+    modifier: None,
 };
 
 /// Result parameters the server reads itself, and those `render` reads.
@@ -140,8 +145,14 @@ const RESULT_PARAMS: &[&str] = &[
     "_pretty",
 ];
 
-/// Parses a search on a resource type that supports `supported`.
-pub fn parse(resource: &str, query: Option<&str>, supported: &'static Searchable) -> Result<SearchRequest, Problem> {
+/// Parses a search on a resource type that supports `supported`, by a caller who may
+/// (`pii_read`) or may not search by identifying parameters (403).
+pub fn parse(
+    resource: &str,
+    query: Option<&str>,
+    supported: &'static Searchable,
+    pii_read: bool,
+) -> Result<SearchRequest, Problem> {
     let mut request = SearchRequest {
         count: DEFAULT_COUNT,
         ..Default::default()
@@ -151,10 +162,19 @@ pub fn parse(resource: &str, query: Option<&str>, supported: &'static Searchable
             Some((name, modifier)) => (name, Some(modifier)),
             None => (&*key, None),
         };
-        if let Some(modifier) = modifier {
-            return Err(Problem::bad_request(format!(
-                "the modifier :{modifier} of {name} is not supported: search {name} without it"
-            )));
+        let declared = supported.params.iter().find(|p| p.name == name).map(|p| p.modifier);
+        match (declared, modifier) {
+            (Some(Some(needed)), given) if given != Some(needed) => {
+                return Err(Problem::bad_request(format!(
+                    "{name} is searched by {name}:{needed} only: search {name}:{needed}=…"
+                )));
+            }
+            (Some(None) | None, Some(given)) => {
+                return Err(Problem::bad_request(format!(
+                    "the modifier :{given} of {name} is not supported: search {name} without it"
+                )));
+            }
+            _ => {}
         }
         match name {
             "_count" => {
@@ -235,6 +255,16 @@ pub fn parse(resource: &str, query: Option<&str>, supported: &'static Searchable
                 request.params.push((param.name, values));
             }
         }
+    }
+    if let Some((name, _)) = (request.params.iter()).find(|(name, _)| supported.param(name).identifying)
+        && !pii_read
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "searching by {name} matches identifying data, so it needs the pii:read permission, which this caller lacks"
+            ),
+        ));
     }
     Ok(request)
 }
@@ -488,19 +518,30 @@ mod tests {
                 definition: "http://hl7.org/fhir/SearchParameter/individual-gender",
                 documentation: "",
                 identifying: false,
+                modifier: None,
             }],
             includes: &["organization"],
         };
-        let parsed = parse("Practitioner", Some("gender=male,female&_count=10&_format=xml"), PARAMS).unwrap();
+        let parsed = parse(
+            "Practitioner",
+            Some("gender=male,female&_count=10&_format=xml"),
+            PARAMS,
+            true,
+        )
+        .unwrap();
         assert_eq!(
             parsed.params,
             vec![("gender", vec!["male".to_string(), "female".to_string()])]
         );
         assert_eq!(parsed.count, 10);
-        assert!(parse("Practitioner", Some("_total=none"), PARAMS).unwrap().no_total);
+        assert!(
+            parse("Practitioner", Some("_total=none"), PARAMS, true)
+                .unwrap()
+                .no_total
+        );
         for include in ["Practitioner:organization", "Practitioner:organization:Organization"] {
             let query = format!("_include={include}");
-            let parsed = parse("Practitioner", Some(&query), PARAMS).unwrap();
+            let parsed = parse("Practitioner", Some(&query), PARAMS, true).unwrap();
             assert_eq!(parsed.includes, vec!["organization"]);
         }
         for query in [
@@ -514,7 +555,7 @@ mod tests {
             "gender=",
             "_total=some",
         ] {
-            assert!(parse("Practitioner", Some(query), PARAMS).is_err(), "{query}");
+            assert!(parse("Practitioner", Some(query), PARAMS, true).is_err(), "{query}");
         }
     }
 

@@ -219,8 +219,8 @@ impl Manager {
                         sealed
                             .as_deref()
                             .map(|sealed| {
-                                let plain = cipher.decrypt(table.table, column, &row.row_id, sealed)?;
-                                Ok(cipher.encrypt(table.table, column, &row.row_id, &plain))
+                                let plain = cipher.decrypt(table.aad_table, column, &row.row_id, sealed)?;
+                                Ok(cipher.encrypt(table.aad_table, column, &row.row_id, &plain))
                             })
                             .transpose()
                     })

@@ -5,7 +5,9 @@
 //!   which facility a practitioner id is linked to; position and period stay sealed;
 //! - blind keys of each word of the name and of the birth date
 //!   (`practitioner_search_keys`), so `name` and `birthdate` searches match without
-//!   decrypting anything.
+//!   decrypting anything;
+//! - the blind key of an observation's subject (`observations.subject_key`), so a search
+//!   by subject identifier opens no observation.
 
 use super::normalize;
 use crate::crypto::{BlindIndexer, FieldCipher};
@@ -43,6 +45,11 @@ pub fn name_word_key(blind: &BlindIndexer, word: &str) -> Vec<u8> {
 /// could count.
 pub fn birth_date_key(blind: &BlindIndexer, date: &str) -> Vec<u8> {
     search_key(blind, "birth-date", date)
+}
+
+/// The search key of an observation's subject identifier, as the source gave it (trimmed).
+pub fn subject_key(blind: &BlindIndexer, subject: &str) -> Vec<u8> {
+    search_key(blind, "observation-subject", subject.trim())
 }
 
 /// The first 16 bytes of the blind index: index entries half the size of the whole 32 (the

@@ -32,7 +32,7 @@ mod index;
 mod matching;
 mod merge;
 pub(crate) mod normalize;
-mod observations;
+pub mod observations;
 mod seal;
 mod split;
 mod upgrade;
@@ -329,7 +329,7 @@ impl Taken {
                 }
                 CanonicalRecord::Observation(o) => match observations::validate(&o) {
                     Ok(effective_at) => {
-                        let sealed = observations::seal(&cipher, connector_id, o, effective_at, now);
+                        let sealed = observations::seal(&cipher, &keys.blind, connector_id, o, effective_at, now);
                         taken.observations.push(sealed)
                     }
                     Err(reason) => taken.rejects.push((index, reason, CanonicalRecord::Observation(o))),

@@ -1,10 +1,11 @@
-//! Observations (device vital signs): validate, seal the subject and components, store once
-//! per device, code and time.
+//! Observations (device vital signs): validate, seal the subject and components (keeping the
+//! subject's blind key to search by), store once per device, code and time.
 
-use crate::crypto::FieldCipher;
-use crate::model::Observation;
-use crate::store::Timestamp;
+use super::derive;
+use crate::crypto::{BlindIndexer, FieldCipher};
+use crate::model::{Observation, ObservationComponent};
 use crate::store::observations::ObservationRecord;
+use crate::store::{StoreError, Timestamp};
 
 /// An observation's time (in UTC, to the millisecond, so one instant is one key however it
 /// was written), or its reason for rejection.
@@ -32,12 +33,14 @@ pub(super) fn validate(o: &Observation) -> Result<Timestamp, String> {
 /// An observation as stored: subject and components sealed in `details`.
 pub(super) fn seal(
     cipher: &FieldCipher,
+    blind: &BlindIndexer,
     connector_id: &str,
     o: Observation,
     effective_at: Timestamp,
     now: Timestamp,
 ) -> ObservationRecord {
     let id = uuid::Uuid::now_v7().to_string();
+    let subject_key = o.subject.as_deref().map(|subject| derive::subject_key(blind, subject));
     let details = serde_json::json!({
         "subject": o.subject,
         "components": o.components,
@@ -47,6 +50,7 @@ pub(super) fn seal(
     ObservationRecord {
         details: cipher.encrypt_str("observations", "details", &id, &details),
         key_version: cipher.active_version() as i64,
+        subject_key,
         id,
         connector_id: connector_id.to_string(),
         device_id: o.device_id,
@@ -57,4 +61,24 @@ pub(super) fn seal(
         source_system: o.source.system,
         created_at: now,
     }
+}
+
+/// What an observation keeps sealed in `details`.
+#[derive(serde::Deserialize)]
+pub struct Details {
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub components: Vec<ObservationComponent>,
+}
+
+/// Opens `row`'s sealed details.
+pub fn open(cipher: &FieldCipher, row: &ObservationRecord) -> Result<Details, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "observation",
+        detail,
+    };
+    let text = cipher
+        .decrypt_str("observations", "details", &row.id, &row.details)
+        .map_err(|e| corrupt(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))
 }

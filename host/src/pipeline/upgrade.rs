@@ -1,10 +1,10 @@
-//! Bringing practitioners stored by an older hub up to this one, when the hub starts: what a
+//! Bringing rows stored by an older hub up to this one, when the hub starts: what a
 //! migration cannot compute in SQL because it needs the sealed values. Each step reads a
 //! page, opens it, and writes it back in one statement, until nothing is left; a step cut
 //! short by a stop resumes at the next start.
 
 use super::derive::{self, Derived, Findable};
-use super::{Pipeline, index, normalize, seal};
+use super::{Pipeline, index, normalize, observations, seal};
 use crate::crypto::FieldCipher;
 use crate::store::identity::MatchKeyUpdate;
 use crate::store::practitioners::SealedContribution;
@@ -26,15 +26,18 @@ pub struct Upgraded {
     /// Practitioners whose roles, facilities and search keys were derived again (stored
     /// before migration 0021, or their names normalized again).
     pub derived: usize,
+    /// Observations whose subject was given its search key (stored before migration 0023).
+    pub observation_subjects: usize,
 }
 
 impl Pipeline {
-    /// Brings every stored practitioner up to this hub: the STR numbers they held before
+    /// Brings every stored row up to this hub: the STR numbers practitioners held before
     /// migration 0014 recorded, so an old number finds them after a re-issue; match keys
     /// computed with older normalization tables recomputed (`normalize::VERSION`); each
     /// contribution's source record id filled in; what FHIR finds records by (roles,
     /// facilities, search keys) derived for those stored before migration 0021 and those
-    /// whose names are normalized again.
+    /// whose names are normalized again; the subject keys of observations stored before
+    /// migration 0023.
     pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
         let cipher = self.keys.cipher();
         let mut upgraded = Upgraded::default();
@@ -138,6 +141,22 @@ impl Pipeline {
             store::practitioners::derived(&mut tx, &ids).await?;
             tx.commit().await?;
             upgraded.derived += ids.len();
+        }
+        loop {
+            let ids = self.db.observations_to_key(PAGE).await?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut keys = Vec::new();
+            for row in self.db.observations_by_id(&ids).await? {
+                if let Some(subject) = observations::open(&cipher, &row)?.subject {
+                    keys.push((row.id, derive::subject_key(&self.keys.blind, &subject)));
+                }
+            }
+            let mut tx = self.db.begin().await?;
+            store::observations::set_subject_keys(&mut tx, &keys, &ids).await?;
+            tx.commit().await?;
+            upgraded.observation_subjects += keys.len();
         }
         Ok(upgraded)
     }

@@ -19,7 +19,11 @@ pub struct StoredKey {
 /// among its sealed columns in `key_version`.
 pub struct SealedTable {
     pub table: &'static str,
-    /// SQL giving the row id bound into each ciphertext's AAD.
+    /// The table name bound into each ciphertext's AAD: `table` itself, but for a table
+    /// holding another's ciphertexts moved verbatim.
+    pub aad_table: &'static str,
+    /// SQL giving the row id bound into each ciphertext's AAD. With the guard (the first
+    /// column) it finds the row again to re-encrypt it.
     pub row_id: &'static str,
     /// The sealed columns. The first is never NULL and is rewritten by every write of the
     /// row, so it guards re-encryption against overwriting a concurrent write.
@@ -29,7 +33,26 @@ pub struct SealedTable {
 pub const SEALED_TABLES: &[SealedTable] = &[
     SealedTable {
         table: "practitioners",
+        aad_table: "practitioners",
         row_id: "id",
+        columns: &[
+            "details",
+            "nik",
+            "str_number",
+            "full_name",
+            "birth_place",
+            "birth_date",
+            "phone",
+            "email",
+        ],
+    },
+    // A practitioner's earlier versions: their row id is the practitioner's, shared by all
+    // their versions, but each write seals `details` under a fresh nonce, so with it as the
+    // guard a re-encryption updates exactly the version it read.
+    SealedTable {
+        table: "practitioner_versions",
+        aad_table: "practitioners",
+        row_id: "practitioner_id",
         columns: &[
             "details",
             "nik",
@@ -43,41 +66,49 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     },
     SealedTable {
         table: "practitioner_strs",
+        aad_table: "practitioner_strs",
         row_id: "id",
         columns: &["str_number"],
     },
     SealedTable {
         table: "practitioner_sources",
+        aad_table: "practitioner_sources",
         row_id: "id",
         columns: &["record"],
     },
     SealedTable {
         table: "accounts",
+        aad_table: "accounts",
         row_id: "id",
         columns: &["subject", "username", "email"],
     },
     SealedTable {
         table: "rejects",
+        aad_table: "rejects",
         row_id: "id",
         columns: &["record"],
     },
     SealedTable {
         table: "identity_candidates",
+        aad_table: "identity_candidates",
         row_id: "id",
         columns: &["record"],
     },
     SealedTable {
         table: "observations",
+        aad_table: "observations",
         row_id: "id",
         columns: &["details"],
     },
     SealedTable {
         table: "jobs",
+        aad_table: "jobs",
         row_id: "id",
         columns: &["payload"],
     },
     SealedTable {
         table: "connector_secrets",
+        aad_table: "connector_secrets",
         row_id: "connector_id || '/' || name",
         columns: &["value"],
     },

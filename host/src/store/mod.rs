@@ -223,11 +223,7 @@ where
         Backed::Sqlite(tx) => {
             let mut found = Vec::new();
             for chunk in keys.chunks(1000) {
-                let sql = format!(
-                    "{select} WHERE {column} IN ({})",
-                    Backend::Sqlite.list_placeholders(chunk.len(), 1)
-                );
-                let mut query = sqlx::query_as(trusted(sql));
+                let mut query = sqlx::query_as(trusted(where_in(Backend::Sqlite, select, column, chunk.len())));
                 for key in chunk {
                     query = query.bind(key);
                 }
@@ -235,13 +231,59 @@ where
             }
             Ok(found)
         }
-        Backed::Postgres(tx) => Ok(sqlx::query_as(trusted(format!(
+        Backed::Postgres(tx) => Ok(
+            sqlx::query_as(trusted(where_in(Backend::Postgres, select, column, keys.len())))
+                .bind(keys)
+                .fetch_all(&mut **tx)
+                .await?,
+        ),
+    }
+}
+
+/// Inserts what [`select_where_in`] would find, by `insert` (`INSERT INTO t (columns)`), in
+/// the transaction `tx`: one statement per 1,000 keys, no row through the hub.
+pub(crate) async fn copy_where_in(
+    tx: &mut Tx,
+    insert: &str,
+    select: &str,
+    column: &str,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Backed::Sqlite(tx) => {
+            for chunk in keys.chunks(1000) {
+                let sql = format!("{insert} {}", where_in(Backend::Sqlite, select, column, chunk.len()));
+                let mut query = batch_write(sql);
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Backed::Postgres(tx) => {
+            let sql = format!("{insert} {}", where_in(Backend::Postgres, select, column, keys.len()));
+            sqlx::query(trusted(sql)).bind(keys).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `select` (a query without a `WHERE`) cut to the rows whose `column` is one of `count`
+/// keys: on PostgreSQL the array `$1`, each key probed in a `LATERAL` subquery (see
+/// [`select_where_in`]); on SQLite a list of `count` `?`.
+fn where_in(backend: Backend, select: &str, column: &str, count: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "{select} WHERE {column} IN ({})",
+            Backend::Sqlite.list_placeholders(count, 1)
+        ),
+        Backend::Postgres => format!(
             "SELECT found.* FROM (SELECT DISTINCT key FROM unnest($1) AS keys (key)) keys \
              CROSS JOIN LATERAL ({select} WHERE {column} = keys.key OFFSET 0) found"
-        )))
-        .bind(keys)
-        .fetch_all(&mut **tx)
-        .await?),
+        ),
     }
 }
 

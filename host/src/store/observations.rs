@@ -24,13 +24,16 @@ pub struct ObservationRecord {
     /// Sealed: subject and components.
     #[serde(skip)]
     pub details: Vec<u8>,
+    /// The subject's blind key (`crypto::BlindIndexer::subject`), when it has one.
+    #[serde(skip)]
+    pub subject_key: Option<Vec<u8>>,
     pub source_system: String,
     pub created_at: Timestamp,
 }
 
-const COLUMNS: &str =
-    "id, connector_id, device_id, code, value, unit, effective_at, key_version, details, source_system, created_at";
-const COLUMN_COUNT: usize = 11;
+const COLUMNS: &str = "id, connector_id, device_id, code, value, unit, effective_at, key_version, details, subject_key, \
+     source_system, created_at";
+const COLUMN_COUNT: usize = 12;
 /// Hubs sharing a database prepare and drop partitions one at a time under this advisory lock.
 const PARTITIONS_LOCK: &str = "SELECT pg_advisory_xact_lock(7264002)";
 
@@ -42,6 +45,8 @@ pub enum Condition {
     Code(String),
     Device(String),
     EffectiveAt(TimeRange),
+    /// The subject's blind key.
+    SubjectKey(Vec<u8>),
 }
 
 impl Filter for Condition {
@@ -51,6 +56,7 @@ impl Filter for Condition {
             Condition::Code(code) => format!("code = {}", bind(Bind::Text(code.clone()))),
             Condition::Device(device) => format!("device_id = {}", bind(Bind::Text(device.clone()))),
             Condition::EffectiveAt(range) => range.clause("effective_at", bind),
+            Condition::SubjectKey(key) => format!("subject_key = {}", bind(Bind::Bytes(key.clone()))),
         }
     }
 }
@@ -68,6 +74,22 @@ impl Db {
         count: bool,
     ) -> Result<(Vec<ObservationRecord>, Option<i64>), StoreError> {
         self.search("observations", COLUMNS, search, limit, count).await
+    }
+
+    /// Up to `limit` ids on the list `observations_to_key` keeps (migration 0023).
+    pub async fn observations_to_key(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_scalar("SELECT id FROM observations_to_key ORDER BY id LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// The observations with these ids (those still stored).
+    pub async fn observations_by_id(&self, ids: &[String]) -> Result<Vec<ObservationRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        super::select_where_in(&mut tx, &format!("SELECT {COLUMNS} FROM observations"), "id", ids).await
     }
 
     /// Newest first, optionally of one device and code; `before` is an observation id.
@@ -243,6 +265,7 @@ async fn insert_sqlite(tx: &mut SqliteConnection, rows: &[ObservationRecord]) ->
                 .bind(o.effective_at)
                 .bind(o.key_version)
                 .bind(&o.details)
+                .bind(&o.subject_key)
                 .bind(&o.source_system)
                 .bind(o.created_at);
         }
@@ -260,8 +283,8 @@ async fn insert_postgres(tx: &mut PgConnection, rows: &[ObservationRecord]) -> R
     let text = |f: fn(&ObservationRecord) -> &str| rows.iter().map(f).collect::<Vec<_>>();
     Ok(sqlx::query(trusted(format!(
         "INSERT INTO observations ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
-         $3::text[], $4::text[], $5::float8[], $6::text[], $7::timestamptz[], $8::int8[], $9::bytea[], $10::text[], \
-         $11::timestamptz[]) AS o ({COLUMNS}){INSERT_TAIL}"
+         $3::text[], $4::text[], $5::float8[], $6::text[], $7::timestamptz[], $8::int8[], $9::bytea[], $10::bytea[], \
+         $11::text[], $12::timestamptz[]) AS o ({COLUMNS}){INSERT_TAIL}"
     )))
     .bind(text(|o| &o.id))
     .bind(text(|o| &o.connector_id))
@@ -272,9 +295,41 @@ async fn insert_postgres(tx: &mut PgConnection, rows: &[ObservationRecord]) -> R
     .bind(rows.iter().map(|o| o.effective_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|o| o.key_version).collect::<Vec<_>>())
     .bind(rows.iter().map(|o| o.details.as_slice()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|o| o.subject_key.as_deref()).collect::<Vec<_>>())
     .bind(text(|o| &o.source_system))
     .bind(rows.iter().map(|o| o.created_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?
     .rows_affected())
+}
+
+/// Sets each `(observation id, subject key)` and takes the `done` ids off the list
+/// `observations_to_key`, in `tx`.
+pub async fn set_subject_keys(tx: &mut Tx, keys: &[(String, Vec<u8>)], done: &[String]) -> Result<(), StoreError> {
+    if !keys.is_empty() {
+        match &mut *tx {
+            Backed::Sqlite(tx) => {
+                let sql = format!(
+                    "UPDATE observations SET subject_key = v.column2 FROM (VALUES {}) AS v WHERE observations.id = v.column1",
+                    Backend::Sqlite.placeholders(keys.len(), 2, 1)
+                );
+                let mut query = super::batch_write(sql);
+                for (id, key) in keys {
+                    query = query.bind(id).bind(key);
+                }
+                query.execute(&mut **tx).await?;
+            }
+            Backed::Postgres(tx) => {
+                sqlx::query(
+                    "UPDATE observations o SET subject_key = v.subject_key \
+                     FROM UNNEST($1::text[], $2::bytea[]) AS v(id, subject_key) WHERE o.id = v.id",
+                )
+                .bind(keys.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+                .bind(keys.iter().map(|(_, key)| key.as_slice()).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    super::delete_where_in(tx, "observations_to_key", "id", done).await
 }

@@ -141,6 +141,66 @@ impl SealedContribution {
     }
 }
 
+/// An earlier version of a practitioner's golden record (`practitioner_versions`): the row as
+/// it stood before a write superseded it, its sealed columns still bound to `practitioners`
+/// and the practitioner's id.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SealedVersion {
+    pub practitioner_id: String,
+    pub version_id: i64,
+    pub key_version: i64,
+    pub details: Option<Vec<u8>>,
+    pub nik: Option<Vec<u8>>,
+    pub str_number: Option<Vec<u8>>,
+    pub full_name: Option<Vec<u8>>,
+    pub birth_place: Option<Vec<u8>>,
+    pub birth_date: Option<Vec<u8>>,
+    pub phone: Option<Vec<u8>>,
+    pub email: Option<Vec<u8>>,
+    pub gender: String,
+    pub profession: Option<String>,
+    pub source_system: String,
+    pub source_id: String,
+    pub source_updated_at: Option<String>,
+    pub provenance: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<SealedVersion> for SealedPractitioner {
+    /// The version as the practitioners row it was, to open the same way; blind indexes and
+    /// content hash are not kept with versions, so they are empty.
+    fn from(v: SealedVersion) -> Self {
+        SealedPractitioner {
+            id: v.practitioner_id,
+            str_index: None,
+            nik_index: None,
+            match_index: None,
+            match_version: None,
+            twin_index: None,
+            key_version: v.key_version,
+            nik: v.nik,
+            str_number: v.str_number,
+            full_name: v.full_name,
+            birth_place: v.birth_place,
+            birth_date: v.birth_date,
+            phone: v.phone,
+            email: v.email,
+            details: v.details,
+            gender: v.gender,
+            profession: v.profession,
+            content_hash: Vec::new(),
+            source_system: v.source_system,
+            source_id: v.source_id,
+            source_updated_at: v.source_updated_at,
+            provenance: v.provenance,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            version_id: v.version_id,
+        }
+    }
+}
+
 /// Which blind index a lookup uses.
 #[derive(Clone, Copy, Debug)]
 pub enum IndexColumn {
@@ -152,6 +212,9 @@ const COLUMNS: &str = "id, str_index, nik_index, match_index, match_version, twi
      birth_date, phone, email, details, gender, profession, content_hash, source_system, source_id, source_updated_at, \
      provenance, created_at, updated_at";
 const COLUMN_COUNT: usize = 24;
+/// What `practitioner_versions` keeps of a superseded row, besides its id and version.
+const VERSION_COLUMNS: &str = "key_version, details, nik, str_number, full_name, birth_place, birth_date, phone, email, \
+     gender, profession, source_system, source_id, source_updated_at, provenance, created_at, updated_at";
 /// Every write of a stored practitioner is a new version of them.
 const NEXT_VERSION: &str = "version_id = practitioners.version_id + 1";
 
@@ -250,6 +313,26 @@ impl Db {
         let mut tx = self.begin().await?;
         let select = format!("SELECT {COLUMNS}, version_id FROM practitioners");
         super::select_where_in(&mut tx, &select, "id", ids).await
+    }
+
+    /// Practitioner `id`'s earlier versions, newest first, below version `before` if given.
+    pub async fn practitioner_versions(
+        &self,
+        id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SealedVersion>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as(trusted(format!(
+                "SELECT practitioner_id, version_id, {VERSION_COLUMNS} FROM practitioner_versions \
+                 WHERE practitioner_id = $1 AND version_id < $2 ORDER BY version_id DESC LIMIT $3"
+            )))
+            .bind(id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Ordered by id after `after` (cursor pagination).
@@ -381,9 +464,25 @@ pub async fn derived(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
     super::delete_where_in(tx, "practitioners_to_derive", "id", ids).await
 }
 
-/// Inserts new practitioners and merges updates into stored ones.
+/// Inserts new practitioners and merges updates into stored ones, keeping the versions
+/// they supersede.
 pub async fn upsert(tx: &mut Tx, rows: &[SealedPractitioner]) -> Result<(), StoreError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    keep_versions(tx, &ids).await?;
     write(tx, rows, &format!("{UPSERT_TAIL}, {NEXT_VERSION}")).await
+}
+
+/// Copies the stored rows of `ids` (those that exist) to `practitioner_versions` as they
+/// stand, ciphertexts verbatim: one statement, nothing opened.
+async fn keep_versions(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
+    super::copy_where_in(
+        tx,
+        &format!("INSERT INTO practitioner_versions (practitioner_id, version_id, {VERSION_COLUMNS})"),
+        &format!("SELECT id, version_id, {VERSION_COLUMNS} FROM practitioners"),
+        "id",
+        ids,
+    )
+    .await
 }
 
 /// Replaces practitioner `row.id`'s golden record whole: after a split, fields only the taken
@@ -397,6 +496,7 @@ pub async fn replace(tx: &mut Tx, row: &SealedPractitioner) -> Result<(), StoreE
         " ON CONFLICT (id) DO UPDATE SET {}, {NEXT_VERSION}",
         every_column.join(", ")
     );
+    keep_versions(tx, std::slice::from_ref(&row.id)).await?;
     write(tx, std::slice::from_ref(row), &tail).await
 }
 
