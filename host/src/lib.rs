@@ -27,6 +27,7 @@ pub mod bundled;
 pub mod config;
 pub mod console;
 pub mod crypto;
+pub mod events;
 pub mod fhir;
 pub mod jobs;
 pub mod json_schema;

@@ -13,6 +13,7 @@ pub(crate) mod auth;
 mod body;
 mod coalesce;
 pub(crate) mod connectors;
+mod events;
 mod extract;
 mod identity;
 mod jobs;

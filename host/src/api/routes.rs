@@ -3,8 +3,8 @@
 //! `/openapi.json` are all built from this table, so none of them can miss a route.
 
 use super::{
-    AppState, accounts, alerts, api_keys, audit, connectors, identity, jobs, keys, metrics, observations, plugins,
-    practitioners, rejects, runs, secrets, service, webhooks,
+    AppState, accounts, alerts, api_keys, audit, connectors, events, identity, jobs, keys, metrics, observations,
+    plugins, practitioners, rejects, runs, secrets, service, webhooks,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -352,6 +352,9 @@ pub fn table() -> Vec<Route> {
             .returns::<super::Page<crate::store::rejects::RejectRecord>>(200),
         Route::post("/api/v1/rejects/{id}/reprocess", Needs(Operate), "Run a rejected row through the pipeline again: stored if what made it fail has changed, else rejected again with the current reason", rejects::reprocess)
             .returns::<crate::manager::Reprocessed>(200),
+        Route::get("/api/v1/events", Needs(Read), "Events: every change the hub made, oldest first; ids, never identifying values", events::list)
+            .query::<events::ListQuery>()
+            .returns::<super::Page<crate::events::Event>>(200),
         Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
             .query::<alerts::ListQuery>()
             .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),

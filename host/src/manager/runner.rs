@@ -121,13 +121,24 @@ async fn finish_run(
     run_id: &str,
     error: Option<&str>,
 ) {
-    match inner.db.finish_run(run_id, error).await {
-        Ok((started_at, written)) => {
+    // The run's end and its event, together.
+    let ended = async {
+        let mut tx = inner.db.begin().await?;
+        let run = crate::store::runs::finish(&mut tx, run_id, error).await?;
+        if let Some(run) = &run {
+            crate::store::events::insert(&mut tx, &[crate::events::run_finished(run)]).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, crate::store::StoreError>(run)
+    };
+    match ended.await {
+        Ok(None) => tracing::debug!(run = %run_id, "the run to end is no longer stored (its connector was deleted)"),
+        Ok(Some(run)) => {
             if let Some(connector) = connector {
-                let took = started_at.and_then(|t| (chrono::Utc::now() - t.as_datetime()).to_std().ok());
+                let took = (run.started_at).and_then(|t| (chrono::Utc::now() - t.as_datetime()).to_std().ok());
                 crate::metrics::metrics().run_finished(&connector.name, error.is_none(), took);
             }
-            if written >= BULK_WRITE {
+            if run.records_created + run.records_updated >= BULK_WRITE {
                 let db = inner.db.clone();
                 tokio::spawn(async move {
                     if let Err(store_error) = db.refresh_statistics().await {

@@ -155,6 +155,25 @@ fn blank(source: SourceRef) -> Practitioner {
     }
 }
 
+/// The golden fields whose value differs between `before` and `after` (`registrations` as
+/// one), in rule order.
+pub fn changed(before: &Practitioner, after: &Practitioner) -> Vec<&'static str> {
+    // Each rule's copy into a blank record and back out compares that field alone.
+    let only = |rule: &Rule, p: &Practitioner| {
+        let mut field = blank(after.source.clone());
+        (rule.copy)(&mut field, p);
+        field
+    };
+    let mut fields: Vec<&'static str> = (RULES.iter())
+        .filter(|rule| only(rule, before) != only(rule, after))
+        .map(|rule| rule.field)
+        .collect();
+    if before.registrations != after.registrations {
+        fields.push("registrations");
+    }
+    fields
+}
+
 /// The most trusted contribution `has` accepts: lowest rank in `owners`, then newest.
 fn pick<'a>(
     contributions: &'a [Contribution],
@@ -272,6 +291,21 @@ mod tests {
         assert_eq!(provenance["registrations.sip"].source, "regnakes");
         assert!(!provenance.contains_key("email"));
         assert_eq!(golden.source.system, "kki");
+    }
+
+    #[test]
+    fn changed_names_the_fields_whose_value_differs() {
+        let before = from("regnakes", "2026-01-01", |p| {
+            p.phone = Some("0811".into());
+            p.registrations = vec![registration("str", "active")];
+        })
+        .record;
+        let mut after = before.clone();
+        assert!(changed(&before, &after).is_empty());
+        after.phone = Some("0812".into());
+        after.email = Some("a@example.org".into());
+        after.registrations[0].status = "inactive".into();
+        assert_eq!(changed(&before, &after), ["phone", "email", "registrations"]);
     }
 
     #[test]

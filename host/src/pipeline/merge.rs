@@ -78,17 +78,9 @@ impl Sources {
         }
     }
 
-    /// Records `contribution` as its system's latest for practitioner `id`; all of that
-    /// practitioner's contributions, to merge.
-    pub fn add(
-        &mut self,
-        cipher: &FieldCipher,
-        id: &str,
-        contribution: Contribution,
-        content_hash: Vec<u8>,
-        matched_by: &str,
-        now: Timestamp,
-    ) -> Result<&[Contribution], StoreError> {
+    /// What practitioner `id`'s sources say as the batch has left them so far (opened the
+    /// first time it is asked).
+    pub fn current(&mut self, cipher: &FieldCipher, id: &str) -> Result<&[Contribution], StoreError> {
         if !self.merged.contains_key(id) {
             if self.stored.contains_key(id) && !self.sealed.contains_key(id) {
                 // `to_read` missed it: merging without its other sources would drop them.
@@ -105,11 +97,26 @@ impl Sources {
                 .unwrap_or_default();
             self.merged.insert(id.to_string(), opened);
         }
+        Ok(&self.merged[id])
+    }
+
+    /// Records `contribution` as its system's latest for practitioner `id`; all of that
+    /// practitioner's contributions, to merge.
+    pub fn add(
+        &mut self,
+        cipher: &FieldCipher,
+        id: &str,
+        contribution: Contribution,
+        content_hash: Vec<u8>,
+        matched_by: &str,
+        now: Timestamp,
+    ) -> Result<&[Contribution], StoreError> {
+        self.current(cipher, id)?;
         self.written.insert(
             (id.to_string(), contribution.system.clone()),
             seal::contribution(cipher, id, &contribution, content_hash, matched_by, now),
         );
-        let list = self.merged.get_mut(id).expect("inserted above");
+        let list = self.merged.get_mut(id).expect("opened above");
         list.retain(|c| c.system != contribution.system);
         list.push(contribution);
         Ok(list)

@@ -224,6 +224,7 @@ impl Pipeline {
             accounts: account_rows,
             rejects: merged.reject_rows,
             observations: merged.observations,
+            events: merged.events,
         };
         write::write(&self.db, source.run_id, rows, &mut counts)
             .instrument(tracing::debug_span!("db.write"))
@@ -280,6 +281,8 @@ struct Taken {
 /// A batch after stages 3-5: rows sealed, ready to write.
 struct Merged {
     counts: RunCounts,
+    /// What the batch changes, for the outbox, in order.
+    events: Vec<crate::store::events::StoredEvent>,
     practitioners: Vec<SealedPractitioner>,
     /// STR numbers the batch found on practitioners for the first time.
     strs: Vec<SealedStr>,
@@ -363,8 +366,9 @@ impl Taken {
         let mut held: Vec<Candidate> = Vec::new();
         let mut derived = derive::Derived::default();
         let mut row_of_id: HashMap<String, usize> = HashMap::new();
+        let mut events = Vec::new();
         for k in keyed {
-            let (id, matched_by) = match known.decide(&k, &sources, source.creates) {
+            let (id, matched_by, creates) = match known.decide(&k, &sources, source.creates) {
                 Decision::Reject(reason) => {
                     rejects.push((k.index, reason, CanonicalRecord::Practitioner(k.record)));
                     continue;
@@ -380,11 +384,11 @@ impl Taken {
                 }
                 Decision::Update(id, tier) => {
                     counts.updated += 1;
-                    (id, tier.as_str())
+                    (id, tier.as_str(), false)
                 }
                 Decision::Create(id) => {
                     counts.created += 1;
-                    (id, "created")
+                    (id, "created", true)
                 }
             };
             // An STR nobody holds yet becomes this person's; one a person kept apart from this
@@ -393,6 +397,11 @@ impl Taken {
                 .filter(|s| known.holder(s).is_none())
                 .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
+            // The golden record before this row, to tell which fields it changes.
+            let before = match creates {
+                true => None,
+                false => Some(golden::merge(sources.current(&cipher, &id)?, latest.clone()).0),
+            };
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
                 connector_id: source.connector_id.to_string(),
@@ -401,6 +410,14 @@ impl Taken {
             };
             let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
+            let system = &golden.source.system;
+            events.push(match &before {
+                None => crate::events::practitioner_created(&id, system, source.connector_id, now),
+                Some(before) => {
+                    let fields = golden::changed(before, &golden);
+                    crate::events::practitioner_updated(&id, system, source.connector_id, &fields, now)
+                }
+            });
             let indexes = index::indexes(blind, &golden);
             let mut row = seal::practitioner(&cipher, blind, &id, &golden, indexes, &provenance, now);
             derived.add(blind, &id, (&golden).into(), now);
@@ -444,6 +461,7 @@ impl Taken {
         rejected.sort_by_key(|(i, _)| *i);
         Ok(Merged {
             counts,
+            events,
             practitioners: rows,
             strs,
             derived,

@@ -7,6 +7,7 @@ use super::derive::Derived;
 use super::merge::Sources;
 
 use crate::store::accounts::SealedAccount;
+use crate::store::events::StoredEvent;
 use crate::store::observations::ObservationRecord;
 use crate::store::practitioners::{SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
@@ -28,6 +29,8 @@ pub(super) struct Rows {
     pub accounts: Vec<SealedAccount>,
     pub rejects: Vec<RejectRecord>,
     pub observations: Vec<ObservationRecord>,
+    /// What the batch changed, for the outbox.
+    pub events: Vec<StoredEvent>,
 }
 
 /// Stores `rows`, completing `counts` with the observations inserted, and adds the counts
@@ -61,6 +64,8 @@ pub(super) async fn write(db: &Db, run_id: Option<&str>, rows: Rows, counts: &mu
     if let Some(run_id) = run_id {
         store::runs::add_counts(&mut tx, run_id, *counts).await?;
     }
+    // Last: it holds the outbox's seq counter until the commit.
+    store::events::insert(&mut tx, &rows.events).await?;
     tx.commit().await?;
     Ok(())
 }

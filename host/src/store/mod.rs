@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod connectors;
+pub mod events;
 pub mod facilities;
 pub mod gauges;
 pub mod identity;

@@ -83,27 +83,6 @@ impl Db {
         })
     }
 
-    /// Ends a run; returns when its first attempt started (`None` if it never did) and how
-    /// many records it created or updated.
-    pub async fn finish_run(&self, id: &str, error: Option<&str>) -> Result<(Option<Timestamp>, i64), StoreError> {
-        on!(self.pool(), pool => {
-            let row = sqlx::query(
-                "UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1 \
-                 RETURNING started_at, records_created + records_updated AS written",
-            )
-            .bind(id)
-            .bind(if error.is_some() { "failed" } else { "succeeded" })
-            .bind(Timestamp::now())
-            .bind(error)
-            .fetch_optional(pool)
-            .await?;
-            Ok(match row {
-                Some(row) => (row.try_get("started_at")?, row.try_get("written")?),
-                None => (None, 0),
-            })
-        })
-    }
-
     /// Refreshes the planner's statistics of the tables a sync fills. PostgreSQL's
     /// autovacuum does it about a minute after a table grows; until then a table loaded by a
     /// first sync has none, and the planner scanned all 272,000 search keys of 95,000 people
@@ -324,5 +303,22 @@ pub async fn add_counts(tx: &mut Tx, run_id: &str, counts: RunCounts) -> Result<
         .execute(tx)
         .await?;
         Ok(())
+    })
+}
+
+/// Ends run `id` in `tx`, failed with `error` or else succeeded; the run as it ended, if
+/// there is one.
+pub async fn finish(tx: &mut Tx, id: &str, error: Option<&str>) -> Result<Option<RunRecord>, StoreError> {
+    on_tx!(tx, tx => {
+        let row = sqlx::query(trusted(format!(
+            "UPDATE runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id)
+        .bind(if error.is_some() { "failed" } else { "succeeded" })
+        .bind(Timestamp::now())
+        .bind(error)
+        .fetch_optional(tx)
+        .await?;
+        Ok(row.as_ref().map(RunRecord::from_row).transpose()?)
     })
 }

@@ -1,0 +1,98 @@
+//! The outbox (`events`): each change's event, written in the transaction of the change
+//! (`crate::events` says what each event holds).
+
+use super::Timestamp;
+use super::{Backed, Backend, Db, StoreError, Tx, on, trusted};
+use sqlx::{PgConnection, SqliteConnection};
+
+/// An event as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Its place in the outbox, set by the database (never written): events of one subject
+    /// are delivered in this order.
+    pub seq: i64,
+    pub id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+    pub connector_id: Option<String>,
+    pub occurred_at: Timestamp,
+    /// JSON.
+    pub data: String,
+}
+
+const COLUMNS: &str = "id, type, subject, connector_id, occurred_at, data";
+const COLUMN_COUNT: usize = 6;
+
+impl Db {
+    /// Up to `limit` events after `after` (a seq), in order. Seqs become visible in order
+    /// (migration 0024), so a reader that goes on from the last seq it saw misses none.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as(trusted(format!(
+                "SELECT seq, {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            )))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+}
+
+/// Appends `events` to the outbox in `tx`, in order. On PostgreSQL it takes the next seqs
+/// from `event_seq`, which stays locked until `tx` ends: make it the transaction's last
+/// statement, so the lock is held for the commit alone.
+pub async fn insert(tx: &mut Tx, events: &[StoredEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Backed::Sqlite(tx) => insert_sqlite(tx, events).await,
+        Backed::Postgres(tx) => insert_postgres(tx, events).await,
+    }
+}
+
+/// SQLite: one statement per 1,000 events; rows take their seq in the order listed.
+async fn insert_sqlite(tx: &mut SqliteConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
+    for chunk in events.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO events ({COLUMNS}) VALUES {}",
+            Backend::Sqlite.placeholders(chunk.len(), COLUMN_COUNT, 1)
+        );
+        let mut query = super::batch_write(sql);
+        for e in chunk {
+            query = query
+                .bind(&e.id)
+                .bind(&e.kind)
+                .bind(&e.subject)
+                .bind(&e.connector_id)
+                .bind(e.occurred_at)
+                .bind(&e.data);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: one array per column, numbered in order after the seqs taken from
+/// `event_seq` in the same statement.
+async fn insert_postgres(tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
+    let text = |f: fn(&StoredEvent) -> &str| events.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(trusted(format!(
+        "WITH taken AS (UPDATE event_seq SET last = last + $7 RETURNING last - $7 AS first) \
+         INSERT INTO events (seq, {COLUMNS}) SELECT taken.first + e.n, {COLUMNS} FROM taken, \
+         UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
+         WITH ORDINALITY AS e ({COLUMNS}, n)"
+    )))
+    .bind(text(|e| &e.id))
+    .bind(text(|e| &e.kind))
+    .bind(text(|e| &e.subject))
+    .bind(events.iter().map(|e| e.connector_id.as_deref()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .bind(text(|e| &e.data))
+    .bind(events.len() as i64)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
