@@ -38,6 +38,16 @@ async fn rotate_under_load(backend: Backend, keeper: Keeper) {
     // Changed records leave their earlier versions sealed in practitioner_versions.
     first_sim.mutate(40);
     assert_eq!(hub.run_to_end(&first).await["status"], "succeeded", "{case}");
+    // A subscription's signing secret is sealed, the one a rotation replaced too.
+    let (status, subscription) = hub
+        .post("/api/v1/subscriptions", json!({ "url": "http://127.0.0.1:9/nowhere" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{subscription}");
+    let subscription = subscription["id"].as_str().unwrap().to_string();
+    let (status, _) = hub
+        .post(&format!("/api/v1/subscriptions/{subscription}/secret"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (second_sim, second_server) = regnakes(people(77)).await;
     let second = hub
         .regnakes_connector("second", &second_server.base_url(), second_sim.config())
@@ -285,6 +295,7 @@ async fn a_replica_writing_during_a_rotation_started_elsewhere_loses_nothing() {
         "observations",
         "identity_candidates",
         "practitioner_versions",
+        "subscriptions",
     ];
     assert_all_sealed_under(&first, 2, &empty, "replicas").await;
     for person in sim.valid_people().iter().step_by(101) {

@@ -161,6 +161,7 @@ impl Hub {
         ];
         background.extend(queue.start(Arc::new(manager.clone())));
         background.push(observations::run_maintenance(db.clone(), config.observations.clone()));
+        background.push(events::delivery::Dispatcher::new(manager.clone(), config.events.clone()).spawn());
         if let Some(mqtt) = &config.mqtt {
             background.push(triggers::MqttIngest::new(manager.clone(), mqtt.clone()).spawn());
         }

@@ -424,3 +424,64 @@ async fn mqtt_kill_restart(database_url: Option<String>, host: &str, port: u16) 
         "every message the broker accepted is stored, each once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_committed_before_a_kill_9_is_delivered_after_restart() {
+    for database_url in databases().await {
+        events_kill_restart(database_url).await;
+    }
+}
+
+async fn events_kill_restart(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    // A short lease, so the restarted hub takes the subscription over soon after the kill.
+    let events = "[events]\npoll_ms = 50\nlease_secs = 3\ntimeout_secs = 1\nretry_secs = [1, 1, 1, 1, 1]\n";
+    let (config, url) = hub_config(dir.path(), database_url.as_deref(), events);
+    let mut hub = HubProcess::start(&config, &url).await;
+    let api = api(&url);
+    // Slow answers, so the kill lands in the middle of the deliveries.
+    let subscriber = hub_sim::subscriber::SubscriberSim::new();
+    subscriber.answer_always(hub_sim::subscriber::Answer::Slow(Duration::from_millis(40)));
+    let receiver = hub_sim::serve(subscriber.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    api.create("/api/v1/subscriptions", json!({ "url": receiver.base_url() }))
+        .await;
+    let sim = hub_sim::RegnakesSim::new(hub_sim::RegnakesConfig {
+        people: 600,
+        ..Default::default()
+    });
+    let server = hub_sim::serve(sim.router(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let connector = regnakes_connector(&api, &sim, &server).await;
+    assert_eq!(api.run_to_end(&connector).await["status"], "succeeded");
+    while subscriber.accepted().len() < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.kill_9();
+    let before_restart = subscriber.accepted().len();
+
+    let _hub = HubProcess::start(&config, &url).await;
+    subscriber.answer_always(hub_sim::subscriber::Answer::Accept);
+    let events: HashSet<String> = (api.all_pages("/api/v1/events?").await.iter())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        before_restart < events.len(),
+        "the kill came before every event was delivered"
+    );
+    for _ in 0..600 {
+        let accepted: HashSet<String> = subscriber.accepted().into_iter().map(|d| d.id).collect();
+        if events.is_subset(&accepted) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accepted: HashSet<String> = subscriber.accepted().into_iter().map(|d| d.id).collect();
+    panic!(
+        "{} of {} committed events delivered 30 s after the restart",
+        events.intersection(&accepted).count(),
+        events.len()
+    );
+}

@@ -18,6 +18,7 @@ pub mod regnakes;
 pub mod sisdmk;
 pub mod sso;
 pub mod staff;
+pub mod subscriber;
 
 pub use faults::Faults;
 pub use iot::{IotConfig, IotSim};

@@ -257,6 +257,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         backup: Default::default(),
         observations: Default::default(),
         alerts: Default::default(),
+        events: Default::default(),
     }
 }
 

@@ -6,14 +6,17 @@
 #
 # PEOPLE defaults to 100,000; without a database URL the hub uses SQLite in a temporary
 # directory. HUB_BENCH_ENV prefixes the hub's command (for example `env MALLOC_ARENA_MAX=2`).
+# With HUB_BENCH_SUBSCRIBE=1 a webhook subscriber (`subscriber-sim`, its own process) is
+# subscribed to every event first, and the script also times the delivery of the sync's
+# events to it, to the last, then of all of them again by replay (delivery alone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${HUB_BIN_DIR:-$here/../../../target/release}
 people=${1:-100000}
 port=${HUB_BENCH_PORT:-18080}
 work=$(mktemp -d)
-hub_pid="" sim_pid=""
-trap 'kill $hub_pid $sim_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+hub_pid="" sim_pid="" subscriber_pid=""
+trap 'kill $hub_pid $sim_pid $subscriber_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 "$bin/regnakes-sim" "$people" 127.0.0.1:0 >"$work/sim.out" &
 sim_pid=$!
@@ -35,6 +38,14 @@ connector=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/connec
   \"egress\": [\"${sim_url#http://}\"], \"enabled\": true,
   \"credentials\": {\"regnakes\": {\"token_url\": \"$sim_url/oauth/token\", \"client_id\": \"$client_id\", \"client_secret\": \"client_secret\"}},
   \"secrets\": {\"client_secret\": \"$client_secret\"}}" | json '["id"]')
+subscription=""
+if [ "${HUB_BENCH_SUBSCRIBE:-}" = 1 ]; then
+  "$bin/subscriber-sim" 127.0.0.1:0 >"$work/subscriber.out" &
+  subscriber_pid=$!
+  for _ in $(seq 1 100); do [ -s "$work/subscriber.out" ] && break; sleep 0.2; done
+  subscription=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/subscriptions" \
+    -d "{\"url\": \"$(cat "$work/subscriber.out")/events\"}" | json '["id"]')
+fi
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$hub_pid/status")
 # utime + stime of the hub, in clock ticks: how much of the wall time is the hub's own CPU
 # (the rest is the database and waiting).
@@ -55,3 +66,25 @@ print("run", r["status"], "received", r["records_received"], "created", r["recor
 python3 -c "print(f'{$people} people in {$ended - $started:.2f} s = {$people / ($ended - $started):.0f} records/s')"
 python3 -c "print(f'hub CPU during the sync: {($(cpu) - $cpu_before) / $(getconf CLK_TCK):.1f} s')"
 echo "hub RSS before the sync: $((rss_before / 1024)) MiB; peak (VmHWM): $(( $(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status") / 1024 )) MiB"
+if [ -n "$subscription" ]; then
+  # On an empty database the sync's events are seqs 1 to created + 1 (the run's end).
+  last=$(( $(curl -fs -H "$auth" "$api/runs/$run" | json '["records_created"]') + 1 ))
+  while :; do
+    through=$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')
+    [ "$through" -ge "$last" ] && break
+    sleep 0.2
+  done
+  delivered=$(date +%s.%N)
+  python3 -c "print(f'{$last} events delivered to one subscriber in {$delivered - $started:.2f} s from the run request = {$last / ($delivered - $started):.0f} events/s; the last {$delivered - $ended:.2f} s after the run ended')"
+  # Delivery alone, not waiting on a sync: every event again, by replay.
+  replayed=$(date +%s.%N)
+  curl -fs -H "$auth" -H 'content-type: application/json' "$api/subscriptions/$subscription/replay" \
+    -d '{"since": "2000-01-01T00:00:00Z"}' >/dev/null
+  while :; do
+    through=$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')
+    [ "$through" -ge "$last" ] && break
+    sleep 0.2
+  done
+  done_at=$(date +%s.%N)
+  python3 -c "print(f'replayed: {$last} events in {$done_at - $replayed:.2f} s = {$last / ($done_at - $replayed):.0f} events/s')"
+fi

@@ -30,6 +30,7 @@ pub mod routes;
 mod runs;
 mod secrets;
 mod service;
+mod subscriptions;
 mod webhooks;
 
 pub use auth::hash_key;

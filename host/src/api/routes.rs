@@ -4,7 +4,7 @@
 
 use super::{
     AppState, accounts, alerts, api_keys, audit, connectors, events, identity, jobs, keys, metrics, observations,
-    plugins, practitioners, rejects, runs, secrets, service, webhooks,
+    plugins, practitioners, rejects, runs, secrets, service, subscriptions, webhooks,
 };
 use crate::auth::Permission;
 use axum::handler::Handler;
@@ -355,6 +355,31 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/events", Needs(Read), "Events: every change the hub made, oldest first; ids, never identifying values", events::list)
             .query::<events::ListQuery>()
             .returns::<super::Page<crate::events::Event>>(200),
+        Route::get("/api/v1/subscriptions", Needs(Read), "Webhook subscriptions to the hub's events (never their secrets)", subscriptions::list)
+            .query::<super::PageQuery>()
+            .returns::<super::Page<crate::events::subscriptions::SubscriptionView>>(200),
+        Route::post("/api/v1/subscriptions", Needs(Integrate), "Subscribe a URL to events; the whsec_ signing secret is in the answer once", subscriptions::create)
+            .json_body::<subscriptions::NewSubscription>()
+            .returns::<subscriptions::CreatedSubscription>(201)
+            .errors(&[(422, "The URL, an event type or the description is refused: the detail says which")]),
+        Route::get("/api/v1/subscriptions/{id}", Needs(Read), "A subscription and where its delivery stands", subscriptions::get)
+            .returns::<crate::events::subscriptions::SubscriptionView>(200),
+        Route::delete("/api/v1/subscriptions/{id}", Needs(Integrate), "Delete a subscription and its delivery attempts", subscriptions::delete)
+            .status(204),
+        Route::post("/api/v1/subscriptions/{id}/secret", Needs(Integrate), "Rotate the signing secret: the new one is in the answer once; the old one also signs for 24 h more", subscriptions::rotate_secret)
+            .returns::<subscriptions::RotatedSecret>(200)
+            .errors(&[(409, "Another rotation came first")]),
+        Route::post("/api/v1/subscriptions/{id}/pause", Needs(Operate), "Stop delivering until resumed; events wait in the outbox", subscriptions::pause)
+            .returns::<crate::events::subscriptions::SubscriptionView>(200),
+        Route::post("/api/v1/subscriptions/{id}/resume", Needs(Operate), "Deliver again (a disabled subscription too), at once, from where it stopped", subscriptions::resume)
+            .returns::<crate::events::subscriptions::SubscriptionView>(200),
+        Route::post("/api/v1/subscriptions/{id}/replay", Needs(Operate), "Deliver again every event from a time or an event id on", subscriptions::replay)
+            .json_body::<subscriptions::Replay>()
+            .returns::<crate::events::subscriptions::SubscriptionView>(200)
+            .errors(&[(422, "Neither or both of since and event_id, or an unknown event")]),
+        Route::get("/api/v1/subscriptions/{id}/attempts", Needs(Read), "Every try to deliver an event to the subscription, newest first", subscriptions::attempts)
+            .query::<super::PageQuery>()
+            .returns::<super::Page<crate::store::subscriptions::DeliveryAttempt>>(200),
         Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
             .query::<alerts::ListQuery>()
             .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),

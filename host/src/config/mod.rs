@@ -123,6 +123,7 @@ pub struct HubConfig {
     pub backup: crate::backup::BackupConfig,
     pub observations: crate::observations::ObservationsConfig,
     pub alerts: crate::manager::alert_delivery::AlertsConfig,
+    pub events: crate::events::delivery::EventsConfig,
 }
 
 /// A credential from the environment: never printed, not even by `Debug`.
@@ -166,6 +167,7 @@ impl Default for HubConfig {
             backup: Default::default(),
             observations: Default::default(),
             alerts: Default::default(),
+            events: Default::default(),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! identifying value (a name, a NIK), so an outbox row, a log line or a subscriber's copy
 //! leaks nothing. A consumer with `pii:read` reads the record itself.
 
+pub mod delivery;
+pub mod subscriptions;
+
 use crate::store::Timestamp;
 use crate::store::events::StoredEvent;
 use crate::store::runs::RunRecord;

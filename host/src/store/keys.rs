@@ -101,6 +101,12 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         columns: &["details"],
     },
     SealedTable {
+        table: "subscriptions",
+        aad_table: "subscriptions",
+        row_id: "id",
+        columns: &["secret", "previous_secret"],
+    },
+    SealedTable {
         table: "jobs",
         aad_table: "jobs",
         row_id: "id",

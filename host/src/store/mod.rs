@@ -30,6 +30,7 @@ pub mod search;
 pub mod secrets;
 pub mod sessions;
 pub mod state;
+pub mod subscriptions;
 mod time;
 
 pub use time::Timestamp;

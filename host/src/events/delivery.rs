@@ -1,0 +1,460 @@
+//! Delivering the outbox to webhook subscriptions (docs/events.md#webhook-subscriptions).
+//!
+//! Every hub runs a [`Dispatcher`]. Each tick it leases the subscriptions that are due and
+//! behind the outbox (one statement, so of several hubs on one database only one gets each)
+//! and runs a round for each: the next events after its cursor that its filter wants, each
+//! POSTed with Standard Webhooks v1 headers. Events of one subject go one after another, in
+//! seq order; different subjects go side by side. The cursor moves past every event up to
+//! the first that failed; that one and what follows are tried again after a backoff of
+//! seconds, then minutes, then hours (about three days in all, or what `Retry-After` asks),
+//! so a receiver may see an event again after a failure, never out of order, and
+//! deduplicates by its id. `410 Gone` disables the subscription at once; an endpoint that
+//! fails through the whole schedule is disabled too.
+
+use crate::audit::{Event as AuditEvent, Outcome};
+use crate::manager::Manager;
+use crate::store::events::StoredEvent;
+use crate::store::subscriptions::{DeliveryAttempt, RoundEnd, SubscriptionRecord};
+use crate::store::{StoreError, Timestamp};
+use crate::webhooks::WebhookSecret;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// `[events]`: how the hub delivers its events to webhook subscriptions.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How long an endpoint may take to answer, in seconds.
+    pub timeout_secs: u64,
+    /// The waits before each retry of a failing endpoint, in seconds, each ±20 %; when they
+    /// run out the subscription is disabled. The default spans about three days.
+    pub retry_secs: Vec<u64>,
+    /// How often each hub looks for subscriptions with events to deliver, in milliseconds.
+    pub poll_ms: u64,
+    /// Events a round delivers at most.
+    pub batch: i64,
+    /// Subjects delivered side by side within a round (events of one subject go in order).
+    pub concurrency: usize,
+    /// How long a hub holds a subscription it delivers to, in seconds: another hub takes it
+    /// over once that lapses (a stopped hub's at most this long after it stopped). A round
+    /// starts no delivery after a third of it, so it ends well within.
+    pub lease_secs: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 15,
+            // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h: Svix's scale, stretched
+            // to about three days (3.2) before the hub gives up.
+            retry_secs: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 86_400, 86_400],
+            poll_ms: 250,
+            batch: 500,
+            concurrency: 16,
+            lease_secs: 60,
+        }
+    }
+}
+
+/// A `Retry-After` longer than this is not waited for: the schedule's longest wait.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(86_400);
+/// Delivery attempts are kept this long.
+const ATTEMPTS_KEPT: chrono::Duration = chrono::Duration::days(30);
+
+/// Delivers the outbox to the subscriptions, on every hub.
+pub struct Dispatcher {
+    manager: Manager,
+    config: EventsConfig,
+    http: reqwest::Client,
+    /// This hub, as a lease owner.
+    owner: String,
+}
+
+/// A round's shared state: whether a lane failed, and when to start no more deliveries.
+struct Round {
+    stop: AtomicBool,
+    deadline: Instant,
+}
+
+/// What one subject's lane did in a round.
+struct Lane {
+    attempts: Vec<DeliveryAttempt>,
+    /// The first event it did not deliver, and why: a failure, or none when it stopped
+    /// before trying (another lane failed, or the round's time was up).
+    stopped_at: Option<(i64, Option<Failure>)>,
+}
+
+/// Why an event was not delivered.
+enum Failure {
+    /// The endpoint said it is gone for good (410).
+    Gone,
+    /// Anything else: try again, not before `after` if the endpoint said so.
+    Retry { after: Option<Duration> },
+}
+
+impl Dispatcher {
+    pub fn new(manager: Manager, config: EventsConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            // A subscriber's redirect is not followed: the URL an integrator set is where
+            // events go.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("healthforce-hub/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            manager,
+            config,
+            http,
+            owner: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+
+    pub fn spawn(self) -> JoinHandle<()> {
+        let dispatcher = Arc::new(self);
+        tokio::spawn(async move {
+            let mut pruned = Instant::now() - Duration::from_secs(3600);
+            loop {
+                // A round that moved a subscription a whole batch on leaves it likely behind
+                // still: the next tick comes at once (waiting 250 ms after each 500-event
+                // round held delivery to 1,740 events/s).
+                let behind = match dispatcher.tick().await {
+                    Ok(behind) => behind,
+                    Err(error) => {
+                        tracing::error!(%error, "delivering events to subscriptions failed; trying again");
+                        false
+                    }
+                };
+                if pruned.elapsed() >= Duration::from_secs(3600) {
+                    pruned = Instant::now();
+                    let cutoff = Timestamp::from(chrono::Utc::now() - ATTEMPTS_KEPT);
+                    if let Err(error) = dispatcher.manager.db().prune_delivery_attempts(cutoff).await {
+                        tracing::warn!(%error, "could not delete old delivery attempts");
+                    }
+                }
+                if !behind {
+                    tokio::time::sleep(Duration::from_millis(dispatcher.config.poll_ms.max(10))).await;
+                }
+            }
+        })
+    }
+
+    /// Leases the subscriptions that are due and runs a round of each, side by side;
+    /// whether one of them delivered a whole batch.
+    async fn tick(self: &Arc<Self>) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
+        let due = (self.manager.db())
+            .lease_due_subscriptions(&self.owner, now.into(), until.into())
+            .await?;
+        let rounds = due.into_iter().map(|subscription| {
+            let dispatcher = self.clone();
+            tokio::spawn(async move {
+                let id = subscription.id.clone();
+                dispatcher.round(subscription).await.unwrap_or_else(|error| {
+                    tracing::error!(%error, subscription = %id, "a delivery round failed; it runs again");
+                    false
+                })
+            })
+        });
+        let rounds = futures::future::join_all(rounds).await;
+        Ok(rounds.into_iter().any(|whole| whole.unwrap_or(false)))
+    }
+
+    /// Delivers the next events to `subscription` and records where that left it; whether
+    /// it delivered a whole batch without a failure.
+    async fn round(&self, subscription: SubscriptionRecord) -> Result<bool, StoreError> {
+        let page = (self.manager.db())
+            .events_after(subscription.delivered_through, self.config.batch.max(1))
+            .await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            return Ok(false);
+        };
+        let whole = page.len() as i64 == self.config.batch.max(1);
+        let filter = super::subscriptions::Filter::of(&subscription);
+        let secrets = self.secrets(&subscription)?;
+        let mut lanes: BTreeMap<&str, Vec<&StoredEvent>> = BTreeMap::new();
+        for event in page.iter().filter(|e| filter.wants(e)) {
+            lanes.entry(&event.subject).or_default().push(event);
+        }
+        let round = Round {
+            stop: AtomicBool::new(false),
+            deadline: Instant::now() + Duration::from_secs(self.config.lease_secs.max(1)) / 3,
+        };
+        let lanes: Vec<_> = (lanes.into_values())
+            .map(|lane| self.deliver_lane(&subscription, &secrets, lane, &round))
+            .collect();
+        let lanes: Vec<Lane> = futures::stream::iter(lanes)
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        // The cursor stops before the first event a lane did not deliver, failed or not
+        // tried; the failure with the lowest seq decides the backoff.
+        let mut attempts = Vec::new();
+        let mut cut: Option<i64> = None;
+        let mut first_failure: Option<(i64, Failure)> = None;
+        for lane in lanes {
+            attempts.extend(lane.attempts);
+            if let Some((seq, failure)) = lane.stopped_at {
+                cut = Some(cut.map_or(seq, |cut| cut.min(seq)));
+                if let Some(failure) = failure
+                    && first_failure.as_ref().is_none_or(|(first, _)| seq < *first)
+                {
+                    first_failure = Some((seq, failure));
+                }
+            }
+        }
+        let end = self.end_of_round(
+            &subscription,
+            cut.map_or(last, |cut| cut - 1),
+            first_failure.map(|(_, f)| f),
+        );
+        self.manager
+            .db()
+            .end_round(&subscription.id, &self.owner, &end, &attempts)
+            .await?;
+        if let Some(reason) = &end.disabled_reason {
+            tracing::error!(subscription = %subscription.id, url = %subscription.url, "subscription disabled: {reason}");
+            let event = AuditEvent::new(
+                "hub",
+                "subscription.disabled",
+                format!("subscription:{}", subscription.id),
+            )
+            .outcome(Outcome::Failure)
+            .details(serde_json::json!({ "reason": reason }));
+            self.manager.audit().record(event).await;
+        }
+        Ok(whole && end.failures == 0 && end.delivered_through == last)
+    }
+
+    /// The subscription's signing secrets: the current one and, during a rotation's grace
+    /// period, the one before it.
+    fn secrets(&self, subscription: &SubscriptionRecord) -> Result<Vec<WebhookSecret>, StoreError> {
+        let cipher = self.manager.keys().cipher();
+        let open = |column: &str, sealed: &[u8]| {
+            let corrupt = |detail: String| StoreError::Corrupt {
+                what: "subscription secret",
+                detail,
+            };
+            let text = cipher
+                .decrypt_str("subscriptions", column, &subscription.id, sealed)
+                .map_err(|e| corrupt(e.to_string()))?;
+            WebhookSecret::parse(&text).map_err(|e| corrupt(e.to_string()))
+        };
+        let mut secrets = vec![open("secret", &subscription.secret)?];
+        if let (Some(previous), Some(until)) = (&subscription.previous_secret, subscription.previous_until)
+            && until > Timestamp::now()
+        {
+            secrets.push(open("previous_secret", previous)?);
+        }
+        Ok(secrets)
+    }
+
+    /// Delivers one subject's events in order, stopping at the first that fails, or before
+    /// the next once another lane failed or the round's time is up.
+    async fn deliver_lane(
+        &self,
+        subscription: &SubscriptionRecord,
+        secrets: &[WebhookSecret],
+        events: Vec<&StoredEvent>,
+        round: &Round,
+    ) -> Lane {
+        let mut lane = Lane {
+            attempts: Vec::new(),
+            stopped_at: None,
+        };
+        for event in events {
+            if round.stop.load(Ordering::Relaxed) || Instant::now() >= round.deadline {
+                lane.stopped_at = Some((event.seq, None));
+                return lane;
+            }
+            let (attempt, failure) = self.send(subscription, secrets, event).await;
+            lane.attempts.push(attempt);
+            if let Some(failure) = failure {
+                round.stop.store(true, Ordering::Relaxed);
+                lane.stopped_at = Some((event.seq, Some(failure)));
+                return lane;
+            }
+        }
+        lane
+    }
+
+    /// POSTs one event, signed.
+    async fn send(
+        &self,
+        subscription: &SubscriptionRecord,
+        secrets: &[WebhookSecret],
+        event: &StoredEvent,
+    ) -> (DeliveryAttempt, Option<Failure>) {
+        let body = payload(event);
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = (secrets.iter())
+            .map(|secret| secret.sign(&event.id, timestamp, body.as_bytes()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let started = Instant::now();
+        let answer = self
+            .http
+            .post(&subscription.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let (status_code, error, failure) = match answer {
+            Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None, None),
+            Ok(response) if response.status() == reqwest::StatusCode::GONE => (
+                Some(410),
+                Some("the endpoint answered 410 Gone: it wants no more events".to_string()),
+                Some(Failure::Gone),
+            ),
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(response.headers());
+                (
+                    Some(status.as_u16()),
+                    Some(format!("the endpoint answered {status}")),
+                    Some(Failure::Retry { after: retry_after }),
+                )
+            }
+            Err(error) => {
+                let why = if error.is_timeout() {
+                    format!("no answer within {} s", self.config.timeout_secs)
+                } else if error.is_connect() {
+                    "could not connect to the endpoint".to_string()
+                } else {
+                    format!("the request failed: {error}")
+                };
+                (None, Some(why), Some(Failure::Retry { after: None }))
+            }
+        };
+        let attempt = DeliveryAttempt {
+            id: uuid::Uuid::now_v7().to_string(),
+            subscription_id: subscription.id.clone(),
+            event_id: event.id.clone(),
+            event_seq: event.seq,
+            status_code: status_code.map(i64::from),
+            error,
+            duration_ms,
+            attempted_at: Timestamp::now(),
+        };
+        (attempt, failure)
+    }
+
+    /// Where a round leaves the subscription: delivered through `through`; when something
+    /// failed, with the next try scheduled or the subscription disabled.
+    fn end_of_round(&self, subscription: &SubscriptionRecord, through: i64, failure: Option<Failure>) -> RoundEnd {
+        let Some(failure) = failure else {
+            return RoundEnd {
+                delivered_through: through,
+                failures: 0,
+                failing_since: None,
+                retry_at: None,
+                disabled_reason: None,
+            };
+        };
+        let now = chrono::Utc::now();
+        let failures = subscription.failures + 1;
+        let failing_since = subscription.failing_since.unwrap_or_else(|| now.into());
+        let schedule = &self.config.retry_secs;
+        let (wait, disabled_reason) = match (failure, schedule.get(failures as usize - 1)) {
+            (Failure::Gone, _) => (
+                None,
+                Some("the endpoint answered 410 Gone; resume the subscription once it takes events again".to_string()),
+            ),
+            (Failure::Retry { .. }, None) => (
+                None,
+                Some(format!(
+                    "the endpoint failed every try since {failing_since} ({failures} tries); fix it, then resume the subscription"
+                )),
+            ),
+            (Failure::Retry { after }, Some(&planned)) => {
+                let planned = jittered(Duration::from_secs(planned));
+                (Some(after.map_or(planned, |asked| asked.min(RETRY_AFTER_CAP))), None)
+            }
+        };
+        RoundEnd {
+            delivered_through: through,
+            failures,
+            failing_since: Some(failing_since),
+            retry_at: wait
+                .map(|wait| (now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero())).into()),
+            disabled_reason,
+        }
+    }
+}
+
+/// The body of an event's webhook: Standard Webhooks' `type`, `timestamp` and `data`, with
+/// the event's id, seq, subject and connector.
+pub fn payload(event: &StoredEvent) -> String {
+    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "id": event.id,
+        "seq": event.seq,
+        "type": event.kind,
+        "timestamp": event.occurred_at,
+        "subject": event.subject,
+        "connector_id": event.connector_id,
+        "data": data,
+    })
+    .to_string()
+}
+
+/// `Retry-After`, in seconds or as an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+/// `wait` ±20 %, so endpoints failing together are not retried together.
+fn jittered(wait: Duration) -> Duration {
+    let [byte] = crate::crypto::random_bytes::<1>();
+    let factor = 0.8 + 0.4 * (byte as f64 / 255.0);
+    wait.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
+        headers.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+            "{wait:?}"
+        );
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn the_default_schedule_spans_about_three_days_and_jitter_stays_within_a_fifth() {
+        let total: u64 = EventsConfig::default().retry_secs.iter().sum();
+        assert!((2.9..3.5).contains(&(total as f64 / 86_400.0)), "{total} s");
+        for _ in 0..100 {
+            let wait = jittered(Duration::from_secs(100));
+            assert!(
+                wait >= Duration::from_secs(80) && wait <= Duration::from_secs(120),
+                "{wait:?}"
+            );
+        }
+    }
+}
