@@ -111,19 +111,18 @@ async fn all_matches(hub: &TestHub, credential: &str, first: &str) -> Vec<Value>
                 .flatten()
                 .map(|e| e["resource"].clone()),
         );
-        let next = bundle["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next");
-        match next {
-            Some(link) => {
-                let url = link["url"].as_str().unwrap();
-                path = url.split("/fhir/r4").nth(1).unwrap().to_string();
-            }
+        match next_page(&bundle) {
+            Some(next) => path = next,
             None => return matches,
         }
     }
+}
+
+/// The path under `/fhir/r4` of a Bundle's `next` link, if it has one.
+fn next_page(bundle: &Value) -> Option<String> {
+    let next = (bundle["link"].as_array().unwrap().iter()).find(|l| l["relation"] == "next")?;
+    let url = next["url"].as_str().unwrap();
+    Some(url.split("/fhir/r4").nth(1).unwrap().to_string())
 }
 
 fn id_of(resource: &Value) -> String {
@@ -703,21 +702,8 @@ async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a
             changed += registry.mutate(3).len();
             let run = hub.run_to_end(&from_registry).await;
             assert_eq!(run["status"], "succeeded", "{run}");
-            match bundle["link"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["relation"] == "next")
-            {
-                Some(next) => {
-                    path = next["url"]
-                        .as_str()
-                        .unwrap()
-                        .split("/fhir/r4")
-                        .nth(1)
-                        .unwrap()
-                        .to_string()
-                }
+            match next_page(&bundle) {
+                Some(next) => path = next,
                 None => break,
             }
         }
@@ -767,16 +753,8 @@ async fn pages_neither_skip_nor_repeat_while_records_change_and_each_change_is_a
             let bundle = fhir_json(&hub, &reader, &path).await;
             assert_eq!(bundle["type"], "history", "{bundle}");
             history.extend(bundle["entry"].as_array().unwrap().iter().cloned());
-            match (bundle["link"].as_array().unwrap().iter()).find(|l| l["relation"] == "next") {
-                Some(next) => {
-                    path = next["url"]
-                        .as_str()
-                        .unwrap()
-                        .split("/fhir/r4")
-                        .nth(1)
-                        .unwrap()
-                        .to_string()
-                }
+            match next_page(&bundle) {
+                Some(next) => path = next,
                 None => break,
             }
         }

@@ -37,6 +37,20 @@ async fn subscribe(hub: &TestHub, body: Value) -> (SubscriberSim, hub_sim::Runni
     (subscriber, running, created["id"].as_str().unwrap().to_string(), secret)
 }
 
+/// A RegNakes simulator of `people`, and a connector on `hub` that has synced it once.
+async fn synced(hub: &TestHub, people: usize) -> (hub_sim::RegnakesSim, hub_sim::Running, String) {
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people,
+        ..Default::default()
+    })
+    .await;
+    let connector = hub
+        .regnakes_connector("registry", &server.base_url(), sim.config())
+        .await;
+    assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+    (sim, server, connector)
+}
+
 /// Every event in the outbox after `after`.
 async fn events_after(hub: &TestHub, after: i64) -> Vec<Value> {
     (hub.all_pages("/api/v1/events").await.into_iter())
@@ -112,15 +126,7 @@ async fn a_subscriber_gets_every_event_signed_in_order_per_subject_and_only_what
         assert_eq!(shown["status"], "active");
         let (runs_only, _runs_running, _, _) = subscribe(&hub, json!({ "event_types": ["run.succeeded"] })).await;
 
-        let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-            people: 80,
-            ..Default::default()
-        })
-        .await;
-        let connector = hub
-            .regnakes_connector("registry", &server.base_url(), sim.config())
-            .await;
-        assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+        let (sim, _server, connector) = synced(&hub, 80).await;
         sim.mutate(6);
         assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
 
@@ -220,15 +226,7 @@ async fn a_failing_endpoint_is_retried_after_its_backoff_or_retry_after_and_gone
     let (subscriber, _running, id, _) = subscribe(&hub, json!({})).await;
     // The first try fails with 500, the retry with 503 and Retry-After: 3, then all is well.
     subscriber.answer_next([Answer::Status(500, None), Answer::Status(503, Some(3))]);
-    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-        people: 20,
-        ..Default::default()
-    })
-    .await;
-    let connector = hub
-        .regnakes_connector("registry", &server.base_url(), sim.config())
-        .await;
-    assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+    let (sim, _server, connector) = synced(&hub, 20).await;
     let events = events_after(&hub, 0).await;
     let ids: BTreeSet<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
     let received = delivered(&subscriber, &ids).await;
@@ -302,15 +300,7 @@ async fn two_hubs_on_one_database_deliver_each_event_once() {
     let first = hub(Backend::Postgres, &[1], 16).await;
     let (_replica, _dir) = first.start_replica().await;
     let (subscriber, _running, _, _) = subscribe(&first, json!({})).await;
-    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-        people: 300,
-        ..Default::default()
-    })
-    .await;
-    let connector = first
-        .regnakes_connector("registry", &server.base_url(), sim.config())
-        .await;
-    assert_eq!(first.run_to_end(&connector).await["status"], "succeeded");
+    let (_sim, _server, _) = synced(&first, 300).await;
     let ids: BTreeSet<String> = (events_after(&first, 0).await.iter())
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();

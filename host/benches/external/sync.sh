@@ -69,22 +69,20 @@ echo "hub RSS before the sync: $((rss_before / 1024)) MiB; peak (VmHWM): $(( $(a
 if [ -n "$subscription" ]; then
   # On an empty database the sync's events are seqs 1 to created + 1 (the run's end).
   last=$(( $(curl -fs -H "$auth" "$api/runs/$run" | json '["records_created"]') + 1 ))
-  while :; do
-    through=$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')
-    [ "$through" -ge "$last" ] && break
-    sleep 0.2
-  done
+  # Waits until the subscription has had every event through seq $last.
+  delivered_all() {
+    until [ "$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')" -ge "$last" ]; do
+      sleep 0.2
+    done
+  }
+  delivered_all
   delivered=$(date +%s.%N)
   python3 -c "print(f'{$last} events delivered to one subscriber in {$delivered - $started:.2f} s from the run request = {$last / ($delivered - $started):.0f} events/s; the last {$delivered - $ended:.2f} s after the run ended')"
   # Delivery alone, not waiting on a sync: every event again, by replay.
   replayed=$(date +%s.%N)
   curl -fs -H "$auth" -H 'content-type: application/json' "$api/subscriptions/$subscription/replay" \
     -d '{"since": "2000-01-01T00:00:00Z"}' >/dev/null
-  while :; do
-    through=$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')
-    [ "$through" -ge "$last" ] && break
-    sleep 0.2
-  done
+  delivered_all
   done_at=$(date +%s.%N)
   python3 -c "print(f'replayed: {$last} events in {$done_at - $replayed:.2f} s = {$last / ($done_at - $replayed):.0f} events/s')"
 fi

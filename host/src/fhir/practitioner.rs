@@ -96,15 +96,7 @@ pub async fn read(
         return Ok(not_modified);
     }
     let items = views(&state, std::slice::from_ref(&row)).await?;
-    let masked = !caller.pii_read;
-    audit_read(&state, &caller, "fhir:Practitioner/read", &items, masked).await?;
-    let view = items.first().expect("one practitioner");
-    Ok(Reply {
-        resource: resource(view, row.version_id, masked),
-        version: Some(row.version_id),
-        last_modified: Some(view.updated_at),
-    }
-    .into_response())
+    one_version(&state, &caller, "fhir:Practitioner/read", &row, items).await
 }
 
 /// `GET /Practitioner/{id}/_history`: the current version, then the earlier ones newest
@@ -188,8 +180,19 @@ pub async fn vread(
         true => views(&state, rows).await?,
         false => opened(&state, rows)?,
     };
+    one_version(&state, &caller, "fhir:Practitioner/vread", &row, items).await
+}
+
+/// The answer of a read of one version (`row`, opened as `items`), audited as `lookup`.
+async fn one_version(
+    state: &AppState,
+    caller: &Caller,
+    lookup: &str,
+    row: &SealedPractitioner,
+    items: Vec<PractitionerView>,
+) -> Result<Response, Problem> {
     let masked = !caller.pii_read;
-    audit_read(&state, &caller, "fhir:Practitioner/vread", &items, masked).await?;
+    audit_read(state, caller, lookup, &items, masked).await?;
     let view = items.first().expect("one practitioner");
     Ok(Reply {
         resource: resource(view, row.version_id, masked),

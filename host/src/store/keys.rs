@@ -30,21 +30,24 @@ pub struct SealedTable {
     pub columns: &'static [&'static str],
 }
 
+/// The sealed columns of a practitioners row, and of its earlier versions.
+const PRACTITIONER_COLUMNS: &[&str] = &[
+    "details",
+    "nik",
+    "str_number",
+    "full_name",
+    "birth_place",
+    "birth_date",
+    "phone",
+    "email",
+];
+
 pub const SEALED_TABLES: &[SealedTable] = &[
     SealedTable {
         table: "practitioners",
         aad_table: "practitioners",
         row_id: "id",
-        columns: &[
-            "details",
-            "nik",
-            "str_number",
-            "full_name",
-            "birth_place",
-            "birth_date",
-            "phone",
-            "email",
-        ],
+        columns: PRACTITIONER_COLUMNS,
     },
     // A practitioner's earlier versions: their row id is the practitioner's, shared by all
     // their versions, but each write seals `details` under a fresh nonce, so with it as the
@@ -53,16 +56,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         table: "practitioner_versions",
         aad_table: "practitioners",
         row_id: "practitioner_id",
-        columns: &[
-            "details",
-            "nik",
-            "str_number",
-            "full_name",
-            "birth_place",
-            "birth_date",
-            "phone",
-            "email",
-        ],
+        columns: PRACTITIONER_COLUMNS,
     },
     SealedTable {
         table: "practitioner_strs",
