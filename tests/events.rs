@@ -107,6 +107,22 @@ async fn each_change_of_a_sync_has_its_event_in_order_and_a_change_rolled_back_h
         }
         assert!(of_type(&events, "practitioner.created").is_empty());
 
+        // Events are found by time through their time-ordered ids: a replay from an
+        // event's time starts at it, and pruning deletes exactly those made before a time.
+        let db = hub.hub.manager.db();
+        let at = |e: &Value| {
+            chrono::DateTime::parse_from_rfc3339(e["occurred_at"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let first_update = updated[0];
+        let floor = hub::events::id_floor(at(first_update));
+        let before = db.seq_before_time(&floor).await.unwrap();
+        assert!(before < first_update["seq"].as_i64().unwrap(), "{backend:?}");
+        assert!(before >= last, "no event of the first sync is replayed ({backend:?})");
+        let floor = hub::events::id_floor(at(&events[0]) - chrono::Duration::days(1));
+        assert_eq!(db.prune_events(&floor).await.unwrap(), 0, "{backend:?}");
+
         // A batch that rolls back stores nothing and emits nothing; the run's failure is
         // an event.
         let last = events.last().unwrap()["seq"].as_i64().unwrap();
@@ -119,5 +135,11 @@ async fn each_change_of_a_sync_has_its_event_in_order_and_a_change_rolled_back_h
         assert_eq!(kinds, ["run.failed"], "{backend:?}");
         assert_eq!(events[0]["data"]["run_id"], failed["id"]);
         assert!(events[0]["data"]["error"].as_str().is_some());
+
+        // Past the retention, every event goes.
+        let all = events_after(&hub, 0).await.len() as u64;
+        let later = hub::events::id_floor(chrono::Utc::now() + chrono::Duration::seconds(1));
+        assert_eq!(db.prune_events(&later).await.unwrap(), all, "{backend:?}");
+        assert!(events_after(&hub, 0).await.is_empty());
     }
 }

@@ -226,7 +226,10 @@ pub async fn replay(
     let db = state.manager.db();
     stored(&state, &id).await?;
     let after = match (&replay.since, &replay.event_id) {
-        (Some(since), None) => db.seq_before_time(*since).await?,
+        (Some(since), None) => {
+            db.seq_before_time(&crate::events::id_floor(since.as_datetime()))
+                .await?
+        }
         (None, Some(event_id)) => db.seq_before_event(event_id).await?.ok_or_else(|| {
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -39,6 +39,9 @@ pub struct EventsConfig {
     pub batch: i64,
     /// Subjects delivered side by side within a round (events of one subject go in order).
     pub concurrency: usize,
+    /// Days events are kept in the outbox (and so can be listed and replayed), and
+    /// delivery attempts. A subscription paused or disabled longer misses the older ones.
+    pub keep_days: u32,
     /// How long a hub holds a subscription it delivers to, in seconds: another hub takes it
     /// over once that lapses (a stopped hub's at most this long after it stopped). A round
     /// starts no delivery after a third of it, so it ends well within.
@@ -55,6 +58,7 @@ impl Default for EventsConfig {
             poll_ms: 250,
             batch: 500,
             concurrency: 16,
+            keep_days: 30,
             lease_secs: 60,
         }
     }
@@ -62,8 +66,6 @@ impl Default for EventsConfig {
 
 /// A `Retry-After` longer than this is not waited for: the schedule's longest wait.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(86_400);
-/// Delivery attempts are kept this long.
-const ATTEMPTS_KEPT: chrono::Duration = chrono::Duration::days(30);
 
 /// Delivers the outbox to the subscriptions, on every hub.
 pub struct Dispatcher {
@@ -131,16 +133,27 @@ impl Dispatcher {
                 };
                 if pruned.elapsed() >= Duration::from_secs(3600) {
                     pruned = Instant::now();
-                    let cutoff = Timestamp::from(chrono::Utc::now() - ATTEMPTS_KEPT);
-                    if let Err(error) = dispatcher.manager.db().prune_delivery_attempts(cutoff).await {
-                        tracing::warn!(%error, "could not delete old delivery attempts");
-                    }
+                    dispatcher.prune().await;
                 }
                 if !behind {
                     tokio::time::sleep(Duration::from_millis(dispatcher.config.poll_ms.max(10))).await;
                 }
             }
         })
+    }
+
+    /// Deletes the events and delivery attempts older than `keep_days`.
+    async fn prune(&self) {
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(self.config.keep_days));
+        let db = self.manager.db();
+        if let Err(error) = db.prune_delivery_attempts(cutoff.into()).await {
+            tracing::warn!(%error, "could not delete old delivery attempts");
+        }
+        match db.prune_events(&super::id_floor(cutoff)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, keep_days = self.config.keep_days, "old events deleted"),
+            Err(error) => tracing::warn!(%error, "could not delete old events"),
+        }
     }
 
     /// Leases the subscriptions that are due and runs a round of each, side by side;

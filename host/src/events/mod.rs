@@ -65,6 +65,13 @@ impl From<StoredEvent> for Event {
     }
 }
 
+/// The least event id (a UUID v7, time-ordered) of an event made at or after `at`: ids
+/// compare as text in time order, so `id < floor` selects older events by the id's index.
+pub fn id_floor(at: chrono::DateTime<chrono::Utc>) -> String {
+    let ms = at.timestamp_millis().max(0) as u64 & 0xffff_ffff_ffff;
+    format!("{:08x}-{:04x}-7000-8000-000000000000", ms >> 16, ms & 0xffff)
+}
+
 fn event(kind: &'static str, subject: String, connector_id: Option<&str>, at: Timestamp, data: Value) -> StoredEvent {
     debug_assert!(TYPES.iter().any(|(t, _)| *t == kind), "{kind} is listed in TYPES");
     StoredEvent {
@@ -135,7 +142,23 @@ pub fn run_finished(run: &RunRecord) -> StoredEvent {
 
 #[cfg(test)]
 mod tests {
-    use super::TYPES;
+    use super::{TYPES, id_floor};
+
+    #[test]
+    fn an_id_floor_sorts_after_older_ids_and_before_newer_ones() {
+        let at = chrono::Utc::now();
+        let floor = id_floor(at);
+        let id_at = |t: chrono::DateTime<chrono::Utc>| {
+            let ts = uuid::Timestamp::from_unix(uuid::NoContext, t.timestamp() as u64, t.timestamp_subsec_nanos());
+            uuid::Uuid::new_v7(ts).to_string()
+        };
+        for _ in 0..100 {
+            assert!(id_at(at - chrono::Duration::milliseconds(1)) < floor);
+            assert!(id_at(at) >= floor);
+            assert!(id_at(at + chrono::Duration::seconds(1)) > floor);
+        }
+        assert_eq!(uuid::Uuid::parse_str(&floor).unwrap().get_version_num(), 7);
+    }
 
     /// docs/events.md's table lists each type the hub writes, with what it says.
     #[test]

@@ -38,6 +38,15 @@ impl Db {
             .await?)
         })
     }
+
+    /// Deletes the events whose id is below `floor` (`events::id_floor`: made before a
+    /// time), by the id's index; how many went.
+    pub async fn prune_events(&self, floor: &str) -> Result<u64, StoreError> {
+        on!(self.pool(), pool => {
+            let done = sqlx::query("DELETE FROM events WHERE id < $1").bind(floor).execute(pool).await?;
+            Ok(done.rows_affected())
+        })
+    }
 }
 
 /// Appends `events` to the outbox in `tx`, in order. On PostgreSQL it takes the next seqs

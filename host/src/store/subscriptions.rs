@@ -303,11 +303,12 @@ impl Db {
         })
     }
 
-    /// The seq just before the first event that occurred at or after `at`.
-    pub async fn seq_before_time(&self, at: Timestamp) -> Result<i64, StoreError> {
+    /// The seq just before the first event made at or after the time whose id floor is
+    /// `floor` (`events::id_floor`): found by the id's index.
+    pub async fn seq_before_time(&self, floor: &str) -> Result<i64, StoreError> {
         on!(self.pool(), pool => {
-            let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE occurred_at >= $1")
-                .bind(at)
+            let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE id >= $1")
+                .bind(floor)
                 .fetch_one(pool)
                 .await?;
             match seq {
