@@ -231,7 +231,7 @@ impl Dispatcher {
             .end_round(&subscription.id, &self.owner, &end, &attempts)
             .await?;
         if let Some(reason) = &end.disabled_reason {
-            tracing::error!(subscription = %subscription.id, url = %subscription.url, "subscription disabled: {reason}");
+            tracing::error!(subscription = %subscription.id, "subscription disabled: {reason}");
             let event = AuditEvent::new(
                 "hub",
                 "subscription.disabled",

@@ -37,6 +37,10 @@ impl Filter {
 pub enum SubscriptionError {
     #[error("url must be an absolute http:// or https:// URL of at most 2,048 characters")]
     BadUrl,
+    #[error(
+        "url must not hold a user name or password: anyone who may read the hub sees the URL; verify each delivery's signature instead"
+    )]
+    CredentialsInUrl,
     #[error("{0} is not an event type the hub writes: use some of {1}")]
     UnknownType(String, String),
     #[error("description must be at most 200 characters")]
@@ -48,6 +52,9 @@ pub fn check(url: &str, event_types: &[String], description: &str) -> Result<(),
     let parsed = reqwest::Url::parse(url).map_err(|_| SubscriptionError::BadUrl)?;
     if url.len() > 2048 || !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(SubscriptionError::BadUrl);
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(SubscriptionError::CredentialsInUrl);
     }
     let known: Vec<&str> = super::TYPES.iter().map(|(t, _)| *t).collect();
     if let Some(unknown) = event_types.iter().find(|t| !known.contains(&t.as_str())) {
@@ -128,6 +135,10 @@ mod tests {
         for url in ["ftp://example.org/", "/relative", "https://", "not a url"] {
             assert_eq!(check(url, &[], ""), Err(SubscriptionError::BadUrl), "{url}");
         }
+        assert_eq!(
+            check("https://odoo:s3cret@odoo.example/hook", &[], ""),
+            Err(SubscriptionError::CredentialsInUrl)
+        );
         assert!(matches!(
             check("https://example.org/", &types(&["practitioner.deleted"]), ""),
             Err(SubscriptionError::UnknownType(t, _)) if t == "practitioner.deleted"
