@@ -200,7 +200,7 @@ async fn set_status(
     id: &str,
     status: &str,
 ) -> Result<axum::Json<SubscriptionView>, Problem> {
-    if !state.manager.db().set_subscription_status(id, status, None).await? {
+    if !state.manager.db().set_subscription_status(id, status).await? {
         return Err(missing(id));
     }
     let action = if status == "active" {

@@ -115,24 +115,19 @@ impl Db {
         })
     }
 
-    /// Sets a subscription's status (`active` also clears its failures, so it is tried at
-    /// once); `false` when there is no such subscription.
-    pub async fn set_subscription_status(
-        &self,
-        id: &str,
-        status: &str,
-        reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    /// Sets a subscription's status by someone's hand (`active` or `paused`), clearing the
+    /// reason the hub disabled it for; `active` also clears its failures, so it is tried at
+    /// once. `false` when there is no such subscription.
+    pub async fn set_subscription_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
         on!(self.pool(), pool => {
             let done = sqlx::query(
-                "UPDATE subscriptions SET status = $2, disabled_reason = $3, updated_at = $4, \
+                "UPDATE subscriptions SET status = $2, disabled_reason = NULL, updated_at = $3, \
                  failures = CASE WHEN $2 = 'active' THEN 0 ELSE failures END, \
                  failing_since = CASE WHEN $2 = 'active' THEN NULL ELSE failing_since END, \
                  retry_at = CASE WHEN $2 = 'active' THEN NULL ELSE retry_at END WHERE id = $1",
             )
             .bind(id)
             .bind(status)
-            .bind(reason)
             .bind(Timestamp::now())
             .execute(pool)
             .await?;
@@ -142,8 +137,8 @@ impl Db {
 
     /// Replaces the signing secret `replaced` (as sealed now) with `secret`, keeping the
     /// old one (sealed again as `previous_secret`) signing until `previous_until`, both
-    /// sealed under data key `key_version`; `false`
-    /// when the secret is no longer `replaced` (another rotation came first).
+    /// sealed under data key `key_version`; `false` when the secret is no longer `replaced`
+    /// (another rotation came first).
     pub async fn rotate_subscription_secret(
         &self,
         id: &str,
