@@ -79,6 +79,19 @@ impl HttpClient {
             .map_err(|e| Error::InvalidInput(format!("GET {path_and_query}: response is not the expected JSON: {e}")))
     }
 
+    /// `POST path_and_query` with `body` as JSON, and parse the JSON answer.
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::InvalidInput(format!("POST {path_and_query}: {e}")))?;
+        let headers = [("content-type", "application/json")];
+        let response = self.send(Method::Post, path_and_query, &headers, Some(&body))?;
+        serde_json::from_slice(&response.body)
+            .map_err(|e| Error::InvalidInput(format!("POST {path_and_query}: response is not the expected JSON: {e}")))
+    }
+
     /// Sends a request and returns the response when its status is 2xx. With a credential, a
     /// 401 makes the host refresh the token and the request is sent once more.
     pub fn send(
@@ -175,6 +188,9 @@ mod wasi {
             .map_err(|_| invalid("authority"))?;
         request.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
         let outgoing_body = request.body().map_err(|_| invalid("body"))?;
+        // The request goes out first and its body after: the host buffers little of a body
+        // before the request is sent, so writing a larger one first would wait forever.
+        let pending = outgoing_handler::handle(request, None).map_err(|e| transport_error(authority, path, e))?;
         if let Some(bytes) = body {
             let stream = outgoing_body.write().map_err(|_| invalid("body"))?;
             for chunk in bytes.chunks(4096) {
@@ -184,8 +200,6 @@ mod wasi {
             }
         }
         OutgoingBody::finish(outgoing_body, None).map_err(|e| transport_error(authority, path, e))?;
-
-        let pending = outgoing_handler::handle(request, None).map_err(|e| transport_error(authority, path, e))?;
         pending.subscribe().block();
         let incoming = pending
             .get()
