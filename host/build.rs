@@ -20,8 +20,10 @@ const PLUGINS: &[&str] = &[
     "kki-plugin",
     "sisdmk-plugin",
     "iot-sensors-plugin",
+    "odoo-plugin",
     "hostile-plugin",
     "contract-v0-1-0-plugin",
+    "contract-v0-2-1-plugin",
 ];
 
 fn main() {

@@ -1,7 +1,8 @@
-//! Plugins built against an older contract keep running: the fixture
-//! `plugins/fixtures/contract-v0-1-0` is built with wit-bindgen alone against the frozen
-//! contract 0.1.0 (`host/wit/since_v0_1_0`), whose `handle-webhook` takes one request a call.
-//! Both backends.
+//! Plugins built against an older contract keep running: the fixtures
+//! `plugins/fixtures/contract-v0-1-0` and `contract-v0-2-1` are built with wit-bindgen alone
+//! against the frozen contracts 0.1.0 (`host/wit/since_v0_1_0`, whose `handle-webhook` takes
+//! one request a call) and 0.2.1 (`host/wit/since_v0_2_1`, without 0.3.0's `deliver`). Both
+//! backends.
 
 use hub_e2e::{Backend, TestHub, backends};
 use reqwest::StatusCode;
@@ -12,17 +13,22 @@ fn nik(serial: usize) -> String {
     format!("327301410180{serial:04}")
 }
 
-async fn legacy_connector(hub: &TestHub, config: Value) -> String {
-    let fixture = hub::bundled::fixture("contract-v0-1-0").unwrap();
+/// A connector of the fixture `plugin` with `config`, and the secret 0.1.0's asks for.
+async fn legacy_connector(hub: &TestHub, plugin: &str, config: Value) -> String {
+    let fixture = hub::bundled::fixture(plugin).unwrap();
     hub.hub.manager.install_bundled(&fixture).await.unwrap();
+    let secrets = match plugin {
+        "contract-v0-1-0" => json!({ "granted": "a-granted-secret" }),
+        _ => json!({}),
+    };
     let (status, body) = hub
         .post(
             "/api/v1/connectors",
             json!({
                 "name": "legacy",
-                "plugin": "contract-v0-1-0",
+                "plugin": plugin,
                 "config": config,
-                "secrets": { "granted": "a-granted-secret" },
+                "secrets": secrets,
                 "enabled": true,
             }),
         )
@@ -43,7 +49,7 @@ async fn a_plugin_built_against_contract_0_1_0_still_syncs_with_every_import() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
         let config = json!({ "nik": nik(1), "str": "LEGACY-0001", "name": "Siti Rahma" });
-        let connector = legacy_connector(&hub, config).await;
+        let connector = legacy_connector(&hub, "contract-v0-1-0", config).await;
         let plugins = hub.get("/api/v1/plugins").await;
         let listed = plugins["items"]
             .as_array()
@@ -71,10 +77,30 @@ async fn a_plugin_built_against_contract_0_1_0_still_syncs_with_every_import() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_built_against_contract_0_2_1_still_syncs_through_records_queue() {
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let config = json!({ "nik": nik(2), "str": "LEGACY-0002", "name": "Nur Aisyah" });
+        let connector = legacy_connector(&hub, "contract-v0-2-1", config).await;
+        let plugins = hub.get("/api/v1/plugins").await;
+        let listed = (plugins["items"].as_array().unwrap().iter())
+            .find(|p| p["name"] == "contract-v0-2-1")
+            .cloned()
+            .unwrap();
+        assert_eq!(listed["contract"], "0.2.1", "{listed}");
+
+        let run = hub.run_to_end(&connector).await;
+        assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
+        assert_eq!(run["records_created"], 1, "{run}");
+        assert_eq!(practitioner_by_str(&hub, "LEGACY-0002").await.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_reach_a_0_1_0_plugin_one_call_each_and_each_job_gets_its_own_outcome() {
     for backend in backends() {
         let hub = TestHub::start(backend).await;
-        let connector = legacy_connector(&hub, json!({})).await;
+        let connector = legacy_connector(&hub, "contract-v0-1-0", json!({})).await;
         let (secret, url) = hub.webhook_secret(&connector).await;
         let sender = hub_sim::events::EventSender::default();
         sender.subscribe(&url, &secret).unwrap();

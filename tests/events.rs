@@ -1,8 +1,10 @@
 //! The outbox: every change a sync makes has its event, in order, without identifying
-//! values; a change that rolls back leaves none.
+//! values; a change that rolls back leaves none; a connector's changes and its alerts have
+//! theirs.
 
 use hub_e2e::{Backend, TestHub, backends, regnakes};
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// Every event after `after` (a seq), page by page.
@@ -141,5 +143,89 @@ async fn each_change_of_a_sync_has_its_event_in_order_and_a_change_rolled_back_h
         let later = hub::events::id_floor(chrono::Utc::now() + chrono::Duration::seconds(1));
         assert_eq!(db.prune_events(&later).await.unwrap(), all, "{backend:?}");
         assert!(events_after(&hub, 0).await.is_empty());
+    }
+}
+
+/// Sets the secret behind `connector`'s RegNakes credential.
+async fn set_client_secret(hub: &TestHub, connector: &str, value: &str) {
+    let path = format!("/api/v1/connectors/{connector}/secrets/client_secret");
+    let (status, body) = hub.call(Method::PUT, &path, Some(json!({ "value": value }))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectors_changes_and_its_alerts_have_their_events() {
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+            people: 20,
+            ..Default::default()
+        })
+        .await;
+        let id = hub
+            .regnakes_connector("lifecycle", &server.base_url(), sim.config())
+            .await;
+        set_client_secret(&hub, &id, "not-the-secret").await;
+        assert_eq!(hub.run_to_end(&id).await["status"], "failed");
+        set_client_secret(&hub, &id, &sim.config().client_secret).await;
+        assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
+        let path = format!("/api/v1/connectors/{id}");
+        let (status, body) = hub
+            .call(Method::PATCH, &path, Some(json!({ "schedule": "0 2 * * *" })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for action in ["disable", "enable"] {
+            let (status, body) = hub.post(&format!("{path}/{action}"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (status, body) = hub.call(Method::DELETE, &path, None).await;
+        assert!(status.is_success(), "{body}");
+
+        let events = events_after(&hub, 0).await;
+        let about_connector: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["subject"] == format!("connector/{id}"))
+            .collect();
+        let kinds: Vec<&str> = about_connector.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "connector.created",
+                "connector.updated",
+                "connector.disabled",
+                "connector.enabled",
+                "connector.deleted"
+            ],
+            "{backend:?}"
+        );
+        assert!(
+            about_connector
+                .iter()
+                .all(|e| e["data"]["name"] == "lifecycle" && e["connector_id"] == id)
+        );
+        assert!(
+            about_connector[0]["data"]["plugin"]
+                .as_str()
+                .unwrap()
+                .starts_with("regnakes@")
+        );
+        assert_eq!(about_connector[1]["data"]["changed"], json!(["schedule"]));
+
+        let alerts: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["subject"].as_str().unwrap().starts_with("alert/"))
+            .collect();
+        let kinds: Vec<&str> = alerts.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["alert.raised", "alert.resolved"], "{backend:?}");
+        assert_eq!(alerts[0]["subject"], alerts[1]["subject"]);
+        assert_eq!(alerts[0]["data"]["kind"], "credentials");
+        assert_eq!(alerts[0]["data"]["alert_id"], alerts[1]["data"]["alert_id"]);
+        assert!(alerts[1]["data"]["raised_at"].is_string(), "{}", alerts[1]);
+        assert!(!events.iter().any(|e| e.to_string().contains("not-the-secret")));
+        let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{backend:?}: events out of seq order"
+        );
     }
 }

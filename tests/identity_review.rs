@@ -323,5 +323,12 @@ async fn a_split_takes_one_sources_record_out_into_a_person_of_its_own_for_good(
 
         let audit = hub.all_pages("/api/v1/audit").await;
         assert_eq!(audit.iter().filter(|e| e["action"] == "practitioner.split").count(), 1);
+        // One event says so, in the outbox with the change.
+        let events = hub.all_pages("/api/v1/events").await;
+        let splits: Vec<&Value> = events.iter().filter(|e| e["type"] == "practitioner.split").collect();
+        assert_eq!(splits.len(), 1, "{splits:?}");
+        assert_eq!(splits[0]["subject"], format!("practitioner/{id}"));
+        assert_eq!(splits[0]["data"]["source"], "sisdmk");
+        assert_eq!(splits[0]["data"]["split_into"], taken["practitioner_id"]);
     }
 }

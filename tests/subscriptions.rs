@@ -313,6 +313,44 @@ async fn two_hubs_on_one_database_deliver_each_event_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_holds_up_its_own_subscription_and_no_other() {
+    // One subject at a time: the slow endpoint's round takes 1.9 s an event, for its 20 s.
+    let hub = hub(Backend::Sqlite, &[1], 1).await;
+    let (slow, _slow_running, _, _) = subscribe(&hub, json!({})).await;
+    slow.answer_always(Answer::Slow(Duration::from_millis(1900)));
+    let (fast, _fast_running, _, _) = subscribe(&hub, json!({})).await;
+    let (_sim, _server, _) = synced(&hub, 30).await;
+    let first: BTreeSet<String> = (events_after(&hub, 0).await.iter())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    delivered(&fast, &first).await;
+
+    // While the slow round goes on, a second sync's events reach the fast endpoint at once.
+    let last = events_after(&hub, 0).await.last().unwrap()["seq"].as_i64().unwrap();
+    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+        people: 30,
+        seed: 7,
+        ..Default::default()
+    })
+    .await;
+    let again = hub
+        .regnakes_connector("registry-2", &server.base_url(), sim.config())
+        .await;
+    assert_eq!(hub.run_to_end(&again).await["status"], "succeeded");
+    let second: BTreeSet<String> = (events_after(&hub, last).await.iter())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let started = std::time::Instant::now();
+    delivered(&fast, &second).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the fast endpoint waited {:?} on the slow one",
+        started.elapsed()
+    );
+    assert!(slow.accepted().len() < first.len(), "the slow round is still going");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_refuse_what_they_cannot_deliver() {
     let hub = TestHub::start(Backend::Sqlite).await;
     for (body, says) in [

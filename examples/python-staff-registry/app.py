@@ -60,6 +60,9 @@ class WitWorld(wit_world.WitWorld):
     def handle_messages(self, messages, config):
         raise Err(hub.Error_Unsupported("this connector only pulls"))
 
+    def deliver(self, events, config):
+        raise Err(hub.Error_Unsupported("this connector only pulls"))
+
 
 def read_config(text: str) -> dict:
     config = json.loads(text)

@@ -41,8 +41,13 @@ pub const IOT_SENSORS: Bundled = Bundled {
     component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/iot_sensors_plugin.wasm")),
 };
 
+pub const ODOO: Bundled = Bundled {
+    manifest: include_str!("../../plugins/odoo/plugin.toml"),
+    component: include_bytes!(concat!(env!("HUB_PLUGIN_ARTIFACTS"), "/odoo_plugin.wasm")),
+};
+
 /// Every bundled connector.
-pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, SISDMK, IOT_SENSORS];
+pub const ALL: &[Bundled] = &[REGNAKES, SSO, KKI, SISDMK, IOT_SENSORS, ODOO];
 
 /// A test fixture plugin (`plugins/fixtures/<name>`), as a package. Fixtures are built with
 /// the host but never embedded in it.

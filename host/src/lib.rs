@@ -162,6 +162,11 @@ impl Hub {
         background.extend(queue.start(Arc::new(manager.clone())));
         background.push(observations::run_maintenance(db.clone(), config.observations.clone()));
         background.push(events::delivery::Dispatcher::new(manager.clone(), config.events.clone()).spawn());
+        background.push(events::outbound::Outbound::new(manager.clone(), config.events.clone()).spawn());
+        if let Some(rabbitmq) = &config.events.rabbitmq {
+            background
+                .push(events::rabbitmq::RabbitMqSink::new(manager.clone(), rabbitmq.clone(), &config.events).spawn());
+        }
         if let Some(mqtt) = &config.mqtt {
             background.push(triggers::MqttIngest::new(manager.clone(), mqtt.clone()).spawn());
         }

@@ -54,6 +54,9 @@ enum Command {
         /// Where the SISDMK simulator listens.
         #[arg(long, default_value = "127.0.0.1:8094")]
         sisdmk_listen: SocketAddr,
+        /// Where the Odoo simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8095")]
+        odoo_listen: SocketAddr,
         /// The MQTT broker for the IoT sensors (they are skipped when none answers).
         #[arg(long, default_value = "127.0.0.1:1883")]
         mqtt: SocketAddr,
@@ -119,6 +122,9 @@ enum Command {
         /// Where the SISDMK simulator listens.
         #[arg(long, default_value = "127.0.0.1:8094")]
         sisdmk_listen: SocketAddr,
+        /// Where the Odoo simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8095")]
+        odoo_listen: SocketAddr,
         #[arg(long, default_value_t = 5_000)]
         people: usize,
     },
@@ -161,6 +167,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             sso_listen,
             kki_listen,
             sisdmk_listen,
+            odoo_listen,
             mqtt,
             people,
         } => {
@@ -171,6 +178,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 sso_listen,
                 kki_listen,
                 sisdmk_listen,
+                odoo_listen,
                 mqtt,
                 people,
             })
@@ -194,6 +202,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             sso_listen,
             kki_listen,
             sisdmk_listen,
+            odoo_listen,
             people,
         } => {
             let config = hub_sim::RegnakesConfig {
@@ -241,6 +250,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!(
                 "SSO simulator on {} (issuer; users admin, operator, integrator, viewer)",
                 sso.issuer()
+            );
+            let odoo = hub_sim::OdooSim::new(hub_sim::odoo::DEMO_API_KEY);
+            let odoo_running = hub_sim::serve(odoo.router(), odoo_listen)
+                .await
+                .context("starting the Odoo simulator")?;
+            println!(
+                "Odoo simulator on {} (JSON-2 API, API key {})",
+                odoo_running.base_url(),
+                hub_sim::odoo::DEMO_API_KEY
             );
             tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         }

@@ -42,6 +42,8 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
             &free_port(),
             "--sisdmk-listen",
             &free_port(),
+            "--odoo-listen",
+            &free_port(),
         ])
         .arg("--data-dir")
         .arg(data.path())
@@ -66,7 +68,12 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
     };
     let started = Instant::now();
     let admin_key = loop {
-        if let (Some(key), Some(_)) = (find("admin API key"), find("RegNakes sync succeeded")) {
+        // The sync's end, and the Odoo connector recording it on the dashboard.
+        if let (Some(key), Some(_), Some(_)) = (
+            find("admin API key"),
+            find("RegNakes sync succeeded"),
+            find("Odoo SDMK dashboard: sync"),
+        ) {
             break key;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -138,6 +145,7 @@ async fn a_full_demo_run_logs_no_identifying_data_or_credentials() {
             SsoConfig::default().client_secret,
             KkiConfig::default().api_token,
             SisdmkConfig::default().api_token,
+            hub_sim::odoo::DEMO_API_KEY.to_string(),
             admin_key,
             // The demo's KKI webhook secret.
             "whsec_".to_string(),

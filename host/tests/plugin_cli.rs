@@ -95,15 +95,15 @@ fn package_refuses_what_the_hub_would_refuse_each_with_its_own_reason() {
     let module = refused(manifest, b"\0asm\x01\0\0\0");
     assert!(module.contains("core WebAssembly module, not a component"), "{module}");
     let contract = refused(
-        &manifest.replace("contract = \"0.2.1\"", "contract = \"0.2.0\""),
+        &manifest.replace("contract = \"0.3.0\"", "contract = \"0.2.0\""),
         hub::bundled::REGNAKES.component,
     );
     assert!(
-        contract.contains("says contract 0.2.0 but the component exports contract 0.2.1"),
+        contract.contains("says contract 0.2.0 but the component exports contract 0.3.0"),
         "{contract}"
     );
     let unsupported = refused(
-        &manifest.replace("contract = \"0.2.1\"", "contract = \"9.0.0\""),
+        &manifest.replace("contract = \"0.3.0\"", "contract = \"9.0.0\""),
         hub::bundled::REGNAKES.component,
     );
     assert!(unsupported.contains("cannot run"), "{unsupported}");

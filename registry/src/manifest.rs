@@ -19,6 +19,9 @@ pub enum Trigger {
     Sync,
     Webhook,
     Mqtt,
+    /// The hub's own events (docs/events.md), handed to the plugin's `deliver`: an outbound
+    /// connector, which sends them on to another system (contract 0.3.0 and later).
+    Events,
 }
 
 /// Whether a connector's records may create practitioners (docs/golden-record.md). Records
@@ -73,8 +76,8 @@ pub struct Manifest {
     /// One line on what the plugin connects.
     #[serde(default)]
     pub description: String,
-    /// How its connectors start: `sync` (schedules and manual runs), `webhook`, `mqtt`; at
-    /// least one.
+    /// How its connectors start: `sync` (schedules and manual runs), `webhook`, `mqtt`, or
+    /// `events` (the hub's own events, for an outbound connector); at least one.
     pub triggers: Vec<Trigger>,
     /// Hosts (`host` or `host:port`) the plugin calls by default; an instance may narrow or
     /// replace the list. Nothing else is reachable.
@@ -128,7 +131,10 @@ impl Manifest {
             return Err(invalid("contract", "must be a semantic version like 0.1.0"));
         }
         if self.triggers.is_empty() {
-            return Err(invalid("triggers", "must name at least one of sync, webhook, mqtt"));
+            return Err(invalid(
+                "triggers",
+                "must name at least one of sync, webhook, mqtt, events",
+            ));
         }
         // Names with other characters (`hub.webhook-current`) are the hub's own secrets; a
         // plugin must not be able to declare them.

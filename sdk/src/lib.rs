@@ -2,7 +2,8 @@
 //!
 //! A connector plugin is a WASI-p2 component that the hub loads in a sandbox, one per external
 //! system. The hub calls its exports — [`Connector::sync`] on a schedule or a manual run,
-//! [`Connector::handle_webhooks`] for inbound webhooks, [`Connector::handle_messages`] for MQTT —
+//! [`Connector::handle_webhooks`] for inbound webhooks, [`Connector::handle_messages`] for MQTT,
+//! [`Connector::deliver`] with the hub's own events for an outbound connector —
 //! and the plugin reaches the outside world only through the host: HTTP to allow-listed hosts
 //! ([`http`]), bearer tokens for host-held credentials ([`auth`]), granted secrets
 //! ([`secrets`]), durable state ([`state`]), the record pipeline ([`records`]) and logs
@@ -85,7 +86,7 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
 pub use bindings::healthforce::hub::types::{
-    Account, CanonicalRecord, Education, EmitOutcome, Employment, Error, Gender, Message, Observation,
+    Account, CanonicalRecord, Education, EmitOutcome, Employment, Error, Event, Gender, Message, Observation,
     ObservationComponent, Practitioner, Registration, RejectedRow, SourceRef, SyncRequest, SyncSummary, Training,
     WebhookRequest, WebhookResponse,
 };
@@ -122,6 +123,17 @@ pub trait Connector {
         let _ = (messages, config);
         Err(Error::Unsupported("this connector does not take MQTT messages".into()))
     }
+
+    /// Send on the hub's events (an outbound connector: `triggers = ["events"]`), a batch in
+    /// outbox order. On an error the host hands the same batch again later, so sending must
+    /// be safe to repeat (upsert by the event's or its subject's id). `unavailable` retries
+    /// after a backoff; `unauthorized` also raises an alert on the connector.
+    fn deliver(events: Vec<Event>, config: String) -> Result<(), Error> {
+        let _ = (events, config);
+        Err(Error::Unsupported(
+            "this connector does not take the hub's events".into(),
+        ))
+    }
 }
 
 /// Adapts a [`Connector`] to the generated export trait; used by [`export_connector!`].
@@ -139,6 +151,10 @@ impl<T: Connector> bindings::Guest for Export<T> {
 
     fn handle_messages(messages: Vec<Message>, config: String) -> Result<(), Error> {
         T::handle_messages(messages, config)
+    }
+
+    fn deliver(events: Vec<Event>, config: String) -> Result<(), Error> {
+        T::deliver(events, config)
     }
 }
 

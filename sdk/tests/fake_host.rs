@@ -4,7 +4,7 @@
 use healthforce_sdk::http::HttpClient;
 use healthforce_sdk::listing::{Paging, SinceCursor, pull_json_listing, text};
 use healthforce_sdk::testing::FakeHost;
-use healthforce_sdk::{CanonicalRecord, Connector, Error, Practitioner, SourceRef, SyncRequest, SyncSummary};
+use healthforce_sdk::{CanonicalRecord, Connector, Error, Event, Practitioner, SourceRef, SyncRequest, SyncSummary};
 use serde_json::{Value, json};
 
 /// A staff registry behind an API key, paged by cursor.
@@ -113,6 +113,62 @@ fn a_request_the_test_gave_no_answer_for_fails_naming_it() {
     match FakeHost::new().run(|| StaffRegistry::sync(request)) {
         Err(Error::Config(message)) => assert!(message.contains("\"api_key\" is not granted"), "{message}"),
         other => panic!("an ungranted secret is refused, got {:?}", other.map(|s| s.pages)),
+    }
+}
+
+/// An outbound connector: the hub's run events, upserted on a dashboard.
+struct Dashboard;
+
+#[derive(serde::Deserialize)]
+struct Config {
+    base_url: String,
+}
+
+impl Connector for Dashboard {
+    fn deliver(events: Vec<Event>, config: String) -> Result<(), Error> {
+        let config: Config = healthforce_sdk::config(&config)?;
+        let runs: Vec<Value> = events
+            .iter()
+            .filter(|e| e.kind.starts_with("run."))
+            .map(|e| json!({ "event_id": e.id, "kind": e.kind, "data": e.data }))
+            .collect();
+        let api = HttpClient::new(&config.base_url)?.with_credential("dashboard");
+        let _: Value = api.post_json("/runs/upsert", &runs)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn an_outbound_connector_sends_the_events_it_wants_and_a_refusal_is_unauthorized() {
+    let event = |seq: i64, kind: &str| Event {
+        id: format!("e{seq}"),
+        seq,
+        kind: kind.into(),
+        subject: format!("run/r{seq}"),
+        connector_id: Some("c1".into()),
+        occurred_at: "2026-12-02T10:00:00.000Z".into(),
+        data: json!({ "run_id": format!("r{seq}") }).to_string(),
+    };
+    let events = || vec![event(1, "practitioner.created"), event(2, "run.succeeded")];
+    let url = "https://dashboard.example/runs/upsert";
+    let config = json!({ "base_url": "https://dashboard.example" }).to_string();
+    let host = FakeHost::new()
+        .credential("dashboard", "t-1")
+        .respond("POST", url, 200, "{}");
+    host.run(|| Dashboard::deliver(events(), config.clone()))
+        .expect("delivered");
+    let sent = &host.requests()[0];
+    assert_eq!(sent.header("authorization").as_deref(), Some("Bearer t-1"));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body.as_array().unwrap().len(), 1, "the run's event only: {body}");
+    assert_eq!(body[0]["event_id"], "e2");
+
+    let refused = FakeHost::new()
+        .credential("dashboard", "t-1")
+        .respond("POST", url, 401, "{}");
+    match refused.run(|| Dashboard::deliver(events(), config)) {
+        Err(Error::Unauthorized(message)) => assert!(message.contains("401"), "{message}"),
+        other => panic!("a 401 is unauthorized, got {other:?}"),
     }
 }
 

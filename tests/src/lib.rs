@@ -116,6 +116,12 @@ pub fn mqtt_broker() -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().expect("HUB_TEST_MQTT_ADDR port")))
 }
 
+/// The RabbitMQ broker's `host:port` (`HUB_TEST_AMQP_ADDR`; required under `CI=true`),
+/// whose user `guest` the tests connect as.
+pub fn rabbitmq() -> Option<String> {
+    service_configured("HUB_TEST_AMQP_ADDR", "RabbitMQ").then(|| std::env::var("HUB_TEST_AMQP_ADDR").unwrap())
+}
+
 /// Where a test's secrets and key-encryption key live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keeper {

@@ -9,6 +9,10 @@
 # With HUB_BENCH_SUBSCRIBE=1 a webhook subscriber (`subscriber-sim`, its own process) is
 # subscribed to every event first, and the script also times the delivery of the sync's
 # events to it, to the last, then of all of them again by replay (delivery alone).
+# With HUB_BENCH_RABBITMQ=1 the hub also publishes every event to RabbitMQ on 127.0.0.1:5672
+# (as guest; `[events.rabbitmq]`), where a durable queue is bound to its exchange, and the
+# script times the publishing of the sync's events until the queue holds the last (needs
+# the Python package pika).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${HUB_BIN_DIR:-$here/../../../target/release}
@@ -27,11 +31,39 @@ database=""
 [ $# -gt 1 ] && database="database_url = \"$2\""
 key=bench-admin-key-0123456789abcdef
 printf 'listen = "127.0.0.1:%s"\ndata_dir = "%s/data"\n%s\n' "$port" "$work" "$database" >"$work/hub.toml"
+exchange="hub-bench-$$"
+# Declares the bench queue bound to the exchange (`declare`), counts its messages (`count`)
+# or deletes both (`delete`).
+amqp() {
+  python3 - "$1" "$exchange" <<'PY'
+import sys, pika
+action, exchange = sys.argv[1], sys.argv[2]
+channel = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1")).channel()
+if action == "declare":
+    channel.exchange_declare(exchange, "topic", durable=True)
+    channel.queue_declare(exchange, durable=True)
+    channel.queue_bind(exchange, exchange, "#")
+elif action == "count":
+    print(channel.queue_declare(exchange, passive=True).method.message_count)
+else:
+    channel.queue_delete(exchange)
+    channel.exchange_delete(exchange)
+PY
+}
+if [ "${HUB_BENCH_RABBITMQ:-}" = 1 ]; then
+  printf '[auth]\nmetrics_public = true\n[events.rabbitmq]\nexchange = "%s"\n' "$exchange" >>"$work/hub.toml"
+  amqp declare
+  trap 'kill $hub_pid $sim_pid $subscriber_pid 2>/dev/null || true; amqp delete || true; rm -rf "$work"' EXIT
+fi
 HUB_ADMIN_KEY=$key RUST_LOG=warn ${HUB_BENCH_ENV:-} "$bin/hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
 hub_pid=$!
 api="http://127.0.0.1:$port/api/v1"
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 auth="authorization: Bearer $key"
+if [ "${HUB_BENCH_RABBITMQ:-}" = 1 ]; then
+  # Connected before the connector is created: the queue gets every event from its creation.
+  until curl -fs "http://127.0.0.1:$port/metrics" | grep -q '^hub_events_sink_connected{sink="rabbitmq"} 1'; do sleep 0.1; done
+fi
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 connector=$(curl -fs -H "$auth" -H 'content-type: application/json' "$api/connectors" -d "{
   \"name\": \"regnakes\", \"plugin\": \"regnakes\", \"config\": {\"base_url\": \"$sim_url\", \"per_page\": 1000},
@@ -66,9 +98,17 @@ print("run", r["status"], "received", r["records_received"], "created", r["recor
 python3 -c "print(f'{$people} people in {$ended - $started:.2f} s = {$people / ($ended - $started):.0f} records/s')"
 python3 -c "print(f'hub CPU during the sync: {($(cpu) - $cpu_before) / $(getconf CLK_TCK):.1f} s')"
 echo "hub RSS before the sync: $((rss_before / 1024)) MiB; peak (VmHWM): $(( $(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status") / 1024 )) MiB"
+if [ "${HUB_BENCH_RABBITMQ:-}" = 1 ]; then
+  # The connector's creation, one event per practitioner created, the run's end.
+  expected=$(( $(curl -fs -H "$auth" "$api/runs/$run" | json '["records_created"]') + 2 ))
+  until [ "$(amqp count)" -ge "$expected" ]; do sleep 0.2; done
+  published=$(date +%s.%N)
+  python3 -c "print(f'{$expected} events in the RabbitMQ queue {$published - $started:.2f} s from the run request = {$expected / ($published - $started):.0f} events/s; the last {$published - $ended:.2f} s after the run ended')"
+fi
 if [ -n "$subscription" ]; then
-  # On an empty database the sync's events are seqs 1 to created + 1 (the run's end).
-  last=$(( $(curl -fs -H "$auth" "$api/runs/$run" | json '["records_created"]') + 1 ))
+  # On an empty database the sync's events are seqs 1 to created + 2 (the connector's
+  # creation, then one per practitioner, then the run's end).
+  last=$(( $(curl -fs -H "$auth" "$api/runs/$run" | json '["records_created"]') + 2 ))
   # Waits until the subscription has had every event through seq $last.
   delivered_all() {
     until [ "$(curl -fs -H "$auth" "$api/subscriptions/$subscription" | json '["delivered_through"]')" -ge "$last" ]; do

@@ -340,7 +340,7 @@ pub fn table() -> Vec<Route> {
             .returns::<crate::webhooks::RotatedWebhookSecret>(200),
         Route::get("/api/v1/runs/{id}", Needs(Read), "One run", runs::get)
             .returns::<crate::store::runs::RunRecord>(200),
-        Route::get("/api/v1/jobs", Needs(Read), "Durable jobs (syncs, webhooks, MQTT batches, alert deliveries), newest first; ?status=dead lists the dead-lettered", jobs::list)
+        Route::get("/api/v1/jobs", Needs(Read), "Durable jobs (syncs, webhooks, MQTT batches, alert deliveries, event batches for outbound connectors), newest first; ?status=dead lists the dead-lettered", jobs::list)
             .query::<jobs::ListQuery>()
             .returns::<super::Page<crate::store::jobs::JobRecord>>(200),
         Route::get("/api/v1/jobs/{id}", Needs(Read), "One job", jobs::get)

@@ -1,7 +1,8 @@
 //! `hub demo`: the hub on its embedded defaults (SQLite and a master key under the data
-//! directory), the simulators in the same process (RegNakes, the SSO, KKI, SISDMK, and IoT
-//! sensors when an MQTT broker answers), the bundled plugins installed, a connector for each
-//! created, enabled and synced, KKI and SISDMK sending signed webhooks, and the API accepting
+//! directory), the simulators in the same process (RegNakes, the SSO, KKI, SISDMK, Odoo, and
+//! IoT sensors when an MQTT broker answers), the bundled plugins installed, a connector for
+//! each created, enabled and synced, KKI and SISDMK sending signed webhooks, every sync
+//! recorded on Odoo's SDMK dashboard by the outbound Odoo connector, and the API accepting
 //! tokens from the simulated SSO, with a logged-in admin token printed.
 
 use anyhow::Context;
@@ -9,7 +10,8 @@ use hub::Hub;
 use hub::config::HubConfig;
 use hub::manager::{CredentialSpec, NewConnector};
 use hub_sim::{
-    IotConfig, IotSim, KkiConfig, KkiSim, RegnakesConfig, RegnakesSim, SisdmkConfig, SisdmkSim, SsoConfig, SsoSim,
+    IotConfig, IotSim, KkiConfig, KkiSim, OdooSim, RegnakesConfig, RegnakesSim, SisdmkConfig, SisdmkSim, SsoConfig,
+    SsoSim,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ pub struct DemoOptions {
     pub sso_listen: SocketAddr,
     pub kki_listen: SocketAddr,
     pub sisdmk_listen: SocketAddr,
+    pub odoo_listen: SocketAddr,
     /// The MQTT broker the IoT connector reads from (skipped when none answers there).
     pub mqtt: SocketAddr,
     pub people: usize,
@@ -33,6 +36,7 @@ const SSO_CONNECTOR: &str = "sso-demo";
 const KKI_CONNECTOR: &str = "kki-demo";
 const SISDMK_CONNECTOR: &str = "sisdmk-demo";
 const IOT_CONNECTOR: &str = "iot-demo";
+const ODOO_CONNECTOR: &str = "odoo-demo";
 /// Who the demo's own setup actions are recorded as in the audit log.
 const ACTOR: &str = "hub-demo";
 
@@ -77,6 +81,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let sisdmk_server = hub_sim::serve(sisdmk.router(), options.sisdmk_listen)
         .await
         .with_context(|| format!("starting the SISDMK simulator on {}", options.sisdmk_listen))?;
+    let odoo = OdooSim::new(hub_sim::odoo::DEMO_API_KEY);
+    let odoo_server = hub_sim::serve(odoo.router(), options.odoo_listen)
+        .await
+        .with_context(|| format!("starting the Odoo simulator on {}", options.odoo_listen))?;
     let mqtt = broker_answers(&options.mqtt).await.then(|| hub::triggers::MqttConfig {
         host: options.mqtt.ip().to_string(),
         port: options.mqtt.port(),
@@ -124,6 +132,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         Some(regnakes_credential),
         &[("regnakes_client_secret", &sim_config.client_secret)],
     );
+    // Odoo first: an outbound connector gets the events from its creation on, so every
+    // sync below reaches the SDMK dashboard.
+    let odoo_connector = demo_connector(
+        ODOO_CONNECTOR,
+        "odoo",
+        &odoo_server,
+        None,
+        &[("api_key", hub_sim::odoo::DEMO_API_KEY)],
+    );
+    let odoo_connector = ensure_connector(&hub, odoo_connector).await?;
     let regnakes = ensure_connector(&hub, regnakes).await?;
     let sso_url = sso_server.base_url();
     let sso_defaults = SsoConfig::default();
@@ -207,6 +225,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     println!(
         "  SISDMK simulator    {}   (moves a worker to another facility every 60 s: a signed webhook)",
         sisdmk_server.base_url()
+    );
+    println!(
+        "  Odoo simulator      {}   (each sync on its SDMK dashboard, through {ODOO_CONNECTOR}: {})",
+        odoo_server.base_url(),
+        odoo_connector.id
     );
     match &iot_connector {
         Some(c) => println!(
@@ -319,6 +342,18 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                             eprintln!("could not start the sync of {connector}: {error}");
                         }
                     }
+                    // The Odoo connector records the sync on the dashboard shortly after.
+                    for _ in 0..600 {
+                        let rows = odoo.rows("x_sdmk.sync");
+                        if let Some(row) = rows.iter().find(|row| row["x_run_id"] == r.id.as_str()) {
+                            println!(
+                                "Odoo SDMK dashboard: sync {} recorded ({} received, {} created, trace {})",
+                                r.id, row["x_received"], row["x_created"], row["x_trace_id"]
+                            );
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                     return;
                 }
                 Ok(_) => {}
@@ -342,6 +377,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     drop(sso_server);
     drop(kki_server);
     drop(sisdmk_server);
+    drop(odoo_server);
     Ok(())
 }
 

@@ -49,6 +49,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
          from the file.",
     ),
     (
+        "HUB_RABBITMQ_PASSWORD",
+        "The password of `[events.rabbitmq] user`; never read from the file. Unset, the user `guest` (RabbitMQ's \
+         stock account, which only connects from the broker's own machine) uses `guest`.",
+    ),
+    (
         "HUB_LOG_FORMAT",
         "`json` writes the log as JSON lines; anything else, or unset, as text.",
     ),
@@ -93,6 +98,8 @@ pub enum ConfigError {
     Alerts(String),
     #[error("{0}")]
     Auth(String),
+    #[error(transparent)]
+    RabbitMq(#[from] crate::events::rabbitmq::RabbitMqError),
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -192,6 +199,9 @@ impl HubConfig {
         config.apply_env(|var| std::env::var(var).ok())?;
         config.alerts.check().map_err(ConfigError::Alerts)?;
         config.auth.check().map_err(ConfigError::Auth)?;
+        if let Some(rabbitmq) = &config.events.rabbitmq {
+            rabbitmq.check()?;
+        }
         // Unsigned packages run whatever code was uploaded: only on a hub nobody else reaches.
         if config.plugins.allow_unsigned && !config.listen.ip().is_loopback() {
             return Err(ConfigError::UnsignedOffLoopback { listen: config.listen });
@@ -235,6 +245,16 @@ impl HubConfig {
                 });
             }
             self.auth.metrics_token = Some(SecretString::new(value));
+        }
+        if let Some(value) = var("HUB_RABBITMQ_PASSWORD") {
+            let Some(rabbitmq) = self.events.rabbitmq.as_mut() else {
+                return Err(ConfigError::Env {
+                    var: "HUB_RABBITMQ_PASSWORD",
+                    value: "<hidden>".into(),
+                    problem: "the config has no [events.rabbitmq] section to use it with".into(),
+                });
+            };
+            rabbitmq.password = Some(SecretString::new(value));
         }
         for (name, is_token) in [("HUB_VAULT_TOKEN", true), ("HUB_VAULT_SECRET_ID", false)] {
             let Some(value) = var(name) else { continue };

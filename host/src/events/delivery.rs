@@ -2,9 +2,10 @@
 //!
 //! Every hub runs a [`Dispatcher`]. Each tick it leases the subscriptions that are due and
 //! behind the outbox (one statement, so of several hubs on one database only one gets each)
-//! and runs a round for each: the next events after its cursor that its filter wants, each
-//! POSTed with Standard Webhooks v1 headers. Events of one subject go one after another, in
-//! seq order; different subjects go side by side. The cursor moves past every event up to
+//! and starts a round for each it is not delivering already: the next events after its
+//! cursor that its filter wants, each POSTed with Standard Webhooks v1 headers. Rounds run
+//! on their own, so a slow endpoint holds up its own subscription and no other. Events of
+//! one subject go one after another, in seq order; different subjects go side by side. The cursor moves past every event up to
 //! the first that failed; that one and what follows are tried again after a backoff of
 //! seconds, then minutes, then hours (about three days in all, or what `Retry-After` asks),
 //! so a receiver may see an event again after a failure, never out of order, and
@@ -18,13 +19,14 @@ use crate::store::subscriptions::{DeliveryAttempt, RoundEnd, SubscriptionRecord}
 use crate::store::{StoreError, Timestamp};
 use crate::webhooks::WebhookSecret;
 use futures::StreamExt;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// `[events]`: how the hub delivers its events to webhook subscriptions.
+/// `[events]`: how the hub delivers its events to webhook subscriptions, outbound
+/// connectors and RabbitMQ.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
@@ -44,8 +46,14 @@ pub struct EventsConfig {
     pub keep_days: u32,
     /// How long a hub holds a subscription it delivers to, in seconds: another hub takes it
     /// over once that lapses (a stopped hub's at most this long after it stopped). A round
-    /// starts no delivery after a third of it, so it ends well within.
+    /// starts no delivery after a third of it, so it ends well within. The RabbitMQ sink is
+    /// leased the same way.
     pub lease_secs: u64,
+    /// How long an outbound connector's batch waits, once its job used up its attempts,
+    /// before it is queued again, in seconds (nothing after it goes first).
+    pub outbound_pause_secs: u64,
+    /// Publishes every event to RabbitMQ too, when set.
+    pub rabbitmq: Option<super::rabbitmq::RabbitMqConfig>,
 }
 
 impl Default for EventsConfig {
@@ -60,6 +68,8 @@ impl Default for EventsConfig {
             concurrency: 16,
             keep_days: 30,
             lease_secs: 60,
+            outbound_pause_secs: 300,
+            rabbitmq: None,
         }
     }
 }
@@ -74,6 +84,10 @@ pub struct Dispatcher {
     http: reqwest::Client,
     /// This hub, as a lease owner.
     owner: String,
+    /// The subscriptions this hub is running a round of.
+    in_flight: Mutex<HashSet<String>>,
+    /// Woken when a round delivered a whole batch: its subscription is likely behind still.
+    behind: tokio::sync::Notify,
 }
 
 /// A round's shared state: whether a lane failed, and when to start no more deliveries.
@@ -88,6 +102,19 @@ struct Lane {
     /// The first event it did not deliver, and why: a failure, or none when it stopped
     /// before trying (another lane failed, or the round's time was up).
     stopped_at: Option<(i64, Option<Failure>)>,
+}
+
+/// A subscription this hub runs a round of, taken off the set when the round ends, however
+/// it ends.
+struct InFlight<'a>(&'a Mutex<HashSet<String>>, String);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// Why an event was not delivered.
@@ -113,6 +140,8 @@ impl Dispatcher {
             config,
             http,
             owner: uuid::Uuid::now_v7().to_string(),
+            in_flight: Mutex::default(),
+            behind: tokio::sync::Notify::new(),
         }
     }
 
@@ -120,23 +149,21 @@ impl Dispatcher {
         let dispatcher = Arc::new(self);
         tokio::spawn(async move {
             let mut pruned = Instant::now() - Duration::from_secs(3600);
+            let poll = Duration::from_millis(dispatcher.config.poll_ms.max(10));
             loop {
-                // A round that moved a subscription a whole batch on leaves it likely behind
-                // still: the next tick comes at once (waiting 250 ms after each 500-event
-                // round held delivery to 1,740 events/s).
-                let behind = match dispatcher.tick().await {
-                    Ok(behind) => behind,
-                    Err(error) => {
-                        tracing::error!(%error, "delivering events to subscriptions failed; trying again");
-                        false
-                    }
-                };
+                if let Err(error) = dispatcher.tick().await {
+                    tracing::error!(%error, "delivering events to subscriptions failed; trying again");
+                }
                 if pruned.elapsed() >= Duration::from_secs(3600) {
                     pruned = Instant::now();
                     dispatcher.prune().await;
                 }
-                if !behind {
-                    tokio::time::sleep(Duration::from_millis(dispatcher.config.poll_ms.max(10))).await;
+                // A round that moved a subscription a whole batch on leaves it likely behind
+                // still: the next tick comes at once (waiting 250 ms after each 500-event
+                // round held delivery to 1,740 events/s).
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = dispatcher.behind.notified() => {}
                 }
             }
         })
@@ -156,26 +183,34 @@ impl Dispatcher {
         }
     }
 
-    /// Leases the subscriptions that are due and runs a round of each, side by side;
-    /// whether one of them delivered a whole batch.
-    async fn tick(self: &Arc<Self>) -> Result<bool, StoreError> {
+    /// Leases the subscriptions that are due and starts a round of each this hub is not
+    /// delivering already. A lease taken again for a round under way only lasts longer.
+    async fn tick(self: &Arc<Self>) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
         let due = (self.manager.db())
             .lease_due_subscriptions(&self.owner, now.into(), until.into())
             .await?;
-        let rounds = due.into_iter().map(|subscription| {
+        for subscription in due {
+            if !self.in_flight.lock().unwrap().insert(subscription.id.clone()) {
+                continue;
+            }
             let dispatcher = self.clone();
             tokio::spawn(async move {
                 let id = subscription.id.clone();
-                dispatcher.round(subscription).await.unwrap_or_else(|error| {
+                let in_flight = InFlight(&dispatcher.in_flight, id.clone());
+                let whole = dispatcher.round(subscription).await.unwrap_or_else(|error| {
                     tracing::error!(%error, subscription = %id, "a delivery round failed; it runs again");
                     false
-                })
-            })
-        });
-        let rounds = futures::future::join_all(rounds).await;
-        Ok(rounds.into_iter().any(|whole| whole.unwrap_or(false)))
+                });
+                // Off the set before the next tick is woken, so that it starts the next round.
+                drop(in_flight);
+                if whole {
+                    dispatcher.behind.notify_one();
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Delivers the next events to `subscription` and records where that left it; whether
@@ -226,10 +261,12 @@ impl Dispatcher {
             cut.map_or(last, |cut| cut - 1),
             first_failure.map(|(_, f)| f),
         );
+        let delivered = attempts.iter().filter(|a| a.error.is_none()).count() as u64;
         self.manager
             .db()
             .end_round(&subscription.id, &self.owner, &end, &attempts)
             .await?;
+        crate::metrics::metrics().events_delivered("webhooks", delivered);
         if let Some(reason) = &end.disabled_reason {
             tracing::error!(subscription = %subscription.id, "subscription disabled: {reason}");
             let event = AuditEvent::new(

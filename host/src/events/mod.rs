@@ -8,9 +8,13 @@
 //! leaks nothing. A consumer with `pii:read` reads the record itself.
 
 pub mod delivery;
+pub mod outbound;
+pub mod rabbitmq;
 pub mod subscriptions;
 
 use crate::store::Timestamp;
+use crate::store::alerts::AlertRecord;
+use crate::store::connectors::ConnectorRecord;
 use crate::store::events::StoredEvent;
 use crate::store::runs::RunRecord;
 use schemars::JsonSchema;
@@ -29,10 +33,50 @@ pub const TYPES: &[(&str, &str)] = &[
         "A source's record changed a golden record: `practitioner_id`, `source`, `connector_id` and `fields`, the golden fields whose value changed (none when only what the source said changed, not the merged result).",
     ),
     (
+        "practitioner.split",
+        "Someone took a source's record out of a practitioner (`POST /api/v1/practitioners/{id}/split`): `practitioner_id` (who it was taken from, merged again from their other sources), `source`, `connector_id` and `split_into`, the practitioner that record is now.",
+    ),
+    (
         "run.succeeded",
         "A run ended: `run_id`, `connector_id`, `trigger`, `counts` (received, created, updated, unchanged, rejected, held), `duration_ms` and `trace_id`.",
     ),
     ("run.failed", "A run failed: as `run.succeeded`, with `error`."),
+    (
+        "alert.raised",
+        "The hub raised an alert on a connector: `alert_id`, `connector_id`, `kind` (`credentials`, `reject-rate`), `run_id` and `message`.",
+    ),
+    (
+        "alert.resolved",
+        "What an alert was about cleared (credentials: a later run got a token): as `alert.raised`, with `raised_at`.",
+    ),
+    (
+        "connector.created",
+        "Someone created a connector: `connector_id`, `name`, `plugin` (`<plugin>@<version>`) and `enabled`.",
+    ),
+    (
+        "connector.updated",
+        "Someone changed a connector's settings: `connector_id`, `name` and `changed`, the settings they set (never their values).",
+    ),
+    (
+        "connector.enabled",
+        "Someone enabled a connector: `connector_id` and `name`.",
+    ),
+    (
+        "connector.disabled",
+        "Someone disabled a connector: its runs stop. `connector_id` and `name`.",
+    ),
+    (
+        "connector.upgraded",
+        "A connector moved to another version of its plugin: `connector_id`, `name`, `from` and `to` (versions).",
+    ),
+    (
+        "connector.rolled_back",
+        "A connector went back to the version before its last upgrade: as `connector.upgraded`.",
+    ),
+    (
+        "connector.deleted",
+        "Someone deleted a connector (its runs and the records it brought stay): `connector_id` and `name`.",
+    ),
 ];
 
 /// An event as the API and subscribers get it.
@@ -44,7 +88,7 @@ pub struct Event {
     pub seq: i64,
     #[serde(rename = "type")]
     pub kind: String,
-    /// What it is about: `practitioner/<id>`, `run/<id>`.
+    /// What it is about: `practitioner/<id>`, `run/<id>`, `alert/<id>`, `connector/<id>`.
     pub subject: String,
     pub connector_id: Option<String>,
     pub occurred_at: Timestamp,
@@ -109,6 +153,20 @@ pub fn practitioner_updated(id: &str, system: &str, connector_id: &str, fields: 
     )
 }
 
+/// `system`'s record, brought by `connector_id`, taken out of practitioner `id` into
+/// practitioner `split_into`.
+pub fn practitioner_split(id: &str, system: &str, connector_id: &str, split_into: &str, at: Timestamp) -> StoredEvent {
+    let data =
+        json!({ "practitioner_id": id, "source": system, "connector_id": connector_id, "split_into": split_into });
+    event(
+        "practitioner.split",
+        format!("practitioner/{id}"),
+        Some(connector_id),
+        at,
+        data,
+    )
+}
+
 /// `run` has ended.
 pub fn run_finished(run: &RunRecord) -> StoredEvent {
     let at = run.finished_at.unwrap_or_else(Timestamp::now);
@@ -138,6 +196,42 @@ pub fn run_finished(run: &RunRecord) -> StoredEvent {
         None => "run.succeeded",
     };
     event(kind, format!("run/{}", run.id), Some(&run.connector_id), at, data)
+}
+
+/// `alert` was raised, or resolved when it has `resolved_at`.
+pub fn alert(alert: &AlertRecord) -> StoredEvent {
+    let mut data = json!({
+        "alert_id": alert.id,
+        "connector_id": alert.connector_id,
+        "kind": alert.kind,
+        "run_id": alert.run_id,
+        "message": alert.message,
+    });
+    let (kind, at) = match alert.resolved_at {
+        Some(resolved_at) => {
+            data["raised_at"] = json!(alert.raised_at);
+            ("alert.resolved", resolved_at)
+        }
+        None => ("alert.raised", alert.raised_at),
+    };
+    event(kind, format!("alert/{}", alert.id), Some(&alert.connector_id), at, data)
+}
+
+/// Something happened to `connector`: `kind` is one of the `connector.*` types, `details`
+/// what it adds to the connector's id and name.
+pub fn connector(kind: &'static str, connector: &ConnectorRecord, details: Value) -> StoredEvent {
+    debug_assert!(kind.starts_with("connector."));
+    let mut data = json!({ "connector_id": connector.id, "name": connector.name });
+    if let (Value::Object(data), Value::Object(details)) = (&mut data, details) {
+        data.extend(details);
+    }
+    event(
+        kind,
+        format!("connector/{}", connector.id),
+        Some(&connector.id),
+        Timestamp::now(),
+        data,
+    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ mod worker;
 
 pub use committer::CommitError;
 pub use payload::{
-    Message as QueuedMessage, MessagesPayload, WebhookPayload, open as open_payload, seal as seal_payload,
+    DeliverPayload, Message as QueuedMessage, MessagesPayload, WebhookPayload, open as open_payload,
+    seal as seal_payload,
 };
 pub use running::{Running, RunningCall};
 pub use worker::{Executor, Outcome, Queue};
@@ -39,6 +40,8 @@ pub enum JobKind {
     Messages,
     /// A hub alert raised or resolved, for one receiver (`[alerts]`).
     Alert,
+    /// A batch of the hub's events for an outbound connector (`events::outbound`).
+    Deliver,
 }
 
 impl JobKind {
@@ -48,10 +51,17 @@ impl JobKind {
             JobKind::Webhook => "webhook",
             JobKind::Messages => "messages",
             JobKind::Alert => "alert",
+            JobKind::Deliver => "deliver",
         }
     }
 
-    pub const ALL: [JobKind; 4] = [JobKind::Sync, JobKind::Webhook, JobKind::Messages, JobKind::Alert];
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Sync,
+        JobKind::Webhook,
+        JobKind::Messages,
+        JobKind::Alert,
+        JobKind::Deliver,
+    ];
 
     pub fn parse(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == kind)

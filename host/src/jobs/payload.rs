@@ -15,6 +15,14 @@ pub struct WebhookPayload {
     pub body: Vec<u8>,
 }
 
+/// A batch of the hub's events for an outbound connector: those with a seq in
+/// `(after, through]` (`events::outbound`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverPayload {
+    pub after: i64,
+    pub through: i64,
+}
+
 /// MQTT messages taken together.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct MessagesPayload {

@@ -77,7 +77,8 @@ impl RejectWindows {
 impl Inner {
     /// Records an alert, logs it and audits it. Failing to store it is logged, not returned:
     /// the run's own outcome must not change because its alert could not be written.
-    /// The alert is stored with its deliveries (`alert_delivery.rs`) in one transaction.
+    /// The alert is stored with its deliveries (`alert_delivery.rs`) and its `alert.raised`
+    /// event in one transaction.
     pub(super) async fn raise_alert(
         &self,
         connector: &ConnectorRecord,
@@ -102,6 +103,7 @@ impl Inner {
             let queued = self
                 .queue_deliveries(&mut tx, connector, &alert, AlertState::Firing)
                 .await?;
+            store::events::insert(&mut tx, &[crate::events::alert(&alert)]).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(queued)
         };
@@ -115,7 +117,8 @@ impl Inner {
         self.audit.record(event).await;
     }
 
-    /// Resolves the connector's open alerts of `kind`, queuing their deliveries with them.
+    /// Resolves the connector's open alerts of `kind`, queuing their deliveries and writing
+    /// their `alert.resolved` events with them.
     pub(super) async fn resolve_alerts(&self, connector: &ConnectorRecord, kind: &str) {
         let resolved = async {
             let mut tx = self.db.begin().await?;
@@ -126,6 +129,8 @@ impl Inner {
                     .queue_deliveries(&mut tx, connector, alert, AlertState::Resolved)
                     .await?;
             }
+            let events: Vec<_> = resolved.iter().map(crate::events::alert).collect();
+            store::events::insert(&mut tx, &events).await?;
             tx.commit().await?;
             Ok::<_, StoreError>((resolved.len(), queued))
         };

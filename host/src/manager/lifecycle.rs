@@ -6,6 +6,7 @@
 
 use super::{FieldError, Manager, ManagerError, check_credential_secrets, validate_egress};
 use crate::audit::Event;
+use crate::events;
 use crate::runtime::state::CURSOR_KEY;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::runs::RunRecord;
@@ -79,6 +80,20 @@ pub struct Health {
 
 /// Finished runs looked at for health.
 const HEALTH_WINDOW: i64 = 10;
+
+/// A connector's settings, as `connector.updated` names those that changed: a patch sets
+/// some of them, `Manager::update_connector` (the demo) all.
+pub const SETTINGS: &[&str] = &[
+    "config",
+    "egress",
+    "credentials",
+    "concurrency",
+    "max_attempts",
+    "schedule",
+    "timezone",
+    "quotas",
+    "creates_practitioners",
+];
 /// Consecutive failed runs that make a connector `failing`.
 const FAILING_AFTER: usize = 3;
 
@@ -135,7 +150,8 @@ impl Manager {
             record.creates_practitioners = creates.map(|p| p.as_str().to_string());
         }
         check_schedule(record.schedule.as_deref(), &record.timezone)?;
-        self.inner.db.update_connector(&record).await?;
+        let event = events::connector("connector.updated", &record, json!({ "changed": changed }));
+        self.inner.db.update_connector(&record, &event).await?;
         self.settings_changed();
         self.inner
             .audit
@@ -196,10 +212,15 @@ impl Manager {
         check_config(&manifest, &config)?;
         let credentials = serde_json::from_str(&record.credentials).unwrap_or_default();
         check_credential_secrets(&manifest, &credentials)?;
+        let kind = match action {
+            "connector.rollback" => "connector.rolled_back",
+            _ => "connector.upgraded",
+        };
+        let event = events::connector(kind, &record, json!({ "from": from_version, "to": manifest.version }));
         if !self
             .inner
             .db
-            .switch_plugin(&record.id, &record.plugin_digest, &to_digest)
+            .switch_plugin(&record.id, &record.plugin_digest, &to_digest, &event)
             .await?
         {
             return Err(ManagerError::Conflict(format!(
@@ -279,7 +300,8 @@ impl Manager {
             .cancel_connector(id, "the connector was deleted while the job ran");
         // Secrets first: a connector whose secrets could not be removed is not deleted.
         self.inner.secrets.store().delete_all(id).await?;
-        if !self.inner.db.delete_connector(id).await? {
+        let event = events::connector("connector.deleted", &record, json!({}));
+        if !self.inner.db.delete_connector(id, &event).await? {
             return Err(ManagerError::NotFound {
                 what: "connector",
                 id: id.into(),

@@ -24,6 +24,7 @@ pub use secrets::ConnectorSecrets;
 
 use crate::audit::{Auditor, Event};
 use crate::crypto::KeyRing;
+use crate::events;
 use crate::jobs::Queue;
 use crate::pipeline::Pipeline;
 use crate::runtime::{Quotas, Runtime};
@@ -350,10 +351,22 @@ impl Manager {
             created_at: now,
             updated_at: now,
         };
-        self.inner.db.insert_connector(&record).await?;
+        let event = events::connector(
+            "connector.created",
+            &record,
+            serde_json::json!({ "plugin": manifest.id(), "enabled": record.enabled }),
+        );
+        self.inner.db.insert_connector(&record, &event).await?;
+        if manifest.triggers.contains(&hub_registry::Trigger::Events) {
+            // It gets the events from its creation on, however soon they come.
+            (self.inner.db)
+                .start_sink(&store::sinks::connector_sink(&record.id))
+                .await?;
+        }
         for (name, value) in &new.secrets {
             self.inner.secrets.put(&record.id, name, value).await?;
         }
+        self.settings_changed();
         tracing::info!(connector = %record.id, name = %record.name, plugin = %manifest.id(), "connector created");
         self.inner
             .audit
@@ -373,7 +386,9 @@ impl Manager {
         record: &ConnectorRecord,
         secrets: &BTreeMap<String, String>,
     ) -> Result<(), ManagerError> {
-        self.inner.db.update_connector(record).await?;
+        let changed = serde_json::json!({ "changed": lifecycle::SETTINGS });
+        let event = events::connector("connector.updated", record, changed);
+        self.inner.db.update_connector(record, &event).await?;
         for (name, value) in secrets {
             self.inner.secrets.put(&record.id, name, value).await?;
         }
@@ -381,23 +396,45 @@ impl Manager {
         Ok(())
     }
 
+    /// The enabled connectors whose plugin takes `trigger`, with its manifest.
+    pub async fn enabled_connectors_with(
+        &self,
+        trigger: hub_registry::Trigger,
+    ) -> Result<Vec<(ConnectorRecord, Arc<Manifest>)>, ManagerError> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.inner.db.list_connectors(after.as_deref(), 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for connector in page.into_iter().filter(|c| c.enabled) {
+                let manifest = self.manifest_of(&connector.plugin_digest).await?;
+                if manifest.triggers.contains(&trigger) {
+                    found.push((connector, manifest));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn connector(&self, id: &str) -> Result<ConnectorRecord, ManagerError> {
         stored_connector(&self.inner.db, id).await
     }
 
     pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &str) -> Result<ConnectorRecord, ManagerError> {
-        if !self.inner.db.set_connector_enabled(id, enabled).await? {
+        let record = self.connector(id).await?;
+        let (action, kind) = match enabled {
+            true => ("connector.enable", "connector.enabled"),
+            false => ("connector.disable", "connector.disabled"),
+        };
+        let event = events::connector(kind, &record, serde_json::json!({}));
+        if !self.inner.db.set_connector_enabled(id, enabled, &event).await? {
             return Err(ManagerError::NotFound {
                 what: "connector",
                 id: id.into(),
             });
         }
         self.settings_changed();
-        let action = if enabled {
-            "connector.enable"
-        } else {
-            "connector.disable"
-        };
         tracing::info!(connector = %id, "{action}");
         self.inner.audit.record(Event::new(actor, action, id)).await;
         if !enabled {
@@ -414,6 +451,20 @@ impl Manager {
 
     pub(crate) fn queue(&self) -> &Queue {
         &self.inner.runs.queue
+    }
+
+    /// Queues a batch of the hub's events for outbound connector `connector`
+    /// (`events::outbound`); nothing when a job with `dedup` is queued already.
+    pub(crate) async fn queue_delivery(
+        &self,
+        connector: &ConnectorRecord,
+        dedup: String,
+        batch: &crate::jobs::DeliverPayload,
+    ) -> Result<(), ManagerError> {
+        let job = (self.inner.runs).new_job(connector, crate::jobs::JobKind::Deliver, Some(dedup), None, batch);
+        self.inner.db.enqueue_jobs(&[job]).await?;
+        self.queue().notify_work();
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
-//! Executes claimed jobs: a sync run, a webhook, a batch of MQTT messages. Every attempt
+//! Executes claimed jobs: a sync run, a webhook, a batch of MQTT messages, a batch of the
+//! hub's events for an outbound connector. Every attempt
 //! instantiates the plugin afresh; what the plugin's error means for the job (retry later,
 //! dead-letter) is decided here, the when by the queue (`crate::jobs`).
 
 use super::job::ConnectorJob;
 use super::{Inner, Manager, alerts};
-use crate::jobs::{self, Executor, JobKind, MessagesPayload, Outcome, RunningCall, WebhookPayload};
+use crate::jobs::{self, DeliverPayload, Executor, JobKind, MessagesPayload, Outcome, RunningCall, WebhookPayload};
 use crate::runtime::state::CURSOR_KEY;
 use crate::runtime::{
     Backends, CallError, JobSpec, LoadedPlugin, LogLevel, LogSink, Message, PluginError, Quotas, SyncRequest,
@@ -82,6 +83,7 @@ impl Executor for Manager {
                 }
                 Some(Some(JobKind::Webhook)) => events(inner, &connector, &runnable, webhooks).await,
                 Some(Some(JobKind::Messages)) => events(inner, &connector, &runnable, messages).await,
+                Some(Some(JobKind::Deliver)) => events(inner, &connector, &runnable, deliver).await,
                 Some(Some(JobKind::Alert)) => super::alert_delivery::deliver(inner, &runnable).await,
                 Some(None) => runnable
                     .iter()
@@ -605,6 +607,39 @@ fn messages<'a>(
             )
             .await;
         judge(inner, connector, &host, result).await?;
+        Ok(jobs.iter().map(|_| Outcome::Succeeded).collect())
+    })
+}
+
+/// Batches of the hub's events for an outbound connector (`events::outbound`), one
+/// `deliver` call each, oldest first; each delivered moves the connector's sink past it.
+fn deliver<'a>(
+    inner: &'a Arc<Inner>,
+    connector: &'a ConnectorRecord,
+    prepared: &'a Prepared,
+    host: Arc<ConnectorJob>,
+    jobs: &'a [ClaimedJob],
+) -> BoxFuture<'a, Result<Vec<Outcome>, Outcome>> {
+    Box::pin(async move {
+        let sink = crate::store::sinks::connector_sink(&connector.id);
+        for job in jobs {
+            let batch: DeliverPayload = payload(inner, job).map_err(Outcome::Failed)?;
+            let events = (inner.db.events_between(batch.after, batch.through).await)
+                .map_err(|e| Outcome::Retry(database_failed(e)))?;
+            let result = inner
+                .runtime
+                .deliver(
+                    &prepared.plugin,
+                    prepared.spec(trace_id(), None),
+                    Backends::of(host.clone()),
+                    events.into_iter().map(crate::events::outbound::for_plugin).collect(),
+                    connector.config.clone(),
+                )
+                .await;
+            judge(inner, connector, &host, result).await?;
+            (inner.db.finish_sink_batch(&sink, batch.after, batch.through).await)
+                .map_err(|e| Outcome::Retry(database_failed(e)))?;
+        }
         Ok(jobs.iter().map(|_| Outcome::Succeeded).collect())
     })
 }

@@ -70,6 +70,11 @@ struct WebhookLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginLabel {
     plugin: String,
 }
@@ -112,6 +117,9 @@ struct BuildLabels {
 /// What the pipeline makes of a record, as `hub_records_total` labels it.
 pub const RECORD_OUTCOMES: [&str; 5] = ["created", "updated", "unchanged", "rejected", "held"];
 
+/// Where the hub delivers its events, as `hub_events_delivered_total` labels it.
+pub const EVENT_SINKS: [&str; 2] = ["webhooks", "rabbitmq"];
+
 /// How `/webhooks/{id}` answers, as `hub_webhooks_received_total` labels it.
 pub const WEBHOOK_RESULTS: [&str; 8] = [
     "queued",
@@ -151,6 +159,8 @@ pub struct Metrics {
     mqtt_received: Family<ConnectorLabel, Counter>,
     mqtt_acked: Family<ConnectorLabel, Counter>,
     mqtt_connected: Family<ConnectorLabel, Gauge>,
+    events_delivered: Family<SinkLabel, Counter>,
+    sink_connected: Family<SinkLabel, Gauge>,
     instantiate: Histograms<PluginLabel>,
     plugin_calls: Histograms<PluginCallLabels>,
     traps: Family<TrapLabels, Counter>,
@@ -183,6 +193,8 @@ impl Metrics {
             mqtt_received: Family::default(),
             mqtt_acked: Family::default(),
             mqtt_connected: Family::default(),
+            events_delivered: Family::default(),
+            sink_connected: Family::default(),
             instantiate: Family::new_with_constructor(|| Histogram::new(INSTANTIATE_BUCKETS)),
             plugin_calls: Family::new_with_constructor(|| Histogram::new(WORK_BUCKETS)),
             traps: Family::default(),
@@ -194,6 +206,9 @@ impl Metrics {
         };
         for result in WEBHOOK_RESULTS {
             metrics.webhooks.get_or_create(&WebhookLabels { result }).inc_by(0);
+        }
+        for sink in EVENT_SINKS {
+            metrics.events_delivered.get_or_create(&SinkLabel { sink }).inc_by(0);
         }
         metrics.register()
     }
@@ -258,6 +273,16 @@ impl Metrics {
             "The connector's MQTT connections that are up (0: it receives nothing)",
             self.mqtt_connected.clone(),
         );
+        r.register(
+            "events_delivered",
+            "Events delivered, by sink (webhooks: accepted by a subscriber; rabbitmq: confirmed by the broker)",
+            self.events_delivered.clone(),
+        );
+        r.register(
+            "events_sink_connected",
+            "Whether this hub is connected to the sink (rabbitmq)",
+            self.sink_connected.clone(),
+        );
         r.register_with_unit(
             "plugin_instantiate_duration",
             "Time to instantiate a plugin for a job",
@@ -266,7 +291,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "plugin_call_duration",
-            "Time of a call into a plugin, by plugin and export (sync, handle_webhooks, handle_messages)",
+            "Time of a call into a plugin, by plugin and export (sync, handle_webhooks, handle_messages, deliver)",
             Unit::Seconds,
             self.plugin_calls.clone(),
         );
@@ -422,6 +447,18 @@ impl Metrics {
         }
     }
 
+    /// `count` events reached `sink`.
+    pub fn events_delivered(&self, sink: &'static str, count: u64) {
+        self.events_delivered.get_or_create(&SinkLabel { sink }).inc_by(count);
+    }
+
+    /// This hub's connection to `sink` came up or went down.
+    pub fn sink_connected(&self, sink: &'static str, up: bool) {
+        self.sink_connected
+            .get_or_create(&SinkLabel { sink })
+            .set(i64::from(up));
+    }
+
     /// A connector no longer read from MQTT: its series go.
     pub fn mqtt_forget(&self, connector: &str) {
         self.mqtt_connected.remove(&ConnectorLabel {
@@ -507,6 +544,7 @@ mod tests {
         metrics.http_request("GET", "/healthz", 200, second);
         metrics.vault_error("read");
         metrics.state.show_every_family();
+        metrics.sink_connected("rabbitmq", false);
         let text = metrics.render();
         let served: Vec<String> = text
             .lines()

@@ -40,7 +40,8 @@ impl Pipeline {
 
     /// Takes `system`'s record out of practitioner `id` (it is person `moved_to`'s now): the
     /// golden record is merged again from the other sources and replaces the stored one, and
-    /// STR numbers held through that record alone move to `moved_to`. One transaction.
+    /// STR numbers held through that record alone move to `moved_to`. One transaction, with
+    /// its `practitioner.split` event.
     pub async fn take_out(&self, id: &str, system: &str, moved_to: &str) -> Result<(), StoreError> {
         let cipher = self.keys.cipher();
         let ids = [id.to_string()];
@@ -79,6 +80,9 @@ impl Pipeline {
         derived.write(&mut tx, ids.to_vec()).await?;
         stored::delete_contribution(&mut tx, id, system).await?;
         stored::move_strs(&mut tx, id, moved_to, &moved).await?;
+        let connector_id = taken.first().map_or("", |c| c.connector_id.as_str());
+        let event = crate::events::practitioner_split(id, system, connector_id, moved_to, now);
+        crate::store::events::insert(&mut tx, &[event]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -31,7 +31,9 @@ pub mod state;
 
 pub use auth::TokenSource;
 pub use bindings::PluginError;
-pub use bindings::{EmitOutcome, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse};
+pub use bindings::{
+    EmitOutcome, Message, PluginEvent, RejectedRow, SyncRequest, SyncSummary, WebhookRequest, WebhookResponse,
+};
 pub use host::{Backends, Cancel, HostState, JobSpec};
 pub use limits::{Clock, DeadlineExceeded, Limits, MemoryLimitExceeded};
 pub use log::{LOG_FLUSH_LINES, LogLevel, LogSink};
@@ -259,6 +261,21 @@ impl Runtime {
     ) -> Result<Result<(), PluginError>, CallError> {
         self.call(plugin, "handle_messages", spec, backends, async |connector, store| {
             connector.call_handle_messages(store, &messages, &config).await
+        })
+        .await
+    }
+
+    /// Runs the plugin's `deliver` export on a batch of the hub's events in a fresh instance.
+    pub async fn deliver(
+        &self,
+        plugin: &LoadedPlugin,
+        spec: JobSpec,
+        backends: Backends,
+        events: Vec<PluginEvent>,
+        config: String,
+    ) -> Result<Result<(), PluginError>, CallError> {
+        self.call(plugin, "deliver", spec, backends, async |connector, store| {
+            connector.call_deliver(store, &events, &config).await
         })
         .await
     }

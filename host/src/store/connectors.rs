@@ -2,7 +2,8 @@
 //! concurrency and retry policy.
 
 use super::Timestamp;
-use super::{Db, StoreError, on, trusted};
+use super::events::StoredEvent;
+use super::{Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -39,8 +40,10 @@ const COLUMNS: &str = "id, name, plugin_digest, config, egress, credentials, ena
                        creates_practitioners";
 
 impl Db {
-    pub async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        on!(self.pool(), pool => {
+    /// Stores a new connector with `event` (`connector.created`).
+    pub async fn insert_connector(&self, c: &ConnectorRecord, event: &StoredEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, conn => {
             sqlx::query(trusted(format!(
                 "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
             )))
@@ -60,15 +63,17 @@ impl Db {
             .bind(&c.timezone)
             .bind(&c.quotas)
             .bind(&c.creates_practitioners)
-            .execute(pool)
+            .execute(conn)
             .await?;
-            Ok(())
-        })
+        });
+        with_event(tx, event).await
     }
 
-    /// Replaces the mutable settings of a connector (config, egress, credentials, limits).
-    pub async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        on!(self.pool(), pool => {
+    /// Replaces the mutable settings of a connector (config, egress, credentials, limits),
+    /// with `event` (`connector.updated`).
+    pub async fn update_connector(&self, c: &ConnectorRecord, event: &StoredEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, conn => {
             sqlx::query(
                 "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
                  concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11, \
@@ -86,10 +91,10 @@ impl Db {
             .bind(&c.timezone)
             .bind(&c.quotas)
             .bind(&c.creates_practitioners)
-            .execute(pool)
+            .execute(conn)
             .await?;
-            Ok(())
-        })
+        });
+        with_event(tx, event).await
     }
 
     pub async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
@@ -126,24 +131,36 @@ impl Db {
         })
     }
 
-    /// Returns false when no connector has this id.
-    pub async fn set_connector_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError> {
-        on!(self.pool(), pool => {
-            let done = sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
+    /// Enables or disables a connector, with `event`; false when no connector has this id.
+    pub async fn set_connector_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        event: &StoredEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = on_tx!(&mut tx, conn => {
+            sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(enabled)
                 .bind(Timestamp::now())
-                .execute(pool)
-                .await?;
-            Ok(done.rows_affected() > 0)
-        })
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Ok(false);
+        }
+        with_event(tx, event).await.map(|()| true)
     }
 
-    /// Switches a connector from `from` to `to`, remembering `from` for rollback. Returns
-    /// false when the connector is gone or was switched by someone else meanwhile.
-    pub async fn switch_plugin(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
-        on!(self.pool(), pool => {
-            let done = sqlx::query(
+    /// Switches a connector from `from` to `to`, remembering `from` for rollback, with
+    /// `event`. Returns false when the connector is gone or was switched by someone else
+    /// meanwhile.
+    pub async fn switch_plugin(&self, id: &str, from: &str, to: &str, event: &StoredEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = on_tx!(&mut tx, conn => {
+            sqlx::query(
                 "UPDATE connectors SET plugin_digest = $3, previous_plugin_digest = $2, updated_at = $4 \
                  WHERE id = $1 AND plugin_digest = $2",
             )
@@ -151,22 +168,31 @@ impl Db {
             .bind(from)
             .bind(to)
             .bind(Timestamp::now())
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Ok(false);
+        }
+        with_event(tx, event).await.map(|()| true)
     }
 
-    /// Deletes a connector with its secrets and state; its runs, logs and the records it
-    /// stored stay.
-    pub async fn delete_connector(&self, id: &str) -> Result<bool, StoreError> {
-        on!(self.pool(), pool => {
-            let done = sqlx::query("DELETE FROM connectors WHERE id = $1")
-                .bind(id)
-                .execute(pool)
+    /// Deletes a connector with its secrets, state and event sink, with `event`; its runs,
+    /// logs and the records it stored stay.
+    pub async fn delete_connector(&self, id: &str, event: &StoredEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = on_tx!(&mut tx, conn => {
+            sqlx::query("DELETE FROM event_sinks WHERE name = $1")
+                .bind(super::sinks::connector_sink(id))
+                .execute(&mut *conn)
                 .await?;
-            Ok(done.rows_affected() > 0)
-        })
+            sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(conn).await?.rows_affected()
+        });
+        if done == 0 {
+            return Ok(false);
+        }
+        with_event(tx, event).await.map(|()| true)
     }
 
     /// Enabled connectors with a schedule, with the last fire time handled (when any).
@@ -196,4 +222,12 @@ impl Db {
             Ok(())
         })
     }
+}
+
+/// Writes a connector change's `event` last in `tx` (the outbox takes its seq last,
+/// `store::events::insert`) and commits both.
+async fn with_event(mut tx: Tx, event: &StoredEvent) -> Result<(), StoreError> {
+    super::events::insert(&mut tx, std::slice::from_ref(event)).await?;
+    tx.commit().await?;
+    Ok(())
 }

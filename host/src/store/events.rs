@@ -39,6 +39,19 @@ impl Db {
         })
     }
 
+    /// The events with a seq in `(after, through]`, in order.
+    pub async fn events_between(&self, after: i64, through: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_as(trusted(format!(
+                "SELECT seq, {COLUMNS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq"
+            )))
+            .bind(after)
+            .bind(through)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// Deletes the events whose id is below `floor` (`events::id_floor`: made before a
     /// time), by the id's index; how many went.
     pub async fn prune_events(&self, floor: &str) -> Result<u64, StoreError> {

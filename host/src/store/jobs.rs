@@ -13,7 +13,7 @@ use sqlx::{FromRow, Row};
 pub struct JobRecord {
     pub id: String,
     pub connector_id: String,
-    /// `sync`, `webhook` or `messages`.
+    /// `sync`, `webhook`, `messages`, `alert` or `deliver`.
     pub kind: String,
     /// The webhook-id of a webhook job.
     pub dedup_key: Option<String>,
@@ -304,6 +304,26 @@ impl Db {
             )))
             .bind(id)
             .bind(Timestamp::now())
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.as_ref().map(JobRecord::from_row).transpose()?)
+        })
+    }
+
+    /// The job of `connector_id` and `kind` queued under `dedup_key`, whatever its status.
+    pub async fn job_by_dedup(
+        &self,
+        connector_id: &str,
+        kind: &str,
+        dedup_key: &str,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        on!(self.pool(), pool => {
+            let row = sqlx::query(trusted(format!(
+                "SELECT {COLUMNS} FROM jobs WHERE connector_id = $1 AND kind = $2 AND dedup_key = $3"
+            )))
+            .bind(connector_id)
+            .bind(kind)
+            .bind(dedup_key)
             .fetch_optional(pool)
             .await?;
             Ok(row.as_ref().map(JobRecord::from_row).transpose()?)

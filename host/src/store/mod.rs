@@ -29,6 +29,7 @@ pub mod runs;
 pub mod search;
 pub mod secrets;
 pub mod sessions;
+pub mod sinks;
 pub mod state;
 pub mod subscriptions;
 mod time;

@@ -117,30 +117,17 @@ impl MqttIngest {
 
     /// Enabled connectors whose plugin takes MQTT, with their topic filters.
     async fn wanted(&self) -> Result<Vec<(ConnectorRecord, Vec<String>)>, crate::manager::ManagerError> {
-        let manager = &self.manager;
-        let mut wanted = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = manager.db().list_connectors(after.as_deref(), 500).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            for connector in page {
-                if !connector.enabled {
-                    continue;
-                }
-                let manifest = manager.manifest_of(&connector.plugin_digest).await?;
-                if !manifest.triggers.contains(&Trigger::Mqtt) {
-                    continue;
-                }
+        let connectors = self.manager.enabled_connectors_with(Trigger::Mqtt).await?;
+        Ok((connectors.into_iter())
+            .map(|(connector, manifest)| {
                 let config: serde_json::Value = serde_json::from_str(&connector.config).unwrap_or_default();
                 let topics = match config.get("topics").and_then(|t| t.as_array()) {
                     Some(topics) => topics.iter().filter_map(|t| t.as_str().map(str::to_string)).collect(),
                     None => manifest.mqtt_topics.clone(),
                 };
-                wanted.push((connector, topics));
-            }
-        }
-        Ok(wanted)
+                (connector, topics)
+            })
+            .collect())
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod into_model;
 pub mod since_v0_1_0;
+pub mod since_v0_2_1;
 
 pub mod latest {
     wasmtime::component::bindgen!({
@@ -23,8 +24,8 @@ pub mod latest {
 }
 
 pub use latest::healthforce::hub::types::{
-    CanonicalRecord, EmitOutcome, Error as PluginError, Message, RejectedRow, SyncRequest, SyncSummary, WebhookRequest,
-    WebhookResponse,
+    CanonicalRecord, EmitOutcome, Error as PluginError, Event as PluginEvent, Message, RejectedRow, SyncRequest,
+    SyncSummary, WebhookRequest, WebhookResponse,
 };
 
 use super::host::HostState;
@@ -57,10 +58,10 @@ impl PluginError {
 /// The contract versions this host runs, oldest first. A minor version only adds (0.2.1 adds
 /// `records.queue`), so wasmtime's linker, which resolves imports by semver, runs a 0.2.0
 /// component on the 0.2.1 bindings.
-pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, "0.2.0", CONTRACT];
+pub const SUPPORTED_CONTRACTS: &[&str] = &[since_v0_1_0::CONTRACT, "0.2.0", since_v0_2_1::CONTRACT, CONTRACT];
 
 /// The contract version of `wit/connector.wit`.
-pub const CONTRACT: &str = "0.2.1";
+pub const CONTRACT: &str = "0.3.0";
 
 /// `wit/` of the latest contract, file by file (path under `wit/`, text): what a plugin in
 /// another language generates its bindings from (`hub plugin wit`).
@@ -77,6 +78,90 @@ pub const WIT: &[(&str, &str)] = &[
     ("deps/random.wit", include_str!("../../../../wit/deps/random.wit")),
     ("deps/sockets.wit", include_str!("../../../../wit/deps/sockets.wit")),
 ];
+
+/// In the module of a frozen contract version: implements its host imports by calling the
+/// latest ones (the same functions under an older package version) and defines its
+/// `add_to_linker`. `$types` is its `types` interface, which holds no functions: its
+/// instance only has to exist. `$records` holds the `records` functions it has beyond `emit`.
+macro_rules! delegate_imports_to_latest {
+    ($types:literal, { $($records:tt)* }) => {
+        use super::latest::healthforce::hub as latest;
+        use super::{CanonicalRecord, EmitOutcome, PluginError};
+        use crate::runtime::host::HostState;
+        use healthforce::hub::{auth, log, records, secrets, state};
+        use wasmtime::component::{HasSelf, Linker};
+
+        pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+            linker.instance($types)?;
+            secrets::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+            auth::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+            state::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+            records::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+            log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+            Ok(())
+        }
+
+        impl secrets::Host for HostState {
+            async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, PluginError>> {
+                latest::secrets::Host::get(self, name).await
+            }
+        }
+
+        impl auth::Host for HostState {
+            async fn bearer_token(&mut self, credential: String) -> wasmtime::Result<Result<String, PluginError>> {
+                latest::auth::Host::bearer_token(self, credential).await
+            }
+
+            async fn invalidate(&mut self, credential: String, token: String) -> wasmtime::Result<()> {
+                latest::auth::Host::invalidate(self, credential, token).await
+            }
+        }
+
+        impl state::Host for HostState {
+            async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+                latest::state::Host::get(self, key).await
+            }
+
+            async fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
+                latest::state::Host::set(self, key, value).await
+            }
+
+            async fn save_cursor(&mut self, cursor: String) -> wasmtime::Result<()> {
+                latest::state::Host::save_cursor(self, cursor).await
+            }
+        }
+
+        impl records::Host for HostState {
+            async fn emit(
+                &mut self,
+                batch: Vec<CanonicalRecord>,
+            ) -> wasmtime::Result<Result<EmitOutcome, PluginError>> {
+                latest::records::Host::emit(self, batch).await
+            }
+
+            $($records)*
+        }
+
+        impl log::Host for HostState {
+            async fn write(
+                &mut self,
+                level: log::Level,
+                message: String,
+                fields: Vec<(String, String)>,
+            ) -> wasmtime::Result<()> {
+                let level = match level {
+                    log::Level::Trace => latest::log::Level::Trace,
+                    log::Level::Debug => latest::log::Level::Debug,
+                    log::Level::Info => latest::log::Level::Info,
+                    log::Level::Warn => latest::log::Level::Warn,
+                    log::Level::Error => latest::log::Level::Error,
+                };
+                latest::log::Host::write(self, level, message, fields).await
+            }
+        }
+    };
+}
+use delegate_imports_to_latest;
 
 /// Writes [`WIT`] into `dir` (`dir/connector.wit`, `dir/deps/…`).
 pub fn write_wit(dir: &std::path::Path) -> std::io::Result<()> {
@@ -97,19 +182,22 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     auth::add_to_linker(linker)?;
     state::add_to_linker(linker)?;
     log::add_to_linker(linker)?;
-    since_v0_1_0::add_to_linker(linker)
+    since_v0_1_0::add_to_linker(linker)?;
+    since_v0_2_1::add_to_linker(linker)
 }
 
 /// A component ready to instantiate, by the contract version it exports.
 pub enum ConnectorPre {
-    /// With the version of the latest line the component imports.
-    Latest(latest::ConnectorPre<HostState>, &'static str),
+    Latest(latest::ConnectorPre<HostState>),
+    /// With the version of the 0.2 line the component imports.
+    V0_2(since_v0_2_1::ConnectorPre<HostState>, &'static str),
     V0_1_0(since_v0_1_0::ConnectorPre<HostState>),
 }
 
 /// An instance of a plugin, by the contract version it exports.
 pub enum Connector {
     Latest(latest::Connector),
+    V0_2(since_v0_2_1::Connector),
     V0_1_0(since_v0_1_0::Connector),
 }
 
@@ -117,33 +205,38 @@ impl ConnectorPre {
     /// The component's exports checked against each supported contract, newest first; the
     /// error names what the latest contract wanted.
     pub fn new(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
-        let contract = imported_contract(pre.component());
-        match latest::ConnectorPre::new(pre.clone()) {
-            Ok(pre) => Ok(Self::Latest(pre, contract)),
-            Err(latest_error) => since_v0_1_0::ConnectorPre::new(pre)
-                .map(Self::V0_1_0)
-                .map_err(|_| latest_error),
+        let latest_error = match latest::ConnectorPre::new(pre.clone()) {
+            Ok(pre) => return Ok(Self::Latest(pre)),
+            Err(error) => error,
+        };
+        if let Ok(v0_2) = since_v0_2_1::ConnectorPre::new(pre.clone()) {
+            return Ok(Self::V0_2(v0_2, imported_contract(pre.component())));
         }
+        since_v0_1_0::ConnectorPre::new(pre)
+            .map(Self::V0_1_0)
+            .map_err(|_| latest_error)
     }
 
     /// The contract version the component was built against.
     pub fn contract(&self) -> &'static str {
         match self {
-            Self::Latest(_, contract) => contract,
+            Self::Latest(_) => CONTRACT,
+            Self::V0_2(_, contract) => contract,
             Self::V0_1_0(_) => since_v0_1_0::CONTRACT,
         }
     }
 
     pub async fn instantiate_async(&self, store: &mut Store<HostState>) -> wasmtime::Result<Connector> {
         Ok(match self {
-            Self::Latest(pre, _) => Connector::Latest(pre.instantiate_async(store).await?),
+            Self::Latest(pre) => Connector::Latest(pre.instantiate_async(store).await?),
+            Self::V0_2(pre, _) => Connector::V0_2(pre.instantiate_async(store).await?),
             Self::V0_1_0(pre) => Connector::V0_1_0(pre.instantiate_async(store).await?),
         })
     }
 }
 
-/// The contract version whose `healthforce:hub` interfaces `component` imports; the latest
-/// when it imports none.
+/// The version of the 0.2 line whose `healthforce:hub` interfaces `component` imports:
+/// 0.2.1 when it imports none.
 fn imported_contract(component: &wasmtime::component::Component) -> &'static str {
     component
         .component_type()
@@ -152,7 +245,7 @@ fn imported_contract(component: &wasmtime::component::Component) -> &'static str
             let version = name.strip_prefix("healthforce:hub/")?.split_once('@')?.1;
             SUPPORTED_CONTRACTS.iter().copied().find(|c| *c == version)
         })
-        .unwrap_or(CONTRACT)
+        .unwrap_or(since_v0_2_1::CONTRACT)
 }
 
 impl Connector {
@@ -163,6 +256,7 @@ impl Connector {
     ) -> wasmtime::Result<Result<SyncSummary, PluginError>> {
         match self {
             Self::Latest(c) => c.call_sync(store, request).await,
+            Self::V0_2(c) => c.call_sync(store, request).await,
             Self::V0_1_0(c) => c.call_sync(store, request).await,
         }
     }
@@ -176,6 +270,7 @@ impl Connector {
     ) -> wasmtime::Result<Vec<Result<WebhookResponse, PluginError>>> {
         match self {
             Self::Latest(c) => c.call_handle_webhooks(store, requests).await,
+            Self::V0_2(c) => c.call_handle_webhooks(store, requests).await,
             Self::V0_1_0(c) => {
                 let mut answers = Vec::with_capacity(requests.len());
                 for request in requests {
@@ -194,7 +289,24 @@ impl Connector {
     ) -> wasmtime::Result<Result<(), PluginError>> {
         match self {
             Self::Latest(c) => c.call_handle_messages(store, messages, config).await,
+            Self::V0_2(c) => c.call_handle_messages(store, messages, config).await,
             Self::V0_1_0(c) => c.call_handle_messages(store, messages, config).await,
+        }
+    }
+
+    /// Hands events to an outbound connector; a plugin built before 0.3.0 has no `deliver`.
+    pub async fn call_deliver(
+        &self,
+        store: &mut Store<HostState>,
+        events: &[PluginEvent],
+        config: &str,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        match self {
+            Self::Latest(c) => c.call_deliver(store, events, config).await,
+            Self::V0_2(_) | Self::V0_1_0(_) => Ok(Err(PluginError::Unsupported(format!(
+                "the plugin was built against a contract before {CONTRACT}, which has no `deliver`; rebuild it with \
+                 the current SDK"
+            )))),
         }
     }
 }
