@@ -205,10 +205,19 @@ async fn a_probable_match_is_held_for_review_and_the_decision_stands_through_eve
                 })
                 .collect()
         };
+        let events = hub.all_pages("/api/v1/events").await;
         for merged in [p1, p2] {
             let person = &found(&hub, &format!("nik={}", merged.nik)).await[0];
             assert_eq!(sources(person)["sisdmk"], "review", "{person}");
             assert_eq!(person["birth_date"], json!(merged.birth_date), "RegNakes owns identity");
+            // The outbox says so: SISDMK's record joined them on a reviewer's word.
+            let subject = format!("practitioner/{}", person["id"].as_str().unwrap());
+            let joined: Vec<&Value> = (events.iter())
+                .filter(|e| e["subject"] == subject && e["type"] == "practitioner.merged")
+                .collect();
+            assert_eq!(joined.len(), 1, "{joined:?}");
+            assert_eq!(joined[0]["data"]["source"], "sisdmk");
+            assert_eq!(joined[0]["data"]["matched_by"], "review");
         }
         let own = found(&hub, &format!("nik={}", stranger.nik)).await;
         assert_eq!(own.len(), 1, "kept apart: a person of their own");

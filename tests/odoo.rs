@@ -3,7 +3,7 @@
 //! practitioners it created; Odoo down → retried, delivered once it is back; a wrong API key
 //! → a credentials alert, cleared once the key is fixed.
 
-use hub_e2e::{Backend, TestHub, backends, regnakes};
+use hub_e2e::{Backend, TestHub, backends};
 use hub_sim::{Faults, OdooSim};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -45,14 +45,7 @@ async fn odoo(hub: &TestHub, key: &str) -> (OdooSim, hub_sim::Running, String) {
 
 /// A sync of a RegNakes simulator of `people` on `hub`, run to its end.
 async fn sync(hub: &TestHub, people: usize) -> (Value, hub_sim::Running) {
-    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-        people,
-        ..Default::default()
-    })
-    .await;
-    let connector = hub
-        .regnakes_connector("registry", &server.base_url(), sim.config())
-        .await;
+    let (_sim, server, connector) = hub.registry(people).await;
     let run = hub.run_to_end(&connector).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     (run, server)

@@ -2,7 +2,7 @@
 //! hub's exchange, persistent, routed by its type, in order per subject; two hubs publish
 //! each event once; a broker restarted mid-burst loses nothing (publisher confirms).
 
-use hub_e2e::{Backend, TestHub, backends, program_installed, rabbitmq, regnakes};
+use hub_e2e::{Backend, TestHub, backends, program_installed, rabbitmq};
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -147,14 +147,7 @@ async fn hub(backend: Backend, addr: &str, exchange: &str, batch: i64) -> TestHu
 
 /// Starts a sync of a RegNakes simulator of `people`; the connector and the run.
 async fn start_sync(hub: &TestHub, people: usize) -> (hub_sim::Running, String, String) {
-    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-        people,
-        ..Default::default()
-    })
-    .await;
-    let connector = hub
-        .regnakes_connector("registry", &server.base_url(), sim.config())
-        .await;
+    let (_sim, server, connector) = hub.registry(people).await;
     let (status, run) = hub
         .post(&format!("/api/v1/connectors/{connector}/run"), serde_json::json!({}))
         .await;

@@ -39,14 +39,7 @@ async fn subscribe(hub: &TestHub, body: Value) -> (SubscriberSim, hub_sim::Runni
 
 /// A RegNakes simulator of `people`, and a connector on `hub` that has synced it once.
 async fn synced(hub: &TestHub, people: usize) -> (hub_sim::RegnakesSim, hub_sim::Running, String) {
-    let (sim, server) = regnakes(hub_sim::RegnakesConfig {
-        people,
-        ..Default::default()
-    })
-    .await;
-    let connector = hub
-        .regnakes_connector("registry", &server.base_url(), sim.config())
-        .await;
+    let (sim, server, connector) = hub.registry(people).await;
     assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
     (sim, server, connector)
 }

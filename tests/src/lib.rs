@@ -410,6 +410,20 @@ impl TestHub {
         body["key"].as_str().unwrap().to_string()
     }
 
+    /// A RegNakes simulator of `people`, served, and an enabled connector `registry` on this
+    /// hub reading it: the simulator, its server and the connector's id.
+    pub async fn registry(&self, people: usize) -> (hub_sim::RegnakesSim, hub_sim::Running, String) {
+        let (sim, server) = regnakes(hub_sim::RegnakesConfig {
+            people,
+            ..Default::default()
+        })
+        .await;
+        let connector = self
+            .regnakes_connector("registry", &server.base_url(), sim.config())
+            .await;
+        (sim, server, connector)
+    }
+
     /// Creates and enables a RegNakes connector pointed at `sim`; returns its id.
     pub async fn regnakes_connector(&self, name: &str, sim_url: &str, sim: &hub_sim::RegnakesConfig) -> String {
         let authority = sim_url.trim_start_matches("http://");

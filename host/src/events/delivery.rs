@@ -442,19 +442,32 @@ impl Dispatcher {
 }
 
 /// The body of an event's webhook: Standard Webhooks' `type`, `timestamp` and `data`, with
-/// the event's id, seq, subject and connector.
+/// the event's id, seq, subject and connector. The stored data is JSON already and goes in
+/// as it is: parsing it into a tree and writing it out again cost the RabbitMQ sink a
+/// fifth of its CPU.
 pub fn payload(event: &StoredEvent) -> String {
-    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
-    serde_json::json!({
-        "id": event.id,
-        "seq": event.seq,
-        "type": event.kind,
-        "timestamp": event.occurred_at,
-        "subject": event.subject,
-        "connector_id": event.connector_id,
-        "data": data,
-    })
-    .to_string()
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        id: &'a str,
+        seq: i64,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        timestamp: Timestamp,
+        subject: &'a str,
+        connector_id: Option<&'a str>,
+        data: &'a serde_json::value::RawValue,
+    }
+    let null = serde_json::value::RawValue::NULL;
+    let body = Body {
+        id: &event.id,
+        seq: event.seq,
+        kind: &event.kind,
+        timestamp: event.occurred_at,
+        subject: &event.subject,
+        connector_id: event.connector_id.as_deref(),
+        data: serde_json::from_str(&event.data).unwrap_or(null),
+    };
+    serde_json::to_string(&body).expect("an event serializes")
 }
 
 /// `Retry-After`, in seconds or as an HTTP date.

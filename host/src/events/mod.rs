@@ -33,6 +33,10 @@ pub const TYPES: &[(&str, &str)] = &[
         "A source's record changed a golden record: `practitioner_id`, `source`, `connector_id` and `fields`, the golden fields whose value changed (none when only what the source said changed, not the merged result).",
     ),
     (
+        "practitioner.merged",
+        "A source's record joined a practitioner it had no record of yet (matched by identifier, or merged by a reviewer): `practitioner_id`, `source`, `connector_id`, `matched_by` (the tier of docs/golden-record.md that joined it: `str`, `nik`, `fallback`, or `review`, a reviewer's merge) and `fields`, as `practitioner.updated`.",
+    ),
+    (
         "practitioner.split",
         "Someone took a source's record out of a practitioner (`POST /api/v1/practitioners/{id}/split`): `practitioner_id` (who it was taken from, merged again from their other sources), `source`, `connector_id` and `split_into`, the practitioner that record is now.",
     ),
@@ -141,16 +145,32 @@ pub fn practitioner_created(id: &str, system: &str, connector_id: &str, at: Time
     )
 }
 
+/// How a source's record changed a practitioner.
+pub enum Change<'a> {
+    /// A source they had a record of already.
+    Updated,
+    /// A source new to them joined them, matched so (`pipeline::identity`'s tiers).
+    Merged { matched_by: &'a str },
+}
+
 /// Practitioner `id` changed by `system`'s record: the golden `fields` whose value changed.
-pub fn practitioner_updated(id: &str, system: &str, connector_id: &str, fields: &[&str], at: Timestamp) -> StoredEvent {
-    let data = json!({ "practitioner_id": id, "source": system, "connector_id": connector_id, "fields": fields });
-    event(
-        "practitioner.updated",
-        format!("practitioner/{id}"),
-        Some(connector_id),
-        at,
-        data,
-    )
+pub fn practitioner_changed(
+    change: Change<'_>,
+    id: &str,
+    system: &str,
+    connector_id: &str,
+    fields: &[&str],
+    at: Timestamp,
+) -> StoredEvent {
+    let mut data = json!({ "practitioner_id": id, "source": system, "connector_id": connector_id, "fields": fields });
+    let kind = match change {
+        Change::Updated => "practitioner.updated",
+        Change::Merged { matched_by } => {
+            data["matched_by"] = json!(matched_by);
+            "practitioner.merged"
+        }
+    };
+    event(kind, format!("practitioner/{id}"), Some(connector_id), at, data)
 }
 
 /// `system`'s record, brought by `connector_id`, taken out of practitioner `id` into

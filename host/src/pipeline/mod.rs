@@ -397,10 +397,15 @@ impl Taken {
                 .filter(|s| known.holder(s).is_none())
                 .zip(k.record.str_number.clone());
             let latest = k.record.source.clone();
-            // The golden record before this row, to tell which fields it changes.
+            // The golden record before this row, to tell which fields it changes, and whether
+            // its source is new to the person (their records merge).
             let before = match creates {
                 true => None,
-                false => Some(golden::merge(sources.current(&cipher, &id)?, latest.clone()).0),
+                false => {
+                    let current = sources.current(&cipher, &id)?;
+                    let joins = !current.iter().any(|c| c.system == k.record.source.system);
+                    Some((golden::merge(current, latest.clone()).0, joins))
+                }
             };
             let contribution = Contribution {
                 system: k.record.source.system.clone(),
@@ -413,9 +418,13 @@ impl Taken {
             let system = &golden.source.system;
             events.push(match &before {
                 None => crate::events::practitioner_created(&id, system, source.connector_id, now),
-                Some(before) => {
+                Some((before, joins)) => {
                     let fields = golden::changed(before, &golden);
-                    crate::events::practitioner_updated(&id, system, source.connector_id, &fields, now)
+                    let kind = match joins {
+                        true => crate::events::Change::Merged { matched_by },
+                        false => crate::events::Change::Updated,
+                    };
+                    crate::events::practitioner_changed(kind, &id, system, source.connector_id, &fields, now)
                 }
             });
             let indexes = index::indexes(blind, &golden);

@@ -43,7 +43,7 @@ impl Db {
     /// Stores a new connector with `event` (`connector.created`).
     pub async fn insert_connector(&self, c: &ConnectorRecord, event: &StoredEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, conn => {
+        let changed = on_tx!(&mut tx, conn => {
             sqlx::query(trusted(format!(
                 "INSERT INTO connectors ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
             )))
@@ -64,16 +64,17 @@ impl Db {
             .bind(&c.quotas)
             .bind(&c.creates_practitioners)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        with_event(tx, event).await
+        with_event(tx, event, changed).await.map(drop)
     }
 
     /// Replaces the mutable settings of a connector (config, egress, credentials, limits),
     /// with `event` (`connector.updated`).
     pub async fn update_connector(&self, c: &ConnectorRecord, event: &StoredEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, conn => {
+        let changed = on_tx!(&mut tx, conn => {
             sqlx::query(
                 "UPDATE connectors SET plugin_digest = $2, config = $3, egress = $4, credentials = $5, \
                  concurrency = $6, max_attempts = $7, updated_at = $8, schedule = $9, timezone = $10, quotas = $11, \
@@ -92,9 +93,10 @@ impl Db {
             .bind(&c.quotas)
             .bind(&c.creates_practitioners)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        with_event(tx, event).await
+        with_event(tx, event, changed).await.map(drop)
     }
 
     pub async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
@@ -139,7 +141,7 @@ impl Db {
         event: &StoredEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = on_tx!(&mut tx, conn => {
+        let changed = on_tx!(&mut tx, conn => {
             sqlx::query("UPDATE connectors SET enabled = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(enabled)
@@ -148,10 +150,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Ok(false);
-        }
-        with_event(tx, event).await.map(|()| true)
+        with_event(tx, event, changed).await
     }
 
     /// Switches a connector from `from` to `to`, remembering `from` for rollback, with
@@ -159,7 +158,7 @@ impl Db {
     /// meanwhile.
     pub async fn switch_plugin(&self, id: &str, from: &str, to: &str, event: &StoredEvent) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = on_tx!(&mut tx, conn => {
+        let changed = on_tx!(&mut tx, conn => {
             sqlx::query(
                 "UPDATE connectors SET plugin_digest = $3, previous_plugin_digest = $2, updated_at = $4 \
                  WHERE id = $1 AND plugin_digest = $2",
@@ -172,27 +171,21 @@ impl Db {
             .await?
             .rows_affected()
         });
-        if done == 0 {
-            return Ok(false);
-        }
-        with_event(tx, event).await.map(|()| true)
+        with_event(tx, event, changed).await
     }
 
     /// Deletes a connector with its secrets, state and event sink, with `event`; its runs,
     /// logs and the records it stored stay.
     pub async fn delete_connector(&self, id: &str, event: &StoredEvent) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = on_tx!(&mut tx, conn => {
+        let changed = on_tx!(&mut tx, conn => {
             sqlx::query("DELETE FROM event_sinks WHERE name = $1")
                 .bind(super::sinks::connector_sink(id))
                 .execute(&mut *conn)
                 .await?;
             sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(conn).await?.rows_affected()
         });
-        if done == 0 {
-            return Ok(false);
-        }
-        with_event(tx, event).await.map(|()| true)
+        with_event(tx, event, changed).await
     }
 
     /// Enabled connectors with a schedule, with the last fire time handled (when any).
@@ -225,9 +218,13 @@ impl Db {
 }
 
 /// Writes a connector change's `event` last in `tx` (the outbox takes its seq last,
-/// `store::events::insert`) and commits both.
-async fn with_event(mut tx: Tx, event: &StoredEvent) -> Result<(), StoreError> {
+/// `store::events::insert`) and commits both, when the change touched a row (`changed`);
+/// whether it did (if not, `tx` rolls back).
+async fn with_event(mut tx: Tx, event: &StoredEvent, changed: u64) -> Result<bool, StoreError> {
+    if changed == 0 {
+        return Ok(false);
+    }
     super::events::insert(&mut tx, std::slice::from_ref(event)).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }

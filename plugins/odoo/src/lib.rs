@@ -1,7 +1,7 @@
 //! Odoo: an outbound connector. The hub hands it its events (`deliver`); it records each run's
 //! end on the SDMK dashboard model (`x_sdmk.sync`: counts, status, duration, trace id) and
-//! each practitioner a source created or changed (`x_sdmk.practitioner`: which fields, from
-//! which source), through Odoo 19's external JSON-2 API (`POST /json/2/<model>/<method>` with a
+//! each practitioner a source created, changed, merged into or split from
+//! (`x_sdmk.practitioner`: what happened last, which fields, from which source), through Odoo 19's external JSON-2 API (`POST /json/2/<model>/<method>` with a
 //! bearer API key; XML-RPC and JSON-RPC are deprecated since 19).
 //!
 //! Both go through the models' `hub_upsert`, one transaction per call, keyed by the run's and
@@ -57,7 +57,7 @@ fn rows(events: &[Event]) -> (Vec<Value>, Vec<Value>) {
         };
         let text = |field: &str| data.get(field).cloned().unwrap_or(Value::Bool(false));
         match event.kind.as_str() {
-            "practitioner.created" | "practitioner.updated" => {
+            kind if kind.starts_with("practitioner.") => {
                 let Some(id) = data.get("practitioner_id").and_then(Value::as_str) else {
                     continue;
                 };
