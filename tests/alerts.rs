@@ -6,13 +6,6 @@ use hub_e2e::{Backend, Keeper, TestHub, keepers, regnakes};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Sets the secret behind `connector`'s RegNakes credential.
-async fn set_client_secret(hub: &TestHub, connector: &str, value: &str) {
-    let path = format!("/api/v1/connectors/{connector}/secrets/client_secret");
-    let (status, body) = hub.call(Method::PUT, &path, Some(json!({ "value": value }))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_stop_the_run_and_raise_an_alert_until_fixed() {
     for keeper in keepers() {
@@ -28,7 +21,7 @@ async fn refused_credentials(keeper: Keeper) {
     })
     .await;
     let id = hub.regnakes_connector("alerts", &server.base_url(), sim.config()).await;
-    set_client_secret(&hub, &id, "not-the-secret").await;
+    hub.set_secret(&id, "client_secret", "not-the-secret").await;
 
     let run = hub.run_to_end(&id).await;
     assert_eq!(run["status"], "failed");
@@ -44,7 +37,7 @@ async fn refused_credentials(keeper: Keeper) {
     assert_eq!(connector["health"]["status"], "failing", "{connector}");
     assert_eq!(connector["health"]["open_alerts"], 1, "{connector}");
 
-    set_client_secret(&hub, &id, &sim.config().client_secret).await;
+    hub.set_secret(&id, "client_secret", &sim.config().client_secret).await;
     assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
     let open = hub.get(&format!("/api/v1/alerts?connector_id={id}&open=true")).await;
     assert_eq!(open["items"].as_array().unwrap().len(), 0, "{open}");
@@ -162,7 +155,7 @@ async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiv
     let id = hub
         .regnakes_connector("alerts-out", &server.base_url(), sim.config())
         .await;
-    set_client_secret(&hub, &id, "not-the-secret").await;
+    hub.set_secret(&id, "client_secret", "not-the-secret").await;
     assert_eq!(hub.run_to_end(&id).await["status"], "failed");
 
     let slack = wait_for_deliveries(&received, "slack", 1).await;
@@ -180,7 +173,7 @@ async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiv
     assert_eq!(json[0]["alert"]["connector_id"], id.as_str());
     assert!(json[0]["alert"]["resolved_at"].is_null());
 
-    set_client_secret(&hub, &id, &sim.config().client_secret).await;
+    hub.set_secret(&id, "client_secret", &sim.config().client_secret).await;
     assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
     let slack = wait_for_deliveries(&received, "slack", 2).await;
     assert!(
@@ -208,4 +201,100 @@ async fn alerts_reach_slack_and_json_receivers_once_per_change_and_a_down_receiv
         .filter(|(path, ..)| path == "json")
         .count();
     assert_eq!(json_requests, 4, "two refused, then one per change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_subscription_the_hub_disables_raises_an_alert_that_resuming_or_deleting_it_resolves() {
+    for backend in hub_e2e::backends() {
+        subscription_alerts(backend).await;
+    }
+}
+
+/// The open alerts about subscription `id`.
+async fn open_alerts(hub: &TestHub, id: &str) -> Vec<serde_json::Value> {
+    let path = format!("/api/v1/alerts?subscription_id={id}&open=true");
+    hub.get(&path).await["items"].as_array().unwrap().clone()
+}
+
+async fn subscription_alerts(backend: Backend) {
+    let (received, receiver) = alert_receiver(0).await;
+    let hub = TestHub::start_with(backend, |config| {
+        config.alerts.slack_url = Some(hub::config::SecretString::new(format!("{}/slack", receiver.base_url())));
+        config.alerts.json_url = Some(format!("{}/json", receiver.base_url()));
+        config.events.poll_ms = 50;
+    })
+    .await;
+    let subscriber = hub_sim::subscriber::SubscriberSim::new();
+    let endpoint = hub_e2e::serve(subscriber.router()).await;
+    let subscription = json!({ "url": format!("{}/hooks/hub", endpoint.base_url()), "description": "dashboard" });
+    let (status, created) = hub.post("/api/v1/subscriptions", subscription).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // The endpoint says it is gone: the hub disables the subscription and raises an alert.
+    subscriber.answer_always(hub_sim::subscriber::Answer::Status(410, None));
+    let (sim, _server, connector) = hub.registry(5).await;
+    assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+    let slack = wait_for_deliveries(&received, "slack", 1).await;
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[FIRING] subscription-disabled alert on webhook subscription dashboard: the hub disabled"),
+        "{backend:?}: {text}"
+    );
+    assert!(text.contains("410 Gone"), "{text}");
+    assert!(
+        !text.contains(&endpoint.base_url()),
+        "an endpoint's URL may hold a credential: {text}"
+    );
+    let json = wait_for_deliveries(&received, "json", 1).await;
+    assert_eq!(json[0]["state"], "firing");
+    assert_eq!(json[0]["subscription"], "dashboard");
+    assert!(json[0].get("connector").is_none_or(|c| c.is_null()), "{}", json[0]);
+    let alerts = open_alerts(&hub, &id).await;
+    assert_eq!(alerts.len(), 1, "{backend:?}: {alerts:?}");
+    assert_eq!(alerts[0]["kind"], "subscription-disabled");
+    assert_eq!(alerts[0]["subscription_id"], id.as_str());
+    assert!(alerts[0]["connector_id"].is_null(), "{}", alerts[0]);
+    let view = hub.get(&format!("/api/v1/subscriptions/{id}")).await;
+    assert_eq!(view["status"], "disabled", "{view}");
+    let labels = [("subscription", id.as_str()), ("kind", "subscription-disabled")];
+    assert_eq!(hub.metrics().await.sum("hub_alerts_open", &labels), 1.0, "{backend:?}");
+    let both = format!("/api/v1/alerts?connector_id={connector}&subscription_id={id}");
+    let (status, problem) = hub.call(Method::GET, &both, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("not both"), "{problem}");
+    let raised = (hub.all_pages("/api/v1/events").await.into_iter())
+        .find(|e| e["type"] == "alert.raised")
+        .expect("the alert's event is in the outbox");
+    assert_eq!(raised["data"]["subscription_id"], id.as_str(), "{raised}");
+
+    // Resumed once the endpoint is fixed: the alert resolves and the events that waited go.
+    subscriber.answer_always(hub_sim::subscriber::Answer::Accept);
+    let (status, _) = hub.post(&format!("/api/v1/subscriptions/{id}/resume"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(open_alerts(&hub, &id).await.is_empty(), "{backend:?}");
+    let json = wait_for_deliveries(&received, "json", 2).await;
+    assert_eq!(json[1]["state"], "resolved");
+    assert_eq!(json[1]["alert"]["subscription_id"], id.as_str());
+    assert_eq!(hub.metrics().await.sum("hub_alerts_open", &labels), 0.0, "{backend:?}");
+
+    // Disabled again, then deleted: deleting it resolves its alert too.
+    subscriber.answer_always(hub_sim::subscriber::Answer::Status(410, None));
+    sim.mutate(1);
+    assert_eq!(hub.run_to_end(&connector).await["status"], "succeeded");
+    wait_for_deliveries(&received, "json", 3).await;
+    assert_eq!(open_alerts(&hub, &id).await.len(), 1, "{backend:?}");
+    let (status, _) = hub
+        .call(Method::DELETE, &format!("/api/v1/subscriptions/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(open_alerts(&hub, &id).await.is_empty(), "{backend:?}");
+    let json = wait_for_deliveries(&received, "json", 4).await;
+    assert_eq!(json[3]["state"], "resolved");
+    let jobs = hub.all_pages("/api/v1/jobs?kind=alert").await;
+    assert_eq!(
+        jobs.len(),
+        8,
+        "two alerts, each raised and resolved, to two receivers: {jobs:?}"
+    );
 }

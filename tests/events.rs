@@ -146,13 +146,6 @@ async fn each_change_of_a_sync_has_its_event_in_order_and_a_change_rolled_back_h
     }
 }
 
-/// Sets the secret behind `connector`'s RegNakes credential.
-async fn set_client_secret(hub: &TestHub, connector: &str, value: &str) {
-    let path = format!("/api/v1/connectors/{connector}/secrets/client_secret");
-    let (status, body) = hub.call(Method::PUT, &path, Some(json!({ "value": value }))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connectors_changes_and_its_alerts_have_their_events() {
     for backend in backends() {
@@ -165,9 +158,9 @@ async fn a_connectors_changes_and_its_alerts_have_their_events() {
         let id = hub
             .regnakes_connector("lifecycle", &server.base_url(), sim.config())
             .await;
-        set_client_secret(&hub, &id, "not-the-secret").await;
+        hub.set_secret(&id, "client_secret", "not-the-secret").await;
         assert_eq!(hub.run_to_end(&id).await["status"], "failed");
-        set_client_secret(&hub, &id, &sim.config().client_secret).await;
+        hub.set_secret(&id, "client_secret", &sim.config().client_secret).await;
         assert_eq!(hub.run_to_end(&id).await["status"], "succeeded");
         let path = format!("/api/v1/connectors/{id}");
         let (status, body) = hub

@@ -5,7 +5,7 @@
 
 use hub_e2e::{Backend, TestHub, backends};
 use hub_sim::{Faults, OdooSim};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -140,9 +140,7 @@ async fn a_wrong_odoo_key_raises_an_alert_until_the_key_is_fixed() {
     assert!(!open.to_string().contains("not-the-key"), "{open}");
     assert!(odoo.unauthorized() > 0);
 
-    let path = format!("/api/v1/connectors/{connector}/secrets/api_key");
-    let (status, body) = hub.call(Method::PUT, &path, Some(json!({ "value": KEY }))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    hub.set_secret(&connector, "api_key", KEY).await;
     synced_in_odoo(&odoo, &run, Duration::from_secs(30)).await;
     let open = hub.get(&alerts).await;
     assert!(open["items"].as_array().unwrap().is_empty(), "{open}");

@@ -1,6 +1,6 @@
 //! Migrations keep the data they convert: a PostgreSQL database written before the native
 //! types (0011), the partitioned observations (0012) and TIMESTAMPTZ times (0013) reads the
-//! same afterwards.
+//! same afterwards, as do SQLite's alerts, built again by 0027.
 
 #[path = "common/database.rs"]
 mod database;
@@ -71,5 +71,67 @@ async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
     );
     let audit = db.audit_entries(0, 10).await.unwrap();
     assert_eq!(audit[0].entry.at.to_string(), "2026-02-03T04:05:06.789Z");
+    db.close().await;
+}
+
+/// 0027 builds SQLite's `alerts` again (a connector's or a subscription's): the alerts
+/// raised before read the same after, open or resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_alerts_raised_before_subscriptions_had_any_read_the_same_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hub.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::migrate!("../migrations/sqlite").run_to(26, &pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO alerts (id, connector_id, run_id, kind, message, raised_at, resolved_at) VALUES \
+         ('a1', 'c1', 'r1', 'credentials', 'refused', '2026-11-01T00:00:00.000Z', '2026-11-01T01:00:00.000Z'), \
+         ('a2', 'c1', NULL, 'reject-rate', '21 of 100 rejected', '2026-11-02T00:00:00.000Z', NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let db = Db::open(&url).await.unwrap();
+    let alerts: Vec<_> = (db.list_alerts(None, false, None, 10).await.unwrap().into_iter())
+        .map(|a| {
+            let resolved = a.resolved_at.map(|at| at.to_string());
+            (
+                a.id,
+                a.connector_id,
+                a.subscription_id,
+                a.run_id,
+                a.kind,
+                a.raised_at.to_string(),
+                resolved,
+            )
+        })
+        .collect();
+    let c1 = || Some("c1".to_string());
+    assert_eq!(
+        alerts,
+        [
+            (
+                "a2".into(),
+                c1(),
+                None,
+                None,
+                "reject-rate".into(),
+                "2026-11-02T00:00:00.000Z".into(),
+                None
+            ),
+            (
+                "a1".into(),
+                c1(),
+                None,
+                Some("r1".into()),
+                "credentials".into(),
+                "2026-11-01T00:00:00.000Z".into(),
+                Some("2026-11-01T01:00:00.000Z".into())
+            ),
+        ]
+    );
+    let open = (db.list_alerts(None, true, None, 10).await.unwrap().into_iter()).map(|a| a.id);
+    assert_eq!(open.collect::<Vec<_>>(), ["a2"]);
     db.close().await;
 }

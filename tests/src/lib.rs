@@ -449,6 +449,15 @@ impl TestHub {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// Sets `connector`'s secret `name` to `value`.
+    pub async fn set_secret(&self, connector: &str, name: &str, value: &str) {
+        let path = format!("/api/v1/connectors/{connector}/secrets/{name}");
+        let (status, body) = self
+            .call(reqwest::Method::PUT, &path, Some(json!({ "value": value })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Takes every host off `connector`'s egress allow-list and gives it one attempt: its
     /// next run fails on its first request, refused by the sandbox.
     pub async fn refuse_egress(&self, connector: &str) {

@@ -380,7 +380,7 @@ pub fn table() -> Vec<Route> {
         Route::get("/api/v1/subscriptions/{id}/attempts", Needs(Read), "Every try to deliver an event to the subscription, newest first", subscriptions::attempts)
             .query::<super::PageQuery>()
             .returns::<super::Page<crate::store::subscriptions::DeliveryAttempt>>(200),
-        Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %", alerts::list)
+        Route::get("/api/v1/alerts", Needs(Read), "Alerts: refused credentials, reject rates over 20 %, webhook subscriptions the hub disabled", alerts::list)
             .query::<alerts::ListQuery>()
             .returns::<super::Page<crate::store::alerts::AlertRecord>>(200),
         Route::get("/api/v1/observations", Needs(Read), "Device observations (vital signs, LOINC/UCUM), newest first; subjects stay sealed", observations::list)

@@ -200,7 +200,8 @@ async fn set_status(
     id: &str,
     status: &str,
 ) -> Result<axum::Json<SubscriptionView>, Problem> {
-    if !state.manager.db().set_subscription_status(id, status).await? {
+    let subscription = stored(state, id).await?;
+    if !state.manager.set_subscription_status(&subscription, status).await? {
         return Err(missing(id));
     }
     let action = if status == "active" {
@@ -255,7 +256,8 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    if !state.manager.db().delete_subscription(&id).await? {
+    let subscription = stored(&state, &id).await?;
+    if !state.manager.delete_subscription(&subscription).await? {
         return Err(missing(&id));
     }
     let event = Event::new(&caller.actor, "subscription.delete", format!("subscription:{id}"));

@@ -1,5 +1,5 @@
-//! `/alerts`: alerts raised for connectors (refused credentials, reject rates over 20 %),
-//! open ones first.
+//! `/alerts`: alerts raised for connectors (refused credentials, reject rates over 20 %)
+//! and webhook subscriptions (disabled by the hub), open ones first.
 
 use super::layout::{self, when};
 use super::{PageError, Signed};
@@ -23,14 +23,20 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Marku
         } @else {
             table #alerts {
                 thead { tr {
-                    th scope="col" { (text.raised) } th scope="col" { (text.connector) } th scope="col" { (text.kind) }
+                    th scope="col" { (text.raised) } th scope="col" { (text.alert_about) } th scope="col" { (text.kind) }
                     th scope="col" { (text.message) } th scope="col" { (text.resolved) }
                 } }
                 tbody {
                     @for alert in &alerts {
                         tr {
                             td { (when(&alert.raised_at)) }
-                            td { a href={ "/connectors/" (alert.connector_id) } { (names.of(&alert.connector_id)) } }
+                            td {
+                                @match (&alert.connector_id, &alert.subscription_id) {
+                                    (Some(id), _) => a href={ "/connectors/" (id) } { (names.of(id)) },
+                                    (None, Some(id)) => { (text.webhook_subscription) " " code { (id) } }
+                                    (None, None) => {}
+                                }
+                            }
                             td { (alert.kind) }
                             td { (alert.message) }
                             td { @match &alert.resolved_at { Some(at) => (when(at)), None => strong { (text.still_open) } } }

@@ -262,9 +262,8 @@ impl Dispatcher {
             first_failure.map(|(_, f)| f),
         );
         let delivered = attempts.iter().filter(|a| a.error.is_none()).count() as u64;
-        self.manager
-            .db()
-            .end_round(&subscription.id, &self.owner, &end, &attempts)
+        (self.manager)
+            .end_delivery_round(&subscription, &self.owner, &end, &attempts)
             .await?;
         crate::metrics::metrics().events_delivered("webhooks", delivered);
         if let Some(reason) = &end.disabled_reason {

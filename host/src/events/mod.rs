@@ -47,7 +47,7 @@ pub const TYPES: &[(&str, &str)] = &[
     ("run.failed", "A run failed: as `run.succeeded`, with `error`."),
     (
         "alert.raised",
-        "The hub raised an alert on a connector: `alert_id`, `connector_id`, `kind` (`credentials`, `reject-rate`), `run_id` and `message`.",
+        "The hub raised an alert on a connector or a webhook subscription: `alert_id`, `connector_id` or `subscription_id`, `kind` (`credentials`, `reject-rate`, `subscription-disabled`), `run_id` and `message`.",
     ),
     (
         "alert.resolved",
@@ -223,6 +223,7 @@ pub fn alert(alert: &AlertRecord) -> StoredEvent {
     let mut data = json!({
         "alert_id": alert.id,
         "connector_id": alert.connector_id,
+        "subscription_id": alert.subscription_id,
         "kind": alert.kind,
         "run_id": alert.run_id,
         "message": alert.message,
@@ -234,7 +235,13 @@ pub fn alert(alert: &AlertRecord) -> StoredEvent {
         }
         None => ("alert.raised", alert.raised_at),
     };
-    event(kind, format!("alert/{}", alert.id), Some(&alert.connector_id), at, data)
+    event(
+        kind,
+        format!("alert/{}", alert.id),
+        alert.connector_id.as_deref(),
+        at,
+        data,
+    )
 }
 
 /// Something happened to `connector`: `kind` is one of the `connector.*` types, `details`

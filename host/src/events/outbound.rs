@@ -17,6 +17,7 @@ use crate::runtime::PluginEvent;
 use crate::store::connectors::ConnectorRecord;
 use crate::store::events::StoredEvent;
 use hub_registry::Trigger;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -60,20 +61,58 @@ impl Outbound {
             let mut connectors = Vec::new();
             // When the list was read, and the settings generation it was read at.
             let mut listed: Option<(Instant, u64)> = None;
+            // Each connector's sink cursor the last time the outbox had nothing past it.
+            let mut idle_at: HashMap<String, i64> = HashMap::new();
+            // The connectors whose sink this hub made sure of: one a connector gets at its
+            // creation, or, when a later version of its plugin added `events`, here.
+            let mut started: HashSet<String> = HashSet::new();
             loop {
                 let generation = self.manager.settings_generation();
                 if listed.is_none_or(|(at, seen)| at.elapsed() >= RECONCILE_EVERY || seen != generation) {
                     match self.manager.enabled_connectors_with(Trigger::Events).await {
                         Ok(found) => {
                             connectors = found.into_iter().map(|(connector, _)| connector).collect();
+                            idle_at.retain(|id, _| connectors.iter().any(|c| &c.id == id));
+                            for connector in &connectors {
+                                if started.contains(&connector.id) {
+                                    continue;
+                                }
+                                let sink = crate::store::sinks::connector_sink(&connector.id);
+                                match self.manager.db().start_sink(&sink).await {
+                                    Ok(()) => {
+                                        started.insert(connector.id.clone());
+                                    }
+                                    Err(error) => tracing::error!(%error, %sink, "could not set up a sink"),
+                                }
+                            }
                             listed = Some((Instant::now(), generation));
                         }
                         Err(error) => tracing::error!(%error, "listing outbound connectors failed"),
                     }
                 }
+                // While the newest event is where each sink stood idle, nothing is leased or
+                // read (an idle hub wrote each sink's lease 4 times a second before).
+                let newest = match self.manager.db().last_event_seq().await {
+                    Ok(newest) => Some(newest),
+                    Err(error) => {
+                        tracing::error!(%error, "reading the outbox for outbound connectors failed");
+                        None
+                    }
+                };
                 for connector in &connectors {
-                    if let Err(error) = self.queue_next(connector).await {
-                        tracing::error!(%error, connector = %connector.id, "queuing events for an outbound connector failed");
+                    if newest.is_some() && newest == idle_at.get(&connector.id).copied() {
+                        continue;
+                    }
+                    match self.queue_next(connector).await {
+                        Ok(Some(at)) => {
+                            idle_at.insert(connector.id.clone(), at);
+                        }
+                        Ok(None) => {
+                            idle_at.remove(&connector.id);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, connector = %connector.id, "queuing events for an outbound connector failed")
+                        }
                     }
                 }
                 tokio::time::sleep(poll).await;
@@ -82,14 +121,15 @@ impl Outbound {
     }
 
     /// Queues `connector`'s next batch when this hub holds its sink and no job of it is
-    /// under way; queues a dead batch again once it has paused long enough.
-    async fn queue_next(&self, connector: &ConnectorRecord) -> Result<(), ManagerError> {
+    /// under way; queues a dead batch again once it has paused long enough. The sink's
+    /// cursor when nothing is past it (the sink is idle).
+    async fn queue_next(&self, connector: &ConnectorRecord) -> Result<Option<i64>, ManagerError> {
         let db = self.manager.db();
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
         let sink = crate::store::sinks::connector_sink(&connector.id);
         let Some(after) = db.lease_sink(&sink, &self.owner, now.into(), until.into()).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let dedup = format!("deliver:{after}");
         if let Some(job) = db
@@ -102,14 +142,14 @@ impl Outbound {
                 db.requeue_dead_job(&job.id).await?;
                 self.manager.queue().notify_work();
             }
-            return Ok(());
+            return Ok(None);
         }
-        let batch = db.events_after(after, self.config.batch.max(1)).await?;
-        let Some(through) = batch.last().map(|e| e.seq) else {
-            return Ok(());
+        let Some(through) = db.batch_end(after, self.config.batch.max(1)).await? else {
+            return Ok(Some(after));
         };
         (self.manager)
             .queue_delivery(connector, dedup, &DeliverPayload { after, through })
-            .await
+            .await?;
+        Ok(None)
     }
 }

@@ -73,6 +73,8 @@ pub enum RabbitMqError {
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ refused to take event {event_id} (a negative confirm); it is published again")]
     Refused { event_id: String },
+    #[error("the connection to RabbitMQ closed while the hub had nothing to publish")]
+    Closed,
 }
 
 impl RabbitMqConfig {
@@ -132,6 +134,11 @@ impl RabbitMqSink {
             let metrics = crate::metrics::metrics();
             metrics.sink_connected(SINK, false);
             let mut wait = Duration::from_secs(1);
+            // The sink starts at the end of the outbox the first time a hub publishes.
+            while let Err(error) = self.manager.db().start_sink(SINK).await {
+                tracing::error!(%error, "could not set up the RabbitMQ sink; trying again");
+                tokio::time::sleep(max_wait).await;
+            }
             loop {
                 match self.connect().await {
                     Ok((connection, channel)) => {
@@ -178,8 +185,15 @@ impl RabbitMqSink {
     /// Publishes batch after batch while this hub holds the lease; returns what broke the
     /// connection. A database error waits and tries again: it says nothing of the broker.
     async fn publish(&self, channel: &Channel) -> RabbitMqError {
+        // The seq the sink was at the last time the outbox had nothing past it: while the
+        // newest event is still that one, the hub neither leases nor reads (an idle hub
+        // wrote its lease 4 times a second before).
+        let mut idle_at = None;
         loop {
-            match self.publish_batch(channel).await {
+            if !channel.status().connected() {
+                return RabbitMqError::Closed;
+            }
+            match self.publish_batch(channel, &mut idle_at).await {
                 Ok(true) => {}
                 Ok(false) => tokio::time::sleep(self.poll).await,
                 Err(Next::Broker(error)) => return error,
@@ -191,18 +205,24 @@ impl RabbitMqSink {
         }
     }
 
-    /// Publishes the next batch, when this hub holds the lease, and moves the sink past it
-    /// once the broker confirmed all of it; whether it was a whole batch (more may wait).
-    async fn publish_batch(&self, channel: &Channel) -> Result<bool, Next> {
+    /// Publishes the next batch, when there is one and this hub holds the lease, and moves
+    /// the sink past it once the broker confirmed all of it; whether it was a whole batch
+    /// (more may wait).
+    async fn publish_batch(&self, channel: &Channel, idle_at: &mut Option<i64>) -> Result<bool, Next> {
         let db = self.manager.db();
+        if idle_at.is_some() && *idle_at == Some(db.last_event_seq().await?) {
+            return Ok(false);
+        }
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
         let Some(through) = db.lease_sink(SINK, &self.owner, now.into(), until.into()).await? else {
+            *idle_at = None;
             return Ok(false);
         };
         let batch = self.config.batch.max(1);
         let events = db.events_after(through, batch).await?;
         let Some(last) = events.last().map(|e| e.seq) else {
+            *idle_at = Some(through);
             return Ok(false);
         };
         // Every message goes out before the first confirm is awaited: one round trip per

@@ -5,10 +5,10 @@
 //! while a receiver is down; one that runs out of attempts is a dead job, kept for a retry.
 
 use super::Inner;
+use super::alerts::AlertSubject;
 use crate::config::SecretString;
 use crate::jobs::{JobKind, Outcome};
 use crate::store::alerts::AlertRecord;
-use crate::store::connectors::ConnectorRecord;
 use crate::store::jobs::{ClaimedJob, NewJob};
 use crate::store::{StoreError, Tx};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ use std::time::Duration;
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// A URL that receives each alert change as JSON: `{"state": "firing" | "resolved",
-    /// "connector": name, "alert": {…}}`.
+    /// "connector": name, "alert": {…}}`, with `"subscription": description` in place of
+    /// `connector` for an alert about a webhook subscription.
     pub json_url: Option<String>,
     /// A Slack(-compatible) incoming-webhook URL. Only from `HUB_ALERTS_SLACK_URL`: the URL
     /// is the credential.
@@ -90,12 +91,16 @@ pub enum AlertState {
     Resolved,
 }
 
-/// A delivery job's payload.
+/// A delivery job's payload: the alert, with the name of the connector or subscription it
+/// is about.
 #[derive(Serialize, Deserialize)]
 struct Delivery {
     receiver: Receiver,
     state: AlertState,
-    connector: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subscription: Option<String>,
     alert: AlertRecord,
 }
 
@@ -105,10 +110,15 @@ impl Inner {
     pub(super) async fn queue_deliveries(
         &self,
         tx: &mut Tx,
-        connector: &ConnectorRecord,
+        subject: AlertSubject<'_>,
         alert: &AlertRecord,
         state: AlertState,
     ) -> Result<bool, StoreError> {
+        let name = Some(subject.name().to_string());
+        let (connector, subscription) = match subject {
+            AlertSubject::Connector(_) => (name, None),
+            AlertSubject::Subscription(_) => (None, name),
+        };
         let jobs: Vec<NewJob> = self
             .alerts_out
             .receivers()
@@ -117,13 +127,15 @@ impl Inner {
                 let delivery = Delivery {
                     receiver,
                     state,
-                    connector: connector.name.clone(),
+                    connector: connector.clone(),
+                    subscription: subscription.clone(),
                     alert: alert.clone(),
                 };
-                let dedup = format!("{}:{}:{}", alert.id, state.as_str(), receiver.as_str());
-                let mut job = self
-                    .runs
-                    .new_job(connector, JobKind::Alert, Some(dedup), None, &delivery);
+                let dedup = Some(format!("{}:{}:{}", alert.id, state.as_str(), receiver.as_str()));
+                let mut job = match subject {
+                    AlertSubject::Connector(c) => self.runs.new_job(c, JobKind::Alert, dedup, None, &delivery),
+                    AlertSubject::Subscription(_) => self.runs.new_hub_job(JobKind::Alert, dedup, &delivery),
+                };
                 job.max_attempts = i64::from(self.alerts_out.attempts.max(1));
                 job
             })
@@ -182,7 +194,12 @@ async fn deliver_one(inner: &Inner, job: &ClaimedJob) -> Outcome {
         ),
         Receiver::Json => (
             config.json_url.clone(),
-            serde_json::json!({ "state": delivery.state, "connector": delivery.connector, "alert": delivery.alert }),
+            serde_json::json!({
+                "state": delivery.state,
+                "connector": delivery.connector,
+                "subscription": delivery.subscription,
+                "alert": delivery.alert,
+            }),
         ),
     };
     let name = delivery.receiver.as_str();
@@ -220,14 +237,16 @@ async fn deliver_one(inner: &Inner, job: &ClaimedJob) -> Outcome {
 /// One line a person reads in a channel: what, where, and what the hub said.
 fn slack_text(delivery: &Delivery) -> String {
     let alert = &delivery.alert;
+    let on = match (&delivery.connector, &delivery.subscription) {
+        (Some(connector), _) => format!("connector {connector}"),
+        (None, Some(subscription)) => format!("webhook subscription {subscription}"),
+        (None, None) => "the hub".to_string(),
+    };
     match delivery.state {
-        AlertState::Firing => format!(
-            "[FIRING] {} alert on connector {}: {}",
-            alert.kind, delivery.connector, alert.message
-        ),
+        AlertState::Firing => format!("[FIRING] {} alert on {on}: {}", alert.kind, alert.message),
         AlertState::Resolved => format!(
-            "[RESOLVED] {} alert on connector {} (raised {}): {}",
-            alert.kind, delivery.connector, alert.raised_at, alert.message
+            "[RESOLVED] {} alert on {on} (raised {}): {}",
+            alert.kind, alert.raised_at, alert.message
         ),
     }
 }

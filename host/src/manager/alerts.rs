@@ -3,9 +3,10 @@
 use super::Inner;
 use super::alert_delivery::AlertState;
 use crate::audit::{Event, Outcome};
-use crate::store::alerts::AlertRecord;
+use crate::store::alerts::{AlertRecord, Concern};
 use crate::store::connectors::ConnectorRecord;
-use crate::store::{self, StoreError};
+use crate::store::subscriptions::SubscriptionRecord;
+use crate::store::{self, StoreError, Tx};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 
 /// A token endpoint refused the connector's credentials.
 pub const CREDENTIALS: &str = "credentials";
+/// The hub gave up on a webhook subscription's endpoint (410 Gone, or failing through the
+/// whole retry schedule) and disabled the subscription; resolved when someone resumes or
+/// deletes it.
+pub const SUBSCRIPTION_DISABLED: &str = "subscription-disabled";
 /// More than [`REJECT_SHARE_LIMIT`] of a connector's rows were rejected over one window.
 pub const REJECT_RATE: &str = "reject-rate";
 /// Share of rejected rows in a window above which an alert is raised (seed 002: "more than
@@ -74,74 +79,149 @@ impl RejectWindows {
     }
 }
 
+/// What an alert is about.
+#[derive(Clone, Copy)]
+pub enum AlertSubject<'a> {
+    Connector(&'a ConnectorRecord),
+    Subscription(&'a SubscriptionRecord),
+}
+
+impl<'a> AlertSubject<'a> {
+    pub(super) fn concern(self) -> Concern<'a> {
+        match self {
+            AlertSubject::Connector(c) => Concern::Connector(&c.id),
+            AlertSubject::Subscription(s) => Concern::Subscription(&s.id),
+        }
+    }
+
+    /// How a person reading an alert channel knows it: the connector's name, the
+    /// subscription's description (its id when it has none; its URL may hold a credential).
+    pub(super) fn name(self) -> &'a str {
+        match self {
+            AlertSubject::Connector(c) => &c.name,
+            AlertSubject::Subscription(s) if s.description.is_empty() => &s.id,
+            AlertSubject::Subscription(s) => &s.description,
+        }
+    }
+
+    /// Who raised it and what it is about, for the audit log.
+    fn audit(self) -> (String, String) {
+        match self {
+            AlertSubject::Connector(c) => (format!("connector:{}", c.id), c.id.clone()),
+            AlertSubject::Subscription(s) => ("hub".to_string(), format!("subscription:{}", s.id)),
+        }
+    }
+}
+
+/// A new alert about `subject`, open.
+pub fn new_alert(subject: AlertSubject<'_>, run_id: Option<&str>, kind: &str, message: String) -> AlertRecord {
+    let (connector_id, subscription_id) = match subject.concern() {
+        Concern::Connector(id) => (Some(id.to_string()), None),
+        Concern::Subscription(id) => (None, Some(id.to_string())),
+    };
+    AlertRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        connector_id,
+        subscription_id,
+        run_id: run_id.map(str::to_string),
+        kind: kind.to_string(),
+        message,
+        raised_at: crate::store::Timestamp::now(),
+        resolved_at: None,
+    }
+}
+
 impl Inner {
     /// Records an alert, logs it and audits it. Failing to store it is logged, not returned:
     /// the run's own outcome must not change because its alert could not be written.
-    /// The alert is stored with its deliveries (`alert_delivery.rs`) and its `alert.raised`
-    /// event in one transaction.
     pub(super) async fn raise_alert(
         &self,
-        connector: &ConnectorRecord,
+        subject: AlertSubject<'_>,
         run_id: Option<&str>,
         kind: &str,
         message: String,
     ) {
-        let connector_id = &connector.id;
-        tracing::warn!(connector = %connector_id, run = ?run_id, kind, "alert: {message}");
-        let alert = AlertRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            connector_id: connector_id.to_string(),
-            run_id: run_id.map(str::to_string),
-            kind: kind.to_string(),
-            message,
-            raised_at: crate::store::Timestamp::now(),
-            resolved_at: None,
-        };
+        let alert = new_alert(subject, run_id, kind, message);
         let stored = async {
             let mut tx = self.db.begin().await?;
-            store::alerts::insert(&mut tx, &alert).await?;
-            let queued = self
-                .queue_deliveries(&mut tx, connector, &alert, AlertState::Firing)
-                .await?;
-            store::events::insert(&mut tx, &[crate::events::alert(&alert)]).await?;
+            let queued = self.write_alert(&mut tx, subject, &alert).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(queued)
         };
-        match stored.await {
-            Ok(queued) => self.deliveries_queued(queued),
-            Err(error) => tracing::error!(%error, connector = %connector_id, "could not store an alert"),
-        }
-        let event = Event::new(format!("connector:{connector_id}"), "alert.raised", connector_id)
+        let queued = stored.await.unwrap_or_else(|error| {
+            tracing::error!(%error, "could not store an alert");
+            false
+        });
+        self.alert_raised(subject, &alert, queued).await;
+    }
+
+    /// Stores `alert` in `tx` with its deliveries (`alert_delivery.rs`) and its `alert.raised`
+    /// event; true when a delivery was queued.
+    pub(super) async fn write_alert(
+        &self,
+        tx: &mut Tx,
+        subject: AlertSubject<'_>,
+        alert: &AlertRecord,
+    ) -> Result<bool, StoreError> {
+        store::alerts::insert(tx, alert).await?;
+        let queued = self.queue_deliveries(tx, subject, alert, AlertState::Firing).await?;
+        store::events::insert(tx, &[crate::events::alert(alert)]).await?;
+        Ok(queued)
+    }
+
+    /// Once `alert` is committed: logged, audited, its deliveries started.
+    pub(super) async fn alert_raised(&self, subject: AlertSubject<'_>, alert: &AlertRecord, queued: bool) {
+        tracing::warn!(about = %subject.name(), run = ?alert.run_id, kind = %alert.kind, "alert: {}", alert.message);
+        self.deliveries_queued(queued);
+        let (actor, target) = subject.audit();
+        let event = Event::new(actor, "alert.raised", target)
             .outcome(Outcome::Failure)
-            .details(json!({ "kind": kind, "run": run_id, "alert": alert.id }));
+            .details(json!({ "kind": alert.kind, "run": alert.run_id, "alert": alert.id }));
         self.audit.record(event).await;
     }
 
     /// Resolves the connector's open alerts of `kind`, queuing their deliveries and writing
     /// their `alert.resolved` events with them.
     pub(super) async fn resolve_alerts(&self, connector: &ConnectorRecord, kind: &str) {
+        let subject = AlertSubject::Connector(connector);
         let resolved = async {
             let mut tx = self.db.begin().await?;
-            let resolved = store::alerts::resolve(&mut tx, &connector.id, kind).await?;
-            let mut queued = false;
-            for alert in &resolved {
-                queued |= self
-                    .queue_deliveries(&mut tx, connector, alert, AlertState::Resolved)
-                    .await?;
-            }
-            let events: Vec<_> = resolved.iter().map(crate::events::alert).collect();
-            store::events::insert(&mut tx, &events).await?;
+            let resolved = self.resolve_alerts_in(&mut tx, subject, kind).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>((resolved.len(), queued))
+            Ok::<_, StoreError>(resolved)
         };
         match resolved.await {
-            Ok((0, _)) => {}
-            Ok((n, queued)) => {
-                tracing::info!(connector = %connector.id, kind, count = n, "alerts resolved");
-                self.deliveries_queued(queued);
-            }
+            Ok(resolved) => self.alerts_resolved(subject, kind, resolved),
             Err(error) => tracing::error!(%error, connector = %connector.id, "could not resolve alerts"),
         }
+    }
+
+    /// Resolves `subject`'s open alerts of `kind` in `tx`, with their deliveries and events.
+    pub(super) async fn resolve_alerts_in(
+        &self,
+        tx: &mut Tx,
+        subject: AlertSubject<'_>,
+        kind: &str,
+    ) -> Result<Resolved, StoreError> {
+        let alerts = store::alerts::resolve(tx, subject.concern(), kind).await?;
+        let mut queued = false;
+        for alert in &alerts {
+            queued |= self.queue_deliveries(tx, subject, alert, AlertState::Resolved).await?;
+        }
+        let events: Vec<_> = alerts.iter().map(crate::events::alert).collect();
+        store::events::insert(tx, &events).await?;
+        Ok(Resolved {
+            count: alerts.len(),
+            queued,
+        })
+    }
+
+    /// Once resolved alerts are committed: logged, their deliveries started.
+    pub(super) fn alerts_resolved(&self, subject: AlertSubject<'_>, kind: &str, resolved: Resolved) {
+        if resolved.count > 0 {
+            tracing::info!(about = %subject.name(), kind, count = resolved.count, "alerts resolved");
+        }
+        self.deliveries_queued(resolved.queued);
     }
 
     fn deliveries_queued(&self, queued: bool) {
@@ -149,6 +229,12 @@ impl Inner {
             self.runs.queue.notify_work();
         }
     }
+}
+
+/// Alerts resolved in a transaction.
+pub struct Resolved {
+    count: usize,
+    queued: bool,
 }
 
 #[cfg(test)]

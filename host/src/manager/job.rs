@@ -1,7 +1,7 @@
 //! What the host does behind a plugin's imports during one run of one connector.
 
 use super::Inner;
-use super::alerts::{REJECT_RATE, REJECT_SHARE_LIMIT, REJECT_WINDOW_ROWS};
+use super::alerts::{AlertSubject, REJECT_RATE, REJECT_SHARE_LIMIT, REJECT_WINDOW_ROWS};
 use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::model::CanonicalRecord;
@@ -170,7 +170,12 @@ impl ConnectorJob {
                         self.connector.id
                     );
                     self.inner
-                        .raise_alert(&self.connector, self.run_id.as_deref(), REJECT_RATE, message)
+                        .raise_alert(
+                            AlertSubject::Connector(&self.connector),
+                            self.run_id.as_deref(),
+                            REJECT_RATE,
+                            message,
+                        )
                         .await;
                 }
                 event.details(json!({

@@ -14,6 +14,7 @@ pub mod review;
 mod runner;
 mod runs;
 mod secrets;
+mod subscriptions;
 
 pub use crate::json_schema::FieldError;
 pub use credentials::CredentialSpec;

@@ -279,7 +279,12 @@ async fn plugin_failure(
         PluginError::Unavailable(_) => Outcome::Retry(message),
         PluginError::Unauthorized(_) => {
             inner
-                .raise_alert(connector, host.run_id(), alerts::CREDENTIALS, message.clone())
+                .raise_alert(
+                    alerts::AlertSubject::Connector(connector),
+                    host.run_id(),
+                    alerts::CREDENTIALS,
+                    message.clone(),
+                )
                 .await;
             Outcome::Failed(message)
         }

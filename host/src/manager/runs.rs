@@ -125,17 +125,27 @@ impl Runs {
         run_id: Option<String>,
         payload: &impl Serialize,
     ) -> NewJob {
+        let mut job = self.new_hub_job(kind, dedup_key, payload);
+        job.connector_id = connector.id.clone();
+        job.run_id = run_id;
+        job.max_attempts = connector.max_attempts;
+        job
+    }
+
+    /// A job of the hub's own, for no connector (an alert about a webhook subscription):
+    /// its `connector_id` is empty; three attempts unless the caller sets more.
+    pub(crate) fn new_hub_job(&self, kind: JobKind, dedup_key: Option<String>, payload: &impl Serialize) -> NewJob {
         let id = uuid::Uuid::now_v7().to_string();
         let cipher = self.keys.cipher();
         NewJob {
             payload: crate::jobs::seal_payload(&cipher, &id, payload),
             key_version: cipher.active_version() as i64,
             id,
-            connector_id: connector.id.clone(),
+            connector_id: String::new(),
             kind: kind.as_str(),
             dedup_key,
-            run_id,
-            max_attempts: connector.max_attempts,
+            run_id: None,
+            max_attempts: 3,
             run_after: Timestamp::now(),
             traceparent: crate::telemetry::context::current_traceparent(),
         }

@@ -23,7 +23,10 @@ struct KindLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertLabels {
+    /// Empty (so absent) for a subscription's alert.
     connector: String,
+    /// Empty (so absent) for a connector's alert.
+    subscription: String,
     kind: String,
 }
 
@@ -89,7 +92,7 @@ impl Gauges {
         );
         r.register(
             "alerts_open",
-            "Alerts the hub raised and has not resolved, by connector and kind (credentials, reject-rate)",
+            "Alerts the hub raised and has not resolved, by connector or subscription and kind (credentials, reject-rate, subscription-disabled)",
             self.alerts_open.clone(),
         );
         r.register(
@@ -208,6 +211,7 @@ pub async fn refresh(metrics: &Metrics, manager: &Manager) -> Result<(), StoreEr
             .alerts_open
             .get_or_create(&AlertLabels {
                 connector: open.connector,
+                subscription: open.subscription,
                 kind: open.kind,
             })
             .set(open.count);
@@ -258,6 +262,7 @@ impl Gauges {
         self.alerts_open
             .get_or_create(&AlertLabels {
                 connector: "c".into(),
+                subscription: String::new(),
                 kind: "credentials".into(),
             })
             .set(0);

@@ -24,7 +24,40 @@ pub struct StoredEvent {
 const COLUMNS: &str = "id, type, subject, connector_id, occurred_at, data";
 const COLUMN_COUNT: usize = 6;
 
+/// The seq of the newest committed event (0 before the first), as SQL: on PostgreSQL the
+/// counter row that hands seqs out (committed with its events), on SQLite the seq index.
+pub fn last_seq_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "(SELECT COALESCE(MAX(seq), 0) FROM events)",
+        Backend::Postgres => "(SELECT last FROM event_seq)",
+    }
+}
+
 impl Db {
+    /// The seq of the newest event (0 before the first): one row read. Where a new
+    /// subscription starts; a sink compares it with its cursor to do nothing, not even renew
+    /// its lease, while nothing is new.
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let sql = format!("SELECT {}", last_seq_sql(self.backend()));
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_scalar(trusted(sql)).fetch_one(pool).await?)
+        })
+    }
+
+    /// The seq that ends a batch of at most `limit` events after `after`; none when there is
+    /// none. Read from the seq index alone: a batch handed to a job is `(after, end]`.
+    pub async fn batch_end(&self, after: i64, limit: i64) -> Result<Option<i64>, StoreError> {
+        on!(self.pool(), pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) AS batch",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_one(pool)
+            .await?)
+        })
+    }
+
     /// Up to `limit` events after `after` (a seq), in order. Seqs become visible in order
     /// (migration 0024), so a reader that goes on from the last seq it saw misses none.
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {

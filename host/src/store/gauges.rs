@@ -26,7 +26,10 @@ pub struct ConnectorGauge {
 
 /// Open alerts of one connector and kind.
 pub struct OpenAlerts {
+    /// The connector's name, or empty for a subscription's alert.
     pub connector: String,
+    /// The subscription's id, or empty for a connector's alert.
+    pub subscription: String,
     pub kind: String,
     pub count: i64,
 }
@@ -85,8 +88,10 @@ impl Db {
     pub async fn open_alert_counts(&self) -> Result<Vec<OpenAlerts>, StoreError> {
         on!(self.pool(), pool => {
             let rows = sqlx::query(
-                "SELECT c.name, a.kind, COUNT(*) AS n FROM alerts a JOIN connectors c ON c.id = a.connector_id \
-                 WHERE a.resolved_at IS NULL GROUP BY c.name, a.kind",
+                "SELECT COALESCE(c.name, '') AS name, COALESCE(a.subscription_id, '') AS subscription, a.kind, \
+                 COUNT(*) AS n FROM alerts a LEFT JOIN connectors c ON c.id = a.connector_id \
+                 WHERE a.resolved_at IS NULL AND (c.id IS NOT NULL OR a.subscription_id IS NOT NULL) \
+                 GROUP BY c.name, a.subscription_id, a.kind",
             )
             .fetch_all(pool)
             .await?;
@@ -94,6 +99,7 @@ impl Db {
                 .map(|r| {
                     Ok(OpenAlerts {
                         connector: r.try_get("name")?,
+                        subscription: r.try_get("subscription")?,
                         kind: r.try_get("kind")?,
                         count: r.try_get("n")?,
                     })

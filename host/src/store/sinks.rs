@@ -2,7 +2,7 @@
 //! subscription has got in the outbox, and which hub publishes to it.
 
 use super::Timestamp;
-use super::{Db, StoreError, on};
+use super::{Db, StoreError, on, trusted};
 
 /// The sink of outbound connector `connector_id` (`events::outbound`).
 pub fn connector_sink(connector_id: &str) -> String {
@@ -13,11 +13,12 @@ impl Db {
     /// Sets sink `name` up at the end of the outbox, unless it is set up already: it gets the
     /// events made from now on, as a new subscription does.
     pub async fn start_sink(&self, name: &str) -> Result<(), StoreError> {
+        let last_seq = super::events::last_seq_sql(self.backend());
         on!(self.pool(), pool => {
-            sqlx::query(
+            sqlx::query(trusted(format!(
                 "INSERT INTO event_sinks (name, delivered_through, updated_at) \
-                 VALUES ($1, (SELECT COALESCE(MAX(seq), 0) FROM events), $2) ON CONFLICT (name) DO NOTHING",
-            )
+                 VALUES ($1, {last_seq}, $2) ON CONFLICT (name) DO NOTHING"
+            )))
             .bind(name)
             .bind(Timestamp::now())
             .execute(pool)
@@ -26,10 +27,9 @@ impl Db {
         })
     }
 
-    /// Leases sink `name` to `owner` until `until` when no other hub holds it (its lease
-    /// lapsed at `now`, or it is `owner`'s already), setting it up first if need be
-    /// ([`Db::start_sink`]); the seq it has delivered through, or none while another hub
-    /// holds it.
+    /// Leases sink `name` (set up by [`Db::start_sink`]) to `owner` until `until` when no
+    /// other hub holds it (its lease lapsed at `now`, or it is `owner`'s already); the seq it
+    /// has delivered through, or none while another hub holds it.
     pub async fn lease_sink(
         &self,
         name: &str,
@@ -37,7 +37,6 @@ impl Db {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        self.start_sink(name).await?;
         on!(self.pool(), pool => {
             Ok(sqlx::query_scalar(
                 "UPDATE event_sinks SET lease_owner = $2, lease_until = $4 WHERE name = $1 \

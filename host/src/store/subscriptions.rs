@@ -1,7 +1,7 @@
 //! Webhook subscriptions to the outbox and their delivery attempts (`events::delivery`).
 
 use super::Timestamp;
-use super::{Backend, Db, StoreError, on, trusted};
+use super::{Db, StoreError, Tx, on, on_tx, trusted};
 
 /// A subscription as stored; `secret` and `previous_secret` are sealed.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -115,26 +115,6 @@ impl Db {
         })
     }
 
-    /// Sets a subscription's status by someone's hand (`active` or `paused`), clearing the
-    /// reason the hub disabled it for; `active` also clears its failures, so it is tried at
-    /// once. `false` when there is no such subscription.
-    pub async fn set_subscription_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
-        on!(self.pool(), pool => {
-            let done = sqlx::query(
-                "UPDATE subscriptions SET status = $2, disabled_reason = NULL, updated_at = $3, \
-                 failures = CASE WHEN $2 = 'active' THEN 0 ELSE failures END, \
-                 failing_since = CASE WHEN $2 = 'active' THEN NULL ELSE failing_since END, \
-                 retry_at = CASE WHEN $2 = 'active' THEN NULL ELSE retry_at END WHERE id = $1",
-            )
-            .bind(id)
-            .bind(status)
-            .bind(Timestamp::now())
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
-    }
-
     /// Replaces the signing secret `replaced` (as sealed now) with `secret`, keeping the
     /// old one (sealed again as `previous_secret`) signing until `previous_until`, both
     /// sealed under data key `key_version`; `false` when the secret is no longer `replaced`
@@ -183,18 +163,6 @@ impl Db {
         })
     }
 
-    /// Deletes a subscription and its attempts.
-    pub async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let keys = [id.to_string()];
-        super::delete_where_in(&mut tx, "delivery_attempts", "subscription_id", &keys).await?;
-        let deleted = super::on_tx!(&mut tx, conn => {
-            sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(conn).await?.rows_affected()
-        });
-        tx.commit().await?;
-        Ok(deleted > 0)
-    }
-
     /// Leases to `owner` until `until` the active subscriptions that are due (not waiting
     /// to retry) and behind the outbox, and whose lease is free or already `owner`'s: one
     /// statement, so of several hubs only one gets each.
@@ -204,10 +172,7 @@ impl Db {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        let last_seq = match self.backend() {
-            Backend::Sqlite => "(SELECT COALESCE(MAX(seq), 0) FROM events)",
-            Backend::Postgres => "(SELECT last FROM event_seq)",
-        };
+        let last_seq = super::events::last_seq_sql(self.backend());
         on!(self.pool(), pool => {
             Ok(sqlx::query_as(trusted(format!(
                 "UPDATE subscriptions SET lease_owner = $1, lease_until = $3 WHERE status = 'active' \
@@ -220,40 +185,6 @@ impl Db {
             .fetch_all(pool)
             .await?)
         })
-    }
-
-    /// Records a delivery round of subscription `id` by lease `owner`: its attempts, and
-    /// where it left the subscription. Nothing moves when the lease is no longer `owner`'s
-    /// (another hub took over), but the attempts are kept.
-    pub async fn end_round(
-        &self,
-        id: &str,
-        owner: &str,
-        end: &RoundEnd,
-        attempts: &[DeliveryAttempt],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        insert_attempts(&mut tx, attempts).await?;
-        super::on_tx!(&mut tx, conn => {
-            sqlx::query(
-                "UPDATE subscriptions SET delivered_through = $3, failures = $4, failing_since = $5, retry_at = $6, \
-                 status = CASE WHEN $7 IS NULL THEN status ELSE 'disabled' END, \
-                 disabled_reason = COALESCE($7, disabled_reason), updated_at = $8 \
-                 WHERE id = $1 AND lease_owner = $2",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(end.delivered_through)
-            .bind(end.failures)
-            .bind(end.failing_since)
-            .bind(end.retry_at)
-            .bind(&end.disabled_reason)
-            .bind(Timestamp::now())
-            .execute(conn)
-            .await?;
-        });
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Newest first, before the attempt id `before`.
@@ -312,17 +243,74 @@ impl Db {
             }
         })
     }
-
-    /// The seq of the newest event (0 for none): where a new subscription starts.
-    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
-        on!(self.pool(), pool => {
-            let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(pool).await?;
-            Ok(seq.unwrap_or(0))
-        })
-    }
 }
 
-async fn insert_attempts(tx: &mut super::Tx, attempts: &[DeliveryAttempt]) -> Result<(), StoreError> {
+/// Records a delivery round of subscription `id` by lease `owner` in `tx`: its attempts,
+/// and where it left the subscription. Nothing moves when the lease is no longer `owner`'s
+/// (another hub took over), but the attempts are kept; false then.
+pub async fn end_round(
+    tx: &mut Tx,
+    id: &str,
+    owner: &str,
+    end: &RoundEnd,
+    attempts: &[DeliveryAttempt],
+) -> Result<bool, StoreError> {
+    insert_attempts(tx, attempts).await?;
+    let moved = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE subscriptions SET delivered_through = $3, failures = $4, failing_since = $5, retry_at = $6, \
+             status = CASE WHEN $7 IS NULL THEN status ELSE 'disabled' END, \
+             disabled_reason = COALESCE($7, disabled_reason), updated_at = $8 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(end.delivered_through)
+        .bind(end.failures)
+        .bind(end.failing_since)
+        .bind(end.retry_at)
+        .bind(&end.disabled_reason)
+        .bind(Timestamp::now())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(moved > 0)
+}
+
+/// Sets a subscription's status by someone's hand (`active` or `paused`) in `tx`, clearing
+/// the reason the hub disabled it for; `active` also clears its failures, so it is tried at
+/// once. `false` when there is no such subscription.
+pub async fn set_status(tx: &mut Tx, id: &str, status: &str) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE subscriptions SET status = $2, disabled_reason = NULL, updated_at = $3, \
+             failures = CASE WHEN $2 = 'active' THEN 0 ELSE failures END, \
+             failing_since = CASE WHEN $2 = 'active' THEN NULL ELSE failing_since END, \
+             retry_at = CASE WHEN $2 = 'active' THEN NULL ELSE retry_at END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(Timestamp::now())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed > 0)
+}
+
+/// Deletes a subscription and its attempts in `tx`; `false` when there is no such
+/// subscription.
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
+    let keys = [id.to_string()];
+    super::delete_where_in(tx, "delivery_attempts", "subscription_id", &keys).await?;
+    let deleted = on_tx!(tx, conn => {
+        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(conn).await?.rows_affected()
+    });
+    Ok(deleted > 0)
+}
+
+async fn insert_attempts(tx: &mut Tx, attempts: &[DeliveryAttempt]) -> Result<(), StoreError> {
     for chunk in attempts.chunks(1000) {
         let sql = format!(
             "INSERT INTO delivery_attempts ({ATTEMPT_COLUMNS}) VALUES {}",
