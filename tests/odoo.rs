@@ -67,7 +67,7 @@ async fn synced_in_odoo(odoo: &OdooSim, run: &Value, within: Duration) -> Value 
 async fn a_sync_reaches_the_odoo_dashboard_with_its_counts_trace_id_and_practitioners() {
     for backend in backends() {
         let hub = hub(backend).await;
-        let (odoo, _odoo_server, _connector) = odoo(&hub, KEY).await;
+        let (odoo, _odoo_server, connector) = odoo(&hub, KEY).await;
         let (run, _registry) = sync(&hub, 300).await;
 
         let row = synced_in_odoo(&odoo, &run, Duration::from_secs(30)).await;
@@ -91,6 +91,7 @@ async fn a_sync_reaches_the_odoo_dashboard_with_its_counts_trace_id_and_practiti
         let sent = serde_json::to_string(&practitioners).unwrap();
         assert!(!sent.contains("\"nik\"") && !sent.contains("full_name"), "{sent}");
         assert_eq!(odoo.unauthorized(), 0);
+        hub.assert_sink_rests(&format!("connector:{connector}")).await;
     }
 }
 

@@ -221,6 +221,7 @@ async fn a_consumer_bound_to_the_exchange_gets_every_event_of_a_sync_once_even_f
             BTreeSet::from(["connector.created", "practitioner.created", "run.succeeded"]),
             "{backend:?}"
         );
+        hub.assert_sink_rests("rabbitmq").await;
     }
 }
 

@@ -285,6 +285,26 @@ impl TestHub {
         raw_pool(&self.config.database_url()).await
     }
 
+    /// Once every event is out, sink `name` rests: no hub writes its row (not even its
+    /// lease) while nothing new is in the outbox.
+    pub async fn assert_sink_rests(&self, name: &str) {
+        let pool = self.raw_sql().await;
+        let row = || async {
+            sqlx::query_as::<_, (i64, Option<String>, String)>(
+                "SELECT delivered_through, CAST(lease_until AS TEXT), CAST(updated_at AS TEXT) FROM event_sinks WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        };
+        // A few polls (50 ms in tests) for the last batch's end to be written.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let before = row().await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert_eq!(row().await, before, "sink {name} was written while nothing was new");
+    }
+
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
     }

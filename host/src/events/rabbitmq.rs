@@ -73,8 +73,10 @@ pub enum RabbitMqError {
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ refused to take event {event_id} (a negative confirm); it is published again")]
     Refused { event_id: String },
-    #[error("the connection to RabbitMQ closed while the hub had nothing to publish")]
+    #[error("the connection to RabbitMQ closed")]
     Closed,
+    #[error("RabbitMQ accepted the connection but did not open it within {} s", OPEN_TIMEOUT.as_secs())]
+    Unanswered,
 }
 
 impl RabbitMqConfig {
@@ -106,6 +108,10 @@ impl RabbitMqConfig {
         self.uri().map(drop)
     }
 }
+
+/// How long opening a connection (and its channel) may take: a broker that is starting may
+/// take the TCP connection and never answer.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Publishes the outbox to RabbitMQ, on every hub: the one holding the lease does.
 pub struct RabbitMqSink {
@@ -140,7 +146,8 @@ impl RabbitMqSink {
                 tokio::time::sleep(max_wait).await;
             }
             loop {
-                match self.connect().await {
+                let connected = tokio::time::timeout(OPEN_TIMEOUT, self.connect()).await;
+                match connected.unwrap_or(Err(RabbitMqError::Unanswered)) {
                     Ok((connection, channel)) => {
                         tracing::info!(exchange = %self.config.exchange, "publishing events to RabbitMQ");
                         metrics.sink_connected(SINK, true);
@@ -148,7 +155,9 @@ impl RabbitMqSink {
                         let error = self.publish(&channel).await;
                         metrics.sink_connected(SINK, false);
                         tracing::warn!(%error, "publishing events to RabbitMQ stopped; reconnecting");
-                        let _ = connection.close(200, "reconnecting".into()).await;
+                        // A connection the broker reset may never answer the close.
+                        let close = connection.close(200, "reconnecting".into());
+                        let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
                     }
                     Err(error) => {
                         tracing::warn!(%error, retry_in_secs = wait.as_secs(), "could not connect to RabbitMQ")
