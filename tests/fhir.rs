@@ -340,6 +340,12 @@ async fn each_search_parameter_and_prefix_selects_what_it_says() {
             );
         }
         assert!(search("name=zzqxv".into()).await.is_empty());
+        // Every word must match, whichever is rarest: one that nobody has finds nobody.
+        assert!(
+            search(format!("name={}%20zzqxv", urlencode(last_word)))
+                .await
+                .is_empty()
+        );
         let birth = a["birthDate"].as_str().unwrap();
         let born = search(format!("birthdate={birth}")).await;
         assert!(born.contains(&id_of(a)));

@@ -243,6 +243,10 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
      source_updated_at = excluded.source_updated_at, \
      provenance = COALESCE(excluded.provenance, practitioners.provenance), updated_at = excluded.updated_at";
 
+/// Search-key entries counted at most, to put the rarest key of a search first: 0.05 ms
+/// for three keys on SQLite, one of them 12,000 practitioners' first word.
+const KEY_COUNT_CAP: i64 = 256;
+
 /// A condition of a practitioner search (`search::Search`): identifying fields are matched
 /// by blind index only.
 #[derive(Clone, Debug)]
@@ -262,13 +266,23 @@ impl Filter for Condition {
     fn clause(&self, bind: &mut dyn FnMut(Bind) -> String) -> String {
         match self {
             Condition::Id(id) => format!("id = {}", bind(Bind::Text(id.clone()))),
+            // The first key finds the candidates, each other key is probed per candidate
+            // (its primary key): [`Db::search_practitioners`] puts the rarest key first.
+            // Each key as `id IN (…)` made SQLite read every practitioner of the first key
+            // and build a list of every other's, whatever their sizes.
             Condition::SearchKeys(keys) => {
-                let each: Vec<String> = (keys.iter())
-                    .map(|key| {
-                        format!(
-                            "id IN (SELECT practitioner_id FROM practitioner_search_keys WHERE search_key = {})",
-                            bind(Bind::Bytes(key.clone()))
-                        )
+                let each: Vec<String> = (keys.iter().enumerate())
+                    .map(|(at, key)| {
+                        let key = bind(Bind::Bytes(key.clone()));
+                        match at {
+                            0 => format!(
+                                "id IN (SELECT practitioner_id FROM practitioner_search_keys WHERE search_key = {key})"
+                            ),
+                            _ => format!(
+                                "EXISTS (SELECT 1 FROM practitioner_search_keys k \
+                                 WHERE k.search_key = {key} AND k.practitioner_id = practitioners.id)"
+                            ),
+                        }
                     })
                     .collect();
                 format!("({})", each.join(" AND "))
@@ -361,8 +375,66 @@ impl Db {
         limit: i64,
         count: bool,
     ) -> Result<(Vec<SealedPractitioner>, Option<i64>), StoreError> {
-        self.search("practitioners", &format!("{COLUMNS}, version_id"), search, limit, count)
-            .await
+        let search = self.rarest_key_first(search).await?;
+        self.search(
+            "practitioners",
+            &format!("{COLUMNS}, version_id"),
+            &search,
+            limit,
+            count,
+        )
+        .await
+    }
+
+    /// `search` with every search key it requires (the words of a name and a birth date,
+    /// each asked without alternatives) as one condition, first, the key fewest
+    /// practitioners have first: it finds the candidates, the others are probed. A common
+    /// first word ("Siti": thousands) leading the birth date (a handful) made a search
+    /// read thousands of practitioners (BENCHMARKS.md).
+    async fn rarest_key_first(&self, search: &Search<Condition>) -> Result<Search<Condition>, StoreError> {
+        let mut required = Vec::new();
+        let mut all_of = Vec::with_capacity(search.all_of.len());
+        for any_of in &search.all_of {
+            match any_of.as_slice() {
+                [Condition::SearchKeys(keys)] => required.extend(keys.iter().cloned()),
+                _ => all_of.push(any_of.clone()),
+            }
+        }
+        if required.len() > 1 {
+            let counts = self.search_key_counts(&required).await?;
+            let mut counted: Vec<(i64, Vec<u8>)> = counts.into_iter().zip(required).collect();
+            counted.sort_by_key(|(count, _)| *count);
+            required = counted.into_iter().map(|(_, key)| key).collect();
+        }
+        if !required.is_empty() {
+            all_of.insert(0, vec![Condition::SearchKeys(required)]);
+        }
+        Ok(Search {
+            all_of,
+            after: search.after.clone(),
+        })
+    }
+
+    /// How many practitioners have each of `keys`, counted up to [`KEY_COUNT_CAP`]: enough
+    /// to tell a rare key from a common one, in one statement that reads at most that many
+    /// index entries a key.
+    async fn search_key_counts(&self, keys: &[Vec<u8>]) -> Result<Vec<i64>, StoreError> {
+        let each: Vec<String> = (1..=keys.len())
+            .map(|n| {
+                format!(
+                    "SELECT CAST({n} AS BIGINT) AS at, COUNT(*) AS n FROM (SELECT 1 FROM practitioner_search_keys \
+                     WHERE search_key = ${n} LIMIT {KEY_COUNT_CAP}) AS c{n}"
+                )
+            })
+            .collect();
+        let sql = format!("{} ORDER BY at", each.join(" UNION ALL "));
+        on!(self.pool(), pool => {
+            let mut query = sqlx::query_as::<_, (i64, i64)>(trusted(sql));
+            for key in keys {
+                query = query.bind(key);
+            }
+            Ok(query.fetch_all(pool).await?.into_iter().map(|(_, n)| n).collect())
+        })
     }
 
     /// Up to `limit` practitioners on the list [`to_derive`] keeps.
