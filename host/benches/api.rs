@@ -5,6 +5,8 @@
 //! `cargo bench -p hub --bench api` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_REQUESTS` sets the requests per measurement, default 2,000).
 
+#[path = "common/allocator.rs"]
+mod allocator;
 #[path = "common/backends.rs"]
 mod backends;
 #[path = "../tests/common/database.rs"]

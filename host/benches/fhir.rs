@@ -9,6 +9,8 @@
 //! `HUB_BENCH_PEOPLE` sets the practitioners, default 100,000; `HUB_BENCH_REQUESTS` the
 //! requests per line, default 2,000).
 
+#[path = "common/allocator.rs"]
+mod allocator;
 #[path = "common/backends.rs"]
 mod backends;
 #[path = "../tests/common/database.rs"]

@@ -12,6 +12,8 @@
 //! hub's connections per connector, default the hub's default; `HUB_TEST_MQTT_ADDR` the
 //! broker, default 127.0.0.1:1883).
 
+#[path = "common/allocator.rs"]
+mod allocator;
 #[path = "../tests/common/database.rs"]
 mod database;
 

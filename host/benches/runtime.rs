@@ -2,6 +2,8 @@
 //!
 //! `cargo bench -p hub --bench runtime`
 
+#[path = "common/allocator.rs"]
+mod allocator;
 mod common;
 
 use common::BenchJob;

@@ -7,6 +7,8 @@
 //! `cargo bench -p hub --bench sync` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_PEOPLE` sets the registry size, default 100,000).
 
+#[path = "common/allocator.rs"]
+mod allocator;
 mod common;
 #[path = "../tests/common/database.rs"]
 mod database;

@@ -13,6 +13,8 @@
 //! `cargo bench -p hub --bench webhooks` (PostgreSQL when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_WEBHOOKS` sets the count, default 20,000).
 
+#[path = "common/allocator.rs"]
+mod allocator;
 #[path = "common/backends.rs"]
 mod backends;
 #[path = "../tests/common/database.rs"]
