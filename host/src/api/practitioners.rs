@@ -15,7 +15,7 @@ use axum::extract::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -248,9 +248,10 @@ async fn add_sources(state: &AppState, items: &mut [PractitionerView]) -> Result
     let mut links = crate::store::practitioners::source_links(&mut tx, &ids).await?;
     drop(tx);
     links.sort_by(|a, b| a.source_system.cmp(&b.source_system));
+    let at: HashMap<String, usize> = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
     for link in links {
-        if let Some(item) = items.iter_mut().find(|p| p.id == link.practitioner_id) {
-            item.sources.push(link);
+        if let Some(&i) = at.get(&link.practitioner_id) {
+            items[i].sources.push(link);
         }
     }
     Ok(())
