@@ -14,6 +14,7 @@ use axum::Extension;
 use axum::extract::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -180,10 +181,14 @@ pub struct PractitionerView {
     pub phone: Option<String>,
     pub email: Option<String>,
     /// STR and SIP registrations: number, status and period (docs/golden-record.md).
-    pub registrations: Value,
-    pub trainings: Value,
-    pub employments: Value,
-    pub educations: Value,
+    #[schemars(with = "Value")]
+    pub registrations: Option<Box<RawValue>>,
+    #[schemars(with = "Value")]
+    pub trainings: Option<Box<RawValue>>,
+    #[schemars(with = "Value")]
+    pub employments: Option<Box<RawValue>>,
+    #[schemars(with = "Value")]
+    pub educations: Option<Box<RawValue>>,
     /// The source of the record's last change.
     pub source: LastSource,
     /// Where each field came from: field name (or `registrations.<kind>`) → its source.
@@ -220,17 +225,18 @@ pub struct FieldOrigin {
 /// and lists their systems in `stale_sources`: the hub keeps serving the last data it has
 /// (seed 001: fall back to the local copy) and says it may be out of date.
 async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<(), Problem> {
-    let connectors: BTreeSet<String> = items
+    let connectors: BTreeSet<&str> = items
         .iter()
-        .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.clone()))
+        .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.as_str()))
         .collect();
-    let mut stale = BTreeSet::new();
-    for connector in connectors {
-        let last = state.manager.db().finished_runs(&connector, 1).await?;
-        if last.first().is_some_and(|run| run.status == "failed") {
-            stale.insert(connector);
-        }
-    }
+    let connectors: Vec<String> = connectors.into_iter().map(str::to_string).collect();
+    let stale: BTreeSet<String> = state
+        .manager
+        .db()
+        .failing_connectors(&connectors)
+        .await?
+        .into_iter()
+        .collect();
     for item in items {
         for origin in item.provenance.values_mut() {
             if stale.contains(&origin.from.connector_id) {
@@ -244,9 +250,9 @@ async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<
 
 async fn add_sources(state: &AppState, items: &mut [PractitionerView]) -> Result<(), Problem> {
     let ids: Vec<String> = items.iter().map(|p| p.id.clone()).collect();
-    let mut tx = state.manager.db().begin().await?;
-    let mut links = crate::store::practitioners::source_links(&mut tx, &ids).await?;
-    drop(tx);
+    let mut conn = state.manager.db().acquire().await?;
+    let mut links = crate::store::practitioners::source_links(&mut conn, &ids).await?;
+    drop(conn);
     links.sort_by(|a, b| a.source_system.cmp(&b.source_system));
     let at: HashMap<String, usize> = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
     for link in links {
@@ -255,6 +261,17 @@ async fn add_sources(state: &AppState, items: &mut [PractitionerView]) -> Result
         }
     }
     Ok(())
+}
+
+/// The lists a practitioner's sealed `details` hold, passed on as stored: a view parses
+/// none of them (a 100-resource page parsed each into a tree of maps it wrote straight
+/// back out), and a FHIR resource parses only what it shows.
+#[derive(Default, Deserialize)]
+struct Details {
+    registrations: Option<Box<RawValue>>,
+    trainings: Option<Box<RawValue>>,
+    employments: Option<Box<RawValue>>,
+    educations: Option<Box<RawValue>>,
 }
 
 /// Decrypts a stored practitioner into the canonical field names.
@@ -266,12 +283,12 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, 
             .map(|bytes| cipher.decrypt_str("practitioners", column, &row.id, bytes))
             .transpose()
     };
-    let mut details: Value = match &row.details {
-        Some(bytes) => serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?)
-            .unwrap_or(Value::Null),
-        None => Value::Null,
+    let details: Details = match &row.details {
+        Some(bytes) => {
+            serde_json::from_str(&cipher.decrypt_str("practitioners", "details", &row.id, bytes)?).unwrap_or_default()
+        }
+        None => Details::default(),
     };
-    let mut take = |key: &str| details.get_mut(key).map(Value::take).unwrap_or(Value::Null);
     let provenance: Provenance = row
         .provenance
         .as_deref()
@@ -288,10 +305,10 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, 
         profession: row.profession.clone(),
         phone: field("phone", &row.phone)?,
         email: field("email", &row.email)?,
-        registrations: take("registrations"),
-        trainings: take("trainings"),
-        employments: take("employments"),
-        educations: take("educations"),
+        registrations: details.registrations,
+        trainings: details.trainings,
+        employments: details.employments,
+        educations: details.educations,
         source: LastSource {
             system: row.source_system.clone(),
             id: row.source_id.clone(),

@@ -19,7 +19,6 @@ use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 /// The NIK, as SATUSEHAT names it.
 pub const NIK_SYSTEM: &str = "https://fhir.kemkes.go.id/id/nik";
@@ -351,7 +350,9 @@ fn conditions(state: &AppState, request: &SearchRequest) -> Result<Search<Condit
 
 /// A golden record as a Practitioner, without its identifying elements when `masked`.
 pub fn resource(view: &PractitionerView, version: i64, masked: bool) -> Element {
-    let registrations = Vec::<Registration>::deserialize(&view.registrations).unwrap_or_default();
+    let registrations: Vec<Registration> = (view.registrations.as_deref())
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
     let mut meta = Element::object()
         .with("versionId", version.to_string())
         .with("lastUpdated", view.updated_at.to_string())

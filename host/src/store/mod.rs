@@ -52,6 +52,8 @@ pub enum Backed<S, P> {
 pub type Pool = Backed<SqlitePool, PgPool>;
 /// A transaction on the hub's database; dropped without [`Tx::commit`], it rolls back.
 pub type Tx = Backed<sqlx::Transaction<'static, Sqlite>, sqlx::Transaction<'static, Postgres>>;
+/// A connection of the pool, for reads that need no transaction.
+pub type Conn = Backed<sqlx::pool::PoolConnection<Sqlite>, sqlx::pool::PoolConnection<Postgres>>;
 
 /// Evaluates `$body` with `$x` bound to the engine's own value inside a [`Backed`]. The body
 /// is compiled once per engine, so every query in it is typed for that engine's driver (no
@@ -176,6 +178,13 @@ impl Db {
     }
 
     /// Starts a transaction.
+    pub async fn acquire(&self) -> Result<Conn, StoreError> {
+        Ok(match self.pool() {
+            Backed::Sqlite(pool) => Backed::Sqlite(pool.acquire().await?),
+            Backed::Postgres(pool) => Backed::Postgres(pool.acquire().await?),
+        })
+    }
+
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self.pool() {
             Backed::Sqlite(pool) => Backed::Sqlite(pool.begin().await?),
@@ -196,8 +205,8 @@ impl Db {
     }
 }
 
-/// The rows of `select` (a query without a `WHERE`) whose `column` is one of `keys`, in the
-/// transaction `tx`. PostgreSQL gets one array parameter (a list of 1,000 parameters was
+/// The rows of `select` (a query without a `WHERE`) whose `column` is one of `keys`, on
+/// `conn` (a [`Tx`] or a [`Conn`]). PostgreSQL gets one array parameter (a list of 1,000 parameters was
 /// re-planned on every call: 28-37 ms a query against 100,000 practitioners), its distinct
 /// keys each looked up in a `LATERAL` subquery that `OFFSET 0` keeps from being flattened
 /// into a join: one index probe per key, whatever the planner believes. Without statistics
@@ -205,8 +214,8 @@ impl Db {
 /// non-unique index, and the flattened join alike, were a sequential scan: 22 ms and 39 ms a
 /// batch by the end of a 100,000-record sync, against 7 ms probing 500 keys.
 /// SQLite, which has no arrays, gets lists of 1,000 `?`.
-pub(crate) async fn select_where_in<T, K>(
-    tx: &mut Tx,
+pub(crate) async fn select_where_in<T, K, S, P>(
+    conn: &mut Backed<S, P>,
     select: &str,
     column: &str,
     keys: &[K],
@@ -218,26 +227,28 @@ where
         + Unpin,
     K: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + sqlx::postgres::PgHasArrayType + Sync,
     for<'q> &'q [K]: sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    S: std::ops::DerefMut<Target = sqlx::SqliteConnection> + Send,
+    P: std::ops::DerefMut<Target = sqlx::PgConnection> + Send,
 {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    match tx {
-        Backed::Sqlite(tx) => {
+    match conn {
+        Backed::Sqlite(conn) => {
             let mut found = Vec::new();
             for chunk in keys.chunks(1000) {
                 let mut query = sqlx::query_as(trusted(where_in(Backend::Sqlite, select, column, chunk.len())));
                 for key in chunk {
                     query = query.bind(key);
                 }
-                found.extend(query.fetch_all(&mut **tx).await?);
+                found.extend(query.fetch_all(&mut **conn).await?);
             }
             Ok(found)
         }
-        Backed::Postgres(tx) => Ok(
+        Backed::Postgres(conn) => Ok(
             sqlx::query_as(trusted(where_in(Backend::Postgres, select, column, keys.len())))
                 .bind(keys)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut **conn)
                 .await?,
         ),
     }

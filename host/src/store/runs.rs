@@ -1,7 +1,7 @@
 //! Runs: one per sync (or other job), with its counters, timing, trace id and error.
 
 use super::Timestamp;
-use super::{Backed, Db, StoreError, Tx, on, on_tx, trusted};
+use super::{Backed, Backend, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, Row};
 
 #[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema, sqlx::FromRow)]
@@ -139,19 +139,33 @@ impl Db {
         })
     }
 
-    /// The newest finished runs of a connector, newest first.
-    pub async fn finished_runs(&self, connector_id: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        on!(self.pool(), pool => {
-            let rows = sqlx::query(trusted(format!(
-                "SELECT {COLUMNS} FROM runs WHERE connector_id = $1 AND status IN ('succeeded', 'failed') \
-                 ORDER BY id DESC LIMIT $2"
-            )))
-            .bind(connector_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows.iter().map(RunRecord::from_row).collect::<Result<_, _>>()?)
-        })
+    /// Those of `connector_ids` whose newest finished run failed: one query, one index
+    /// probe per connector (a practitioner page names a few connectors; asking each was a
+    /// round trip apiece).
+    pub async fn failing_connectors(&self, connector_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if connector_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let last_status = |ids: &str| {
+            format!(
+                "SELECT c.id FROM connectors c WHERE c.id {ids} AND (SELECT r.status FROM runs r \
+                 WHERE r.connector_id = c.id AND r.status IN ('succeeded', 'failed') ORDER BY r.id DESC LIMIT 1) = 'failed'"
+            )
+        };
+        match self.pool() {
+            Backed::Sqlite(pool) => {
+                let ids = format!("IN ({})", Backend::Sqlite.list_placeholders(connector_ids.len(), 1));
+                let mut query = sqlx::query_scalar(trusted(last_status(&ids)));
+                for id in connector_ids {
+                    query = query.bind(id);
+                }
+                Ok(query.fetch_all(pool).await?)
+            }
+            Backed::Postgres(pool) => Ok(sqlx::query_scalar(trusted(last_status("= ANY($1)")))
+                .bind(connector_ids)
+                .fetch_all(pool)
+                .await?),
+        }
     }
 
     /// The newest successful run of a connector.
