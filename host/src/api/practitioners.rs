@@ -229,7 +229,7 @@ async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<
         .iter()
         .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.as_str()))
         .collect();
-    let connectors: Vec<String> = connectors.into_iter().map(str::to_string).collect();
+    let connectors: Vec<&str> = connectors.into_iter().collect();
     let stale: BTreeSet<String> = state
         .manager
         .db()

@@ -55,6 +55,29 @@ pub type Tx = Backed<sqlx::Transaction<'static, Sqlite>, sqlx::Transaction<'stat
 /// A connection of the pool, for reads that need no transaction.
 pub type Conn = Backed<sqlx::pool::PoolConnection<Sqlite>, sqlx::pool::PoolConnection<Postgres>>;
 
+/// Where a statement can run: a [`Tx`] or a [`Conn`], as the engine's own connection.
+pub(crate) trait Connection: Send {
+    fn engine(&mut self) -> Backed<&mut sqlx::SqliteConnection, &mut sqlx::PgConnection>;
+}
+
+impl Connection for Tx {
+    fn engine(&mut self) -> Backed<&mut sqlx::SqliteConnection, &mut sqlx::PgConnection> {
+        match self {
+            Backed::Sqlite(tx) => Backed::Sqlite(&mut **tx),
+            Backed::Postgres(tx) => Backed::Postgres(&mut **tx),
+        }
+    }
+}
+
+impl Connection for Conn {
+    fn engine(&mut self) -> Backed<&mut sqlx::SqliteConnection, &mut sqlx::PgConnection> {
+        match self {
+            Backed::Sqlite(conn) => Backed::Sqlite(&mut **conn),
+            Backed::Postgres(conn) => Backed::Postgres(&mut **conn),
+        }
+    }
+}
+
 /// Evaluates `$body` with `$x` bound to the engine's own value inside a [`Backed`]. The body
 /// is compiled once per engine, so every query in it is typed for that engine's driver (no
 /// `sqlx::Any` boxing of each argument: it cost a fifth of a sync's CPU).
@@ -177,7 +200,7 @@ impl Db {
         on!(self.pool(), pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
     }
 
-    /// Starts a transaction.
+    /// A connection of the pool, for reads that need no transaction.
     pub async fn acquire(&self) -> Result<Conn, StoreError> {
         Ok(match self.pool() {
             Backed::Sqlite(pool) => Backed::Sqlite(pool.acquire().await?),
@@ -185,6 +208,7 @@ impl Db {
         })
     }
 
+    /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self.pool() {
             Backed::Sqlite(pool) => Backed::Sqlite(pool.begin().await?),
@@ -206,7 +230,7 @@ impl Db {
 }
 
 /// The rows of `select` (a query without a `WHERE`) whose `column` is one of `keys`, on
-/// `conn` (a [`Tx`] or a [`Conn`]). PostgreSQL gets one array parameter (a list of 1,000 parameters was
+/// `conn`. PostgreSQL gets one array parameter (a list of 1,000 parameters was
 /// re-planned on every call: 28-37 ms a query against 100,000 practitioners), its distinct
 /// keys each looked up in a `LATERAL` subquery that `OFFSET 0` keeps from being flattened
 /// into a join: one index probe per key, whatever the planner believes. Without statistics
@@ -214,8 +238,8 @@ impl Db {
 /// non-unique index, and the flattened join alike, were a sequential scan: 22 ms and 39 ms a
 /// batch by the end of a 100,000-record sync, against 7 ms probing 500 keys.
 /// SQLite, which has no arrays, gets lists of 1,000 `?`.
-pub(crate) async fn select_where_in<T, K, S, P>(
-    conn: &mut Backed<S, P>,
+pub(crate) async fn select_where_in<T, K>(
+    conn: &mut impl Connection,
     select: &str,
     column: &str,
     keys: &[K],
@@ -227,13 +251,11 @@ where
         + Unpin,
     K: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + sqlx::postgres::PgHasArrayType + Sync,
     for<'q> &'q [K]: sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
-    S: std::ops::DerefMut<Target = sqlx::SqliteConnection> + Send,
-    P: std::ops::DerefMut<Target = sqlx::PgConnection> + Send,
 {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    match conn {
+    match conn.engine() {
         Backed::Sqlite(conn) => {
             let mut found = Vec::new();
             for chunk in keys.chunks(1000) {
@@ -241,14 +263,14 @@ where
                 for key in chunk {
                     query = query.bind(key);
                 }
-                found.extend(query.fetch_all(&mut **conn).await?);
+                found.extend(query.fetch_all(&mut *conn).await?);
             }
             Ok(found)
         }
         Backed::Postgres(conn) => Ok(
             sqlx::query_as(trusted(where_in(Backend::Postgres, select, column, keys.len())))
                 .bind(keys)
-                .fetch_all(&mut **conn)
+                .fetch_all(&mut *conn)
                 .await?,
         ),
     }

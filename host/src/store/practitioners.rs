@@ -3,7 +3,7 @@
 
 use super::Timestamp;
 use super::search::{Bind, Filter, Search, TimeRange};
-use super::{Backed, Backend, Conn, Db, StoreError, Tx, on, on_tx, trusted};
+use super::{Backed, Backend, Conn, Connection, Db, StoreError, Tx, on, on_tx, trusted};
 use sqlx::{FromRow, PgConnection, Row, SqliteConnection};
 
 /// The blind indexes and content hash of a stored practitioner: all matching needs.
@@ -688,7 +688,7 @@ pub async fn match_keys(
     twin_indexes: &[Vec<u8>],
     ids: &[String],
 ) -> Result<Found, StoreError> {
-    let holders = super::select_where_in::<StrHolder, _, _, _>(
+    let holders = super::select_where_in::<StrHolder, _>(
         tx,
         "SELECT s.str_index AS held_str, p.id, p.str_index, p.nik_index, p.match_index, p.twin_index, \
          p.content_hash FROM practitioner_strs s JOIN practitioners p ON p.id = s.practitioner_id",
@@ -697,9 +697,9 @@ pub async fn match_keys(
     )
     .await?;
     let select = format!("SELECT {MATCH_KEYS} FROM practitioners");
-    let mut people = super::select_where_in::<MatchKeys, _, _, _>(tx, &select, "nik_index", nik_indexes).await?;
-    people.extend(super::select_where_in::<MatchKeys, _, _, _>(tx, &select, "twin_index", twin_indexes).await?);
-    people.extend(super::select_where_in::<MatchKeys, _, _, _>(tx, &select, "id", ids).await?);
+    let mut people = super::select_where_in::<MatchKeys, _>(tx, &select, "nik_index", nik_indexes).await?;
+    people.extend(super::select_where_in::<MatchKeys, _>(tx, &select, "twin_index", twin_indexes).await?);
+    people.extend(super::select_where_in::<MatchKeys, _>(tx, &select, "id", ids).await?);
     Ok(Found { holders, people })
 }
 
@@ -761,11 +761,9 @@ pub async fn contribution_hashes(tx: &mut Tx, ids: &[String]) -> Result<Vec<Cont
     contributions_as(tx, "practitioner_id, source_system, content_hash", ids).await
 }
 
-async fn contributions_as<T, S, P>(conn: &mut Backed<S, P>, columns: &str, ids: &[String]) -> Result<Vec<T>, StoreError>
+async fn contributions_as<T>(conn: &mut impl Connection, columns: &str, ids: &[String]) -> Result<Vec<T>, StoreError>
 where
     T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    S: std::ops::DerefMut<Target = SqliteConnection> + Send,
-    P: std::ops::DerefMut<Target = PgConnection> + Send,
 {
     let select = format!("SELECT {columns} FROM practitioner_sources");
     super::select_where_in(conn, &select, "practitioner_id", ids).await

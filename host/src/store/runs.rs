@@ -142,7 +142,7 @@ impl Db {
     /// Those of `connector_ids` whose newest finished run failed: one query, one index
     /// probe per connector (a practitioner page names a few connectors; asking each was a
     /// round trip apiece).
-    pub async fn failing_connectors(&self, connector_ids: &[String]) -> Result<Vec<String>, StoreError> {
+    pub async fn failing_connectors(&self, connector_ids: &[&str]) -> Result<Vec<String>, StoreError> {
         if connector_ids.is_empty() {
             return Ok(Vec::new());
         }
