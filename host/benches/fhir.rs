@@ -2,12 +2,13 @@
 //! clients): a search by identifier (a different NIK each request), by name and birth date
 //! (blind keys of words and dates), a practitioner's roles with the practitioner included,
 //! and 100-resource pages,
-//! beside the REST API's same reads and the store's own search with no HTTP, decryption or
-//! audit (the database's speed, the limit the server approaches).
+//! beside the REST API's same reads and the store's own search and page with no HTTP,
+//! decryption or audit (the database's speed, the limit the server approaches).
 //!
 //! `cargo bench -p hub --bench fhir` (PostgreSQL too when `HUB_TEST_DATABASE_URL` is set;
 //! `HUB_BENCH_PEOPLE` sets the practitioners, default 100,000; `HUB_BENCH_REQUESTS` the
-//! requests per line, default 2,000).
+//! requests per line, default 2,000; `HUB_BENCH_LINES` only the lines whose name holds it, as
+//! when profiling one).
 
 #[path = "common/allocator.rs"]
 mod allocator;
@@ -31,6 +32,11 @@ const NIK_SYSTEM: &str = "https://fhir.kemkes.go.id/id/nik";
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether line `what` runs: every line unless `HUB_BENCH_LINES` is set.
+fn chosen(what: &str) -> bool {
+    std::env::var("HUB_BENCH_LINES").map_or(true, |only| what.contains(&only))
 }
 
 #[tokio::main]
@@ -111,17 +117,50 @@ async fn main() {
             ("FHIR Practitioner?_count=100 (20 pages)", &fhir_pages),
             ("REST /api/v1/practitioners?limit=100 (20 pages)", &rest_pages),
         ] {
+            if !chosen(what) {
+                continue;
+            }
             let (took, latencies) = load(urls, KEY, requests, CLIENTS).await;
             println!(
                 "{name}: {what}, {CLIENTS} clients: {}",
                 summary(requests, took, &latencies)
             );
         }
-        let (took, latencies) = store_searches(&hub, &niks, requests).await;
-        println!(
-            "{name}: the store's search by NIK alone (no HTTP, decryption or audit), {CLIENTS} at once: {}",
-            summary(requests, took, &latencies)
-        );
+        let db = hub.manager.db();
+        let blind = &hub.manager.keys().blind;
+        let by_nik_alone = "the store's search by NIK alone (no HTTP, decryption or audit)";
+        if chosen(by_nik_alone) {
+            let (took, latencies) = store_load(requests, |i| {
+                let search = Search {
+                    all_of: vec![vec![Condition::NikIndex(blind.nik(&niks[i % niks.len()]))]],
+                    after: None,
+                };
+                async move {
+                    let (rows, _) = db.search_practitioners(&search, 50, true).await.unwrap();
+                    assert!(!rows.is_empty(), "a stored NIK not found");
+                }
+            })
+            .await;
+            println!(
+                "{name}: {by_nik_alone}, {CLIENTS} at once: {}",
+                summary(requests, took, &latencies)
+            );
+        }
+        let page_alone = "the store's page of 100 alone (no HTTP, decryption or audit)";
+        if chosen(page_alone) {
+            let (took, latencies) = store_load(requests, |i| {
+                let cursor = &pages[i % pages.len()];
+                async move {
+                    let rows = db.list_practitioners(Some(cursor), 100).await.unwrap();
+                    assert!(!rows.is_empty(), "an empty page");
+                }
+            })
+            .await;
+            println!(
+                "{name}: {page_alone}, {CLIENTS} at once: {}",
+                summary(requests, took, &latencies)
+            );
+        }
         hub.stop().await;
     }
 }
@@ -147,19 +186,16 @@ async fn cursors(hub: &Hub, count: usize) -> Vec<String> {
     cursors
 }
 
-async fn store_searches(hub: &Hub, niks: &[String], count: usize) -> (Duration, Vec<Duration>) {
-    let blind = &hub.manager.keys().blind;
+/// `count` calls of `call` straight on the store, `CLIENTS` at once: the database's own
+/// speed beside the server's.
+async fn store_load<F: Future<Output = ()>>(count: usize, call: impl Fn(usize) -> F) -> (Duration, Vec<Duration>) {
     let started = Instant::now();
     let mut latencies: Vec<Duration> = futures::stream::iter(0..count)
         .map(|i| {
-            let search = Search {
-                all_of: vec![vec![Condition::NikIndex(blind.nik(&niks[i % niks.len()]))]],
-                after: None,
-            };
+            let call = call(i);
             async move {
                 let sent = Instant::now();
-                let (rows, _) = hub.manager.db().search_practitioners(&search, 50, true).await.unwrap();
-                assert!(!rows.is_empty(), "a stored NIK not found");
+                call.await;
                 sent.elapsed()
             }
         })
