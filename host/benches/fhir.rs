@@ -129,38 +129,26 @@ async fn main() {
         let db = hub.manager.db();
         let blind = &hub.manager.keys().blind;
         let by_nik_alone = "the store's search by NIK alone (no HTTP, decryption or audit)";
-        if chosen(by_nik_alone) {
-            let (took, latencies) = store_load(requests, |i| {
-                let search = Search {
-                    all_of: vec![vec![Condition::NikIndex(blind.nik(&niks[i % niks.len()]))]],
-                    after: None,
-                };
-                async move {
-                    let (rows, _) = db.search_practitioners(&search, 50, true).await.unwrap();
-                    assert!(!rows.is_empty(), "a stored NIK not found");
-                }
-            })
-            .await;
-            println!(
-                "{name}: {by_nik_alone}, {CLIENTS} at once: {}",
-                summary(requests, took, &latencies)
-            );
-        }
+        store_line(name, by_nik_alone, requests, |i| {
+            let search = Search {
+                all_of: vec![vec![Condition::NikIndex(blind.nik(&niks[i % niks.len()]))]],
+                after: None,
+            };
+            async move {
+                let (rows, _) = db.search_practitioners(&search, 50, true).await.unwrap();
+                assert!(!rows.is_empty(), "a stored NIK not found");
+            }
+        })
+        .await;
         let page_alone = "the store's page of 100 alone (no HTTP, decryption or audit)";
-        if chosen(page_alone) {
-            let (took, latencies) = store_load(requests, |i| {
-                let cursor = &pages[i % pages.len()];
-                async move {
-                    let rows = db.list_practitioners(Some(cursor), 100).await.unwrap();
-                    assert!(!rows.is_empty(), "an empty page");
-                }
-            })
-            .await;
-            println!(
-                "{name}: {page_alone}, {CLIENTS} at once: {}",
-                summary(requests, took, &latencies)
-            );
-        }
+        store_line(name, page_alone, requests, |i| {
+            let cursor = &pages[i % pages.len()];
+            async move {
+                let rows = db.list_practitioners(Some(cursor), 100).await.unwrap();
+                assert!(!rows.is_empty(), "an empty page");
+            }
+        })
+        .await;
         hub.stop().await;
     }
 }
@@ -186,9 +174,12 @@ async fn cursors(hub: &Hub, count: usize) -> Vec<String> {
     cursors
 }
 
-/// `count` calls of `call` straight on the store, `CLIENTS` at once: the database's own
-/// speed beside the server's.
-async fn store_load<F: Future<Output = ()>>(count: usize, call: impl Fn(usize) -> F) -> (Duration, Vec<Duration>) {
+/// The line `what`, when chosen: `count` calls of `call` straight on the store, `CLIENTS`
+/// at once — the database's own speed beside the server's.
+async fn store_line<F: Future<Output = ()>>(name: &str, what: &str, count: usize, call: impl Fn(usize) -> F) {
+    if !chosen(what) {
+        return;
+    }
     let started = Instant::now();
     let mut latencies: Vec<Duration> = futures::stream::iter(0..count)
         .map(|i| {
@@ -203,5 +194,8 @@ async fn store_load<F: Future<Output = ()>>(count: usize, call: impl Fn(usize) -
         .collect()
         .await;
     latencies.sort();
-    (started.elapsed(), latencies)
+    println!(
+        "{name}: {what}, {CLIENTS} at once: {}",
+        summary(count, started.elapsed(), &latencies)
+    );
 }

@@ -214,7 +214,7 @@ impl Manager {
         let source = taken.contribution.record.source.clone();
         self.db().pin(&source.system, &source.id, "is", &new_id, actor).await?;
         let connector_id = taken.contribution.connector_id.clone();
-        let record = CanonicalRecord::Practitioner(taken.contribution.record);
+        let record = CanonicalRecord::Practitioner(std::sync::Arc::unwrap_or_clone(taken.contribution.record));
         let outcome = match self.runs().ingest_as(&connector_id, record).await {
             Ok(outcome) if outcome.outcome == "created" => outcome,
             failed => {

@@ -12,6 +12,7 @@
 use crate::model::{Gender, Practitioner, Registration, SourceRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What one source system last said about a practitioner.
 #[derive(Clone, Debug)]
@@ -21,7 +22,9 @@ pub struct Contribution {
     pub connector_id: String,
     /// When the source changed it (or the hub received it): newer wins among equals.
     pub at: String,
-    pub record: Practitioner,
+    /// Shared with the batch row it came from: a batch kept for another try after a
+    /// concurrent write (`Pipeline::store`) is a copy of pointers, not of every record.
+    pub record: Arc<Practitioner>,
 }
 
 /// Where a golden field came from.
@@ -260,7 +263,7 @@ mod tests {
             system: system.into(),
             connector_id: format!("{system}-connector"),
             at: at.into(),
-            record,
+            record: record.into(),
         }
     }
 

@@ -5,6 +5,7 @@ use super::normalize;
 use super::validate::Findings;
 use crate::crypto::{BlindIndexer, normalize_digits};
 use crate::model::Practitioner;
+use std::sync::Arc;
 
 /// A practitioner's blind indexes.
 #[derive(Clone)]
@@ -23,7 +24,7 @@ pub(super) struct Indexes {
 pub(super) struct Keyed {
     /// Its position in the batch.
     pub index: usize,
-    pub record: Practitioner,
+    pub record: Arc<Practitioner>,
     pub indexes: Indexes,
     /// Of the record as its source sent it.
     pub content_hash: Vec<u8>,
@@ -35,7 +36,7 @@ pub(super) fn keyed(blind: &BlindIndexer, index: usize, record: Practitioner, fi
         index,
         indexes: indexes(blind, &record),
         content_hash: content_hash(blind, &record),
-        record,
+        record: record.into(),
         findings,
     }
 }

@@ -370,7 +370,8 @@ impl Taken {
         for k in keyed {
             let (id, matched_by, creates) = match known.decide(&k, &sources, source.creates) {
                 Decision::Reject(reason) => {
-                    rejects.push((k.index, reason, CanonicalRecord::Practitioner(k.record)));
+                    let record = Arc::unwrap_or_clone(k.record);
+                    rejects.push((k.index, reason, CanonicalRecord::Practitioner(record)));
                     continue;
                 }
                 Decision::Hold(id, ambiguity) => {
@@ -413,8 +414,15 @@ impl Taken {
                 at: latest.updated_at.clone().unwrap_or_else(|| now.to_string()),
                 record: k.record,
             };
-            let merged = sources.add(&cipher, &id, contribution, k.content_hash, matched_by, now)?;
+            let merged = sources.add(&cipher, &id, contribution, k.content_hash.clone(), matched_by, now)?;
             let (golden, provenance) = golden::merge(merged, latest);
+            // A golden record that is this row as sent (the person's only source: every
+            // create of a first sync) has the row's indexes and content hash; computing them
+            // again was four blind indexes and a JSON copy of the record hashed per row.
+            let (indexes, content_hash) = match merged {
+                [only] if *only.record == golden => (k.indexes, k.content_hash),
+                _ => (index::indexes(blind, &golden), index::content_hash(blind, &golden)),
+            };
             let system = &golden.source.system;
             events.push(match &before {
                 None => crate::events::practitioner_created(&id, system, source.connector_id, now),
@@ -427,8 +435,7 @@ impl Taken {
                     crate::events::practitioner_changed(kind, &id, system, source.connector_id, &fields, now)
                 }
             });
-            let indexes = index::indexes(blind, &golden);
-            let mut row = seal::practitioner(&cipher, blind, &id, &golden, indexes, &provenance, now);
+            let mut row = seal::practitioner(&cipher, &id, &golden, indexes, content_hash, &provenance, now);
             derived.add(blind, &id, (&golden).into(), now);
             if let Some((str_index, number)) = new_str {
                 strs.push(seal::str_held(&cipher, str_index.clone(), &id, &number, now));

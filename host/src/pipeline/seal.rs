@@ -6,21 +6,22 @@ use super::golden::{Contribution, Provenance};
 use super::index::Keyed;
 use super::matching::Ambiguity;
 use super::{BatchSource, index, normalize};
-use crate::crypto::{BlindIndexer, FieldCipher};
-use crate::model::{CanonicalRecord, Gender, Practitioner};
+use crate::crypto::FieldCipher;
+use crate::model::{CanonicalRecord, Education, Employment, Gender, Practitioner, Registration, Training};
 use crate::store::StoreError;
 use crate::store::Timestamp;
 use crate::store::practitioners::{SealedContribution, SealedPractitioner, SealedStr};
 use crate::store::rejects::RejectRecord;
 use crate::store::review::Candidate;
 
-/// The golden record `p`, with its blind `indexes`, as the practitioners row `id`.
+/// The golden record `p`, with its blind `indexes` and `content_hash`, as the practitioners
+/// row `id`.
 pub(super) fn practitioner(
     cipher: &FieldCipher,
-    blind: &BlindIndexer,
     id: &str,
     p: &Practitioner,
     indexes: index::Indexes,
+    content_hash: Vec<u8>,
     provenance: &Provenance,
     now: Timestamp,
 ) -> SealedPractitioner {
@@ -29,12 +30,13 @@ pub(super) fn practitioner(
             .as_deref()
             .map(|v| cipher.encrypt_str("practitioners", column, id, v))
     };
-    let details = serde_json::json!({
-        "registrations": p.registrations,
-        "trainings": p.trainings,
-        "employments": p.employments,
-        "educations": p.educations,
-    });
+    let details = Details {
+        registrations: &p.registrations,
+        trainings: &p.trainings,
+        employments: &p.employments,
+        educations: &p.educations,
+    };
+    let details = serde_json::to_string(&details).expect("details serialize");
     SealedPractitioner {
         id: id.to_string(),
         str_index: indexes.str_index,
@@ -50,10 +52,10 @@ pub(super) fn practitioner(
         birth_date: seal("birth_date", &p.birth_date),
         phone: seal("phone", &p.phone),
         email: seal("email", &p.email),
-        details: Some(cipher.encrypt_str("practitioners", "details", id, &details.to_string())),
+        details: Some(cipher.encrypt_str("practitioners", "details", id, &details)),
         gender: gender_name(p).into(),
         profession: p.profession.clone(),
-        content_hash: index::content_hash(blind, p),
+        content_hash,
         source_system: p.source.system.clone(),
         source_id: p.source.id.clone(),
         source_updated_at: p.source.updated_at.clone(),
@@ -62,6 +64,16 @@ pub(super) fn practitioner(
         updated_at: now,
         version_id: 1,
     }
+}
+
+/// A golden record's sealed `details`: its lists, serialized as they are (a JSON tree of
+/// them first was one allocation per field of every registration, training and job).
+#[derive(serde::Serialize)]
+struct Details<'a> {
+    registrations: &'a [Registration],
+    trainings: &'a [Training],
+    employments: &'a [Employment],
+    educations: &'a [Education],
 }
 
 /// STR number `number` (blind index `str_index`) as one that practitioner `id` holds.
@@ -119,7 +131,7 @@ pub(super) fn open_contribution(cipher: &FieldCipher, sealed: &SealedContributio
             .source_updated_at
             .clone()
             .unwrap_or_else(|| sealed.received_at.to_string()),
-        record,
+        record: record.into(),
     })
 }
 
@@ -135,7 +147,8 @@ pub(super) fn candidate(
     let row_id = uuid::Uuid::now_v7().to_string();
     // A held row passed the boundary checks: its source reference is fit to keep as is.
     let (source_system, source_id) = (k.record.source.system.clone(), k.record.source.id.clone());
-    let json = serde_json::to_string(&CanonicalRecord::Practitioner(k.record)).expect("records serialize");
+    let record = CanonicalRecord::Practitioner(std::sync::Arc::unwrap_or_clone(k.record));
+    let json = serde_json::to_string(&record).expect("records serialize");
     Candidate {
         record: cipher.encrypt_str("identity_candidates", "record", &row_id, &json),
         key_version: cipher.active_version() as i64,

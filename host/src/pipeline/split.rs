@@ -64,7 +64,8 @@ impl Pipeline {
         let (golden, provenance) = golden::merge(&rest, latest.record.source.clone());
         let now = Timestamp::now();
         let indexes = index::indexes(&self.keys.blind, &golden);
-        let row = seal::practitioner(&cipher, &self.keys.blind, id, &golden, indexes, &provenance, now);
+        let content_hash = index::content_hash(&self.keys.blind, &golden);
+        let row = seal::practitioner(&cipher, id, &golden, indexes, content_hash, &provenance, now);
         let kept: Vec<Vec<u8>> = rest
             .iter()
             .filter_map(|c| index::indexes(&self.keys.blind, &c.record).str_index)

@@ -108,7 +108,7 @@ impl Pipeline {
                 .map(|c| {
                     let opened = seal::open_contribution(&cipher, c)?;
                     let row_id = SealedContribution::row_id(&c.practitioner_id, &c.source_system);
-                    Ok((row_id, opened.record.source.id))
+                    Ok((row_id, opened.record.source.id.clone()))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             self.db.set_source_ids(&ids).await?;
