@@ -1,6 +1,7 @@
 //! Migrations keep the data they convert: a PostgreSQL database written before the native
 //! types (0011), the partitioned observations (0012) and TIMESTAMPTZ times (0013) reads the
-//! same afterwards, as do SQLite's alerts, built again by 0027.
+//! same afterwards, as do SQLite's alerts, built again by 0027; 0028 stores every sealed column
+//! uncompressed on PostgreSQL, whose connections run without JIT.
 
 #[path = "common/database.rs"]
 mod database;
@@ -133,5 +134,46 @@ async fn sqlite_alerts_raised_before_subscriptions_had_any_read_the_same_after()
     );
     let open = (db.list_alerts(None, true, None, 10).await.unwrap().into_iter()).map(|a| a.id);
     assert_eq!(open.collect::<Vec<_>>(), ["a2"]);
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stores_every_sealed_column_without_trying_to_compress_it_and_compiles_no_statement() {
+    let Ok(base) = std::env::var("HUB_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
+        );
+        return;
+    };
+    let db = Db::open(&database::fresh_postgres(&base).await).await.unwrap();
+    let hub::store::Backed::Postgres(pool) = db.pool() else {
+        panic!("a PostgreSQL URL opens a PostgreSQL pool")
+    };
+    let mut columns = 0;
+    for sealed in hub::store::keys::SEALED_TABLES {
+        for column in sealed.columns {
+            let storage: i8 = sqlx::query_scalar(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2",
+            )
+            .bind(sealed.table)
+            .bind(column)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{}.{column}: {e}", sealed.table));
+            assert_eq!(storage as u8, b'e', "{}.{column} is not stored EXTERNAL", sealed.table);
+            columns += 1;
+        }
+    }
+    assert!(columns >= 20, "every sealed column was checked: {columns}");
+    // Every connection of the pool, not only the first.
+    let connections: Vec<_> = futures::future::join_all((0..3).map(|_| pool.acquire())).await;
+    for mut connection in connections.into_iter().map(Result::unwrap) {
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(jit, "off");
+    }
     db.close().await;
 }

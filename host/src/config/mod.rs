@@ -109,7 +109,8 @@ pub struct HubConfig {
     pub listen: SocketAddr,
     /// Where the SQLite database, the master key and the compile cache live.
     pub data_dir: PathBuf,
-    /// `postgres://...` for production; the SQLite file under `data_dir` when unset.
+    /// `postgres://...` for production (its connections run with `jit = off`: the hub's
+    /// statements are short); the SQLite file under `data_dir` when unset.
     pub database_url: Option<String>,
     /// The bootstrap admin API key. Only from `HUB_ADMIN_KEY`, never from the file.
     #[serde(skip)]

@@ -38,7 +38,7 @@ pub use time::Timestamp;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Executor as _, Postgres, Sqlite};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -177,6 +177,11 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .acquire_timeout(Duration::from_secs(30))
                 .max_connections(16)
+                // The hub's statements are short and batched; past `jit_above_cost` (a match of
+                // a 1,000-row batch is) PostgreSQL compiled them with LLVM, loading it into
+                // each connection first: 7 % of the server's CPU in a 100,000-person sync
+                // (BENCHMARKS.md, 2026-12-03) for statements that run in milliseconds.
+                .after_connect(|conn, _| Box::pin(async move { conn.execute("SET jit = off").await.map(drop) }))
                 .connect(url)
                 .await?;
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
