@@ -5,9 +5,9 @@
 //! `span_id` (`log_format.rs`).
 //!
 //! Traces: the hub's own spans (target `hub`) go through `tracing-opentelemetry` to an
-//! OpenTelemetry SDK tracer, always, so run trace ids, `traceparent` headers and log lines
-//! agree; they are exported by OTLP when the standard `OTEL_*` variables name an endpoint
-//! (`otlp.rs`). `context.rs` carries a trace across the job queue.
+//! OpenTelemetry SDK tracer unless `OTEL_SDK_DISABLED=true`, so run trace ids, `traceparent`
+//! headers and log lines agree; they are exported by OTLP when the standard `OTEL_*` variables
+//! name an endpoint (`otlp.rs`). `context.rs` carries a trace across the job queue.
 
 pub mod context;
 mod log_format;
@@ -57,17 +57,22 @@ pub fn init() -> Result<(), TelemetryError> {
     // enter and exit is paid several times a webhook: no busy/idle timing (two clock reads
     // each time) and no OpenTelemetry context made current (a context clone each time;
     // `context.rs` and `log_format.rs` read the ids from the tracing span instead). No
-    // thread or source-location attributes either: a task moves between threads, and span
-    // names already say where. (Measured: no gain beyond the webhook bench's noise; the
+    // thread, source-location or target attributes either: a task moves between threads,
+    // and span names already say where. (Measured: no gain beyond the webhook bench's noise; the
     // cost left is the span itself and its export — BENCHMARKS.md, "Allocator, and the
     // overhead of metrics and tracing again".)
-    let traces = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_threads(false)
-        .with_location(false)
-        .with_filter(filter::filter_fn(traced));
+    // `OTEL_SDK_DISABLED=true`: no spans at all (runs then get trace ids of their own, and
+    // log lines none) — also what `benches/external/overhead.sh` measures the spans against.
+    let traces = (!otlp::sdk_disabled(&|var| std::env::var(var).ok())).then(|| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            .with_filter(filter::filter_fn(traced))
+    });
     // A subscriber set elsewhere first (a test's) keeps its place.
     let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
     Ok(())

@@ -1,7 +1,7 @@
 //! The tracer provider, exporting by OTLP when the standard variables say so:
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` turn export on;
 //! `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks `http/protobuf` (the default) or `grpc`;
-//! `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn it off. The SDK and the
+//! `OTEL_TRACES_EXPORTER=none` turns it off, `OTEL_SDK_DISABLED=true` spans too. The SDK and the
 //! exporter read the rest themselves: headers, timeout, compression, `OTEL_TRACES_SAMPLER`
 //! (default: every trace), `OTEL_BSP_*` batching, `OTEL_SERVICE_NAME` (default
 //! `healthforce-hub`) and `OTEL_RESOURCE_ATTRIBUTES`.
@@ -36,8 +36,13 @@ enum Export {
     Otlp(Protocol),
 }
 
+/// Whether `OTEL_SDK_DISABLED=true`: no spans made, none exported.
+pub(super) fn sdk_disabled(var: &impl Fn(&str) -> Option<String>) -> bool {
+    var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 fn export_from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Export, TelemetryError> {
-    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if sdk_disabled(var) {
         return Ok(Export::Nowhere);
     }
     match var("OTEL_TRACES_EXPORTER").as_deref() {
