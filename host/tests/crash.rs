@@ -23,16 +23,8 @@ const TRAINING: &str = "Pelatihan Pasca Insiden";
 /// be in CI.
 async fn databases() -> Vec<Option<String>> {
     hub::manager::credentials::install_tls_provider();
-    match std::env::var("HUB_TEST_DATABASE_URL") {
-        Ok(base) => vec![None, Some(database::fresh_postgres(&base).await)],
-        Err(_) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
-            );
-            vec![None]
-        }
-    }
+    let postgres = database::test_postgres().await;
+    std::iter::once(None).chain(postgres.map(Some)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,14 +10,9 @@ use hub::store::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_written_before_the_native_types_read_the_same_after() {
-    let Ok(base) = std::env::var("HUB_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
-        );
+    let Some(url) = database::test_postgres().await else {
         return;
     };
-    let url = database::fresh_postgres(&base).await;
     // The schema as of 0010, with rows in the columns 0011, 0012 and 0013 convert.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::migrate!("../migrations/postgres")
@@ -139,14 +134,10 @@ async fn sqlite_alerts_raised_before_subscriptions_had_any_read_the_same_after()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stores_every_sealed_column_without_trying_to_compress_it_and_compiles_no_statement() {
-    let Ok(base) = std::env::var("HUB_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
-        );
+    let Some(url) = database::test_postgres().await else {
         return;
     };
-    let db = Db::open(&database::fresh_postgres(&base).await).await.unwrap();
+    let db = Db::open(&url).await.unwrap();
     let hub::store::Backed::Postgres(pool) = db.pool() else {
         panic!("a PostgreSQL URL opens a PostgreSQL pool")
     };

@@ -12,3 +12,20 @@ pub async fn fresh_postgres(base: &str) -> String {
         .unwrap();
     format!("{}/{name}", base.rsplit_once('/').unwrap().0)
 }
+
+/// A fresh database on the PostgreSQL server `HUB_TEST_DATABASE_URL` names; `None` when it is
+/// unset, which fails in CI: no PostgreSQL case may skip there. (The benches include this
+/// file for `fresh_postgres` alone.)
+#[allow(dead_code)]
+pub async fn test_postgres() -> Option<String> {
+    match std::env::var("HUB_TEST_DATABASE_URL") {
+        Ok(base) => Some(fresh_postgres(&base).await),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must set HUB_TEST_DATABASE_URL so the PostgreSQL cases run"
+            );
+            None
+        }
+    }
+}
