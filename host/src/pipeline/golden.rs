@@ -303,7 +303,7 @@ mod tests {
             p.registrations = vec![registration("str", "active")];
         })
         .record;
-        let mut after = before.clone();
+        let mut after = Practitioner::clone(&before);
         assert!(changed(&before, &after).is_empty());
         after.phone = Some("0812".into());
         after.email = Some("a@example.org".into());
