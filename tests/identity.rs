@@ -89,6 +89,63 @@ async fn a_staff_registry_creates_workers_without_an_str_where_a_licensing_polic
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_listed_again_under_a_mistyped_nik_is_held_while_batches_are_stored_side_by_side() {
+    // A page of 1,000 is stored as two transactions of 500, begun together, and PostgreSQL
+    // stores batches about different people side by side. The page lists 500 workers
+    // without an STR, and each again under another record id with the NIK's last digit
+    // changed: the same name, birth date and place under another NIK, to be held for review.
+    // No unique index would catch a pair split between the two batches; only the second
+    // waiting for the first one's write gets it right.
+    const WORKERS: usize = 500;
+    let config = hub_sim::SisdmkConfig::default();
+    let worker = |index: usize| {
+        let mut person = hub_sim::people::person(config.seed, index);
+        person.str_number.clear();
+        person
+    };
+    let mut listed: Vec<_> = (0..WORKERS).map(worker).collect();
+    for index in 0..WORKERS {
+        let mut again = worker(index);
+        again.index += WORKERS;
+        // Up by one, or down from 9: a NIK's sequence (its last four digits) is never 0000.
+        let last = again.nik.pop().and_then(|d| d.to_digit(10)).unwrap();
+        again
+            .nik
+            .push(char::from_digit(if last == 9 { 8 } else { last + 1 }, 10).unwrap());
+        listed.push(again);
+    }
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let sim = hub_sim::SisdmkSim::with_people(config.clone(), listed.clone());
+        let server = hub_e2e::serve(sim.router()).await;
+        let url = server.base_url();
+        let (status, created) = hub
+            .post(
+                "/api/v1/connectors",
+                json!({
+                    "name": "sisdmk", "plugin": "sisdmk", "enabled": true,
+                    "config": { "base_url": url, "per_page": 1000 },
+                    "egress": [url.trim_start_matches("http://")],
+                    "secrets": { "api-token": config.api_token },
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let run = hub.run_to_end(created["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
+        assert_eq!(run["records_received"], listed.len() as i64, "{backend:?}: {run}");
+        assert_eq!(run["records_created"], WORKERS as i64, "{backend:?}: {run}");
+        assert_eq!(run["records_held"], WORKERS as i64, "{backend:?}: {run}");
+        assert_eq!(run["records_rejected"], 0, "{backend:?}: {run}");
+        let everyone = hub.all_pages("/api/v1/practitioners").await;
+        assert_eq!(everyone.len(), WORKERS, "{backend:?}");
+        let held = hub.all_pages("/api/v1/identity/candidates").await;
+        assert_eq!(held.len(), WORKERS, "{backend:?}");
+        assert!(held.iter().all(|c| c["kind"] == "same-name-birth"), "{held:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_str_number_still_finds_the_person_after_a_re_issue() {
     const PEOPLE: usize = 20;
     for backend in backends() {

@@ -327,28 +327,42 @@ async fn a_page_the_hub_cannot_store_fails_the_run_and_the_next_run_resumes_afte
         assert_eq!(run["status"], "failed", "{backend:?}: {run}");
         let error = run["error"].as_str().unwrap();
         assert!(error.contains("could not store"), "{backend:?}: {error}");
-        // The cursor stops after the last page stored, whatever the plugin queued after it.
-        let cursor: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        // The cursor stops after the last page stored with every page before it, whatever
+        // the plugin queued after it. On SQLite pages are stored one after another: the
+        // second fails. On PostgreSQL pages about different people are stored side by side,
+        // so which one crosses the limit depends on which commits first, and a page queued
+        // after the cursor may be stored already (the next run brings it again, unchanged).
+        let cursor: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT value FROM connector_state WHERE connector_id = '{connector}' AND key = 'cursor'"
         )))
-        .fetch_one(&db)
+        .fetch_optional(&db)
         .await
         .unwrap();
-        let cursor: Value = serde_json::from_str(&cursor).unwrap();
-        assert_eq!(cursor["page"], 2, "{backend:?}: {cursor}");
+        let next_page = cursor.as_deref().map_or(1, |c| {
+            serde_json::from_str::<Value>(c).unwrap()["page"].as_i64().unwrap()
+        });
         let stored = hub.hub.manager.db().count_practitioners().await.unwrap();
-        assert!(
-            (1..=250).contains(&stored),
-            "{backend:?}: {stored} stored, the first page's"
-        );
+        let valid = (sim.total() - sim.expected_rejects().len()) as i64;
+        assert!((1..valid).contains(&stored), "{backend:?}: {stored} stored");
+        if backend == Backend::Sqlite {
+            assert_eq!(next_page, 2, "{backend:?}: {cursor:?}");
+            assert!(
+                (1..=250).contains(&stored),
+                "{backend:?}: {stored} stored, the first page's"
+            );
+        }
 
         sqlx::query(lift).execute(&db).await.unwrap();
         let run = hub.run_to_end(&connector).await;
         assert_eq!(run["status"], "succeeded", "{backend:?}: {run}");
-        assert_eq!(run["records_received"], 750, "resumed at the second page: {run}");
+        assert_eq!(
+            run["records_received"],
+            250 * (5 - next_page),
+            "resumed at page {next_page}: {run}"
+        );
         assert_eq!(
             hub.hub.manager.db().count_practitioners().await.unwrap(),
-            (sim.total() - sim.expected_rejects().len()) as i64,
+            valid,
             "{backend:?}: every valid person once"
         );
     }

@@ -5,7 +5,7 @@ use super::alerts::{AlertSubject, REJECT_RATE, REJECT_SHARE_LIMIT, REJECT_WINDOW
 use super::credentials::CredentialSpec;
 use crate::audit::{Event, Outcome};
 use crate::model::CanonicalRecord;
-use crate::pipeline::{BatchOutcome, BatchSource, Preparing};
+use crate::pipeline::{BatchOutcome, BatchSource, Lane, Storing};
 use crate::runtime::{
     EmitOutcome, LogLevel, LogSink, PluginError, Quotas, RecordSink, RejectedRow, SecretSource, StateStore, TokenSource,
 };
@@ -34,6 +34,8 @@ pub struct ConnectorJob {
     quotas: Quotas,
     /// Whether its records may create practitioners.
     creates: CreatePolicy,
+    /// Its batches being stored.
+    lane: Lane,
     logs: Mutex<Vec<LogLine>>,
     /// Secret values and bearer tokens handed out in this job: scrubbed from everything it
     /// logs and from its error, should a plugin try to leak them.
@@ -72,6 +74,7 @@ impl ConnectorJob {
             granted_secrets,
             quotas,
             creates,
+            lane: Lane::default(),
             logs: Mutex::default(),
             revealed: Mutex::default(),
             store_failure: Mutex::default(),
@@ -203,27 +206,27 @@ impl ConnectorJob {
         }
     }
 
-    /// Starts stages 1-2 of each transaction's rows of `batch` at once (see
-    /// [`crate::pipeline::Pipeline::prepare`]): `(rows, preparing)` in order.
-    fn prepare(&self, batch: Vec<CanonicalRecord>) -> Vec<(u32, Preparing)> {
+    /// Begins storing each transaction's rows of `batch` in this job's lane (see
+    /// [`crate::pipeline::Pipeline::begin`]): `(rows, storing)` in order.
+    fn begin_storing(&self, batch: Vec<CanonicalRecord>) -> Vec<(u32, Storing)> {
         let mut rows = batch.into_iter();
-        let mut prepared = Vec::new();
+        let mut storing = Vec::new();
         while rows.len() > 0 {
             let chunk: Vec<CanonicalRecord> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
             let len = chunk.len() as u32;
-            prepared.push((len, self.inner.runs.pipeline.prepare(self.source(), chunk)));
+            storing.push((len, self.inner.runs.pipeline.begin(&self.lane, self.source(), chunk)));
         }
-        prepared
+        storing
     }
 
-    /// Stores prepared rows in order, one transaction each; audits the batch as one.
-    async fn store(&self, prepared: Vec<(u32, Preparing)>) -> Result<EmitOutcome, PluginError> {
-        let received: u32 = prepared.iter().map(|(rows, _)| rows).sum();
+    /// Waits for the batch's transactions, in order; audits the batch as one.
+    async fn store(&self, storing: Vec<(u32, Storing)>) -> Result<EmitOutcome, PluginError> {
+        let received: u32 = storing.iter().map(|(rows, _)| rows).sum();
         let mut outcome = BatchOutcome::default();
         let mut result = Ok(());
         let mut offset = 0u32;
-        for (rows, preparing) in prepared {
-            match self.inner.runs.pipeline.store(self.source(), preparing).await {
+        for (rows, part) in storing {
+            match part.outcome().await {
                 Ok(part) => outcome.add(part, offset),
                 Err(error) => {
                     result = Err(error);
@@ -275,14 +278,14 @@ fn batch_span(rows: usize) -> tracing::Span {
 impl RecordSink for ConnectorJob {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>> {
         let span = batch_span(batch.len());
-        let prepared = span.in_scope(|| self.prepare(batch));
-        Box::pin(self.store(prepared).instrument(span))
+        let storing = span.in_scope(|| self.begin_storing(batch));
+        Box::pin(self.store(storing).instrument(span))
     }
 
     fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
         let span = batch_span(batch.len());
-        let prepared = span.in_scope(|| self.prepare(batch));
-        Box::pin(async move { self.store(prepared).await }.instrument(span))
+        let storing = span.in_scope(|| self.begin_storing(batch));
+        Box::pin(async move { self.store(storing).await }.instrument(span))
     }
 }
 

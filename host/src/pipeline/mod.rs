@@ -18,9 +18,10 @@
 //!    name words and the birth date).
 //! 6. `write`: one statement per table, in one transaction.
 //!
-//! Stages 1-2 need nothing stored: [`Pipeline::prepare`] starts them on the blocking pool at
+//! Stages 1-2 need nothing stored: [`Pipeline::begin`] starts them on the blocking pool at
 //! once, so they run while earlier batches are matched and written, over every core.
-//! Stages 3-6 ([`Pipeline::store`]) run batch after batch, in the order the batches came.
+//! Stages 3-6 follow in the order the batches came wherever order matters, and side by side
+//! where it cannot (`lane`: batches that share no key are not about the same people).
 //!
 //! Accounts (`accounts`) and observations (`observations`) take their own short paths.
 
@@ -29,6 +30,7 @@ pub mod boundary;
 pub(crate) mod derive;
 pub mod golden;
 mod index;
+mod lane;
 mod matching;
 mod merge;
 pub(crate) mod normalize;
@@ -47,6 +49,8 @@ use crate::store::review::Candidate;
 use crate::store::runs::RunCounts;
 use crate::store::{self, Db, StoreError};
 use golden::Contribution;
+use lane::Concerns;
+pub use lane::Lane;
 use matching::{Decision, Known};
 use merge::Sources;
 pub use seal::open_record;
@@ -92,6 +96,7 @@ impl BatchOutcome {
     }
 }
 
+#[derive(Clone)]
 pub struct Pipeline {
     db: Db,
     keys: Arc<KeyRing>,
@@ -109,13 +114,32 @@ impl Pipeline {
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
         let prepared = self.prepare(source, batch);
-        self.store(source, prepared).await
+        self.store(source, prepared.taken().await).await
+    }
+
+    /// Stores a batch of a job, in one transaction, as one of `lane`'s: validation starts at
+    /// once; matching, merging and writing as soon as no batch begun before it in the lane
+    /// that may be about the same people is still being written. Dropped, the batch is
+    /// given up (a write under way rolls back).
+    pub fn begin(&self, lane: &Lane, source: BatchSource<'_>, batch: Vec<CanonicalRecord>) -> Storing {
+        let mut turn = lane.turn();
+        let prepared = self.prepare(source, batch);
+        let pipeline = self.clone();
+        let source = OwnedSource::from(source);
+        let overlap = self.db.backend() == store::Backend::Postgres;
+        let storing = async move {
+            let taken = prepared.taken().await;
+            turn.wait(if overlap { taken.concerns() } else { Concerns::Everyone })
+                .await;
+            pipeline.store(source.borrow(), taken).await
+        };
+        Storing(tokio::spawn(storing.in_current_span()))
     }
 
     /// Starts stages 1-2 (validate; index the valid practitioners) of a batch on the
     /// blocking pool at once: they need nothing stored, so they run while earlier batches
     /// are matched and written, and batches prepared together use every core.
-    pub fn prepare(&self, source: BatchSource<'_>, batch: Vec<CanonicalRecord>) -> Preparing {
+    fn prepare(&self, source: BatchSource<'_>, batch: Vec<CanonicalRecord>) -> Preparing {
         let (keys, connector_id, quotas) = (
             self.keys.clone(),
             source.connector_id.to_string(),
@@ -128,12 +152,12 @@ impl Pipeline {
     }
 
     /// Matches, merges, seals and writes a prepared batch (stages 3-6) in one transaction.
-    /// Batches of one source must be stored in the order they came: a later one may update
-    /// a person an earlier one created. When another writer (a concurrent run, another
-    /// replica) created one of the same people between this batch's match and its insert,
-    /// the unique STR index refuses the insert and the batch is matched and stored again, so
-    /// the person is updated rather than duplicated or lost.
-    pub async fn store(&self, source: BatchSource<'_>, prepared: Preparing) -> Result<BatchOutcome, StoreError> {
+    /// Batches of one source must be stored in the order they came where a later one may
+    /// update a person an earlier one created ([`Lane`]). When another writer (a concurrent
+    /// run, another replica) created one of the same people between this batch's match and
+    /// its insert, the unique STR index refuses the insert and the batch is matched and
+    /// stored again, so the person is updated rather than duplicated or lost.
+    async fn store(&self, source: BatchSource<'_>, taken: Taken) -> Result<BatchOutcome, StoreError> {
         // A try after a conflict succeeds unless yet another writer created one more of the
         // batch's people meanwhile: two hubs working the webhooks of 60 people beside a sync
         // of the same 60 needed more than 3 back-to-back tries in CI, and once (2026-12-01)
@@ -144,10 +168,6 @@ impl Pipeline {
             max_delay_ms: 200,
             default_attempts: 8,
         };
-        let taken = prepared
-            .0
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         for attempt in 1..CONFLICTS.default_attempts {
             match self.store_once(source, taken.clone()).await {
                 Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
@@ -266,7 +286,60 @@ async fn off_async<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
 }
 
 /// A batch being prepared by [`Pipeline::prepare`]; dropped, its result is discarded.
-pub struct Preparing(tokio::task::JoinHandle<Taken>);
+struct Preparing(tokio::task::JoinHandle<Taken>);
+
+impl Preparing {
+    async fn taken(self) -> Taken {
+        self.0
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+/// A batch being stored by [`Pipeline::begin`]; dropped, it is given up.
+pub struct Storing(tokio::task::JoinHandle<Result<BatchOutcome, StoreError>>);
+
+impl Storing {
+    pub async fn outcome(mut self) -> Result<BatchOutcome, StoreError> {
+        (&mut self.0)
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+impl Drop for Storing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A [`BatchSource`] a task owns.
+struct OwnedSource {
+    connector_id: String,
+    run_id: Option<String>,
+    quotas: crate::runtime::Quotas,
+    creates: hub_registry::CreatePolicy,
+}
+
+impl OwnedSource {
+    fn from(source: BatchSource<'_>) -> Self {
+        Self {
+            connector_id: source.connector_id.to_string(),
+            run_id: source.run_id.map(str::to_string),
+            quotas: source.quotas.clone(),
+            creates: source.creates,
+        }
+    }
+
+    fn borrow(&self) -> BatchSource<'_> {
+        BatchSource {
+            connector_id: &self.connector_id,
+            run_id: self.run_id.as_deref(),
+            quotas: &self.quotas,
+            creates: self.creates,
+        }
+    }
+}
 
 /// A batch after validation (stages 1-2): what goes on to matching, and what was refused.
 #[derive(Clone)]
@@ -298,6 +371,29 @@ struct Merged {
 }
 
 impl Taken {
+    /// Who the batch may be about: the keys its practitioners are matched by and their
+    /// source ids (review pins and contributions are found by them); anyone when it has
+    /// accounts or observations.
+    fn concerns(&self) -> Concerns {
+        if !self.accounts.is_empty() || !self.observations.is_empty() {
+            return Concerns::Everyone;
+        }
+        let mut keys = HashSet::with_capacity(self.keyed.len() * 5);
+        for row in &self.keyed {
+            let i = &row.indexes;
+            keys.insert(i.nik_index.clone());
+            keys.extend(
+                [&i.str_index, &i.match_index, &i.twin_index]
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            let source = &row.record.source;
+            keys.insert([source.system.as_bytes(), b"\0", source.id.as_bytes()].concat());
+        }
+        Concerns::Keys(keys)
+    }
+
     fn from_batch(
         keys: &KeyRing,
         quotas: &crate::runtime::Quotas,

@@ -19,8 +19,9 @@ pub trait RecordSink: Send + Sync + 'static {
     fn emit(&self, batch: Vec<CanonicalRecord>) -> BoxFuture<'_, Result<EmitOutcome, PluginError>>;
 
     /// A queued batch: starts at once what needs no earlier batch stored (validating,
-    /// indexing) and returns the rest, which the queue awaits in order. By default nothing
-    /// starts early.
+    /// indexing; the pipeline also stores it when no earlier batch is about the same people)
+    /// and returns the rest, which the queue awaits in order. By default nothing starts
+    /// early.
     fn begin(self: Arc<Self>, batch: Vec<CanonicalRecord>) -> BoxFuture<'static, Result<EmitOutcome, PluginError>> {
         Box::pin(async move { self.emit(batch).await })
     }
