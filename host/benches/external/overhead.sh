@@ -30,14 +30,16 @@ run() {
   HUB_BIN_DIR=$bin HUB_BIN=$bin/hub HUB_BENCH_ENV="$env" "$@"
   if [ "$variant" = otlp ]; then kill "$sink_pid"; wait "$sink_pid" 2>/dev/null; cat "${TMPDIR:-/tmp}/otlp-sink.out"; fi
 }
+# Each round starts with the next variant, so none is always the one run after another.
+order() { local all=(off spans otlp); echo "${all[@]:$(($1 % 3))}" "${all[@]:0:$(($1 % 3))}"; }
 for round in $(seq 1 "${SYNC_ROUNDS:-5}"); do
-  for variant in off spans otlp; do
+  for variant in $(order "$round"); do
     echo "== sync $variant, round $round"
     run "$variant" "$here/sync.sh" "$people" "$db" | grep -E "records/s|CPU|RSS|^run"
   done
 done
 for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
-  for variant in off spans otlp; do
+  for variant in $(order "$round"); do
     echo "== webhooks $variant, round $round"
     HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" "$db" | grep -E "Requests/sec|50%|99%|RSS|per webhook"
   done

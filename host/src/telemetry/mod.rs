@@ -18,7 +18,8 @@ pub use otlp::TelemetryError;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
-use tracing::Metadata;
+use tracing::level_filters::LevelFilter;
+use tracing::{Level, Metadata};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter};
@@ -37,9 +38,8 @@ pub fn init() -> Result<(), TelemetryError> {
     if PROVIDER.set(provider).is_err() {
         return Ok(());
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn,tower_http=info,rustify=off,vaultrs=off")
-    });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter());
+    let log_records = log_records_level(&filter);
     let json = std::env::var("HUB_LOG_FORMAT").as_deref() == Ok("json");
     let logs = if json {
         tracing_subscriber::fmt::layer()
@@ -71,10 +71,21 @@ pub fn init() -> Result<(), TelemetryError> {
             .with_threads(false)
             .with_location(false)
             .with_target(false)
-            .with_filter(filter::filter_fn(traced))
+            .with_filter(filter::filter_fn(traced).with_max_level_hint(LevelFilter::DEBUG))
     });
     // A subscriber set elsewhere first (a test's) keeps its place.
-    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    if tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+        .is_ok()
+    {
+        // Records of the `log` crate only ever become log lines (traces take the hub's own
+        // spans and events), so the `log` macros stop at the log filter's level. At the
+        // traces' level, Cranelift offered every debug and trace record of a plugin's
+        // compilation to both filters, and sqlx a debug record of each statement.
+        log::set_max_level(log_records);
+    }
     Ok(())
 }
 
@@ -83,9 +94,27 @@ pub fn init() -> Result<(), TelemetryError> {
 fn traced(metadata: &Metadata<'_>) -> bool {
     let ours = metadata.target().starts_with("hub");
     if metadata.is_span() {
-        ours && *metadata.level() <= tracing::Level::DEBUG
+        ours && *metadata.level() <= Level::DEBUG
     } else {
-        ours && *metadata.level() <= tracing::Level::WARN
+        ours && *metadata.level() <= Level::WARN
+    }
+}
+
+/// What the log lines show without `RUST_LOG`: info and up, only warnings of sqlx, wasmtime
+/// and Cranelift, nothing of the Vault client's (its spans carry the URI of every secret read).
+fn default_filter() -> EnvFilter {
+    EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn,tower_http=info,rustify=off,vaultrs=off")
+}
+
+/// The most verbose `log` record the log lines can show.
+fn log_records_level(filter: &EnvFilter) -> log::LevelFilter {
+    match filter.max_level_hint().unwrap_or(LevelFilter::TRACE).into_level() {
+        None => log::LevelFilter::Off,
+        Some(Level::ERROR) => log::LevelFilter::Error,
+        Some(Level::WARN) => log::LevelFilter::Warn,
+        Some(Level::INFO) => log::LevelFilter::Info,
+        Some(Level::DEBUG) => log::LevelFilter::Debug,
+        Some(Level::TRACE) => log::LevelFilter::Trace,
     }
 }
 
@@ -95,5 +124,21 @@ pub fn shutdown() {
         && let Err(error) = provider.shutdown()
     {
         eprintln!("exporting the last traces failed: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_records_reach_the_filters_only_up_to_the_most_verbose_level_the_log_lines_show() {
+        assert_eq!(log_records_level(&default_filter()), log::LevelFilter::Info);
+        assert_eq!(
+            log_records_level(&EnvFilter::new("warn,hub::pipeline=debug")),
+            log::LevelFilter::Debug
+        );
+        assert_eq!(log_records_level(&EnvFilter::new("error")), log::LevelFilter::Error);
+        assert_eq!(log_records_level(&EnvFilter::new("off")), log::LevelFilter::Off);
     }
 }
