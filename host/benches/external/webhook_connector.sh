@@ -13,10 +13,16 @@ kki_connector() {
   echo "$connector $secret"
 }
 
-# jobs_pending BASE_URL AUTH_HEADER: the hub's jobs queued or running, from its metrics
-# ("unknown" when they cannot be read).
-jobs_pending() {
-  local metrics
-  metrics=$(curl -fs -H "$2" "$1/metrics") || { echo unknown; return; }
-  awk '/^hub_jobs\{/ && /status="(queued|running)"/ {n += $NF} END {print n + 0}' <<<"$metrics"
+# wait_for_jobs BASE_URL AUTH_HEADER SECONDS: waits until the hub has no job queued or running
+# (read from its metrics); fails when the metrics cannot be read or the jobs outlast SECONDS.
+wait_for_jobs() {
+  local metrics pending
+  for _ in $(seq 1 $(($3 * 5))); do
+    metrics=$(curl -fs -H "$2" "$1/metrics") || { echo "the hub's metrics at $1 cannot be read" >&2; return 1; }
+    pending=$(awk '/^hub_jobs\{/ && /status="(queued|running)"/ {n += $NF} END {print n + 0}' <<<"$metrics")
+    [ "$pending" = 0 ] && return 0
+    sleep 0.2
+  done
+  echo "the hub still had $pending jobs queued or running after $3 s" >&2
+  return 1
 }

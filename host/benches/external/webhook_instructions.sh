@@ -82,13 +82,7 @@ if refused:
     sys.exit(f"{len(refused)} webhooks refused: {sorted(set(refused))}")
 PY
   # The workers are done when no job is queued or running.
-  for _ in $(seq 1 1200); do
-    case $(jobs_pending "http://127.0.0.1:$port" "$auth") in
-      0) break ;;
-      unknown) echo "the hub's metrics cannot be read" >&2; exit 1 ;;
-    esac
-    sleep 0.5
-  done
+  wait_for_jobs "http://127.0.0.1:$port" "$auth" 600
   # The exporter sends what it holds every 5 s: its last batch counts too.
   sleep 6
   callgrind_control -d "$pid" >/dev/null 2>&1

@@ -43,7 +43,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 cpu_before=$(cpu)
 wrk -t2 -c256 -d15s --latency -s "$here/webhooks.lua" "http://127.0.0.1:$port/webhooks/$connector" -- "$work/requests.tsv" 2 | tee "$work/wrk.txt"
 cpu_accepting=$(( $(cpu) - cpu_before ))
-for _ in $(seq 1 600); do [ "$(jobs_pending "http://127.0.0.1:$port" "$auth")" = 0 ] && break; sleep 0.1; done
+wait_for_jobs "http://127.0.0.1:$port" "$auth" 60
 cpu_all=$(( $(cpu) - cpu_before ))
 sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 per() { python3 -c "print(f'{$1 / $(getconf CLK_TCK) / $sent * 1e6:.0f}')"; }
