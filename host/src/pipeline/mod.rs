@@ -56,7 +56,6 @@ use merge::Sources;
 pub use seal::open_record;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tracing::Instrument;
 pub use upgrade::Upgraded;
 
 /// Who emitted a batch.
@@ -114,7 +113,7 @@ impl Pipeline {
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
         let prepared = self.prepare(source, batch);
-        self.store(source, prepared.taken().await).await
+        self.store(source, prepared.taken().await, &tracing::Span::current()).await
     }
 
     /// Stores a batch of a job, in one transaction, as one of `lane`'s: validation starts at
@@ -127,13 +126,19 @@ impl Pipeline {
         let pipeline = self.clone();
         let source = OwnedSource::from(source);
         let overlap = self.db.backend() == store::Backend::Postgres;
+        let batch_span = tracing::Span::current();
         let storing = async move {
             let taken = prepared.taken().await;
             turn.wait(if overlap { taken.concerns() } else { Concerns::Everyone })
                 .await;
-            pipeline.store(source.borrow(), taken).await
+            pipeline.store(source.borrow(), taken, &batch_span).await
         };
-        Storing(tokio::spawn(storing.in_current_span()))
+        // The task runs in no span: sqlx enters the span current when a query starts on every
+        // poll of its row stream, three times over (query, pool, connection), so a batch's
+        // span around its queries was entered and left ~15 times a webhook, two thirds of
+        // what tracing cost one (BENCHMARKS.md, "Tracing's cost in instructions"). The
+        // stages' spans are children of the batch's, open while the stage runs, never entered.
+        Storing(tokio::spawn(storing))
     }
 
     /// Starts stages 1-2 (validate; index the valid practitioners) of a batch on the
@@ -157,7 +162,12 @@ impl Pipeline {
     /// run, another replica) created one of the same people between this batch's match and
     /// its insert, the unique STR index refuses the insert and the batch is matched and
     /// stored again, so the person is updated rather than duplicated or lost.
-    async fn store(&self, source: BatchSource<'_>, taken: Taken) -> Result<BatchOutcome, StoreError> {
+    async fn store(
+        &self,
+        source: BatchSource<'_>,
+        taken: Taken,
+        span: &tracing::Span,
+    ) -> Result<BatchOutcome, StoreError> {
         // A try after a conflict succeeds unless yet another writer created one more of the
         // batch's people meanwhile: two hubs working the webhooks of 60 people beside a sync
         // of the same 60 needed more than 3 back-to-back tries in CI, and once (2026-12-01)
@@ -169,15 +179,17 @@ impl Pipeline {
             default_attempts: 8,
         };
         for attempt in 1..CONFLICTS.default_attempts {
-            match self.store_once(source, taken.clone()).await {
+            match self.store_once(source, taken.clone(), span).await {
                 Err(StoreError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     tracing::debug!(
+                        parent: span,
                         connector = source.connector_id,
                         "a concurrent writer stored the same people; matching again"
                     );
                 }
                 Err(StoreError::Concurrent) => {
                     tracing::debug!(
+                        parent: span,
                         connector = source.connector_id,
                         "a concurrent writer merged into the same people; merging again"
                     );
@@ -186,10 +198,15 @@ impl Pipeline {
             }
             tokio::time::sleep(CONFLICTS.delay(attempt)).await;
         }
-        self.store_once(source, taken).await
+        self.store_once(source, taken, span).await
     }
 
-    async fn store_once(&self, source: BatchSource<'_>, taken: Taken) -> Result<BatchOutcome, StoreError> {
+    async fn store_once(
+        &self,
+        source: BatchSource<'_>,
+        taken: Taken,
+        span: &tracing::Span,
+    ) -> Result<BatchOutcome, StoreError> {
         let now = Timestamp::now();
         let connector_id = source.connector_id.to_string();
         let run_id = source.run_id.map(str::to_string);
@@ -200,6 +217,7 @@ impl Pipeline {
         // (by hash), and the sealed records of those the batch changes. One read transaction,
         // outside the write: matching runs before sealing, which takes a while; the write
         // checks that the hashes are still current.
+        let matching = tracing::debug_span!(parent: span, "pipeline.match", rows = taken.keyed.len());
         let (known, stored_ids, sources) = async {
             let mut reads = self.db.begin().await?;
             let known = Known::lookup(&mut reads, &taken.keyed).await?;
@@ -210,15 +228,15 @@ impl Pipeline {
             let sources = sources.with_sealed(store::practitioners::contributions(&mut reads, &to_read).await?);
             Ok::<_, StoreError>((known, stored_ids, sources))
         }
-        .instrument(tracing::debug_span!("pipeline.match", rows = taken.keyed.len()))
         .await?;
+        drop(matching);
 
         // 3-5. Decide, merge and seal.
         let mut merged = {
             let keys = self.keys.clone();
-            let span = tracing::debug_span!("pipeline.merge");
+            let merging = tracing::debug_span!(parent: span, "pipeline.merge");
             off_async(move || {
-                let _merging = span.enter();
+                let _merging = merging.enter();
                 let source = BatchSource {
                     connector_id: &connector_id,
                     run_id: run_id.as_deref(),
@@ -246,9 +264,9 @@ impl Pipeline {
             observations: merged.observations,
             events: merged.events,
         };
-        write::write(&self.db, source.run_id, rows, &mut counts)
-            .instrument(tracing::debug_span!("db.write"))
-            .await?;
+        let writing = tracing::debug_span!(parent: span, "db.write");
+        write::write(&self.db, source.run_id, rows, &mut counts).await?;
+        drop(writing);
         Ok(BatchOutcome {
             counts,
             rejected: merged.rejected,
