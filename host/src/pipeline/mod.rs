@@ -113,7 +113,8 @@ impl Pipeline {
         batch: Vec<CanonicalRecord>,
     ) -> Result<BatchOutcome, StoreError> {
         let prepared = self.prepare(source, batch);
-        self.store(source, prepared.taken().await, &tracing::Span::current()).await
+        self.store(source, prepared.taken().await, &tracing::Span::current())
+            .await
     }
 
     /// Stores a batch of a job, in one transaction, as one of `lane`'s: validation starts at

@@ -6,14 +6,50 @@
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// `00-<trace id>-<span id>-<flags>` of a span context.
+/// `00-<trace id>-<span id>-<flags>` of a span context. Every queued job and outbound request
+/// writes one and every job reads one: written and read here byte by byte, not through the
+/// ids' `u128`/`u64` formatting and parsing, which took ~3,000 instructions a webhook
+/// (BENCHMARKS.md, "Tracing's cost in instructions").
 fn format(span: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        span.trace_id(),
-        span.span_id(),
-        span.trace_flags().to_u8()
-    )
+    let mut traceparent = String::with_capacity(TRACEPARENT_LEN);
+    traceparent.push_str("00-");
+    push_hex(&mut traceparent, &span.trace_id().to_bytes());
+    traceparent.push('-');
+    push_hex(&mut traceparent, &span.span_id().to_bytes());
+    traceparent.push('-');
+    push_hex(&mut traceparent, &[span.trace_flags().to_u8()]);
+    traceparent
+}
+
+/// Bytes of a version 00 `traceparent`.
+const TRACEPARENT_LEN: usize = 55;
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+}
+
+/// The `N` bytes `hex` spells in `2 * N` hex digits (either case).
+fn from_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if hex.len() != 2 * N {
+        return None;
+    }
+    let mut bytes = [0; N];
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(bytes)
 }
 
 /// The `traceparent` of the span being executed, when it is traced.
@@ -31,7 +67,11 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
 
 /// The trace id a `traceparent` names.
 pub fn trace_id(traceparent: &str) -> Option<String> {
-    parse(traceparent).map(|span| span.trace_id().to_string())
+    parse(traceparent).map(|span| {
+        let mut trace_id = String::with_capacity(32);
+        push_hex(&mut trace_id, &span.trace_id().to_bytes());
+        trace_id
+    })
 }
 
 /// Makes `span` continue the trace `traceparent` names, as its child. Call it before the
@@ -52,15 +92,14 @@ pub fn link(span: &tracing::Span, traceparent: &str) {
 
 /// A W3C `traceparent` (version 00), when it is one with non-zero ids.
 fn parse(traceparent: &str) -> Option<SpanContext> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version != "00" || parts.next().is_some() || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+    let bytes = traceparent.trim().as_bytes();
+    if bytes.len() != TRACEPARENT_LEN || !bytes.starts_with(b"00-") || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
     let context = SpanContext::new(
-        TraceId::from_hex(trace).ok()?,
-        SpanId::from_hex(span).ok()?,
-        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        TraceId::from_bytes(from_hex(&bytes[3..35])?),
+        SpanId::from_bytes(from_hex(&bytes[36..52])?),
+        TraceFlags::new(from_hex::<1>(&bytes[53..])?[0]),
         true,
         TraceState::default(),
     );
@@ -84,8 +123,27 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "00-xyz92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e47é-00f067aa0ba902b7-01",
         ] {
             assert!(parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_traceparent_is_written_as_the_ids_print_and_read_back_in_either_case() {
+        let span = SpanContext::new(
+            TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128),
+            SpanId::from(0x00f067aa0ba902b7_u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let written = format(&span);
+        assert_eq!(written, format!("00-{}-{}-01", span.trace_id(), span.span_id()));
+        assert_eq!(parse(&written.to_uppercase()), Some(span.clone()));
+        assert_eq!(parse(&written), Some(span));
     }
 }
