@@ -41,6 +41,6 @@ done
 for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
   for variant in $(order "$round"); do
     echo "== webhooks $variant, round $round"
-    HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" "$db" | grep -E "Requests/sec|50%|99%|RSS|per webhook"
+    HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" "$db" | grep -E "Requests/sec|50%|99%|RSS|per webhook|a call|otlp sink"
   done
 done

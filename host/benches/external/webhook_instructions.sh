@@ -8,6 +8,9 @@
 #
 #   host/benches/external/webhook_instructions.sh BIN_DIR [WEBHOOKS] [ROUNDS]
 #
+# VARIANTS="off spans" runs only those; CALLGRIND_ARGS adds callgrind options (for example
+# --cache-sim=yes: simulated cache misses, in the profile CALLGRIND_KEEP keeps).
+#
 # BIN_DIR holds `hub` of a release build. PostgreSQL on postgres://postgres@127.0.0.1:5432
 # (it drops and creates the database hub_callgrind); needs valgrind and python3. A run of
 # 2,000 webhooks takes about a minute: the hub runs ~50x slower under callgrind.
@@ -50,7 +53,7 @@ database_url = "postgres://postgres@127.0.0.1:5432/hub_callgrind"
 [limits]
 max_instances = 4
 TOML
-  env HUB_ADMIN_KEY=$key HUB_METRICS_TOKEN=$key RUST_LOG=warn "${env[@]}" valgrind --tool=callgrind --instr-atstart=no \
+  env HUB_ADMIN_KEY=$key HUB_METRICS_TOKEN=$key RUST_LOG=warn "${env[@]}" valgrind --tool=callgrind --instr-atstart=no ${CALLGRIND_ARGS:-} \
     --callgrind-out-file="$work/callgrind.out" "$bin/hub" serve --config "$work/hub.toml" >"$work/hub.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 1200); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
@@ -83,6 +86,7 @@ if refused:
 PY
   # The workers are done when no job is queued or running.
   wait_for_jobs "http://127.0.0.1:$port" "$auth" 600
+  webhooks_a_call "http://127.0.0.1:$port" "$auth" "$webhooks"
   # The exporter sends what it holds every 5 s: its last batch counts too.
   sleep 6
   callgrind_control -d "$pid" >/dev/null 2>&1
@@ -96,7 +100,7 @@ PY
 
 python3 "$here/otlp_sink.py" 4318 >"$work/otlp-sink.out" 2>&1 & sink_pid=$!
 for round in $(seq 1 "$rounds"); do
-  for variant in off spans otlp; do run "$variant" "$round"; done
+  for variant in ${VARIANTS:-off spans otlp}; do run "$variant" "$round"; done
 done
 kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true; sink_pid=""
 cat "$work/otlp-sink.out"

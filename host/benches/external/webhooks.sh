@@ -48,4 +48,5 @@ cpu_all=$(( $(cpu) - cpu_before ))
 sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 per() { python3 -c "print(f'{$1 / $(getconf CLK_TCK) / $sent * 1e6:.0f}')"; }
 echo "hub CPU per webhook: $(per "$cpu_accepting") µs while accepting, $(per "$cpu_all") µs accepted and handled"
+webhooks_a_call "http://127.0.0.1:$port" "$auth" "$sent"
 echo "hub RSS before the burst: $((rss_before / 1024)) MiB; peak (VmHWM) after it: $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 )) MiB"

@@ -7,6 +7,7 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Reads the gauges from the database, then renders every metric. A database that does not
 /// answer shows as `hub_database_up 0` with the gauges as last read: the scrape itself
@@ -21,14 +22,24 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics.render()).into_response()
 }
 
-/// Counts every API request by method, route template (never the path itself: it holds
-/// ids) and status, with its latency.
+/// Runs every API request in its span ([`super::request_span`]) and counts it by method,
+/// route template (never the path itself: it holds ids) and status, with its latency. One
+/// middleware for both, in place of tower-http's `TraceLayer`, which also entered the span
+/// around the router's call and on every poll of the body: two of the nine span entries a
+/// webhook cost (BENCHMARKS.md, "Fewer span entries"). The span ends once the handler has
+/// answered, before the body is sent.
 pub async fn http(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
     let route = routes::template(request.extensions().get::<MatchedPath>());
-    let response = next.run(request).await;
-    metrics::metrics().http_request(method, route, response.status().as_u16(), started.elapsed());
+    let span = super::request_span(&request);
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.in_scope(|| tracing::error!("{method} {route} answered {status}"));
+    }
+    metrics::metrics().http_request(method, route, status.as_u16(), started.elapsed());
     response
 }
 

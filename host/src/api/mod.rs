@@ -45,7 +45,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -153,12 +152,7 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
         })
         .with_state(state)
         .layer(axum::middleware::from_fn(metrics::http))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(
-            |response: &axum::response::Response, _: std::time::Duration, span: &tracing::Span| {
-                span.record("http.response.status_code", response.status().as_u16());
-            },
-        ));
+        .layer(PropagateRequestIdLayer::x_request_id());
     let router = match cors(auth_config) {
         Some(cors) => router.layer(cors),
         None => router,

@@ -103,7 +103,7 @@ fn traced(metadata: &Metadata<'_>) -> bool {
 /// What the log lines show without `RUST_LOG`: info and up, only warnings of sqlx, wasmtime
 /// and Cranelift, nothing of the Vault client's (its spans carry the URI of every secret read).
 fn default_filter() -> EnvFilter {
-    EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn,tower_http=info,rustify=off,vaultrs=off")
+    EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn,rustify=off,vaultrs=off")
 }
 
 /// The most verbose `log` record the log lines can show.
