@@ -7,7 +7,6 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
-use tracing::Instrument;
 
 /// Reads the gauges from the database, then renders every metric. A database that does not
 /// answer shows as `hub_database_up 0` with the gauges as last read: the scrape itself
@@ -33,7 +32,9 @@ pub async fn http(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = routes::template(request.extensions().get::<MatchedPath>());
     let span = super::request_span(&request);
-    let response = next.run(request).instrument(span.clone()).await;
+    // Entered on each poll only: `Instrumented` would enter it once more to drop the handler.
+    let mut handler = std::pin::pin!(next.run(request));
+    let response = std::future::poll_fn(|cx| span.in_scope(|| handler.as_mut().poll(cx))).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {
