@@ -34,21 +34,8 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// The `N` bytes `hex` spells in `2 * N` hex digits (either case).
 fn from_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if hex.len() != 2 * N {
-        return None;
-    }
     let mut bytes = [0; N];
-    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
+    hex::decode_to_slice(hex, &mut bytes).ok()?;
     Some(bytes)
 }
 
