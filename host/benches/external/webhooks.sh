@@ -41,12 +41,15 @@ rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 # hub. (Instructions are steadier still: webhook_instructions.sh counts them under callgrind.)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 cpu_before=$(cpu)
+python3 "$here/thread_cpu.py" snapshot "$pid" >"$work/threads.before"
 wrk -t2 -c256 -d15s --latency -s "$here/webhooks.lua" "http://127.0.0.1:$port/webhooks/$connector" -- "$work/requests.tsv" 2 | tee "$work/wrk.txt"
 cpu_accepting=$(( $(cpu) - cpu_before ))
 wait_for_jobs "http://127.0.0.1:$port" "$auth" 60
 cpu_all=$(( $(cpu) - cpu_before ))
+python3 "$here/thread_cpu.py" snapshot "$pid" >"$work/threads.after"
 sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 per() { python3 -c "print(f'{$1 / $(getconf CLK_TCK) / $sent * 1e6:.0f}')"; }
 echo "hub CPU per webhook: $(per "$cpu_accepting") µs while accepting, $(per "$cpu_all") µs accepted and handled"
+python3 "$here/thread_cpu.py" per-unit "$work/threads.before" "$work/threads.after" "$sent"
 webhooks_a_call "http://127.0.0.1:$port" "$auth" "$sent"
 echo "hub RSS before the burst: $((rss_before / 1024)) MiB; peak (VmHWM) after it: $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 )) MiB"

@@ -98,6 +98,8 @@ pub enum ConfigError {
     Alerts(String),
     #[error("{0}")]
     Auth(String),
+    #[error("{0}")]
+    Jobs(String),
     #[error(transparent)]
     RabbitMq(#[from] crate::events::rabbitmq::RabbitMqError),
 }
@@ -200,6 +202,7 @@ impl HubConfig {
         config.apply_env(|var| std::env::var(var).ok())?;
         config.alerts.check().map_err(ConfigError::Alerts)?;
         config.auth.check().map_err(ConfigError::Auth)?;
+        config.jobs.check().map_err(ConfigError::Jobs)?;
         if let Some(rabbitmq) = &config.events.rabbitmq {
             rabbitmq.check()?;
         }
@@ -439,6 +442,22 @@ mod tests {
             .apply_env(|v| (v == "HUB_ADMIN_KEY").then(|| "short".to_string()))
             .unwrap_err();
         assert!(!err.to_string().contains("short"), "never echo a key");
+    }
+
+    #[test]
+    fn a_claim_of_jobs_is_refused_when_the_span_of_its_call_could_not_link_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        for (batch, accepted) in [(0, false), (1, true), (1024, true), (1025, false)] {
+            std::fs::write(&path, format!("[jobs]\nbatch = {batch}\n")).unwrap();
+            match HubConfig::load(Some(&path)) {
+                Ok(config) => assert!(accepted, "batch = {batch} was accepted: {:?}", config.jobs),
+                Err(refused) => {
+                    assert!(!accepted, "batch = {batch}: {refused}");
+                    assert!(refused.to_string().starts_with("[jobs] batch = "), "{refused}");
+                }
+            }
+        }
     }
 
     #[test]

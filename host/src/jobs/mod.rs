@@ -76,8 +76,9 @@ pub struct JobsConfig {
     pub workers: usize,
     /// Workers for syncs (so many syncs of different connectors run at once on this hub).
     pub sync_workers: usize,
-    /// Jobs a worker claims at once. Events of one connector among them (webhooks, MQTT
-    /// batches) go to its plugin in one call and one pipeline batch.
+    /// Jobs a worker claims at once, 1 to 1024. Events of one connector among them (webhooks,
+    /// MQTT batches) go to its plugin in one call and one pipeline batch, whose span links the
+    /// trace of each.
     pub batch: usize,
     /// How long a claim holds without renewal; a dead hub's jobs are claimed again after it.
     pub lease_secs: u64,
@@ -100,6 +101,21 @@ impl Default for JobsConfig {
             committers: 4,
             commit_batch: 512,
         }
+    }
+}
+
+impl JobsConfig {
+    /// Refuses a claim larger than the span of the call that handles it can link.
+    pub fn check(&self) -> Result<(), String> {
+        let most = crate::telemetry::LINKS_PER_SPAN as usize;
+        if !(1..=most).contains(&self.batch) {
+            return Err(format!(
+                "[jobs] batch = {} is out of range: a worker claims 1 to {most} jobs at once (the span of the \
+                 plugin call that handles them links the trace of each); set a value in that range (default 256)",
+                self.batch
+            ));
+        }
+        Ok(())
     }
 }
 

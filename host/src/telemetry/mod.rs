@@ -13,7 +13,7 @@ pub mod context;
 mod log_format;
 mod otlp;
 
-pub use otlp::TelemetryError;
+pub use otlp::{LINKS_PER_SPAN, TelemetryError};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;

@@ -3,12 +3,19 @@
 //! `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks `http/protobuf` (the default) or `grpc`;
 //! `OTEL_TRACES_EXPORTER=none` turns it off, `OTEL_SDK_DISABLED=true` spans too. The SDK and the
 //! exporter read the rest themselves: headers, timeout, compression, `OTEL_TRACES_SAMPLER`
-//! (default: every trace), `OTEL_BSP_*` batching, `OTEL_SERVICE_NAME` (default
-//! `healthforce-hub`) and `OTEL_RESOURCE_ATTRIBUTES`.
+//! (default: every trace), `OTEL_BSP_*` batching, `OTEL_SPAN_LINK_COUNT_LIMIT` (default
+//! [`LINKS_PER_SPAN`] here), `OTEL_SERVICE_NAME` (default `healthforce-hub`) and
+//! `OTEL_RESOURCE_ATTRIBUTES`.
 
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
+
+/// Links a span keeps. The span of a plugin call links the trace of every job it handles
+/// but the first (whose trace it continues), and a worker claims up to `[jobs] batch`
+/// jobs at once (at most this many): the SDK's default of 128 dropped the links of half a
+/// claim of 256 webhooks, so their traces never reached the call that stored them.
+pub const LINKS_PER_SPAN: u32 = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -78,17 +85,7 @@ fn export_from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Export, Tele
 /// without one (spans still get ids, for logs and `traceparent`, and go nowhere). A gRPC
 /// exporter must be built inside the Tokio runtime it sends on.
 pub(super) fn provider_from_env(var: impl Fn(&str) -> Option<String>) -> Result<SdkTracerProvider, TelemetryError> {
-    let mut resource = Resource::builder();
-    if var("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name("healthforce-hub");
-    }
-    let resource = resource
-        .with_attribute(opentelemetry::KeyValue::new(
-            "service.version",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .build();
-    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let builder = provider_builder(&var);
     let export = export_from_env(&var)?;
     if export != Export::Nowhere {
         // The HTTP exporter's client speaks TLS to an https:// endpoint.
@@ -104,6 +101,25 @@ pub(super) fn provider_from_env(var: impl Fn(&str) -> Option<String>) -> Result<
     }
     .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     Ok(builder.with_batch_exporter(exporter).build())
+}
+
+/// A provider exporting nowhere yet: this service's resource and span limits.
+fn provider_builder(var: &impl Fn(&str) -> Option<String>) -> TracerProviderBuilder {
+    let mut resource = Resource::builder();
+    if var("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("healthforce-hub");
+    }
+    let resource = resource
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    match var("OTEL_SPAN_LINK_COUNT_LIMIT") {
+        Some(_) => builder,
+        None => builder.with_max_links_per_span(LINKS_PER_SPAN),
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +175,40 @@ mod tests {
         );
         let error = export(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
         assert!(error.to_string().contains("OTLP only"), "{error}");
+    }
+
+    /// Keeps what it is given.
+    #[derive(Clone, Debug, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Kept {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_span_keeps_a_link_to_the_trace_of_every_job_of_the_largest_claim() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let kept = Kept::default();
+        let provider = provider_builder(&|_| None).with_simple_exporter(kept.clone()).build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::debug_span!("job");
+            for job in 1..=LINKS_PER_SPAN {
+                crate::telemetry::context::link(&span, &format!("00-{job:032x}-{job:016x}-01"));
+            }
+        });
+        let spans = kept.0.lock().unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].links.len(), LINKS_PER_SPAN as usize);
+        assert_eq!(spans[0].links.dropped_count, 0);
     }
 }
