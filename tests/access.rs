@@ -514,3 +514,70 @@ async fn requests_the_server_cannot_parse_are_answered_with_problem_json() {
     );
     hub.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_many_requests_use_it_is_refused_to_every_request_sent_after() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    // Requests presenting one key at once share its lookup (`api::SharedReads`); sharing
+    // must never answer a request with a lookup made before it was sent.
+    for backend in backends() {
+        let hub = TestHub::start(backend).await;
+        let key = hub.api_key("busy-admin", "admin", false).await;
+        let keys = hub.get("/api/v1/api-keys").await;
+        let id = keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "busy-admin")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let (http, url, key, stop) = (
+                    reqwest::Client::new(),
+                    hub.url("/api/v1/connectors"),
+                    key.clone(),
+                    stop.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let sent = Instant::now();
+                        let response = http.get(&url).bearer_auth(&key).send().await.unwrap();
+                        answers.push((sent, response.status()));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, _) = hub.call(Method::DELETE, &format!("/api/v1/api-keys/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let revoked = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::SeqCst);
+        let mut answers = Vec::new();
+        for client in clients {
+            answers.extend(client.await.unwrap());
+        }
+        let (after, before): (Vec<_>, Vec<_>) = answers.iter().partition(|(sent, _)| *sent > revoked);
+        assert!(
+            before.iter().any(|(_, s)| *s == StatusCode::OK),
+            "{backend:?}: the key worked before"
+        );
+        assert!(!after.is_empty(), "{backend:?}: requests sent after the revocation");
+        let accepted: Vec<_> = after.iter().filter(|(_, s)| *s != StatusCode::UNAUTHORIZED).collect();
+        assert!(
+            accepted.is_empty(),
+            "{backend:?}: {} of {} requests sent after the revocation were not refused",
+            accepted.len(),
+            after.len()
+        );
+        hub.hub.stop().await;
+    }
+}

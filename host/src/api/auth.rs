@@ -205,7 +205,13 @@ async fn authenticate(state: &AppState, credential: &str) -> Result<Caller, Refu
     if credential.matches('.').count() == 2 {
         return authenticate_token(state, credential).await;
     }
-    match state.manager.db().api_key_by_hash(&hash_key(credential)).await {
+    let hash = hash_key(credential);
+    let found = (state.shared.api_keys)
+        .get(hash.clone(), || async {
+            state.manager.db().api_key_by_hash(&hash).await.map_err(Problem::from)
+        })
+        .await;
+    match found {
         Ok(Some(key)) => {
             let role = Role::parse(&key.role).ok_or_else(|| {
                 Refusal::Internal(Problem::internal(&format!(
@@ -221,7 +227,7 @@ async fn authenticate(state: &AppState, credential: &str) -> Result<Caller, Refu
             })
         }
         Ok(None) => Err(Refusal::Credential("the API key is unknown or revoked".into())),
-        Err(error) => Err(Refusal::Internal(Problem::internal(&error))),
+        Err(problem) => Err(Refusal::Internal(problem)),
     }
 }
 

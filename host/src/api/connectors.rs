@@ -115,6 +115,7 @@ type One = Result<axum::Json<ConnectorView>, Problem>;
 pub async fn list(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Result<Response, Problem> {
     let limit = crate::store::clamp_limit(q.limit);
     let body = state
+        .shared
         .connector_lists
         .get((q.cursor.clone(), limit), || async {
             let connectors = state.manager.db().list_connectors(q.cursor.as_deref(), limit).await?;

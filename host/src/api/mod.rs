@@ -39,6 +39,7 @@ pub use problem::Problem;
 use crate::auth::AuthConfig;
 use crate::auth::OidcVerifier;
 use crate::manager::Manager;
+use crate::store::api_keys::ApiKeyRecord;
 use axum::Router;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Inbox>,
     pub oidc: Option<Arc<OidcVerifier>>,
     pub(crate) logins: Arc<auth::LoginCache>,
-    pub(crate) connector_lists: Arc<ConnectorLists>,
+    pub(crate) shared: Arc<SharedReads>,
     /// `HUB_METRICS_TOKEN`, when `/metrics` asks for one.
     pub(crate) metrics_token: Option<Arc<crate::config::SecretString>>,
     /// `[auth] metrics_public`: `/metrics` for anyone, without a token.
@@ -86,7 +87,7 @@ impl AppState {
             webhooks,
             oidc: auth.oidc.clone().map(|c| Arc::new(OidcVerifier::new(c))),
             logins: Arc::default(),
-            connector_lists: Arc::default(),
+            shared: Arc::default(),
             metrics_token: auth.metrics_token.clone().map(Arc::new),
             metrics_public: auth.metrics_public && auth.metrics_token.is_none(),
             sessions: Arc::new(sessions),
@@ -96,8 +97,18 @@ impl AppState {
     }
 }
 
-/// Connector list pages asked for at once, by cursor and limit: the body, serialized.
-type ConnectorLists = coalesce::Coalesced<(Option<String>, i64), Result<bytes::Bytes, Problem>>;
+/// Reads that requests asking at once share, one computation each (`coalesce.rs`): on
+/// PostgreSQL the database's own work was half the CPU a FHIR search by identifier took
+/// (BENCHMARKS.md), and these reads are the same for every request of a client.
+#[derive(Default)]
+pub(crate) struct SharedReads {
+    /// Connector list pages, by cursor and limit: the body, serialized.
+    pub connector_lists: coalesce::Coalesced<(Option<String>, i64), Result<bytes::Bytes, Problem>>,
+    /// Live API keys, by the hash of the key presented.
+    pub api_keys: coalesce::Coalesced<Vec<u8>, Result<Option<ApiKeyRecord>, Problem>>,
+    /// Of a set of connectors (sorted ids), those whose last finished sync failed.
+    pub failing_connectors: coalesce::Coalesced<Vec<String>, Result<Vec<String>, Problem>>,
+}
 
 /// One page of a list and the cursor of the next (`null` on the last page).
 #[derive(Serialize, JsonSchema)]

@@ -229,11 +229,12 @@ async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<
         .iter()
         .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.as_str()))
         .collect();
-    let connectors: Vec<&str> = connectors.into_iter().collect();
-    let stale: BTreeSet<String> = state
-        .manager
-        .db()
-        .failing_connectors(&connectors)
+    let connectors: Vec<String> = connectors.into_iter().map(String::from).collect();
+    let stale: BTreeSet<String> = (state.shared.failing_connectors)
+        .get(connectors.clone(), || async {
+            let ids: Vec<&str> = connectors.iter().map(String::as_str).collect();
+            state.manager.db().failing_connectors(&ids).await.map_err(Problem::from)
+        })
         .await?
         .into_iter()
         .collect();
