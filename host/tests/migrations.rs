@@ -1,11 +1,13 @@
 //! Migrations keep the data they convert: a PostgreSQL database written before the native
 //! types (0011), the partitioned observations (0012) and TIMESTAMPTZ times (0013) reads the
 //! same afterwards, as do SQLite's alerts, built again by 0027; 0028 stores every sealed column
-//! uncompressed on PostgreSQL, whose connections run without JIT.
+//! uncompressed on PostgreSQL, whose connections run without JIT; 0029 groups the golden
+//! records' provenance by origin on both.
 
 #[path = "common/database.rs"]
 mod database;
 
+use hub::pipeline::golden::Provenance;
 use hub::store::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,6 +167,73 @@ async fn postgres_stores_every_sealed_column_without_trying_to_compress_it_and_c
             .await
             .unwrap();
         assert_eq!(jit, "off");
+    }
+    db.close().await;
+}
+
+/// A practitioner and an earlier version of them, their provenance stored one entry a field
+/// as before 0029: two fields from RegNakes, one from SISDMK.
+const PROVENANCE_PER_FIELD: [&str; 2] = [
+    "INSERT INTO practitioners (id, key_version, gender, content_hash, source_system, source_id, provenance, \
+     created_at, updated_at, version_id) VALUES ('p1', 1, 'female', $1, 'regnakes', 'r1', $2, \
+     '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', 2)",
+    "INSERT INTO practitioner_versions (practitioner_id, version_id, key_version, gender, source_system, \
+     source_id, provenance, created_at, updated_at) VALUES ('p1', 1, 1, 'female', 'regnakes', 'r1', $2, \
+     '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+];
+const PER_FIELD: &str = r#"{"full_name":{"source":"regnakes","connector_id":"c1","at":"2026-01-01"},"phone":{"source":"sisdmk","connector_id":"c2","at":"2026-01-02"},"registrations.str":{"source":"regnakes","connector_id":"c1","at":"2026-01-01"}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provenance_stored_a_field_at_a_time_reads_grouped_by_origin_after_0029() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/hub.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&sqlite).await.unwrap();
+    sqlx::migrate!("../migrations/sqlite").run_to(28, &pool).await.unwrap();
+    for statement in PROVENANCE_PER_FIELD {
+        let query = sqlx::query(statement).bind(vec![0u8]).bind(PER_FIELD);
+        query.execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    read_grouped_by_origin(&sqlite).await;
+
+    let Some(postgres) = database::test_postgres().await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&postgres).await.unwrap();
+    sqlx::migrate!("../migrations/postgres")
+        .run_to(28, &pool)
+        .await
+        .unwrap();
+    for statement in PROVENANCE_PER_FIELD {
+        let query = sqlx::query(statement).bind(vec![0u8]).bind(PER_FIELD);
+        query.execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    read_grouped_by_origin(&postgres).await;
+}
+
+async fn read_grouped_by_origin(url: &str) {
+    let db = Db::open(url).await.unwrap();
+    let current = db.practitioners_by_id(&["p1".to_string()]).await.unwrap();
+    let earlier = db.practitioner_versions("p1", None, 10).await.unwrap();
+    let stored = [&current[0].provenance, &earlier[0].provenance];
+    for provenance in stored {
+        let provenance: Provenance = serde_json::from_str(provenance.as_deref().unwrap()).unwrap();
+        let origins: Vec<(String, String, String, Vec<String>)> = (provenance.into_origins().into_iter())
+            .map(|o| (o.source, o.connector_id, o.at, o.fields))
+            .collect();
+        let origin = |system: &str, connector: &str, at: &str, fields: &[&str]| {
+            let fields = fields.iter().map(|f| f.to_string()).collect();
+            (system.into(), connector.into(), at.into(), fields)
+        };
+        assert_eq!(
+            origins,
+            [
+                origin("regnakes", "c1", "2026-01-01", &["full_name", "registrations.str"]),
+                origin("sisdmk", "c2", "2026-01-02", &["phone"]),
+            ],
+            "{url}"
+        );
     }
     db.close().await;
 }

@@ -7,7 +7,7 @@ use super::{AppState, Page};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::crypto::CryptoError;
-use crate::pipeline::golden::{FieldSource, Provenance};
+use crate::pipeline::golden::{Origin, Provenance};
 use crate::store::Timestamp;
 use crate::store::practitioners::{IndexColumn, SealedPractitioner, SourceLink};
 use axum::Extension;
@@ -192,7 +192,9 @@ pub struct PractitionerView {
     /// The source of the record's last change.
     pub source: LastSource,
     /// Where each field came from: field name (or `registrations.<kind>`) → its source.
-    pub provenance: BTreeMap<String, FieldOrigin>,
+    #[schemars(with = "BTreeMap<String, FieldOrigin>")]
+    #[serde(serialize_with = "by_field")]
+    pub provenance: Vec<SourceOfFields>,
     /// Systems whose connector's last finished sync failed and that gave a field here: those
     /// fields are the last data the hub has and may be out of date.
     pub stale_sources: BTreeSet<String>,
@@ -211,14 +213,44 @@ pub struct LastSource {
     pub updated_at: Option<String>,
 }
 
-/// Where a golden field came from.
-#[derive(Serialize, JsonSchema)]
-pub struct FieldOrigin {
-    #[serde(flatten)]
-    pub from: FieldSource,
-    /// Present and true when that connector's last finished sync failed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+/// A source of a practitioner's fields, as stored, and whether it may be out of date.
+pub struct SourceOfFields {
+    pub origin: Origin,
+    /// That connector's last finished sync failed.
     pub stale: bool,
+}
+
+/// Where a golden field came from.
+#[derive(Clone, Serialize, JsonSchema)]
+pub struct FieldOrigin<'a> {
+    /// The system: `regnakes`, `kki`, `sisdmk`, ….
+    pub source: &'a str,
+    /// The connector that brought it.
+    pub connector_id: &'a str,
+    /// When the source changed it (or the hub received it).
+    pub at: &'a str,
+    /// Present and true when that connector's last finished sync failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+/// Field name (or `registrations.<kind>`) → where it came from.
+pub fn provenance_by_field(sources: &[SourceOfFields]) -> BTreeMap<&str, FieldOrigin<'_>> {
+    (sources.iter())
+        .flat_map(|s| {
+            let origin = FieldOrigin {
+                source: &s.origin.source,
+                connector_id: &s.origin.connector_id,
+                at: &s.origin.at,
+                stale: s.stale,
+            };
+            (s.origin.fields.iter()).map(move |field| (field.as_str(), origin.clone()))
+        })
+        .collect()
+}
+
+fn by_field<S: serde::Serializer>(sources: &[SourceOfFields], serializer: S) -> Result<S::Ok, S::Error> {
+    provenance_by_field(sources).serialize(serializer)
 }
 
 /// Marks the fields whose connector's last finished sync failed (`provenance.<field>.stale`)
@@ -227,7 +259,7 @@ pub struct FieldOrigin {
 async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<(), Problem> {
     let connectors: BTreeSet<&str> = items
         .iter()
-        .flat_map(|p| p.provenance.values().map(|o| o.from.connector_id.as_str()))
+        .flat_map(|p| p.provenance.iter().map(|s| s.origin.connector_id.as_str()))
         .collect();
     let connectors: Vec<String> = connectors.into_iter().map(String::from).collect();
     let stale: BTreeSet<String> = (state.shared.failing_connectors)
@@ -239,10 +271,10 @@ async fn mark_stale(state: &AppState, items: &mut [PractitionerView]) -> Result<
         .into_iter()
         .collect();
     for item in items {
-        for origin in item.provenance.values_mut() {
-            if stale.contains(&origin.from.connector_id) {
-                origin.stale = true;
-                item.stale_sources.insert(origin.from.source.clone());
+        for source in &mut item.provenance {
+            if stale.contains(&source.origin.connector_id) {
+                source.stale = true;
+                item.stale_sources.insert(source.origin.source.clone());
             }
         }
     }
@@ -315,9 +347,8 @@ fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, 
             id: row.source_id.clone(),
             updated_at: row.source_updated_at.clone(),
         },
-        provenance: provenance
-            .into_iter()
-            .map(|(field, from)| (field, FieldOrigin { from, stale: false }))
+        provenance: (provenance.into_origins().into_iter())
+            .map(|origin| SourceOfFields { origin, stale: false })
             .collect(),
         stale_sources: BTreeSet::new(),
         sources: Vec::new(),

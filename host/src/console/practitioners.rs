@@ -6,7 +6,7 @@
 use super::layout::{self, when};
 use super::{PageError, Signed};
 use crate::api::AppState;
-use crate::api::practitioners::{Lookup, PractitionerView, audit_read, find};
+use crate::api::practitioners::{Lookup, PractitionerView, audit_read, find, provenance_by_field};
 use axum::extract::{Query, State};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -91,8 +91,8 @@ fn card(p: &PractitionerView, signed: &Signed) -> Markup {
                 table.provenance {
                     thead { tr { th scope="col" { (text.field) } th scope="col" { (text.source) } th scope="col" { (text.time) } } }
                     tbody {
-                        @for (field, origin) in &p.provenance {
-                            tr { td { code { (field) } } td { (origin.from.source) } td { (origin.from.at) } }
+                        @for (field, origin) in provenance_by_field(&p.provenance) {
+                            tr { td { code { (field) } } td { (origin.source) } td { (origin.at) } }
                         }
                     }
                 }
