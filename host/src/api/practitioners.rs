@@ -230,7 +230,7 @@ pub struct FieldOrigin<'a> {
     /// When the source changed it (or the hub received it).
     pub at: &'a str,
     /// Present and true when that connector's last finished sync failed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
 }
 
