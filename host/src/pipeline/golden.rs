@@ -64,11 +64,6 @@ impl Provenance {
         }
     }
 
-    /// Where `field` came from.
-    pub fn get(&self, field: &str) -> Option<&Origin> {
-        self.0.iter().find(|o| o.fields.iter().any(|f| f == field))
-    }
-
     pub fn into_origins(self) -> Vec<Origin> {
         self.0
     }
@@ -264,6 +259,13 @@ pub fn merge(contributions: &[Contribution], latest: SourceRef) -> (Practitioner
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Provenance {
+        /// Where `field` came from.
+        fn get(&self, field: &str) -> Option<&Origin> {
+            self.0.iter().find(|o| o.fields.iter().any(|f| f == field))
+        }
+    }
 
     fn registration(kind: &str, status: &str) -> Registration {
         Registration {
