@@ -931,7 +931,7 @@ async fn every_error_is_an_operation_outcome_with_its_status_in_the_format_asked
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_pii_read_identifying_elements_are_left_out_and_labelled_and_every_read_is_audited() {
+async fn without_pii_read_identifying_elements_are_left_out_unopened_and_labelled_and_every_read_is_audited() {
     let (hub, _registry, _, _servers) = synced_hub(Backend::Sqlite).await;
     let reader = hub.api_key("fhir-reader", "viewer", true).await;
     let viewer = hub.api_key("fhir-viewer", "viewer", false).await;
@@ -983,6 +983,43 @@ async fn without_pii_read_identifying_elements_are_left_out_and_labelled_and_eve
         audit.iter().all(|e| !e.to_string().contains(&nik)),
         "a NIK in the audit log"
     );
+
+    // What a reply leaves out is not even decrypted: with another practitioner's sealed
+    // values moved into this one's row, only the replies that show them fail to open them.
+    let sql = hub.raw_sql().await;
+    let swap = |column: &str| {
+        format!(
+            "UPDATE practitioners SET {column} = (SELECT {column} FROM practitioners WHERE id <> $1 AND {column} IS NOT NULL LIMIT 1) WHERE id = $1"
+        )
+    };
+    sqlx::query(sqlx::AssertSqlSafe(swap("birth_place")))
+        .bind(id)
+        .execute(&sql)
+        .await
+        .unwrap();
+    let (rest, _) = hub
+        .call(reqwest::Method::GET, &format!("/api/v1/practitioners/{id}"), None)
+        .await;
+    assert_eq!(
+        rest,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the REST API shows the birth place"
+    );
+    let read = format!("/Practitioner/{id}");
+    assert_eq!(fhir(&hub, Some(&reader), &read, &[]).await.0, StatusCode::OK);
+    sqlx::query(sqlx::AssertSqlSafe(swap("nik")))
+        .bind(id)
+        .execute(&sql)
+        .await
+        .unwrap();
+    let search = format!("/Practitioner?_id={id}");
+    assert_eq!(
+        fhir(&hub, Some(&reader), &search, &[]).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    for path in [&search, &read] {
+        assert_eq!(fhir(&hub, Some(&viewer), path, &[]).await.0, StatusCode::OK, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

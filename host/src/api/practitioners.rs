@@ -114,22 +114,59 @@ pub(crate) async fn find(state: &AppState, lookup: &Lookup<'_>, limit: i64) -> R
         Lookup::Id(id) => db.practitioners_by_id(&[id.to_string()]).await?,
         Lookup::All { cursor } => db.list_practitioners(*cursor, limit).await?,
     };
-    views(state, &rows).await
+    views(state, &rows, Shown::All).await
 }
 
-/// Stored practitioners decrypted, in the same order, with their sources and stale fields
-/// marked. The caller audits the read before anything leaves the hub.
-pub(crate) async fn views(state: &AppState, rows: &[SealedPractitioner]) -> Result<Vec<PractitionerView>, Problem> {
-    let mut items = opened(state, rows)?;
+/// The sealed fields a reply shows. The others are never decrypted: a caller without
+/// `pii:read` has no identifying value of theirs opened in the hub's memory at all, and a
+/// 100-resource FHIR page does not open the 100 birth places it leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// Every field (the REST API, `pii:read`).
+    All,
+    /// What a FHIR `Practitioner` holds: all but the birth place.
+    Fhir,
+    /// Nothing identifying: only the details, for the registrations' kinds, statuses and
+    /// periods (their numbers are left out of the reply).
+    Unidentified,
+}
+
+impl Shown {
+    /// A FHIR reply's fields: without identifying ones when `masked`.
+    pub(crate) fn fhir(masked: bool) -> Self {
+        if masked { Shown::Unidentified } else { Shown::Fhir }
+    }
+
+    fn opens(self, column: &str) -> bool {
+        match self {
+            Shown::All => true,
+            Shown::Fhir => column != "birth_place",
+            Shown::Unidentified => column == "details",
+        }
+    }
+}
+
+/// Stored practitioners decrypted as far as `shown`, in the same order, with their sources
+/// and stale fields marked. The caller audits the read before anything leaves the hub.
+pub(crate) async fn views(
+    state: &AppState,
+    rows: &[SealedPractitioner],
+    shown: Shown,
+) -> Result<Vec<PractitionerView>, Problem> {
+    let mut items = opened(state, rows, shown)?;
     mark_stale(state, &mut items).await?;
     add_sources(state, &mut items).await?;
     Ok(items)
 }
 
-/// The rows decrypted as they are stored, without what [`views`] adds of their sources
-/// now: as an earlier version of a record was.
-pub(crate) fn opened(state: &AppState, rows: &[SealedPractitioner]) -> Result<Vec<PractitionerView>, Problem> {
-    (rows.iter().map(|row| open(state, row)))
+/// The rows decrypted as far as `shown` as they are stored, without what [`views`] adds of
+/// their sources now: as an earlier version of a record was.
+pub(crate) fn opened(
+    state: &AppState,
+    rows: &[SealedPractitioner],
+    shown: Shown,
+) -> Result<Vec<PractitionerView>, Problem> {
+    (rows.iter().map(|row| open(state, row, shown)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Problem::internal(&e))
 }
@@ -307,12 +344,12 @@ struct Details {
     educations: Option<Box<RawValue>>,
 }
 
-/// Decrypts a stored practitioner into the canonical field names.
-fn open(state: &AppState, row: &SealedPractitioner) -> Result<PractitionerView, CryptoError> {
+/// Decrypts the fields of a stored practitioner that `shown` holds into the canonical field
+/// names; the others are `None`.
+fn open(state: &AppState, row: &SealedPractitioner, shown: Shown) -> Result<PractitionerView, CryptoError> {
     let cipher = state.manager.keys().cipher();
     let field = |column: &str, sealed: &Option<Vec<u8>>| -> Result<Option<String>, CryptoError> {
-        sealed
-            .as_ref()
+        (sealed.as_ref().filter(|_| shown.opens(column)))
             .map(|bytes| cipher.decrypt_str("practitioners", column, &row.id, bytes))
             .transpose()
     };

@@ -8,7 +8,7 @@ use super::element::Element;
 use super::history;
 use super::search::{self, DateValue, ParamType, Prefix, SearchParam, SearchRequest, Searchable, Token};
 use super::{BASE, Reply};
-use crate::api::practitioners::{PractitionerView, audit_read, opened, views};
+use crate::api::practitioners::{PractitionerView, Shown, audit_read, opened, views};
 use crate::api::{AppState, Problem};
 use crate::auth::Caller;
 use crate::model::Registration;
@@ -95,7 +95,7 @@ pub async fn read(
     if let Some(not_modified) = super::unchanged(&headers, row.version_id) {
         return Ok(not_modified);
     }
-    let items = views(&state, std::slice::from_ref(&row)).await?;
+    let items = views(&state, std::slice::from_ref(&row), Shown::fhir(!caller.pii_read)).await?;
     one_version(&state, &caller, "fhir:Practitioner/read", &row, items).await
 }
 
@@ -122,12 +122,13 @@ pub async fn history(
     let versions = db.practitioner_versions(&id, Some(before), earlier).await?;
     rows.extend(versions.into_iter().map(SealedPractitioner::from));
     // The current version with its sources now; earlier ones as they were stored.
+    let masked = !caller.pii_read;
+    let shown = Shown::fhir(masked);
     let mut items = match request.before {
         Some(_) => Vec::new(),
-        None => views(&state, std::slice::from_ref(&current)).await?,
+        None => views(&state, std::slice::from_ref(&current), shown).await?,
     };
-    items.extend(opened(&state, &rows[items.len()..])?);
-    let masked = !caller.pii_read;
+    items.extend(opened(&state, &rows[items.len()..], shown)?);
     audit_read(&state, &caller, "fhir:Practitioner/_history", &items, masked).await?;
     let versions = (items.iter().zip(&rows))
         .map(|(view, row)| history::Version {
@@ -176,9 +177,10 @@ pub async fn vread(
         return Ok(not_modified);
     }
     let rows = std::slice::from_ref(&row);
+    let shown = Shown::fhir(!caller.pii_read);
     let items = match is_current {
-        true => views(&state, rows).await?,
-        false => opened(&state, rows)?,
+        true => views(&state, rows, shown).await?,
+        false => opened(&state, rows, shown)?,
     };
     one_version(&state, &caller, "fhir:Practitioner/vread", &row, items).await
 }
@@ -263,8 +265,8 @@ async fn search_by(state: &AppState, caller: &Caller, query: Option<String>) -> 
         .db()
         .search_practitioners(&store_search, request.limit(), request.wants_total())
         .await?;
-    let items = views(state, &rows).await?;
     let masked = !caller.pii_read;
+    let items = views(state, &rows, Shown::fhir(masked)).await?;
     audit_read(state, caller, &request.lookup("Practitioner"), &items, masked).await?;
     let matches = (items.iter().zip(&rows))
         .map(|(view, row)| resource(view, row.version_id, masked))

@@ -9,7 +9,7 @@ use super::bundle;
 use super::element::Element;
 use super::search::{self, DateValue, ParamType, SearchParam, SearchRequest, Searchable};
 use super::{BASE, Reply, facility};
-use crate::api::practitioners::{audit_personal_read, audit_read, views};
+use crate::api::practitioners::{Shown, audit_personal_read, audit_read, views};
 use crate::api::{AppState, Problem};
 use crate::auth::{Caller, smart};
 use crate::model::Employment;
@@ -144,8 +144,8 @@ pub async fn search(
     let wants = |param| request.includes.contains(&param);
     let mut included = Vec::new();
     if wants("practitioner") && !rows.is_empty() {
-        let items = views(&state, &rows).await?;
         let masked = !caller.pii_read;
+        let items = views(&state, &rows, Shown::fhir(masked)).await?;
         audit_read(&state, &caller, &format!("{lookup}&_include"), &items, masked).await?;
         included.extend(
             (items.iter().zip(&rows)).map(|(view, row)| super::practitioner::resource(view, row.version_id, masked)),
