@@ -19,12 +19,15 @@ mod backends;
 mod database;
 #[path = "common/http_load.rs"]
 mod http_load;
+#[path = "common/process_cpu.rs"]
+mod process_cpu;
 
 use futures::StreamExt;
 use http_load::{load, regnakes, summary};
 use hub::Hub;
 use hub::store::practitioners::Condition;
 use hub::store::search::Search;
+use process_cpu::process_cpu;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "bench-admin-key-0123456789abcdef";
@@ -122,10 +125,12 @@ async fn main() {
                 continue;
             }
             load(urls, KEY, warm_up(requests), CLIENTS).await;
+            let cpu = process_cpu();
             let (took, latencies) = load(urls, KEY, requests, CLIENTS).await;
             println!(
-                "{name}: {what}, {CLIENTS} clients: {}",
-                summary(requests, took, &latencies)
+                "{name}: {what}, {CLIENTS} clients: {}; {}",
+                summary(requests, took, &latencies),
+                cpu_each(process_cpu() - cpu, requests)
             );
         }
         let db = hub.manager.db();
@@ -204,11 +209,22 @@ async fn store_line<F: Future<Output = ()>>(name: &str, what: &str, count: usize
             .collect::<Vec<Duration>>()
     };
     calls(warm_up(count)).await;
+    let cpu = process_cpu();
     let started = Instant::now();
     let mut latencies = calls(count).await;
     latencies.sort();
     println!(
-        "{name}: {what}, {CLIENTS} at once: {}",
-        summary(count, started.elapsed(), &latencies)
+        "{name}: {what}, {CLIENTS} at once: {}; {}",
+        summary(count, started.elapsed(), &latencies),
+        cpu_each(process_cpu() - cpu, count)
     );
+}
+
+/// "N µs of this process's CPU a request": the server's and the load generator's (or the
+/// store's) work, but not the database's, which runs apart on PostgreSQL.
+fn cpu_each(cpu: Duration, requests: usize) -> String {
+    format!(
+        "{:.0} µs of this process's CPU a request",
+        cpu.as_secs_f64() * 1e6 / requests as f64
+    )
 }

@@ -14,7 +14,10 @@
 
 #[path = "common/allocator.rs"]
 mod allocator;
+#[path = "common/process_cpu.rs"]
+mod process_cpu;
 
+use process_cpu::process_cpu;
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -108,18 +111,6 @@ fn requests() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000)
-}
-
-/// User and system time of this process, every thread, from `/proc/self/stat` (in clock
-/// ticks of 1/100 s: USER_HZ is 100 on every Linux this runs on).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("a command name") + 2..]
-        .split(' ')
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_millis(ticks * 10)
 }
 
 fn free_port() -> u16 {
