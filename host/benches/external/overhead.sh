@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The cost of tracing on one release build: without spans (`OTEL_SDK_DISABLED=true`), with
-# spans exported nowhere (the default), and with every span exported by OTLP to
-# otlp_sink.py, round by round on PostgreSQL with a fresh database each run: `sync.sh PEOPLE`
-# SYNC_ROUNDS rounds, then `webhooks.sh` WEBHOOK_ROUNDS rounds (five each by default: runs of
-# one variant differ by up to 20 % on this machine), then SIDE_BY_SIDE_ROUNDS (default 0)
-# webhook rounds in which the hub without spans and the hub exporting every span run at the
-# same time, each with its own database, port and wrk, their bursts started together: both
-# then see the same machine, whose speed drifts by more than the effect between one run and
-# the next. Metrics are always on; what they and a request's span cost alone is
+# The cost of tracing on one release build, on PostgreSQL with a fresh database each run:
+# `sync.sh PEOPLE` SYNC_ROUNDS rounds, then `webhooks.sh` WEBHOOK_ROUNDS rounds (five each by
+# default). Metrics are always on; what they and a request's span cost alone is
 # `cargo bench -p hub --bench telemetry`.
 #
 #   host/benches/external/overhead.sh BIN_DIR [PEOPLE]
+#
+# One after another (the default), each round runs three variants: without spans
+# (`OTEL_SDK_DISABLED=true`), with spans exported nowhere (the default) and with every span
+# exported by OTLP to otlp_sink.py. With SIDE_BY_SIDE=1 each round runs the two that the goal
+# compares, A and B (default `off` and `otlp`), at the same time instead: two hubs, each with
+# its own database, port and load, their measured parts started together (barrier.sh). The
+# machine's speed drifts by more than a few per cent between one run and the next; side by
+# side, both see the same machine.
 #
 # BIN_DIR holds `hub` and `regnakes-sim` of a release build. Needs psql on
 # postgres://postgres@127.0.0.1:5432 (it drops and creates the databases hub_wrk*), wrk,
@@ -32,44 +34,42 @@ hub_env() {
     otlp) echo "env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318" ;;
   esac
 }
-# run VARIANT COMMAND…: COMMAND on a fresh hub_wrk with the hub's environment for VARIANT.
-run() {
-  local variant=$1; shift
-  [ "$variant" = otlp ] && start_sink
-  fresh_db hub_wrk
-  HUB_BIN_DIR=$bin HUB_BIN=$bin/hub HUB_BENCH_ENV="$(hub_env "$variant")" "$@" "$server/hub_wrk"
-  [ "$variant" = otlp ] && stop_sink
+# one_by_one BENCH ROUND LINES COMMAND…: COMMAND for each variant, one after another, each
+# round starting with the next, so that none is always the one run after another.
+one_by_one() {
+  local bench=$1 round=$2 lines=$3 all=(off spans otlp); shift 3
+  for variant in "${all[@]:$((round % 3))}" "${all[@]:0:$((round % 3))}"; do
+    echo "== $bench $variant, round $round"
+    [ "$variant" = otlp ] && start_sink
+    fresh_db hub_wrk
+    HUB_BIN_DIR=$bin HUB_BIN=$bin/hub HUB_BENCH_ENV="$(hub_env "$variant")" "$@" "$server/hub_wrk" | grep -E "$lines"
+    [ "$variant" = otlp ] && stop_sink
+  done
 }
-webhook_lines="Requests/sec|50%|99%|RSS|per webhook|a call|otlp sink"
-# Each round starts with the next variant, so none is always the one run after another.
-order() { local all=(off spans otlp); echo "${all[@]:$(($1 % 3))}" "${all[@]:0:$(($1 % 3))}"; }
-for round in $(seq 1 "${SYNC_ROUNDS:-5}"); do
-  for variant in $(order "$round"); do
-    echo "== sync $variant, round $round"
-    run "$variant" "$here/sync.sh" "$people" | grep -E "records/s|CPU|RSS|^run"
-  done
-done
-for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
-  for variant in $(order "$round"); do
-    echo "== webhooks $variant, round $round"
-    HUB_BENCH_REQUESTS=300000 run "$variant" "$here/webhooks.sh" | grep -E "$webhook_lines"
-  done
-done
-for round in $(seq 1 "${SIDE_BY_SIDE_ROUNDS:-0}"); do
+# side_by_side BENCH ROUND LINES COMMAND…: COMMAND for variants A and B at once; they swap
+# ports and databases each round.
+side_by_side() {
+  local bench=$1 round=$2 lines=$3 variants=("${A:-off}" "${B:-otlp}") pids=(); shift 3
+  [ $((round % 2)) = 0 ] && variants=("${variants[1]}" "${variants[0]}")
   start_sink
   rm -rf "$out/barrier" && mkdir "$out/barrier"
-  # The two variants swap ports and databases each round.
-  variants=(off otlp) && [ $((round % 2)) = 0 ] && variants=(otlp off)
   for i in 0 1; do
     fresh_db "hub_wrk_$i"
-    HUB_BENCH_PORT=$((18080 + i)) HUB_BENCH_BARRIER="$out/barrier:2" HUB_BENCH_REQUESTS=300000 \
-      HUB_BIN=$bin/hub HUB_BENCH_ENV="$(hub_env "${variants[$i]}")" \
-      "$here/webhooks.sh" "$server/hub_wrk_$i" >"$out/${variants[$i]}" 2>&1 &
+    HUB_BENCH_PORT=$((18080 + i)) HUB_BENCH_BARRIER="$out/barrier:2" HUB_BIN_DIR=$bin HUB_BIN=$bin/hub \
+      HUB_BENCH_ENV="$(hub_env "${variants[$i]}")" "$@" "$server/hub_wrk_$i" >"$out/run-$i" 2>&1 &
+    pids+=($!)
   done
-  wait $(jobs -p | grep -vx "$sink_pid")
-  for variant in off otlp; do
-    echo "== webhooks side by side $variant, round $round"
-    grep -E "$webhook_lines|rror" "$out/$variant"
+  wait "${pids[@]}"
+  for i in 0 1; do
+    echo "== $bench side by side ${variants[$i]}, round $round"
+    grep -E "$lines|rror" "$out/run-$i"
   done
   stop_sink
+}
+rounds=one_by_one && [ "${SIDE_BY_SIDE:-}" = 1 ] && rounds=side_by_side
+for round in $(seq 1 "${SYNC_ROUNDS:-5}"); do
+  $rounds sync "$round" "records/s|CPU|RSS|^run" "$here/sync.sh" "$people"
+done
+for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
+  HUB_BENCH_REQUESTS=300000 $rounds webhooks "$round" "Requests/sec|50%|99%|RSS|per webhook|a call|otlp sink" "$here/webhooks.sh"
 done

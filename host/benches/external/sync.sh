@@ -5,7 +5,8 @@
 #   cargo build --release -p hub -p hub-sim && host/benches/external/sync.sh [PEOPLE] [postgres://…/empty_db]
 #
 # PEOPLE defaults to 100,000; without a database URL the hub uses SQLite in a temporary
-# directory. HUB_BENCH_ENV prefixes the hub's command (for example `env MALLOC_ARENA_MAX=2`).
+# directory. HUB_BENCH_ENV prefixes the hub's command (for example `env MALLOC_ARENA_MAX=2`),
+# HUB_BENCH_PORT sets its port (18080); HUB_BENCH_BARRIER holds the run request (barrier.sh).
 # With HUB_BENCH_SUBSCRIBE=1 a webhook subscriber (`subscriber-sim`, its own process) is
 # subscribed to every event first, and the script also times the delivery of the sync's
 # events to it, to the last, then of all of them again by replay (delivery alone).
@@ -15,6 +16,7 @@
 # the Python package pika).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/barrier.sh"
 bin=${HUB_BIN_DIR:-$here/../../../target/release}
 people=${1:-100000}
 port=${HUB_BENCH_PORT:-18080}
@@ -79,6 +81,7 @@ if [ "${HUB_BENCH_SUBSCRIBE:-}" = 1 ]; then
     -d "{\"url\": \"$(cat "$work/subscriber.out")/events\"}" | json '["id"]')
 fi
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$hub_pid/status")
+wait_at_barrier
 # utime + stime of the hub, in clock ticks: how much of the wall time is the hub's own CPU
 # (the rest is the database and waiting).
 cpu() { awk '{print $14 + $15}' "/proc/$hub_pid/stat"; }

@@ -7,12 +7,12 @@
 #
 # Without an argument the hub uses SQLite in a temporary directory; a PostgreSQL database
 # given must be empty (a fresh one per run). HUB_BENCH_ENV prefixes the hub's command (for
-# example `env MALLOC_ARENA_MAX=2`); HUB_BENCH_PORT its port (18080); HUB_BENCH_BARRIER=DIR:N
-# holds the burst until N runs given the same DIR are ready for theirs (overhead.sh's
-# side-by-side rounds). Needs wrk and python3.
+# example `env MALLOC_ARENA_MAX=2`), HUB_BENCH_PORT its port (18080); HUB_BENCH_BARRIER holds
+# the burst (barrier.sh). Needs wrk and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/webhook_connector.sh"
+. "$here/barrier.sh"
 hub=${HUB_BIN:-$here/../../../target/release/hub}
 port=${HUB_BENCH_PORT:-18080}
 requests=${HUB_BENCH_REQUESTS:-400000}
@@ -41,10 +41,7 @@ rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 # handled every accepted webhook: the whole cost of a webhook, accepting and processing.
 # Steadier than webhooks per second, since wrk and the database share the two cores with the
 # hub. (Instructions are steadier still: webhook_instructions.sh counts them under callgrind.)
-if [ -n "${HUB_BENCH_BARRIER:-}" ]; then
-  touch "${HUB_BENCH_BARRIER%:*}/$$"
-  until [ "$(ls "${HUB_BENCH_BARRIER%:*}" | wc -l)" -ge "${HUB_BENCH_BARRIER##*:}" ]; do sleep 0.05; done
-fi
+wait_at_barrier
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 cpu_before=$(cpu)
 python3 "$here/thread_cpu.py" snapshot "$pid" >"$work/threads.before"

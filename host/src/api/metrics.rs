@@ -2,6 +2,7 @@
 
 use super::{AppState, routes};
 use crate::metrics::{self, scrape};
+use crate::telemetry::request::RequestSpan;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -21,24 +22,32 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics.render()).into_response()
 }
 
-/// Runs every API request in its span ([`super::request_span`]) and counts it by method,
-/// route template (never the path itself: it holds ids) and status, with its latency. One
-/// middleware for both, in place of tower-http's `TraceLayer`, which also entered the span
-/// around the router's call and on every poll of the body: two of the nine span entries a
-/// webhook cost (BENCHMARKS.md, "Fewer span entries"). The span ends once the handler has
-/// answered, before the body is sent.
+/// Runs every API request in its span ([`RequestSpan`]: current on each poll of the handler,
+/// continuing the caller's trace when the request carries a `traceparent`) and counts it by
+/// method, route template (never the path itself: it holds ids) and status, with its
+/// latency. One middleware for both, in place of tower-http's `TraceLayer`, which also
+/// entered the span around the router's call and on every poll of the body (BENCHMARKS.md,
+/// "Fewer span entries"). The span ends once the handler has answered, before the body is
+/// sent.
 pub async fn http(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
     let route = routes::template(request.extensions().get::<MatchedPath>());
-    let span = super::request_span(&request);
-    // Entered on each poll only: `Instrumented` would enter it once more to drop the handler.
+    let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    let span = RequestSpan::start(method, route, traceparent);
     let mut handler = std::pin::pin!(next.run(request));
-    let response = std::future::poll_fn(|cx| span.in_scope(|| handler.as_mut().poll(cx))).await;
+    let response = std::future::poll_fn(|cx| {
+        let _current = span.as_ref().map(RequestSpan::attach);
+        handler.as_mut().poll(cx)
+    })
+    .await;
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {
-        span.in_scope(|| tracing::error!("{method} {route} answered {status}"));
+        let _current = span.as_ref().map(RequestSpan::attach);
+        tracing::error!("{method} {route} answered {status}");
+    }
+    if let Some(span) = span {
+        span.end(status.as_u16());
     }
     metrics::metrics().http_request(method, route, status.as_u16(), started.elapsed());
     response

@@ -171,26 +171,6 @@ pub fn router(state: AppState, auth_config: &AuthConfig) -> Router {
     router.layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// A request's span, named by its route template: a path holds ids and a query string may
-/// carry a NIK or STR (`?nik=`), so neither is recorded. A `traceparent` header makes it
-/// part of its caller's trace. (Public for `benches/telemetry.rs`, which measures it.)
-pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let route = routes::template(request.extensions().get::<axum::extract::MatchedPath>());
-    let method = request.method();
-    let span = tracing::debug_span!(
-        "request",
-        otel.name = %format_args!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = method.as_str(),
-        http.route = route,
-        http.response.status_code = tracing::field::Empty,
-    );
-    if let Some(traceparent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
-        crate::telemetry::context::continue_trace(&span, traceparent);
-    }
-    span
-}
-
 /// CORS for the configured origins only; none configured means no browser access.
 fn cors(config: &AuthConfig) -> Option<CorsLayer> {
     if config.cors_origins.is_empty() {

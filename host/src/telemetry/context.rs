@@ -41,7 +41,16 @@ fn from_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
 
 /// The `traceparent` of the span being executed, when it is traced.
 pub fn current_traceparent() -> Option<String> {
-    traceparent(&tracing::Span::current())
+    current().map(|span| format(&span))
+}
+
+/// The context of the span being executed, when it is traced: the current `tracing` span's,
+/// else the request's (`request.rs`: it is no `tracing` span).
+pub(super) fn current() -> Option<SpanContext> {
+    let valid = |span: &SpanContext| span.is_valid().then(|| span.clone());
+    let context = tracing::Span::current().context();
+    valid(context.span().span_context())
+        .or_else(|| opentelemetry::Context::map_current(|context| valid(context.span().span_context())))
 }
 
 /// The `traceparent` of `span`, when it is traced (this starts it).
@@ -78,7 +87,7 @@ pub fn link(span: &tracing::Span, traceparent: &str) {
 }
 
 /// A W3C `traceparent` (version 00), when it is one with non-zero ids.
-fn parse(traceparent: &str) -> Option<SpanContext> {
+pub(super) fn parse(traceparent: &str) -> Option<SpanContext> {
     let bytes = traceparent.trim().as_bytes();
     if bytes.len() != TRACEPARENT_LEN || !bytes.starts_with(b"00-") || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;

@@ -2,7 +2,6 @@
 //! with `trace_id=… span_id=…` (text) or carries `"trace_id"` and `"span_id"` (JSON), so a
 //! log search finds every line of a run, webhook or request from its trace id.
 
-use opentelemetry::trace::TraceContextExt;
 use std::fmt;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -24,16 +23,9 @@ impl<F> WithTraceIds<F> {
     }
 }
 
-/// The trace and span of the span being executed, when it is traced. Read from the tracing
-/// span, not `Context::current()`: the hub does not make OpenTelemetry contexts current
-/// (`telemetry::init` says why).
+/// The trace and span of the span being executed, when it is traced.
 fn current_ids() -> Option<(String, String)> {
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let span = span.span_context();
-    span.is_valid()
-        .then(|| (span.trace_id().to_string(), span.span_id().to_string()))
+    super::context::current().map(|span| (span.trace_id().to_string(), span.span_id().to_string()))
 }
 
 impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>

@@ -7,16 +7,18 @@
 //! Traces: the hub's own spans (target `hub`) go through `tracing-opentelemetry` to an
 //! OpenTelemetry SDK tracer unless `OTEL_SDK_DISABLED=true`, so run trace ids, `traceparent`
 //! headers and log lines agree; they are exported by OTLP when the standard `OTEL_*` variables
-//! name an endpoint (`otlp.rs`). `context.rs` carries a trace across the job queue.
+//! name an endpoint (`otlp.rs`). `context.rs` carries a trace across the job queue. An API
+//! request's span is an OpenTelemetry span of its own (`request.rs`).
 
 pub mod context;
 mod log_format;
 mod otlp;
+pub mod request;
 
 pub use otlp::{LINKS_PER_SPAN, TelemetryError};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use std::sync::OnceLock;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Metadata};
@@ -26,6 +28,12 @@ use tracing_subscriber::{EnvFilter, Layer, filter};
 
 /// The tracer provider of this process, once [`init`] ran: flushed by [`shutdown`].
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// The tracer of API requests' spans, unless spans are off (`request.rs`).
+static REQUEST_TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+fn request_tracer() -> Option<&'static SdkTracer> {
+    REQUEST_TRACER.get()
+}
 
 /// Sets up logging and tracing for this process from the environment. A second call (tests
 /// start many hubs in one process) keeps the first setup.
@@ -53,17 +61,17 @@ pub fn init() -> Result<(), TelemetryError> {
             .with_filter(filter)
             .boxed()
     };
-    // A request's span is entered on every poll of its future, so what the layer does on
-    // enter and exit is paid several times a webhook: no busy/idle timing (two clock reads
-    // each time) and no OpenTelemetry context made current (a context clone each time;
-    // `context.rs` and `log_format.rs` read the ids from the tracing span instead). No
+    // A span instrumenting a future is entered on every poll of it (sqlx enters the caller's
+    // span on every poll of a query's rows), so what the layer does on enter and exit is paid
+    // many times a job: no busy/idle timing (two clock reads each time) and no OpenTelemetry
+    // context made current (a context clone each time; `context.rs` and `log_format.rs` read
+    // the ids from the tracing span, or else from the request's context, `request.rs`). No
     // thread, source-location or target attributes either: a task moves between threads,
-    // and span names already say where. (Measured: no gain beyond the webhook bench's noise; the
-    // cost left is the span itself and its export — BENCHMARKS.md, "Allocator, and the
-    // overhead of metrics and tracing again".)
+    // and span names already say where.
     // `OTEL_SDK_DISABLED=true`: no spans at all (runs then get trace ids of their own, and
     // log lines none) — also what `benches/external/overhead.sh` measures the spans against.
     let traces = (!otlp::sdk_disabled(&|var| std::env::var(var).ok())).then(|| {
+        let _ = REQUEST_TRACER.set(tracer.clone());
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_tracked_inactivity(false)
@@ -71,6 +79,7 @@ pub fn init() -> Result<(), TelemetryError> {
             .with_threads(false)
             .with_location(false)
             .with_target(false)
+            .and_then(request::RequestEvents)
             .with_filter(filter::filter_fn(traced).with_max_level_hint(LevelFilter::DEBUG))
     });
     // A subscriber set elsewhere first (a test's) keeps its place.

@@ -123,7 +123,7 @@ fn provider_builder(var: &impl Fn(&str) -> Option<String>) -> TracerProviderBuil
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn export(vars: &[(&str, &str)]) -> Result<Export, TelemetryError> {
@@ -179,7 +179,7 @@ mod tests {
 
     /// Keeps what it is given.
     #[derive(Clone, Debug, Default)]
-    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+    pub(crate) struct Kept(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
 
     impl opentelemetry_sdk::trace::SpanExporter for Kept {
         async fn export(
