@@ -73,9 +73,15 @@ pub fn trace_id(traceparent: &str) -> Option<String> {
 /// Makes `span` continue the trace `traceparent` names, as its child. Call it before the
 /// span is first entered: a started span keeps its trace.
 pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
-    if let Some(parent) = parse(traceparent) {
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    if let Some(parent) = remote_parent(traceparent) {
+        let _ = span.set_parent(parent);
     }
+}
+
+/// A context whose span is the remote one `traceparent` names: the parent of a span that
+/// continues a caller's or a queued job's trace.
+pub(super) fn remote_parent(traceparent: &str) -> Option<opentelemetry::Context> {
+    parse(traceparent).map(|caller| opentelemetry::Context::new().with_remote_span_context(caller))
 }
 
 /// Links `span` to the trace `traceparent` names: jobs handled in one call, other than the
@@ -87,7 +93,7 @@ pub fn link(span: &tracing::Span, traceparent: &str) {
 }
 
 /// A W3C `traceparent` (version 00), when it is one with non-zero ids.
-pub(super) fn parse(traceparent: &str) -> Option<SpanContext> {
+fn parse(traceparent: &str) -> Option<SpanContext> {
     let bytes = traceparent.trim().as_bytes();
     if bytes.len() != TRACEPARENT_LEN || !bytes.starts_with(b"00-") || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;

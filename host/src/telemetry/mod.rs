@@ -31,10 +31,6 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// The tracer of API requests' spans, unless spans are off (`request.rs`).
 static REQUEST_TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
-fn request_tracer() -> Option<&'static SdkTracer> {
-    REQUEST_TRACER.get()
-}
-
 /// Sets up logging and tracing for this process from the environment. A second call (tests
 /// start many hubs in one process) keeps the first setup.
 pub fn init() -> Result<(), TelemetryError> {

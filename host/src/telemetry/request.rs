@@ -24,14 +24,13 @@ impl RequestSpan {
     /// may carry a NIK, so neither is recorded), a child of the caller's span when the
     /// request carries a `traceparent`; `None` when spans are off (`OTEL_SDK_DISABLED`).
     pub fn start(method: &'static str, route: &'static str, traceparent: Option<&str>) -> Option<Self> {
-        super::request_tracer().map(|tracer| Self::start_with(tracer, method, route, traceparent))
+        super::REQUEST_TRACER
+            .get()
+            .map(|tracer| Self::start_with(tracer, method, route, traceparent))
     }
 
     fn start_with(tracer: &SdkTracer, method: &'static str, route: &'static str, traceparent: Option<&str>) -> Self {
-        let parent = match traceparent.and_then(super::context::parse) {
-            Some(caller) => Context::new().with_remote_span_context(caller),
-            None => Context::new(),
-        };
+        let parent = traceparent.and_then(super::context::remote_parent).unwrap_or_default();
         let span = tracer
             .span_builder(format!("{method} {route}"))
             .with_kind(SpanKind::Server)
