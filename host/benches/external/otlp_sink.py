@@ -13,6 +13,10 @@ taken = {"exports": 0, "bytes": 0}
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
+    # Keeps the connection open between exports, as a collector does: with HTTP/1.0 (the
+    # default here) the hub opened a new connection for every export.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self):
         length = int(self.headers.get("content-length", 0))
         self.rfile.read(length)

@@ -95,7 +95,7 @@ PY
   instructions=$(cat "$work"/callgrind.out.* | awk '/^summary:/ {n += $2} END {print n}')
   python3 -c "print(f'$variant: {$instructions / $webhooks:,.0f} instructions per webhook ({$instructions:,} for $webhooks)')"
   # CALLGRIND_KEEP=DIR keeps each run's profile, for callgrind_annotate.
-  if [ -n "${CALLGRIND_KEEP:-}" ]; then cat "$work"/callgrind.out.* >"$CALLGRIND_KEEP/$variant.$round.callgrind"; fi
+  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cat "$work"/callgrind.out.* >"$CALLGRIND_KEEP/$variant.$round.callgrind"; fi
 }
 
 python3 "$here/otlp_sink.py" 4318 >"$work/otlp-sink.out" 2>&1 & sink_pid=$!
