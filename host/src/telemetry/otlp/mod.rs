@@ -1,13 +1,17 @@
 //! The tracer provider, exporting by OTLP when the standard variables say so:
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` turn export on;
 //! `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks `http/protobuf` (the default) or `grpc`;
-//! `OTEL_TRACES_EXPORTER=none` turns it off, `OTEL_SDK_DISABLED=true` spans too. The SDK and the
-//! exporter read the rest themselves: headers, timeout, compression, `OTEL_TRACES_SAMPLER`
-//! (default: every trace), `OTEL_BSP_*` batching, `OTEL_SPAN_LINK_COUNT_LIMIT` (default
-//! [`LINKS_PER_SPAN`] here), `OTEL_SERVICE_NAME` (default `healthforce-hub`) and
-//! `OTEL_RESOURCE_ATTRIBUTES`.
+//! `OTEL_TRACES_EXPORTER=none` turns it off, `OTEL_SDK_DISABLED=true` spans too. Over HTTP the
+//! exporter is the hub's own (`http.rs`, writing protobuf with `protobuf.rs`), which reads
+//! the endpoint, headers, timeout and compression variables; over gRPC it is
+//! `opentelemetry-otlp`'s, which reads them itself. The SDK reads the rest:
+//! `OTEL_TRACES_SAMPLER` (default: every trace), `OTEL_BSP_*` batching,
+//! `OTEL_SPAN_LINK_COUNT_LIMIT` (default [`LINKS_PER_SPAN`] here), `OTEL_SERVICE_NAME`
+//! (default `healthforce-hub`) and `OTEL_RESOURCE_ATTRIBUTES`.
 
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+mod http;
+mod protobuf;
+
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
 
@@ -25,6 +29,14 @@ pub enum TelemetryError {
         value: String,
         expected: &'static str,
     },
+    #[error("{var}={value:?} is not valid: {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{var}: entry {entry} is not a header as `name=value` (values are not shown: they may be secrets)")]
+    Header { var: &'static str, entry: usize },
     #[error("the OTLP trace exporter could not be set up: {0}; check the OTEL_EXPORTER_OTLP_* variables")]
     Exporter(String),
 }
@@ -86,21 +98,20 @@ fn export_from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Export, Tele
 /// exporter must be built inside the Tokio runtime it sends on.
 pub(super) fn provider_from_env(var: impl Fn(&str) -> Option<String>) -> Result<SdkTracerProvider, TelemetryError> {
     let builder = provider_builder(&var);
-    let export = export_from_env(&var)?;
-    if export != Export::Nowhere {
-        // The HTTP exporter's client speaks TLS to an https:// endpoint.
-        crate::manager::credentials::install_tls_provider();
-    }
-    let exporter = match export {
-        Export::Nowhere => return Ok(builder.build()),
-        Export::Otlp(Protocol::HttpProtobuf) => SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .build(),
-        Export::Otlp(Protocol::Grpc) => SpanExporter::builder().with_tonic().build(),
-    }
-    .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    Ok(builder.with_batch_exporter(exporter).build())
+    Ok(match export_from_env(&var)? {
+        Export::Nowhere => builder.build(),
+        Export::Otlp(Protocol::HttpProtobuf) => {
+            let exporter = http::HttpExporter::new(http::HttpConfig::from_env(&var)?)?;
+            builder.with_batch_exporter(exporter).build()
+        }
+        Export::Otlp(Protocol::Grpc) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()
+                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            builder.with_batch_exporter(exporter).build()
+        }
+    })
 }
 
 /// A provider exporting nowhere yet: this service's resource and span limits.
