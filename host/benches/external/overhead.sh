@@ -71,5 +71,5 @@ for round in $(seq 1 "${SYNC_ROUNDS:-5}"); do
   $rounds sync "$round" "records/s|CPU|RSS|^run" "$here/sync.sh" "$people"
 done
 for round in $(seq 1 "${WEBHOOK_ROUNDS:-5}"); do
-  HUB_BENCH_REQUESTS=300000 $rounds webhooks "$round" "Requests/sec|50%|99%|RSS|per webhook|a call|otlp sink" "$here/webhooks.sh"
+  HUB_BENCH_REQUESTS=300000 $rounds webhooks "$round" "Requests/sec|50%|99%|RSS|per webhook|a call|otlp sink|PostgreSQL CPU" "$here/webhooks.sh"
 done

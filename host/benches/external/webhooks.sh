@@ -8,7 +8,8 @@
 # Without an argument the hub uses SQLite in a temporary directory; a PostgreSQL database
 # given must be empty (a fresh one per run). HUB_BENCH_ENV prefixes the hub's command (for
 # example `env MALLOC_ARENA_MAX=2`), HUB_BENCH_PORT its port (18080); HUB_BENCH_BARRIER holds
-# the burst (barrier.sh). Needs wrk and python3.
+# the burst (barrier.sh). Needs wrk and python3, and psql for PostgreSQL, whose CPU for the
+# hub's database (its backends' processes) is counted too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/webhook_connector.sh"
@@ -43,16 +44,30 @@ rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 # hub. (Instructions are steadier still: webhook_instructions.sh counts them under callgrind.)
 wait_at_barrier
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# database_cpu: "PID TICKS" of each PostgreSQL backend of the hub's database.
+database_cpu() {
+  [ -n "$database" ] || return 0
+  psql -Atq "${1%/*}/postgres" -c "SELECT pid FROM pg_stat_activity WHERE datname = '${1##*/}'" |
+    while read -r backend; do awk -v p="$backend" '{print p, $14 + $15}' "/proc/$backend/stat" 2>/dev/null; done || true
+}
 cpu_before=$(cpu)
+database_cpu "${1:-}" >"$work/database.before"
 python3 "$here/thread_cpu.py" snapshot "$pid" >"$work/threads.before"
 wrk -t2 -c256 -d15s --latency -s "$here/webhooks.lua" "http://127.0.0.1:$port/webhooks/$connector" -- "$work/requests.tsv" 2 | tee "$work/wrk.txt"
 cpu_accepting=$(( $(cpu) - cpu_before ))
 wait_for_jobs "http://127.0.0.1:$port" "$auth" 60
 cpu_all=$(( $(cpu) - cpu_before ))
+database_cpu "${1:-}" >"$work/database.after"
 python3 "$here/thread_cpu.py" snapshot "$pid" >"$work/threads.after"
 sent=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 per() { python3 -c "print(f'{$1 / $(getconf CLK_TCK) / $sent * 1e6:.0f}')"; }
 echo "hub CPU per webhook: $(per "$cpu_accepting") µs while accepting, $(per "$cpu_all") µs accepted and handled"
+if [ -n "$database" ]; then
+  # A backend's ticks since the first snapshot, or since it started if it started after.
+  database_ticks=$(awk 'NR == FNR {before[$1] = $2; next} {sum += $2 - before[$1]} END {print sum + 0}' \
+    "$work/database.before" "$work/database.after")
+  echo "PostgreSQL CPU per webhook (the hub's database): $(per "$database_ticks") µs"
+fi
 python3 "$here/thread_cpu.py" per-unit "$work/threads.before" "$work/threads.after" "$sent"
 webhooks_a_call "http://127.0.0.1:$port" "$auth" "$sent"
 echo "hub RSS before the burst: $((rss_before / 1024)) MiB; peak (VmHWM) after it: $(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 )) MiB"
