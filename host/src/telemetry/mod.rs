@@ -7,7 +7,7 @@
 //! Traces: the hub's own spans (target `hub`) go through `tracing-opentelemetry` to an
 //! OpenTelemetry SDK tracer unless `OTEL_SDK_DISABLED=true`, so run trace ids, `traceparent`
 //! headers and log lines agree; they are exported by OTLP when the standard `OTEL_*` variables
-//! name an endpoint (`otlp.rs`). `context.rs` carries a trace across the job queue. An API
+//! name an endpoint (`otlp/`). `context.rs` carries a trace across the job queue. An API
 //! request's span is an OpenTelemetry span of its own (`request.rs`).
 
 pub mod context;
