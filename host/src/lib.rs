@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod observations;
 pub mod pipeline;
+pub mod retry;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

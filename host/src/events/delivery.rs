@@ -14,6 +14,7 @@
 
 use crate::audit::{Event as AuditEvent, Outcome};
 use crate::manager::Manager;
+use crate::retry::{jittered, retry_after};
 use crate::store::events::StoredEvent;
 use crate::store::subscriptions::{DeliveryAttempt, RoundEnd, SubscriptionRecord};
 use crate::store::{StoreError, Timestamp};
@@ -469,43 +470,9 @@ pub fn payload(event: &StoredEvent) -> String {
     serde_json::to_string(&body).expect("an event serializes")
 }
 
-/// `Retry-After`, in seconds or as an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
-}
-
-/// `wait` ±20 %, so endpoints failing together are not retried together.
-fn jittered(wait: Duration) -> Duration {
-    let [byte] = crate::crypto::random_bytes::<1>();
-    let factor = 0.8 + 0.4 * (byte as f64 / 255.0);
-    wait.mul_f64(factor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_as_a_date() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
-        headers.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
-        let wait = retry_after(&headers).unwrap();
-        assert!(
-            wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
-            "{wait:?}"
-        );
-        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers), None);
-    }
 
     #[test]
     fn the_default_schedule_spans_about_three_days_and_jitter_stays_within_a_fifth() {

@@ -11,8 +11,8 @@
 //! comma-separated, values percent-decoded), `…_TIMEOUT` (milliseconds, default 10,000, for
 //! an export and its retries together) and `…_COMPRESSION` (only `none`: the hub sends
 //! traces uncompressed). A malformed value stops the hub at start, naming the variable.
-//! A failed export is tried again three times (after 0.1, 0.2 and 0.4 s, or as a 429's or
-//! 503's `Retry-After` asks) when the collector was unreachable or answered 429, 502, 503
+//! A failed export is tried again three times (after about 0.1, 0.2 and 0.4 s, or as a
+//! `Retry-After` asks, `retry.rs`) when the collector was unreachable or answered 429, 502, 503
 //! or 504, as the specification says; when it fails for good its spans are lost, and the
 //! log says so once, until exports succeed again.
 
@@ -20,7 +20,7 @@ use super::{TelemetryError, protobuf};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -193,7 +193,7 @@ impl HttpExporter {
                     retry_after: None,
                 },
             };
-            let pause = failure.retry_after.unwrap_or(wait + jitter());
+            let pause = failure.retry_after.unwrap_or_else(|| crate::retry::jittered(wait));
             if !failure.retry || retries == RETRIES || Instant::now() + pause >= deadline {
                 return Err(failure);
             }
@@ -225,15 +225,10 @@ impl HttpExporter {
                 retry_after: None,
             });
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse().ok())
-            .map(Duration::from_secs);
         Err(Failure {
             message: format!("the collector answered {status}"),
             retry: matches!(status.as_u16(), 429 | 502 | 503 | 504),
-            retry_after,
+            retry_after: crate::retry::retry_after(response.headers()),
         })
     }
 
@@ -306,11 +301,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     line
-}
-
-/// Up to 0.1 s more before a retry, so that exporters retrying at once spread out.
-fn jitter() -> Duration {
-    Duration::from_millis(u64::from(crate::crypto::random_bytes::<1>()[0]) * 100 / 255)
 }
 
 #[cfg(test)]
