@@ -333,6 +333,7 @@ async fn a_webhook_and_a_run_each_make_one_connected_trace_exported_by_otlp_http
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    assert_eq!(webhook_request.name, "POST /webhooks/{id}");
     assert!(
         webhook_request.parent.is_empty(),
         "the sender sent no traceparent: a new trace"

@@ -34,7 +34,7 @@ pub async fn http(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = routes::template(request.extensions().get::<MatchedPath>());
     let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
-    let span = RequestSpan::start(method, route, traceparent);
+    let span = RequestSpan::start(span_name(method, route), method, route, traceparent);
     let mut handler = std::pin::pin!(next.run(request));
     let response = std::future::poll_fn(|cx| {
         let _current = span.as_ref().map(RequestSpan::attach);
@@ -53,14 +53,50 @@ pub async fn http(request: Request, next: Next) -> Response {
     response
 }
 
-/// The method as a label: the ones HTTP defines, `other` for the rest (a method is any
-/// token a client sends, so it cannot be a label as sent).
+/// The methods HTTP defines, and the label of any other (a method is any token a client
+/// sends, so it cannot be a label as sent).
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+const OTHER_METHOD: &str = "other";
+
 fn method_label(method: &Method) -> &'static str {
-    const METHODS: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
-    ];
     METHODS
         .into_iter()
         .find(|known| *known == method.as_str())
-        .unwrap_or("other")
+        .unwrap_or(OTHER_METHOD)
+}
+
+/// `"{method} {route}"`, the name OpenTelemetry gives an HTTP server span, for a method label
+/// and a route template, each name made once: a name allocated for each request was freed
+/// by the exporter's thread, and memory freed on another thread costs the allocating one
+/// more than the allocation (BENCHMARKS.md, "The hub's own OTLP/HTTP exporter"). The map is
+/// read without a lock: a lock taken by every request is a cache line both cores fight for.
+fn span_name(method: &'static str, route: &'static str) -> &'static str {
+    static NAMES: std::sync::LazyLock<std::collections::HashMap<(&str, &str), String>> =
+        std::sync::LazyLock::new(|| {
+            let methods = METHODS.into_iter().chain([OTHER_METHOD]);
+            let routes = || routes::templates().iter().copied().chain([routes::UNMATCHED]);
+            methods
+                .flat_map(|method| routes().map(move |route| ((method, route), format!("{method} {route}"))))
+                .collect()
+        });
+    // Every label and template has its name; a route alone names a pair it would lack.
+    NAMES.get(&(method, route)).map_or(route, String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_span_is_named_by_its_method_and_route_template_made_once() {
+        let name = span_name("POST", "/webhooks/{id}");
+        assert_eq!(name, "POST /webhooks/{id}");
+        assert!(
+            std::ptr::eq(name, span_name("POST", "/webhooks/{id}")),
+            "not made again"
+        );
+        assert_eq!(span_name(OTHER_METHOD, routes::UNMATCHED), "other unmatched");
+    }
 }

@@ -227,6 +227,16 @@ impl JsonSchema for WebhookBody {
 /// `&'static str` (metrics label requests with it without allocating); `unmatched` for a
 /// path no route has.
 pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
+    matched
+        .and_then(|path| templates().get(path.as_str()).copied())
+        .unwrap_or(UNMATCHED)
+}
+
+/// The template of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Every route template: this table's, the console's and the FHIR server's.
+pub fn templates() -> &'static std::collections::HashSet<&'static str> {
     static TEMPLATES: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
         table()
             .iter()
@@ -235,9 +245,7 @@ pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
             .chain(crate::fhir::paths())
             .collect()
     });
-    matched
-        .and_then(|path| TEMPLATES.get(path.as_str()).copied())
-        .unwrap_or("unmatched")
+    &TEMPLATES
 }
 
 /// The permission the route `method path` (a template of the table) needs; `None` for a

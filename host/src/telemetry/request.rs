@@ -20,24 +20,38 @@ use tracing_subscriber::registry::LookupSpan;
 pub struct RequestSpan(Context);
 
 impl RequestSpan {
-    /// The span of a request to `route` (its template: a path holds ids, and a query string
-    /// may carry a NIK, so neither is recorded), a child of the caller's span when the
-    /// request carries a `traceparent`; `None` when spans are off (`OTEL_SDK_DISABLED`).
-    pub fn start(method: &'static str, route: &'static str, traceparent: Option<&str>) -> Option<Self> {
+    /// The span `name`d (`"{method} {route}"`, made once per pair: an allocated name would be
+    /// freed by the exporter's thread) of a request to `route` (its template: a path holds
+    /// ids, and a query string may carry a NIK, so neither is recorded), a child of the
+    /// caller's span when the request carries a `traceparent`; `None` when spans are off
+    /// (`OTEL_SDK_DISABLED`).
+    pub fn start(
+        name: &'static str,
+        method: &'static str,
+        route: &'static str,
+        traceparent: Option<&str>,
+    ) -> Option<Self> {
         super::REQUEST_TRACER
             .get()
-            .map(|tracer| Self::start_with(tracer, method, route, traceparent))
+            .map(|tracer| Self::start_with(tracer, name, method, route, traceparent))
     }
 
-    fn start_with(tracer: &SdkTracer, method: &'static str, route: &'static str, traceparent: Option<&str>) -> Self {
+    fn start_with(
+        tracer: &SdkTracer,
+        name: &'static str,
+        method: &'static str,
+        route: &'static str,
+        traceparent: Option<&str>,
+    ) -> Self {
         let parent = traceparent.and_then(super::context::remote_parent).unwrap_or_default();
+        // Room for the status `end` adds: a vector of two would be reallocated there.
+        let mut attributes = Vec::with_capacity(3);
+        attributes.push(KeyValue::new("http.request.method", method));
+        attributes.push(KeyValue::new("http.route", route));
         let span = tracer
-            .span_builder(format!("{method} {route}"))
+            .span_builder(name)
             .with_kind(SpanKind::Server)
-            .with_attributes([
-                KeyValue::new("http.request.method", method),
-                KeyValue::new("http.route", route),
-            ])
+            .with_attributes(attributes)
             .start_with_context(tracer, &parent);
         Self(parent.with_span(span))
     }
@@ -118,7 +132,13 @@ mod tests {
             .build()
             .tracer("test");
         let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let request = RequestSpan::start_with(&tracer, "POST", "/api/v1/connectors/{id}/run", Some(caller));
+        let request = RequestSpan::start_with(
+            &tracer,
+            "POST /api/v1/connectors/{id}/run",
+            "POST",
+            "/api/v1/connectors/{id}/run",
+            Some(caller),
+        );
         assert_eq!(
             context::current_traceparent(),
             None,
@@ -149,7 +169,13 @@ mod tests {
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
             .with_simple_exporter(kept.clone())
             .build();
-        let request = RequestSpan::start_with(&provider.tracer("test"), "POST", "/webhooks/{id}", None);
+        let request = RequestSpan::start_with(
+            &provider.tracer("test"),
+            "POST /webhooks/{id}",
+            "POST",
+            "/webhooks/{id}",
+            None,
+        );
         tracing::subscriber::with_default(tracing_subscriber::registry().with(RequestEvents), || {
             tracing::warn!("not inside a request");
             let _current = request.attach();
