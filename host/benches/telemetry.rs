@@ -79,14 +79,14 @@ fn measure(variant: &str) {
     let started = Instant::now();
     for _ in 0..requests {
         if traced {
-            let span = RequestSpan::start("POST", "/webhooks/{connector_id}", None);
+            let span = RequestSpan::start("POST /webhooks/{id}", "POST", "/webhooks/{id}", None);
             let current = span.as_ref().map(RequestSpan::attach);
             black_box(hub::telemetry::context::current_traceparent());
             drop(current);
             if let Some(span) = span {
                 span.end(202);
             }
-            metrics.http_request("POST", "/webhooks/{connector_id}", 202, started.elapsed());
+            metrics.http_request("POST", "/webhooks/{id}", 202, started.elapsed());
             metrics.webhook("queued", started.elapsed());
         } else {
             black_box((started.elapsed(), started.elapsed()));
