@@ -233,10 +233,10 @@ pub fn template(matched: Option<&axum::extract::MatchedPath>) -> &'static str {
 }
 
 /// The template of a request no route matched.
-pub const UNMATCHED: &str = "unmatched";
+pub(super) const UNMATCHED: &str = "unmatched";
 
 /// Every route template: this table's, the console's and the FHIR server's.
-pub fn templates() -> &'static std::collections::HashSet<&'static str> {
+pub(super) fn templates() -> &'static std::collections::HashSet<&'static str> {
     static TEMPLATES: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
         table()
             .iter()
