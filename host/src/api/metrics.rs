@@ -69,9 +69,10 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `"{method} {route}"`, the name OpenTelemetry gives an HTTP server span, for a method label
 /// and a route template, each name made once: a name allocated for each request was freed
-/// by the exporter's thread, and memory freed on another thread costs the allocating one
-/// more than the allocation (BENCHMARKS.md, "Frees on the exporter's thread"). The map is
-/// read without a lock: a lock taken by every request is a cache line both cores fight for.
+/// by the exporter's thread (the gRPC exporter's still would be), and memory freed on
+/// another thread costs the allocating one more than the allocation (BENCHMARKS.md, "Frees
+/// on the exporter's thread"). The map is read without a lock: a lock taken by every
+/// request is a cache line both cores fight for.
 fn span_name(method: &'static str, route: &'static str) -> &'static str {
     static NAMES: std::sync::LazyLock<std::collections::HashMap<(&str, &str), String>> =
         std::sync::LazyLock::new(|| {

@@ -20,8 +20,8 @@ use tracing_subscriber::registry::LookupSpan;
 pub struct RequestSpan(Context);
 
 impl RequestSpan {
-    /// The span `name`d (`"{method} {route}"`, made once per pair: an allocated name would be
-    /// freed by the exporter's thread) of a request to `route` (its template: a path holds
+    /// The span `name`d (`"{method} {route}"`, made once per pair rather than for each
+    /// request, `api/metrics.rs`) of a request to `route` (its template: a path holds
     /// ids, and a query string may carry a NIK, so neither is recorded), a child of the
     /// caller's span when the request carries a `traceparent`; `None` when spans are off
     /// (`OTEL_SDK_DISABLED`).

@@ -1,5 +1,6 @@
-//! The OTLP/HTTP span exporter: each batch written as protobuf in one pass (`protobuf.rs`)
-//! and posted from the batch processor's own thread. The upstream HTTP exporter handed each
+//! The OTLP/HTTP span exporter: each batch of spans, already written as protobuf
+//! (`batch.rs`, `protobuf.rs`), is put in one request and posted from the batch processor's
+//! own thread. The upstream HTTP exporter handed each
 //! body to reqwest's blocking client, whose requests run on a thread of its own: a second
 //! thread woken for every export (0.4-1.0 µs a webhook at 3,000 webhooks a second,
 //! BENCHMARKS.md). Here the processor's thread runs the request itself, on a runtime it
@@ -16,10 +17,9 @@
 //! or 504, as the specification says; when it fails for good its spans are lost, and the
 //! log says so once, until exports succeed again.
 
-use super::{TelemetryError, protobuf};
+use super::TelemetryError;
+use super::protobuf::{self, EncodedSpans};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -120,15 +120,14 @@ fn headers(var: &'static str, list: &str) -> Result<HeaderMap, TelemetryError> {
     Ok(headers)
 }
 
-/// Posts spans to an OTLP/HTTP collector; made by [`HttpExporter::new`], run by the SDK's
-/// batch processor on its thread (never on a Tokio runtime's: [`SpanExporter::export`]
-/// blocks until the collector has answered).
+/// Posts spans to an OTLP/HTTP collector; made by [`HttpExporter::new`], run by the batch
+/// processor on its thread (never on a Tokio runtime's: [`HttpExporter::export`] blocks
+/// until the collector has answered).
 #[derive(Debug)]
 pub(super) struct HttpExporter {
     config: HttpConfig,
     client: reqwest::Client,
     runtime: tokio::runtime::Runtime,
-    resource: Resource,
     /// The last body's buffer, cleared, for the next: a batch of 512 spans is about 300 kB,
     /// and memory freshly taken from the system is zeroed page by page on first touch
     /// (70 % of this thread's samples when each body had a new buffer, BENCHMARKS.md).
@@ -170,7 +169,6 @@ impl HttpExporter {
             config,
             client,
             runtime,
-            resource: Resource::builder_empty().build(),
             spare_body: Mutex::new(Vec::new()),
             health: AtomicU8::new(Health::Delivered as u8),
         })
@@ -263,12 +261,13 @@ impl HttpExporter {
     }
 }
 
-impl SpanExporter for HttpExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+impl HttpExporter {
+    /// Posts `spans` as one request, blocking this thread until the collector has answered
+    /// (or the timeout has passed): why they were lost, if they were.
+    pub(super) fn export(&self, resource: &Resource, spans: &EncodedSpans) -> Result<(), String> {
         let mut body = std::mem::take(&mut *self.spare_body.lock().unwrap_or_else(PoisonError::into_inner));
         body.clear();
-        protobuf::export_request(&self.resource, &batch, &mut body);
-        drop(batch);
+        protobuf::export_request(resource, spans, &mut body);
         let body = bytes::Bytes::from(body);
         let outcome = self.runtime.block_on(self.post(body.clone()));
         // The buffer comes back when the client let go of every copy; if it kept one, the
@@ -284,13 +283,9 @@ impl SpanExporter for HttpExporter {
             }
             Err(failure) => {
                 self.report(Err(&failure.message));
-                Err(OTelSdkError::InternalFailure(failure.message))
+                Err(failure.message)
             }
         }
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource.clone();
     }
 }
 
@@ -315,7 +310,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use prost::Message as _;
@@ -381,11 +376,15 @@ mod tests {
         assert!(error.to_string().contains("uncompressed"), "{error}");
     }
 
-    /// A collector answering each export with the next of `statuses` (then 200), keeping
-    /// what it got: its endpoint.
-    fn collector(
+    /// What a test collector got: each request's headers and body.
+    pub(in crate::telemetry::otlp) type Got = Arc<Mutex<Vec<(HeaderMap, bytes::Bytes)>>>;
+
+    /// A collector answering each export with the next of `statuses` (then 200), after
+    /// `answer_after`, keeping what it got: its endpoint.
+    pub(in crate::telemetry::otlp) fn collector(
         statuses: Vec<u16>,
-        got: Arc<Mutex<Vec<(HeaderMap, bytes::Bytes)>>>,
+        answer_after: Duration,
+        got: Got,
     ) -> (String, std::thread::JoinHandle<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
@@ -394,7 +393,10 @@ mod tests {
             let route = axum::routing::post(move |headers: HeaderMap, body: bytes::Bytes| {
                 got.lock().unwrap().push((headers, body));
                 let status = statuses.lock().unwrap().next().unwrap_or(200);
-                async move { axum::http::StatusCode::from_u16(status).unwrap() }
+                async move {
+                    tokio::time::sleep(answer_after).await;
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
             });
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
@@ -407,21 +409,27 @@ mod tests {
         (endpoint, serving)
     }
 
-    fn exporter(endpoint: &str, timeout_ms: &str) -> HttpExporter {
+    pub(in crate::telemetry::otlp) fn exporter(endpoint: &str, timeout_ms: &str) -> HttpExporter {
         let config = config(&[
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20t0ken"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", timeout_ms),
         ])
         .unwrap();
-        let mut exporter = HttpExporter::new(config).unwrap();
-        exporter.set_resource(&Resource::builder().with_service_name("healthforce-hub").build());
-        exporter
+        HttpExporter::new(config).unwrap()
     }
 
-    fn one_span() -> Vec<SpanData> {
+    /// Exports `one_span` as the hub would.
+    fn export_one_span(exporter: &HttpExporter) -> Result<(), String> {
+        let resource = Resource::builder().with_service_name("healthforce-hub").build();
+        let mut spans = EncodedSpans::default();
+        spans.push(&one_span());
+        exporter.export(&resource, &spans)
+    }
+
+    pub(in crate::telemetry::otlp) fn one_span() -> opentelemetry_sdk::trace::SpanData {
         use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
-        vec![SpanData {
+        opentelemetry_sdk::trace::SpanData {
             span_context: SpanContext::new(
                 TraceId::from(1),
                 SpanId::from(2),
@@ -441,15 +449,15 @@ mod tests {
             links: Default::default(),
             status: Status::Unset,
             instrumentation_scope: opentelemetry::InstrumentationScope::builder("hub").build(),
-        }]
+        }
     }
 
     #[test]
     fn an_export_the_collector_is_too_busy_for_is_tried_again_until_it_is_taken() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let (endpoint, _serving) = collector(vec![503, 429], got.clone());
+        let (endpoint, _serving) = collector(vec![503, 429], Duration::ZERO, got.clone());
         let exporter = exporter(&endpoint, "10000");
-        futures::executor::block_on(exporter.export(one_span())).expect("taken on the third attempt");
+        export_one_span(&exporter).expect("taken on the third attempt");
         let got = got.lock().unwrap();
         assert_eq!(got.len(), 3, "two refusals, then taken");
         let (headers, body) = &got[2];
@@ -466,19 +474,19 @@ mod tests {
     #[test]
     fn each_export_is_written_into_the_buffer_of_the_last() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let (endpoint, _serving) = collector(vec![], got.clone());
+        let (endpoint, _serving) = collector(vec![], Duration::ZERO, got.clone());
         let exporter = exporter(&endpoint, "10000");
         let buffer = || {
             let spare = exporter.spare_body.lock().unwrap();
             (spare.as_ptr(), spare.capacity())
         };
-        futures::executor::block_on(exporter.export(one_span())).unwrap();
+        export_one_span(&exporter).unwrap();
         let (first, capacity) = buffer();
         assert!(
             capacity >= got.lock().unwrap()[0].1.len(),
             "the spare holds a whole body"
         );
-        futures::executor::block_on(exporter.export(one_span())).unwrap();
+        export_one_span(&exporter).unwrap();
         assert_eq!(
             buffer().0,
             first,
@@ -510,12 +518,12 @@ mod tests {
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).finish();
         let got = Arc::new(Mutex::new(Vec::new()));
-        let (endpoint, _serving) = collector(vec![400, 400, 400], got);
+        let (endpoint, _serving) = collector(vec![400, 400, 400], Duration::ZERO, got);
         let endpoint = endpoint.replace("http://", "http://user:pa55word@");
         let exporter = exporter(&endpoint, "10000");
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..5 {
-                let _ = futures::executor::block_on(exporter.export(one_span()));
+                let _ = export_one_span(&exporter);
             }
         });
         let lines = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
@@ -532,8 +540,8 @@ mod tests {
     fn an_export_refused_for_good_or_sent_to_no_collector_fails_with_the_reason() {
         let _logging = LOGGING.lock().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
-        let (endpoint, _serving) = collector(vec![400], got.clone());
-        let error = futures::executor::block_on(exporter(&endpoint, "10000").export(one_span())).unwrap_err();
+        let (endpoint, _serving) = collector(vec![400], Duration::ZERO, got.clone());
+        let error = export_one_span(&exporter(&endpoint, "10000")).unwrap_err();
         assert!(
             error.to_string().contains("the collector answered 400 Bad Request"),
             "{error}"
@@ -544,7 +552,7 @@ mod tests {
         let endpoint = format!("http://{}/v1/traces", nobody.local_addr().unwrap());
         drop(nobody);
         let started = Instant::now();
-        let error = futures::executor::block_on(exporter(&endpoint, "1000").export(one_span())).unwrap_err();
+        let error = export_one_span(&exporter(&endpoint, "1000")).unwrap_err();
         assert!(error.to_string().contains("could not be reached"), "{error}");
         assert!(
             started.elapsed() < Duration::from_secs(5),

@@ -2,13 +2,14 @@
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` turn export on;
 //! `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks `http/protobuf` (the default) or `grpc`;
 //! `OTEL_TRACES_EXPORTER=none` turns it off, `OTEL_SDK_DISABLED=true` spans too. Over HTTP the
-//! exporter is the hub's own (`http.rs`, writing protobuf with `protobuf.rs`), which reads
-//! the endpoint, headers, timeout and compression variables; over gRPC it is
-//! `opentelemetry-otlp`'s, which reads them itself. The SDK reads the rest:
-//! `OTEL_TRACES_SAMPLER` (default: every trace), `OTEL_BSP_*` batching,
+//! batching and the exporter are the hub's own (`batch.rs`, `http.rs`, writing protobuf with
+//! `protobuf.rs`), which read the `OTEL_BSP_*` and the endpoint, headers, timeout and
+//! compression variables; over gRPC they are the SDK's and `opentelemetry-otlp`'s, which read
+//! them themselves. The SDK reads the rest: `OTEL_TRACES_SAMPLER` (default: every trace),
 //! `OTEL_SPAN_LINK_COUNT_LIMIT` (default [`LINKS_PER_SPAN`] here), `OTEL_SERVICE_NAME`
 //! (default `healthforce-hub`) and `OTEL_RESOURCE_ATTRIBUTES`.
 
+mod batch;
 mod http;
 mod protobuf;
 
@@ -102,7 +103,10 @@ pub(super) fn provider_from_env(var: impl Fn(&str) -> Option<String>) -> Result<
         Export::Nowhere => builder.build(),
         Export::Otlp(Protocol::HttpProtobuf) => {
             let exporter = http::HttpExporter::new(http::HttpConfig::from_env(&var)?)?;
-            builder.with_batch_exporter(exporter).build()
+            let limits = batch::BatchLimits::from_env(&var)?;
+            builder
+                .with_span_processor(batch::BatchProcessor::new(exporter, limits)?)
+                .build()
         }
         Export::Otlp(Protocol::Grpc) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -186,6 +190,33 @@ pub(super) mod tests {
         );
         let error = export(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
         assert!(error.to_string().contains("OTLP only"), "{error}");
+    }
+
+    #[test]
+    fn docs_operations_lists_every_otel_variable_the_exporters_read() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md");
+        let docs = std::fs::read_to_string(docs).unwrap();
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("http.rs"),
+            include_str!("batch.rs"),
+        ];
+        let names: std::collections::BTreeSet<&str> = sources
+            .iter()
+            .flat_map(|source| source.split("\"OTEL_").skip(1))
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .filter(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .collect();
+        assert!(names.len() > 15, "{names:?}");
+        for name in names {
+            let full = format!("OTEL_{name}");
+            let documented = docs.contains(&format!("`{full}`"))
+                || docs.contains(&format!("`{full}="))
+                || name
+                    .strip_prefix("EXPORTER_OTLP_TRACES_")
+                    .is_some_and(|rest| docs.contains(&format!("`…_TRACES_{rest}`")));
+            assert!(documented, "{full} is read but not in docs/operations.md's table");
+        }
     }
 
     /// Keeps what it is given.

@@ -1,10 +1,13 @@
-//! An OTLP `ExportTraceServiceRequest` in protobuf, written straight from the SDK's spans in
-//! one pass. The upstream exporter first copies every span into `opentelemetry-proto`'s
-//! structs (each id, name, key and string value a new allocation, the scopes grouped
-//! through a hash map) and prost then measures every nested message again at each level:
-//! under callgrind that was 11,000 instructions a webhook, most of the exporter thread's
-//! 13,500 (BENCHMARKS.md, "What is left, part by part"). Here each field is written once,
-//! and a nested message's length is written in front of it when it is done.
+//! An OTLP `ExportTraceServiceRequest` in protobuf, written straight from the SDK's spans.
+//! The upstream exporter first copies every span into `opentelemetry-proto`'s structs (each
+//! id, name, key and string value a new allocation, the scopes grouped through a hash map)
+//! and prost then measures every nested message again at each level: under callgrind that
+//! was 11,000 instructions a webhook, most of the exporter thread's 13,500 (BENCHMARKS.md,
+//! "What is left, part by part"). Here each field is written once, and a nested message's
+//! length is written in front of it when it is done.
+//!
+//! Each span is written on its own ([`EncodedSpans::push`], on the thread that ended it:
+//! `batch.rs`), the request around a batch of them later ([`export_request`]).
 //!
 //! Field numbers are those of `opentelemetry/proto/trace/v1/trace.proto`,
 //! `common/v1/common.proto` and `resource/v1/resource.proto`; what is written is what
@@ -16,9 +19,71 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The request exporting `spans`, all of one process (`resource`), each span under its
-/// instrumentation scope in the order the scopes first appear.
-pub(super) fn export_request(resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
+/// Spans written as the `spans` entries of a `ScopeSpans`, one run of bytes for each
+/// instrumentation scope in the order the scopes came. Emptied by [`clear`](Self::clear), which keeps the buffers for the
+/// next batch.
+#[derive(Debug, Default)]
+pub(super) struct EncodedSpans {
+    spans: usize,
+    scopes: Vec<(InstrumentationScope, Vec<u8>)>,
+}
+
+impl EncodedSpans {
+    /// Writes `span` after the others of its scope.
+    pub(super) fn push(&mut self, span: &SpanData) {
+        let scope = &span.instrumentation_scope;
+        let known = self.scopes.iter().position(|(known, _)| known == scope);
+        let at = match known {
+            Some(at) if !self.scopes[at].1.is_empty() => at,
+            _ => {
+                // The scope's first span of this batch: its run goes after the others' (the
+                // scopes are written in the order they came), in its own buffer or one left
+                // empty by an earlier batch.
+                let free = known.or_else(|| self.scopes.iter().position(|(_, spans)| spans.is_empty()));
+                let mut run = match free {
+                    Some(free) => self.scopes.remove(free),
+                    None => (scope.clone(), Vec::new()),
+                };
+                if known.is_none() {
+                    run.0 = scope.clone();
+                }
+                self.scopes.push(run);
+                self.scopes.len() - 1
+            }
+        };
+        span_entry(&mut self.scopes[at].1, span);
+        self.spans += 1;
+    }
+
+    /// How many spans were appended since the last [`clear`](Self::clear).
+    pub(super) fn len(&self) -> usize {
+        self.spans
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.spans == 0
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.spans = 0;
+        for (_, spans) in &mut self.scopes {
+            spans.clear();
+        }
+    }
+
+    /// The scopes that have spans, with their spans' bytes.
+    fn scopes(&self) -> impl Iterator<Item = &(InstrumentationScope, Vec<u8>)> {
+        self.scopes.iter().filter(|(_, spans)| !spans.is_empty())
+    }
+}
+
+/// `span` as an entry of `ScopeSpans.spans`, written after what `out` holds.
+fn span_entry(out: &mut Vec<u8>, span: &SpanData) {
+    message(out, 2, |out| self::span(out, span));
+}
+
+/// The request exporting `spans`, all of one process (`resource`).
+pub(super) fn export_request(resource: &Resource, spans: &EncodedSpans, out: &mut Vec<u8>) {
     // ExportTraceServiceRequest.resource_spans
     message(out, 1, |out| {
         // ResourceSpans.resource
@@ -27,19 +92,11 @@ pub(super) fn export_request(resource: &Resource, spans: &[SpanData], out: &mut 
                 message(out, 1, |out| key_value(out, key.as_str(), value));
             }
         });
-        let mut scopes: Vec<&InstrumentationScope> = Vec::with_capacity(1);
-        for span in spans {
-            if !scopes.contains(&&span.instrumentation_scope) {
-                scopes.push(&span.instrumentation_scope);
-            }
-        }
-        for scope in scopes {
+        for (scope, spans) in spans.scopes() {
             // ResourceSpans.scope_spans
             message(out, 2, |out| {
                 message(out, 1, |out| instrumentation_scope(out, scope));
-                for span in spans.iter().filter(|span| span.instrumentation_scope == *scope) {
-                    message(out, 2, |out| self::span(out, span));
-                }
+                out.extend_from_slice(spans);
                 string(out, 3, scope.schema_url().unwrap_or_default());
             });
         }
@@ -292,8 +349,17 @@ mod tests {
     /// What `opentelemetry-proto`'s conversion and prost make of `spans`, decoded, against
     /// what this encoder writes, decoded.
     fn assert_encoded_as_upstream(resource: &Resource, spans: Vec<SpanData>) {
+        assert_pushed_as_upstream(resource, &mut EncodedSpans::default(), spans);
+    }
+
+    /// The same, `spans` pushed into `encoded`.
+    fn assert_pushed_as_upstream(resource: &Resource, encoded: &mut EncodedSpans, spans: Vec<SpanData>) {
+        for span in &spans {
+            encoded.push(span);
+        }
+        assert_eq!(encoded.len(), spans.len());
         let mut ours = Vec::new();
-        export_request(resource, &spans, &mut ours);
+        export_request(resource, encoded, &mut ours);
         let decoded = ExportTraceServiceRequest::decode(ours.as_slice()).expect("our bytes decode");
         let upstream = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(spans, &resource.into()),
@@ -417,6 +483,25 @@ mod tests {
         before_1970.start_time = UNIX_EPOCH - Duration::from_secs(1);
         let spans = vec![span("first", &hub), every_value, before_1970, span("last", &other)];
         assert_encoded_as_upstream(&resource, spans);
+    }
+
+    #[test]
+    fn a_batch_cleared_for_the_next_holds_only_the_spans_pushed_since() {
+        let resource = Resource::builder().with_service_name("healthforce-hub").build();
+        let hub = InstrumentationScope::builder("hub").build();
+        let other = InstrumentationScope::builder("plugin-sdk").build();
+        let third = InstrumentationScope::builder("third").with_version("1").build();
+        let mut encoded = EncodedSpans::default();
+        encoded.push(&span("gone", &hub));
+        encoded.push(&span("gone too", &other));
+        encoded.clear();
+        assert!(encoded.is_empty());
+        let spans = vec![
+            span("kept", &other),
+            span("in a new scope", &third),
+            span("again", &other),
+        ];
+        assert_pushed_as_upstream(&resource, &mut encoded, spans);
     }
 
     #[test]
