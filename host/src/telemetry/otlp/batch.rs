@@ -277,7 +277,7 @@ impl SpanProcessor for BatchProcessor {
         }
         if queue.failed > failed {
             return Err(OTelSdkError::InternalFailure(
-                "an export failed while flushing: the log says why".into(),
+                "an export failed while flushing; the log says why when exports start failing".into(),
             ));
         }
         Ok(())
@@ -297,7 +297,7 @@ impl SpanProcessor for BatchProcessor {
         drop(queue);
         if dropped > 0 {
             tracing::warn!(
-                "{dropped} spans were dropped in all, the queue being full (OTEL_BSP_MAX_QUEUE_SIZE = {})",
+                "{dropped} spans were dropped in all, {} already waiting to be sent each time; raise OTEL_BSP_MAX_QUEUE_SIZE or check the collector",
                 self.limits.max_queue
             );
         }
