@@ -1,10 +1,9 @@
 //! The OTLP/HTTP span exporter: each batch of spans, already written as protobuf
 //! (`batch.rs`, `protobuf.rs`), is put in one request and posted from the batch processor's
-//! own thread. The upstream HTTP exporter handed each
-//! body to reqwest's blocking client, whose requests run on a thread of its own: a second
-//! thread woken for every export (0.4-1.0 µs a webhook at 3,000 webhooks a second,
-//! BENCHMARKS.md). Here the processor's thread runs the request itself, on a runtime it
-//! alone drives.
+//! own thread. The upstream HTTP exporter handed each body to reqwest's blocking client,
+//! whose requests run on a thread of its own: a second thread woken for every export
+//! (0.4-1.0 µs a webhook at 3,000 webhooks a second, BENCHMARKS.md). Here the processor's
+//! thread runs the request itself, on a runtime it alone drives.
 //!
 //! What it reads, as the OpenTelemetry specification names it (the `TRACES_` variable wins
 //! over the general one): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the URL as given) or
@@ -259,9 +258,7 @@ impl HttpExporter {
             ),
         }
     }
-}
 
-impl HttpExporter {
     /// Posts `spans` as one request, blocking this thread until the collector has answered
     /// (or the timeout has passed): why they were lost, if they were.
     pub(super) fn export(&self, resource: &Resource, spans: &EncodedSpans) -> Result<(), String> {

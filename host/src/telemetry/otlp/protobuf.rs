@@ -20,8 +20,8 @@ use opentelemetry_sdk::trace::SpanData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Spans written as the `spans` entries of a `ScopeSpans`, one run of bytes for each
-/// instrumentation scope in the order the scopes came. Emptied by [`clear`](Self::clear), which keeps the buffers for the
-/// next batch.
+/// instrumentation scope in the order the scopes came. Emptied by [`clear`](Self::clear),
+/// which keeps the buffers for the next batch.
 #[derive(Debug, Default)]
 pub(super) struct EncodedSpans {
     spans: usize,
@@ -39,14 +39,13 @@ impl EncodedSpans {
                 // The scope's first span of this batch: its run goes after the others' (the
                 // scopes are written in the order they came), in its own buffer or one left
                 // empty by an earlier batch.
-                let free = known.or_else(|| self.scopes.iter().position(|(_, spans)| spans.is_empty()));
-                let mut run = match free {
-                    Some(free) => self.scopes.remove(free),
-                    None => (scope.clone(), Vec::new()),
+                let run = match known {
+                    Some(at) => self.scopes.remove(at),
+                    None => match self.scopes.iter().position(|(_, spans)| spans.is_empty()) {
+                        Some(free) => (scope.clone(), self.scopes.remove(free).1),
+                        None => (scope.clone(), Vec::new()),
+                    },
                 };
-                if known.is_none() {
-                    run.0 = scope.clone();
-                }
                 self.scopes.push(run);
                 self.scopes.len() - 1
             }
@@ -55,7 +54,7 @@ impl EncodedSpans {
         self.spans += 1;
     }
 
-    /// How many spans were appended since the last [`clear`](Self::clear).
+    /// How many spans were pushed since the last [`clear`](Self::clear).
     pub(super) fn len(&self) -> usize {
         self.spans
     }
